@@ -1,0 +1,163 @@
+/**
+ * @file ferry/hal/backend.h
+ * @brief The vendor interface: one backend, its registration and PCI discovery.
+ *
+ * A backend is one const ::ferry_hal_backend: an ABI version, a name, an optional PCI ID
+ * table with a probe, open/close of a device instance, and up to three device classes (DMA
+ * engine, PCIe endpoint, NIC), each a const ops table where NULL means "not supported".
+ *
+ * Registration: FERRY_HAL_BACKEND(sym, desc) in the backend's source registers @p desc when the
+ * object is loaded and emits the named symbol `ferry_hal_backend_<sym>`. A static link keeps
+ * the object (and so the registration) by referencing that symbol, which the CMake helper
+ * ferry_link_backends() does; no --whole-archive is needed. ferry_hal_register() does the same
+ * explicitly.
+ *
+ * Stability: this header is the backend SDK. Every table carries an abi_version checked at
+ * registration; a mismatch is refused with -EPROTO and a message naming both versions.
+ */
+#ifndef FERRY_HAL_BACKEND_H
+#define FERRY_HAL_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ferry/export.h>
+#include <ferry/device.h>
+
+FERRY_BEGIN_DECLS
+
+/** ABI version of ::ferry_hal_backend. */
+#define FERRY_HAL_ABI_VERSION 1
+
+/** Maximum backend name length including the NUL. */
+#define FERRY_HAL_NAME_MAX 32
+
+struct ferry_hal_dma_ops;
+struct ferry_hal_pcie_ep_ops;
+struct ferry_hal_nic_ops;
+
+/** One PCI vendor/device pair; a table ends with {0, 0}. 0xffff in device matches any. */
+struct ferry_hal_pci_id {
+	uint16_t vendor_id;
+	uint16_t device_id;
+};
+
+/** Match any device ID of a vendor. */
+#define FERRY_HAL_PCI_ANY_ID 0xffff
+
+/** A PCI function found by discovery. */
+struct ferry_hal_pci_dev {
+	uint16_t domain;     /**< PCI domain (segment) */
+	uint8_t bus;         /**< bus number */
+	uint8_t dev;         /**< device number */
+	uint8_t func;        /**< function number */
+	uint16_t vendor_id;  /**< vendor ID */
+	uint16_t device_id;  /**< device ID */
+	uint32_t class_code; /**< base class << 16 | subclass << 8 | prog-if */
+	char bdf[16];        /**< "dddd:bb:dd.f" */
+};
+
+/** A backend. Static storage; referenced, never copied, by the registry. */
+struct ferry_hal_backend {
+	/** Required: FERRY_HAL_ABI_VERSION. */
+	uint32_t abi_version;
+	/** Required: unique name, 1..FERRY_HAL_NAME_MAX-1 characters. */
+	const char *name;
+	/** Optional: PCI IDs this backend drives; ends with {0, 0}. */
+	const struct ferry_hal_pci_id *pci_ids;
+	/**
+	 * Optional (required if @p pci_ids is set): called by ferry_hal_pci_discover() for each
+	 * PCI function whose IDs match the table. Return 0 if the backend takes the function,
+	 * -ENODEV to decline, another negative errno on failure.
+	 */
+	int (*probe)(const struct ferry_hal_backend *backend, const struct ferry_hal_pci_dev *pci);
+	/**
+	 * Required: set up a device instance. Parse @p args (never NULL; may be ""), store the
+	 * backend's state with ferry_hal_dev_set_priv(), create the device's memory domains.
+	 * On error, leave nothing allocated and return a negative errno (log which key was bad).
+	 */
+	int (*open)(struct ferry_device *dev, const char *args);
+	/** Required: undo open(): destroy domains and free the private state. */
+	void (*close)(struct ferry_device *dev);
+	/** Optional: the DMA engine class (ferry/hal/dma.h). */
+	const struct ferry_hal_dma_ops *dma;
+	/** Optional: the PCIe endpoint class (ferry/hal/pcie_ep.h). */
+	const struct ferry_hal_pcie_ep_ops *pcie_ep;
+	/** Optional: the NIC class (ferry/hal/nic.h). */
+	const struct ferry_hal_nic_ops *nic;
+};
+
+/**
+ * @brief Register a backend (idempotent for the same pointer).
+ * @retval 0 registered (or already registered).
+ * @retval -EINVAL NULL, no name, a name too long, missing open/close, pci_ids without probe.
+ * @retval -EPROTO abi_version (of the backend or of one of its class tables) is not the one
+ *         this library was built with; the log names both.
+ * @retval -EEXIST another backend has this name.
+ * @retval -ENOSPC registry full.
+ */
+FERRY_API int ferry_hal_register(const struct ferry_hal_backend *backend);
+
+/** @brief Remove a backend from the registry (no device of it may be open). */
+FERRY_API int ferry_hal_unregister(const struct ferry_hal_backend *backend);
+
+/** @brief Registered backend of that name, or NULL. */
+FERRY_API const struct ferry_hal_backend *ferry_hal_find(const char *name);
+
+/** @brief The @p index-th registered backend (registration order), or NULL past the end. */
+FERRY_API const struct ferry_hal_backend *ferry_hal_get(unsigned int index);
+
+/**
+ * @brief Enumerate the machine's PCI functions through libpci and call the probe of every
+ * registered backend whose ID table matches.
+ * @param[out] probed number of probe calls that returned 0 (may be NULL).
+ * @return number of PCI functions seen (>= 0), or a negative errno (-ENODEV: libpci could not
+ *         access the bus).
+ */
+FERRY_API int ferry_hal_pci_discover(unsigned int *probed);
+
+/** @brief Backend private state of a device (set by open). */
+FERRY_API void *ferry_hal_dev_get_priv(const struct ferry_device *dev);
+
+/** @brief Store the backend private state of a device. */
+FERRY_API void ferry_hal_dev_set_priv(struct ferry_device *dev, void *priv);
+
+/** @brief The backend a device was opened from. */
+FERRY_API const struct ferry_hal_backend *ferry_hal_dev_get_backend(const struct ferry_device *dev);
+
+/**
+ * @brief Look a key up in a backend argument string ("k1=v1,k2=v2").
+ * @param[in] args the string given to open().
+ * @param[in] key the key.
+ * @param[out] val buffer for the value (NUL-terminated).
+ * @param[in] len size of @p val.
+ * @retval 0 found; -ENOENT absent; -ENAMETOOLONG value longer than @p len - 1.
+ */
+FERRY_API int ferry_hal_arg_get(const char *args, const char *key, char *val, size_t len);
+
+/**
+ * @brief Check that every key of @p args is in the NULL-terminated list @p known.
+ * @retval 0 all known; -EINVAL an unknown or malformed key (logged).
+ */
+FERRY_API int ferry_hal_args_check(const char *args, const char *const *known);
+
+/** Export attribute of a backend's named registration symbol. */
+#define FERRY_HAL_SYM_EXPORT __attribute__((visibility("default"), used))
+
+/**
+ * @brief Define the registration of backend @p desc under the symbol ferry_hal_backend_<sym>.
+ *
+ * Expands to the named symbol (a pointer to @p desc, what ferry_link_backends() references) and
+ * a load-time registration. A registration failure (e.g. ABI mismatch) is logged; the backend
+ * is then simply not found by name.
+ */
+#define FERRY_HAL_BACKEND(sym, desc)                                                           \
+	FERRY_HAL_SYM_EXPORT const struct ferry_hal_backend *const ferry_hal_backend_##sym =  \
+		&(desc);                                                                       \
+	__attribute__((constructor)) static void ferry_hal_backend_register_##sym(void)        \
+	{                                                                                      \
+		(void)ferry_hal_register(&(desc));                                             \
+	}
+
+FERRY_END_DECLS
+
+#endif /* FERRY_HAL_BACKEND_H */

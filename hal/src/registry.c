@@ -1,0 +1,167 @@
+/*
+ * The HAL backend registry: registration with ABI checks, lookup by name, listing, and the
+ * reference counts that keep a backend registered while devices of it are open.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <ferry/hal/hal.h>
+#include "internal.h"
+
+#define COMP "hal"
+#define MAX_BACKENDS 32
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct ferry_hal_backend *backends[MAX_BACKENDS];
+static unsigned int refs[MAX_BACKENDS];
+static unsigned int nbackends;
+
+static int check_abi(const char *name, const char *what, uint32_t got, uint32_t want)
+{
+	if (got == want)
+		return 0;
+	FERRY_ERR(COMP, "backend '%s': %s ABI version %u refused, this library speaks %u", name,
+		  what, got, want);
+	return -EPROTO;
+}
+
+static int validate(const struct ferry_hal_backend *b)
+{
+	if (!b) {
+		FERRY_ERR(COMP, "register: NULL backend");
+		return -EINVAL;
+	}
+	size_t nlen = b->name ? strlen(b->name) : 0;
+	if (nlen == 0 || nlen >= FERRY_HAL_NAME_MAX) {
+		FERRY_ERR(COMP, "register: backend name must have 1..%d characters",
+			  FERRY_HAL_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	int rc = check_abi(b->name, "backend", b->abi_version, FERRY_HAL_ABI_VERSION);
+	if (!rc && b->dma)
+		rc = check_abi(b->name, "DMA engine", b->dma->abi_version, FERRY_HAL_DMA_ABI_VERSION);
+	if (!rc && b->pcie_ep)
+		rc = check_abi(b->name, "PCIe endpoint", b->pcie_ep->abi_version,
+			       FERRY_HAL_PCIE_EP_ABI_VERSION);
+	if (!rc && b->nic)
+		rc = check_abi(b->name, "NIC", b->nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
+	if (rc)
+		return rc;
+	if (!b->open || !b->close) {
+		FERRY_ERR(COMP, "register '%s': open and close are required", b->name);
+		return -EINVAL;
+	}
+	if (b->pci_ids && !b->probe) {
+		FERRY_ERR(COMP, "register '%s': a PCI ID table needs a probe", b->name);
+		return -EINVAL;
+	}
+	if (b->dma && (!b->dma->query || !b->dma->chan_create || !b->dma->chan_destroy ||
+		       !b->dma->submit || !b->dma->poll)) {
+		FERRY_ERR(COMP, "register '%s': DMA engine ops missing a required member", b->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+FERRY_API int ferry_hal_register(const struct ferry_hal_backend *b)
+{
+	int rc = validate(b);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nbackends; i++) {
+		if (backends[i] == b) {
+			pthread_mutex_unlock(&lock);
+			return 0;
+		}
+		if (strcmp(backends[i]->name, b->name) == 0) {
+			pthread_mutex_unlock(&lock);
+			FERRY_ERR(COMP, "register: a backend named '%s' is already registered",
+				  b->name);
+			return -EEXIST;
+		}
+	}
+	if (nbackends == MAX_BACKENDS) {
+		pthread_mutex_unlock(&lock);
+		FERRY_ERR(COMP, "register '%s': registry full (%d backends)", b->name,
+			  MAX_BACKENDS);
+		return -ENOSPC;
+	}
+	refs[nbackends] = 0;
+	backends[nbackends++] = b;
+	pthread_mutex_unlock(&lock);
+	FERRY_INFO(COMP, "registered backend '%s'", b->name);
+	return 0;
+}
+
+FERRY_API int ferry_hal_unregister(const struct ferry_hal_backend *b)
+{
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nbackends; i++) {
+		if (backends[i] != b)
+			continue;
+		if (refs[i]) {
+			pthread_mutex_unlock(&lock);
+			FERRY_ERR(COMP, "unregister '%s': %u device(s) still open", b->name,
+				  refs[i]);
+			return -EBUSY;
+		}
+		memmove(&backends[i], &backends[i + 1], (nbackends - i - 1) * sizeof(backends[0]));
+		memmove(&refs[i], &refs[i + 1], (nbackends - i - 1) * sizeof(refs[0]));
+		nbackends--;
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return -ENOENT;
+}
+
+FERRY_API const struct ferry_hal_backend *ferry_hal_find(const char *name)
+{
+	const struct ferry_hal_backend *b = NULL;
+	if (!name)
+		return NULL;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nbackends; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			b = backends[i];
+	pthread_mutex_unlock(&lock);
+	return b;
+}
+
+FERRY_API const struct ferry_hal_backend *ferry_hal_get(unsigned int index)
+{
+	const struct ferry_hal_backend *b = NULL;
+	pthread_mutex_lock(&lock);
+	if (index < nbackends)
+		b = backends[index];
+	pthread_mutex_unlock(&lock);
+	return b;
+}
+
+int ferry_hal_backend_ref(const struct ferry_hal_backend *b)
+{
+	int rc = -ENOENT;
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nbackends; i++)
+		if (backends[i] == b) {
+			refs[i]++;
+			rc = (int)refs[i];
+		}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void ferry_hal_backend_unref(const struct ferry_hal_backend *b)
+{
+	pthread_mutex_lock(&lock);
+	for (unsigned int i = 0; i < nbackends; i++)
+		if (backends[i] == b && refs[i])
+			refs[i]--;
+	pthread_mutex_unlock(&lock);
+}
+
+FERRY_API const char *ferry_backend_name(unsigned int index)
+{
+	const struct ferry_hal_backend *b = ferry_hal_get(index);
+	return b ? b->name : NULL;
+}

@@ -1,0 +1,48 @@
+/**
+ * @file ferry/export.h
+ * @brief Export macro, C/C++ linkage guards and version of the Ferry SDK.
+ *
+ * Every public function of libferry is declared with FERRY_API; everything else is hidden
+ * (-fvisibility=hidden plus a version script with `local: *;`).
+ */
+#ifndef FERRY_EXPORT_H
+#define FERRY_EXPORT_H
+
+/** Marks a symbol exported from libferry. */
+#if defined(FERRY_BUILD) || defined(FERRY_BACKEND_BUILD)
+#define FERRY_API __attribute__((visibility("default")))
+#else
+#define FERRY_API
+#endif
+
+#ifdef __cplusplus
+#define FERRY_BEGIN_DECLS extern "C" {
+#define FERRY_END_DECLS }
+#else
+#define FERRY_BEGIN_DECLS
+#define FERRY_END_DECLS
+#endif
+
+/** Version of the SDK these headers describe. */
+#define FERRY_VERSION_MAJOR 0
+#define FERRY_VERSION_MINOR 1
+#define FERRY_VERSION_PATCH 0
+
+FERRY_BEGIN_DECLS
+
+/**
+ * @brief Version string of the library actually linked ("MAJOR.MINOR.PATCH").
+ * @return a static string; never NULL.
+ */
+FERRY_API const char *ferry_version(void);
+
+/**
+ * @brief Human-readable text for a Ferry return code (a negative errno).
+ * @param[in] rc a value returned by a Ferry function.
+ * @return a static string; never NULL.
+ */
+FERRY_API const char *ferry_strerror(int rc);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_EXPORT_H */

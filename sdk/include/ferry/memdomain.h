@@ -1,0 +1,236 @@
+/**
+ * @file ferry/memdomain.h
+ * @brief Memory domains: the address spaces data can live in, and the memory descriptor.
+ *
+ * A memory domain is an address space: local SoC memory (the system domain, which always
+ * exists), the host memory seen through one PCI function's IOMMU (addresses are that
+ * function's IOVAs), NIC-registered memory, the accel virtual domain, or a vendor's own.
+ * Each domain carries one const ops table (pull, push, memzero, translate, invalidate, poll),
+ * every member optional: a NULL member makes the wrapper return -ENOTSUP.
+ *
+ * A ::ferry_mem describes memory *in* a domain. For any domain other than the system domain,
+ * `iov_base` is an address in that domain and is never dereferenced locally.
+ *
+ * Asynchronous contract (pull, push, memzero): the completion callback is called exactly
+ * once if and only if the call returned 0; if the call returns a negative errno the callback
+ * is never called and nothing was transferred. The callback may run before the call returns
+ * (synchronous domains) or later from ferry_memdomain_poll() on the polling thread; it never
+ * runs on a thread that did not call into Ferry. Buffers and iovec arrays passed to an
+ * asynchronous call must stay valid until its callback has run.
+ *
+ * Threading: creating, destroying and enumerating domains is serialised internally and may be
+ * done from any thread; a given domain's data operations follow the domain's own rules
+ * (the system and mock domains accept calls from any thread).
+ */
+#ifndef FERRY_MEMDOMAIN_H
+#define FERRY_MEMDOMAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <ferry/export.h>
+
+FERRY_BEGIN_DECLS
+
+/** ABI version of ::ferry_memdomain_ops; bump when the table changes. */
+#define FERRY_MEMDOMAIN_OPS_ABI 1
+
+/** Maximum length of a domain name, including the terminating NUL. */
+#define FERRY_MEMDOMAIN_NAME_MAX 64
+
+/** Kind of address space. */
+enum ferry_memdomain_type {
+	FERRY_MEMDOMAIN_SYSTEM = 0,       /**< local SoC virtual addresses (always exists) */
+	FERRY_MEMDOMAIN_PCIE = 1,         /**< host memory seen through one PCI function (IOVAs) */
+	FERRY_MEMDOMAIN_RDMA = 2,         /**< memory registered with an RDMA NIC */
+	FERRY_MEMDOMAIN_ACCEL = 3,        /**< accel virtual domain: addresses with no memory behind */
+	FERRY_MEMDOMAIN_VENDOR_FIRST = 0x100, /**< first value a vendor may use for its own types */
+	FERRY_MEMDOMAIN_VENDOR_LAST = 0x1ff,  /**< last value a vendor may use */
+	FERRY_MEMDOMAIN_ANY = -1,         /**< filter value: every type (enumeration only) */
+};
+
+struct ferry_memdomain;
+
+/**
+ * @brief Memory descriptor: domain + domain context + iovec array.
+ *
+ * The descriptor does not own the iovec array. A NULL @p domain means the system domain.
+ */
+struct ferry_mem {
+	struct ferry_memdomain *domain; /**< domain the addresses belong to (NULL = system) */
+	void *domain_ctx;               /**< per-I/O context for the domain (e.g. a key, a PASID) */
+	struct iovec *iov;              /**< segments; addresses in @p domain */
+	uint32_t iovcnt;                /**< number of segments */
+};
+
+/**
+ * @brief Completion callback of an asynchronous domain operation.
+ * @param[in] cb_arg the argument given with the call.
+ * @param[in] status 0 on success, else a negative errno (-EFAULT: an address was not mapped or
+ *            not permitted; -EIO: the transfer failed on the bus; -ENOMEM...).
+ */
+typedef void (*ferry_memdomain_cb)(void *cb_arg, int status);
+
+/**
+ * @brief Ops table of a domain. Every member is optional (NULL = unsupported, the wrapper
+ * returns -ENOTSUP). Implementations must follow the asynchronous contract in this file's
+ * preamble and must bounds-check every address: an address outside what the domain may reach
+ * fails with -EFAULT and transfers nothing.
+ */
+struct ferry_memdomain_ops {
+	/** Required: FERRY_MEMDOMAIN_OPS_ABI. A mismatch is refused at create time (-EPROTO). */
+	uint32_t abi_version;
+	/**
+	 * Optional. Copy from @p src (addresses in @p domain) into local memory @p dst.
+	 * Total lengths of @p src and @p dst are equal (checked by the wrapper).
+	 */
+	int (*pull)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *src,
+		    uint32_t src_cnt, const struct iovec *dst, uint32_t dst_cnt,
+		    ferry_memdomain_cb cb, void *cb_arg);
+	/**
+	 * Optional. Copy local memory @p src into @p dst (addresses in @p domain).
+	 * Total lengths are equal (checked by the wrapper).
+	 */
+	int (*push)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *dst,
+		    uint32_t dst_cnt, const struct iovec *src, uint32_t src_cnt,
+		    ferry_memdomain_cb cb, void *cb_arg);
+	/** Optional. Zero the range @p iov (addresses in @p domain). */
+	int (*memzero)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *iov,
+		       uint32_t iovcnt, ferry_memdomain_cb cb, void *cb_arg);
+	/**
+	 * Optional, synchronous. Express @p src (addresses in @p domain) as addresses in
+	 * @p target. On entry @p out->iov points to an array of @p out->iovcnt entries (its
+	 * capacity); on success @p out is filled (domain = @p target, iovcnt = segments used).
+	 * A range contiguous in one view may be several segments in the other.
+	 * @retval 0 success.
+	 * @retval -EFAULT some part of @p src is not mapped in @p domain or in @p target.
+	 * @retval -ENOBUFS @p out has too few segments (out->iovcnt is set to the number needed).
+	 * @retval -EXDEV @p target is not reachable from @p domain.
+	 */
+	int (*translate)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *src,
+			 uint32_t src_cnt, struct ferry_memdomain *target, struct ferry_mem *out);
+	/**
+	 * Optional, synchronous. The range @p iov is no longer valid for this domain (e.g. the
+	 * host unmapped it); drop any cached translation or registration covering it.
+	 */
+	int (*invalidate)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *iov,
+			  uint32_t iovcnt);
+	/**
+	 * Optional. Run completions of this domain's asynchronous operations on the calling
+	 * thread; return the number completed (>= 0) or a negative errno. NULL means the domain
+	 * completes every operation before its call returns.
+	 */
+	int (*poll)(struct ferry_memdomain *domain, uint32_t max);
+	/** Optional. Called by ferry_memdomain_destroy() before the domain is freed. */
+	void (*destroy)(struct ferry_memdomain *domain);
+};
+
+/** Options of ferry_memdomain_create(). */
+struct ferry_memdomain_opts {
+	size_t size;                            /**< sizeof(struct ferry_memdomain_opts) */
+	enum ferry_memdomain_type type;         /**< any value except SYSTEM and ANY */
+	const char *name;                       /**< unique, 1..FERRY_MEMDOMAIN_NAME_MAX-1 chars */
+	const struct ferry_memdomain_ops *ops;  /**< required; must outlive the domain */
+	void *user_ctx;                         /**< returned by ferry_memdomain_get_ctx() */
+};
+
+/**
+ * @brief Create and register a memory domain.
+ * @param[in] opts options (copied; the ops table itself is referenced, not copied).
+ * @param[out] out the new domain.
+ * @retval 0 success.
+ * @retval -EINVAL bad options (size, type, empty or too long name, NULL ops).
+ * @retval -EPROTO ops->abi_version differs from FERRY_MEMDOMAIN_OPS_ABI.
+ * @retval -EEXIST a domain with this name exists.
+ * @retval -ENOMEM out of memory.
+ */
+FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
+				     struct ferry_memdomain **out);
+
+/**
+ * @brief Unregister and free a domain created with ferry_memdomain_create().
+ * The caller guarantees no operation on it is in flight. The system domain is not destroyed
+ * (silently ignored). NULL is a no-op.
+ */
+FERRY_API void ferry_memdomain_destroy(struct ferry_memdomain *domain);
+
+/** @brief The system domain (local SoC memory); always exists, never NULL. */
+FERRY_API struct ferry_memdomain *ferry_memdomain_system(void);
+
+/**
+ * @brief First registered domain of @p type (FERRY_MEMDOMAIN_ANY for every type), in creation
+ * order; the system domain comes first. NULL if none.
+ */
+FERRY_API struct ferry_memdomain *ferry_memdomain_first(enum ferry_memdomain_type type);
+
+/** @brief Next domain after @p prev with the same filter; NULL at the end. */
+FERRY_API struct ferry_memdomain *ferry_memdomain_next(struct ferry_memdomain *prev,
+						       enum ferry_memdomain_type type);
+
+/** @brief Look a domain up by name; NULL if there is none. */
+FERRY_API struct ferry_memdomain *ferry_memdomain_lookup(const char *name);
+
+/** @brief Type of @p domain (NULL = system). */
+FERRY_API enum ferry_memdomain_type ferry_memdomain_get_type(const struct ferry_memdomain *domain);
+
+/** @brief Name of @p domain (NULL = system, "system"); valid while the domain exists. */
+FERRY_API const char *ferry_memdomain_get_name(const struct ferry_memdomain *domain);
+
+/** @brief User context given at creation (NULL for the system domain). */
+FERRY_API void *ferry_memdomain_get_ctx(const struct ferry_memdomain *domain);
+
+/**
+ * @brief Pull @p src (in @p src->domain) into local memory @p dst (system domain).
+ * @retval 0 started; @p cb will be called exactly once.
+ * @retval -EINVAL NULL arguments, zero segments, or total lengths differ.
+ * @retval -ENOTSUP the domain has no pull.
+ * @retval -EFAULT an address is out of range (detected at submit time; nothing transferred).
+ * @retval other negative errno from the domain; @p cb is not called.
+ * For the system domain this is a plain scatter-gather copy completed before returning.
+ */
+FERRY_API int ferry_memdomain_pull(const struct ferry_mem *src, const struct ferry_mem *dst,
+				   ferry_memdomain_cb cb, void *cb_arg);
+
+/**
+ * @brief Push local memory @p src (system domain) into @p dst (in @p dst->domain).
+ * Same contract as ferry_memdomain_pull().
+ */
+FERRY_API int ferry_memdomain_push(const struct ferry_mem *dst, const struct ferry_mem *src,
+				   ferry_memdomain_cb cb, void *cb_arg);
+
+/** @brief Zero @p mem in its domain. Same contract as ferry_memdomain_pull(). */
+FERRY_API int ferry_memdomain_memzero(const struct ferry_mem *mem, ferry_memdomain_cb cb,
+				      void *cb_arg);
+
+/**
+ * @brief Translate @p src into addresses of @p target; see ferry_memdomain_ops::translate.
+ * Translating into the domain @p src is already in copies the segments.
+ */
+FERRY_API int ferry_memdomain_translate(const struct ferry_mem *src,
+					struct ferry_memdomain *target, struct ferry_mem *out);
+
+/** @brief Drop cached state for the range; see ferry_memdomain_ops::invalidate. */
+FERRY_API int ferry_memdomain_invalidate(const struct ferry_mem *mem);
+
+/**
+ * @brief Run pending completions of @p domain on this thread.
+ * @return number of completions run (>= 0), or a negative errno.
+ */
+FERRY_API int ferry_memdomain_poll(struct ferry_memdomain *domain, uint32_t max);
+
+/**
+ * @brief Total byte length of an iovec array.
+ */
+FERRY_API size_t ferry_iov_length(const struct iovec *iov, uint32_t iovcnt);
+
+/**
+ * @brief Scatter-gather copy between two local iovec arrays of possibly different segmentation.
+ * Copies min(total(dst), total(src)) bytes.
+ * @return bytes copied.
+ */
+FERRY_API size_t ferry_iov_copy(const struct iovec *dst, uint32_t dst_cnt, const struct iovec *src,
+				uint32_t src_cnt);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_MEMDOMAIN_H */

@@ -1,0 +1,34 @@
+/*
+ * Internal helpers shared by sdk/src and hal/src: logging shortcuts, the device object.
+ * Never installed.
+ */
+#ifndef FERRY_INTERNAL_H
+#define FERRY_INTERNAL_H
+
+#include <errno.h>
+#include <ferry/log.h>
+#include <ferry/device.h>
+#include <ferry/hal/backend.h>
+
+#define FERRY_ERR(comp, ...) ferry_log(FERRY_LOG_ERROR, comp, __VA_ARGS__)
+#define FERRY_WARN(comp, ...) ferry_log(FERRY_LOG_WARN, comp, __VA_ARGS__)
+#define FERRY_INFO(comp, ...) ferry_log(FERRY_LOG_INFO, comp, __VA_ARGS__)
+#define FERRY_DBG(comp, ...) ferry_log(FERRY_LOG_DEBUG, comp, __VA_ARGS__)
+
+#define FERRY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define FERRY_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define FERRY_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* An opened backend instance (public handle: struct ferry_device). */
+struct ferry_device {
+	const struct ferry_hal_backend *backend;
+	void *priv;
+	char name[FERRY_HAL_NAME_MAX + 8];
+	unsigned int open_chans;
+};
+
+/* Registry internals (hal/src/registry.c). */
+int ferry_hal_backend_ref(const struct ferry_hal_backend *b);
+void ferry_hal_backend_unref(const struct ferry_hal_backend *b);
+
+#endif /* FERRY_INTERNAL_H */
