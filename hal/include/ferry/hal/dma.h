@@ -19,6 +19,8 @@
 
 FERRY_BEGIN_DECLS
 
+struct ferry_hal_accel_ops;
+
 /** ABI version of ::ferry_hal_dma_ops. */
 #define FERRY_HAL_DMA_ABI_VERSION 1
 
@@ -49,6 +51,12 @@ struct ferry_hal_dma_ops {
 	 * @return number returned or a negative errno.
 	 */
 	int (*poll)(void *chan, struct ferry_xfer **done, uint32_t max);
+	/**
+	 * Optional: the accel operations and fused chains this engine executes
+	 * (ferry/hal/accel.h). NULL: the engine only moves data; the SDK's software engine
+	 * runs every accel operation.
+	 */
+	const struct ferry_hal_accel_ops *accel;
 };
 
 FERRY_END_DECLS
