@@ -59,6 +59,12 @@ static int validate(const struct ferry_hal_backend *b)
 		FERRY_ERR(COMP, "register '%s': DMA engine ops missing a required member", b->name);
 		return -EINVAL;
 	}
+	if (b->pcie_ep && (!b->pcie_ep->query || !b->pcie_ep->attach || !b->pcie_ep->detach ||
+			   !b->pcie_ep->get_domain || !b->pcie_ep->msix_raise || !b->pcie_ep->poll)) {
+		FERRY_ERR(COMP, "register '%s': PCIe endpoint ops missing a required member",
+			  b->name);
+		return -EINVAL;
+	}
 	return 0;
 }
 
