@@ -1,16 +1,20 @@
-# Thin wrapper around CMake presets. `make demo` and `make test` work on a fresh Debian 12
-# machine: they install what is missing (cmake/install-deps.sh), configure, build and run.
-.PHONY: all deps build demo test bench asan clean
+# Thin wrapper around the CMake presets (CMakePresets.json). On a fresh Debian 12 machine
+# `make demo` and `make test` are enough: each installs what is missing (cmake/install-deps.sh),
+# configures, builds, and runs the demo / every ctest test. Build trees: build/ and build-asan/.
+.PHONY: all deps configure build demo test bench asan clean
 
-JOBS ?= $(shell nproc)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS += --no-print-directory
 
 all: build
 
 deps:
 	@bash cmake/install-deps.sh
 
-build: deps
-	@cmake --preset default >/dev/null
+configure: deps
+	@cmake --preset default --log-level=WARNING
+
+build: configure
 	@cmake --build --preset default -j $(JOBS)
 
 demo: build
@@ -20,12 +24,13 @@ test: build
 	ctest --preset default -j $(JOBS)
 
 bench: build
+	@test -x build/bin/ferry-bench || { echo "make bench: build/bin/ferry-bench was not built"; exit 1; }
 	./build/bin/ferry-bench all --json
 
 asan: deps
-	@cmake --preset asan >/dev/null
+	@cmake --preset asan --log-level=WARNING
 	@cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

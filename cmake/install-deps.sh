@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Ferry needs to build and test, only those missing.
-# Idempotent: a second run installs nothing. Used by `make demo`, `make test` and .ci/run.
+# Installs the Debian 12 packages Ferry needs to build and test, only those that are missing.
+# Idempotent: when everything is there it installs nothing, touches nothing and needs no root.
+# Used by `make demo`, `make test`, `make asan` and .ci/run.
+#
+#   FERRY_VM_DEPS=1      also the packages of the QEMU-guest interop tests (docs: VM peers)
+#   FERRY_APT_UPDATED=1  the caller already ran `apt-get update` (.ci/run does)
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config git
-  libssl-dev libisal-dev libpci-dev pciutils
-  libibverbs-dev librdmacm-dev
-  libcriterion-dev
-  clang libclang-rt-dev
+  # toolchain and build
+  build-essential cmake pkg-config
+  # libferry: AES-XTS (OpenSSL), CRC32C/CRC16-T10DIF (ISA-L), PCI discovery (libpci)
+  libssl-dev openssl libisal-dev libpci-dev pciutils
+  # rxe backend: libibverbs + librdmacm, with the rxe provider
+  libibverbs-dev librdmacm-dev ibverbs-providers
+  # tests: Criterion; clang + compiler-rt for the libFuzzer targets and sanitizers
+  libcriterion-dev clang libclang-rt-dev
 )
-# Extra packages for the QEMU-guest interop tests (opt-in: FERRY_VM_DEPS=1).
 if [ "${FERRY_VM_DEPS:-0}" = 1 ]; then
-  PKGS+=(qemu-system-x86 busybox-static rdma-core ibverbs-utils ibverbs-providers
-         rdmacm-utils nvme-cli iproute2 kmod cpio xz-utils)
+  PKGS+=(qemu-system-x86 busybox-static rdma-core ibverbs-utils rdmacm-utils perftest
+         nvme-cli iproute2 kmod cpio xz-utils)
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "ferry: not a Debian-like system (no dpkg/apt-get); install the equivalents of:" >&2
+  echo "  ${PKGS[*]}" >&2
+  exit 0 # let CMake report precisely what is missing
 fi
 
 missing=()
@@ -24,9 +36,18 @@ for p in "${PKGS[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "ferry: installing missing packages: ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "ferry: installing missing Debian packages: ${missing[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "ferry: not root and no sudo; as root, run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  SUDO=(sudo)
+fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "${FERRY_APT_UPDATED:-0}" != 1 ]; then
+  "${SUDO[@]}" apt-get update -q
+fi
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"

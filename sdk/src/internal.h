@@ -24,7 +24,7 @@ struct ferry_device {
 	const struct ferry_hal_backend *backend;
 	void *priv;
 	char name[FERRY_HAL_NAME_MAX + 8];
-	unsigned int open_chans;
+	_Atomic unsigned int open_chans; /* channels may be opened/closed from any thread */
 };
 
 /* Registry internals (hal/src/registry.c). */

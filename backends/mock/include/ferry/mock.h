@@ -1,0 +1,234 @@
+/**
+ * @file ferry/mock.h
+ * @brief Control API of the "mock" backend: the simulated host side (shared host memory and
+ * per-function IOMMU tables) and the test knobs of its DMA engine (latency, error injection,
+ * counters).
+ *
+ * This header belongs to the mock backend, not to the SDK: firmware code uses only
+ * ferry/ferry.h; tests and the simulated host use this header too.
+ *
+ * Host memory: a mock device owns one memfd holding a small control block, one IOMMU table per
+ * PCI function, then `host_mem` bytes of host RAM. A host process (typically forked, or any
+ * process that received the fd) maps it with ferry_mock_host_open() and programs the IOMMU
+ * tables like a host OS would; the device side sees every change at once (it walks the shared
+ * tables on every access). Host addresses are byte offsets into host RAM ("host_off").
+ * IOMMU granule: FERRY_MOCK_PAGE_SIZE; entry = IOVA page -> host page + permissions, where READ
+ * lets the device read the page (pull, source of a transfer) and WRITE lets it write the page
+ * (push, memzero, destination of a transfer). Two functions may map the same host page, at
+ * equal or different IOVAs. The fd is close-on-exec; a process that wants to hand it to an
+ * exec'd program dup()s it without that flag.
+ *
+ * Memory domains: device "mockN" with functions "nvme:nic" creates the FERRY_MEMDOMAIN_PCIE
+ * domains "mockN.nvme" and "mockN.nic" (in that order). Their pull/push/memzero run on the
+ * device's DMA engine (one internal channel per function) and complete from
+ * ferry_memdomain_poll() on that domain; a completion status maps to the callback's errno as:
+ * page fault / invalid address -> -EFAULT, bus read/write error and poisoned data -> -EIO,
+ * not attempted -> -ECANCELED. A full internal ring makes the call return -EAGAIN (poll, retry).
+ * translate works between two functions of the same device (IOVA in A -> host page -> IOVA in
+ * B; where B maps a host page at several IOVAs, the one continuing the previous segment wins,
+ * else the lowest); translating to any other domain, the system domain included, gives
+ * -EXDEV (the SoC reaches host memory only through the DMA engine). The device caches the
+ * reverse (host page -> IOVA) maps translate builds; a host map/unmap or
+ * ferry_memdomain_invalidate() drops them.
+ *
+ * DMA engine: one engine thread per device executes every channel's ring in order (round robin
+ * between channels). A transfer completes no earlier than `latency_ns` after its submission; a
+ * FERRY_XFER_F_FENCE transfer starts only after every earlier one of its channel completed and
+ * then takes its own latency. Fence failure rule: a fenced transfer is NOT_ATTEMPTED when a
+ * transfer of its channel that was submitted before it and had not been returned by poll when
+ * the fenced one was submitted completed with an error (NOT_ATTEMPTED included). A transfer's
+ * addresses are all checked before any byte moves; a failed transfer (of any status) writes
+ * nothing.
+ *
+ * Channel ids (for error injection): user channels are numbered 1, 2, 3... in creation order per
+ * device (never reused); the internal channel of function i (domain pull/push/memzero) is
+ * FERRY_MOCK_CHAN_FN(i); FERRY_MOCK_CHAN_ANY counts every transfer of the device.
+ *
+ * Determinism: injection decisions are taken at submit time from submission counts and a
+ * seeded generator, never from timing: the same sequence of submissions with the same seed
+ * fails the same transfers.
+ *
+ * Threading: the control functions may be called from any thread. Host-side calls on the same
+ * IOMMU table are not serialised against each other (one host thread programs a table).
+ */
+#ifndef FERRY_MOCK_H
+#define FERRY_MOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ferry/export.h>
+#include <ferry/device.h>
+#include <ferry/xfer.h>
+
+FERRY_BEGIN_DECLS
+
+/** IOMMU page size of the mock (bytes). */
+#define FERRY_MOCK_PAGE_SIZE 4096u
+/** Maximum number of PCI functions of one mock device. */
+#define FERRY_MOCK_MAX_FUNCTIONS 8u
+/** Maximum function name length including the NUL. */
+#define FERRY_MOCK_FN_NAME_MAX 16u
+
+/** IOMMU permission: the device may read the page. */
+#define FERRY_MOCK_IOMMU_READ (1u << 0)
+/** IOMMU permission: the device may write the page. */
+#define FERRY_MOCK_IOMMU_WRITE (1u << 1)
+
+/** Injection scope: every transfer of the device, whatever its channel. */
+#define FERRY_MOCK_CHAN_ANY 0xffffffffu
+/** Channel id of the internal channel of function @p i (its domain's pull/push/memzero). */
+#define FERRY_MOCK_CHAN_FN(i) (0x10000u + (unsigned int)(i))
+
+/** Counters of a mock device (ferry_mock_get_stats()). */
+struct ferry_mock_stats {
+	size_t size;            /**< in: sizeof(struct ferry_mock_stats) */
+	uint64_t xfers;         /**< transfers finished by the engine (any channel, any status) */
+	uint64_t bytes;         /**< bytes moved by the successful ones */
+	uint64_t errors;        /**< of those, finished with a status other than SUCCESS */
+	uint64_t page_faults;   /**< of those, with FERRY_XFER_PAGE_FAULT */
+	uint64_t injected;      /**< transfers failed by error injection */
+	uint64_t not_attempted; /**< fenced transfers skipped after an earlier failure */
+	uint64_t domain_ops;    /**< pull/push/memzero calls accepted by the function domains */
+	uint64_t translations;  /**< successful translate calls */
+	uint64_t rmap_builds;   /**< reverse maps (translation caches) built */
+	uint64_t invalidations; /**< invalidate calls accepted */
+};
+
+/** Host-side handle on a mock device's shared memory (one per mapping). */
+struct ferry_mock_host;
+
+/**
+ * @brief The memfd holding the device's control block, IOMMU tables and host RAM.
+ * @param[in] dev a device opened from the "mock" backend.
+ * @param[out] fd the descriptor; still owned by the device (closed by ferry_device_close()).
+ * @retval 0 success.
+ * @retval -EINVAL @p dev is NULL or not a mock device, or @p fd is NULL.
+ */
+FERRY_API int ferry_mock_host_fd(struct ferry_device *dev, int *fd);
+
+/**
+ * @brief Map a mock device's shared memory from its fd (in any process).
+ * @param[in] fd a descriptor returned by ferry_mock_host_fd() (or a duplicate of it).
+ * @param[out] out the handle; release it with ferry_mock_host_close().
+ * @retval 0 success.
+ * @retval -EINVAL @p out is NULL, or the fd does not hold a valid mock control block.
+ * @retval -ENOMEM out of memory; other negative errno from fstat/mmap.
+ */
+FERRY_API int ferry_mock_host_open(int fd, struct ferry_mock_host **out);
+
+/**
+ * @brief In-process shortcut: ferry_mock_host_open() on the fd of @p dev.
+ * @retval 0 success; -EINVAL not a mock device; other errors as ferry_mock_host_open().
+ */
+FERRY_API int ferry_mock_host_attach(struct ferry_device *dev, struct ferry_mock_host **out);
+
+/** @brief Unmap and free a host handle (the device is unaffected). NULL is a no-op. */
+FERRY_API void ferry_mock_host_close(struct ferry_mock_host *host);
+
+/** @brief Size of host RAM in bytes. */
+FERRY_API uint64_t ferry_mock_host_mem_size(const struct ferry_mock_host *host);
+
+/** @brief Size of each function's IOVA space in bytes (IOVAs are 0..size-1). */
+FERRY_API uint64_t ferry_mock_host_iova_size(const struct ferry_mock_host *host);
+
+/** @brief Number of PCI functions. */
+FERRY_API unsigned int ferry_mock_host_fn_count(const struct ferry_mock_host *host);
+
+/**
+ * @brief Name of function @p fn ("nvme", "nic"...).
+ * @return the name, or NULL if @p fn is out of range. Valid while @p host is open.
+ */
+FERRY_API const char *ferry_mock_host_fn_name(const struct ferry_mock_host *host, unsigned int fn);
+
+/**
+ * @brief Index of the function called @p name.
+ * @return the index (>= 0), or -ENOENT.
+ */
+FERRY_API int ferry_mock_host_fn_lookup(const struct ferry_mock_host *host, const char *name);
+
+/**
+ * @brief Map @p len bytes of IOVA space of function @p fn, starting at @p iova, to host RAM at
+ * @p host_off, with permissions @p perms. All pages are checked before any is mapped.
+ * @param[in] host host handle.
+ * @param[in] fn function index.
+ * @param[in] iova first IOVA (page aligned).
+ * @param[in] host_off first host RAM offset (page aligned).
+ * @param[in] len bytes (a non-zero multiple of the page size).
+ * @param[in] perms FERRY_MOCK_IOMMU_READ and/or FERRY_MOCK_IOMMU_WRITE (at least one).
+ * @retval 0 mapped.
+ * @retval -EINVAL NULL host, bad function index, misaligned address or length, bad perms.
+ * @retval -ERANGE the IOVA range leaves the IOVA space, or the host range leaves host RAM.
+ * @retval -EEXIST a page of the IOVA range is already mapped (nothing changed).
+ */
+FERRY_API int ferry_mock_host_iommu_map(struct ferry_mock_host *host, unsigned int fn,
+					uint64_t iova, uint64_t host_off, uint64_t len,
+					uint32_t perms);
+
+/**
+ * @brief Unmap @p len bytes of IOVA space of function @p fn from @p iova (pages that are not
+ * mapped are skipped). The device stops reaching those pages at once.
+ * @retval 0 success; -EINVAL bad arguments or alignment; -ERANGE outside the IOVA space.
+ */
+FERRY_API int ferry_mock_host_iommu_unmap(struct ferry_mock_host *host, unsigned int fn,
+					  uint64_t iova, uint64_t len);
+
+/**
+ * @brief Read back the mapping of the page holding @p iova.
+ * @param[out] host_off host RAM offset of @p iova (the in-page offset included); may be NULL.
+ * @param[out] perms FERRY_MOCK_IOMMU_* bits; may be NULL.
+ * @retval 0 mapped; -ENOENT not mapped; -EINVAL bad arguments; -ERANGE outside the IOVA space.
+ */
+FERRY_API int ferry_mock_host_iommu_lookup(const struct ferry_mock_host *host, unsigned int fn,
+					   uint64_t iova, uint64_t *host_off, uint32_t *perms);
+
+/**
+ * @brief Local pointer to host RAM at @p host_off, valid for @p len bytes in this process
+ * while @p host is open.
+ * @return the pointer, or NULL if [host_off, host_off + len) leaves host RAM.
+ */
+FERRY_API void *ferry_mock_host_ptr(const struct ferry_mock_host *host, uint64_t host_off,
+				    uint64_t len);
+
+/**
+ * @brief Set the per-transfer latency of @p dev's DMA engine (also the `latency_ns` argument).
+ * @retval 0 success; -EINVAL not a mock device or @p ns above 10 s.
+ */
+FERRY_API int ferry_mock_set_latency(struct ferry_device *dev, uint64_t ns);
+
+/**
+ * @brief Arm one injected failure: the @p nth transfer submitted after this call in scope
+ * @p chan_id (see "Channel ids" above) completes with @p status, moving no byte. Several rules
+ * may be armed at once; each fires once.
+ * @param[in] dev a mock device.
+ * @param[in] chan_id channel id or FERRY_MOCK_CHAN_ANY.
+ * @param[in] nth 1 = the next transfer.
+ * @param[in] status any status except FERRY_XFER_SUCCESS.
+ * @retval 0 armed; -EINVAL bad argument; -ENOSPC too many rules armed (16).
+ */
+FERRY_API int ferry_mock_inject_nth(struct ferry_device *dev, uint32_t chan_id, uint64_t nth,
+				    enum ferry_xfer_status status);
+
+/**
+ * @brief Random injection: each transfer submitted on @p dev fails with probability
+ * @p ppm / 1 000 000, with a status drawn from @p status_mask (bit s = status s), using a
+ * generator seeded with @p seed (reseeded by every call).
+ * @param[in] ppm 0 (off) to 1 000 000.
+ * @param[in] status_mask allowed statuses; must be non-empty when @p ppm > 0 and may not
+ *            include FERRY_XFER_SUCCESS.
+ * @retval 0 success; -EINVAL bad argument or not a mock device.
+ */
+FERRY_API int ferry_mock_inject_random(struct ferry_device *dev, uint32_t ppm, uint32_t status_mask,
+				       uint64_t seed);
+
+/** @brief Disarm every injection rule and random injection. */
+FERRY_API int ferry_mock_inject_clear(struct ferry_device *dev);
+
+/**
+ * @brief Read the device's counters.
+ * @retval 0 success; -EINVAL not a mock device, NULL, or @p out->size too small.
+ */
+FERRY_API int ferry_mock_get_stats(struct ferry_device *dev, struct ferry_mock_stats *out);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_MOCK_H */

@@ -1,0 +1,233 @@
+/*
+ * The PCIe function memory domains of a mock device ("<dev>.<fn>"): pull, push and memzero
+ * through the device's DMA engine (one internal channel per function, completions from the
+ * domain's poll), translate between functions, invalidate.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mock_priv.h"
+
+/* One asynchronous domain operation in flight. */
+struct mock_dreq {
+	struct ferry_xfer x;
+	ferry_memdomain_cb cb;
+	void *cb_arg;
+};
+
+struct mock_fn *mock_fn_of(struct mock_dev *dev, const struct ferry_memdomain *d)
+{
+	for (uint32_t i = 0; d && i < dev->nfn; i++)
+		if (dev->fn[i].domain == d)
+			return &dev->fn[i];
+	return NULL;
+}
+
+static int status_errno(enum ferry_xfer_status st)
+{
+	switch (st) {
+	case FERRY_XFER_SUCCESS:
+		return 0;
+	case FERRY_XFER_INVALID_SRC_ADDR:
+	case FERRY_XFER_INVALID_DST_ADDR:
+	case FERRY_XFER_PAGE_FAULT:
+		return -EFAULT;
+	case FERRY_XFER_NOT_ATTEMPTED:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}
+
+/* Checks the remote range now (nothing moves if it fails) and queues the operation. */
+static int dom_submit(struct ferry_memdomain *d, void *ctx, const char *op, int write,
+		      const struct iovec *remote, uint32_t rcnt, const struct iovec *local,
+		      uint32_t lcnt, ferry_memdomain_cb cb, void *cb_arg)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	struct mock_dev *dev = fn->dev;
+	uint64_t len = ferry_iov_length(remote, rcnt);
+	struct ferry_mem rm = {.domain = d,
+			       .domain_ctx = ctx,
+			       .iov = (struct iovec *)remote,
+			       .iovcnt = rcnt};
+	uint32_t segs = 0;
+	int st = mock_resolve(dev, &rm, len, write, NULL, &segs);
+	if (st > 0) {
+		char why[160];
+		if (st == FERRY_XFER_PAGE_FAULT)
+			mock_fault_explain(fn, remote, rcnt, write, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", ferry_xfer_status_str(st));
+		MOCK_ERR("%s %s.%s: %s; nothing transferred", op, dev->name, fn->name, why);
+		return -EFAULT;
+	}
+	struct mock_dreq *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	struct ferry_mem lm = {.domain = NULL, .iov = (struct iovec *)local, .iovcnt = lcnt};
+	r->x.len = len;
+	if (write) {
+		r->x.dst = rm;
+		if (local)
+			r->x.src = lm;
+	} else {
+		r->x.src = rm;
+		r->x.dst = lm;
+	}
+	r->cb = cb;
+	r->cb_arg = cb_arg;
+	pthread_mutex_lock(&fn->lock);
+	int ok = mock_chan_push(fn->chan, &r->x, local == NULL);
+	pthread_mutex_unlock(&fn->lock);
+	if (!ok) {
+		free(r);
+		MOCK_ERR("%s %s.%s: %u operations already in flight; poll the domain and retry", op,
+			 dev->name, fn->name, fn->chan->size);
+		return -EAGAIN;
+	}
+	atomic_fetch_add_explicit(&dev->st_domain_ops, 1, memory_order_relaxed);
+	mock_engine_kick(dev);
+	return 0;
+}
+
+static int dom_pull(struct ferry_memdomain *d, void *ctx, const struct iovec *src, uint32_t sc,
+		    const struct iovec *dst, uint32_t dc, ferry_memdomain_cb cb, void *arg)
+{
+	return dom_submit(d, ctx, "pull", 0, src, sc, dst, dc, cb, arg);
+}
+
+static int dom_push(struct ferry_memdomain *d, void *ctx, const struct iovec *dst, uint32_t dc,
+		    const struct iovec *src, uint32_t sc, ferry_memdomain_cb cb, void *arg)
+{
+	return dom_submit(d, ctx, "push", 1, dst, dc, src, sc, cb, arg);
+}
+
+static int dom_memzero(struct ferry_memdomain *d, void *ctx, const struct iovec *iov, uint32_t cnt,
+		       ferry_memdomain_cb cb, void *arg)
+{
+	return dom_submit(d, ctx, "memzero", 1, iov, cnt, NULL, 0, cb, arg);
+}
+
+static int dom_translate(struct ferry_memdomain *d, void *ctx, const struct iovec *src, uint32_t sc,
+			 struct ferry_memdomain *target, struct ferry_mem *out)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	struct mock_fn *to = mock_fn_of(fn->dev, target);
+	if (!to) {
+		MOCK_ERR("translate %s.%s -> %s: not a function of the same device (the SoC reaches "
+			 "host memory only through the DMA engine)",
+			 fn->dev->name, fn->name, ferry_memdomain_get_name(target));
+		return -EXDEV;
+	}
+	int rc = mock_translate(fn, src, sc, to, out);
+	if (rc == 0)
+		out->domain_ctx = ctx;
+	return rc;
+}
+
+static int dom_invalidate(struct ferry_memdomain *d, void *ctx, const struct iovec *iov,
+			  uint32_t cnt)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	struct mock_dev *dev = fn->dev;
+	for (uint32_t i = 0; i < cnt; i++) {
+		uint64_t a = (uint64_t)(uintptr_t)iov[i].iov_base, l = iov[i].iov_len;
+		if (a >= dev->iova_size || l > dev->iova_size - a) {
+			MOCK_ERR("invalidate %s.%s: IOVA 0x%llx+0x%llx leaves the IOVA space "
+				 "(0x%llx bytes)",
+				 dev->name, fn->name, (unsigned long long)a, (unsigned long long)l,
+				 (unsigned long long)dev->iova_size);
+			return -EFAULT;
+		}
+	}
+	/* Any function may have cached a reverse map covering these host pages. */
+	mock_rmap_drop(dev);
+	atomic_fetch_add_explicit(&dev->st_invalidations, 1, memory_order_relaxed);
+	return 0;
+}
+
+#define POLL_BATCH 32u
+
+static int dom_poll(struct ferry_memdomain *d, uint32_t max)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	struct ferry_xfer *done[POLL_BATCH];
+	int total = 0;
+	while ((uint32_t)total < max) {
+		uint32_t want = max - (uint32_t)total < POLL_BATCH ? max - (uint32_t)total
+								   : POLL_BATCH;
+		pthread_mutex_lock(&fn->lock);
+		uint32_t n = mock_chan_reap(fn->chan, done, want);
+		pthread_mutex_unlock(&fn->lock);
+		/* Callbacks run without the lock: they may start new operations. */
+		for (uint32_t i = 0; i < n; i++) {
+			struct mock_dreq *r = (struct mock_dreq *)(void *)done[i];
+			ferry_memdomain_cb cb = r->cb;
+			void *arg = r->cb_arg;
+			int st = status_errno(r->x.status);
+			free(r);
+			cb(arg, st);
+		}
+		total += (int)n;
+		if (n < want)
+			break;
+	}
+	return total;
+}
+
+static const struct ferry_memdomain_ops mock_domain_ops = {
+	.abi_version = FERRY_MEMDOMAIN_OPS_ABI,
+	.pull = dom_pull,
+	.push = dom_push,
+	.memzero = dom_memzero,
+	.translate = dom_translate,
+	.invalidate = dom_invalidate,
+	.poll = dom_poll,
+};
+
+int mock_domains_create(struct mock_dev *dev)
+{
+	for (uint32_t i = 0; i < dev->nfn; i++) {
+		struct mock_fn *fn = &dev->fn[i];
+		char name[FERRY_MEMDOMAIN_NAME_MAX];
+		int rc = mock_chan_open(dev, FERRY_MOCK_CHAN_FN(i), dev->ring_default, 0,
+					&fn->chan);
+		if (rc)
+			return rc;
+		snprintf(name, sizeof(name), "%s.%s", dev->name, fn->name);
+		struct ferry_memdomain_opts o = {.size = sizeof(o),
+						 .type = FERRY_MEMDOMAIN_PCIE,
+						 .name = name,
+						 .ops = &mock_domain_ops,
+						 .user_ctx = fn};
+		rc = ferry_memdomain_create(&o, &fn->domain);
+		if (rc) {
+			MOCK_ERR("%s: cannot create memory domain '%s': %d", dev->name, name, rc);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void mock_domains_destroy(struct mock_dev *dev)
+{
+	for (uint32_t i = 0; i < dev->nfn; i++) {
+		struct mock_fn *fn = &dev->fn[i];
+		ferry_memdomain_destroy(fn->domain);
+		fn->domain = NULL;
+		if (!fn->chan)
+			continue;
+		mock_chan_detach(fn->chan);
+		uint64_t tail = atomic_load_explicit(&fn->chan->tail, memory_order_acquire);
+		if (tail != fn->chan->head)
+			MOCK_WARN("%s.%s: %llu operation(s) dropped at close (their callbacks never "
+				  "run)",
+				  dev->name, fn->name, (unsigned long long)(tail - fn->chan->head));
+		for (uint64_t k = fn->chan->head; k < tail; k++)
+			free(fn->chan->ring[k % fn->chan->size].x);
+		mock_chan_close(fn->chan);
+		fn->chan = NULL;
+	}
+}

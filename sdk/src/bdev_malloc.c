@@ -1,0 +1,224 @@
+/*
+ * The malloc bdev: a RAM-backed terminal bdev (optionally with interleaved metadata, e.g.
+ * 520/4104-byte blocks for a DIF bdev above it). Data moves with pull/push on the I/O's own
+ * domain (so host memory is read/written directly, asynchronously), or through the I/O's accel
+ * sequence (bdev_malloc_seq.c). Also the option checks shared with the null bdev.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <ferry/bdev.h>
+#include "bdev_internal.h"
+#include "internal.h"
+
+#define COMP "bdev_malloc"
+
+struct malloc_bdev {
+	uint8_t *storage;
+	uint64_t bytes;
+};
+
+int bdev_terminal_opts(const struct ferry_bdev_malloc_opts *o, const char *module,
+		       struct ferry_bdev_opts *out)
+{
+	if (!o) {
+		FERRY_ERR(module, "create: NULL opts");
+		return -EINVAL;
+	}
+	if (o->size < offsetof(struct ferry_bdev_malloc_opts, dif_type) + sizeof(uint32_t)) {
+		FERRY_ERR(module, "create: opts->size %zu is smaller than this library's %zu", o->size,
+			  sizeof(*o));
+		return -EINVAL;
+	}
+	if (o->md_size >= o->block_size) {
+		FERRY_ERR(module, "create '%s': md_size %u must be smaller than block_size %u",
+			  o->name ? o->name : "", o->md_size, o->block_size);
+		return -EINVAL;
+	}
+	uint32_t data = o->block_size - o->md_size;
+	if (data < 512 || data % 512) {
+		FERRY_ERR(module, "create '%s': data part of a block (%u - %u) must be a multiple of 512",
+			  o->name ? o->name : "", o->block_size, o->md_size);
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->name = o->name;
+	out->module = module;
+	out->block_size = o->block_size;
+	out->num_blocks = o->num_blocks;
+	out->md_size = o->md_size;
+	out->md_flags = o->md_size ? FERRY_BDEV_MD_INTERLEAVE : 0;
+	out->dif_type = o->dif_type;
+	return 0;
+}
+
+static void malloc_xfer_done(void *arg, int status)
+{
+	struct ferry_bdev_io *io = arg;
+	if (status) {
+		io->error = FERRY_BDEV_ERR_TRANSFER;
+		io->error_block = io->offset_blocks;
+	}
+	ferry_bdev_io_complete(io, status);
+}
+
+/* Describe the I/O's range of our storage in io->module_mem (system domain). */
+static void storage_mem(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	struct malloc_bdev *m = ferry_bdev_get_ctx(bdev);
+	uint32_t bs = ferry_bdev_get_block_size(bdev);
+	io->module_iov[0].iov_base = m->storage + io->offset_blocks * bs;
+	io->module_iov[0].iov_len = io->num_blocks * bs;
+	io->module_mem.domain = NULL;
+	io->module_mem.domain_ctx = NULL;
+	io->module_mem.iov = io->module_iov;
+	io->module_mem.iovcnt = 1;
+}
+
+/* Defined in bdev_malloc_seq.c: run the I/O through its accel sequence. */
+int bdev_malloc_seq_rw(struct ferry_bdev *bdev, struct ferry_bdev_io *io, struct ferry_mem *storage);
+
+static int malloc_read(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	storage_mem(bdev, io);
+	if (io->seq)
+		return bdev_malloc_seq_rw(bdev, io, &io->module_mem);
+	return ferry_memdomain_push(&io->mem, &io->module_mem, malloc_xfer_done, io);
+}
+
+static int malloc_write(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	storage_mem(bdev, io);
+	if (io->seq)
+		return bdev_malloc_seq_rw(bdev, io, &io->module_mem);
+	return ferry_memdomain_pull(&io->mem, &io->module_mem, malloc_xfer_done, io);
+}
+
+static void malloc_compare_done(void *arg, int status)
+{
+	struct ferry_bdev_io *io = arg;
+	uint8_t *tmp = io->module_ctx;
+	const uint8_t *stored = io->module_iov[1].iov_base;
+	uint32_t bs = ferry_bdev_get_block_size(io->bdev);
+
+	if (status) {
+		io->error = FERRY_BDEV_ERR_TRANSFER;
+		io->error_block = io->offset_blocks;
+	} else {
+		for (uint64_t b = 0; b < io->num_blocks; b++) {
+			if (memcmp(tmp + b * bs, stored + b * bs, bs) != 0) {
+				io->error = FERRY_BDEV_ERR_MISCOMPARE;
+				io->error_block = io->offset_blocks + b;
+				status = -EILSEQ;
+				break;
+			}
+		}
+	}
+	free(tmp);
+	io->module_ctx = NULL;
+	ferry_bdev_io_complete(io, status);
+}
+
+static int malloc_compare(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	struct malloc_bdev *m = ferry_bdev_get_ctx(bdev);
+	uint32_t bs = ferry_bdev_get_block_size(bdev);
+	size_t len = io->num_blocks * bs;
+
+	if (io->seq) {
+		FERRY_ERR(COMP, "compare on '%s': I/O sequences are not supported for compare",
+			  ferry_bdev_get_name(bdev));
+		return -ENOTSUP;
+	}
+	uint8_t *tmp = malloc(len);
+	if (!tmp)
+		return -ENOMEM;
+	io->module_ctx = tmp;
+	io->module_iov[0].iov_base = tmp;
+	io->module_iov[0].iov_len = len;
+	io->module_iov[1].iov_base = m->storage + io->offset_blocks * bs;
+	io->module_iov[1].iov_len = len;
+	io->module_mem.domain = NULL;
+	io->module_mem.domain_ctx = NULL;
+	io->module_mem.iov = io->module_iov;
+	io->module_mem.iovcnt = 1;
+	int rc = ferry_memdomain_pull(&io->mem, &io->module_mem, malloc_compare_done, io);
+	if (rc) {
+		free(tmp);
+		io->module_ctx = NULL;
+	}
+	return rc;
+}
+
+static int malloc_zero(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	struct malloc_bdev *m = ferry_bdev_get_ctx(bdev);
+	uint32_t bs = ferry_bdev_get_block_size(bdev);
+	memset(m->storage + io->offset_blocks * bs, 0, io->num_blocks * bs);
+	ferry_bdev_io_complete(io, 0);
+	return 0;
+}
+
+static int malloc_flush(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	ferry_bdev_io_complete(io, 0); /* RAM: nothing volatile to flush */
+	return 0;
+}
+
+static void malloc_destroy(struct ferry_bdev *bdev)
+{
+	struct malloc_bdev *m = ferry_bdev_get_ctx(bdev);
+	if (m) {
+		free(m->storage);
+		free(m);
+	}
+}
+
+static const struct ferry_bdev_ops malloc_ops = {
+	.abi_version = FERRY_BDEV_OPS_ABI,
+	.read = malloc_read,
+	.write = malloc_write,
+	.flush = malloc_flush,
+	.write_zeroes = malloc_zero,
+	.unmap = malloc_zero,
+	.compare = malloc_compare,
+	.destroy = malloc_destroy,
+};
+
+FERRY_API int ferry_bdev_malloc_create(const struct ferry_bdev_malloc_opts *opts,
+				       struct ferry_bdev **out)
+{
+	struct ferry_bdev_opts bo;
+	int rc = bdev_terminal_opts(opts, COMP, &bo);
+	if (rc)
+		return rc;
+	if (!out) {
+		FERRY_ERR(COMP, "create: NULL out");
+		return -EINVAL;
+	}
+	if (opts->num_blocks == 0 || opts->num_blocks > SIZE_MAX / opts->block_size) {
+		FERRY_ERR(COMP, "create '%s': %llu blocks of %u bytes cannot be allocated",
+			  opts->name ? opts->name : "", (unsigned long long)opts->num_blocks,
+			  opts->block_size);
+		return -EINVAL;
+	}
+	struct malloc_bdev *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->bytes = opts->num_blocks * opts->block_size;
+	m->storage = calloc(1, (size_t)m->bytes);
+	if (!m->storage) {
+		FERRY_ERR(COMP, "create '%s': cannot allocate %llu bytes", opts->name,
+			  (unsigned long long)m->bytes);
+		free(m);
+		return -ENOMEM;
+	}
+	bo.ops = &malloc_ops;
+	bo.ctx = m;
+	rc = ferry_bdev_create(&bo, out);
+	if (rc) {
+		free(m->storage);
+		free(m);
+	}
+	return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * The null bdev: a terminal bdev that stores nothing. Writes and the no-data types succeed
+ * and discard; reads succeed without touching the buffer; compares succeed. A sequence
+ * attached to an I/O is not executed (see bdev_null_seq handling below).
+ */
+#include <ferry/bdev.h>
+#include "bdev_internal.h"
+#include "internal.h"
+
+#define COMP "bdev_null"
+
+static int null_io(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
+{
+	if (io->seq) {
+		FERRY_ERR(COMP, "'%s': I/O sequences are not supported by this build",
+			  ferry_bdev_get_name(bdev));
+		return -ENOTSUP;
+	}
+	ferry_bdev_io_complete(io, 0);
+	return 0;
+}
+
+static const struct ferry_bdev_ops null_ops = {
+	.abi_version = FERRY_BDEV_OPS_ABI,
+	.read = null_io,
+	.write = null_io,
+	.flush = null_io,
+	.write_zeroes = null_io,
+	.unmap = null_io,
+	.compare = null_io,
+};
+
+FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_malloc_opts *opts,
+				     struct ferry_bdev **out)
+{
+	struct ferry_bdev_opts bo;
+	int rc = bdev_terminal_opts(opts, COMP, &bo);
+	if (rc)
+		return rc;
+	bo.ops = &null_ops;
+	return ferry_bdev_create(&bo, out);
+}

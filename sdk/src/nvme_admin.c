@@ -1,0 +1,343 @@
+/*
+ * NVMe admin command set, part 1: dispatch; Create/Delete I/O Submission and Completion
+ * Queue with their validation; Get/Set Features; Abort; Asynchronous Event Request; Keep
+ * Alive. Identify and Get Log Page are in nvme_admin_info.c.
+ */
+#include <string.h>
+#include "nvme_internal.h"
+
+/* ---- queues ------------------------------------------------------------------------ */
+
+static int io_queue_exists(const struct ferry_nvme_ctrlr *c)
+{
+	for (uint32_t q = 1; q <= c->max_io_queues; q++)
+		if (c->sq[q].valid || c->cq[q].valid)
+			return 1;
+	return 0;
+}
+
+static uint16_t check_base(const struct ferry_nvme_ctrlr *c, uint64_t base, uint32_t entries,
+			   uint32_t entry_size)
+{
+	if (base & (c->page_size - 1))
+		return NVME_GEN(FERRY_NVME_SC_PRP_OFFSET);
+	if ((uint64_t)entries * entry_size - 1 > UINT64_MAX - base)
+		return NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+	return 0;
+}
+
+static void create_cq(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	const struct ferry_nvme_sqe *cmd = &req->cmd;
+	uint32_t qid = cmd->cdw10 & 0xffff, qsize = cmd->cdw10 >> 16;
+	int pc = cmd->cdw11 & 1, ien = (cmd->cdw11 >> 1) & 1;
+	uint32_t iv = cmd->cdw11 >> 16;
+	uint16_t st;
+
+	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->ncqa + 1 || c->cq[qid].valid)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_QID);
+	else if (qsize == 0 || qsize > c->mqes)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_QSIZE);
+	else if (!pc)
+		st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD); /* only contiguous queues */
+	else if (ien && iv >= c->num_vectors)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_VECTOR);
+	else
+		st = check_base(c, cmd->dptr.prp.prp1, qsize + 1, sizeof(struct ferry_nvme_cqe));
+	if (st) {
+		FERRY_DBG(NVME_COMP, "controller %u: create CQ %u (size %u, pc %d, ien %d, iv %u) "
+			  "refused: %s", c->cntlid, qid, qsize + 1, pc, ien, iv,
+			  ferry_nvme_status_str(st));
+		nvme_req_complete(req, st);
+		return;
+	}
+	nvme_cq_init(&c->cq[qid], (uint16_t)qid, qsize + 1, cmd->dptr.prp.prp1, ien, (uint16_t)iv);
+	nvme_req_complete(req, 0);
+}
+
+static void delete_cq(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint32_t qid = req->cmd.cdw10 & 0xffff;
+	if (qid == 0 || qid > c->max_io_queues || !c->cq[qid].valid) {
+		nvme_req_complete(req, NVME_CMD(FERRY_NVME_SC_INVALID_QID));
+		return;
+	}
+	if (c->cq[qid].sq_refs) {
+		nvme_req_complete(req, NVME_CMD(FERRY_NVME_SC_INVALID_QUEUE_DELETION));
+		return;
+	}
+	memset(&c->cq[qid], 0, sizeof(c->cq[qid]));
+	nvme_req_complete(req, 0);
+}
+
+static void create_sq(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	const struct ferry_nvme_sqe *cmd = &req->cmd;
+	uint32_t qid = cmd->cdw10 & 0xffff, qsize = cmd->cdw10 >> 16;
+	int pc = cmd->cdw11 & 1;
+	uint32_t cqid = cmd->cdw11 >> 16;
+	uint16_t st;
+
+	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->nsqa + 1 || c->sq[qid].valid)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_QID);
+	else if (qsize == 0 || qsize > c->mqes)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_QSIZE);
+	else if (cqid == 0 || cqid > c->max_io_queues || !c->cq[cqid].valid)
+		st = NVME_CMD(FERRY_NVME_SC_CQ_INVALID);
+	else if (!pc)
+		st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+	else
+		st = check_base(c, cmd->dptr.prp.prp1, qsize + 1, sizeof(struct ferry_nvme_sqe));
+	if (st) {
+		FERRY_DBG(NVME_COMP, "controller %u: create SQ %u (size %u, cq %u, pc %d) refused: %s",
+			  c->cntlid, qid, qsize + 1, cqid, pc, ferry_nvme_status_str(st));
+		nvme_req_complete(req, st);
+		return;
+	}
+	nvme_sq_init(&c->sq[qid], (uint16_t)qid, qsize + 1, cmd->dptr.prp.prp1, (uint16_t)cqid);
+	c->cq[cqid].sq_refs++;
+	nvme_req_complete(req, 0);
+}
+
+static void delete_sq(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint32_t qid = req->cmd.cdw10 & 0xffff;
+	if (qid == 0 || qid > c->max_io_queues || !c->sq[qid].valid || c->sq[qid].deleting) {
+		nvme_req_complete(req, NVME_CMD(FERRY_NVME_SC_INVALID_QID));
+		return;
+	}
+	/* Stop fetching; complete once the commands already fetched have completed. */
+	struct nvme_sq *sq = &c->sq[qid];
+	sq->deleting = 1;
+	sq->delete_req = req;
+	if (req->reserved_cq) {
+		c->cq[req->cqid].reserved--;
+		req->reserved_cq = 0;
+	}
+	nvme_progress(c);
+}
+
+/* ---- features ----------------------------------------------------------------------- */
+
+static int feature_supported(uint8_t fid)
+{
+	switch (fid) {
+	case FERRY_NVME_FEAT_ARBITRATION:
+	case FERRY_NVME_FEAT_POWER_MGMT:
+	case FERRY_NVME_FEAT_TEMP_THRESHOLD:
+	case FERRY_NVME_FEAT_ERROR_RECOVERY:
+	case FERRY_NVME_FEAT_VOLATILE_WC:
+	case FERRY_NVME_FEAT_NUM_QUEUES:
+	case FERRY_NVME_FEAT_IRQ_COALESCING:
+	case FERRY_NVME_FEAT_IRQ_CONFIG:
+	case FERRY_NVME_FEAT_WRITE_ATOMICITY:
+	case FERRY_NVME_FEAT_ASYNC_EVENT:
+	case FERRY_NVME_FEAT_KEEP_ALIVE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void set_features(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint8_t fid = req->cmd.cdw10 & 0xff;
+	uint32_t v = req->cmd.cdw11;
+	uint16_t st = 0;
+
+	if (!feature_supported(fid)) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (req->cmd.cdw10 >> 31) {
+		nvme_req_complete(req, NVME_CMD(FERRY_NVME_SC_FEATURE_NOT_SAVEABLE));
+		return;
+	}
+	switch (fid) {
+	case FERRY_NVME_FEAT_ARBITRATION:
+		c->feat_arb = v;
+		break;
+	case FERRY_NVME_FEAT_POWER_MGMT:
+		if (v & 0x1f)
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD); /* only power state 0 */
+		else
+			c->feat_pm = v & 0xff;
+		break;
+	case FERRY_NVME_FEAT_TEMP_THRESHOLD:
+		c->feat_temp = v & 0x3fffff;
+		break;
+	case FERRY_NVME_FEAT_ERROR_RECOVERY:
+		c->feat_errrec = v & 0x1ffff;
+		break;
+	case FERRY_NVME_FEAT_VOLATILE_WC:
+		c->feat_vwc = v & 1;
+		break;
+	case FERRY_NVME_FEAT_NUM_QUEUES: {
+		uint32_t nsqr = v & 0xffff, ncqr = v >> 16;
+		if (nsqr == 0xffff || ncqr == 0xffff) {
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+		} else if (io_queue_exists(c)) {
+			st = NVME_GEN(FERRY_NVME_SC_CMD_SEQ_ERROR);
+		} else {
+			c->nsqa = (uint16_t)FERRY_MIN(nsqr, (uint32_t)c->max_io_queues - 1);
+			c->ncqa = (uint16_t)FERRY_MIN(ncqr, (uint32_t)c->max_io_queues - 1);
+			req->cpl.dw0 = c->nsqa | ((uint32_t)c->ncqa << 16);
+		}
+		break;
+	}
+	case FERRY_NVME_FEAT_IRQ_COALESCING:
+		c->feat_coalesce = v & 0xffff;
+		break;
+	case FERRY_NVME_FEAT_IRQ_CONFIG:
+		if ((v & 0xffff) >= c->num_vectors)
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+		else
+			c->vec_cd[v & 0xffff] = (v >> 16) & 1;
+		break;
+	case FERRY_NVME_FEAT_WRITE_ATOMICITY:
+		c->feat_wan = v & 1;
+		break;
+	case FERRY_NVME_FEAT_ASYNC_EVENT:
+		c->feat_aec = v & (0xffu | FERRY_NVME_AEC_NS_ATTR);
+		break;
+	case FERRY_NVME_FEAT_KEEP_ALIVE:
+		c->feat_kato = v;
+		break;
+	}
+	nvme_req_complete(req, st);
+}
+
+static void get_features(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint8_t fid = req->cmd.cdw10 & 0xff;
+	uint32_t sel = (req->cmd.cdw10 >> 8) & 0x7;
+	int cur = sel == 0;
+	uint32_t v = 0;
+
+	if (!feature_supported(fid) || sel > 3) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (sel == 3) {
+		req->cpl.dw0 = 1u << 2; /* changeable; not saveable, not namespace specific */
+		nvme_req_complete(req, 0);
+		return;
+	}
+	switch (fid) {
+	case FERRY_NVME_FEAT_ARBITRATION: v = cur ? c->feat_arb : 0; break;
+	case FERRY_NVME_FEAT_POWER_MGMT: v = cur ? c->feat_pm : 0; break;
+	case FERRY_NVME_FEAT_TEMP_THRESHOLD: v = cur ? c->feat_temp : 0x157; break;
+	case FERRY_NVME_FEAT_ERROR_RECOVERY: v = cur ? c->feat_errrec : 0; break;
+	case FERRY_NVME_FEAT_VOLATILE_WC: v = cur ? c->feat_vwc : 1; break;
+	case FERRY_NVME_FEAT_NUM_QUEUES: {
+		uint32_t m = (uint32_t)c->max_io_queues - 1;
+		v = cur ? (c->nsqa | ((uint32_t)c->ncqa << 16)) : (m | (m << 16));
+		break;
+	}
+	case FERRY_NVME_FEAT_IRQ_COALESCING: v = cur ? c->feat_coalesce : 0; break;
+	case FERRY_NVME_FEAT_IRQ_CONFIG: {
+		uint32_t iv = req->cmd.cdw11 & 0xffff;
+		if (iv >= c->num_vectors) {
+			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+			return;
+		}
+		v = iv | (cur && c->vec_cd[iv] ? 1u << 16 : 0);
+		break;
+	}
+	case FERRY_NVME_FEAT_WRITE_ATOMICITY: v = cur ? c->feat_wan : 0; break;
+	case FERRY_NVME_FEAT_ASYNC_EVENT: v = cur ? c->feat_aec : 0; break;
+	case FERRY_NVME_FEAT_KEEP_ALIVE: v = cur ? c->feat_kato : 0; break;
+	}
+	req->cpl.dw0 = v;
+	nvme_req_complete(req, 0);
+}
+
+/* ---- abort, events, keep alive ---------------------------------------------------------- */
+
+static void abort_cmd(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint32_t sqid = req->cmd.cdw10 & 0xffff, cid = req->cmd.cdw10 >> 16;
+	req->cpl.dw0 = 1; /* not aborted */
+	if (sqid == 0) {
+		/* Only parked Asynchronous Event Requests can be aborted; the rest complete. */
+		for (uint32_t i = 0; i < c->aer_count; i++) {
+			struct nvme_req *aer = c->aer[i];
+			if (aer->cmd.cid != cid)
+				continue;
+			memmove(&c->aer[i], &c->aer[i + 1], (c->aer_count - i - 1) * sizeof(c->aer[0]));
+			c->aer_count--;
+			req->cpl.dw0 = 0;
+			nvme_req_complete(aer, NVME_GEN(FERRY_NVME_SC_ABORT_REQUESTED));
+			break;
+		}
+	}
+	nvme_req_complete(req, 0);
+}
+
+static void async_event(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (c->aer_count >= NVME_AERL + 1) {
+		nvme_req_complete(req, NVME_CMD(FERRY_NVME_SC_AER_LIMIT));
+		return;
+	}
+	/* Parked until an event: it must not hold a completion slot meanwhile. */
+	if (req->reserved_cq) {
+		c->cq[req->cqid].reserved--;
+		req->reserved_cq = 0;
+	}
+	c->aer[c->aer_count++] = req;
+	nvme_aer_dispatch(c);
+}
+
+void nvme_admin_start(struct nvme_req *req)
+{
+	switch (req->cmd.opcode) {
+	case FERRY_NVME_ADM_DELETE_SQ:
+	case FERRY_NVME_ADM_CREATE_SQ:
+	case FERRY_NVME_ADM_DELETE_CQ:
+	case FERRY_NVME_ADM_CREATE_CQ:
+		if (req->ctrlr->message) /* message-based queues come from Connect */
+			break;
+		if (req->cmd.opcode == FERRY_NVME_ADM_DELETE_SQ)
+			delete_sq(req);
+		else if (req->cmd.opcode == FERRY_NVME_ADM_CREATE_SQ)
+			create_sq(req);
+		else if (req->cmd.opcode == FERRY_NVME_ADM_DELETE_CQ)
+			delete_cq(req);
+		else
+			create_cq(req);
+		return;
+	case FERRY_NVME_ADM_GET_LOG_PAGE:
+		nvme_admin_get_log_page(req);
+		return;
+	case FERRY_NVME_ADM_IDENTIFY:
+		nvme_admin_identify(req);
+		return;
+	case FERRY_NVME_ADM_ABORT:
+		abort_cmd(req);
+		return;
+	case FERRY_NVME_ADM_SET_FEATURES:
+		set_features(req);
+		return;
+	case FERRY_NVME_ADM_GET_FEATURES:
+		get_features(req);
+		return;
+	case FERRY_NVME_ADM_ASYNC_EVENT:
+		async_event(req);
+		return;
+	case FERRY_NVME_ADM_KEEP_ALIVE:
+		nvme_req_complete(req, 0);
+		return;
+	default:
+		break;
+	}
+	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_OPCODE));
+}

@@ -1,0 +1,288 @@
+/*
+ * NVMe admin command set, part 2: Identify (controller, namespace, active namespace list,
+ * namespace identification descriptors), Get Log Page (error information, SMART / health,
+ * changed namespace list) and the changed-namespace bookkeeping behind its notice.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "nvme_internal.h"
+
+#define ID_SIZE 4096
+
+static void pad(char *dst, size_t n, const char *src)
+{
+	size_t l = strlen(src);
+	memset(dst, ' ', n);
+	memcpy(dst, src, l < n ? l : n);
+}
+
+static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr *id)
+{
+	struct ferry_nvme_subsystem *s = c->subsys;
+	id->vid = s->vid;
+	id->ssvid = s->ssvid;
+	pad(id->sn, sizeof(id->sn), s->sn);
+	pad(id->mn, sizeof(id->mn), s->mn);
+	pad(id->fr, sizeof(id->fr), s->fr);
+	id->rab = 6;
+	id->mdts = c->mdts;
+	id->cntlid = c->cntlid;
+	id->ver = c->version;
+	id->oaes = FERRY_NVME_AEC_NS_ATTR;
+	id->cntrltype = 1; /* I/O controller */
+	id->acl = NVME_ACL;
+	id->aerl = NVME_AERL;
+	id->frmw = 0x03;   /* one slot, slot 1 read-only */
+	id->lpa = 0x04;    /* extended data (offset, NUMDU) for Get Log Page */
+	id->elpe = NVME_ERRLOG_ENTRIES - 1;
+	id->npss = 0;
+	id->wctemp = 0x157;
+	id->cctemp = 0x175;
+	id->kas = 10;      /* 1 s granularity; Keep Alive is accepted, no timer is enforced */
+	id->sqes = 0x66;
+	id->cqes = 0x44;
+	id->nn = s->max_ns;
+	id->oncs = 0x0d;   /* Compare, Dataset Management, Write Zeroes */
+	id->vwc = 0x07;    /* present; Flush with NSID FFFFFFFFh supported */
+	if (!(c->flags & FERRY_NVME_CTRLR_F_NO_SGL))
+		id->sgls = 0x1 | (1u << 16); /* SGLs without alignment, bit bucket */
+	memcpy(id->subnqn, s->nqn, strlen(s->nqn) + 1);
+	id->psd[0].mp = 2500;
+}
+
+static void fill_id_ns(const struct nvme_ns *ns, struct ferry_nvme_id_ns *id)
+{
+	id->nsze = ns->nsze;
+	id->ncap = ns->nsze;
+	id->nuse = ns->nsze;
+	id->nlbaf = 0;
+	id->flbas = ns->ms ? 0x10 : 0x00; /* format 0; metadata at the end of each LBA */
+	id->mc = ns->ms ? 0x01 : 0x00;
+	id->dlfeat = 0x01;                /* deallocated blocks read as zeroes */
+	memcpy(id->nguid, ns->nguid, 16);
+	id->lbaf[0].ms = (uint16_t)ns->ms;
+	id->lbaf[0].lbads = ns->lbads;
+}
+
+static size_t fill_desc(uint8_t *p, uint8_t type, const void *val, uint8_t len)
+{
+	struct ferry_nvme_ns_id_desc h = {.nidt = type, .nidl = len};
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), val, len);
+	return sizeof(h) + len;
+}
+
+static void identify_exec(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	struct ferry_nvme_subsystem *s = c->subsys;
+	uint8_t cns = req->cmd.cdw10 & 0xff;
+	uint32_t nsid = req->cmd.nsid;
+
+	if (nvme_req_buf(req, ID_SIZE)) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	switch (cns) {
+	case FERRY_NVME_CNS_CTRLR: {
+		struct ferry_nvme_id_ctrlr id;
+		memset(&id, 0, sizeof(id));
+		fill_id_ctrlr(c, &id);
+		memcpy(req->buf, &id, sizeof(id));
+		break;
+	}
+	case FERRY_NVME_CNS_NS: {
+		struct nvme_ns *ns = nvme_subsys_ns(s, nsid);
+		if (ns) { /* an inactive NSID reads as zeroes */
+			struct ferry_nvme_id_ns id;
+			memset(&id, 0, sizeof(id));
+			fill_id_ns(ns, &id);
+			memcpy(req->buf, &id, sizeof(id));
+		}
+		break;
+	}
+	case FERRY_NVME_CNS_ACTIVE_NS_LIST: {
+		uint32_t n = 0;
+		for (uint32_t i = nsid + 1; i <= s->max_ns && n < ID_SIZE / 4; i++) {
+			if (s->ns[i - 1]) {
+				memcpy(req->buf + 4 * n, &i, 4);
+				n++;
+			}
+		}
+		break;
+	}
+	case FERRY_NVME_CNS_NS_DESC_LIST: {
+		struct nvme_ns *ns = nvme_subsys_ns(s, nsid);
+		uint8_t csi = 0; /* NVM command set */
+		if (!ns) { /* removed while the data pointer was walked */
+			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_NS));
+			return;
+		}
+		size_t off = 0;
+		off += fill_desc(req->buf + off, FERRY_NVME_NIDT_NGUID, ns->nguid, 16);
+		off += fill_desc(req->buf + off, FERRY_NVME_NIDT_UUID, ns->uuid, 16);
+		fill_desc(req->buf + off, FERRY_NVME_NIDT_CSI, &csi, 1);
+		break;
+	}
+	}
+	nvme_req_push_buf(req);
+}
+
+void nvme_admin_identify(struct nvme_req *req)
+{
+	struct ferry_nvme_subsystem *s = req->ctrlr->subsys;
+	uint8_t cns = req->cmd.cdw10 & 0xff;
+	uint32_t nsid = req->cmd.nsid;
+	uint16_t st = 0;
+
+	switch (cns) {
+	case FERRY_NVME_CNS_CTRLR:
+		break;
+	case FERRY_NVME_CNS_NS:
+		if (nsid == 0 || nsid > s->max_ns) /* FFFFFFFFh: no namespace management */
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_NS);
+		break;
+	case FERRY_NVME_CNS_ACTIVE_NS_LIST:
+		if (nsid >= 0xfffffffe)
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_NS);
+		break;
+	case FERRY_NVME_CNS_NS_DESC_LIST:
+		if (!nvme_subsys_ns(s, nsid))
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_NS);
+		break;
+	default:
+		st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+		break;
+	}
+	if (st) {
+		nvme_req_complete(req, st);
+		return;
+	}
+	nvme_req_map(req, ID_SIZE, 1, identify_exec);
+}
+
+/* ---- log pages ------------------------------------------------------------------------ */
+
+static uint32_t log_size(uint8_t lid)
+{
+	switch (lid) {
+	case FERRY_NVME_LOG_ERROR: return NVME_ERRLOG_ENTRIES * sizeof(struct ferry_nvme_error_log);
+	case FERRY_NVME_LOG_SMART: return sizeof(struct ferry_nvme_smart_log);
+	case FERRY_NVME_LOG_CHANGED_NS: return sizeof(struct ferry_nvme_changed_ns_list);
+	default: return 0;
+	}
+}
+
+static void put128(uint64_t v[2], uint64_t lo)
+{
+	v[0] = lo;
+	v[1] = 0;
+}
+
+static void build_log(struct ferry_nvme_ctrlr *c, uint8_t lid, uint8_t *out)
+{
+	switch (lid) {
+	case FERRY_NVME_LOG_ERROR:
+		for (uint32_t i = 0; i < c->errlog_count; i++) {
+			uint32_t idx = (c->errlog_next + NVME_ERRLOG_ENTRIES - 1 - i) % NVME_ERRLOG_ENTRIES;
+			memcpy(out + i * sizeof(struct ferry_nvme_error_log), &c->errlog[idx],
+			       sizeof(struct ferry_nvme_error_log));
+		}
+		break;
+	case FERRY_NVME_LOG_SMART: {
+		struct ferry_nvme_smart_log l;
+		memset(&l, 0, sizeof(l));
+		l.temperature[0] = 0x41; /* 321 K */
+		l.temperature[1] = 0x01;
+		l.avail_spare = 100;
+		l.avail_spare_thresh = 10;
+		put128(l.data_units_read, (c->smart_units_read + 511999) / 512000);
+		put128(l.data_units_written, (c->smart_units_written + 511999) / 512000);
+		put128(l.host_read_cmds, c->smart_read_cmds);
+		put128(l.host_write_cmds, c->smart_write_cmds);
+		put128(l.power_cycles, 1);
+		put128(l.num_err_log_entries, c->error_count);
+		memcpy(out, &l, sizeof(l));
+		break;
+	}
+	case FERRY_NVME_LOG_CHANGED_NS:
+		memcpy(out, c->changed_ns, c->changed_cnt * sizeof(uint32_t));
+		break;
+	}
+}
+
+static void log_exec(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	uint8_t lid = req->cmd.cdw10 & 0xff;
+	int rae = (req->cmd.cdw10 >> 15) & 1;
+	uint64_t lpo = req->cmd.cdw12 | ((uint64_t)req->cmd.cdw13 << 32);
+	uint32_t size = log_size(lid);
+	uint8_t *full = calloc(1, size);
+
+	if (!full || nvme_req_buf(req, req->xfer_len)) {
+		free(full);
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	build_log(c, lid, full);
+	uint64_t n = FERRY_MIN(req->xfer_len, size - lpo); /* the rest reads as zeroes */
+	memcpy(req->buf, full + lpo, (size_t)n);
+	free(full);
+	if (lid == FERRY_NVME_LOG_CHANGED_NS) {
+		c->changed_cnt = 0;
+		c->changed_overflow = 0;
+	}
+	if (!rae) {
+		uint8_t type = lid == FERRY_NVME_LOG_ERROR  ? FERRY_NVME_AER_TYPE_ERROR
+			       : lid == FERRY_NVME_LOG_SMART ? FERRY_NVME_AER_TYPE_SMART
+							     : FERRY_NVME_AER_TYPE_NOTICE;
+		nvme_aer_unmask(c, type);
+	}
+	nvme_req_push_buf(req);
+}
+
+void nvme_admin_get_log_page(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	const struct ferry_nvme_sqe *cmd = &req->cmd;
+	uint8_t lid = cmd->cdw10 & 0xff;
+	uint64_t numd = (((uint64_t)(cmd->cdw11 & 0xffff) << 16) | (cmd->cdw10 >> 16)) + 1;
+	uint64_t len = numd * 4;
+	uint64_t lpo = cmd->cdw12 | ((uint64_t)cmd->cdw13 << 32);
+	uint32_t size = log_size(lid);
+	uint16_t st = 0;
+
+	if (!size)
+		st = NVME_CMD(FERRY_NVME_SC_INVALID_LOG_PAGE);
+	else if ((lpo & 3) || lpo >= size || len > c->max_xfer)
+		st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+	else if (lid == FERRY_NVME_LOG_SMART && cmd->nsid != 0 && cmd->nsid != 0xffffffff)
+		st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD); /* no per-namespace SMART (LPA bit 0) */
+	if (st) {
+		nvme_req_complete(req, st);
+		return;
+	}
+	nvme_req_map(req, len, 1, log_exec);
+}
+
+void nvme_ns_changed(struct ferry_nvme_ctrlr *c, uint32_t nsid)
+{
+	if (!c->changed_overflow) {
+		int found = 0;
+		for (uint32_t i = 0; i < c->changed_cnt && !found; i++)
+			found = c->changed_ns[i] == nsid;
+		if (!found) {
+			if (c->changed_cnt == NVME_MAX_CHANGED_NS) {
+				c->changed_ns[0] = 0xffffffff;
+				c->changed_cnt = 1;
+				c->changed_overflow = 1;
+			} else {
+				c->changed_ns[c->changed_cnt++] = nsid;
+			}
+		}
+	}
+	if (c->feat_aec & FERRY_NVME_AEC_NS_ATTR)
+		nvme_aer_event(c, FERRY_NVME_AER_TYPE_NOTICE, FERRY_NVME_AER_NOTICE_NS_CHANGED,
+			       FERRY_NVME_LOG_CHANGED_NS);
+}

@@ -1,0 +1,259 @@
+/*
+ * NVMe command plumbing shared by the admin and NVM command sets: dispatch, completion
+ * (status, DNR, error log, counters), the data pointer walk into a host ::ferry_mem (PRP/SGL
+ * list reads go through the host domain's pull), local buffers pushed to / pulled from the
+ * command's data, and the mapping of bdev results to NVMe statuses.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "nvme_internal.h"
+
+void nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid, uint16_t status,
+		     uint32_t nsid, uint64_t lba)
+{
+	struct ferry_nvme_error_log *e = &c->errlog[c->errlog_next];
+	memset(e, 0, sizeof(*e));
+	e->error_count = ++c->error_count;
+	e->sqid = sqid;
+	e->cid = cid;
+	e->status = (uint16_t)(status << 1);
+	e->pel = 0xffff;
+	e->lba = lba;
+	e->nsid = nsid;
+	c->errlog_next = (c->errlog_next + 1) % NVME_ERRLOG_ENTRIES;
+	if (c->errlog_count < NVME_ERRLOG_ENTRIES)
+		c->errlog_count++;
+}
+
+/* Statuses the host may retry; everything else carries Do Not Retry. */
+static int retryable(uint16_t st)
+{
+	return st == NVME_GEN(FERRY_NVME_SC_INTERNAL) || st == NVME_GEN(FERRY_NVME_SC_NS_NOT_READY) ||
+	       st == NVME_GEN(FERRY_NVME_SC_ABORT_REQUESTED) ||
+	       st == NVME_GEN(FERRY_NVME_SC_ABORTED_SQ_DELETION);
+}
+
+void nvme_req_complete(struct nvme_req *req, uint16_t status)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (nvme_req_stale(req)) {
+		nvme_req_put(req);
+		return;
+	}
+	status &= 0x7ff;
+	if (status) {
+		c->stats.errors++;
+		uint64_t lba = 0;
+		if (!req->admin)
+			lba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
+		nvme_errlog_add(c, req->sqid, req->cmd.cid, status, req->cmd.nsid, lba);
+		FERRY_DBG(NVME_COMP, "controller %u: %s opcode 0x%02x cid %u on SQ %u: %s (0x%03x)",
+			  c->cntlid, req->admin ? "admin" : "I/O", req->cmd.opcode, req->cmd.cid,
+			  req->sqid, ferry_nvme_status_str(status), status);
+		if (!retryable(status))
+			status |= FERRY_NVME_STATUS_DNR;
+	}
+	if (req->admin)
+		c->stats.admin_cmds++;
+	else
+		c->stats.io_cmds++;
+	req->status = status;
+	nvme_post(req);
+}
+
+void nvme_req_start(struct nvme_req *req)
+{
+	if (req->cmd.flags & FERRY_NVME_FLAGS_FUSE_MASK) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (req->admin)
+		nvme_admin_start(req);
+	else
+		nvme_io_start(req);
+}
+
+/* ---- data pointer -------------------------------------------------------------------- */
+
+static void walk_continue(struct nvme_req *req);
+
+static void walk_read_done(void *arg, int status)
+{
+	struct nvme_req *req = arg;
+	nvme_async_end(req->ctrlr);
+	if (nvme_req_stale(req)) {
+		nvme_req_put(req);
+		return;
+	}
+	if (status) {
+		nvme_walker_read_failed(&req->walker);
+		nvme_req_complete(req, req->walker.status);
+		return;
+	}
+	walk_continue(req);
+}
+
+static void walk_continue(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	struct nvme_walker *w = &req->walker;
+	int rc = nvme_walker_step(w);
+
+	if (rc == NVME_WALK_NEED_READ) {
+		req->rd_liov.iov_base = w->rdbuf;
+		req->rd_liov.iov_len = w->rd_len;
+		req->rd_riov.iov_base = (void *)(uintptr_t)w->rd_addr;
+		req->rd_riov.iov_len = w->rd_len;
+		req->rd_local = (struct ferry_mem){.iov = &req->rd_liov, .iovcnt = 1};
+		req->rd_remote = (struct ferry_mem){.domain = c->host, .domain_ctx = c->host_ctx,
+						    .iov = &req->rd_riov, .iovcnt = 1};
+		nvme_async_start(c);
+		if (ferry_memdomain_pull(&req->rd_remote, &req->rd_local, walk_read_done, req) == 0)
+			return;
+		nvme_async_end(c);
+		rc = nvme_walker_read_failed(w);
+	}
+	if (rc == NVME_WALK_DONE) {
+		req->data = (struct ferry_mem){.domain = c->host, .domain_ctx = c->host_ctx,
+					       .iov = req->iov, .iovcnt = w->iovcnt};
+		req->next_fn(req);
+		return;
+	}
+	nvme_req_complete(req, w->status);
+}
+
+void nvme_req_map(struct nvme_req *req, uint64_t len, int c2h, nvme_req_fn next)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	req->xfer_len = len;
+	req->c2h = c2h;
+	req->next_fn = next;
+	memset(&req->data, 0, sizeof(req->data));
+	if (len == 0) {
+		next(req);
+		return;
+	}
+	if (c->message) {
+		uint64_t have = req->msg_data.iovcnt ? ferry_iov_length(req->msg_data.iov,
+									  req->msg_data.iovcnt)
+						     : 0;
+		if (have != len) {
+			FERRY_ERR(NVME_COMP, "controller %u: cid %u carries %llu data bytes, the "
+				  "command transfers %llu", c->cntlid, req->cmd.cid,
+				  (unsigned long long)have, (unsigned long long)len);
+			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_SGL_LEN));
+			return;
+		}
+		req->data = req->msg_data;
+		next(req);
+		return;
+	}
+	struct nvme_walk_params p = {
+		.sqe = &req->cmd,
+		.xfer_len = len,
+		.page_size = c->page_size,
+		.max_sgl_desc = NVME_MAX_SGL_DESC,
+		/* SGLs are not used by admin commands over PCIe. */
+		.allow_sgl = !req->admin && !(c->flags & FERRY_NVME_CTRLR_F_NO_SGL),
+		.c2h = c2h,
+	};
+	nvme_walker_init(&req->walker, &p, req->iov, req->kind, req->iov_cap);
+	walk_continue(req);
+}
+
+/* ---- local buffers ------------------------------------------------------------------- */
+
+int nvme_req_buf(struct nvme_req *req, size_t len)
+{
+	free(req->buf);
+	req->buf = calloc(1, len ? len : 1);
+	if (!req->buf)
+		return -ENOMEM;
+	req->buf_len = len;
+	req->buf_iov.iov_base = req->buf;
+	req->buf_iov.iov_len = len;
+	req->buf_mem = (struct ferry_mem){.iov = &req->buf_iov, .iovcnt = 1};
+	return 0;
+}
+
+static void push_done(void *arg, int status)
+{
+	struct nvme_req *req = arg;
+	nvme_async_end(req->ctrlr);
+	nvme_req_complete(req, status ? NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR) : 0);
+}
+
+/* Push the local buffer (xfer_len bytes) to the command's data, then complete. */
+void nvme_req_push_buf(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (req->xfer_len == 0) {
+		nvme_req_complete(req, 0);
+		return;
+	}
+	req->buf_iov.iov_len = req->xfer_len;
+	nvme_async_start(c);
+	if (ferry_memdomain_push(&req->data, &req->buf_mem, push_done, req) == 0)
+		return;
+	nvme_async_end(c);
+	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
+}
+
+static void pull_done(void *arg, int status)
+{
+	struct nvme_req *req = arg;
+	nvme_async_end(req->ctrlr);
+	if (nvme_req_stale(req)) {
+		nvme_req_put(req);
+		return;
+	}
+	if (status) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
+		return;
+	}
+	req->next_fn(req);
+}
+
+/* Pull the command's data (xfer_len bytes) into a new local buffer, then call @p next. */
+void nvme_req_pull_buf(struct nvme_req *req, nvme_req_fn next)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (nvme_req_buf(req, req->xfer_len)) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	req->next_fn = next;
+	nvme_async_start(c);
+	if (ferry_memdomain_pull(&req->data, &req->buf_mem, pull_done, req) == 0)
+		return;
+	nvme_async_end(c);
+	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
+}
+
+uint16_t nvme_bdev_status(const struct ferry_bdev_io *io)
+{
+	if (io->status == 0)
+		return 0;
+	switch (io->error) {
+	case FERRY_BDEV_ERR_MISCOMPARE: return NVME_MEDIA(FERRY_NVME_SC_COMPARE_FAILURE);
+	case FERRY_BDEV_ERR_GUARD: return NVME_MEDIA(FERRY_NVME_SC_GUARD_CHECK);
+	case FERRY_BDEV_ERR_APPTAG: return NVME_MEDIA(FERRY_NVME_SC_APPTAG_CHECK);
+	case FERRY_BDEV_ERR_REFTAG: return NVME_MEDIA(FERRY_NVME_SC_REFTAG_CHECK);
+	case FERRY_BDEV_ERR_READ: return NVME_MEDIA(FERRY_NVME_SC_UNRECOVERED_READ);
+	case FERRY_BDEV_ERR_WRITE: return NVME_MEDIA(FERRY_NVME_SC_WRITE_FAULT);
+	case FERRY_BDEV_ERR_TRANSFER: return NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR);
+	default: break;
+	}
+	switch (io->status) {
+	case -EFAULT: return NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR);
+	case -ERANGE: return NVME_GEN(FERRY_NVME_SC_LBA_RANGE);
+	case -ENOTSUP: return NVME_GEN(FERRY_NVME_SC_INVALID_OPCODE);
+	case -EILSEQ:
+		return io->type == FERRY_BDEV_IO_COMPARE ? NVME_MEDIA(FERRY_NVME_SC_COMPARE_FAILURE)
+							 : NVME_MEDIA(FERRY_NVME_SC_UNRECOVERED_READ);
+	case -EIO:
+		return io->type == FERRY_BDEV_IO_READ ? NVME_MEDIA(FERRY_NVME_SC_UNRECOVERED_READ)
+						      : NVME_MEDIA(FERRY_NVME_SC_WRITE_FAULT);
+	default: return NVME_GEN(FERRY_NVME_SC_INTERNAL);
+	}
+}

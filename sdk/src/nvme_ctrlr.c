@@ -1,0 +1,548 @@
+/*
+ * NVMe controller object and registers: create/destroy, the register file (CAP, VS,
+ * INTMS/INTMC, CC, CSTS, AQA, ASQ, ACQ, doorbells) with access validation, the enable /
+ * reset / shutdown state machine, and the poll entry point.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "nvme_internal.h"
+
+#define REG_END 0x40 /* first offset past the registers Ferry implements */
+
+void nvme_event(struct ferry_nvme_ctrlr *c, enum ferry_nvme_ctrlr_event ev)
+{
+	if (c->tops->ctrlr_event)
+		c->tops->ctrlr_event(c->transport, c, c->tctx, ev);
+}
+
+void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why)
+{
+	if (c->csts & FERRY_NVME_CSTS_CFS)
+		return;
+	FERRY_ERR(NVME_COMP, "controller %u: fatal: %s; CSTS.CFS set, the host must reset",
+		  c->cntlid, why);
+	c->csts |= FERRY_NVME_CSTS_CFS;
+	nvme_event(c, FERRY_NVME_EVENT_FATAL);
+}
+
+void nvme_features_default(struct ferry_nvme_ctrlr *c)
+{
+	c->feat_arb = 0;
+	c->feat_pm = 0;
+	c->feat_temp = 0x157; /* 343 K */
+	c->feat_errrec = 0;
+	c->feat_vwc = 1;
+	c->feat_coalesce = 0;
+	c->feat_wan = 0;
+	c->feat_aec = 0;
+	c->feat_kato = 0;
+	c->nsqa = (uint16_t)(c->max_io_queues - 1);
+	c->ncqa = (uint16_t)(c->max_io_queues - 1);
+	memset(c->vec_cd, 0, c->num_vectors);
+	memset(c->vec_count, 0, c->num_vectors * sizeof(*c->vec_count));
+}
+
+static uint32_t round_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
+				      struct ferry_nvme_ctrlr **out)
+{
+	if (!opts || !out) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (opts->size < offsetof(struct ferry_nvme_ctrlr_opts, flags) + sizeof(uint32_t)) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: opts->size %zu is smaller than %zu", opts->size,
+			  sizeof(*opts));
+		return -EINVAL;
+	}
+	if (!opts->subsys || !opts->transport) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: a subsystem and a transport are required");
+		return -EINVAL;
+	}
+	const struct ferry_transport_ops *tops = ferry_transport_get_ops(opts->transport);
+	int message = tops->kind == FERRY_TRANSPORT_MESSAGE;
+	if (!message && !opts->host_domain) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: memory-based transport '%s' needs a host domain",
+			  tops->name);
+		return -EINVAL;
+	}
+	uint32_t entries = opts->max_queue_entries ? opts->max_queue_entries : 1024;
+	uint32_t nioq = opts->max_io_queues ? opts->max_io_queues : 16;
+	uint32_t nvec = opts->num_vectors ? opts->num_vectors : nioq + 1;
+	uint32_t mdts = opts->mdts ? opts->mdts : 5;
+	uint32_t timeout = opts->timeout ? opts->timeout : 20;
+	uint32_t version = opts->version ? opts->version : FERRY_NVME_VS_1_4;
+	uint32_t inflight = opts->max_inflight ? opts->max_inflight : 256;
+	if (entries < 2 || entries > 65536 || nioq > 1024 || nvec > 2048 || mdts > 10 ||
+	    opts->mpsmax > 4 || inflight < 8 || inflight > 65536 ||
+	    (version != FERRY_NVME_VS_1_4 && version != FERRY_NVME_VS_2_0)) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: option out of range (entries %u, io queues %u, "
+			  "vectors %u, mdts %u, mpsmax %u, inflight %u, version 0x%x)", entries, nioq,
+			  nvec, mdts, opts->mpsmax, inflight, version);
+		return -EINVAL;
+	}
+	struct ferry_nvme_subsystem *s = opts->subsys;
+	uint16_t cntlid = opts->cntlid;
+	if (cntlid == 0) {
+		for (cntlid = 1; cntlid < 0xfff0 && nvme_subsys_cntlid_used(s, cntlid); cntlid++)
+			;
+	} else if (nvme_subsys_cntlid_used(s, cntlid)) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: cntlid %u is in use in '%s'", cntlid, s->nqn);
+		return -EEXIST;
+	}
+	struct ferry_nvme_ctrlr *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->subsys = s;
+	c->transport = opts->transport;
+	c->tops = tops;
+	c->tctx = opts->transport_ctx;
+	c->message = message;
+	c->host = opts->host_domain;
+	c->host_ctx = opts->host_domain_ctx;
+	c->cntlid = cntlid;
+	c->mqes = entries - 1;
+	c->max_io_queues = (uint16_t)nioq;
+	c->num_vectors = (uint16_t)nvec;
+	c->mdts = (uint8_t)mdts;
+	c->mpsmax = opts->mpsmax;
+	c->version = version;
+	c->flags = opts->flags;
+	c->max_inflight = inflight;
+	c->max_xfer = (uint64_t)4096 << mdts;
+	c->cap = (uint64_t)c->mqes | ((uint64_t)timeout << 24) | FERRY_NVME_CAP_CSS_NVM |
+		 ((uint64_t)c->mpsmax << 52);
+	if (!(c->flags & FERRY_NVME_CTRLR_F_NONCONTIG_OK))
+		c->cap |= FERRY_NVME_CAP_CQR;
+	c->bar_size = round_pow2(FERRY_NVME_REG_DBS + 8 * (nioq + 1));
+	if (c->bar_size < 0x4000)
+		c->bar_size = 0x4000;
+	c->page_size = 4096;
+
+	c->sq = calloc(nioq + 1, sizeof(*c->sq));
+	c->cq = calloc(nioq + 1, sizeof(*c->cq));
+	c->vec_cd = calloc(nvec, 1);
+	c->vec_count = calloc(nvec, sizeof(*c->vec_count));
+	c->reqs = calloc(inflight, sizeof(*c->reqs));
+	uint32_t iov_cap = nvme_walk_prp_max_iov(c->max_xfer, 4096);
+	if (iov_cap < NVME_MAX_SGL_DESC)
+		iov_cap = NVME_MAX_SGL_DESC;
+	c->iov_pool = calloc((size_t)inflight * iov_cap, sizeof(*c->iov_pool));
+	c->kind_pool = calloc((size_t)inflight * iov_cap, 1);
+	int ok = c->sq && c->cq && c->vec_cd && c->vec_count && c->reqs && c->iov_pool && c->kind_pool;
+	for (uint32_t i = 0; ok && i <= nioq; i++) {
+		c->sq[i].ctrlr = c;
+		c->sq[i].fetch_buf = calloc(NVME_FETCH_BATCH, sizeof(struct ferry_nvme_sqe));
+		ok = c->sq[i].fetch_buf != NULL;
+	}
+	if (!ok) {
+		c->max_io_queues = (uint16_t)nioq;
+		for (uint32_t i = 0; c->sq && i <= nioq; i++)
+			free(c->sq[i].fetch_buf);
+		free(c->sq);
+		free(c->cq);
+		free(c->vec_cd);
+		free(c->vec_count);
+		free(c->reqs);
+		free(c->iov_pool);
+		free(c->kind_pool);
+		free(c);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < inflight; i++) {
+		struct nvme_req *r = &c->reqs[i];
+		r->ctrlr = c;
+		r->iov = &c->iov_pool[(size_t)i * iov_cap];
+		r->kind = &c->kind_pool[(size_t)i * iov_cap];
+		r->iov_cap = iov_cap;
+		r->next = c->free_reqs;
+		c->free_reqs = r;
+	}
+	c->free_count = inflight;
+	c->stats.size = sizeof(c->stats);
+	nvme_features_default(c);
+	nvme_subsys_link(s, c);
+	/* A namespace that exists before the controller is not a change. */
+	*out = c;
+	return 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *c)
+{
+	if (!c)
+		return 0;
+	if (c->async_ops) {
+		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: %u transfer(s) or command(s) executing; "
+			  "disable the controller and poll until CSTS.RDY = 0 first", c->cntlid,
+			  c->async_ops);
+		return -EBUSY;
+	}
+	nvme_drop_parked(c);
+	nvme_subsys_unlink(c->subsys, c);
+	for (uint32_t i = 0; i <= c->max_io_queues; i++)
+		free(c->sq[i].fetch_buf);
+	for (uint32_t i = 0; i < c->max_inflight; i++)
+		free(c->reqs[i].buf);
+	free(c->sq);
+	free(c->cq);
+	free(c->vec_cd);
+	free(c->vec_count);
+	free(c->reqs);
+	free(c->iov_pool);
+	free(c->kind_pool);
+	free(c);
+	return 0;
+}
+
+FERRY_API uint16_t ferry_nvme_ctrlr_get_cntlid(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->cntlid : 0;
+}
+
+FERRY_API void *ferry_nvme_ctrlr_get_transport_ctx(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->tctx : NULL;
+}
+
+FERRY_API struct ferry_nvme_subsystem *ferry_nvme_ctrlr_get_subsystem(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->subsys : NULL;
+}
+
+FERRY_API uint32_t ferry_nvme_ctrlr_get_bar_size(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->bar_size : 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_get_stats(const struct ferry_nvme_ctrlr *c,
+					 struct ferry_nvme_ctrlr_stats *st)
+{
+	if (!c || !st || st->size < sizeof(*st)) {
+		FERRY_ERR(NVME_COMP, "get_stats: NULL argument or stats->size too small");
+		return -EINVAL;
+	}
+	*st = c->stats;
+	st->size = sizeof(*st);
+	return 0;
+}
+
+/* ---- enable / reset / shutdown ------------------------------------------------------ */
+
+static int ready(const struct ferry_nvme_ctrlr *c)
+{
+	return (c->csts & FERRY_NVME_CSTS_RDY) != 0;
+}
+
+static void enable(struct ferry_nvme_ctrlr *c)
+{
+	uint32_t cc = c->cc;
+	const char *why = NULL;
+	uint32_t mps = FERRY_NVME_CC_MPS(cc);
+	uint32_t asqs = FERRY_NVME_AQA_ASQS(c->aqa), acqs = FERRY_NVME_AQA_ACQS(c->aqa);
+	uint64_t page = (uint64_t)1 << (12 + mps);
+
+	if (FERRY_NVME_CC_CSS(cc) != FERRY_NVME_CC_CSS_NVM)
+		why = "CC.CSS selects a command set the controller does not support";
+	else if (mps > c->mpsmax)
+		why = "CC.MPS is outside CAP.MPSMIN..MPSMAX";
+	else if (FERRY_NVME_CC_AMS(cc) != 0)
+		why = "CC.AMS selects an unsupported arbitration mechanism";
+	else if (FERRY_NVME_CC_IOSQES(cc) != 6 || FERRY_NVME_CC_IOCQES(cc) != 4)
+		why = "CC.IOSQES/IOCQES are not 6/4 (64-byte SQ and 16-byte CQ entries)";
+	else if (!c->message && (asqs == 0 || acqs == 0))
+		why = "AQA gives an admin queue of one entry";
+	else if (!c->message && ((c->asq & (page - 1)) || (c->acq & (page - 1))))
+		why = "ASQ/ACQ are not aligned to the memory page size";
+	else if (c->message && !c->sq[0].valid)
+		why = "the admin queue is not connected";
+	if (why) {
+		FERRY_ERR(NVME_COMP, "controller %u: enable refused (CC 0x%08x AQA 0x%08x): %s",
+			  c->cntlid, cc, c->aqa, why);
+		nvme_fatal(c, "invalid configuration at enable");
+		return;
+	}
+	c->page_size = (uint32_t)page;
+	if (!c->message) {
+		nvme_cq_init(&c->cq[0], 0, acqs + 1, c->acq, 1, 0);
+		nvme_sq_init(&c->sq[0], 0, asqs + 1, c->asq, 0);
+		c->cq[0].sq_refs = 1;
+	}
+	c->csts = FERRY_NVME_CSTS_RDY;
+	FERRY_DBG(NVME_COMP, "controller %u enabled (page %u)", c->cntlid, c->page_size);
+	nvme_event(c, FERRY_NVME_EVENT_ENABLED);
+}
+
+static void begin_reset(struct ferry_nvme_ctrlr *c)
+{
+	c->gen++;
+	c->resetting = 1;
+	c->shutting_down = 0;
+	c->shutdown_flushing = 0;
+	nvme_drop_parked(c);
+	nvme_progress(c);
+}
+
+static void finish_reset(struct ferry_nvme_ctrlr *c)
+{
+	nvme_queues_drop(c, c->message);
+	nvme_features_default(c);
+	c->aer_count = 0;
+	c->nevents = 0;
+	c->aen_masked = 0;
+	c->intms = 0;
+	c->masked_pending = 0;
+	c->csts = 0;
+	c->resetting = 0;
+	c->stats.resets++;
+	FERRY_DBG(NVME_COMP, "controller %u reset", c->cntlid);
+	nvme_event(c, FERRY_NVME_EVENT_DISABLED);
+}
+
+static void shutdown_complete(struct ferry_nvme_ctrlr *c)
+{
+	c->shutdown_flushing = 0;
+	c->csts = (c->csts & ~FERRY_NVME_CSTS_SHST_MASK) |
+		  (FERRY_NVME_CSTS_SHST_COMPLETE << FERRY_NVME_CSTS_SHST_SHIFT);
+	nvme_event(c, FERRY_NVME_EVENT_SHUTDOWN_COMPLETE);
+}
+
+static void shutdown_flush_next(struct ferry_nvme_ctrlr *c);
+
+static void shutdown_flush_done(struct ferry_bdev_io *io, void *arg)
+{
+	struct ferry_nvme_ctrlr *c = arg;
+	nvme_async_end(c);
+	if (io->status)
+		FERRY_WARN(NVME_COMP, "controller %u: flush at shutdown failed: %s", c->cntlid,
+			   ferry_strerror(io->status));
+	if (!c->shutdown_flushing)
+		return; /* a reset took over */
+	c->shutdown_idx++;
+	shutdown_flush_next(c);
+}
+
+static void shutdown_flush_next(struct ferry_nvme_ctrlr *c)
+{
+	struct ferry_nvme_subsystem *s = c->subsys;
+	for (; c->shutdown_idx < s->max_ns; c->shutdown_idx++) {
+		struct nvme_ns *ns = s->ns[c->shutdown_idx];
+		if (!ns)
+			continue;
+		struct ferry_bdev_io *io = &c->shutdown_bio;
+		memset(io, 0, sizeof(*io));
+		io->type = FERRY_BDEV_IO_FLUSH;
+		io->cb = shutdown_flush_done;
+		io->cb_arg = c;
+		nvme_async_start(c);
+		if (ferry_bdev_submit(ns->bdev, io) == 0)
+			return;
+		nvme_async_end(c);
+	}
+	shutdown_complete(c);
+}
+
+void nvme_progress(struct ferry_nvme_ctrlr *c)
+{
+	if (c->resetting) {
+		if (c->async_ops == 0)
+			finish_reset(c);
+		return;
+	}
+	if (c->shutting_down && !c->shutdown_flushing && c->async_ops == 0 &&
+	    ((c->csts & FERRY_NVME_CSTS_SHST_MASK) >> FERRY_NVME_CSTS_SHST_SHIFT) ==
+		    FERRY_NVME_CSTS_SHST_OCCURRING) {
+		if (c->shutting_down == FERRY_NVME_CC_SHN_NORMAL) {
+			c->shutdown_flushing = 1;
+			c->shutdown_idx = 0;
+			shutdown_flush_next(c);
+		} else {
+			shutdown_complete(c);
+		}
+	}
+	/* Delete I/O SQ commands waiting for the queue's commands to finish. */
+	for (uint32_t i = 1; i <= c->max_io_queues; i++) {
+		struct nvme_sq *sq = &c->sq[i];
+		if (sq->valid && sq->deleting && sq->inflight == 0 && !sq->fetching) {
+			struct nvme_req *req = sq->delete_req;
+			c->cq[sq->cqid].sq_refs--;
+			sq->valid = 0;
+			sq->deleting = 0;
+			sq->delete_req = NULL;
+			if (req)
+				nvme_req_complete(req, 0);
+		}
+	}
+}
+
+static void write_cc(struct ferry_nvme_ctrlr *c, uint32_t val)
+{
+	uint32_t old = c->cc;
+	int was_en = old & FERRY_NVME_CC_EN, en = val & FERRY_NVME_CC_EN;
+
+	if (was_en && !en) {
+		c->cc = val;
+		begin_reset(c);
+		return;
+	}
+	if (!was_en && en) {
+		if (c->resetting) {
+			FERRY_WARN(NVME_COMP, "controller %u: CC.EN set while a reset is still "
+				   "finishing (CSTS.RDY = 1); ignored", c->cntlid);
+			c->cc = val & ~FERRY_NVME_CC_EN;
+			return;
+		}
+		c->cc = val;
+		enable(c);
+		return;
+	}
+	if (en) {
+		/* Enabled: only SHN (and the I/O entry sizes) may change. */
+		uint32_t keep = 0x7u << 4 | 0xfu << 7 | 0x7u << 11;
+		c->cc = (old & keep) | (val & ~keep);
+		uint32_t shn = FERRY_NVME_CC_SHN(val);
+		if (shn && !c->shutting_down && ready(c)) {
+			c->shutting_down = (int)shn;
+			c->csts = (c->csts & ~FERRY_NVME_CSTS_SHST_MASK) |
+				  (FERRY_NVME_CSTS_SHST_OCCURRING << FERRY_NVME_CSTS_SHST_SHIFT);
+			nvme_progress(c);
+		}
+		return;
+	}
+	c->cc = val;
+}
+
+/* ---- register access ---------------------------------------------------------------- */
+
+static int check_access(const struct ferry_nvme_ctrlr *c, const char *op, uint32_t off, uint32_t size)
+{
+	if (size != 4 && size != 8) {
+		FERRY_ERR(NVME_COMP, "controller %u: %s of %u bytes at 0x%x (only 4 or 8)", c->cntlid,
+			  op, size, off);
+		return -EINVAL;
+	}
+	if (off & (size - 1)) {
+		FERRY_ERR(NVME_COMP, "controller %u: %s of %u bytes at misaligned offset 0x%x",
+			  c->cntlid, op, size, off);
+		return -EINVAL;
+	}
+	if (off >= c->bar_size || size > c->bar_size - off) {
+		FERRY_ERR(NVME_COMP, "controller %u: %s at 0x%x is beyond the 0x%x-byte BAR", c->cntlid,
+			  op, off, c->bar_size);
+		return -EINVAL;
+	}
+	if (size == 8 && off != FERRY_NVME_REG_CAP && off != FERRY_NVME_REG_ASQ &&
+	    off != FERRY_NVME_REG_ACQ) {
+		FERRY_ERR(NVME_COMP, "controller %u: 8-byte %s at 0x%x, a 32-bit register", c->cntlid,
+			  op, off);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_reg_read(struct ferry_nvme_ctrlr *c, uint32_t off, uint32_t size,
+					uint64_t *val)
+{
+	if (!c || !val) {
+		FERRY_ERR(NVME_COMP, "reg_read: NULL %s", !c ? "controller" : "val");
+		return -EINVAL;
+	}
+	int rc = check_access(c, "read", off, size);
+	if (rc)
+		return rc;
+	uint64_t v = 0;
+	switch (off) {
+	case FERRY_NVME_REG_CAP: v = c->cap; break;
+	case FERRY_NVME_REG_CAP + 4: v = c->cap >> 32; break;
+	case FERRY_NVME_REG_VS: v = c->version; break;
+	case FERRY_NVME_REG_INTMS:
+	case FERRY_NVME_REG_INTMC: v = c->intms; break;
+	case FERRY_NVME_REG_CC: v = c->cc; break;
+	case FERRY_NVME_REG_CSTS: v = c->csts; break;
+	case FERRY_NVME_REG_AQA: v = c->aqa; break;
+	case FERRY_NVME_REG_ASQ: v = c->asq; break;
+	case FERRY_NVME_REG_ASQ + 4: v = c->asq >> 32; break;
+	case FERRY_NVME_REG_ACQ: v = c->acq; break;
+	case FERRY_NVME_REG_ACQ + 4: v = c->acq >> 32; break;
+	default: v = 0; break; /* reserved, NSSR, doorbells */
+	}
+	*val = size == 4 ? (uint32_t)v : v;
+	return 0;
+}
+
+static uint64_t set_half(uint64_t reg, uint32_t off, uint32_t base, uint64_t val)
+{
+	if (off == base)
+		return (reg & 0xffffffff00000000ull) | (uint32_t)val;
+	return (reg & 0xffffffffull) | ((uint64_t)(uint32_t)val << 32);
+}
+
+FERRY_API int ferry_nvme_ctrlr_reg_write(struct ferry_nvme_ctrlr *c, uint32_t off, uint32_t size,
+					 uint64_t val)
+{
+	if (!c) {
+		FERRY_ERR(NVME_COMP, "reg_write: NULL controller");
+		return -EINVAL;
+	}
+	int rc = check_access(c, "write", off, size);
+	if (rc)
+		return rc;
+	if (off >= FERRY_NVME_REG_DBS)
+		return nvme_doorbell(c, off, (uint32_t)val);
+	switch (off) {
+	case FERRY_NVME_REG_INTMS:
+		c->intms |= (uint32_t)val;
+		break;
+	case FERRY_NVME_REG_INTMC: {
+		uint32_t cleared = c->intms & (uint32_t)val;
+		c->intms &= ~(uint32_t)val;
+		nvme_irq_unmasked(c, cleared);
+		break;
+	}
+	case FERRY_NVME_REG_CC:
+		write_cc(c, (uint32_t)val);
+		break;
+	case FERRY_NVME_REG_AQA:
+		c->aqa = (uint32_t)val & 0x0fff0fff;
+		break;
+	case FERRY_NVME_REG_ASQ:
+	case FERRY_NVME_REG_ASQ + 4:
+		c->asq = size == 8 ? val : set_half(c->asq, off, FERRY_NVME_REG_ASQ, val);
+		break;
+	case FERRY_NVME_REG_ACQ:
+	case FERRY_NVME_REG_ACQ + 4:
+		c->acq = size == 8 ? val : set_half(c->acq, off, FERRY_NVME_REG_ACQ, val);
+		break;
+	default:
+		/* CAP, VS, CSTS are read-only; NSSR and the rest are not implemented. */
+		if (off < REG_END)
+			FERRY_DBG(NVME_COMP, "controller %u: write to read-only/reserved 0x%x ignored",
+				  c->cntlid, off);
+		break;
+	}
+	return 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *c, uint32_t max)
+{
+	if (!c)
+		return -EINVAL;
+	c->in_poll = 1;
+	if (c->host)
+		ferry_memdomain_poll(c->host, max ? max : 1);
+	nvme_progress(c);
+	int n = 0;
+	if (ready(c) && !c->resetting && !c->shutting_down && !(c->csts & FERRY_NVME_CSTS_CFS) &&
+	    !c->message)
+		n = nvme_fetch(c, max);
+	nvme_irq_flush(c);
+	c->in_poll = 0;
+	nvme_progress(c);
+	return n;
+}

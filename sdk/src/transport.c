@@ -1,0 +1,239 @@
+/*
+ * Transport plugin registry (register/unregister/find/enumerate) and transport instances
+ * (create/destroy/listen/poll, per-instance context).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ferry/transport.h>
+#include "internal.h"
+
+#define COMP "transport"
+#define MAX_TRANSPORTS 32
+
+struct ferry_transport {
+	const struct ferry_transport_ops *ops;
+	struct ferry_device *device;
+	void *ctx;
+	void *user_ctx;
+};
+
+static pthread_mutex_t tr_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct ferry_transport_ops *tr_table[MAX_TRANSPORTS];
+static unsigned int tr_instances[MAX_TRANSPORTS];
+static unsigned int tr_count;
+
+static int find_locked(const char *name)
+{
+	for (unsigned int i = 0; i < tr_count; i++)
+		if (strcmp(tr_table[i]->name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops)
+{
+	if (!ops) {
+		FERRY_ERR(COMP, "register: NULL ops");
+		return -EINVAL;
+	}
+	if (ops->abi_version != FERRY_TRANSPORT_OPS_ABI) {
+		FERRY_ERR(COMP, "register '%s': ops ABI version %u, this library speaks %u",
+			  ops->name ? ops->name : "?", ops->abi_version, FERRY_TRANSPORT_OPS_ABI);
+		return -EPROTO;
+	}
+	size_t nlen = ops->name ? strlen(ops->name) : 0;
+	if (nlen == 0 || nlen >= FERRY_TRANSPORT_NAME_MAX) {
+		FERRY_ERR(COMP, "register: name must have 1..%d characters (got %zu)",
+			  FERRY_TRANSPORT_NAME_MAX - 1, nlen);
+		return -EINVAL;
+	}
+	if (ops->kind != FERRY_TRANSPORT_MEMORY && ops->kind != FERRY_TRANSPORT_MESSAGE) {
+		FERRY_ERR(COMP, "register '%s': kind %d is neither memory- nor message-based",
+			  ops->name, (int)ops->kind);
+		return -EINVAL;
+	}
+	if (ops->kind == FERRY_TRANSPORT_MESSAGE && !ops->send_completion) {
+		FERRY_ERR(COMP, "register '%s': a message-based transport needs send_completion",
+			  ops->name);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&tr_lock);
+	int i = find_locked(ops->name);
+	if (i >= 0) {
+		int same = tr_table[i] == ops;
+		pthread_mutex_unlock(&tr_lock);
+		if (same)
+			return 0;
+		FERRY_ERR(COMP, "register: another transport is named '%s'", ops->name);
+		return -EEXIST;
+	}
+	if (tr_count == MAX_TRANSPORTS) {
+		pthread_mutex_unlock(&tr_lock);
+		FERRY_ERR(COMP, "register '%s': registry full (%d)", ops->name, MAX_TRANSPORTS);
+		return -ENOSPC;
+	}
+	tr_instances[tr_count] = 0;
+	tr_table[tr_count++] = ops;
+	pthread_mutex_unlock(&tr_lock);
+	return 0;
+}
+
+FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops)
+{
+	if (!ops)
+		return -EINVAL;
+	pthread_mutex_lock(&tr_lock);
+	for (unsigned int i = 0; i < tr_count; i++) {
+		if (tr_table[i] != ops)
+			continue;
+		if (tr_instances[i]) {
+			pthread_mutex_unlock(&tr_lock);
+			FERRY_ERR(COMP, "unregister '%s': %u instance(s) still exist", ops->name,
+				  tr_instances[i]);
+			return -EBUSY;
+		}
+		for (unsigned int j = i + 1; j < tr_count; j++) {
+			tr_table[j - 1] = tr_table[j];
+			tr_instances[j - 1] = tr_instances[j];
+		}
+		tr_count--;
+		pthread_mutex_unlock(&tr_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&tr_lock);
+	return -ENOENT;
+}
+
+FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	pthread_mutex_lock(&tr_lock);
+	int i = find_locked(name);
+	const struct ferry_transport_ops *ops = i >= 0 ? tr_table[i] : NULL;
+	pthread_mutex_unlock(&tr_lock);
+	return ops;
+}
+
+FERRY_API const struct ferry_transport_ops *ferry_transport_get(unsigned int index)
+{
+	pthread_mutex_lock(&tr_lock);
+	const struct ferry_transport_ops *ops = index < tr_count ? tr_table[index] : NULL;
+	pthread_mutex_unlock(&tr_lock);
+	return ops;
+}
+
+static void count_instance(const struct ferry_transport_ops *ops, int delta)
+{
+	pthread_mutex_lock(&tr_lock);
+	for (unsigned int i = 0; i < tr_count; i++)
+		if (tr_table[i] == ops)
+			tr_instances[i] += (unsigned int)delta;
+	pthread_mutex_unlock(&tr_lock);
+}
+
+FERRY_API int ferry_transport_create(const char *name, const struct ferry_transport_opts *opts,
+				     struct ferry_transport **out)
+{
+	if (!name || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !name ? "name" : "out");
+		return -EINVAL;
+	}
+	if (opts && opts->size < offsetof(struct ferry_transport_opts, user_ctx) + sizeof(void *)) {
+		FERRY_ERR(COMP, "create '%s': opts->size %zu is smaller than this library's %zu", name,
+			  opts->size, sizeof(*opts));
+		return -EINVAL;
+	}
+	const struct ferry_transport_ops *ops = ferry_transport_find(name);
+	if (!ops) {
+		FERRY_ERR(COMP, "create: no transport named '%s' is registered", name);
+		return -ENOENT;
+	}
+	struct ferry_transport *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	struct ferry_transport_opts def = {.size = sizeof(def), .args = ""};
+	if (!opts)
+		opts = &def;
+	t->ops = ops;
+	t->device = opts->device;
+	t->user_ctx = opts->user_ctx;
+	count_instance(ops, 1);
+	if (ops->create) {
+		struct ferry_transport_opts o = *opts;
+		if (!o.args)
+			o.args = "";
+		int rc = ops->create(t, &o);
+		if (rc) {
+			FERRY_ERR(COMP, "create '%s': the plugin failed: %s", name, ferry_strerror(rc));
+			count_instance(ops, -1);
+			free(t);
+			return rc;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+FERRY_API void ferry_transport_destroy(struct ferry_transport *t)
+{
+	if (!t)
+		return;
+	if (t->ops->destroy)
+		t->ops->destroy(t);
+	count_instance(t->ops, -1);
+	free(t);
+}
+
+FERRY_API int ferry_transport_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *subsys,
+				     const char *address)
+{
+	if (!t || !subsys || !address) {
+		FERRY_ERR(COMP, "listen: NULL %s", !t ? "transport" : !subsys ? "subsystem" : "address");
+		return -EINVAL;
+	}
+	if (!t->ops->listen) {
+		FERRY_ERR(COMP, "listen: transport '%s' cannot listen", t->ops->name);
+		return -ENOTSUP;
+	}
+	return t->ops->listen(t, subsys, address);
+}
+
+FERRY_API int ferry_transport_poll(struct ferry_transport *t, uint32_t max)
+{
+	if (!t)
+		return -EINVAL;
+	return t->ops->poll ? t->ops->poll(t, max) : 0;
+}
+
+FERRY_API const struct ferry_transport_ops *ferry_transport_get_ops(const struct ferry_transport *t)
+{
+	return t ? t->ops : NULL;
+}
+
+FERRY_API enum ferry_transport_kind ferry_transport_get_kind(const struct ferry_transport *t)
+{
+	return t ? t->ops->kind : (enum ferry_transport_kind)0;
+}
+
+FERRY_API void *ferry_transport_get_ctx(const struct ferry_transport *t)
+{
+	return t ? t->ctx : NULL;
+}
+
+FERRY_API void ferry_transport_set_ctx(struct ferry_transport *t, void *ctx)
+{
+	if (t)
+		t->ctx = ctx;
+}
+
+FERRY_API void *ferry_transport_get_user_ctx(const struct ferry_transport *t)
+{
+	return t ? t->user_ctx : NULL;
+}
+
+FERRY_API struct ferry_device *ferry_transport_get_device(const struct ferry_transport *t)
+{
+	return t ? t->device : NULL;
+}

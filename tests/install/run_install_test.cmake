@@ -1,0 +1,137 @@
+# ctest "install.consumer" (cmake -P): installs the current build into a fresh prefix inside
+# the build tree, checks the installed file set, then builds and runs an out-of-tree consumer
+# (consumer/) against the *installed* tree, four ways:
+#   pkg-config, shared   cc $(pkg-config --cflags ferry) consumer.c $(pkg-config --libs ferry)
+#   pkg-config, static   the same with --static and libferry.a
+#   find_package(Ferry)  Ferry::ferry and Ferry::ferry_static, through CMAKE_PREFIX_PATH
+# No network: everything comes from the build tree and the system's packages.
+#
+# Inputs (-D): BUILD_DIR, WORK, CONSUMER_DIR, SRC, CC, GENERATOR, PKG_CONFIG, VERSION,
+#              SOVERSION, LIBDIR, INCLUDEDIR, FLAGS (space-separated extra compile+link
+#              flags: the sanitizer flags of an ASan build, which a consumer needs too).
+cmake_minimum_required(VERSION 3.25)
+include(${SRC}/tests/checks/FerryApi.cmake)
+separate_arguments(FLAGS UNIX_COMMAND "${FLAGS}")
+
+set(prefix ${WORK}/prefix)
+set(nfail 0)
+macro(fail msg)
+  message("FAIL: ${msg}")
+  math(EXPR nfail "${nfail} + 1")
+endmacro()
+
+# run(<name> <cmd>...): runs a command, prints its output on failure, counts the failure.
+# Sets run_ok and run_out.
+function(run name)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(run_out "${out}" PARENT_SCOPE)
+  if(rc EQUAL 0)
+    set(run_ok TRUE PARENT_SCOPE)
+    message(STATUS "ok: ${name}")
+  else()
+    set(run_ok FALSE PARENT_SCOPE)
+    string(REPLACE ";" " " cmdline "${ARGN}")
+    message("FAIL: ${name} (exit ${rc}):\n  ${cmdline}\n${out}${err}")
+    math(EXPR n "${nfail} + 1")
+    set(nfail ${n} PARENT_SCOPE)
+  endif()
+endfunction()
+
+# --- install -------------------------------------------------------------------------------
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+unset(ENV{DESTDIR})
+run("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+if(NOT run_ok)
+  message(FATAL_ERROR "install failed; nothing else to check")
+endif()
+
+# --- the installed file set ----------------------------------------------------------------
+set(libdir ${prefix}/${LIBDIR})
+set(incdir ${prefix}/${INCLUDEDIR})
+ferry_public_headers(${SRC} headers)
+set(want_headers "")
+foreach(h ${headers})
+  ferry_include_name(${h} name)
+  list(APPEND want_headers ${name})
+endforeach()
+file(GLOB_RECURSE got_headers RELATIVE ${incdir} ${incdir}/ferry/*)
+list(SORT want_headers)
+list(SORT got_headers)
+if(NOT want_headers STREQUAL got_headers)
+  fail("installed headers differ from the public headers:\n  want ${want_headers}\n  got  ${got_headers}")
+endif()
+foreach(f libferry.so libferry.so.${SOVERSION} libferry.so.${VERSION} libferry.a
+          pkgconfig/ferry.pc cmake/Ferry/FerryConfig.cmake cmake/Ferry/FerryConfigVersion.cmake
+          cmake/Ferry/FerryTargets.cmake)
+  if(NOT EXISTS ${libdir}/${f})
+    fail("not installed: ${LIBDIR}/${f}")
+  endif()
+endforeach()
+if(NOT IS_SYMLINK ${libdir}/libferry.so OR NOT IS_SYMLINK ${libdir}/libferry.so.${SOVERSION})
+  fail("libferry.so and libferry.so.${SOVERSION} should be symlinks to libferry.so.${VERSION}")
+endif()
+
+# --- pkg-config ----------------------------------------------------------------------------
+set(ENV{PKG_CONFIG_PATH} ${libdir}/pkgconfig)
+execute_process(COMMAND ${PKG_CONFIG} --modversion ferry OUTPUT_VARIABLE pcver
+                OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+execute_process(COMMAND ${PKG_CONFIG} --variable=prefix ferry OUTPUT_VARIABLE pcprefix
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0 OR NOT pcver STREQUAL VERSION)
+  fail("pkg-config --modversion ferry gave '${pcver}' (exit ${rc}), want ${VERSION}")
+endif()
+if(NOT pcprefix STREQUAL prefix)
+  fail("ferry.pc prefix is '${pcprefix}', want the install prefix ${prefix}")
+endif()
+execute_process(COMMAND ${PKG_CONFIG} --cflags ferry OUTPUT_VARIABLE pc_cflags
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+execute_process(COMMAND ${PKG_CONFIG} --libs ferry OUTPUT_VARIABLE pc_libs
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+execute_process(COMMAND ${PKG_CONFIG} --static --libs ferry OUTPUT_VARIABLE pc_static
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+separate_arguments(pc_cflags UNIX_COMMAND "${pc_cflags}")
+separate_arguments(pc_libs UNIX_COMMAND "${pc_libs}")
+separate_arguments(pc_static UNIX_COMMAND "${pc_static}")
+# A static link names the archive (-l:libferry.a) so the shared library cannot be picked.
+list(TRANSFORM pc_static REPLACE "^-lferry$" "-l:libferry.a")
+
+set(cflags -std=c11 -Wall -Wextra -Wpedantic -Werror ${FLAGS})
+set(pc_shared_bin ${WORK}/consumer_pc_shared)
+set(pc_static_bin ${WORK}/consumer_pc_static)
+run("pkg-config shared consumer: build" ${CC} ${cflags} ${pc_cflags} ${CONSUMER_DIR}/consumer.c
+    -o ${pc_shared_bin} ${pc_libs} -Wl,-rpath,${libdir})
+if(run_ok)
+  run("pkg-config shared consumer: run" ${pc_shared_bin})
+  message(STATUS "${run_out}")
+endif()
+run("pkg-config static consumer: build" ${CC} ${cflags} ${pc_cflags} ${CONSUMER_DIR}/consumer.c
+    -o ${pc_static_bin} ${pc_static})
+if(run_ok)
+  run("pkg-config static consumer: run" ${pc_static_bin})
+  message(STATUS "${run_out}")
+endif()
+
+# --- find_package(Ferry) -----------------------------------------------------------------
+string(JOIN " " flagstr ${FLAGS})
+set(cm_build ${WORK}/consumer-cmake)
+run("find_package consumer: configure" ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${cm_build}
+    -G ${GENERATOR} -DCMAKE_C_COMPILER=${CC} -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror ${flagstr}" "-DCMAKE_EXE_LINKER_FLAGS=${flagstr}"
+    -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+    -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF
+    -DFERRY_EXPECT_PREFIX=${prefix} -DFERRY_EXPECT_VERSION=${VERSION})
+if(run_ok)
+  run("find_package consumer: build" ${CMAKE_COMMAND} --build ${cm_build})
+  if(run_ok)
+    foreach(kind shared static)
+      run("find_package ${kind} consumer: run" ${cm_build}/consumer_cmake_${kind})
+      message(STATUS "${run_out}")
+    endforeach()
+  endif()
+endif()
+
+if(nfail GREATER 0)
+  message(FATAL_ERROR "install test: ${nfail} problem(s), see FAIL lines above")
+endif()
+message(STATUS "install test passed: ${prefix}")
