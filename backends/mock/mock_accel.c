@@ -28,17 +28,33 @@
 
 /* The chains the mock engine executes as one operation (the example in docs/accel.md). */
 static const struct ferry_hal_accel_chain mock_chains[] = {
-	{"pull+encrypt+dif-insert", 3,
-	 {FERRY_ACCEL_OP_COPY, FERRY_ACCEL_OP_ENCRYPT, FERRY_ACCEL_OP_DIF_INSERT}, PCIE,
-	 LOCAL | PCIE, VIRT},
-	{"encrypt+dif-insert", 2, {FERRY_ACCEL_OP_ENCRYPT, FERRY_ACCEL_OP_DIF_INSERT},
-	 LOCAL | PCIE, LOCAL | PCIE, VIRT},
-	{"dif-strip+decrypt+push", 3,
-	 {FERRY_ACCEL_OP_DIF_STRIP, FERRY_ACCEL_OP_DECRYPT, FERRY_ACCEL_OP_COPY}, LOCAL | PCIE,
-	 PCIE, VIRT},
-	{"dif-strip+decrypt", 2, {FERRY_ACCEL_OP_DIF_STRIP, FERRY_ACCEL_OP_DECRYPT}, LOCAL | PCIE,
-	 LOCAL | PCIE, VIRT},
+	{.name = "pull+encrypt+dif-insert",
+	 .nops = 3,
+	 .ops = {FERRY_ACCEL_OP_COPY, FERRY_ACCEL_OP_ENCRYPT, FERRY_ACCEL_OP_DIF_INSERT},
+	 .src_doms = PCIE,
+	 .dst_doms = LOCAL | PCIE,
+	 .flags = VIRT},
+	{.name = "encrypt+dif-insert",
+	 .nops = 2,
+	 .ops = {FERRY_ACCEL_OP_ENCRYPT, FERRY_ACCEL_OP_DIF_INSERT},
+	 .src_doms = LOCAL | PCIE,
+	 .dst_doms = LOCAL | PCIE,
+	 .flags = VIRT},
+	{.name = "dif-strip+decrypt+push",
+	 .nops = 3,
+	 .ops = {FERRY_ACCEL_OP_DIF_STRIP, FERRY_ACCEL_OP_DECRYPT, FERRY_ACCEL_OP_COPY},
+	 .src_doms = LOCAL | PCIE,
+	 .dst_doms = PCIE,
+	 .flags = VIRT},
+	{.name = "dif-strip+decrypt",
+	 .nops = 2,
+	 .ops = {FERRY_ACCEL_OP_DIF_STRIP, FERRY_ACCEL_OP_DECRYPT},
+	 .src_doms = LOCAL | PCIE,
+	 .dst_doms = LOCAL | PCIE,
+	 .flags = VIRT},
 };
+
+#define MOCK_NCHAINS (sizeof(mock_chains) / sizeof(mock_chains[0]))
 
 /* --- per-channel completion queues (keyed by device + channel id) --- */
 
@@ -146,7 +162,12 @@ static void *scratch_get(int which, size_t len)
 
 /* --- operand resolution --- */
 
-enum { R_SRC = 0, R_DST = 1, R_AUX = 2, R_COUNT = 3 };
+enum {
+	R_SRC = 0,
+	R_DST = 1,
+	R_AUX = 2,
+	R_COUNT = 3
+};
 
 struct macc_res {
 	struct iovec stack[MACC_STACK_SEGS];
@@ -323,14 +344,133 @@ static int run_op(struct ferry_hal_accel_op *op, const struct macc_io *io)
 	}
 }
 
+/* --- streaming fast paths of the declared chains (no scratch pass) --- */
+
+/*
+ * The segments of @v covering the data bytes of @nblocks extended blocks of @bs + @md bytes
+ * (every PI skipped). Returns an array (@stack if it fits, else allocated; NULL on ENOMEM).
+ */
+static struct iovec *data_portions(const struct iovec *v, uint32_t n, uint32_t nblocks, uint32_t bs,
+				   uint32_t md, struct iovec *stack, uint32_t cap, uint32_t *out_n)
+{
+	uint64_t worst = (uint64_t)nblocks + n;
+	struct iovec *o = worst <= cap ? stack : calloc(worst, sizeof(*o));
+	if (!o)
+		return NULL;
+	uint32_t k = 0, i = 0;
+	size_t off = 0;
+	for (uint32_t b = 0; b < nblocks; b++) {
+		for (int part = 0; part < 2; part++) {
+			size_t want = part ? md : bs;
+			while (want && i < n) {
+				size_t take = v[i].iov_len - off < want ? v[i].iov_len - off : want;
+				if (!part && take) {
+					if (k && (char *)o[k - 1].iov_base + o[k - 1].iov_len ==
+							 (char *)v[i].iov_base + off)
+						o[k - 1].iov_len += take;
+					else
+						o[k++] = (struct iovec){(char *)v[i].iov_base + off,
+									take};
+				}
+				want -= take;
+				off += take;
+				if (off == v[i].iov_len) {
+					i++;
+					off = 0;
+				}
+			}
+		}
+	}
+	*out_n = k;
+	return o;
+}
+
+static int iov_overlap(const struct iovec *a, uint32_t na, const struct iovec *b, uint32_t nb)
+{
+	for (uint32_t i = 0; i < na; i++)
+		for (uint32_t j = 0; j < nb; j++) {
+			uintptr_t s1 = (uintptr_t)a[i].iov_base, s2 = (uintptr_t)b[j].iov_base;
+			if (a[i].iov_len && b[j].iov_len && s1 < s2 + b[j].iov_len &&
+			    s2 < s1 + a[i].iov_len)
+				return 1;
+		}
+	return 0;
+}
+
+/*
+ * [copy,] encrypt, dif-insert: encrypt the source straight into the data bytes of the
+ * destination's extended blocks, then generate the PI in place (a copy in front only moves
+ * the bytes the encrypt reads). [dif-strip, decrypt[, copy]]: verify the PI in place, then
+ * decrypt the data bytes straight into the final destination. Returns 1 if it ran (status in
+ * @d), 0 if the descriptor is not one of these shapes or source and destination overlap.
+ */
+static int fast_path(struct ferry_hal_accel_desc *d, struct macc_res *res)
+{
+	uint32_t n = d->nops;
+	struct ferry_hal_accel_op *o0 = &d->ops[0], *last = &d->ops[n - 1];
+	int pull = n == 3 && o0->opcode == FERRY_ACCEL_OP_COPY;
+	int push = n == 3 && last->opcode == FERRY_ACCEL_OP_COPY;
+	struct ferry_hal_accel_op *enc = &d->ops[pull ? 1 : 0], *ins = &d->ops[pull ? 2 : 1];
+	int write = (n == 2 || pull) && enc->opcode == FERRY_ACCEL_OP_ENCRYPT &&
+		    ins->opcode == FERRY_ACCEL_OP_DIF_INSERT;
+	int read = (n == 2 || push) && o0->opcode == FERRY_ACCEL_OP_DIF_STRIP &&
+		   d->ops[1].opcode == FERRY_ACCEL_OP_DECRYPT;
+	if (!write && !read)
+		return 0;
+	const struct macc_res *src = &res[0 * R_COUNT + R_SRC];
+	const struct macc_res *dst = &res[(n - 1) * R_COUNT + R_DST];
+	if (iov_overlap(src->iov, src->cnt, dst->iov, dst->cnt))
+		return 0;
+	const struct ferry_hal_accel_op *fmt = write ? ins : o0;
+	const struct ferry_mem *ext = write ? &ins->dst : &o0->src;
+	const struct macc_res *ext_res = write ? dst : src;
+	struct iovec stack[MACC_STACK_SEGS];
+	uint32_t cnt;
+	struct iovec *data = data_portions(ext_res->iov, ext_res->cnt, fmt->nblocks,
+					   fmt->dif->block_size, fmt->dif->md_size, stack,
+					   MACC_STACK_SEGS, &cnt);
+	(void)ext;
+	int rc;
+	if (!data) {
+		rc = -ENOMEM;
+		d->failed_op = 0;
+	} else if (write) {
+		rc = ferry_crypto_encrypt(enc->key, data, cnt, src->iov, src->cnt, enc->tweak);
+		d->failed_op = pull ? 1 : 0;
+		if (!rc) {
+			rc = ferry_dif_generate(ins->dif, dst->iov, dst->cnt, ins->nblocks);
+			d->failed_op = pull ? 2 : 1;
+		}
+	} else {
+		rc = ferry_dif_verify(o0->dif, src->iov, src->cnt, o0->nblocks, &o0->dif_err);
+		d->failed_op = 0;
+		if (!rc) {
+			struct ferry_hal_accel_op *dec = &d->ops[1];
+			rc = ferry_crypto_decrypt(dec->key, dst->iov, dst->cnt, data, cnt,
+						  dec->tweak);
+			d->failed_op = 1;
+		}
+	}
+	if (data != stack)
+		free(data);
+	d->status = rc;
+	if (!rc)
+		d->failed_op = 0;
+	return 1;
+}
+
 /*
  * Execute a descriptor. Every operand the engine touches is resolved (IOMMU checks included)
- * before any byte moves; a chain's virtual links live in scratch memory.
+ * before any byte moves; a chain's virtual links live in scratch memory, unless a streaming
+ * fast path computes the same bytes without them.
  */
 static void execute(struct mock_dev *dev, struct ferry_hal_accel_desc *d)
 {
 	struct macc_res *res = calloc((size_t)d->nops * R_COUNT, sizeof(*res));
-	int chained = d->chain >= 0 && d->nops > 1;
+	/* Links stay inside the engine only for chains declared with VIRT_INTERMEDIATE; other
+	 * chains (none in the table today) write their links to the memory the SDK gave. */
+	int chained = d->chain >= 0 && (uint32_t)d->chain < MOCK_NCHAINS && d->nops > 1 &&
+		      (mock_chains[d->chain].flags & VIRT);
 	int rc = 0;
 	uint32_t j = 0;
 	d->status = 0;
@@ -346,7 +486,8 @@ static void execute(struct mock_dev *dev, struct ferry_hal_accel_desc *d)
 		for (int k = 0; k < R_COUNT && !rc; k++) {
 			if (!((rd | wr) & (1u << k)))
 				continue;
-			int link_out = chained && j + 1 < d->nops && k == R_DST && (wr & (1u << R_DST));
+			int link_out = chained && j + 1 < d->nops && k == R_DST &&
+				       (wr & (1u << R_DST));
 			int link_in = chained && j > 0 && k == R_SRC &&
 				      (writes_of(d->ops[j - 1].opcode) & (1u << R_DST));
 			if (link_out || link_in)
@@ -365,6 +506,8 @@ static void execute(struct mock_dev *dev, struct ferry_hal_accel_desc *d)
 		d->failed_op = j - 1;
 		goto out;
 	}
+	if (chained && fast_path(d, res))
+		goto out;
 	const struct iovec *prev_v = NULL;
 	uint32_t prev_n = 0;
 	struct iovec link[2];
@@ -456,7 +599,8 @@ static int mock_accel_check(void *chan, const struct ferry_hal_accel_desc *d)
 		const struct ferry_hal_accel_op *op = &d->ops[j];
 		if ((unsigned)op->opcode >= FERRY_ACCEL_OP_COUNT)
 			return -ENOTSUP;
-		if ((op->opcode == FERRY_ACCEL_OP_ENCRYPT || op->opcode == FERRY_ACCEL_OP_DECRYPT) &&
+		if ((op->opcode == FERRY_ACCEL_OP_ENCRYPT ||
+		     op->opcode == FERRY_ACCEL_OP_DECRYPT) &&
 		    !op->key)
 			return -EINVAL;
 	}
@@ -529,7 +673,7 @@ const struct ferry_hal_accel_ops mock_accel_ops = {
 	.abi_version = FERRY_HAL_ACCEL_ABI_VERSION,
 	.opcodes = ALL_OPS,
 	.chains = mock_chains,
-	.nchains = sizeof(mock_chains) / sizeof(mock_chains[0]),
+	.nchains = MOCK_NCHAINS,
 	.reaches = mock_accel_reaches,
 	.check = mock_accel_check,
 	.submit = mock_accel_submit,

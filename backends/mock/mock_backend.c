@@ -155,6 +155,7 @@ struct mock_dev *mock_dev_get(struct ferry_device *fdev)
 
 static void mock_dev_free(struct mock_dev *dev)
 {
+	mock_pcie_free(dev);
 	mock_domains_destroy(dev);
 	mock_engine_stop(dev);
 	/* Channels the firmware did not destroy: detach them from the device. */
@@ -248,6 +249,7 @@ const struct ferry_hal_backend mock_backend = {
 	.open = mock_open,
 	.close = mock_close,
 	.dma = &mock_dma_ops,
+	.pcie_ep = &mock_pcie_ep_ops,
 };
 
 FERRY_HAL_BACKEND(mock, mock_backend)

@@ -72,6 +72,8 @@ struct mock_fn {
 	int rmap_valid;
 };
 
+struct mock_pcie;
+
 struct mock_rule {
 	uint32_t chan_id;
 	uint64_t target; /* fires when the scope's count reaches this */
@@ -114,6 +116,9 @@ struct mock_dev {
 	uint32_t ppm, status_mask;
 	uint64_t prng;
 
+	/* PCIe endpoint (mock_pcie_ep.c): created on first use, freed by mock_pcie_free() */
+	struct mock_pcie *_Atomic pcie;
+
 	/* counters */
 	_Atomic uint64_t st_xfers, st_bytes, st_errors, st_page_faults, st_injected,
 		st_not_attempted, st_domain_ops, st_translations, st_rmap_builds, st_invalidations;
@@ -121,6 +126,10 @@ struct mock_dev {
 
 extern const struct ferry_hal_backend mock_backend;
 extern const struct ferry_hal_dma_ops mock_dma_ops;
+extern const struct ferry_hal_pcie_ep_ops mock_pcie_ep_ops;
+
+/* mock_pcie_ep.c */
+void mock_pcie_free(struct mock_dev *dev);
 
 /* mock_engine.c */
 int mock_engine_start(struct mock_dev *dev);

@@ -64,8 +64,7 @@ static void plan_hook(void *arg, const struct ferry_seq *seq, const char *stage,
 		printf("--- plan after stage \"%s\" ---\n%s", stage, dump);
 }
 
-static int get_vbuf(struct ferry_accel_chan *ch, size_t len, struct iovec *iov,
-		    struct ferry_mem *m)
+static int get_vbuf(struct ferry_accel_chan *ch, size_t len, struct iovec *iov, struct ferry_mem *m)
 {
 	void *buf, *ctx;
 	struct ferry_memdomain *d;
@@ -96,7 +95,8 @@ static int run_once(struct ferry_device *dev, struct ferry_memdomain *nvme, cons
 		return rc;
 	}
 	if (show)
-		ferry_accel_chan_set_plan_hook(ch, o->json ? FERRY_SEQ_DUMP_JSON : FERRY_SEQ_DUMP_TEXT,
+		ferry_accel_chan_set_plan_hook(ch,
+					       o->json ? FERRY_SEQ_DUMP_JSON : FERRY_SEQ_DUMP_TEXT,
 					       plan_hook, (void *)o);
 	uint8_t *dst = calloc(1, ext);
 	struct iovec hi = {(void *)(uintptr_t)SRC_IOVA, plain}, di = {dst, ext}, i1, i2, i3;
@@ -190,20 +190,23 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->quiet = 1;
 		else if (!strcmp(argv[i], "--plans") && i + 1 < argc) {
 			i++;
-			o->mode = !strcmp(argv[i], "all") ? 0 : !strcmp(argv[i], "elision") ? 1
-				: !strcmp(argv[i], "none") ? 2 : -1;
+			o->mode = !strcmp(argv[i], "all")       ? 0
+				  : !strcmp(argv[i], "elision") ? 1
+				  : !strcmp(argv[i], "none")    ? 2
+								: -1;
 			if (o->mode < 0) {
 				fprintf(stderr, "--plans takes all, elision or none\n");
 				return -EINVAL;
 			}
-		}
-		else if (!strcmp(argv[i], "--blocks") && i + 1 < argc)
+		} else if (!strcmp(argv[i], "--blocks") && i + 1 < argc)
 			o->blocks = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--block-size") && i + 1 < argc)
 			o->bs = (uint32_t)strtoul(argv[++i], NULL, 0);
 		else {
-			fprintf(stderr, "usage: %s [--json] [--quiet] [--plans all|elision|none] "
-					"[--blocks N] [--block-size 512|4096]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--json] [--quiet] [--plans all|elision|none] "
+				"[--blocks N] [--block-size 512|4096]\n",
+				argv[0]);
 			return -EINVAL;
 		}
 	}
@@ -283,7 +286,8 @@ int main(int argc, char **argv)
 		memset(&res[m], 0, sizeof(res[m]));
 		if (m == o.mode && !o.json && !o.quiet)
 			printf("Plans of the \"%s\" run:\n", modes[m].name);
-		rc = run_once(dev, nvme, &o, modes[m].disabled, m == o.mode, key, &ctx, ref, &res[m]);
+		rc = run_once(dev, nvme, &o, modes[m].disabled, m == o.mode, key, &ctx, ref,
+			      &res[m]);
 		if (rc || !res[m].ok)
 			bad++;
 	}

@@ -62,14 +62,17 @@ static int chan_hw_open(struct ferry_accel_chan *ch, struct ferry_device *dev)
 		return 0; /* software engine only */
 	const struct ferry_hal_accel_ops *hw = dma->accel;
 	if (hw->abi_version != FERRY_HAL_ACCEL_ABI_VERSION) {
-		FERRY_ERR(COMP, "device %s: accel ABI version %u, this library speaks %u; using "
-			  "the software engine", dev->name, hw->abi_version,
-			  FERRY_HAL_ACCEL_ABI_VERSION);
+		FERRY_ERR(COMP,
+			  "device %s: accel ABI version %u, this library speaks %u; using "
+			  "the software engine",
+			  dev->name, hw->abi_version, FERRY_HAL_ACCEL_ABI_VERSION);
 		return 0;
 	}
 	if (!hw->submit || !hw->poll || (hw->nchains && !hw->chains)) {
-		FERRY_ERR(COMP, "device %s: accel ops lack submit/poll/chains; using the software "
-			  "engine", dev->name);
+		FERRY_ERR(COMP,
+			  "device %s: accel ops lack submit/poll/chains; using the software "
+			  "engine",
+			  dev->name);
 		return 0;
 	}
 	struct ferry_dma_chan_opts dopts = {.size = sizeof(dopts), .ring_size = ch->opts.ring_size};
@@ -270,6 +273,11 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
 	return 0;
 }
 
+FERRY_API size_t ferry_accel_get_buf_max(void)
+{
+	return accel_large_size();
+}
+
 FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 				   struct ferry_memdomain *domain, void *domain_ctx)
 {
@@ -284,7 +292,8 @@ FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 		return;
 	}
 	if (v->bound_seq) {
-		FERRY_ERR(COMP, "put_buf: virtual buffer %u is used by a sequence in flight", v->idx);
+		FERRY_ERR(COMP, "put_buf: virtual buffer %u is used by a sequence in flight",
+			  v->idx);
 		return;
 	}
 	v->in_use = 0;

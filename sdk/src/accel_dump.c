@@ -86,17 +86,14 @@ static const char *engine_name(const struct accel_task *t)
 }
 
 /* How operand k was resolved by materialisation. */
-static const char *resolution(const struct ferry_seq *seq, const struct accel_task *t, int k)
+static const char *resolution(const struct accel_task *t, int k)
 {
 	const struct ferry_mem *o = &t->opnd[k], *x = &t->x[k];
 	if (!x->iovcnt || t->inserted)
 		return NULL;
 	if (accel_is_virtual(o))
 		return accel_is_virtual(x) ? "engine-internal" : "pool";
-	if (x->iov == o->iov)
-		return "direct";
-	(void)seq;
-	return "bounce";
+	return x->iov == o->iov ? "direct" : "bounce";
 }
 
 static void iov_text(struct sb *b, const struct ferry_mem *m, bool json)
@@ -119,8 +116,7 @@ static void iov_text(struct sb *b, const struct ferry_mem *m, bool json)
 		sb_printf(b, " ...(%u segments)", m->iovcnt);
 }
 
-static void opnd_text(struct sb *b, const struct ferry_seq *seq, const struct accel_task *t,
-		      int k, const char *role)
+static void opnd_text(struct sb *b, const struct accel_task *t, int k, const char *role)
 {
 	const struct ferry_mem *m = &t->opnd[k];
 	struct ferry_memdomain *d = accel_dom(m->domain);
@@ -130,13 +126,12 @@ static void opnd_text(struct sb *b, const struct ferry_seq *seq, const struct ac
 	sb_printf(b, "[");
 	iov_text(b, m, false);
 	sb_printf(b, "]");
-	const char *r = resolution(seq, t, k);
+	const char *r = resolution(t, k);
 	if (r)
 		sb_printf(b, "(%s)", r);
 }
 
-static void opnd_json(struct sb *b, const struct ferry_seq *seq, const struct accel_task *t,
-		      int k, const char *role)
+static void opnd_json(struct sb *b, const struct accel_task *t, int k, const char *role)
 {
 	const struct ferry_mem *m = &t->opnd[k];
 	struct ferry_memdomain *d = accel_dom(m->domain);
@@ -149,7 +144,7 @@ static void opnd_json(struct sb *b, const struct ferry_seq *seq, const struct ac
 	sb_printf(b, ",\"iov\":[");
 	iov_text(b, m, true);
 	sb_printf(b, "]");
-	const char *r = resolution(seq, t, k);
+	const char *r = resolution(t, k);
 	if (r)
 		sb_printf(b, ",\"resolved\":\"%s\"", r);
 	sb_printf(b, "}");
@@ -184,12 +179,14 @@ int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *b
 	if (buf && len)
 		buf[0] = '\0';
 	const char *passes = (seq->passes & FERRY_ACCEL_PASS_ELIDE)
-				     ? ((seq->passes & FERRY_ACCEL_PASS_FUSE) ? "elide+fuse" : "elide")
+				     ? ((seq->passes & FERRY_ACCEL_PASS_FUSE) ? "elide+fuse"
+									      : "elide")
 				     : ((seq->passes & FERRY_ACCEL_PASS_FUSE) ? "fuse" : "none");
 	if (json)
-		sb_printf(&b, "{\"seq\":%u,\"state\":\"%s\",\"status\":%d,\"passes\":\"%s\","
-			  "\"pool_buffers\":%u,\"steps\":[", seq->id, seq_state(seq), seq->status,
-			  passes, seq->nbufs);
+		sb_printf(&b,
+			  "{\"seq\":%u,\"state\":\"%s\",\"status\":%d,\"passes\":\"%s\","
+			  "\"pool_buffers\":%u,\"steps\":[",
+			  seq->id, seq_state(seq), seq->status, passes, seq->nbufs);
 	else
 		sb_printf(&b, "seq %u: %u steps, state %s, status %d, passes %s, pool buffers %u\n",
 			  seq->id, seq->ntasks, seq_state(seq), seq->status, passes, seq->nbufs);
@@ -206,9 +203,11 @@ int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *b
 			gpos++;
 		const char *name = accel_opinfo[t->opcode].name;
 		if (json) {
-			sb_printf(&b, "%s{\"index\":%u,\"op\":\"%s\",\"state\":\"%s\",\"engine\":\"%s\","
-				  "\"inserted\":%s", i ? "," : "", i, name, task_state(t),
-				  engine_name(t), t->inserted ? "true" : "false");
+			sb_printf(&b,
+				  "%s{\"index\":%u,\"op\":\"%s\",\"state\":\"%s\",\"engine\":\"%s\","
+				  "\"inserted\":%s",
+				  i ? "," : "", i, name, task_state(t), engine_name(t),
+				  t->inserted ? "true" : "false");
 			if (in_group) {
 				sb_printf(&b, ",\"fused\":{\"chain\":\"");
 				json_name(&b, chain_name(seq, ghead));
@@ -226,15 +225,18 @@ int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *b
 			if (!(used & OPND_BIT(k)) || !t->opnd[k].iovcnt)
 				continue;
 			if (json)
-				opnd_json(&b, seq, t, k, role_name(t, k));
+				opnd_json(&b, t, k, role_name(t, k));
 			else
-				opnd_text(&b, seq, t, k, role_name(t, k));
+				opnd_text(&b, t, k, role_name(t, k));
 		}
 		if (t->opcode == FERRY_ACCEL_OP_ENCRYPT || t->opcode == FERRY_ACCEL_OP_DECRYPT)
 			sb_printf(&b, json ? ",\"tweak\":%llu" : " tweak=%llu",
 				  (unsigned long long)t->tweak);
-		if (t->opcode >= FERRY_ACCEL_OP_DIF_GENERATE && t->opcode <= FERRY_ACCEL_OP_DIX_VERIFY)
-			sb_printf(&b, json ? ",\"nblocks\":%u,\"block\":\"%u+%u\"" : " nblocks=%u block=%u+%u",
+		if (t->opcode >= FERRY_ACCEL_OP_DIF_GENERATE &&
+		    t->opcode <= FERRY_ACCEL_OP_DIX_VERIFY)
+			sb_printf(&b,
+				  json ? ",\"nblocks\":%u,\"block\":\"%u+%u\""
+				       : " nblocks=%u block=%u+%u",
 				  t->nblocks, t->dif.block_size, t->dif.md_size);
 		if (ghead && t->group_member && gpos == ghead->group_len)
 			ghead = NULL;

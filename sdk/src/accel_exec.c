@@ -192,8 +192,8 @@ static void dom_cb(void *arg, int status)
 {
 	struct accel_task *t = arg;
 	struct ferry_seq *seq = t->seq;
-	struct ferry_memdomain *d =
-		accel_dom(t->opcode == ACCEL_OP_PULL ? t->x[OPND_SRC].domain : t->x[OPND_DST].domain);
+	struct ferry_memdomain *d = accel_dom(t->opcode == ACCEL_OP_PULL ? t->x[OPND_SRC].domain
+									 : t->x[OPND_DST].domain);
 	t->dom_status = status;
 	t->dom_done = 1;
 	accel_dom_wait_del(seq->chan, d);

@@ -32,7 +32,12 @@
 #define ACCEL_OP_MAX (FERRY_ACCEL_OP_COUNT + 2)
 
 /* Operand slots of a task. */
-enum { OPND_SRC = 0, OPND_DST = 1, OPND_AUX = 2, OPND_COUNT = 3 };
+enum {
+	OPND_SRC = 0,
+	OPND_DST = 1,
+	OPND_AUX = 2,
+	OPND_COUNT = 3
+};
 #define OPND_BIT(k) (1u << (k))
 
 /* What each opcode reads and writes (OPND_BIT masks) and its name. */
@@ -57,7 +62,11 @@ enum accel_engine {
 };
 
 /* Pool size classes. */
-enum { POOL_SMALL = 0, POOL_LARGE = 1, POOL_CLASSES = 2 };
+enum {
+	POOL_SMALL = 0,
+	POOL_LARGE = 1,
+	POOL_CLASSES = 2
+};
 
 struct accel_vbuf;
 
@@ -139,11 +148,11 @@ struct ferry_seq {
 	int status;
 	ferry_seq_cb cb;
 	void *cb_arg;
-	struct accel_task *cur;         /* next task to execute */
-	struct accel_task *pend_first;  /* unit whose callbacks wait for its pushes */
+	struct accel_task *cur;        /* next task to execute */
+	struct accel_task *pend_first; /* unit whose callbacks wait for its pushes */
 	struct accel_task *pend_last;
-	struct accel_vbuf *bound;       /* vbufs bound to pool buffers */
-	uint32_t nbufs;                 /* pool buffers held (bound + bounce) */
+	struct accel_vbuf *bound;         /* vbufs bound to pool buffers */
+	uint32_t nbufs;                   /* pool buffers held (bound + bounce) */
 	struct ferry_hal_accel_desc desc; /* the one descriptor in flight (units run in order) */
 	struct accel_task *desc_head, *desc_tail;
 	struct ferry_seq *next; /* free list / channel queues */
@@ -201,8 +210,8 @@ struct ferry_accel_chan {
 	struct ferry_seq *seq_mem, *free_seqs;
 	uint32_t seqs_free;
 	struct accel_vbuf *vbuf_mem, *free_vbufs;
-	struct ferry_seq *ready_head, *ready_tail; /* to advance */
-	struct ferry_seq *done_head, *done_tail;   /* to deliver */
+	struct ferry_seq *ready_head, *ready_tail;   /* to advance */
+	struct ferry_seq *done_head, *done_tail;     /* to deliver */
 	struct ferry_seq *submit_head, *submit_tail; /* waiting for ring space */
 	uint32_t inflight;                           /* finished, not yet delivered */
 	uint32_t hw_inflight;
@@ -265,10 +274,10 @@ static inline struct accel_task *accel_next_planned(struct accel_task *t)
 }
 
 /* --- passes --- */
-uint32_t accel_pass_elide(struct ferry_seq *seq);                  /* copies elided */
-uint32_t accel_pass_fuse(struct ferry_seq *seq);                   /* groups made */
-int accel_pass_materialise(struct ferry_seq *seq);                 /* 0 / -ENOMEM / -EINVAL */
-void accel_release_buffers(struct ferry_seq *seq);                 /* undo / after completion */
+uint32_t accel_pass_elide(struct ferry_seq *seq);  /* copies elided */
+uint32_t accel_pass_fuse(struct ferry_seq *seq);   /* groups made */
+int accel_pass_materialise(struct ferry_seq *seq); /* 0 / -ENOMEM / -EINVAL */
+void accel_release_buffers(struct ferry_seq *seq); /* undo / after completion */
 
 /* --- execution (accel_exec.c, accel_sw.c) --- */
 void accel_seq_run(struct ferry_seq *seq);

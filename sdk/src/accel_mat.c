@@ -90,8 +90,8 @@ static int bind_vbuf(struct ferry_seq *seq, struct accel_task *t, int k)
 	const struct ferry_mem *m = &t->opnd[k];
 	struct accel_vbuf *v = m->domain_ctx;
 	if (v->bound_seq && v->bound_seq != seq) {
-		FERRY_ERR(COMP, "finish: virtual buffer %u is used by sequence %u in flight", v->idx,
-			  v->bound_seq->id);
+		FERRY_ERR(COMP, "finish: virtual buffer %u is used by sequence %u in flight",
+			  v->idx, v->bound_seq->id);
 		return -EINVAL;
 	}
 	if (!v->bound_seq) {
@@ -119,8 +119,10 @@ static int take_bounce(struct ferry_seq *seq, struct accel_task *owner, uint64_t
 	size_t large = accel_large_size();
 	uint64_t chunks = (len + large - 1) / large;
 	if (chunks > ACCEL_XIOV_MAX) {
-		FERRY_ERR(COMP, "finish: an operand of %llu bytes needs a bounce of more than %d "
-			  "pool buffers of %zu bytes", (unsigned long long)len, ACCEL_XIOV_MAX, large);
+		FERRY_ERR(COMP,
+			  "finish: an operand of %llu bytes needs a bounce of more than %d "
+			  "pool buffers of %zu bytes",
+			  (unsigned long long)len, ACCEL_XIOV_MAX, large);
 		return -EINVAL;
 	}
 	uint32_t n = 0;
@@ -193,7 +195,9 @@ static int bounce(struct ferry_seq *seq, struct accel_task *t, int k, struct acc
 			memcpy(push->xiov[OPND_SRC], local.iov, cnt * sizeof(struct iovec));
 		else
 			memmove(push->xiov[OPND_SRC], local.iov, cnt * sizeof(struct iovec));
-		struct ferry_mem psrc = {.domain = NULL, .iov = push->xiov[OPND_SRC], .iovcnt = cnt};
+		struct ferry_mem psrc = {.domain = NULL,
+					 .iov = push->xiov[OPND_SRC],
+					 .iovcnt = cnt};
 		push->opnd[OPND_SRC] = psrc;
 		push->opnd[OPND_DST] = *m;
 		push->x[OPND_SRC] = psrc;

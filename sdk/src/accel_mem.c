@@ -99,7 +99,8 @@ const struct ferry_mem *accel_data_out(const struct accel_task *t)
 bool accel_task_reads(const struct accel_task *t, const struct ferry_mem *m)
 {
 	for (int k = 0; k < OPND_COUNT; k++)
-		if ((accel_opinfo[t->opcode].reads & OPND_BIT(k)) && accel_mem_overlap(&t->opnd[k], m))
+		if ((accel_opinfo[t->opcode].reads & OPND_BIT(k)) &&
+		    accel_mem_overlap(&t->opnd[k], m))
 			return true;
 	return false;
 }

@@ -63,7 +63,8 @@ FERRY_API const char *ferry_accel_opcode_name(enum ferry_accel_opcode op)
 FERRY_API int ferry_accel_get_default_opts(struct ferry_accel_opts *opts)
 {
 	if (!opts || opts->size < sizeof(*opts)) {
-		FERRY_ERR(COMP, "get_default_opts: %s", !opts ? "NULL opts" : "opts->size too small");
+		FERRY_ERR(COMP, "get_default_opts: %s",
+			  !opts ? "NULL opts" : "opts->size too small");
 		return -EINVAL;
 	}
 	size_t sz = opts->size;
@@ -192,6 +193,7 @@ FERRY_API void ferry_accel_fini(void)
 	ferry_memdomain_destroy(mod.domain);
 	mod.domain = NULL;
 	pool_free();
+	memset(&mod.opts, 0, sizeof(mod.opts)); /* ferry_accel_get_buf_max() is 0 again */
 	mod.inited = 0;
 	pthread_mutex_unlock(&mod.lock);
 }
@@ -351,7 +353,8 @@ FERRY_API int ferry_accel_get_stats(struct ferry_accel_chan *chan, struct ferry_
 		for (int i = 0; i < CNT_COUNT; i++)
 			v[i] = atomic_load_explicit(&chan->cnt.v[i], memory_order_relaxed);
 		fill_stats(out, v);
-		out->bufs_in_use = atomic_load_explicit(&chan->cnt.bufs_in_use, memory_order_relaxed);
+		out->bufs_in_use = atomic_load_explicit(&chan->cnt.bufs_in_use,
+							memory_order_relaxed);
 		out->bufs_peak = atomic_load_explicit(&chan->cnt.bufs_peak, memory_order_relaxed);
 		return 0;
 	}

@@ -74,8 +74,10 @@ static int check_mem(struct ferry_seq *seq, const char *op, const char *which,
 	if (accel_is_virtual(m)) {
 		struct accel_vbuf *v = accel_vbuf_of(seq->chan, m->domain_ctx);
 		if (!v) {
-			FERRY_ERR(COMP, "%s: %s is in the accel domain but its context is not a live "
-				  "virtual buffer of this channel", op, which);
+			FERRY_ERR(COMP,
+				  "%s: %s is in the accel domain but its context is not a live "
+				  "virtual buffer of this channel",
+				  op, which);
 			return -EINVAL;
 		}
 		if (m->iovcnt > ACCEL_XIOV_MAX) {
@@ -87,17 +89,19 @@ static int check_mem(struct ferry_seq *seq, const char *op, const char *which,
 			uint64_t a = (uint64_t)(uintptr_t)m->iov[i].iov_base;
 			if (a < v->base || a - v->base > v->len ||
 			    m->iov[i].iov_len > v->len - (a - v->base)) {
-				FERRY_ERR(COMP, "%s: %s segment %u [0x%llx, +%zu) leaves virtual "
-					  "buffer %u [0x%llx, +%zu)", op, which, i,
-					  (unsigned long long)a, m->iov[i].iov_len, v->idx,
-					  (unsigned long long)v->base, v->len);
+				FERRY_ERR(COMP,
+					  "%s: %s segment %u [0x%llx, +%zu) leaves virtual "
+					  "buffer %u [0x%llx, +%zu)",
+					  op, which, i, (unsigned long long)a, m->iov[i].iov_len,
+					  v->idx, (unsigned long long)v->base, v->len);
 				return -EINVAL;
 			}
 		}
 	} else if (accel_is_system(m)) {
 		for (uint32_t i = 0; i < m->iovcnt; i++) {
 			if (!m->iov[i].iov_base && m->iov[i].iov_len) {
-				FERRY_ERR(COMP, "%s: %s segment %u has a NULL address", op, which, i);
+				FERRY_ERR(COMP, "%s: %s segment %u has a NULL address", op, which,
+					  i);
 				return -EINVAL;
 			}
 		}
@@ -134,8 +138,8 @@ static int check_dif(const char *op, const struct ferry_dif_ctx *ctx, uint32_t n
 	struct ferry_dif_ctx tmp;
 	if (ferry_dif_ctx_init(&tmp, ctx->block_size, ctx->md_size, ctx->md_interleave, ctx->type,
 			       ctx->flags, ctx->init_ref_tag, ctx->app_tag, ctx->app_tag_mask)) {
-		FERRY_ERR(COMP, "%s: invalid DIF context (block %u, md %u, type %d, flags 0x%x)", op,
-			  ctx->block_size, ctx->md_size, (int)ctx->type, ctx->flags);
+		FERRY_ERR(COMP, "%s: invalid DIF context (block %u, md %u, type %d, flags 0x%x)",
+			  op, ctx->block_size, ctx->md_size, (int)ctx->type, ctx->flags);
 		return -EINVAL;
 	}
 	if (!!ctx->md_interleave != !!interleave) {
@@ -469,8 +473,8 @@ FERRY_API int ferry_seq_append_dif_insert(struct ferry_seq *seq, const struct fe
 
 static int append_dix(struct ferry_seq *seq, const char *op, uint8_t opcode,
 		      const struct ferry_mem *data, const struct ferry_mem *md,
-		      const struct ferry_dif_ctx *ctx, uint32_t nblocks, struct ferry_dif_error *err,
-		      ferry_seq_step_cb cb, void *cb_arg)
+		      const struct ferry_dif_ctx *ctx, uint32_t nblocks,
+		      struct ferry_dif_error *err, ferry_seq_step_cb cb, void *cb_arg)
 {
 	uint64_t dl, ml;
 	int rc = check_state(seq, op);
@@ -515,6 +519,11 @@ FERRY_API int ferry_seq_append_dix_verify(struct ferry_seq *seq, const struct fe
 {
 	return append_dix(seq, "append_dix_verify", FERRY_ACCEL_OP_DIX_VERIFY, data, md, ctx,
 			  nblocks, err, cb, cb_arg);
+}
+
+FERRY_API struct ferry_accel_chan *ferry_seq_get_chan(const struct ferry_seq *seq)
+{
+	return seq ? seq->chan : NULL;
 }
 
 FERRY_API int ferry_seq_reverse(struct ferry_seq *seq)
@@ -605,8 +614,7 @@ FERRY_API void ferry_seq_abort(struct ferry_seq *seq)
 FERRY_API int ferry_seq_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *buf,
 			     size_t len)
 {
-	if (!seq || (fmt != FERRY_SEQ_DUMP_TEXT && fmt != FERRY_SEQ_DUMP_JSON) ||
-	    (!buf && len)) {
+	if (!seq || (fmt != FERRY_SEQ_DUMP_TEXT && fmt != FERRY_SEQ_DUMP_JSON) || (!buf && len)) {
 		FERRY_ERR(COMP, "seq_dump: %s", !seq ? "NULL sequence" : "bad format or buffer");
 		return -EINVAL;
 	}

@@ -57,9 +57,11 @@ int accel_sw_exec(struct ferry_hal_accel_op *op)
 		ferry_iov_copy(d->iov, d->iovcnt, s->iov, s->iovcnt);
 		return 0;
 	case FERRY_ACCEL_OP_ENCRYPT:
-		return ferry_crypto_encrypt(op->key, d->iov, d->iovcnt, s->iov, s->iovcnt, op->tweak);
+		return ferry_crypto_encrypt(op->key, d->iov, d->iovcnt, s->iov, s->iovcnt,
+					    op->tweak);
 	case FERRY_ACCEL_OP_DECRYPT:
-		return ferry_crypto_decrypt(op->key, d->iov, d->iovcnt, s->iov, s->iovcnt, op->tweak);
+		return ferry_crypto_decrypt(op->key, d->iov, d->iovcnt, s->iov, s->iovcnt,
+					    op->tweak);
 	case FERRY_ACCEL_OP_DIF_GENERATE:
 		return ferry_dif_generate(op->dif, d->iov, d->iovcnt, op->nblocks);
 	case FERRY_ACCEL_OP_DIF_VERIFY:
@@ -70,7 +72,8 @@ int accel_sw_exec(struct ferry_hal_accel_op *op)
 	case FERRY_ACCEL_OP_DIF_INSERT:
 		return ferry_dif_insert(op->dif, d->iov, d->iovcnt, s->iov, s->iovcnt, op->nblocks);
 	case FERRY_ACCEL_OP_DIX_GENERATE:
-		return ferry_dix_generate(op->dif, s->iov, s->iovcnt, a->iov, a->iovcnt, op->nblocks);
+		return ferry_dix_generate(op->dif, s->iov, s->iovcnt, a->iov, a->iovcnt,
+					  op->nblocks);
 	case FERRY_ACCEL_OP_DIX_VERIFY:
 		return ferry_dix_verify(op->dif, s->iov, s->iovcnt, a->iov, a->iovcnt, op->nblocks,
 					&op->dif_err);

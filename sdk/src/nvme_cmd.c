@@ -37,7 +37,7 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	if (nvme_req_stale(req)) {
-		nvme_req_put(req);
+		nvme_req_drop(req);
 		return;
 	}
 	status &= 0x7ff;
@@ -82,7 +82,7 @@ static void walk_read_done(void *arg, int status)
 	struct nvme_req *req = arg;
 	nvme_async_end(req->ctrlr);
 	if (nvme_req_stale(req)) {
-		nvme_req_put(req);
+		nvme_req_drop(req);
 		return;
 	}
 	if (status) {
@@ -204,7 +204,7 @@ static void pull_done(void *arg, int status)
 	struct nvme_req *req = arg;
 	nvme_async_end(req->ctrlr);
 	if (nvme_req_stale(req)) {
-		nvme_req_put(req);
+		nvme_req_drop(req);
 		return;
 	}
 	if (status) {

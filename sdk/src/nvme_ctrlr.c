@@ -533,7 +533,6 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *c, uint32_t max)
 {
 	if (!c)
 		return -EINVAL;
-	c->in_poll = 1;
 	if (c->host)
 		ferry_memdomain_poll(c->host, max ? max : 1);
 	nvme_progress(c);
@@ -542,7 +541,6 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *c, uint32_t max)
 	    !c->message)
 		n = nvme_fetch(c, max);
 	nvme_irq_flush(c);
-	c->in_poll = 0;
 	nvme_progress(c);
 	return n;
 }

@@ -178,7 +178,6 @@ struct ferry_nvme_ctrlr {
 	struct ferry_bdev_io shutdown_bio;
 	uint32_t gen;
 	uint32_t async_ops;
-	int in_poll;
 	/* queues: [max_io_queues + 1] */
 	struct nvme_sq *sq;
 	struct nvme_cq *cq;
@@ -241,6 +240,7 @@ void nvme_event(struct ferry_nvme_ctrlr *c, enum ferry_nvme_ctrlr_event ev);
 /* nvme_queue.c */
 struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c);
 void nvme_req_put(struct nvme_req *req);
+void nvme_req_drop(struct nvme_req *req);
 int nvme_req_stale(const struct nvme_req *req);
 void nvme_post(struct nvme_req *req);
 int nvme_doorbell(struct ferry_nvme_ctrlr *c, uint32_t offset, uint32_t val);

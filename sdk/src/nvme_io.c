@@ -80,7 +80,7 @@ static void bdev_done(struct ferry_bdev_io *io, void *arg)
 	struct nvme_req *req = arg;
 	nvme_async_end(req->ctrlr);
 	if (nvme_req_stale(req)) {
-		nvme_req_put(req);
+		nvme_req_drop(req);
 		return;
 	}
 	uint16_t st = nvme_bdev_status(io);

@@ -68,6 +68,28 @@ void nvme_req_put(struct nvme_req *req)
 	c->free_count++;
 }
 
+/*
+ * A request that will not complete normally (a reset happened, or it was parked when the
+ * reset came). Memory-based: the host reset its queues, the completion is dropped.
+ * Message-based: the transport was promised one completion per accepted command, so it gets
+ * "Command Aborted due to SQ Deletion".
+ */
+void nvme_req_drop(struct nvme_req *req)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (c->message) {
+		req->cpl.cid = req->cmd.cid;
+		req->cpl.sqid = req->sqid;
+		req->cpl.status = (uint16_t)(NVME_GEN(FERRY_NVME_SC_ABORTED_SQ_DELETION) << 1);
+		int rc = c->tops->send_completion(c->transport, c, c->tctx, req->sqid, &req->cpl,
+						  req->cmd_ctx);
+		if (rc)
+			FERRY_ERR(NVME_COMP, "controller %u: transport could not send the abort of "
+				  "cid %u: %s", c->cntlid, req->cmd.cid, ferry_strerror(rc));
+	}
+	nvme_req_put(req);
+}
+
 /* ---- completion queue ----------------------------------------------------------------- */
 
 static uint32_t cq_posted(const struct nvme_cq *cq)
@@ -190,7 +212,7 @@ void nvme_post(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	if (nvme_req_stale(req)) {
-		nvme_req_put(req);
+		nvme_req_drop(req);
 		return;
 	}
 	struct nvme_sq *sq = &c->sq[req->sqid];
@@ -259,20 +281,20 @@ void nvme_sq_init(struct nvme_sq *sq, uint16_t qid, uint32_t size, uint64_t base
 void nvme_drop_parked(struct ferry_nvme_ctrlr *c)
 {
 	for (uint32_t i = 0; i < c->aer_count; i++)
-		nvme_req_put(c->aer[i]);
+		nvme_req_drop(c->aer[i]);
 	c->aer_count = 0;
 	for (uint32_t q = 0; q <= c->max_io_queues; q++) {
 		struct nvme_cq *cq = &c->cq[q];
 		while (cq->pend_head) {
 			struct nvme_req *req = cq->pend_head;
 			cq->pend_head = req->next;
-			nvme_req_put(req);
+			nvme_req_drop(req);
 		}
 		cq->pend_tail = NULL;
 		cq->npending = 0;
 		struct nvme_sq *sq = &c->sq[q];
 		if (sq->delete_req) {
-			nvme_req_put(sq->delete_req);
+			nvme_req_drop(sq->delete_req);
 			sq->delete_req = NULL;
 		}
 	}

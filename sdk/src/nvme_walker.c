@@ -63,7 +63,10 @@ static uint16_t add_seg(struct nvme_walker *w, uint64_t addr, uint64_t len, uint
 		struct iovec *last = &w->iov[w->iovcnt - 1];
 		uint8_t lk = w->kind ? w->kind[w->iovcnt - 1] : NVME_WALK_SEG_DATA;
 		uint64_t lb = (uint64_t)(uintptr_t)last->iov_base;
-		if (lk == kind && (kind == NVME_WALK_SEG_BUCKET || lb + last->iov_len == addr)) {
+		/* Merge with the previous range if contiguous, never across 2^64. */
+		if (lk == kind && (kind == NVME_WALK_SEG_BUCKET ||
+				   ((uint64_t)last->iov_len <= UINT64_MAX - lb &&
+				    lb + last->iov_len == addr))) {
 			last->iov_len += (size_t)len;
 			w->mapped += len;
 			return 0;

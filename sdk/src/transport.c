@@ -23,6 +23,16 @@ static const struct ferry_transport_ops *tr_table[MAX_TRANSPORTS];
 static unsigned int tr_instances[MAX_TRANSPORTS];
 static unsigned int tr_count;
 
+/* Built-in plugins (pcie_transport.c...), registered on first use of the registry; the
+ * reference from here keeps them in a static link. */
+extern const struct ferry_transport_ops pcie_transport_ops;
+static pthread_once_t tr_builtin_once = PTHREAD_ONCE_INIT;
+
+static void tr_builtin_register(void)
+{
+	(void)ferry_transport_register(&pcie_transport_ops);
+}
+
 static int find_locked(const char *name)
 {
 	for (unsigned int i = 0; i < tr_count; i++)
@@ -107,6 +117,7 @@ FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops)
 
 FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *name)
 {
+	pthread_once(&tr_builtin_once, tr_builtin_register);
 	if (!name)
 		return NULL;
 	pthread_mutex_lock(&tr_lock);
@@ -118,6 +129,7 @@ FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *nam
 
 FERRY_API const struct ferry_transport_ops *ferry_transport_get(unsigned int index)
 {
+	pthread_once(&tr_builtin_once, tr_builtin_register);
 	pthread_mutex_lock(&tr_lock);
 	const struct ferry_transport_ops *ops = index < tr_count ? tr_table[index] : NULL;
 	pthread_mutex_unlock(&tr_lock);

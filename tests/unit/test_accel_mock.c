@@ -127,7 +127,8 @@ static void pipeline_case(uint32_t disabled, uint64_t elided, uint64_t fusions, 
 	cr_assert_eq(st.copies_elided, elided);
 	cr_assert_eq(st.fusions, fusions);
 	cr_assert_eq(st.fused_ops, fused_ops);
-	cr_assert_eq(st.bufs_taken, bufs, "pool buffers taken %llu", (unsigned long long)st.bufs_taken);
+	cr_assert_eq(st.bufs_taken, bufs, "pool buffers taken %llu",
+		     (unsigned long long)st.bufs_taken);
 	cr_assert_eq(st.bufs_in_use, 0);
 	cr_assert_eq(st.bufs_peak, bufs);
 	cr_assert_eq(st.sw_fallbacks, 0);
@@ -294,7 +295,7 @@ Test(accel_mock, fused_matches_software_random)
 		uint32_t n = 1 + (uint32_t)(tm_rand(&seed) % (bs == 512 ? 64 : 16));
 		uint64_t lba = tm_rand(&seed) % 1000000;
 		enum ferry_cipher c = (tm_rand(&seed) & 1) ? FERRY_CIPHER_AES_XTS_256
-							    : FERRY_CIPHER_AES_XTS_128;
+							   : FERRY_CIPHER_AES_XTS_128;
 		uint32_t du = (bs == 4096 && (tm_rand(&seed) & 1)) ? 4096 : 512;
 		struct ferry_crypto_key *key = ta_key(tm_rand(&seed), c, du);
 		struct ferry_dif_ctx ctx = ta_dif(bs, 1, type, (uint32_t)lba);
@@ -307,7 +308,8 @@ Test(accel_mock, fused_matches_software_random)
 		cr_assert_eq(ta_run(hw, s), 0);
 		s = write_pipe(sw, &p2, iova, d2, key, lba, &ctx, n);
 		cr_assert_eq(ta_run(sw, s), 0);
-		cr_assert_eq(memcmp(d1, d2, ext), 0, "iteration %d (bs %u, n %u, du %u)", it, bs, n, du);
+		cr_assert_eq(memcmp(d1, d2, ext), 0, "iteration %d (bs %u, n %u, du %u)", it, bs, n,
+			     du);
 		/* and back: fused read into host memory == plaintext */
 		uint64_t riova = 0x100000 + (tm_rand(&seed) % 16) * 4096;
 		memset(hptr(riova, plain), 0, plain);
@@ -340,7 +342,8 @@ Test(accel_mock, single_ops_on_engine)
 	ta_fill_rand(a, len, &seed);
 	memcpy(hptr(0, len), a, len);
 	struct iovec ia, ib, ic, ih;
-	struct ferry_mem ma = ta_sys(&ia, a, 2048), mb = ta_sys(&ib, b, 2048), mh = hmem(&ih, 0, 2048);
+	struct ferry_mem ma = ta_sys(&ia, a, 2048), mb = ta_sys(&ib, b, 2048),
+			 mh = hmem(&ih, 0, 2048);
 	struct ferry_dif_ctx ctx = ta_dif(512, 1, FERRY_DIF_TYPE1, 5);
 	uint32_t crc = 0;
 	struct ferry_seq *s = ta_seq(hw);
@@ -448,7 +451,8 @@ Test(accel_mock, bounce_pull_error)
 	struct iovec ih, id;
 	struct ferry_mem h = hmem(&ih, 0, 4096), d = ta_sys(&id, dst, 4096);
 	uint32_t crc;
-	cr_assert_eq(ferry_mock_inject_nth(dev, FERRY_MOCK_CHAN_FN(0), 1, FERRY_XFER_BUS_READ_ERROR),
+	cr_assert_eq(ferry_mock_inject_nth(dev, FERRY_MOCK_CHAN_FN(0), 1,
+					   FERRY_XFER_BUS_READ_ERROR),
 		     0);
 	struct ferry_seq *s = ta_seq(ch);
 	cr_assert_eq(ferry_seq_append_copy_crc32c(s, &d, &h, 0, &crc, NULL, NULL), 0);
@@ -458,4 +462,109 @@ Test(accel_mock, bounce_pull_error)
 	cr_assert_eq(st.bounces, 1);
 	ferry_accel_chan_destroy(ch);
 	ferry_log_set_handler(NULL);
+}
+
+/* Source and destination of a fused chain overlap: the engine cannot stream (it would
+ * overwrite source bytes it still needs) and runs the chain through its scratch memory.
+ * Local buffers for encrypt+dif-insert; the same host pages for pull+encrypt+dif-insert. */
+Test(accel_mock, fused_chain_with_overlapping_buffers)
+{
+	for (int pull = 0; pull < 2; pull++) {
+		struct ferry_accel_chan *ch = ta_chan(dev, pull ? FERRY_ACCEL_PASS_ELIDE : 0);
+		struct ferry_crypto_key *key = ta_key(21, FERRY_CIPHER_AES_XTS_128, 512);
+		struct ferry_dif_ctx ctx = ta_dif(512, 1, FERRY_DIF_TYPE3, 8);
+		const uint32_t n = 6;
+		uint8_t *local = malloc(n * 520), *ref = malloc(n * 520);
+		uint8_t *buf = pull ? hptr(40960, n * 520) : local;
+		uint64_t seed = 31;
+		ta_fill_rand(buf, n * 520, &seed);
+		write_ref(buf, ref, key, 8, &ctx, n);
+		struct iovec ia, io, i1, i2;
+		struct ferry_mem a = pull ? hmem(&ia, 40960, n * 512) : ta_sys(&ia, buf, n * 512);
+		struct ferry_mem out = pull ? hmem(&io, 40960, n * 520) : ta_sys(&io, buf, n * 520);
+		struct ferry_mem v1 = ta_virt(ch, &i1, n * 512), v2 = ta_virt(ch, &i2, n * 512);
+		struct ferry_seq *s = ta_seq(ch);
+		if (pull) {
+			cr_assert_eq(ferry_seq_append_copy(s, &v1, &a, NULL, NULL), 0);
+			cr_assert_eq(ferry_seq_append_encrypt(s, &v2, &v1, key, 8, NULL, NULL), 0);
+		} else {
+			cr_assert_eq(ferry_seq_append_encrypt(s, &v2, &a, key, 8, NULL, NULL), 0);
+		}
+		cr_assert_eq(ferry_seq_append_dif_insert(s, &out, &v2, &ctx, n, NULL, NULL), 0);
+		cr_assert_eq(ta_run(ch, s), 0);
+		cr_assert_eq(memcmp(buf, ref, n * 520), 0, "pull=%d", pull);
+		struct ferry_accel_stats st = ta_stats(ch);
+		cr_assert_eq(st.fusions, 1);
+		cr_assert_eq(st.fused_ops, pull ? 3 : 2);
+		cr_assert_eq(st.bufs_taken, 0);
+		ta_put(ch, &v1);
+		ta_put(ch, &v2);
+		ferry_accel_chan_destroy(ch);
+		ferry_crypto_key_destroy(key);
+		free(local);
+		free(ref);
+	}
+}
+
+/* More descriptors than the engine accepts at once: the rest wait and go in as it drains. */
+Test(accel_mock, engine_ring_full_then_drains)
+{
+	struct ferry_accel_chan_opts o = {.size = sizeof(o), .max_seqs = 1500, .max_tasks = 1500};
+	struct ferry_accel_chan *ch;
+	cr_assert_eq(ferry_accel_chan_create(dev, &o, &ch), 0);
+	ferry_mock_set_latency(dev, 20000); /* keep them in flight while we submit */
+	static uint8_t bufs[1500][64];
+	static struct iovec iov[1500];
+	static struct ferry_mem m[1500];
+	struct ta_done d[1500];
+	memset(d, 0, sizeof(d));
+	for (int i = 0; i < 1500; i++) {
+		m[i] = ta_sys(&iov[i], bufs[i], 64);
+		struct ferry_seq *s = ta_seq(ch);
+		cr_assert_eq(ferry_seq_append_fill(s, &m[i], (uint8_t)i, NULL, NULL), 0);
+		cr_assert_eq(ferry_seq_finish(s, ta_done_cb, &d[i]), 0);
+	}
+	int got = 0;
+	uint64_t end = tm_now_ns() + 10000000000ull;
+	while (got < 1500 && tm_now_ns() < end) {
+		int n = ferry_accel_chan_poll(ch, 64);
+		cr_assert_geq(n, 0);
+		got += n;
+	}
+	cr_assert_eq(got, 1500);
+	for (int i = 0; i < 1500; i++) {
+		cr_assert_eq(d[i].calls, 1);
+		cr_assert_eq(d[i].status, 0);
+		cr_assert_eq(bufs[i][63], (uint8_t)i);
+	}
+	cr_assert_eq(ta_stats(ch).ops_hw[FERRY_ACCEL_OP_FILL], 1500);
+	ferry_mock_set_latency(dev, 0);
+	ferry_accel_chan_destroy(ch);
+}
+
+/* Destroying a channel drives what is in flight to completion (callbacks run inside). */
+Test(accel_mock, destroy_drains_in_flight)
+{
+	struct ferry_accel_chan *ch = ta_chan(dev, 0);
+	ferry_mock_set_latency(dev, 1000000);
+	uint8_t b[4096];
+	struct iovec ib, ih;
+	struct ferry_mem mb = ta_sys(&ib, b, 4096), mh = hmem(&ih, 0, 4096);
+	memset(hptr(0, 4096), 0x3c, 4096);
+	struct ta_done d1 = {0, 0};
+	struct ferry_seq *s = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_copy(s, &mb, &mh, NULL, NULL), 0);
+	cr_assert_eq(ferry_seq_finish(s, ta_done_cb, &d1), 0);
+	struct ta_steps log;
+	memset(&log, 0, sizeof(log));
+	struct ta_step_arg arg = {&log, 0};
+	struct ferry_seq *unfinished = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_fill(unfinished, &mb, 0, ta_step_cb, &arg), 0);
+	ferry_accel_chan_destroy(ch);
+	cr_assert_eq(d1.calls, 1);
+	cr_assert_eq(d1.status, 0);
+	cr_assert_eq(b[4095], 0x3c);
+	cr_assert_eq(log.n, 1, "the unfinished sequence was aborted");
+	cr_assert_eq(log.status[0], -ECANCELED);
+	ferry_mock_set_latency(dev, 0);
 }

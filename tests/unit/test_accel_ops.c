@@ -37,7 +37,8 @@ TestSuite(accel_ops, .init = setup, .fini = teardown);
 Test(accel_ops, copy_fill_compare)
 {
 	struct iovec ia, ib, ic;
-	struct ferry_mem ma = ta_sys(&ia, a, LEN), mb = ta_sys(&ib, b, LEN), mc = ta_sys(&ic, c, LEN);
+	struct ferry_mem ma = ta_sys(&ia, a, LEN), mb = ta_sys(&ib, b, LEN),
+			 mc = ta_sys(&ic, c, LEN);
 	struct ferry_seq *s = ta_seq(ch);
 	cr_assert_eq(ferry_seq_append_copy(s, &mb, &ma, NULL, NULL), 0);
 	cr_assert_eq(ferry_seq_append_compare(s, &ma, &mb, NULL, NULL), 0);
@@ -78,7 +79,8 @@ Test(accel_ops, encrypt_decrypt)
 {
 	struct ferry_crypto_key *k = ta_key(7, FERRY_CIPHER_AES_XTS_256, 512);
 	struct iovec ia, ib, ic;
-	struct ferry_mem ma = ta_sys(&ia, a, LEN), mb = ta_sys(&ib, b, LEN), mc = ta_sys(&ic, c, LEN);
+	struct ferry_mem ma = ta_sys(&ia, a, LEN), mb = ta_sys(&ib, b, LEN),
+			 mc = ta_sys(&ic, c, LEN);
 	struct ferry_seq *s = ta_seq(ch);
 	cr_assert_eq(ferry_seq_append_encrypt(s, &mb, &ma, k, 99, NULL, NULL), 0);
 	cr_assert_eq(ferry_seq_append_decrypt(s, &mc, &mb, k, 99, NULL, NULL), 0);
@@ -215,8 +217,10 @@ Test(accel_ops, bad_arguments)
 	/* a foreign context in the accel domain */
 	int fake;
 	struct iovec iv = {(void *)0x1000, 16};
-	struct ferry_mem bogus = {.domain = ferry_accel_get_domain(), .domain_ctx = &fake,
-				  .iov = &iv, .iovcnt = 1};
+	struct ferry_mem bogus = {.domain = ferry_accel_get_domain(),
+				  .domain_ctx = &fake,
+				  .iov = &iv,
+				  .iovcnt = 1};
 	cr_assert_eq(ferry_seq_append_fill(s, &bogus, 0, NULL, NULL), -EINVAL);
 	/* a virtual range leaving its buffer */
 	struct iovec vi;

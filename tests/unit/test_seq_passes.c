@@ -76,7 +76,8 @@ Test(seq_passes, forward_blocked_when_the_source_changes)
 {
 	/* copy(A->V); fill(A); copy(V->B): B must get A's old bytes */
 	struct iovec ia, ib, iv;
-	struct ferry_mem a = ta_sys(&ia, A, LEN), b = ta_sys(&ib, B, LEN), v = ta_virt(ch, &iv, LEN);
+	struct ferry_mem a = ta_sys(&ia, A, LEN), b = ta_sys(&ib, B, LEN),
+			 v = ta_virt(ch, &iv, LEN);
 	struct ferry_seq *s = ta_seq(ch);
 	cr_assert_eq(ferry_seq_append_copy(s, &v, &a, NULL, NULL), 0);
 	cr_assert_eq(ferry_seq_append_fill(s, &a, 0, NULL, NULL), 0);
@@ -96,7 +97,8 @@ Test(seq_passes, backward_blocked_when_the_destination_is_read_between)
 	/* encrypt(A->V); crc(B); copy(V->B): the crc must see B's old bytes */
 	struct ferry_crypto_key *k = ta_key(1, FERRY_CIPHER_AES_XTS_128, 512);
 	struct iovec ia, ib, ib2, iv;
-	struct ferry_mem a = ta_sys(&ia, A, LEN), b = ta_sys(&ib, B, LEN), b2 = ta_sys(&ib2, B, LEN);
+	struct ferry_mem a = ta_sys(&ia, A, LEN), b = ta_sys(&ib, B, LEN),
+			 b2 = ta_sys(&ib2, B, LEN);
 	struct ferry_mem v = ta_virt(ch, &iv, LEN);
 	uint8_t oldb[LEN];
 	memcpy(oldb, B, LEN);
@@ -121,7 +123,8 @@ Test(seq_passes, in_place_writer_keeps_the_copies)
 	struct ferry_dif_ctx ctx = ta_dif(512, 1, FERRY_DIF_TYPE1, 3);
 	size_t ext = 4 * 520;
 	struct iovec ia, ib, iv;
-	struct ferry_mem a = ta_sys(&ia, A, ext), b = ta_sys(&ib, B, ext), v = ta_virt(ch, &iv, ext);
+	struct ferry_mem a = ta_sys(&ia, A, ext), b = ta_sys(&ib, B, ext),
+			 v = ta_virt(ch, &iv, ext);
 	struct ferry_seq *s = ta_seq(ch);
 	cr_assert_eq(ferry_seq_append_copy(s, &v, &a, NULL, NULL), 0);
 	cr_assert_eq(ferry_seq_append_dif_generate(s, &v, &ctx, 4, NULL, NULL), 0);
@@ -221,10 +224,10 @@ Test(seq_passes, step_callbacks_in_order_with_elided_steps)
 	struct ferry_mem v1 = ta_virt(ch, &i1, LEN), v2 = ta_virt(ch, &i2, LEN);
 	uint32_t crc;
 	struct ferry_seq *s = ta_seq(ch);
-	ferry_seq_append_copy(s, &v1, &a, ta_step_cb, &args[0]);    /* elided */
+	ferry_seq_append_copy(s, &v1, &a, ta_step_cb, &args[0]); /* elided */
 	ferry_seq_append_fill(s, &v2, 7, ta_step_cb, &args[1]);
 	ferry_seq_append_crc32c(s, &v1, 0, &crc, ta_step_cb, &args[2]);
-	ferry_seq_append_copy(s, &b, &v2, ta_step_cb, &args[3]);    /* elided (backward) */
+	ferry_seq_append_copy(s, &b, &v2, ta_step_cb, &args[3]); /* elided (backward) */
 	ferry_seq_append_crc32c(s, &b, 0, &crc, ta_step_cb, &args[4]);
 	cr_assert_eq(ta_run(ch, s), 0);
 	cr_assert_eq(elided(), 2);
@@ -379,7 +382,8 @@ Test(seq_passes, plan_hook_and_dump)
 	struct stages st;
 	memset(&st, 0, sizeof(st));
 	cr_assert_eq(ferry_accel_chan_set_plan_hook(c2, FERRY_SEQ_DUMP_JSON, stage_hook, &st), 0);
-	cr_assert_eq(ferry_accel_chan_set_plan_hook(c2, (enum ferry_seq_dump_fmt)7, stage_hook, &st),
+	cr_assert_eq(ferry_accel_chan_set_plan_hook(c2, (enum ferry_seq_dump_fmt)7, stage_hook,
+						    &st),
 		     -EINVAL);
 	struct iovec ia, iv, ib;
 	struct ferry_mem a = ta_sys(&ia, A, LEN), b = ta_sys(&ib, B, LEN);

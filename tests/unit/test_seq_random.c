@@ -8,7 +8,11 @@
  */
 #include "test_accel_util.h"
 
-enum { K_REAL = 0, K_VIRT = 1, K_HOST = 2 };
+enum {
+	K_REAL = 0,
+	K_VIRT = 1,
+	K_HOST = 2
+};
 #define MAX_LOCS 24
 #define MAX_OPS 24
 
@@ -68,42 +72,69 @@ static int new_loc(struct prog *p, int kind, size_t len, uint64_t *seed)
 	return p->nloc++;
 }
 
-static int pick_dst(struct prog *p, size_t len, int avoid, int allow_host, uint64_t *seed)
+/* Generation state of a location: what it holds at this point of the program. */
+struct lstate {
+	int init;  /* written (or a real/host buffer, initialised with random bytes) */
+	int ext;   /* holds extended blocks */
+	int pi_ok; /* ... with valid PI */
+};
+
+/* A destination of @len bytes: a new buffer, or (35%) an existing one overwritten. */
+static int pick_dst(struct prog *p, const struct lstate *ls, size_t len, int avoid, int allow_host,
+		    uint64_t *seed)
 {
 	uint64_t r = tm_rand(seed) % 100;
-	if (r < 15) { /* overwrite an earlier real buffer of the same length */
+	if (r < 35) {
+		int cand[MAX_LOCS], nc = 0;
 		for (int i = 0; i < p->nloc; i++)
-			if (i != avoid && p->loc[i].kind == K_REAL && p->loc[i].len == len)
-				return i;
+			if (i != avoid && p->loc[i].len == len)
+				cand[nc++] = i;
+		if (nc)
+			return cand[tm_rand(seed) % (uint64_t)nc];
 	}
-	if (r < 60)
+	(void)ls;
+	if (r < 75)
 		return new_loc(p, K_VIRT, len, seed);
-	if (r < 90 || !allow_host)
+	if (r < 95 || !allow_host)
 		return new_loc(p, K_REAL, len, seed);
 	return new_loc(p, K_HOST, len, seed);
 }
 
+static int pick_src(struct prog *p, const struct lstate *ls, int last, uint64_t *seed)
+{
+	if (tm_rand(seed) % 100 < 60)
+		return last;
+	int cand[MAX_LOCS], nc = 0;
+	for (int i = 0; i < p->nloc; i++)
+		if (ls[i].init)
+			cand[nc++] = i;
+	return cand[tm_rand(seed) % (uint64_t)nc];
+}
+
 static void gen(struct prog *p, uint64_t *seed, int allow_host)
 {
+	struct lstate ls[MAX_LOCS];
 	memset(p, 0, sizeof(*p));
+	memset(ls, 0, sizeof(ls));
 	p->bs = (tm_rand(seed) & 1) ? 4096 : 512;
 	p->n = 1 + (uint32_t)(tm_rand(seed) % 6);
 	enum ferry_cipher c = (tm_rand(seed) & 1) ? FERRY_CIPHER_AES_XTS_128
-						   : FERRY_CIPHER_AES_XTS_256;
+						  : FERRY_CIPHER_AES_XTS_256;
 	p->key = ta_key(tm_rand(seed), c, p->bs == 4096 && (tm_rand(seed) & 1) ? 4096 : 512);
 	p->ctx = ta_dif(p->bs, 1, (enum ferry_dif_type)(1 + tm_rand(seed) % 3),
 			(uint32_t)tm_rand(seed));
 	size_t plain = (size_t)p->n * p->bs, ext = (size_t)p->n * (p->bs + 8);
-	int cur = new_loc(p, allow_host && (tm_rand(seed) & 1) ? K_HOST : K_REAL, plain, seed);
-	int is_ext = 0, pi_ok = 0;
-	int steps = 2 + (int)(tm_rand(seed) % 10);
-	for (int s = 0; s < steps && p->nop < MAX_OPS - 1 && p->nloc < MAX_LOCS - 2; s++) {
+	int last = new_loc(p, allow_host && (tm_rand(seed) & 1) ? K_HOST : K_REAL, plain, seed);
+	ls[last].init = 1;
+	int steps = 2 + (int)(tm_rand(seed) % 14);
+	for (int s = 0; s < steps && p->nop < MAX_OPS - 3 && p->nloc < MAX_LOCS - 4; s++) {
 		struct aop *o = &p->op[p->nop];
+		int src = pick_src(p, ls, last, seed);
 		o->tweak = tm_rand(seed) % 100000;
 		o->pattern = (uint8_t)tm_rand(seed);
-		o->src = cur;
+		o->src = src;
 		uint64_t r = tm_rand(seed) % 100;
-		if (!is_ext) {
+		if (!ls[src].ext) {
 			if (r < 25)
 				o->op = FERRY_ACCEL_OP_COPY;
 			else if (r < 40)
@@ -125,14 +156,15 @@ static void gen(struct prog *p, uint64_t *seed, int allow_host)
 				o->op = FERRY_ACCEL_OP_DIF_GENERATE;
 			else if (r < 55)
 				o->op = FERRY_ACCEL_OP_CRC32C;
-			else if (r < 70 && pi_ok)
+			else if (r < 70 && ls[src].pi_ok)
 				o->op = FERRY_ACCEL_OP_DIF_VERIFY;
-			else if (pi_ok)
+			else if (ls[src].pi_ok)
 				o->op = FERRY_ACCEL_OP_DIF_STRIP;
 			else
 				o->op = FERRY_ACCEL_OP_DIF_GENERATE;
 		}
-		size_t len = is_ext ? ext : plain;
+		struct lstate out = ls[src];
+		size_t len = ls[src].ext ? ext : plain;
 		switch (o->op) {
 		case FERRY_ACCEL_OP_CRC32C:
 		case FERRY_ACCEL_OP_DIF_VERIFY:
@@ -140,30 +172,51 @@ static void gen(struct prog *p, uint64_t *seed, int allow_host)
 			break;
 		case FERRY_ACCEL_OP_FILL:
 		case FERRY_ACCEL_OP_DIF_GENERATE:
-			o->dst = cur; /* in place */
-			if (o->op == FERRY_ACCEL_OP_DIF_GENERATE)
-				pi_ok = 1;
+			o->dst = src; /* in place */
+			out.pi_ok = o->op == FERRY_ACCEL_OP_DIF_GENERATE;
+			break;
+		case FERRY_ACCEL_OP_ENCRYPT:
+		case FERRY_ACCEL_OP_DECRYPT:
+			o->dst = tm_rand(seed) % 8 == 0
+					 ? src /* in place */
+					 : pick_dst(p, ls, len, src, allow_host, seed);
 			break;
 		case FERRY_ACCEL_OP_DIF_INSERT:
-			o->dst = cur = pick_dst(p, ext, cur, allow_host, seed);
-			is_ext = pi_ok = 1;
+			o->dst = pick_dst(p, ls, ext, src, allow_host, seed);
+			out.ext = out.pi_ok = 1;
 			break;
 		case FERRY_ACCEL_OP_DIF_STRIP:
-			o->dst = cur = pick_dst(p, plain, cur, allow_host, seed);
-			is_ext = pi_ok = 0;
+			o->dst = pick_dst(p, ls, plain, src, allow_host, seed);
+			out.ext = out.pi_ok = 0;
 			break;
 		default:
-			o->dst = cur = pick_dst(p, len, cur, allow_host, seed);
+			o->dst = pick_dst(p, ls, len, src, allow_host, seed);
 			break;
+		}
+		if (o->dst >= 0) {
+			ls[o->dst] = out;
+			ls[o->dst].init = 1;
+			last = o->dst;
 		}
 		p->nop++;
 	}
-	/* the result lands in real memory */
-	struct aop *o = &p->op[p->nop++];
-	o->op = FERRY_ACCEL_OP_COPY;
-	o->src = cur;
-	o->dst = new_loc(p, allow_host && (tm_rand(seed) & 1) ? K_HOST : K_REAL,
-			 p->loc[cur].len, seed);
+	/* make the last result and a random other virtual buffer observable */
+	for (int k = 0; k < 2; k++) {
+		int from = last;
+		if (k == 1) {
+			from = -1;
+			for (int i = 0; i < p->nloc; i++)
+				if (ls[i].init && p->loc[i].kind == K_VIRT && tm_rand(seed) % 2)
+					from = i;
+			if (from < 0)
+				break;
+		}
+		struct aop *o = &p->op[p->nop++];
+		o->op = FERRY_ACCEL_OP_COPY;
+		o->src = from;
+		o->dst = new_loc(p, allow_host && (tm_rand(seed) & 1) ? K_HOST : K_REAL,
+				 p->loc[from].len, seed);
+	}
 }
 
 /* One execution of a program on a channel. */
@@ -191,7 +244,8 @@ static void run_prog(const struct prog *p, struct ferry_accel_chan *ch, int regi
 			cr_assert_leq(hoff + l->len, (uint64_t)(region + 1) * HOST_REGION);
 			ta_fill_rand(ferry_mock_host_ptr(host, hoff, l->len), l->len, &s);
 			r->iov[i] = (struct iovec){(void *)(uintptr_t)hoff, l->len};
-			r->mem[i] = (struct ferry_mem){.domain = nvme, .iov = &r->iov[i], .iovcnt = 1};
+			r->mem[i] =
+				(struct ferry_mem){.domain = nvme, .iov = &r->iov[i], .iovcnt = 1};
 			hoff += (l->len + 4095) & ~4095ull;
 		}
 	}
@@ -214,7 +268,8 @@ static void run_prog(const struct prog *p, struct ferry_accel_chan *ch, int regi
 			rc = ferry_seq_append_decrypt(s, d, sm, p->key, o->tweak, NULL, NULL);
 			break;
 		case FERRY_ACCEL_OP_CRC32C:
-			rc = ferry_seq_append_crc32c(s, sm, (uint32_t)o->tweak, &r->crc[k], NULL, NULL);
+			rc = ferry_seq_append_crc32c(s, sm, (uint32_t)o->tweak, &r->crc[k], NULL,
+						     NULL);
 			break;
 		case FERRY_ACCEL_OP_COPY_CRC32C:
 			rc = ferry_seq_append_copy_crc32c(s, d, sm, 0, &r->crc[k], NULL, NULL);
@@ -233,14 +288,14 @@ static void run_prog(const struct prog *p, struct ferry_accel_chan *ch, int regi
 			break;
 		}
 		cr_assert_eq(rc, 0, "append op %d (%s): %s", k,
-			     ferry_accel_opcode_name((enum ferry_accel_opcode)o->op), ferry_last_error());
+			     ferry_accel_opcode_name((enum ferry_accel_opcode)o->op),
+			     ferry_last_error());
 	}
 	int st = ta_run(ch, s);
 	cr_assert_eq(st, 0, "sequence failed: %d", st);
 }
 
-static void compare_runs(const struct prog *p, struct run *a, int ra, struct run *b, int rb,
-			 int it)
+static void compare_runs(const struct prog *p, struct run *a, int ra, struct run *b, int rb, int it)
 {
 	uint64_t ha = (uint64_t)ra * HOST_REGION, hb = (uint64_t)rb * HOST_REGION;
 	for (int i = 0; i < p->nloc; i++) {
@@ -270,8 +325,8 @@ static void free_run(const struct prog *p, struct ferry_accel_chan *ch, struct r
 	}
 }
 
-static void random_programs(struct ferry_accel_chan *opt, struct ferry_accel_chan *ref,
-			    int count, uint64_t seed, int allow_host)
+static void random_programs(struct ferry_accel_chan *opt, struct ferry_accel_chan *ref, int count,
+			    uint64_t seed, int allow_host)
 {
 	static struct run ra, rb;
 	for (int it = 0; it < count; it++) {
@@ -291,8 +346,9 @@ TestSuite(seq_random, .init = setup, .fini = teardown);
 Test(seq_random, passes_on_equal_passes_off_software)
 {
 	struct ferry_accel_chan *on = ta_chan(NULL, 0);
-	struct ferry_accel_chan *off = ta_chan(NULL, FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE);
-	random_programs(on, off, 300, 0x5eed0001ull, 1);
+	struct ferry_accel_chan *off = ta_chan(NULL,
+					       FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE);
+	random_programs(on, off, 4000, 0x5eed0001ull, 1);
 	struct ferry_accel_stats st = ta_stats(on);
 	cr_assert_gt(st.copies_elided, 50, "the programs exercise elision (%llu)",
 		     (unsigned long long)st.copies_elided);
@@ -305,8 +361,9 @@ Test(seq_random, passes_on_equal_passes_off_software)
 Test(seq_random, mock_engine_equal_software_unoptimised)
 {
 	struct ferry_accel_chan *hw = ta_chan(dev, 0);
-	struct ferry_accel_chan *off = ta_chan(NULL, FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE);
-	random_programs(hw, off, 200, 0x5eed0002ull, 1);
+	struct ferry_accel_chan *off = ta_chan(NULL,
+					       FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE);
+	random_programs(hw, off, 1500, 0x5eed0002ull, 1);
 	struct ferry_accel_stats st = ta_stats(hw);
 	cr_assert_gt(st.copies_elided, 30);
 	uint64_t sw = 0;
@@ -322,7 +379,7 @@ Test(seq_random, elision_only_on_engine_equal_software)
 {
 	struct ferry_accel_chan *hw = ta_chan(dev, FERRY_ACCEL_PASS_FUSE);
 	struct ferry_accel_chan *sw = ta_chan(NULL, 0);
-	random_programs(hw, sw, 150, 0x5eed0003ull, 1);
+	random_programs(hw, sw, 1000, 0x5eed0003ull, 1);
 	cr_assert_eq(ta_stats(hw).fusions, 0);
 	ferry_accel_chan_destroy(hw);
 	ferry_accel_chan_destroy(sw);

@@ -58,20 +58,20 @@ FERRY_BEGIN_DECLS
 
 /** Accel operations. The values are stable (they index counters and engine bitmasks). */
 enum ferry_accel_opcode {
-	FERRY_ACCEL_OP_COPY = 0,         /**< dst = src */
-	FERRY_ACCEL_OP_FILL = 1,         /**< dst = pattern byte repeated */
-	FERRY_ACCEL_OP_COMPARE = 2,      /**< src == src2, else -EILSEQ */
-	FERRY_ACCEL_OP_CRC32C = 3,       /**< *crc_out = CRC32C(seed, src) */
-	FERRY_ACCEL_OP_COPY_CRC32C = 4,  /**< dst = src and *crc_out = CRC32C(seed, src) */
-	FERRY_ACCEL_OP_ENCRYPT = 5,      /**< dst = AES-XTS encrypt(src) */
-	FERRY_ACCEL_OP_DECRYPT = 6,      /**< dst = AES-XTS decrypt(src) */
-	FERRY_ACCEL_OP_DIF_GENERATE = 7, /**< write the PI of extended blocks in place */
-	FERRY_ACCEL_OP_DIF_VERIFY = 8,   /**< check the PI of extended blocks, else -EILSEQ */
-	FERRY_ACCEL_OP_DIF_STRIP = 9,    /**< verify, then copy the data without the PI */
-	FERRY_ACCEL_OP_DIF_INSERT = 10,  /**< copy plain blocks into extended ones with PI */
+	FERRY_ACCEL_OP_COPY = 0,          /**< dst = src */
+	FERRY_ACCEL_OP_FILL = 1,          /**< dst = pattern byte repeated */
+	FERRY_ACCEL_OP_COMPARE = 2,       /**< src == src2, else -EILSEQ */
+	FERRY_ACCEL_OP_CRC32C = 3,        /**< *crc_out = CRC32C(seed, src) */
+	FERRY_ACCEL_OP_COPY_CRC32C = 4,   /**< dst = src and *crc_out = CRC32C(seed, src) */
+	FERRY_ACCEL_OP_ENCRYPT = 5,       /**< dst = AES-XTS encrypt(src) */
+	FERRY_ACCEL_OP_DECRYPT = 6,       /**< dst = AES-XTS decrypt(src) */
+	FERRY_ACCEL_OP_DIF_GENERATE = 7,  /**< write the PI of extended blocks in place */
+	FERRY_ACCEL_OP_DIF_VERIFY = 8,    /**< check the PI of extended blocks, else -EILSEQ */
+	FERRY_ACCEL_OP_DIF_STRIP = 9,     /**< verify, then copy the data without the PI */
+	FERRY_ACCEL_OP_DIF_INSERT = 10,   /**< copy plain blocks into extended ones with PI */
 	FERRY_ACCEL_OP_DIX_GENERATE = 11, /**< write the PI of plain blocks to a metadata buffer */
-	FERRY_ACCEL_OP_DIX_VERIFY = 12,  /**< check plain blocks against a metadata buffer */
-	FERRY_ACCEL_OP_COUNT = 13        /**< number of operations */
+	FERRY_ACCEL_OP_DIX_VERIFY = 12,   /**< check plain blocks against a metadata buffer */
+	FERRY_ACCEL_OP_COUNT = 13         /**< number of operations */
 };
 
 /** Pass bits for ferry_accel_chan_opts::disabled_passes (materialisation always runs). */
@@ -109,26 +109,26 @@ struct ferry_accel_chan_opts {
 
 /** Counters (ferry_accel_get_stats()). "hw" is a device's engine, "sw" the software engine. */
 struct ferry_accel_stats {
-	size_t size;                            /**< in: sizeof(struct ferry_accel_stats) */
-	uint64_t ops_hw[FERRY_ACCEL_OP_COUNT];  /**< operations executed by a device's engine */
-	uint64_t ops_sw[FERRY_ACCEL_OP_COUNT];  /**< operations executed by the software engine */
-	uint64_t bytes_hw;                      /**< source bytes processed by a device's engine */
-	uint64_t bytes_sw;                      /**< source bytes processed by the software engine */
-	uint64_t seqs_finished;                 /**< ferry_seq_finish() calls that returned 0 */
-	uint64_t seqs_completed;                /**< completion callbacks run (any status) */
-	uint64_t seqs_aborted;                  /**< ferry_seq_abort() calls */
-	uint64_t copies_elided;                 /**< copies removed by the elision pass */
-	uint64_t fusions;                       /**< fused operations (declared chains) executed */
-	uint64_t fused_ops;                     /**< operations folded into those */
-	uint64_t bufs_taken;                    /**< pool buffers taken (bound or bounce) */
-	uint64_t bufs_in_use;                   /**< pool buffers held by sequences now */
-	uint64_t bufs_peak;                     /**< highest bufs_in_use seen */
-	uint64_t bounces;                       /**< pulls + pushes inserted by materialisation */
-	uint64_t sw_fallbacks;                  /**< ops a device's engine could not run, run in
+	size_t size;                           /**< in: sizeof(struct ferry_accel_stats) */
+	uint64_t ops_hw[FERRY_ACCEL_OP_COUNT]; /**< operations executed by a device's engine */
+	uint64_t ops_sw[FERRY_ACCEL_OP_COUNT]; /**< operations executed by the software engine */
+	uint64_t bytes_hw;                     /**< source bytes processed by a device's engine */
+	uint64_t bytes_sw;                     /**< source bytes processed by the software engine */
+	uint64_t seqs_finished;                /**< ferry_seq_finish() calls that returned 0 */
+	uint64_t seqs_completed;               /**< completion callbacks run (any status) */
+	uint64_t seqs_aborted;                 /**< ferry_seq_abort() calls */
+	uint64_t copies_elided;                /**< copies removed by the elision pass */
+	uint64_t fusions;                      /**< fused operations (declared chains) executed */
+	uint64_t fused_ops;                    /**< operations folded into those */
+	uint64_t bufs_taken;                   /**< pool buffers taken (bound or bounce) */
+	uint64_t bufs_in_use;                  /**< pool buffers held by sequences now */
+	uint64_t bufs_peak;                    /**< highest bufs_in_use seen */
+	uint64_t bounces;                      /**< pulls + pushes inserted by materialisation */
+	uint64_t sw_fallbacks;                 /**< ops a device's engine could not run, run in
 						     software instead */
-	uint64_t errors;                        /**< sequences completed with a non-zero status */
-	uint64_t nomem;                         /**< ferry_seq_finish() calls returning -ENOMEM */
-	uint64_t nomem_retries;                 /**< finish calls on a sequence that had
+	uint64_t errors;                       /**< sequences completed with a non-zero status */
+	uint64_t nomem;                        /**< ferry_seq_finish() calls returning -ENOMEM */
+	uint64_t nomem_retries;                /**< finish calls on a sequence that had
 						     returned -ENOMEM before */
 };
 
@@ -211,7 +211,8 @@ FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
 /**
  * @brief Destroy a channel. Sequences created but not finished are aborted; sequences in
  * flight are first driven to completion (their callbacks run inside this call). Virtual
- * buffers still held are released. NULL is a no-op.
+ * buffers still held are released. Must not be called from a callback of this channel.
+ * NULL is a no-op.
  */
 FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *chan);
 
@@ -252,6 +253,12 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
  */
 FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 				   struct ferry_memdomain *domain, void *domain_ctx);
+
+/**
+ * @brief The largest length ferry_accel_get_buf() accepts: the pool's large buffer size
+ * (ferry_accel_opts::large_buf_size), or 0 before initialisation.
+ */
+FERRY_API size_t ferry_accel_get_buf_max(void);
 
 /**
  * @brief Create an empty sequence on @p chan.
@@ -390,6 +397,15 @@ FERRY_API int ferry_seq_append_dix_verify(struct ferry_seq *seq, const struct fe
 					  const struct ferry_dif_ctx *ctx, uint32_t nblocks,
 					  struct ferry_dif_error *err, ferry_seq_step_cb cb,
 					  void *cb_arg);
+
+/**
+ * @brief The channel a sequence was created on (e.g. for a virtual bdev that must take
+ * virtual buffers with ferry_accel_get_buf() for the operations it appends to an I/O's
+ * sequence).
+ * @param[in] seq the sequence (alive: not yet completed, aborted or freed).
+ * @return the channel, or NULL for a NULL @p seq.
+ */
+FERRY_API struct ferry_accel_chan *ferry_seq_get_chan(const struct ferry_seq *seq);
 
 /**
  * @brief Reverse the order of the steps (a read path appends top-down, then reverses so that

@@ -36,8 +36,9 @@ struct ferry_device;
 FERRY_API int ferry_device_open(const char *backend, const char *args, struct ferry_device **out);
 
 /**
- * @brief Close a device: destroys its memory domains and channels. Nothing may be in flight.
- * NULL is a no-op.
+ * @brief Close a device: destroys the memory domains it created. Every DMA channel and accel
+ * channel opened on it must have been destroyed first, and nothing may be in flight on its
+ * domains (a channel used after its device is closed is a use after free). NULL is a no-op.
  */
 FERRY_API void ferry_device_close(struct ferry_device *dev);
 

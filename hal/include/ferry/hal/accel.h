@@ -61,7 +61,7 @@ FERRY_BEGIN_DECLS
 #define FERRY_HAL_ACCEL_DOM_PCIE (1u << 1)   /**< a PCI function's host memory */
 #define FERRY_HAL_ACCEL_DOM_RDMA (1u << 2)   /**< RDMA-registered memory */
 #define FERRY_HAL_ACCEL_DOM_VENDOR (1u << 3) /**< a vendor domain type */
-#define FERRY_HAL_ACCEL_DOM_ANY 0xfu          /**< any of the above */
+#define FERRY_HAL_ACCEL_DOM_ANY 0xfu         /**< any of the above */
 /** @} */
 
 /**
@@ -81,8 +81,8 @@ FERRY_BEGIN_DECLS
  * as last op with dst_doms = PCIE a "push" out of it.
  */
 struct ferry_hal_accel_chain {
-	const char *name;                                  /**< e.g. "encrypt+dif-insert" */
-	uint32_t nops;                                     /**< 2..FERRY_HAL_ACCEL_CHAIN_MAX */
+	const char *name;                                       /**< e.g. "encrypt+dif-insert" */
+	uint32_t nops;                                          /**< 2..FERRY_HAL_ACCEL_CHAIN_MAX */
 	enum ferry_accel_opcode ops[FERRY_HAL_ACCEL_CHAIN_MAX]; /**< the opcodes, in order */
 	uint32_t src_doms; /**< FERRY_HAL_ACCEL_DOM_* allowed for op 0's source (its buffer for
 			        dif-generate, and any second operand of op 0) */
@@ -100,30 +100,30 @@ struct ferry_hal_accel_chain {
  *  dix-generate: data src, metadata aux (written); dix-verify: data src, metadata aux.
  */
 struct ferry_hal_accel_op {
-	enum ferry_accel_opcode opcode;     /**< the operation */
-	struct ferry_mem src;               /**< source */
-	struct ferry_mem dst;               /**< destination */
-	struct ferry_mem aux;               /**< second operand (compare, DIX metadata) */
-	uint8_t fill;                       /**< fill: pattern byte */
-	uint32_t crc_seed;                  /**< crc32c, copy+crc32c: seed (ferry/crc.h) */
-	uint32_t crc;                       /**< out: crc32c, copy+crc32c result */
-	struct ferry_crypto_key *key;       /**< encrypt, decrypt: the key */
-	uint64_t tweak;                     /**< encrypt, decrypt: tweak of data unit 0 */
-	const struct ferry_dif_ctx *dif;    /**< dif-*, dix-*: format and checks */
-	uint32_t nblocks;                   /**< dif-*, dix-*: blocks */
-	struct ferry_dif_error dif_err;     /**< out: where a verification failed (-EILSEQ) */
+	enum ferry_accel_opcode opcode;  /**< the operation */
+	struct ferry_mem src;            /**< source */
+	struct ferry_mem dst;            /**< destination */
+	struct ferry_mem aux;            /**< second operand (compare, DIX metadata) */
+	uint8_t fill;                    /**< fill: pattern byte */
+	uint32_t crc_seed;               /**< crc32c, copy+crc32c: seed (ferry/crc.h) */
+	uint32_t crc;                    /**< out: crc32c, copy+crc32c result */
+	struct ferry_crypto_key *key;    /**< encrypt, decrypt: the key */
+	uint64_t tweak;                  /**< encrypt, decrypt: tweak of data unit 0 */
+	const struct ferry_dif_ctx *dif; /**< dif-*, dix-*: format and checks */
+	uint32_t nblocks;                /**< dif-*, dix-*: blocks */
+	struct ferry_dif_error dif_err;  /**< out: where a verification failed (-EILSEQ) */
 };
 
 /** A descriptor: one operation, or one declared chain run as a single operation. */
 struct ferry_hal_accel_desc {
-	uint32_t nops;   /**< 1 (single op) .. FERRY_HAL_ACCEL_CHAIN_MAX */
-	int32_t chain;   /**< index in ferry_hal_accel_ops::chains, or -1 for a single op */
+	uint32_t nops; /**< 1 (single op) .. FERRY_HAL_ACCEL_CHAIN_MAX */
+	int32_t chain; /**< index in ferry_hal_accel_ops::chains, or -1 for a single op */
 	struct ferry_hal_accel_op ops[FERRY_HAL_ACCEL_CHAIN_MAX]; /**< the operations, in order */
-	int status;      /**< out: 0, or -EFAULT (address not mapped / not permitted), -EIO (bus
+	int status;         /**< out: 0, or -EFAULT (address not mapped / not permitted), -EIO (bus
 			      error, poisoned data), -EILSEQ (compare or PI mismatch), -EINVAL
 			      (an operation the engine refuses), -ECANCELED (channel destroyed) */
 	uint32_t failed_op; /**< out: index of the op that failed (status != 0) */
-	void *user_ctx;  /**< the SDK's; the engine does not touch it */
+	void *user_ctx;     /**< the SDK's; the engine does not touch it */
 };
 
 /** Accel ops of a DMA engine. */

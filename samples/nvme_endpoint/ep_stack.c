@@ -1,0 +1,229 @@
+/*
+ * The firmware side of the nvme_endpoint sample (ep_stack.h): device, block stack, endpoint,
+ * host process creation (fork, or fork + exec of ferry-nvme-host with the device's fds) and
+ * the polling loop that serves the host until it exits.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <ferry/bdev.h>
+#include <ferry/crypto.h>
+#include <ferry/dif.h>
+#include <ferry/endpoint.h>
+#include <ferry/ferry.h>
+#include <ferry/mock.h>
+#include <ferry/mock_pcie.h>
+#include <ferry/pcie_transport.h>
+#include "ep_stack.h"
+
+#define LOG(...) fprintf(stderr, "firmware: " __VA_ARGS__)
+
+static unsigned int ep_seq; /* unique bdev names and NQNs per process */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
+{
+	if (!o || !out || o->size < sizeof(*o))
+		return -EINVAL;
+	struct ep_stack *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	unsigned int id = ep_seq++;
+	uint32_t bsz = o->block_size ? o->block_size : 4096;
+	uint64_t blocks = o->blocks ? o->blocks : 8192;
+	char name[64], dname[64], cname[64], nqn[96];
+	int rc = ferry_device_open("mock", o->mock_args ? o->mock_args : "host_mem=64M,iova_size=256M",
+				   &s->dev);
+	if (!rc)
+		rc = ferry_mock_host_fd(s->dev, &s->mem_fd);
+	if (!rc)
+		rc = ferry_mock_pcie_fd(s->dev, &s->pcie_fd);
+	snprintf(name, sizeof(name), "ep%u_malloc", id);
+	if (!rc) {
+		struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name,
+						    .block_size = o->crypto_dif ? bsz + 8 : bsz,
+						    .num_blocks = blocks,
+						    .md_size = o->crypto_dif ? 8 : 0,
+						    .dif_type = o->crypto_dif ? 1 : 0};
+		rc = ferry_bdev_malloc_create(&mo, &s->malloc_bdev);
+	}
+	s->top = s->malloc_bdev;
+	if (!rc && o->crypto_dif) {
+		snprintf(dname, sizeof(dname), "ep%u_dif", id);
+		struct ferry_bdev_dif_opts dopt = {.size = sizeof(dopt), .name = dname,
+						   .base = s->malloc_bdev, .dif_type = 1,
+						   .check_flags = FERRY_DIF_CHECK_GUARD |
+								  FERRY_DIF_CHECK_APPTAG |
+								  FERRY_DIF_CHECK_REFTAG,
+						   .app_tag = 0x4652, .app_tag_mask = 0xffff};
+		rc = ferry_bdev_dif_create(&dopt, &s->dif_bdev);
+		static const uint8_t k1[16] = {0x46, 0x65, 0x72, 0x72, 0x79, 0x20, 0x6b, 0x65,
+					       0x79, 0x20, 0x6f, 0x6e, 0x65, 0x21, 0x00, 0x01};
+		static const uint8_t k2[16] = {0x74, 0x77, 0x65, 0x61, 0x6b, 0x20, 0x6b, 0x65,
+					       0x79, 0x20, 0x74, 0x77, 0x6f, 0x21, 0x00, 0x02};
+		struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
+						   .cipher = FERRY_CIPHER_AES_XTS_128,
+						   .key1 = k1, .key2 = k2, .key_len = 16,
+						   .data_unit_size = bsz};
+		if (!rc)
+			rc = ferry_crypto_key_create(&ko, &s->key);
+		snprintf(cname, sizeof(cname), "ep%u_crypto", id);
+		struct ferry_bdev_crypto_opts copt = {.size = sizeof(copt), .name = cname,
+						      .base = s->dif_bdev, .key = s->key};
+		if (!rc)
+			rc = ferry_bdev_crypto_create(&copt, &s->crypto_bdev);
+		s->top = s->crypto_bdev;
+	}
+	snprintf(nqn, sizeof(nqn), "nqn.2024-01.io.ferry:nvme-endpoint-%u", id);
+	if (!rc) {
+		struct ferry_bdev *ns[] = {s->top};
+		struct ferry_endpoint_opts eo = {.size = sizeof(eo),
+						 .transport = FERRY_PCIE_TRANSPORT_NAME,
+						 .transport_args = o->transport_args,
+						 .device = s->dev,
+						 .address = "fn=0",
+						 .nqn = nqn,
+						 .serial = "FERRY0001",
+						 .model = "Ferry nvme_endpoint sample",
+						 .bdevs = ns,
+						 .num_bdevs = 1};
+		rc = ferry_endpoint_create(&eo, &s->ep);
+	}
+	if (!rc) {
+		s->transport = ferry_endpoint_get_transport(s->ep);
+		s->ctrlr = ferry_pcie_transport_get_ctrlr(s->transport, 0);
+	}
+	if (rc) {
+		LOG("setting the endpoint up failed: %s (%s)\n", strerror(-rc), ferry_last_error());
+		ep_stack_destroy(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void ep_stack_destroy(struct ep_stack *s)
+{
+	if (!s)
+		return;
+	ferry_endpoint_destroy(s->ep);
+	ferry_bdev_destroy(s->crypto_bdev);
+	ferry_bdev_destroy(s->dif_bdev);
+	ferry_bdev_destroy(s->malloc_bdev);
+	ferry_crypto_key_destroy(s->key);
+	ferry_device_close(s->dev);
+	free(s);
+}
+
+int ep_stack_serve(struct ep_stack *s, pid_t pid, double timeout_s, int *wstatus)
+{
+	double deadline = now_s() + timeout_s;
+	unsigned int idle = 0;
+	int st = 0;
+	for (uint64_t it = 0;; it++) {
+		int n = ferry_endpoint_poll(s->ep, 64);
+		if (n < 0 && (it & 0xffff) == 0)
+			LOG("poll: %s\n", strerror(-n));
+		/* Two cores are shared by the host, the DMA engine thread and this loop. */
+		if (n <= 0 && ++idle >= 16) {
+			idle = 0;
+			sched_yield();
+		} else if (n > 0) {
+			idle = 0;
+		}
+		if ((it & 127) != 0)
+			continue;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			LOG("waitpid %d: %s\n", (int)pid, strerror(errno));
+			return -errno;
+		}
+		if (now_s() > deadline) {
+			LOG("host process %d still running after %.0f s: killed\n", (int)pid, timeout_s);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			if (wstatus)
+				*wstatus = st;
+			return -ETIMEDOUT;
+		}
+	}
+	/* Finish what the host left executing (e.g. a host that died without disabling). */
+	for (int i = 0; i < 1000 && ferry_endpoint_poll(s->ep, 64) > 0; i++)
+		;
+	if (wstatus)
+		*wstatus = st;
+	return 0;
+}
+
+pid_t ep_stack_fork_host(struct ep_stack *s, ep_host_fn fn, void *ctx)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int rc = fn(ctx, s->mem_fd, s->pcie_fd);
+		fflush(NULL);
+		_exit(rc & 0xff);
+	}
+	return pid;
+}
+
+pid_t ep_stack_spawn_host(struct ep_stack *s, const char *path, char *const *argv)
+{
+	int nargs = 0;
+	while (argv && argv[nargs])
+		nargs++;
+	char **args = calloc((size_t)nargs + 6, sizeof(*args));
+	char memfd[16], pciefd[16];
+	if (!args)
+		return -ENOMEM;
+	/* The device's fds are close-on-exec: hand the child duplicates without the flag. */
+	int m = dup(s->mem_fd), p = dup(s->pcie_fd);
+	if (m < 0 || p < 0) {
+		int rc = -errno;
+		if (m >= 0)
+			close(m);
+		if (p >= 0)
+			close(p);
+		free(args);
+		return rc;
+	}
+	snprintf(memfd, sizeof(memfd), "%d", m);
+	snprintf(pciefd, sizeof(pciefd), "%d", p);
+	int k = 0;
+	args[k++] = (char *)path;
+	args[k++] = "--mem-fd";
+	args[k++] = memfd;
+	args[k++] = "--pcie-fd";
+	args[k++] = pciefd;
+	for (int i = 0; i < nargs; i++)
+		args[k++] = argv[i];
+	args[k] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(path, args);
+		fprintf(stderr, "firmware: exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	int rc = pid < 0 ? -errno : pid;
+	close(m);
+	close(p);
+	free(args);
+	return rc;
+}

@@ -1,0 +1,176 @@
+/*
+ * The backend conformance suite (conformance_dma): what its files share. Every generic check
+ * is a Criterion parameterized test with one parameter per registered backend, and talks to
+ * the backend only through the public SDK and HAL headers. What no public API can do in a
+ * backend-neutral way (make host memory reachable through a PCI function) is asked of an
+ * optional per-backend hook table (struct conf_hooks, listed in conf_hooks.c); without hooks
+ * those checks are skipped.
+ *
+ * Environment:
+ *   FERRY_CONF_BACKENDS=a,b     run only these backends (default: every registered one)
+ *   FERRY_CONF_ARGS_<backend>=  device arguments for that backend (default: "")
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <ferry/ferry.h>
+#include <ferry/hal/hal.h>
+#include <ferry/hal/accel.h>
+
+/* One test parameter: a registered backend. No pointers (tests run in their own process). */
+struct conf_param {
+	unsigned int index;            /* ferry_hal_get() index at load time */
+	char name[FERRY_HAL_NAME_MAX]; /* its name, checked again in the test process */
+};
+
+/* The parameter array: one entry per registered backend (FERRY_CONF_BACKENDS filters). */
+struct criterion_test_params conf_backend_params(void);
+
+/* A test run once per backend; the body sees `const struct conf_param *param`. */
+#define CONF_TEST(suite, name)                                                                  \
+	ParameterizedTestParameters(suite, name)                                               \
+	{                                                                                      \
+		return conf_backend_params();                                                  \
+	}                                                                                      \
+	ParameterizedTest(struct conf_param *param, suite, name)
+
+/* Name of the backend under test (every message starts with it). */
+extern const char *conf_cur;
+
+/* ferry_last_error(), or "(none logged)". */
+const char *conf_last_error(void);
+
+#define CONF_ASSERT(cond, fmt, ...) cr_assert((cond), "[%s] " fmt, conf_cur, ##__VA_ARGS__)
+/* rc must be want; the message adds both errno names and the library's last error. */
+#define CONF_RC(rc, want, what)                                                                \
+	do {                                                                                   \
+		int conf_rc_ = (rc), conf_want_ = (want);                                      \
+		cr_assert_eq(conf_rc_, conf_want_, "[%s] %s: got %d (%s), want %d (%s); last logged error: %s", \
+			     conf_cur, (what), conf_rc_, ferry_strerror(conf_rc_), conf_want_,  \
+			     ferry_strerror(conf_want_), conf_last_error());                    \
+	} while (0)
+#define CONF_SKIP(fmt, ...) cr_skip_test("[%s] " fmt, conf_cur, ##__VA_ARGS__)
+#define CONF_INFO(fmt, ...) cr_log_info("[%s] " fmt, conf_cur, ##__VA_ARGS__)
+
+/* A device of the backend under test and its DMA engine's capabilities. */
+struct conf_ctx {
+	const struct ferry_hal_backend *backend;
+	struct ferry_device *dev;
+	struct ferry_dma_info info;
+	uint32_t align; /* max(info.alignment, 1): unit of lengths and addresses */
+};
+
+/* The backend of @p p (asserts it is still the one at that index). Sets conf_cur. */
+const struct ferry_hal_backend *conf_backend(const struct conf_param *p);
+
+/*
+ * Open a device of @p p's backend with its default arguments (or FERRY_CONF_ARGS_<name>) and
+ * query its DMA engine. Skips the test (with the reason) when the backend has no DMA engine or
+ * its open fails with -ENODEV or -ENOTSUP (hardware or kernel support absent); any other
+ * failure fails the test.
+ */
+void conf_open(const struct conf_param *p, struct conf_ctx *c);
+
+/* Release the backend's hook state, then close the device. */
+void conf_close(struct conf_ctx *c);
+
+/* Skip unless every bit of @p caps is in the engine's capabilities. */
+void conf_require(const struct conf_ctx *c, uint64_t caps, const char *why);
+
+/* Seeded generator (splitmix64) and byte patterns. */
+uint64_t conf_rand(uint64_t *state);
+void conf_pattern(void *buf, size_t len, uint64_t seed);
+
+/* Zeroed heap memory aligned for the engine (free with free()). */
+void *conf_alloc(const struct conf_ctx *c, size_t len);
+
+/* Round @p v up to the engine's alignment unit. */
+uint64_t conf_round(const struct conf_ctx *c, uint64_t v);
+
+/*
+ * Cut @p total bytes (a multiple of the alignment unit) into 1..@p maxseg segments of random
+ * lengths (multiples of the unit) and lay them out in @p region in a random order with random
+ * gaps, so that logical order differs from address order. @p region must hold
+ * conf_region_len(c, total, maxseg) bytes. Returns the number of segments written to @p iov.
+ */
+uint32_t conf_scatter(const struct conf_ctx *c, uint64_t *rng, uint8_t *region, uint64_t total,
+		      uint32_t maxseg, struct iovec *iov);
+uint64_t conf_region_len(const struct conf_ctx *c, uint64_t total, uint32_t maxseg);
+
+/* Segments the engine accepts per side, capped at @p cap (1 without FERRY_DMA_CAP_SG). */
+uint32_t conf_max_segs(const struct conf_ctx *c, uint32_t cap);
+
+/* user_ctx value of transfer @p i of a batch (checked untouched at completion). */
+#define CONF_CTX(i) ((void *)(uintptr_t)(0xC0F00000u + (uint32_t)(i)))
+
+/*
+ * Submit @p n transfers (several submits when the ring is full) and poll until each one has
+ * been returned exactly once (5 s at most). Checks that the engine never holds more than
+ * @p ring transfers (0: no check), never returns a transfer twice or one it was not given,
+ * writes a valid status and leaves user_ctx alone (it must be CONF_CTX(i)).
+ * Returns the number of transfers that completed with a status other than SUCCESS.
+ */
+uint32_t conf_run(struct ferry_dma_chan *ch, struct ferry_xfer *x, uint32_t n, uint32_t ring);
+
+/* Poll @p ch for about @p ms milliseconds; returns how many transfers came back. */
+uint32_t conf_quiet_poll(struct ferry_dma_chan *ch, unsigned int ms);
+
+/* Monotonic nanoseconds; sleep. */
+uint64_t conf_now_ns(void);
+void conf_sleep_us(unsigned int us);
+
+/* An IOVA no PCI function maps: the last page of the 64-bit space. */
+#define CONF_BAD_IOVA ((void *)(uintptr_t)(UINT64_MAX & ~(uint64_t)4095))
+
+/* The device's PCIe function domains: type FERRY_MEMDOMAIN_PCIE named "<device>.<...>". */
+uint32_t conf_pcie_domains(const struct conf_ctx *c, struct ferry_memdomain **out, uint32_t max);
+
+/* ---------------------------------------------------------------------------------------------
+ * Backend hooks: what a backend's test harness does that has no generic API. A vendor adds a
+ * table for its backend in its own conf_<backend>.c and lists it in conf_hooks_find().
+ */
+
+/* A range of host memory reachable through one PCIe domain. */
+struct conf_host_range {
+	void *iova;    /* address in the domain */
+	uint8_t *host; /* the same bytes, as the test process sees them */
+	uint64_t len;
+};
+
+struct conf_hooks {
+	const char *backend;
+	/*
+	 * Make @p len bytes (a multiple of 4096) of host memory readable and writable through
+	 * @p domain of @p dev and return where they are. Fresh bytes on each call.
+	 * 0 success, -ENOTSUP unable (the check is skipped), another errno fails the test.
+	 */
+	int (*host_map)(struct ferry_device *dev, struct ferry_memdomain *domain, uint64_t len,
+			struct conf_host_range *out);
+	/* Drop what host_map set up for @p dev (called before the device is closed). */
+	void (*release)(struct ferry_device *dev);
+};
+
+/* The hooks of backend @p name, or NULL. */
+const struct conf_hooks *conf_hooks_find(const char *name);
+
+/* Hook tables of the backends that have one. */
+extern const struct conf_hooks conf_mock_hooks;
+
+/* Domain completion counter for the exactly-once checks. */
+struct conf_cb {
+	int calls;
+	int status;
+};
+void conf_cb_fn(void *arg, int status);
+
+/* Poll @p d until @p cb saw a call or 5 s passed, then @p quiet_ms more (no second call). */
+void conf_cb_wait(struct ferry_memdomain *d, struct conf_cb *cb, unsigned int quiet_ms);
+
+#endif /* CONF_H */
