@@ -18,7 +18,7 @@ build: configure
 	@cmake --build --preset default -j $(JOBS)
 
 demo: build
-	./build/bin/hello_domains
+	./build/bin/nvme_endpoint
 
 test: build
 	ctest --preset default -j $(JOBS)

@@ -105,6 +105,8 @@ uint32_t nvme_walk_prp_max_iov(uint64_t xfer_len, uint32_t page_size)
 
 /* ---- PRP ---------------------------------------------------------------------------- */
 
+static int prp_list(struct nvme_walker *w);
+
 static int prp_start(struct nvme_walker *w)
 {
 	uint64_t ps = w->p.page_size, mask = ps - 1;
@@ -134,7 +136,7 @@ static int prp_start(struct nvme_walker *w)
 	w->list_addr = prp2;
 	w->slots_left = (uint32_t)((ps - (prp2 & mask)) / 8);
 	w->state = ST_PRP_LIST;
-	return NVME_WALK_NEED_READ; /* not reached: caller loops through prp_list below */
+	return prp_list(w);
 }
 
 static int prp_list(struct nvme_walker *w)
@@ -185,6 +187,7 @@ static int prp_chain(struct nvme_walker *w)
 
 /* ---- SGL ---------------------------------------------------------------------------- */
 
+/* Enter the segment described by @p d: 0, or NVME_WALK_ERROR. */
 static int sgl_segment(struct nvme_walker *w, const struct ferry_nvme_sgl_desc *d, int last)
 {
 	if (d->length == 0 || (d->length % 16) != 0 ||
@@ -197,7 +200,7 @@ static int sgl_segment(struct nvme_walker *w, const struct ferry_nvme_sgl_desc *
 	w->slots_left = n;
 	w->last_segment = last;
 	w->state = ST_SGL_SEG;
-	return NVME_WALK_NEED_READ;
+	return 0;
 }
 
 static int sgl_seg_read(struct nvme_walker *w)
@@ -314,13 +317,7 @@ int nvme_walker_step(struct nvme_walker *w)
 			return done(w);
 		if (w->p.page_size < 4096 || (w->p.page_size & (w->p.page_size - 1)))
 			return fail(w, GEN(FERRY_NVME_SC_INTERNAL));
-		if (w->psdt == FERRY_NVME_PSDT_PRP) {
-			int rc = prp_start(w);
-			if (rc == NVME_WALK_NEED_READ)
-				return prp_list(w);
-			return rc;
-		}
-		return sgl_start(w);
+		return w->psdt == FERRY_NVME_PSDT_PRP ? prp_start(w) : sgl_start(w);
 	case ST_PRP_LIST:
 		return prp_list(w);
 	case ST_PRP_DATA_WAIT:

@@ -33,12 +33,12 @@ struct conf_param {
 /* The parameter array: one entry per registered backend (FERRY_CONF_BACKENDS filters). */
 struct criterion_test_params conf_backend_params(void);
 
-/* A test run once per backend; the body sees `const struct conf_param *param`. */
-#define CONF_TEST(suite, name)                                                                  \
-	ParameterizedTestParameters(suite, name)                                               \
-	{                                                                                      \
-		return conf_backend_params();                                                  \
-	}                                                                                      \
+/* A test run once per backend; the body sees `struct conf_param *param`. */
+#define CONF_TEST(suite, name)                                                                     \
+	ParameterizedTestParameters(suite, name)                                                   \
+	{                                                                                          \
+		return conf_backend_params();                                                      \
+	}                                                                                          \
 	ParameterizedTest(struct conf_param *param, suite, name)
 
 /* Name of the backend under test (every message starts with it). */
@@ -49,12 +49,13 @@ const char *conf_last_error(void);
 
 #define CONF_ASSERT(cond, fmt, ...) cr_assert((cond), "[%s] " fmt, conf_cur, ##__VA_ARGS__)
 /* rc must be want; the message adds both errno names and the library's last error. */
-#define CONF_RC(rc, want, what)                                                                \
-	do {                                                                                   \
-		int conf_rc_ = (rc), conf_want_ = (want);                                      \
-		cr_assert_eq(conf_rc_, conf_want_, "[%s] %s: got %d (%s), want %d (%s); last logged error: %s", \
-			     conf_cur, (what), conf_rc_, ferry_strerror(conf_rc_), conf_want_,  \
-			     ferry_strerror(conf_want_), conf_last_error());                    \
+#define CONF_RC(rc, want, what)                                                                    \
+	do {                                                                                       \
+		int conf_rc_ = (rc), conf_want_ = (want);                                          \
+		cr_assert_eq(conf_rc_, conf_want_,                                                 \
+			     "[%s] %s: got %d (%s), want %d (%s); last logged error: %s",          \
+			     conf_cur, (what), conf_rc_, ferry_strerror(conf_rc_), conf_want_,     \
+			     ferry_strerror(conf_want_), conf_last_error());                       \
 	} while (0)
 #define CONF_SKIP(fmt, ...) cr_skip_test("[%s] " fmt, conf_cur, ##__VA_ARGS__)
 #define CONF_INFO(fmt, ...) cr_log_info("[%s] " fmt, conf_cur, ##__VA_ARGS__)

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include "conf.h"
 
-#define KNOWN_CAPS                                                                             \
-	(FERRY_DMA_CAP_MEM_TO_MEM | FERRY_DMA_CAP_MEM_TO_DEV | FERRY_DMA_CAP_DEV_TO_MEM |      \
-	 FERRY_DMA_CAP_DEV_TO_DEV | FERRY_DMA_CAP_SG | FERRY_DMA_CAP_FENCE |                   \
+#define KNOWN_CAPS                                                                                 \
+	(FERRY_DMA_CAP_MEM_TO_MEM | FERRY_DMA_CAP_MEM_TO_DEV | FERRY_DMA_CAP_DEV_TO_MEM |          \
+	 FERRY_DMA_CAP_DEV_TO_DEV | FERRY_DMA_CAP_SG | FERRY_DMA_CAP_FENCE |                       \
 	 FERRY_DMA_CAP_ERR_INJECT | FERRY_DMA_CAP_ACCEL | FERRY_DMA_CAP_FUSED)
 
 CONF_TEST(dma, query_sane)
@@ -107,7 +107,8 @@ static void one_copy(struct conf_ctx *c, struct ferry_dma_chan *ch, uint64_t see
 	struct ferry_xfer x = {.src = {.iov = &si, .iovcnt = 1},
 			       .dst = {.iov = &di, .iovcnt = 1},
 			       .len = len};
-	CONF_ASSERT(conf_run(ch, &x, 1, 0) == 0, "copy failed: %s", ferry_xfer_status_str(x.status));
+	CONF_ASSERT(conf_run(ch, &x, 1, 0) == 0, "copy failed: %s",
+		    ferry_xfer_status_str(x.status));
 	CONF_ASSERT(memcmp(src, dst, len) == 0, "copied bytes differ");
 	free(src);
 	free(dst);
@@ -138,7 +139,8 @@ CONF_TEST(dma, channels)
 	CONF_RC(ferry_dma_chan_create(c.dev, NULL, &ch), 0, "create with default options");
 	ferry_dma_chan_destroy(ch);
 	if (c.info.max_ring <= 65536) {
-		struct ferry_dma_chan_opts big = {.size = sizeof(big), .ring_size = c.info.max_ring};
+		struct ferry_dma_chan_opts big = {.size = sizeof(big),
+						  .ring_size = c.info.max_ring};
 		CONF_RC(ferry_dma_chan_create(c.dev, &big, &ch), 0, "create with max_ring");
 		ferry_dma_chan_destroy(ch);
 	}

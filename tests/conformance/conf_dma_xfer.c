@@ -1,7 +1,8 @@
 /*
  * Conformance, DMA transfers between system buffers: submit-time validation (nothing reaches
  * the engine), byte-exact copies of several sizes with seeded random scatter-gather, a full
- * ring (partial submits, never more in flight than the ring), FENCE ordering, the channel
+ * ring (partial submits, never more in flight than the ring), FENCE ordering, a bad address
+ * failing only its own transfer (and a fence behind it not attempted) with consistent channel
  * counters, and destroying a channel with transfers in flight.
  */
 #include <stdlib.h>
@@ -225,7 +226,9 @@ CONF_TEST(dma, copy_sizes_random_sg)
 	conf_open(param, &c);
 	conf_require(&c, FERRY_DMA_CAP_MEM_TO_MEM, "system-to-system transfers");
 	static const uint64_t sizes[] = {1, 3, 511, 4096, 4097, 65536 + 17, (1u << 20) + 5};
-	enum { NS = sizeof(sizes) / sizeof(sizes[0]) };
+	enum {
+		NS = sizeof(sizes) / sizeof(sizes[0])
+	};
 	struct sgcase cs[NS * ROUNDS];
 	struct ferry_xfer x[NS * ROUNDS];
 	uint64_t rng = SEED, bytes = 0;
@@ -236,10 +239,9 @@ CONF_TEST(dma, copy_sizes_random_sg)
 			if (len > c.info.max_xfer)
 				continue;
 			sg_setup(&c, &cs[n], len, &rng);
-			x[n] = (struct ferry_xfer){
-				.src = {.iov = cs[n].siov, .iovcnt = cs[n].sc},
-				.dst = {.iov = cs[n].diov, .iovcnt = cs[n].dc},
-				.len = len};
+			x[n] = (struct ferry_xfer){.src = {.iov = cs[n].siov, .iovcnt = cs[n].sc},
+						   .dst = {.iov = cs[n].diov, .iovcnt = cs[n].dc},
+						   .len = len};
 			bytes += len;
 			n++;
 		}
@@ -257,8 +259,8 @@ CONF_TEST(dma, copy_sizes_random_sg)
 				    "transfer %u (%llu bytes, %u+%u segments, seed 0x%llx): "
 				    "destination region byte %llu is 0x%02x, want 0x%02x%s",
 				    k, (unsigned long long)x[k].len, cs[k].sc, cs[k].dc,
-				    (unsigned long long)SEED, (unsigned long long)b,
-				    cs[k].dreg[b], cs[k].model[b],
+				    (unsigned long long)SEED, (unsigned long long)b, cs[k].dreg[b],
+				    cs[k].model[b],
 				    cs[k].model[b] == GUARD ? " (outside the transfer)" : "");
 	}
 	struct ferry_dma_stats st;
@@ -379,14 +381,20 @@ CONF_TEST(dma, fence_orders_dependent_transfers)
 			nbw = 2;
 		}
 		struct ferry_xfer x[4] = {
-			{.src = {.iov = &bsi, .iovcnt = 1}, .dst = {.iov = &bdi, .iovcnt = 1},
+			{.src = {.iov = &bsi, .iovcnt = 1},
+			 .dst = {.iov = &bdi, .iovcnt = 1},
 			 .len = big},
-			{.src = {.iov = &ai, .iovcnt = 1}, .dst = {.iov = bw, .iovcnt = nbw},
+			{.src = {.iov = &ai, .iovcnt = 1},
+			 .dst = {.iov = bw, .iovcnt = nbw},
 			 .len = len},
-			{.src = {.iov = br, .iovcnt = nbr}, .dst = {.iov = &ci, .iovcnt = 1},
-			 .len = len, .flags = FERRY_XFER_F_FENCE},
-			{.src = {.iov = &ci, .iovcnt = 1}, .dst = {.iov = &di, .iovcnt = 1},
-			 .len = len, .flags = FERRY_XFER_F_FENCE},
+			{.src = {.iov = br, .iovcnt = nbr},
+			 .dst = {.iov = &ci, .iovcnt = 1},
+			 .len = len,
+			 .flags = FERRY_XFER_F_FENCE},
+			{.src = {.iov = &ci, .iovcnt = 1},
+			 .dst = {.iov = &di, .iovcnt = 1},
+			 .len = len,
+			 .flags = FERRY_XFER_F_FENCE},
 		};
 		CONF_ASSERT(conf_run(ch, x, 4, 0) == 0, "round %u: a transfer failed", round);
 		CONF_ASSERT(memcmp(b, a, len) == 0, "round %u: B does not hold A", round);
@@ -440,11 +448,12 @@ CONF_TEST(dma, destroy_with_transfers_in_flight)
 		conf_sleep_us(20000);
 		for (uint64_t b = 0; b < len * n; b++)
 			CONF_ASSERT(dst[b] == 0xEE,
-				    "round %u: byte %llu written after chan_destroy returned", round,
-				    (unsigned long long)b);
+				    "round %u: byte %llu written after chan_destroy returned",
+				    round, (unsigned long long)b);
 		for (size_t b = 0; b < sizeof(x); b++)
 			CONF_ASSERT(((uint8_t *)x)[b] == 0xEE,
-				    "round %u: a transfer descriptor written after chan_destroy", round);
+				    "round %u: a transfer descriptor written after chan_destroy",
+				    round);
 	}
 	/* Later channels work. */
 	struct ferry_dma_chan *ch;
@@ -461,5 +470,96 @@ CONF_TEST(dma, destroy_with_transfers_in_flight)
 	ferry_dma_chan_destroy(ch);
 	free(src);
 	free(dst);
+	conf_close(&c);
+}
+
+/* ---- a bad address fails its transfer only; a fence behind it is not attempted ---- */
+
+CONF_TEST(dma, bad_address_fence_and_counters)
+{
+	struct conf_ctx c;
+	conf_open(param, &c);
+	struct ferry_memdomain *doms[4];
+	uint32_t nd = conf_pcie_domains(&c, doms, 4);
+	int m2m = !!(c.info.caps & FERRY_DMA_CAP_MEM_TO_MEM);
+	int fence = m2m && (c.info.caps & FERRY_DMA_CAP_FENCE);
+	uint64_t len = conf_round(&c, 512);
+	/* Bad sources: a NULL system pointer; an IOVA no function maps (last 64-bit page). */
+	struct iovec bad[2] = {{NULL, len}, {CONF_BAD_IOVA, len}};
+	struct ferry_memdomain *bad_dom[2] = {NULL, nd ? doms[0] : NULL};
+	int use[2] = {m2m, nd && (c.info.caps & FERRY_DMA_CAP_DEV_TO_MEM)};
+	if (!use[0] && !use[1])
+		CONF_SKIP("no MEM_TO_MEM, and no PCIe domain with DEV_TO_MEM");
+	uint8_t *src = conf_alloc(&c, len), *d0 = conf_alloc(&c, len), *d1 = conf_alloc(&c, len),
+		*d2 = conf_alloc(&c, len);
+	conf_pattern(src, len, 77);
+	struct iovec si = {src, len}, i0 = {d0, len}, i1 = {d1, len}, i2 = {d2, len};
+	struct ferry_dma_chan *ch;
+	CONF_RC(ferry_dma_chan_create(c.dev, NULL, &ch), 0, "chan_create");
+	uint32_t n = 0, errors = 0;
+	uint64_t bytes = 0;
+	for (int k = 0; k < 2; k++) {
+		if (!use[k])
+			continue;
+		const char *what = k ? "an unmapped IOVA" : "a NULL system address";
+		memset(d0, 0x66, len);
+		memset(d1, 0x66, len);
+		struct ferry_xfer x[2] = {
+			{.src = {.domain = bad_dom[k], .iov = &bad[k], .iovcnt = 1},
+			 .dst = {.iov = &i0, .iovcnt = 1},
+			 .len = len},
+			{.src = {.iov = &si, .iovcnt = 1},
+			 .dst = {.iov = &i1, .iovcnt = 1},
+			 .len = len,
+			 .flags = FERRY_XFER_F_FENCE},
+		};
+		uint32_t nx = fence ? 2 : 1;
+		errors += conf_run(ch, x, nx, 0);
+		n += nx;
+		CONF_ASSERT(x[0].status != FERRY_XFER_SUCCESS, "a transfer from %s succeeded",
+			    what);
+		CONF_INFO("transfer from %s: %s", what, ferry_xfer_status_str(x[0].status));
+		for (uint64_t b = 0; b < len; b++)
+			CONF_ASSERT(d0[b] == 0x66,
+				    "the transfer from %s wrote destination byte %llu", what,
+				    (unsigned long long)b);
+		if (!fence)
+			continue;
+		CONF_ASSERT(x[1].status == FERRY_XFER_NOT_ATTEMPTED,
+			    "a fenced transfer behind the one from %s completed with %s, want "
+			    "not-attempted",
+			    what, ferry_xfer_status_str(x[1].status));
+		for (uint64_t b = 0; b < len; b++)
+			CONF_ASSERT(d1[b] == 0x66,
+				    "the not-attempted transfer wrote destination byte %llu",
+				    (unsigned long long)b);
+	}
+	/* The channel goes on: a plain transfer after the failures succeeds. */
+	if (m2m) {
+		struct ferry_xfer ok = {.src = {.iov = &si, .iovcnt = 1},
+					.dst = {.iov = &i2, .iovcnt = 1},
+					.len = len};
+		CONF_ASSERT(conf_run(ch, &ok, 1, 0) == 0, "transfer after the failures: %s",
+			    ferry_xfer_status_str(ok.status));
+		CONF_ASSERT(memcmp(d2, src, len) == 0, "transfer after the failures: bytes differ");
+		n++;
+		bytes += len;
+	}
+	struct ferry_dma_stats st;
+	CONF_RC(ferry_dma_get_stats(ch, &st), 0, "get_stats");
+	CONF_RC(ferry_dma_get_stats(ch, NULL), -EINVAL, "get_stats with NULL out");
+	CONF_RC(ferry_dma_get_stats(NULL, &st), -EINVAL, "get_stats of a NULL channel");
+	CONF_ASSERT(st.submitted == n && st.completed == n && st.errors == errors &&
+			    st.bytes == bytes,
+		    "counters submitted %llu completed %llu errors %llu bytes %llu, want %u %u %u "
+		    "%llu",
+		    (unsigned long long)st.submitted, (unsigned long long)st.completed,
+		    (unsigned long long)st.errors, (unsigned long long)st.bytes, n, n, errors,
+		    (unsigned long long)bytes);
+	ferry_dma_chan_destroy(ch);
+	free(src);
+	free(d0);
+	free(d1);
+	free(d2);
 	conf_close(&c);
 }

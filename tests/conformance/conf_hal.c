@@ -15,7 +15,8 @@ static void try_register(const struct ferry_hal_backend *b, int want, const char
 	cr_assert_eq(rc, want, "[%s] register a copy with %s: got %d (%s), want %d (%s)", conf_cur,
 		     what, rc, ferry_strerror(rc), want, ferry_strerror(want));
 	if (rc == 0) {
-		cr_assert_eq(ferry_hal_find(b->name), b, "[%s] registered copy not found", conf_cur);
+		cr_assert_eq(ferry_hal_find(b->name), b, "[%s] registered copy not found",
+			     conf_cur);
 		cr_assert_eq(ferry_hal_unregister(b), 0, "[%s] unregister the copy", conf_cur);
 	}
 	cr_assert_null(ferry_hal_find(b->name), "[%s] copy '%s' still registered after %s",
@@ -69,8 +70,8 @@ CONF_TEST(hal, descriptor_and_abi_checks)
 	/* Same name, another descriptor: refused, and the original stays registered. */
 	struct ferry_hal_backend same = *orig;
 	int rc = ferry_hal_register(&same);
-	CONF_ASSERT(rc == -EEXIST, "register a copy under the same name: %d (%s), want -EEXIST",
-		    rc, ferry_strerror(rc));
+	CONF_ASSERT(rc == -EEXIST, "register a copy under the same name: %d (%s), want -EEXIST", rc,
+		    ferry_strerror(rc));
 	CONF_ASSERT(ferry_hal_find(orig->name) == orig, "the original was replaced");
 	CONF_ASSERT(ferry_hal_register(orig) == 0, "re-registering the same pointer is a no-op");
 }
@@ -90,8 +91,7 @@ Test(hal, null_domain_ops_give_enotsup)
 	CONF_RC(ferry_memdomain_create(&o, &d), 0, "create a domain with no ops");
 	uint8_t buf[64], out_buf[64];
 	memset(buf, 0x42, sizeof(buf));
-	struct iovec r = {(void *)(uintptr_t)0x1000, sizeof(buf)}, l = {buf, sizeof(buf)},
-		     oi[2];
+	struct iovec r = {(void *)(uintptr_t)0x1000, sizeof(buf)}, l = {buf, sizeof(buf)}, oi[2];
 	struct ferry_mem rm = {.domain = d, .iov = &r, .iovcnt = 1}, lm = {.iov = &l, .iovcnt = 1},
 			 out = {.iov = oi, .iovcnt = 2};
 	struct conf_cb cb = {0};

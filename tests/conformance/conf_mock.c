@@ -103,7 +103,10 @@ static struct ferry_device *mock_open(const char *args)
 	return dev;
 }
 
-enum { MLEN = 4096, MN = 3 };
+enum {
+	MLEN = 4096,
+	MN = 3
+};
 
 struct mbatch {
 	uint8_t src[MN][MLEN], dst[MN][MLEN];
@@ -228,7 +231,9 @@ static void random_run(struct ferry_device *dev, uint64_t seed, uint8_t *out, ui
 Test(mock, random_injection_is_deterministic)
 {
 	struct ferry_device *dev = mock_open("");
-	enum { N = 64 };
+	enum {
+		N = 64
+	};
 	uint8_t a[N], b[N], other[N];
 	random_run(dev, 42, a, N);
 	random_run(dev, 42, b, N);

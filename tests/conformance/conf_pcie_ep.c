@@ -74,8 +74,8 @@ CONF_TEST(pcie_ep, basics)
 	CONF_RC(ep->attach(c.dev, 0, &o), 0, "attach function 0");
 	CONF_RC(ep->attach(c.dev, 0, &o), -EBUSY, "attach function 0 twice");
 	CONF_RC(ep->msix_raise(c.dev, 0, 0), 0, "msix_raise vector 0 of an attached function");
-	CONF_ASSERT(ep->msix_raise(c.dev, 0, (uint16_t)(info.max_msix < 65535 ? info.max_msix
-									       : 65535)) < 0,
+	CONF_ASSERT(ep->msix_raise(c.dev, 0,
+				   (uint16_t)(info.max_msix < 65535 ? info.max_msix : 65535)) < 0,
 		    "msix_raise of vector max_msix accepted");
 	int n = ep->poll(c.dev, 16);
 	CONF_ASSERT(n >= 0, "poll returned %d (%s)", n, ferry_strerror(n));

@@ -80,7 +80,10 @@ void conf_open(const struct conf_param *p, struct conf_ctx *c)
 		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
 			  conf_last_error());
 	}
-	CONF_RC(rc, 0, "ferry_device_open with the default arguments");
+	cr_assert_eq(rc, 0,
+		     "[%s] ferry_device_open(\"%s\", \"%s\"): %d (%s); last logged error: %s",
+		     conf_cur, p->name, args ? args : "", rc, ferry_strerror(rc),
+		     conf_last_error());
 	CONF_ASSERT(c->dev != NULL, "open returned 0 without a device");
 	CONF_ASSERT(ferry_device_get_classes(c->dev) & FERRY_DEVICE_CLASS_DMA,
 		    "device of a backend with a DMA table does not report FERRY_DEVICE_CLASS_DMA");
@@ -232,8 +235,9 @@ uint32_t conf_run(struct ferry_dma_chan *ch, struct ferry_xfer *x, uint32_t n, u
 		for (int j = 0; j < m; j++) {
 			struct ferry_xfer *d = done[j];
 			uint32_t i = (uint32_t)((uintptr_t)(d ? d->user_ctx : NULL) - 0xC0F00000u);
-			CONF_ASSERT(d && i < n && d == &x[i],
-				    "poll returned a transfer it was not given (or user_ctx changed)");
+			CONF_ASSERT(
+				d && i < n && d == &x[i],
+				"poll returned a transfer it was not given (or user_ctx changed)");
 			CONF_ASSERT(!seen[i], "transfer %u returned twice", i);
 			CONF_ASSERT(i < sub, "transfer %u returned before it was accepted", i);
 			CONF_ASSERT((unsigned)d->status < FERRY_XFER_STATUS_COUNT,

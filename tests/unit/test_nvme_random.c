@@ -4,16 +4,20 @@
  * namespace; the same with an asynchronous host domain completing out of order; and a
  * controller reset with writes in flight that loses no write the host saw completed.
  *
- * The namespace sits on a bdev stack built from a layer list ("malloc", "passthru,malloc"):
- * later layers (crypto, dif) are added in build_stack() and every test runs through them.
+ * The namespace sits on a bdev stack built from a layer list, top first ("malloc",
+ * "passthru,malloc", "crypto,dif,malloc520"); build_stack() knows every layer, a new one is
+ * one more branch there.
  */
 #include "test_nvme_host.h"
+#include <ferry/crypto.h>
+#include <ferry/dif.h>
 
 /* ---- bdev stacks ------------------------------------------------------------------------ */
 
 struct stack {
 	struct ferry_bdev *bdevs[8]; /* bottom first */
 	int n;
+	struct ferry_crypto_key *key;
 };
 
 static struct ferry_bdev *build_stack(struct stack *st, const char *layers, uint64_t num_blocks)
@@ -35,6 +39,32 @@ static struct ferry_bdev *build_stack(struct stack *st, const char *layers, uint
 			struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name,
 							    .block_size = 512, .num_blocks = num_blocks};
 			cr_assert_eq(ferry_bdev_malloc_create(&mo, &b), 0);
+		} else if (strcmp(tok[i], "malloc520") == 0) {
+			struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name,
+							    .block_size = 520, .md_size = 8,
+							    .dif_type = 1, .num_blocks = num_blocks};
+			cr_assert_eq(ferry_bdev_malloc_create(&mo, &b), 0);
+		} else if (strcmp(tok[i], "dif") == 0) {
+			cr_assert_gt(st->n, 0, "dif needs a base");
+			struct ferry_bdev_dif_opts d = {
+				.size = sizeof(d), .name = name, .base = st->bdevs[st->n - 1],
+				.dif_type = 1, .app_tag = 0x4652, .app_tag_mask = 0xffff,
+				.check_flags = FERRY_DIF_CHECK_GUARD | FERRY_DIF_CHECK_APPTAG |
+					       FERRY_DIF_CHECK_REFTAG};
+			cr_assert_eq(ferry_bdev_dif_create(&d, &b), 0);
+		} else if (strcmp(tok[i], "crypto") == 0) {
+			cr_assert_gt(st->n, 0, "crypto needs a base");
+			uint8_t k1[16], k2[16];
+			h_fill(k1, sizeof(k1), 100);
+			h_fill(k2, sizeof(k2), 200);
+			struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
+							   .cipher = FERRY_CIPHER_AES_XTS_128,
+							   .key1 = k1, .key2 = k2, .key_len = 16,
+							   .data_unit_size = 512};
+			cr_assert_eq(ferry_crypto_key_create(&ko, &st->key), 0);
+			struct ferry_bdev_crypto_opts c = {.size = sizeof(c), .name = name,
+							   .base = st->bdevs[st->n - 1], .key = st->key};
+			cr_assert_eq(ferry_bdev_crypto_create(&c, &b), 0);
 		} else if (strcmp(tok[i], "passthru") == 0) {
 			cr_assert_gt(st->n, 0, "passthru needs a base");
 			struct ferry_bdev_passthru_opts po = {
@@ -53,6 +83,7 @@ static void destroy_stack(struct stack *st)
 {
 	for (int i = st->n - 1; i >= 0; i--)
 		cr_assert_eq(ferry_bdev_destroy(st->bdevs[i]), 0);
+	ferry_crypto_key_destroy(st->key);
 }
 
 /* ---- random workload ------------------------------------------------------------------- */
@@ -218,6 +249,11 @@ static void complete(struct rnd *r, int q, const struct ferry_nvme_cqe *e)
 	r->done++;
 }
 
+static void raw_done(struct ferry_bdev_io *io, void *arg)
+{
+	*(int *)arg = io->status;
+}
+
 static void run_random(const char *layers, int async, uint64_t total, uint64_t seed)
 {
 	struct stack st;
@@ -234,6 +270,13 @@ static void run_random(const char *layers, int async, uint64_t total, uint64_t s
 	h_up(h, 0);
 	for (int q = 1; q <= NQ; q++)
 		h_ioq(h, (uint16_t)q, 64);
+	/* Format: zero every block through the stack (the shadow starts zeroed; a DIF layer
+	 * also needs its protection information written before the first read). */
+	for (uint32_t lba = 0; lba < NBLK; lba += 1024) {
+		struct ferry_nvme_sqe s = h_sqe(0, 1);
+		h_rw(&s, FERRY_NVME_CMD_WRITE_ZEROES, lba, 1024);
+		cr_assert_eq(h_cmd(h, 1, &s, NULL), 0);
+	}
 	/* Per slot: a data area (MAXB blocks + offset slack) and a list page. */
 	uint64_t area[NQ + 1][QD];
 	for (int q = 1; q <= NQ; q++) {
@@ -276,6 +319,28 @@ static void run_random(const char *layers, int async, uint64_t total, uint64_t s
 		cr_assert_eq(memcmp(hm_ptr(h->hm, rb), r->shadow + (uint64_t)lba * 512, 128 * 512), 0,
 			     "final check at LBA %u", lba);
 	}
+	if (st.key) {
+		/* The bottom of the stack holds ciphertext (plus PI), not the host's data. */
+		struct ferry_bdev *bottom = st.bdevs[0];
+		uint32_t bs = ferry_bdev_get_block_size(bottom);
+		uint8_t *raw = malloc((size_t)NBLK * bs);
+		struct iovec iov = {raw, (size_t)NBLK * bs};
+		struct ferry_bdev_io io;
+		memset(&io, 0, sizeof(io));
+		io.type = FERRY_BDEV_IO_READ;
+		io.num_blocks = NBLK;
+		io.mem = (struct ferry_mem){.iov = &iov, .iovcnt = 1};
+		io.cb = raw_done;
+		int status = 1;
+		io.cb_arg = &status;
+		cr_assert_eq(ferry_bdev_submit(bottom, &io), 0);
+		cr_assert_eq(status, 0);
+		uint32_t same = 0;
+		for (uint32_t lba = 0; lba < NBLK; lba++)
+			same += memcmp(raw + (uint64_t)lba * bs, r->shadow + (uint64_t)lba * 512, 512) == 0;
+		cr_assert_eq(same, 0, "%u blocks stored in clear", same);
+		free(raw);
+	}
 	h_destroy(h);
 	destroy_stack(&st);
 	free(r->shadow);
@@ -287,6 +352,11 @@ static void run_random(const char *layers, int async, uint64_t total, uint64_t s
 Test(nvme_random, verified_100k_malloc, .timeout = 120)
 {
 	run_random("malloc", 0, 100000, 0x1234);
+}
+
+Test(nvme_random, verified_100k_crypto_dif, .timeout = 120)
+{
+	run_random("crypto,dif,malloc520", 0, 100000, 0x5eed);
 }
 
 Test(nvme_random, verified_async_passthru, .timeout = 120)

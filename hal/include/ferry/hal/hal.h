@@ -7,6 +7,7 @@
 
 #include <ferry/hal/backend.h>
 #include <ferry/hal/dma.h>
+#include <ferry/hal/accel.h>
 #include <ferry/hal/pcie_ep.h>
 #include <ferry/hal/nic.h>
 
