@@ -84,6 +84,12 @@ function(ferry_add_test name)
     set(T_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT})
+  if(FERRY_SANITIZE)
+    # Criterion runs each test in a worker process and does not fail a test whose worker
+    # reported a leak or a sanitizer error after the test body passed: catch the reports.
+    set_tests_properties(${name} PROPERTIES FAIL_REGULAR_EXPRESSION
+      "ERROR: LeakSanitizer;ERROR: AddressSanitizer;runtime error:")
+  endif()
   if(T_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}")
   endif()

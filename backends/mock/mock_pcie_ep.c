@@ -277,13 +277,15 @@ static int ep_attach(struct ferry_device *fdev, uint32_t fn,
 	if (!o || o->size < offsetof(struct ferry_hal_pcie_ep_attach_opts, ctx) + sizeof(void *) ||
 	    !o->handlers || !o->handlers->bar_read || !o->handlers->bar_write) {
 		MOCK_ERR("%s.%s: pcie_ep attach: %s", dev->name, dev->fn[fn].name,
-			 !o ? "NULL options" : !o->handlers ? "no handlers"
+			 !o                       ? "NULL options"
+			 : !o->handlers           ? "no handlers"
 			 : (o->size < sizeof(*o)) ? "options size too small"
 						  : "bar_read and bar_write are required");
 		return -EINVAL;
 	}
 	uint64_t db_end = (uint64_t)o->doorbell_offset + 4ull * o->doorbell_count;
-	if (o->doorbell_count && ((o->doorbell_offset & 3u) || db_end > FERRY_MOCK_PCIE_BAR0_SIZE)) {
+	if (o->doorbell_count &&
+	    ((o->doorbell_offset & 3u) || db_end > FERRY_MOCK_PCIE_BAR0_SIZE)) {
 		MOCK_ERR("%s.%s: pcie_ep attach: doorbells 0x%x + %u x 4 bytes are misaligned or "
 			 "leave BAR0 (0x%x bytes)",
 			 dev->name, dev->fn[fn].name, o->doorbell_offset, o->doorbell_count,

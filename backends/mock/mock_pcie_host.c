@@ -59,15 +59,16 @@ static void backoff(uint64_t waited_ns, unsigned int *spins)
 
 static int check_hdr(const struct mock_pcie_shm_hdr *h, uint64_t fsize)
 {
-	if (h->magic != MOCK_PCIE_MAGIC || h->version != MOCK_PCIE_VERSION ||
-	    h->nfn == 0 || h->nfn > MOCK_PCIE_MAX_FNS || h->bar0_size != FERRY_MOCK_PCIE_BAR0_SIZE ||
+	if (h->magic != MOCK_PCIE_MAGIC || h->version != MOCK_PCIE_VERSION || h->nfn == 0 ||
+	    h->nfn > MOCK_PCIE_MAX_FNS || h->bar0_size != FERRY_MOCK_PCIE_BAR0_SIZE ||
 	    h->max_msix != FERRY_MOCK_PCIE_MAX_MSIX || h->ring_size != FERRY_MOCK_PCIE_RING ||
 	    h->total_size > fsize)
 		return 0;
 	for (uint32_t i = 0; i < h->nfn; i++) {
 		const struct mock_pcie_shm_fn *f = &h->fn[i];
 		if (f->ring_off < MOCK_PCIE_HDR_BYTES || (f->ring_off & 63) ||
-		    f->ring_off > h->total_size || h->total_size - f->ring_off < MOCK_PCIE_RING_BYTES ||
+		    f->ring_off > h->total_size ||
+		    h->total_size - f->ring_off < MOCK_PCIE_RING_BYTES ||
 		    f->msix_off < f->ring_off + MOCK_PCIE_RING_BYTES || (f->msix_off & 63) ||
 		    f->msix_off > h->total_size ||
 		    h->total_size - f->msix_off < sizeof(struct mock_pcie_msix))
@@ -94,7 +95,8 @@ FERRY_API int ferry_mock_pcie_host_open(int fd, struct ferry_mock_pcie_host **ou
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		int rc = -errno;
-		ferry_log(FERRY_LOG_ERROR, COMP, "pcie_host_open: mmap failed: %s", strerror(errno));
+		ferry_log(FERRY_LOG_ERROR, COMP, "pcie_host_open: mmap failed: %s",
+			  strerror(errno));
 		free(h);
 		return rc;
 	}
@@ -112,7 +114,8 @@ FERRY_API int ferry_mock_pcie_host_open(int fd, struct ferry_mock_pcie_host **ou
 	for (uint32_t i = 0; i < h->nfn; i++) {
 		h->ring[i] = (struct mock_pcie_ring *)(void *)(h->base + hdr->fn[i].ring_off);
 		h->msix[i] = (struct mock_pcie_msix *)(void *)(h->base + hdr->fn[i].msix_off);
-		h->attached[i] = (_Atomic uint32_t *)&((struct mock_pcie_shm_hdr *)p)->fn[i].attached;
+		h->attached[i] =
+			(_Atomic uint32_t *)&((struct mock_pcie_shm_hdr *)p)->fn[i].attached;
 	}
 	atomic_init(&h->timeout_ns, 1000000000ull);
 	*out = h;
@@ -159,10 +162,11 @@ static int check_access(const struct ferry_mock_pcie_host *h, const char *op, un
 		return -EINVAL;
 	}
 	if (!mock_pcie_access_ok(offset, size)) {
-		ferry_log(FERRY_LOG_ERROR, COMP,
-			  "mmio_%s: %u bytes at BAR0 offset 0x%llx: accesses are 1, 2, 4 or 8 bytes, "
-			  "naturally aligned, inside the 0x%x-byte BAR",
-			  op, size, (unsigned long long)offset, FERRY_MOCK_PCIE_BAR0_SIZE);
+		ferry_log(
+			FERRY_LOG_ERROR, COMP,
+			"mmio_%s: %u bytes at BAR0 offset 0x%llx: accesses are 1, 2, 4 or 8 bytes, "
+			"naturally aligned, inside the 0x%x-byte BAR",
+			op, size, (unsigned long long)offset, FERRY_MOCK_PCIE_BAR0_SIZE);
 		return -EINVAL;
 	}
 	return 0;
@@ -265,7 +269,8 @@ FERRY_API int ferry_mock_pcie_mmio_read(struct ferry_mock_pcie_host *h, unsigned
 			break;
 		uint64_t t = now_ns();
 		if (t >= deadline) {
-			if (atomic_compare_exchange_strong(&s->state, &st, MOCK_PCIE_ST_ABANDONED)) {
+			if (atomic_compare_exchange_strong(&s->state, &st,
+							   MOCK_PCIE_ST_ABANDONED)) {
 				*val = ones;
 				ferry_log(FERRY_LOG_ERROR, COMP,
 					  "mmio_read fn %u offset 0x%llx: no answer from the "
@@ -364,7 +369,8 @@ FERRY_API int ferry_mock_pcie_msix_wait(struct ferry_mock_pcie_host *h, unsigned
 		atomic_fetch_add(waiters, 1);
 		if (atomic_load(w) == seen) {
 			uint64_t left = deadline - t;
-			mock_pcie_futex_wait(w, seen, left < SLEEP_SLICE_NS ? left : SLEEP_SLICE_NS);
+			mock_pcie_futex_wait(w, seen,
+					     left < SLEEP_SLICE_NS ? left : SLEEP_SLICE_NS);
 		}
 		atomic_fetch_sub(waiters, 1);
 	}

@@ -93,7 +93,7 @@ struct mock_pcie_shm_hdr {
 	struct mock_pcie_shm_fn fn[MOCK_PCIE_MAX_FNS];
 };
 
-#define MOCK_PCIE_RING_BYTES                                                                   \
+#define MOCK_PCIE_RING_BYTES                                                                       \
 	(sizeof(struct mock_pcie_ring) + FERRY_MOCK_PCIE_RING * sizeof(struct mock_pcie_slot))
 #define MOCK_PCIE_HDR_BYTES 4096u
 _Static_assert(sizeof(struct mock_pcie_shm_hdr) <= MOCK_PCIE_HDR_BYTES, "header fits a page");

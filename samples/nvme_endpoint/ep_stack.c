@@ -44,7 +44,8 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 	uint32_t bsz = o->block_size ? o->block_size : 4096;
 	uint64_t blocks = o->blocks ? o->blocks : 8192;
 	char name[64], dname[64], cname[64], nqn[96];
-	int rc = ferry_device_open("mock", o->mock_args ? o->mock_args : "host_mem=64M,iova_size=256M",
+	int rc = ferry_device_open("mock",
+				   o->mock_args ? o->mock_args : "host_mem=64M,iova_size=256M",
 				   &s->dev);
 	if (!rc)
 		rc = ferry_mock_host_fd(s->dev, &s->mem_fd);
@@ -52,7 +53,8 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 		rc = ferry_mock_pcie_fd(s->dev, &s->pcie_fd);
 	snprintf(name, sizeof(name), "ep%u_malloc", id);
 	if (!rc) {
-		struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name,
+		struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+						    .name = name,
 						    .block_size = o->crypto_dif ? bsz + 8 : bsz,
 						    .num_blocks = blocks,
 						    .md_size = o->crypto_dif ? 8 : 0,
@@ -62,12 +64,15 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 	s->top = s->malloc_bdev;
 	if (!rc && o->crypto_dif) {
 		snprintf(dname, sizeof(dname), "ep%u_dif", id);
-		struct ferry_bdev_dif_opts dopt = {.size = sizeof(dopt), .name = dname,
-						   .base = s->malloc_bdev, .dif_type = 1,
+		struct ferry_bdev_dif_opts dopt = {.size = sizeof(dopt),
+						   .name = dname,
+						   .base = s->malloc_bdev,
+						   .dif_type = 1,
 						   .check_flags = FERRY_DIF_CHECK_GUARD |
 								  FERRY_DIF_CHECK_APPTAG |
 								  FERRY_DIF_CHECK_REFTAG,
-						   .app_tag = 0x4652, .app_tag_mask = 0xffff};
+						   .app_tag = 0x4652,
+						   .app_tag_mask = 0xffff};
 		rc = ferry_bdev_dif_create(&dopt, &s->dif_bdev);
 		static const uint8_t k1[16] = {0x46, 0x65, 0x72, 0x72, 0x79, 0x20, 0x6b, 0x65,
 					       0x79, 0x20, 0x6f, 0x6e, 0x65, 0x21, 0x00, 0x01};
@@ -75,13 +80,17 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 					       0x79, 0x20, 0x74, 0x77, 0x6f, 0x21, 0x00, 0x02};
 		struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
 						   .cipher = FERRY_CIPHER_AES_XTS_128,
-						   .key1 = k1, .key2 = k2, .key_len = 16,
+						   .key1 = k1,
+						   .key2 = k2,
+						   .key_len = 16,
 						   .data_unit_size = bsz};
 		if (!rc)
 			rc = ferry_crypto_key_create(&ko, &s->key);
 		snprintf(cname, sizeof(cname), "ep%u_crypto", id);
-		struct ferry_bdev_crypto_opts copt = {.size = sizeof(copt), .name = cname,
-						      .base = s->dif_bdev, .key = s->key};
+		struct ferry_bdev_crypto_opts copt = {.size = sizeof(copt),
+						      .name = cname,
+						      .base = s->dif_bdev,
+						      .key = s->key};
 		if (!rc)
 			rc = ferry_bdev_crypto_create(&copt, &s->crypto_bdev);
 		s->top = s->crypto_bdev;
@@ -153,7 +162,8 @@ int ep_stack_serve(struct ep_stack *s, pid_t pid, double timeout_s, int *wstatus
 			return -errno;
 		}
 		if (now_s() > deadline) {
-			LOG("host process %d still running after %.0f s: killed\n", (int)pid, timeout_s);
+			LOG("host process %d still running after %.0f s: killed\n", (int)pid,
+			    timeout_s);
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			if (wstatus)

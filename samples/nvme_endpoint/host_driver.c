@@ -15,8 +15,8 @@
 #include "host_driver.h"
 
 #define LOG(...) fprintf(stderr, "nvme-host: " __VA_ARGS__)
-#define SCRATCH_SMALL (2u * NVMEH_PAGE)  /* per command, transfers up to 512 KiB */
-#define SCRATCH_LARGE (8u * NVMEH_PAGE)  /* per command, larger transfers */
+#define SCRATCH_SMALL (2u * NVMEH_PAGE) /* per command, transfers up to 512 KiB */
+#define SCRATCH_LARGE (8u * NVMEH_PAGE) /* per command, larger transfers */
 #define PRP_PER_PAGE (NVMEH_PAGE / 8u)
 
 struct nvmeh_slot {
@@ -340,7 +340,7 @@ int nvmeh_submit(struct nvmeh_ctrlr *c, uint16_t qid, const struct ferry_nvme_sq
 	cmd.cid = cid;
 	if (data && data->len) {
 		/* Otherwise the caller's dptr stays (e.g. PRP1 of Create I/O SQ/CQ). */
-		cmd.flags &= (uint8_t)~(3u << FERRY_NVME_FLAGS_PSDT_SHIFT);
+		cmd.flags &= (uint8_t) ~(3u << FERRY_NVME_FLAGS_PSDT_SHIFT);
 		memset(&cmd.dptr, 0, sizeof(cmd.dptr));
 		int rc = data->mode == NVMEH_PRP ? build_prp(c, q, cid, data, &cmd)
 						 : build_sgl(c, q, cid, data, &cmd);
@@ -365,8 +365,8 @@ int nvmeh_process(struct nvmeh_ctrlr *c, uint16_t qid, uint32_t max)
 		return -EINVAL;
 	uint32_t n = 0;
 	while (n < max) {
-		struct ferry_nvme_cqe *e =
-			nvmeh_buf_ptr(c->mem, &q->cq, (uint64_t)q->cq_head * sizeof(*e));
+		struct ferry_nvme_cqe *e = nvmeh_buf_ptr(c->mem, &q->cq,
+							 (uint64_t)q->cq_head * sizeof(*e));
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
 		if ((st & 1u) != q->phase)
 			break;
@@ -430,7 +430,8 @@ int nvmeh_wait_all(struct nvmeh_ctrlr *c, uint64_t timeout_ns)
 	for (;;) {
 		uint32_t seen = 0;
 		if (!c->o.poll_mode)
-			ferry_mock_pcie_msix_count(c->pcie, c->o.fn, FERRY_MOCK_PCIE_ANY_VECTOR, &seen);
+			ferry_mock_pcie_msix_count(c->pcie, c->o.fn, FERRY_MOCK_PCIE_ANY_VECTOR,
+						   &seen);
 		int n = 0;
 		for (uint16_t q = 1; q <= c->nio; q++) {
 			int rc = nvmeh_process(c, q, UINT32_MAX);
@@ -446,14 +447,15 @@ int nvmeh_wait_all(struct nvmeh_ctrlr *c, uint64_t timeout_ns)
 		if (c->o.poll_mode)
 			sched_yield();
 		else
-			ferry_mock_pcie_msix_wait(c->pcie, c->o.fn, FERRY_MOCK_PCIE_ANY_VECTOR, &seen,
-						  end - t);
+			ferry_mock_pcie_msix_wait(c->pcie, c->o.fn, FERRY_MOCK_PCIE_ANY_VECTOR,
+						  &seen, end - t);
 	}
 }
 
 uint32_t nvmeh_outstanding(const struct nvmeh_ctrlr *c, uint16_t qid)
 {
-	const struct nvmeh_queue *q = qid == 0 ? &c->admin : (qid <= c->nio ? &c->io[qid - 1] : NULL);
+	const struct nvmeh_queue *q = qid == 0 ? &c->admin
+					       : (qid <= c->nio ? &c->io[qid - 1] : NULL);
 	return q ? q->outstanding : 0;
 }
 
@@ -490,8 +492,8 @@ static int run_sync(struct nvmeh_ctrlr *c, uint16_t qid, struct ferry_nvme_sqe *
 	while (!s.done) {
 		uint64_t t = now_ns();
 		if (t >= end) {
-			LOG("command 0x%02x on queue %u: no completion within %llu ms\n", cmd->opcode,
-			    qid, (unsigned long long)(c->o.cmd_timeout_ns / 1000000));
+			LOG("command 0x%02x on queue %u: no completion within %llu ms\n",
+			    cmd->opcode, qid, (unsigned long long)(c->o.cmd_timeout_ns / 1000000));
 			/* The slot stays busy until a reset fails it; forget our stack frame. */
 			struct nvmeh_queue *q = queue_of(c, qid);
 			for (uint32_t i = 0; q && i < q->size; i++)

@@ -28,10 +28,10 @@ struct nvmeh_mem;
 
 /* A buffer in host RAM: contiguous in IOVA space, its host pages possibly scattered. */
 struct nvmeh_buf {
-	void *va;       /* this process's pointer (only valid if the host pages are contiguous,
+	void *va;            /* this process's pointer (only valid if the host pages are contiguous,
 			   else NULL: use nvmeh_buf_ptr()) */
-	uint64_t iova;  /* what the controller sees */
-	uint64_t len;   /* bytes (a multiple of the page size) */
+	uint64_t iova;       /* what the controller sees */
+	uint64_t len;        /* bytes (a multiple of the page size) */
 	uint32_t first_page; /* internal: index in the allocator's page table */
 };
 
@@ -61,16 +61,16 @@ uint64_t nvmeh_mem_pages_used(const struct nvmeh_mem *m);
 struct nvmeh_ctrlr;
 
 struct nvmeh_opts {
-	size_t size;             /* sizeof(struct nvmeh_opts) */
-	int mem_fd;              /* ferry_mock_host_fd() (or a dup) */
-	int pcie_fd;             /* ferry_mock_pcie_fd() (or a dup) */
-	unsigned int fn;         /* PCI function index */
-	uint16_t io_queues;      /* I/O queue pairs wanted (0 = 1) */
-	uint32_t queue_entries;  /* entries per I/O queue (0 = 128; capped by CAP.MQES) */
-	uint32_t admin_entries;  /* entries of the admin queues (0 = 32) */
-	int poll_mode;           /* 1: no interrupts (IEN = 0), completions by polling */
-	uint64_t mmio_timeout_ns;/* per MMIO access (0 = 1 s) */
-	uint64_t cmd_timeout_ns; /* admin commands and nvmeh_wait() defaults (0 = 5 s) */
+	size_t size;              /* sizeof(struct nvmeh_opts) */
+	int mem_fd;               /* ferry_mock_host_fd() (or a dup) */
+	int pcie_fd;              /* ferry_mock_pcie_fd() (or a dup) */
+	unsigned int fn;          /* PCI function index */
+	uint16_t io_queues;       /* I/O queue pairs wanted (0 = 1) */
+	uint32_t queue_entries;   /* entries per I/O queue (0 = 128; capped by CAP.MQES) */
+	uint32_t admin_entries;   /* entries of the admin queues (0 = 32) */
+	int poll_mode;            /* 1: no interrupts (IEN = 0), completions by polling */
+	uint64_t mmio_timeout_ns; /* per MMIO access (0 = 1 s) */
+	uint64_t cmd_timeout_ns;  /* admin commands and nvmeh_wait() defaults (0 = 5 s) */
 };
 
 /* Maps the memories and the BAR; the controller is untouched (call nvmeh_init()). */

@@ -57,33 +57,65 @@ static int parse_size(const char *s, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{"mem-fd", required_argument, 0, 'm'}, {"pcie-fd", required_argument, 0, 'p'},
-		{"fn", required_argument, 0, 'f'},     {"queues", required_argument, 0, 'q'},
-		{"entries", required_argument, 0, 'e'}, {"qd", required_argument, 0, 'd'},
-		{"bs", required_argument, 0, 'b'},     {"rw", required_argument, 0, 'w'},
-		{"mix", required_argument, 0, 'x'},    {"ios", required_argument, 0, 'n'},
-		{"time", required_argument, 0, 't'},   {"range", required_argument, 0, 'r'},
-		{"verify", no_argument, 0, 'v'},       {"prefill", no_argument, 0, 'P'},
-		{"dptr", required_argument, 0, 'D'},   {"offset", required_argument, 0, 'o'},
-		{"reset-after", required_argument, 0, 'R'}, {"poll", no_argument, 0, 'L'},
-		{"seed", required_argument, 0, 's'},   {"json", no_argument, 0, 'j'},
-		{"format", no_argument, 0, 'F'},     {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+	static const struct option lopts[] = {{"mem-fd", required_argument, 0, 'm'},
+					      {"pcie-fd", required_argument, 0, 'p'},
+					      {"fn", required_argument, 0, 'f'},
+					      {"queues", required_argument, 0, 'q'},
+					      {"entries", required_argument, 0, 'e'},
+					      {"qd", required_argument, 0, 'd'},
+					      {"bs", required_argument, 0, 'b'},
+					      {"rw", required_argument, 0, 'w'},
+					      {"mix", required_argument, 0, 'x'},
+					      {"ios", required_argument, 0, 'n'},
+					      {"time", required_argument, 0, 't'},
+					      {"range", required_argument, 0, 'r'},
+					      {"verify", no_argument, 0, 'v'},
+					      {"prefill", no_argument, 0, 'P'},
+					      {"dptr", required_argument, 0, 'D'},
+					      {"offset", required_argument, 0, 'o'},
+					      {"reset-after", required_argument, 0, 'R'},
+					      {"poll", no_argument, 0, 'L'},
+					      {"seed", required_argument, 0, 's'},
+					      {"json", no_argument, 0, 'j'},
+					      {"format", no_argument, 0, 'F'},
+					      {"help", no_argument, 0, 'h'},
+					      {0, 0, 0, 0}};
 	struct nvmeh_opts ho = {.size = sizeof(ho), .mem_fd = -1, .pcie_fd = -1, .io_queues = 1};
-	struct lg_opts lo = {.size = sizeof(lo), .qd = 32, .bs = 4096, .read_pct = 50,
-			     .random = 1, .seconds = 2.0, .seed = 1, .mode = NVMEH_PRP};
+	struct lg_opts lo = {.size = sizeof(lo),
+			     .qd = 32,
+			     .bs = 4096,
+			     .read_pct = 50,
+			     .random = 1,
+			     .seconds = 2.0,
+			     .seed = 1,
+			     .mode = NVMEH_PRP};
 	int json = 0, c;
 	uint64_t v;
 	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		int bad = 0;
 		switch (c) {
-		case 'm': ho.mem_fd = atoi(optarg); break;
-		case 'p': ho.pcie_fd = atoi(optarg); break;
-		case 'f': ho.fn = (unsigned)atoi(optarg); break;
-		case 'q': ho.io_queues = (uint16_t)atoi(optarg); break;
-		case 'e': ho.queue_entries = (uint32_t)atoi(optarg); break;
-		case 'd': lo.qd = (uint32_t)atoi(optarg); break;
-		case 'b': bad = parse_size(optarg, &v) || v > UINT32_MAX; lo.bs = (uint32_t)v; break;
+		case 'm':
+			ho.mem_fd = atoi(optarg);
+			break;
+		case 'p':
+			ho.pcie_fd = atoi(optarg);
+			break;
+		case 'f':
+			ho.fn = (unsigned)atoi(optarg);
+			break;
+		case 'q':
+			ho.io_queues = (uint16_t)atoi(optarg);
+			break;
+		case 'e':
+			ho.queue_entries = (uint32_t)atoi(optarg);
+			break;
+		case 'd':
+			lo.qd = (uint32_t)atoi(optarg);
+			break;
+		case 'b':
+			bad = parse_size(optarg, &v) || v > UINT32_MAX;
+			lo.bs = (uint32_t)v;
+			break;
 		case 'w':
 			lo.random = strncmp(optarg, "rand", 4) == 0;
 			optarg += lo.random ? 4 : 0;
@@ -94,13 +126,29 @@ int main(int argc, char **argv)
 			else if (strcmp(optarg, "rw"))
 				bad = 1;
 			break;
-		case 'x': lo.read_pct = (uint32_t)atoi(optarg); bad = lo.read_pct > 100; break;
-		case 'n': bad = parse_size(optarg, &lo.ios); break;
-		case 't': lo.seconds = atof(optarg); bad = lo.seconds <= 0; break;
-		case 'r': bad = parse_size(optarg, &lo.range_blocks); break;
-		case 'v': lo.verify = 1; break;
-		case 'P': lo.prefill = 1; break;
-		case 'F': lo.format = 1; break;
+		case 'x':
+			lo.read_pct = (uint32_t)atoi(optarg);
+			bad = lo.read_pct > 100;
+			break;
+		case 'n':
+			bad = parse_size(optarg, &lo.ios);
+			break;
+		case 't':
+			lo.seconds = atof(optarg);
+			bad = lo.seconds <= 0;
+			break;
+		case 'r':
+			bad = parse_size(optarg, &lo.range_blocks);
+			break;
+		case 'v':
+			lo.verify = 1;
+			break;
+		case 'P':
+			lo.prefill = 1;
+			break;
+		case 'F':
+			lo.format = 1;
+			break;
 		case 'D':
 			if (!strcmp(optarg, "prp"))
 				lo.mode = NVMEH_PRP;
@@ -111,13 +159,27 @@ int main(int argc, char **argv)
 			else
 				bad = 1;
 			break;
-		case 'o': lo.buf_offset = (uint32_t)atoi(optarg); break;
-		case 'R': bad = parse_size(optarg, &lo.reset_after); break;
-		case 'L': ho.poll_mode = 1; break;
-		case 's': lo.seed = strtoull(optarg, NULL, 0); break;
-		case 'j': json = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: bad = 1; break;
+		case 'o':
+			lo.buf_offset = (uint32_t)atoi(optarg);
+			break;
+		case 'R':
+			bad = parse_size(optarg, &lo.reset_after);
+			break;
+		case 'L':
+			ho.poll_mode = 1;
+			break;
+		case 's':
+			lo.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			bad = 1;
+			break;
 		}
 		if (bad) {
 			usage(stderr);
@@ -136,7 +198,8 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = nvmeh_init(ctrl);
 	if (rc) {
-		fprintf(stderr, "nvme-host: bringing the controller up failed: %s\n", strerror(-rc));
+		fprintf(stderr, "nvme-host: bringing the controller up failed: %s\n",
+			strerror(-rc));
 		nvmeh_close(ctrl);
 		return 1;
 	}
@@ -145,10 +208,10 @@ int main(int argc, char **argv)
 		printf("host: controller '%.40s' sn '%.20s' fw '%.8s', %s\n"
 		       "host: namespace 1: %llu blocks of %u bytes; %u I/O queue(s) of %u entries, "
 		       "max transfer %u KiB, SGLs %s\n",
-		       id->mn, id->sn, id->fr, id->subnqn, (unsigned long long)nvmeh_ns_blocks(ctrl),
-		       nvmeh_ns_block_size(ctrl), nvmeh_io_queue_count(ctrl),
-		       nvmeh_io_queue_size(ctrl), nvmeh_max_xfer(ctrl) / 1024,
-		       (id->sgls & 3) ? "yes" : "no");
+		       id->mn, id->sn, id->fr, id->subnqn,
+		       (unsigned long long)nvmeh_ns_blocks(ctrl), nvmeh_ns_block_size(ctrl),
+		       nvmeh_io_queue_count(ctrl), nvmeh_io_queue_size(ctrl),
+		       nvmeh_max_xfer(ctrl) / 1024, (id->sgls & 3) ? "yes" : "no");
 	struct lg *g = NULL;
 	struct lg_result r = {0};
 	rc = lg_create(ctrl, &lo, &g);
@@ -164,9 +227,9 @@ int main(int argc, char **argv)
 		if (lo.verify && !json)
 			printf("  read-back of %llu blocks: %llu bad\n",
 			       (unsigned long long)(nvmeh_ns_blocks(ctrl) < lo.range_blocks ||
-							    !lo.range_blocks
-						    ? nvmeh_ns_blocks(ctrl)
-						    : lo.range_blocks),
+								    !lo.range_blocks
+							    ? nvmeh_ns_blocks(ctrl)
+							    : lo.range_blocks),
 			       (unsigned long long)bad);
 	} else {
 		fprintf(stderr, "nvme-host: workload failed: %s\n", strerror(-rc));

@@ -53,6 +53,13 @@ int nvmeh_mem_open(int mem_fd, unsigned int fn, struct nvmeh_mem **out)
 	}
 	for (uint32_t i = 0; i < m->iova_pages; i++)
 		m->iova_map[i] = NO_PAGE;
+	/* A host that starts owns the function's IOMMU from scratch (as at boot): whatever a
+	 * previous host left mapped is dropped; a device still reaching it faults. */
+	rc = ferry_mock_host_iommu_unmap(m->host, fn, 0, (uint64_t)m->iova_pages * NVMEH_PAGE);
+	if (rc) {
+		nvmeh_mem_close(m);
+		return rc;
+	}
 	*out = m;
 	return 0;
 }

@@ -30,17 +30,17 @@ struct lg {
 	struct nvmeh_ctrlr *c;
 	struct nvmeh_mem *m;
 	struct lg_opts o;
-	uint32_t bsz;      /* namespace block size */
-	uint32_t nlb;      /* blocks per I/O */
-	uint64_t range;    /* blocks */
+	uint32_t bsz;   /* namespace block size */
+	uint32_t nlb;   /* blocks per I/O */
+	uint64_t range; /* blocks */
 	uint64_t rng;
 	uint64_t seq_next;
 	uint32_t gen_next;
-	uint32_t *expect;  /* verify: generation of the last completed write (0 = zeros) */
-	uint32_t *maybe;   /* verify: generation of a write a reset dropped (0 = none) */
-	uint8_t *busy;     /* blocks with an I/O in flight */
-	struct lg_io *io;  /* [qd] */
-	uint8_t *scratch;  /* one I/O's data, local */
+	uint32_t *expect; /* verify: generation of the last completed write (0 = zeros) */
+	uint32_t *maybe;  /* verify: generation of a write a reset dropped (0 = none) */
+	uint8_t *busy;    /* blocks with an I/O in flight */
+	struct lg_io *io; /* [qd] */
+	uint8_t *scratch; /* one I/O's data, local */
 	/* phase state */
 	int stopping;
 	uint64_t submitted, completed, target;
@@ -516,7 +516,8 @@ int lg_verify_all(struct lg *g, uint64_t *bad_blocks)
 		uint16_t st = 0;
 		rc = nvmeh_io_sync(g->c, 1, &cmd, &d, &st);
 		if (!rc && st) {
-			LOG("verify read of LBA %llu: status 0x%x\n", (unsigned long long)io->lba, st);
+			LOG("verify read of LBA %llu: status 0x%x\n", (unsigned long long)io->lba,
+			    st);
 			vr.verify_errors += g->nlb;
 			continue;
 		}
@@ -551,12 +552,14 @@ void lg_print(const struct lg_result *r, const struct lg_opts *o, int json, FILE
 		o->random ? "random" : "sequential", o->bs, o->qd, o->read_pct,
 		(unsigned long long)r->ios, (unsigned long long)r->reads,
 		(unsigned long long)r->writes, r->seconds);
-	fprintf(f, "  %.0f IOPS, %.1f MiB/s; latency us: avg %.1f p50 %.1f p99 %.1f p99.9 %.1f "
-		   "max %.1f\n",
+	fprintf(f,
+		"  %.0f IOPS, %.1f MiB/s; latency us: avg %.1f p50 %.1f p99 %.1f p99.9 %.1f "
+		"max %.1f\n",
 		r->iops, r->mibps, r->lat_avg_us, r->lat_p50_us, r->lat_p99_us, r->lat_p999_us,
 		r->lat_max_us);
-	fprintf(f, "  errors %llu, verify errors %llu, resets %llu (I/Os dropped %llu), "
-		   "interrupts %llu\n",
+	fprintf(f,
+		"  errors %llu, verify errors %llu, resets %llu (I/Os dropped %llu), "
+		"interrupts %llu\n",
 		(unsigned long long)r->errors, (unsigned long long)r->verify_errors,
 		(unsigned long long)r->resets, (unsigned long long)r->reset_dropped,
 		(unsigned long long)r->irqs);

@@ -13,19 +13,19 @@
 #include "host_driver.h"
 
 struct lg_opts {
-	size_t size;          /* sizeof(struct lg_opts) */
-	uint32_t qd;          /* I/Os in flight (spread over the queues), >= 1 */
-	uint32_t bs;          /* bytes per I/O, a multiple of the block size */
-	uint32_t read_pct;    /* 0..100 */
-	int random;           /* random offsets (aligned to bs), else sequential */
-	int verify;           /* pattern writes, checked reads */
-	uint64_t ios;         /* stop after this many I/Os (0: run for `seconds`) */
-	double seconds;       /* duration when ios is 0 */
-	uint64_t seed;        /* offsets and mix */
-	enum nvmeh_dptr mode; /* data pointers */
-	uint32_t sgl_chunk;   /* NVMEH_SGL_SPLIT */
-	uint32_t sgl_per_seg; /* NVMEH_SGL_SPLIT */
-	uint32_t buf_offset;  /* byte offset of the data in its buffer (dword aligned; PRP1
+	size_t size;           /* sizeof(struct lg_opts) */
+	uint32_t qd;           /* I/Os in flight (spread over the queues), >= 1 */
+	uint32_t bs;           /* bytes per I/O, a multiple of the block size */
+	uint32_t read_pct;     /* 0..100 */
+	int random;            /* random offsets (aligned to bs), else sequential */
+	int verify;            /* pattern writes, checked reads */
+	uint64_t ios;          /* stop after this many I/Os (0: run for `seconds`) */
+	double seconds;        /* duration when ios is 0 */
+	uint64_t seed;         /* offsets and mix */
+	enum nvmeh_dptr mode;  /* data pointers */
+	uint32_t sgl_chunk;    /* NVMEH_SGL_SPLIT */
+	uint32_t sgl_per_seg;  /* NVMEH_SGL_SPLIT */
+	uint32_t buf_offset;   /* byte offset of the data in its buffer (dword aligned; PRP1
 				 offset) */
 	uint64_t range_blocks; /* LBAs used from 0 (0: the whole namespace) */
 	uint64_t reset_after;  /* > 0: reset the controller once after this many I/Os */
@@ -41,8 +41,8 @@ struct lg_result {
 	uint64_t verify_errors; /* reads whose data did not match */
 	uint64_t reset_dropped; /* I/Os the reset dropped (writes among them are undetermined) */
 	uint64_t resets;
-	uint64_t irqs;          /* interrupts of the I/O queues during the run */
-	uint16_t first_error;   /* first non-zero NVMe status seen */
+	uint64_t irqs;        /* interrupts of the I/O queues during the run */
+	uint16_t first_error; /* first non-zero NVMe status seen */
 	double seconds, iops, mibps;
 	double lat_avg_us, lat_p50_us, lat_p99_us, lat_p999_us, lat_max_us;
 };

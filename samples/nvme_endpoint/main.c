@@ -34,8 +34,8 @@
 #include <ferry/pcie_transport.h>
 #include "ep_stack.h"
 
-static char *default_host_args[] = {"--rw", "randrw", "--mix", "50", "--qd", "32", "--bs", "4K",
-				    "--ios", "20000", "--verify", "--format", NULL};
+static char *default_host_args[] = {"--rw", "randrw", "--mix", "50",       "--qd",     "32", "--bs",
+				    "4K",   "--ios",  "20000", "--verify", "--format", NULL};
 
 struct counters {
 	struct ferry_mock_stats dma;
@@ -77,12 +77,14 @@ static void report(const struct counters *a, const struct counters *b, int seq_p
 	printf("firmware: per I/O command:\n");
 	printf("  DMA engine, host <-> SoC:  %6.2f transfers, %8.0f bytes (queue entries, PRP "
 	       "lists/SGL segments, data)\n",
-	       (double)(b->dma.xfers - a->dma.xfers) / n, (double)(b->dma.bytes - a->dma.bytes) / n);
+	       (double)(b->dma.xfers - a->dma.xfers) / n,
+	       (double)(b->dma.bytes - a->dma.bytes) / n);
 	printf("  host MMIO:                 %6.2f register reads, %.2f writes, %.2f doorbells; "
 	       "%.2f MSI-X interrupts\n",
 	       (double)(b->tr.bar_reads - a->tr.bar_reads) / n,
 	       (double)(b->tr.bar_writes - a->tr.bar_writes) / n,
-	       (double)(b->tr.doorbells - a->tr.doorbells) / n, (double)(b->tr.irqs - a->tr.irqs) / n);
+	       (double)(b->tr.doorbells - a->tr.doorbells) / n,
+	       (double)(b->tr.irqs - a->tr.irqs) / n);
 	printf("  accel operations:          %6.2f (engine %.2f, software %.2f), fused operations "
 	       "%.2f (%.2f ops folded), copies elided %.2f\n",
 	       (double)(hw + sw) / n, (double)hw / n, (double)sw / n,
@@ -130,8 +132,10 @@ int main(int argc, char **argv)
 			host_args = argv + i + 1;
 			break;
 		} else {
-			fprintf(stderr, "usage: %s [--plain] [--blocks N] [--timeout S] "
-					"[-- ferry-nvme-host options]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--plain] [--blocks N] [--timeout S] "
+				"[-- ferry-nvme-host options]\n",
+				argv[0]);
 			return 2;
 		}
 	}

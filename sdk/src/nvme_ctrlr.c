@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <ferry/accel.h>
 #include "nvme_internal.h"
 
 #define REG_END 0x40 /* first offset past the registers Ferry implements */
@@ -107,6 +108,9 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 	c->message = message;
 	c->host = opts->host_domain;
 	c->host_ctx = opts->host_domain_ctx;
+	/* Callers built against a header without accel_chan pass a smaller size. */
+	if (opts->size >= offsetof(struct ferry_nvme_ctrlr_opts, accel_chan) + sizeof(void *))
+		c->accel_chan = opts->accel_chan;
 	c->cntlid = cntlid;
 	c->mqes = entries - 1;
 	c->max_io_queues = (uint16_t)nioq;
@@ -535,6 +539,8 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *c, uint32_t max)
 		return -EINVAL;
 	if (c->host)
 		ferry_memdomain_poll(c->host, max ? max : 1);
+	if (c->accel_chan)
+		ferry_accel_chan_poll(c->accel_chan, max ? max : 1);
 	nvme_progress(c);
 	int n = 0;
 	if (ready(c) && !c->resetting && !c->shutting_down && !(c->csts & FERRY_NVME_CSTS_CFS) &&

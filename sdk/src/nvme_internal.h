@@ -149,6 +149,7 @@ struct ferry_nvme_ctrlr {
 	int message;
 	struct ferry_memdomain *host;
 	void *host_ctx;
+	struct ferry_accel_chan *accel_chan;
 	uint16_t cntlid;
 	/* configuration */
 	uint32_t mqes;   /* 0's based */

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <ferry/accel.h>
 #include "nvme_internal.h"
 
 static void req_set_ns(struct nvme_req *req, struct nvme_ns *ns)
@@ -117,9 +118,19 @@ static void submit_bio(struct nvme_req *req, enum ferry_bdev_io_type type, uint6
 	io->cb = bdev_done;
 	io->cb_arg = req;
 	req->next_fn = next;
+	/* With an accel channel, Read/Write data flows through a sequence the bdevs build;
+	 * without a sequence (none available) the bdevs move it themselves. */
+	if (c->accel_chan && mem &&
+	    (type == FERRY_BDEV_IO_READ || type == FERRY_BDEV_IO_WRITE) &&
+	    ferry_seq_create(c->accel_chan, &io->seq) != 0)
+		io->seq = NULL;
 	nvme_async_start(c);
 	int rc = ferry_bdev_submit(req->ns->bdev, io);
 	if (rc) {
+		/* Refused: nothing was appended, the sequence is still ours. */
+		if (io->seq)
+			ferry_seq_abort(io->seq);
+		io->seq = NULL;
 		nvme_async_end(c);
 		io->status = rc;
 		io->error = FERRY_BDEV_ERR_NONE;

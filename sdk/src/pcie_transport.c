@@ -47,8 +47,8 @@ static int pcie_bar_read(void *ctx, uint32_t bar, uint64_t off, uint32_t size, u
 	struct pcie_fn *f = ctx;
 	if (bar != 0 || off > UINT32_MAX || (size != 1 && size != 2 && size != 4 && size != 8)) {
 		f->st.bad_accesses++;
-		FERRY_ERR(COMP, "fn %u: read of %u bytes at BAR%u offset 0x%llx refused", f->fn, size,
-			  bar, (unsigned long long)off);
+		FERRY_ERR(COMP, "fn %u: read of %u bytes at BAR%u offset 0x%llx refused", f->fn,
+			  size, bar, (unsigned long long)off);
 		return -EINVAL;
 	}
 	int rc;
@@ -75,8 +75,10 @@ static int pcie_bar_write(void *ctx, uint32_t bar, uint64_t off, uint32_t size, 
 	struct pcie_fn *f = ctx;
 	if (bar != 0 || off > UINT32_MAX || (size != 4 && size != 8)) {
 		f->st.bad_accesses++;
-		FERRY_ERR(COMP, "fn %u: write of %u bytes at BAR%u offset 0x%llx refused (registers "
-			  "take 4- or 8-byte writes)", f->fn, size, bar, (unsigned long long)off);
+		FERRY_ERR(COMP,
+			  "fn %u: write of %u bytes at BAR%u offset 0x%llx refused (registers "
+			  "take 4- or 8-byte writes)",
+			  f->fn, size, bar, (unsigned long long)off);
 		return -EINVAL;
 	}
 	int rc = ferry_nvme_ctrlr_reg_write(f->ctrlr, (uint32_t)off, size, val);
@@ -163,7 +165,8 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 		return rc;
 	}
 	if (tr->info.max_msix == 0 || tr->info.bar0_size <= FERRY_NVME_REG_DBS) {
-		FERRY_ERR(COMP, "create: %s offers %u MSI-X vectors and a %u-byte BAR0; an NVMe "
+		FERRY_ERR(COMP,
+			  "create: %s offers %u MSI-X vectors and a %u-byte BAR0; an NVMe "
 			  "controller needs at least 1 vector and doorbells at 0x%x",
 			  ferry_device_get_name(dev), tr->info.max_msix, tr->info.bar0_size,
 			  FERRY_NVME_REG_DBS);
@@ -198,8 +201,10 @@ static void pcie_ctrlr_teardown(struct pcie_tr *tr, struct pcie_fn *f)
 		uint64_t ns = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000ull +
 			      (uint64_t)(t.tv_nsec - t0.tv_nsec);
 		if (ns > PCIE_DESTROY_NS) {
-			FERRY_ERR(COMP, "destroy: controller of %s fn %u still has commands executing "
-				  "after 5 s; it is leaked", ferry_device_get_name(tr->dev), f->fn);
+			FERRY_ERR(COMP,
+				  "destroy: controller of %s fn %u still has commands executing "
+				  "after 5 s; it is leaked",
+				  ferry_device_get_name(tr->dev), f->fn);
 			return;
 		}
 	}
@@ -283,9 +288,10 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 	}
 	uint32_t bar = ferry_nvme_ctrlr_get_bar_size(f->ctrlr);
 	if (bar > tr->info.bar0_size) {
-		FERRY_ERR(COMP, "listen: the controller decodes %u bytes of BAR0 but %s offers %u "
-			  "(use fewer io_queues)", bar, ferry_device_get_name(tr->dev),
-			  tr->info.bar0_size);
+		FERRY_ERR(COMP,
+			  "listen: the controller decodes %u bytes of BAR0 but %s offers %u "
+			  "(use fewer io_queues)",
+			  bar, ferry_device_get_name(tr->dev), tr->info.bar0_size);
 		ferry_nvme_ctrlr_destroy(f->ctrlr);
 		free(f);
 		return -ENOSPC;

@@ -47,8 +47,11 @@ static void wait_ack(struct ep_shared *sh, int want)
 
 static int host_side(const struct ep_case *k, double secs, struct ep_shared *sh, int mfd, int pfd)
 {
-	struct nvmeh_opts ho = {.size = sizeof(ho), .mem_fd = mfd, .pcie_fd = pfd,
-				.io_queues = 1, .queue_entries = 128};
+	struct nvmeh_opts ho = {.size = sizeof(ho),
+				.mem_fd = mfd,
+				.pcie_fd = pfd,
+				.io_queues = 1,
+				.queue_entries = 128};
 	struct nvmeh_ctrlr *c = NULL;
 	if (nvmeh_open(&ho, &c) || nvmeh_init(c))
 		return 1;
@@ -59,8 +62,13 @@ static int host_side(const struct ep_case *k, double secs, struct ep_shared *sh,
 			return 1;
 		lg_destroy(g);
 	}
-	struct lg_opts o = {.size = sizeof(o), .qd = k->qd, .bs = k->bs, .read_pct = k->read_pct,
-			    .random = k->random, .seconds = secs, .seed = 42};
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = k->qd,
+			    .bs = k->bs,
+			    .read_pct = k->read_pct,
+			    .random = k->random,
+			    .seconds = secs,
+			    .seed = 42};
 	if (lg_create(c, &o, &g))
 		return 1;
 	__atomic_store_n(&sh->phase, 1, __ATOMIC_RELEASE);
@@ -94,8 +102,7 @@ static void take(struct ep_stack *s, struct snap *p)
 static void run_case(const struct ep_case *k, int json)
 {
 	double secs = bench_opts.seconds * 10 < 1.0 ? 1.0 : bench_opts.seconds * 10;
-	struct ep_stack_opts so = {.size = sizeof(so), .crypto_dif = k->crypto_dif,
-				   .blocks = 8192};
+	struct ep_stack_opts so = {.size = sizeof(so), .crypto_dif = k->crypto_dif, .blocks = 8192};
 	struct ep_stack *s = NULL;
 	if (ep_stack_create(&so, &s))
 		bench_fail("endpoint %s: cannot set the endpoint up", k->name);
@@ -142,8 +149,8 @@ static void run_case(const struct ep_case *k, int json)
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || sh->ack != 2)
 		bench_fail("endpoint %s: the host run failed (status 0x%x, %llu errors, first "
-			   "NVMe status 0x%x)", k->name, st, (unsigned long long)sh->r.errors,
-			   sh->r.first_error);
+			   "NVMe status 0x%x)",
+			   k->name, st, (unsigned long long)sh->r.errors, sh->r.first_error);
 	const struct lg_result *r = &sh->r;
 	double ios = r->ios ? (double)r->ios : 1;
 	int seq_path = b.acc.seqs_finished != a.acc.seqs_finished;
@@ -186,11 +193,11 @@ static const struct ep_case ep_cases[] = {
 };
 
 /* BENCH_CASE needs a constant name: it is repeated here. */
-#define EP_CASE(i, name_, fn)                                                                  \
-	static void fn(int json)                                                               \
-	{                                                                                      \
-		run_case(&ep_cases[i], json);                                                  \
-	}                                                                                      \
+#define EP_CASE(i, name_, fn)                                                                      \
+	static void fn(int json)                                                                   \
+	{                                                                                          \
+		run_case(&ep_cases[i], json);                                                      \
+	}                                                                                          \
 	BENCH_CASE("endpoint", name_, fn)
 
 EP_CASE(0, "randread-4k-qd32-malloc", ep_rr_malloc)

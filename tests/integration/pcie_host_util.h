@@ -52,21 +52,23 @@ static inline void ph_init_shared(void)
 }
 
 /* In the host process: record a failure and return 1 from the scenario. */
-#define HCHECK(cond, ...)                                                                       \
-	do {                                                                                    \
-		if (!(cond)) {                                                                  \
-			int n_ = snprintf(ph_sh->msg, sizeof(ph_sh->msg), "line %d: ", __LINE__); \
+#define HCHECK(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			int n_ = snprintf(ph_sh->msg, sizeof(ph_sh->msg), "line %d: ", __LINE__);  \
 			snprintf(ph_sh->msg + n_, sizeof(ph_sh->msg) - (size_t)n_, __VA_ARGS__);   \
-			return 1;                                                               \
-		}                                                                               \
+			return 1;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 static inline struct ep_stack *ph_stack(int crypto_dif, const char *mock_args,
 					const char *transport_args)
 {
 	ph_init_shared();
-	struct ep_stack_opts o = {.size = sizeof(o), .crypto_dif = crypto_dif,
-				  .mock_args = mock_args, .transport_args = transport_args};
+	struct ep_stack_opts o = {.size = sizeof(o),
+				  .crypto_dif = crypto_dif,
+				  .mock_args = mock_args,
+				  .transport_args = transport_args};
 	struct ep_stack *s = NULL;
 	int rc = ep_stack_create(&o, &s);
 	cr_assert_eq(rc, 0, "stack: %d (%s)", rc, ferry_last_error());
@@ -89,8 +91,12 @@ static inline void ph_run(struct ep_stack *s, ep_host_fn fn, void *ctx)
 static inline struct nvmeh_ctrlr *ph_up(int mem_fd, int pcie_fd, uint16_t nq, int poll_mode,
 					uint32_t entries)
 {
-	struct nvmeh_opts o = {.size = sizeof(o), .mem_fd = mem_fd, .pcie_fd = pcie_fd,
-			       .io_queues = nq, .poll_mode = poll_mode, .queue_entries = entries};
+	struct nvmeh_opts o = {.size = sizeof(o),
+			       .mem_fd = mem_fd,
+			       .pcie_fd = pcie_fd,
+			       .io_queues = nq,
+			       .poll_mode = poll_mode,
+			       .queue_entries = entries};
 	struct nvmeh_ctrlr *c = NULL;
 	int rc = nvmeh_open(&o, &c);
 	if (!rc)

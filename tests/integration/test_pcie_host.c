@@ -29,28 +29,31 @@ static int sc_init(void *ctx, int mfd, int pfd)
 
 	/* A refused enable: 32-byte SQ entries. CSTS.CFS, then a reset clears it. */
 	HCHECK(nvmeh_reg_write32(c, FERRY_NVME_REG_AQA, 0x00030003) == 0, "AQA");
-	HCHECK(nvmeh_reg_write32(c, FERRY_NVME_REG_CC, FERRY_NVME_CC_EN | (5u << 16) | (4u << 20)) ==
-		       0, "CC");
+	HCHECK(nvmeh_reg_write32(c, FERRY_NVME_REG_CC,
+				 FERRY_NVME_CC_EN | (5u << 16) | (4u << 20)) == 0,
+	       "CC");
 	HCHECK(nvmeh_wait_csts(c, FERRY_NVME_CSTS_CFS, FERRY_NVME_CSTS_CFS, 2000000000ull) == 0,
 	       "CFS after a bad enable");
-	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 && !(csts & FERRY_NVME_CSTS_RDY),
+	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 &&
+		       !(csts & FERRY_NVME_CSTS_RDY),
 	       "not ready: CSTS 0x%x", csts);
 
 	HCHECK(nvmeh_init(c) == 0, "init after the refused enable");
-	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 &&
-		       csts == FERRY_NVME_CSTS_RDY, "ready: CSTS 0x%x", csts);
+	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 && csts == FERRY_NVME_CSTS_RDY,
+	       "ready: CSTS 0x%x", csts);
 	uint64_t cap = nvmeh_cap(c);
 	HCHECK(FERRY_NVME_CAP_MQES(cap) == 1023, "MQES %u", FERRY_NVME_CAP_MQES(cap));
 	HCHECK(cap & FERRY_NVME_CAP_CSS_NVM, "CSS NVM");
 	HCHECK(FERRY_NVME_CAP_TO(cap) == 20 && FERRY_NVME_CAP_DSTRD(cap) == 0 &&
-		       FERRY_NVME_CAP_MPSMIN(cap) == 0, "CAP 0x%llx", (unsigned long long)cap);
+		       FERRY_NVME_CAP_MPSMIN(cap) == 0,
+	       "CAP 0x%llx", (unsigned long long)cap);
 	uint32_t vs = 0;
 	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_VS, &vs) == 0 && vs == FERRY_NVME_VS_1_4,
 	       "VS 0x%x", vs);
 	const struct ferry_nvme_id_ctrlr *id = nvmeh_id_ctrlr(c);
 	HCHECK(!memcmp(id->sn, "FERRY0001           ", 20), "sn '%.20s'", id->sn);
-	HCHECK(!memcmp(id->mn, "Ferry nvme_endpoint sample", 26) && id->mn[39] == ' ',
-	       "mn '%.40s'", id->mn);
+	HCHECK(!memcmp(id->mn, "Ferry nvme_endpoint sample", 26) && id->mn[39] == ' ', "mn '%.40s'",
+	       id->mn);
 	HCHECK(!strncmp(id->subnqn, "nqn.2024-01.io.ferry:nvme-endpoint-", 35), "subnqn '%s'",
 	       id->subnqn);
 	HCHECK(id->sqes == 0x66 && id->cqes == 0x44 && id->nn >= 1 && id->mdts == 5,
@@ -71,7 +74,8 @@ static int sc_init(void *ctx, int mfd, int pfd)
 	HCHECK(nvmeh_shutdown(c) == 0, "shutdown");
 	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 &&
 		       ((csts & FERRY_NVME_CSTS_SHST_MASK) >> FERRY_NVME_CSTS_SHST_SHIFT) ==
-			       FERRY_NVME_CSTS_SHST_COMPLETE, "SHST: CSTS 0x%x", csts);
+			       FERRY_NVME_CSTS_SHST_COMPLETE,
+	       "SHST: CSTS 0x%x", csts);
 	nvmeh_close(c);
 	return 0;
 }
@@ -123,7 +127,8 @@ static int sc_queues(void *ctx, int mfd, int pfd)
 		uint16_t want;
 		const char *what;
 	} cases[] = {
-		{FERRY_NVME_ADM_CREATE_CQ, 4, 3, cq.iova, SC1(FERRY_NVME_SC_INVALID_QSIZE), "size 0"},
+		{FERRY_NVME_ADM_CREATE_CQ, 4, 3, cq.iova, SC1(FERRY_NVME_SC_INVALID_QSIZE),
+		 "size 0"},
 		{FERRY_NVME_ADM_CREATE_CQ, (1024u << 16) | 4, 3, cq.iova,
 		 SC1(FERRY_NVME_SC_INVALID_QSIZE), "over MQES"},
 		{FERRY_NVME_ADM_CREATE_CQ, (63u << 16) | 1, 3, cq.iova,
@@ -152,19 +157,23 @@ static int sc_queues(void *ctx, int mfd, int pfd)
 		{0x7f, 0, 0, 0, SC0(FERRY_NVME_SC_INVALID_OPCODE), "unknown admin opcode"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = admin_status(c, cases[i].opc, cases[i].cdw10, cases[i].cdw11, cases[i].prp1,
-				      &st);
-		HCHECK(rc == 0 && (st & 0x7ff) == cases[i].want,
-		       "%s: rc %d status 0x%x, want 0x%x", cases[i].what, rc, st, cases[i].want);
+		int rc = admin_status(c, cases[i].opc, cases[i].cdw10, cases[i].cdw11,
+				      cases[i].prp1, &st);
+		HCHECK(rc == 0 && (st & 0x7ff) == cases[i].want, "%s: rc %d status 0x%x, want 0x%x",
+		       cases[i].what, rc, st, cases[i].want);
 	}
 	/* Happy path on the freed id: create CQ 4 (vector 4) and SQ 4, then delete both. */
 	HCHECK(admin_status(c, FERRY_NVME_ADM_CREATE_CQ, (63u << 16) | 4, (4u << 16) | 3, cq.iova,
-			    &st) == 0 && st == 0, "create CQ 4: 0x%x", st);
+			    &st) == 0 &&
+		       st == 0,
+	       "create CQ 4: 0x%x", st);
 	HCHECK(admin_status(c, FERRY_NVME_ADM_CREATE_SQ, (63u << 16) | 4, (4u << 16) | 1, sq.iova,
-			    &st) == 0 && st == 0, "create SQ 4: 0x%x", st);
+			    &st) == 0 &&
+		       st == 0,
+	       "create SQ 4: 0x%x", st);
 	HCHECK(admin_status(c, FERRY_NVME_ADM_DELETE_CQ, 4, 0, 0, &st) == 0 &&
-		       (st & 0x7ff) == SC1(FERRY_NVME_SC_INVALID_QUEUE_DELETION), "CQ 4 in use: 0x%x",
-	       st);
+		       (st & 0x7ff) == SC1(FERRY_NVME_SC_INVALID_QUEUE_DELETION),
+	       "CQ 4 in use: 0x%x", st);
 	HCHECK(admin_status(c, FERRY_NVME_ADM_DELETE_SQ, 4, 0, 0, &st) == 0 && st == 0,
 	       "delete SQ 4: 0x%x", st);
 	HCHECK(admin_status(c, FERRY_NVME_ADM_DELETE_CQ, 4, 0, 0, &st) == 0 && st == 0,
@@ -208,7 +217,7 @@ static const struct dp_case dp_cases[] = {
 	{NVMEH_SGL_SPLIT, 0, 32, 0, 256}, /* 32 pieces in one last segment */
 };
 #define DP_N (sizeof(dp_cases) / sizeof(dp_cases[0]))
-#define DP_LBA(i) ((uint64_t)(i) * 40)
+#define DP_LBA(i) ((uint64_t)(i)*40)
 
 static int sc_dptr(void *ctx, int mfd, int pfd)
 {
@@ -218,7 +227,8 @@ static int sc_dptr(void *ctx, int mfd, int pfd)
 	struct nvmeh_mem *m = nvmeh_get_mem(c);
 	struct nvmeh_buf wb, rb;
 	HCHECK(nvmeh_mem_alloc(m, 160 << 10, NVMEH_MEM_READ | NVMEH_MEM_WRITE | NVMEH_MEM_SCATTER,
-			       &wb) == 0, "alloc");
+			       &wb) == 0,
+	       "alloc");
 	HCHECK(nvmeh_mem_alloc(m, 160 << 10, NVMEH_MEM_READ | NVMEH_MEM_WRITE, &rb) == 0, "alloc");
 	static uint8_t tmp[160 << 10], back[160 << 10];
 	for (uint32_t i = 0; i < DP_N; i++) {
@@ -229,8 +239,11 @@ static int sc_dptr(void *ctx, int mfd, int pfd)
 		HCHECK(nvmeh_buf_write(m, &wb, k->off, tmp, len) == 0, "fill");
 		memset(back, 0xee, sizeof(back));
 		HCHECK(nvmeh_buf_write(m, &rb, 0, back, rb.len) == 0, "clear");
-		struct nvmeh_data d = {.iova = wb.iova + k->off, .len = len, .mode = k->mode,
-				       .sgl_chunk = k->chunk, .sgl_per_seg = k->per_seg};
+		struct nvmeh_data d = {.iova = wb.iova + k->off,
+				       .len = len,
+				       .mode = k->mode,
+				       .sgl_chunk = k->chunk,
+				       .sgl_per_seg = k->per_seg};
 		struct ferry_nvme_sqe cmd;
 		uint16_t st = 0xffff;
 		nvmeh_rw_cmd(&cmd, FERRY_NVME_CMD_WRITE, DP_LBA(i), k->blocks);
@@ -259,11 +272,13 @@ static int sc_dptr(void *ctx, int mfd, int pfd)
 	nvmeh_rw_cmd(&cmd, FERRY_NVME_CMD_READ, 0, 33);
 	struct nvmeh_data d = {.iova = rb.iova, .len = 33 * 4096, .mode = NVMEH_SGL};
 	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 &&
-		       (st & 0x7ff) == SC0(FERRY_NVME_SC_INVALID_FIELD), "over MDTS: 0x%x", st);
+		       (st & 0x7ff) == SC0(FERRY_NVME_SC_INVALID_FIELD),
+	       "over MDTS: 0x%x", st);
 	/* LBA out of range. */
 	nvmeh_rw_cmd(&cmd, FERRY_NVME_CMD_READ, 8192, 1);
 	d.len = 4096;
-	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && (st & 0x7ff) == SC0(FERRY_NVME_SC_LBA_RANGE),
+	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 &&
+		       (st & 0x7ff) == SC0(FERRY_NVME_SC_LBA_RANGE),
 	       "LBA range: 0x%x", st);
 	/* A miscompare. */
 	tmp[0] ^= 1;
@@ -293,8 +308,10 @@ Test(pcie_host, prp_and_sgl_data_pointers)
 	for (uint32_t i = 0; i < DP_N; i++) {
 		uint32_t len = dp_cases[i].blocks * 4096;
 		struct iovec iov = {buf, len};
-		struct ferry_bdev_io io = {.type = FERRY_BDEV_IO_READ, .offset_blocks = DP_LBA(i),
-					   .num_blocks = dp_cases[i].blocks, .cb = bdev_read_cb};
+		struct ferry_bdev_io io = {.type = FERRY_BDEV_IO_READ,
+					   .offset_blocks = DP_LBA(i),
+					   .num_blocks = dp_cases[i].blocks,
+					   .cb = bdev_read_cb};
 		int done = 0;
 		io.cb_arg = &done;
 		io.mem = (struct ferry_mem){.iov = &iov, .iovcnt = 1};
@@ -321,7 +338,8 @@ static int sc_chain(void *ctx, int mfd, int pfd)
 	struct nvmeh_mem *m = nvmeh_get_mem(c);
 	struct nvmeh_buf wb, rb;
 	uint32_t cap = (4u << 20) + 4096;
-	HCHECK(nvmeh_mem_alloc(m, cap, NVMEH_MEM_READ | NVMEH_MEM_WRITE | NVMEH_MEM_SCATTER, &wb) == 0,
+	HCHECK(nvmeh_mem_alloc(m, cap, NVMEH_MEM_READ | NVMEH_MEM_WRITE | NVMEH_MEM_SCATTER, &wb) ==
+		       0,
 	       "alloc");
 	HCHECK(nvmeh_mem_alloc(m, cap, NVMEH_MEM_READ | NVMEH_MEM_WRITE, &rb) == 0, "alloc");
 	uint8_t *tmp = malloc(cap), *back = malloc(cap);
@@ -372,16 +390,22 @@ static int sc_msix(void *ctx, int mfd, int pfd)
 	if (!c)
 		return 1; /* ph_up() wrote the message */
 	uint64_t i1 = nvmeh_irqs(c, 1), i2 = nvmeh_irqs(c, 2), i0 = nvmeh_irqs(c, 0);
-	struct lg_opts o = {.size = sizeof(o), .qd = 8, .bs = 4096, .read_pct = 50, .random = 1,
-			    .ios = 600, .seed = 7};
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = 8,
+			    .bs = 4096,
+			    .read_pct = 50,
+			    .random = 1,
+			    .ios = 600,
+			    .seed = 7};
 	struct lg *g = NULL;
 	HCHECK(lg_create(c, &o, &g) == 0, "lg_create");
 	HCHECK(lg_run(g, &ph_sh->r) == 0, "run");
 	lg_destroy(g);
 	/* The interrupt of the last completions may still be on its way (it is raised once the
 	 * completion entry is in host memory, which is when the host may already reap it). */
-	for (int i = 0; i < 2000 && !poll_mode &&
-			nvmeh_irqs(c, 1) - i1 + nvmeh_irqs(c, 2) - i2 < ph_sh->r.ios; i++)
+	for (int i = 0;
+	     i < 2000 && !poll_mode && nvmeh_irqs(c, 1) - i1 + nvmeh_irqs(c, 2) - i2 < ph_sh->r.ios;
+	     i++)
 		usleep(1000);
 	ph_sh->v[0] = nvmeh_irqs(c, 1) - i1;
 	ph_sh->v[1] = nvmeh_irqs(c, 2) - i2;
@@ -423,9 +447,17 @@ static int sc_reset(void *ctx, int mfd, int pfd)
 	struct nvmeh_ctrlr *c = ph_up(mfd, pfd, 2, 0, 64);
 	if (!c)
 		return 1; /* ph_up() wrote the message */
-	struct lg_opts o = {.size = sizeof(o), .qd = 32, .bs = 4096, .read_pct = 30, .random = 1,
-			    .verify = 1, .ios = 3000, .seed = 11, .range_blocks = 1024,
-			    .reset_after = 1000, .format = 1};
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = 32,
+			    .bs = 4096,
+			    .read_pct = 30,
+			    .random = 1,
+			    .verify = 1,
+			    .ios = 3000,
+			    .seed = 11,
+			    .range_blocks = 1024,
+			    .reset_after = 1000,
+			    .format = 1};
 	struct lg *g = NULL;
 	HCHECK(lg_create(c, &o, &g) == 0, "lg_create");
 	uint64_t dropped = 0;
@@ -481,7 +513,8 @@ static int sc_bad_mmio(void *ctx, int mfd, int pfd)
 	HCHECK(ferry_mock_pcie_mmio_read(h, 0, FERRY_NVME_REG_CSTS, 8, &v) == -EINVAL,
 	       "misaligned 8-byte read");
 	HCHECK(ferry_mock_pcie_mmio_read(h, 0, FERRY_NVME_REG_INTMC, 8, &v) == -EIO &&
-		       v == UINT64_MAX, "8-byte read of 32-bit registers: all ones");
+		       v == UINT64_MAX,
+	       "8-byte read of 32-bit registers: all ones");
 	HCHECK(ferry_mock_pcie_mmio_write(h, 0, FERRY_NVME_REG_CC, 1, 0) == 0, "1-byte CC write");
 	HCHECK(ferry_mock_pcie_mmio_write(h, 0, FERRY_NVME_REG_CC, 2, 0) == 0, "2-byte CC write");
 	/* Doorbells: a queue that does not exist; an SQ tail beyond the queue; a CQ head
@@ -490,12 +523,19 @@ static int sc_bad_mmio(void *ctx, int mfd, int pfd)
 	HCHECK(ferry_mock_pcie_mmio_write(h, 0, FERRY_NVME_REG_DBS + 8, 4, 5000) == 0, "db");
 	HCHECK(ferry_mock_pcie_mmio_write(h, 0, FERRY_NVME_REG_DBS + 12, 4, 17) == 0, "db");
 	uint32_t csts = 0;
-	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 &&
-		       csts == FERRY_NVME_CSTS_RDY, "still ready, no CFS: 0x%x", csts);
+	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 && csts == FERRY_NVME_CSTS_RDY,
+	       "still ready, no CFS: 0x%x", csts);
 	ferry_mock_pcie_host_close(h);
 	/* The controller still serves I/O. */
-	struct lg_opts o = {.size = sizeof(o), .qd = 4, .bs = 4096, .read_pct = 50, .random = 1,
-			    .verify = 1, .ios = 200, .seed = 3, .range_blocks = 256};
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = 4,
+			    .bs = 4096,
+			    .read_pct = 50,
+			    .random = 1,
+			    .verify = 1,
+			    .ios = 200,
+			    .seed = 3,
+			    .range_blocks = 256};
 	struct lg *g = NULL;
 	HCHECK(lg_create(c, &o, &g) == 0, "lg_create");
 	HCHECK(lg_run(g, &ph_sh->r) == 0 && ph_sh->r.errors == 0 && ph_sh->r.verify_errors == 0,
@@ -551,22 +591,19 @@ static int sc_iommu(void *ctx, int mfd, int pfd)
 	ph_sh->v[0] = st;
 	HCHECK(nvmeh_mem_unmap(m, &gone) == 0, "unmap");
 	d.iova = gone.iova;
-	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "write from unmapped: 0x%x",
-	       st);
+	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "write from unmapped: 0x%x", st);
 	/* Read into a buffer the device may not write: refused, buffer untouched. */
 	memset(back, 0x5a, sizeof(back));
 	nvmeh_buf_write(m, &ronly, 0, back, sizeof(back));
 	d.iova = ronly.iova;
 	nvmeh_rw_cmd(&cmd, FERRY_NVME_CMD_READ, 100, 2);
-	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "read into read-only: 0x%x",
-	       st);
+	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "read into read-only: 0x%x", st);
 	nvmeh_buf_read(m, &ronly, 0, back, sizeof(back));
 	for (int i = 0; i < 8192; i++)
 		HCHECK(back[i] == 0x5a, "read-only buffer byte %d changed", i);
 	/* A PRP pointing outside the IOVA space. */
 	d.iova = 0xfff000000ull;
-	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "read to a wild IOVA: 0x%x",
-	       st);
+	HCHECK(nvmeh_io_sync(c, 1, &cmd, &d, &st) == 0 && st != 0, "read to a wild IOVA: 0x%x", st);
 	/* The blocks still hold the good write; the controller is healthy. */
 	d.iova = good.iova;
 	memset(back, 0, sizeof(back));
@@ -575,8 +612,8 @@ static int sc_iommu(void *ctx, int mfd, int pfd)
 	nvmeh_buf_read(m, &good, 0, back, sizeof(back));
 	HCHECK(memcmp(back, tmp, sizeof(tmp)) == 0, "refused writes changed the blocks");
 	uint32_t csts = 0;
-	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 &&
-		       csts == FERRY_NVME_CSTS_RDY, "CSTS 0x%x", csts);
+	HCHECK(nvmeh_reg_read32(c, FERRY_NVME_REG_CSTS, &csts) == 0 && csts == FERRY_NVME_CSTS_RDY,
+	       "CSTS 0x%x", csts);
 	nvmeh_close(c);
 	return 0;
 }
@@ -590,4 +627,65 @@ Test(pcie_host, iommu_refuses_unmapped_and_unpermitted_buffers)
 	cr_assert_eq(ph_sh->v[0] & 0x7ff, SC0(FERRY_NVME_SC_DATA_XFER_ERROR),
 		     "status of a refused transfer: 0x%llx", (unsigned long long)ph_sh->v[0]);
 	ep_stack_destroy(s);
+}
+
+/* ---- a host that dies with I/O in flight; the next one takes the controller over -------- */
+
+static int sc_die(void *ctx, int mfd, int pfd)
+{
+	struct nvmeh_ctrlr *c = ph_up(mfd, pfd, 1, 0, 64);
+	if (!c)
+		return 1;
+	struct nvmeh_mem *m = nvmeh_get_mem(c);
+	struct nvmeh_buf b;
+	HCHECK(nvmeh_mem_alloc(m, 32 * 4096, NVMEH_MEM_READ | NVMEH_MEM_WRITE, &b) == 0, "alloc");
+	for (uint32_t i = 0; i < 32; i++) {
+		struct ferry_nvme_sqe cmd;
+		nvmeh_rw_cmd(&cmd, FERRY_NVME_CMD_WRITE, i, 1);
+		struct nvmeh_data d = {.iova = b.iova + i * 4096ull, .len = 4096};
+		HCHECK(nvmeh_submit(c, 1, &cmd, &d, NULL, NULL, 0) == 0, "submit %u", i);
+	}
+	_exit(0); /* no disable, no shutdown: the "OS" crashed */
+}
+
+static int sc_takeover(void *ctx, int mfd, int pfd)
+{
+	struct nvmeh_ctrlr *c = ph_up(mfd, pfd, 1, 0, 64);
+	if (!c)
+		return 1;
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = 16,
+			    .bs = 8192,
+			    .read_pct = 50,
+			    .random = 1,
+			    .verify = 1,
+			    .ios = 500,
+			    .seed = 5,
+			    .range_blocks = 512,
+			    .format = 1};
+	struct lg *g = NULL;
+	HCHECK(lg_create(c, &o, &g) == 0, "lg_create");
+	HCHECK(lg_run(g, &ph_sh->r) == 0 && ph_sh->r.errors == 0 && ph_sh->r.verify_errors == 0,
+	       "run after the takeover");
+	uint64_t bad = 1;
+	HCHECK(lg_verify_all(g, &bad) == 0 && bad == 0, "read-back");
+	lg_destroy(g);
+	nvmeh_close(c);
+	return 0;
+}
+
+Test(pcie_host, host_dies_with_io_in_flight_then_another_takes_over)
+{
+	struct ep_stack *s = ph_stack(1, NULL, NULL);
+	ph_run(s, sc_die, NULL);
+	uint64_t csts = 0;
+	cr_assert_eq(ferry_nvme_ctrlr_reg_read(s->ctrlr, FERRY_NVME_REG_CSTS, 4, &csts), 0);
+	cr_assert_eq(csts & FERRY_NVME_CSTS_CFS, 0, "the controller is healthy");
+	/* The new host drops the old IOMMU mappings before it resets the controller: late
+	 * completions of the dead host's commands fault (logged, CSTS.CFS) until the reset. */
+	ferry_log_set_handler(ph_quiet_log);
+	ph_run(s, sc_takeover, NULL);
+	ferry_log_set_handler(NULL);
+	cr_assert_geq(ph_ctrlr_stats(s).resets, 1, "the new host reset the controller");
+	ep_stack_destroy(s); /* no controller or I/O left behind (the subsystem would refuse) */
 }

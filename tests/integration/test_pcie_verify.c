@@ -12,9 +12,17 @@ static int sc_verify(void *ctx, int mfd, int pfd)
 	struct nvmeh_ctrlr *c = ph_up(mfd, pfd, 2, 0, 128);
 	if (!c)
 		return 1;
-	struct lg_opts o = {.size = sizeof(o), .qd = 32, .bs = 4096, .read_pct = 50, .random = 1,
-			    .verify = 1, .ios = 100000, .seed = 2024, .range_blocks = 4096,
-			    .buf_offset = 512, .format = 1};
+	struct lg_opts o = {.size = sizeof(o),
+			    .qd = 32,
+			    .bs = 4096,
+			    .read_pct = 50,
+			    .random = 1,
+			    .verify = 1,
+			    .ios = 100000,
+			    .seed = 2024,
+			    .range_blocks = 4096,
+			    .buf_offset = 512,
+			    .format = 1};
 	struct lg *g = NULL;
 	HCHECK(lg_create(c, &o, &g) == 0, "lg_create");
 	HCHECK(lg_run(g, &ph_sh->r) == 0, "run");

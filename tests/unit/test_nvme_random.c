@@ -9,6 +9,7 @@
  * one more branch there.
  */
 #include "test_nvme_host.h"
+#include <ferry/accel.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>
 
@@ -254,11 +255,18 @@ static void raw_done(struct ferry_bdev_io *io, void *arg)
 	*(int *)arg = io->status;
 }
 
-static void run_random(const char *layers, int async, uint64_t total, uint64_t seed)
+static void run_random(const char *layers, int async, int accel, uint64_t total, uint64_t seed)
 {
 	struct stack st;
 	struct ferry_bdev *top = build_stack(&st, layers, NBLK);
 	struct host_opts o = {.async = async, .ns_bdev = top, .ram = 64u << 20};
+	struct ferry_accel_chan *chan = NULL;
+	if (accel) {
+		/* Data through accel sequences built by the bdev stack (software engine). */
+		cr_assert_eq(ferry_accel_chan_create(NULL, NULL, &chan), 0);
+		o.copts.size = sizeof(o.copts);
+		o.copts.accel_chan = chan;
+	}
 	struct rnd *r = calloc(1, sizeof(*r));
 	r->h = h_create(&o);
 	r->seed = seed;
@@ -341,8 +349,15 @@ static void run_random(const char *layers, int async, uint64_t total, uint64_t s
 		cr_assert_eq(same, 0, "%u blocks stored in clear", same);
 		free(raw);
 	}
+	if (chan) {
+		struct ferry_accel_stats as = {.size = sizeof(as)};
+		cr_assert_eq(ferry_accel_get_stats(chan, &as), 0);
+		cr_assert_geq(as.seqs_completed, r->reads + r->writes, "every read/write ran a sequence");
+		cr_assert_eq(as.errors, 0);
+	}
 	h_destroy(h);
 	destroy_stack(&st);
+	ferry_accel_chan_destroy(chan);
 	free(r->shadow);
 	free(r->pool);
 	free(r->busy);
@@ -351,17 +366,27 @@ static void run_random(const char *layers, int async, uint64_t total, uint64_t s
 
 Test(nvme_random, verified_100k_malloc, .timeout = 120)
 {
-	run_random("malloc", 0, 100000, 0x1234);
+	run_random("malloc", 0, 0, 100000, 0x1234);
 }
 
 Test(nvme_random, verified_100k_crypto_dif, .timeout = 120)
 {
-	run_random("crypto,dif,malloc520", 0, 100000, 0x5eed);
+	run_random("crypto,dif,malloc520", 0, 0, 100000, 0x5eed);
 }
 
 Test(nvme_random, verified_async_passthru, .timeout = 120)
 {
-	run_random("passthru,malloc", 1, 20000, 0x777);
+	run_random("passthru,malloc", 1, 0, 20000, 0x777);
+}
+
+Test(nvme_random, verified_crypto_dif_through_sequences, .timeout = 120)
+{
+	run_random("crypto,dif,malloc520", 0, 1, 20000, 0xacce1);
+}
+
+Test(nvme_random, verified_async_crypto_dif_through_sequences, .timeout = 120)
+{
+	run_random("crypto,dif,malloc520", 1, 1, 10000, 0xacce2);
 }
 
 /* ---- reset with writes in flight ----------------------------------------------------------- */

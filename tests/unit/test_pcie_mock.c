@@ -197,9 +197,9 @@ static void script_basic(struct host_job *j)
 {
 	j->rc[0] = ferry_mock_pcie_mmio_write(ph, 0, 0x14, 4, 0x00460001);
 	j->rc[1] = ferry_mock_pcie_mmio_write(ph, 0, 0x28, 8, 0x1122334455667788ull);
-	j->rc[2] = ferry_mock_pcie_mmio_write(ph, 0, 0x1008, 4, 7);    /* doorbell 2 */
-	j->rc[3] = ferry_mock_pcie_mmio_write(ph, 0, 0x103c, 4, 9);    /* doorbell 15 */
-	j->rc[4] = ferry_mock_pcie_mmio_write(ph, 0, 0x1040, 4, 10);   /* past the doorbells */
+	j->rc[2] = ferry_mock_pcie_mmio_write(ph, 0, 0x1008, 4, 7);       /* doorbell 2 */
+	j->rc[3] = ferry_mock_pcie_mmio_write(ph, 0, 0x103c, 4, 9);       /* doorbell 15 */
+	j->rc[4] = ferry_mock_pcie_mmio_write(ph, 0, 0x1040, 4, 10);      /* past the doorbells */
 	j->rc[5] = ferry_mock_pcie_mmio_write(ph, 0, 0x1004, 2, 0x1ffff); /* 2 bytes: a write */
 	j->rc[6] = ferry_mock_pcie_mmio_write(ph, 0, 0x21, 1, 0x1ff);
 	j->rc[7] = ferry_mock_pcie_mmio_read(ph, 0, 0x1c, 4, &j->val[7]);
@@ -214,16 +214,21 @@ Test(pcie_mock, accesses_reach_handlers_in_order)
 	serve(&j, 1);
 	for (int i = 0; i < 10; i++)
 		cr_assert_eq(j.rc[i], 0, "access %d: %d", i, j.rc[i]);
-	cr_assert_eq(j.val[7], (0x1cull << 8) | 4,
-		     "4-byte read truncated to 32 bits: 0x%llx", (unsigned long long)j.val[7]);
+	cr_assert_eq(j.val[7], (0x1cull << 8) | 4, "4-byte read truncated to 32 bits: 0x%llx",
+		     (unsigned long long)j.val[7]);
 	cr_assert_eq(j.val[8], 0xa5a5000000000000ull | 8);
 	cr_assert_eq(j.val[9], (uint64_t)((0x3fffull << 8) | 1) & 0xff);
 	struct rec want[] = {
-		{'w', 0, 0x14, 4, 0x00460001}, {'w', 0, 0x28, 8, 0x1122334455667788ull},
-		{'d', 0, 2, 4, 7},             {'d', 0, 15, 4, 9},
-		{'w', 0, 0x1040, 4, 10},       {'w', 0, 0x1004, 2, 0xffff},
-		{'w', 0, 0x21, 1, 0xff},       {'r', 0, 0x1c, 4, 0},
-		{'r', 0, 0x0, 8, 0},           {'r', 0, 0x3fff, 1, 0},
+		{'w', 0, 0x14, 4, 0x00460001},
+		{'w', 0, 0x28, 8, 0x1122334455667788ull},
+		{'d', 0, 2, 4, 7},
+		{'d', 0, 15, 4, 9},
+		{'w', 0, 0x1040, 4, 10},
+		{'w', 0, 0x1004, 2, 0xffff},
+		{'w', 0, 0x21, 1, 0xff},
+		{'r', 0, 0x1c, 4, 0},
+		{'r', 0, 0x0, 8, 0},
+		{'r', 0, 0x3fff, 1, 0},
 	};
 	cr_assert_eq(fwrec.n, 10);
 	for (uint32_t i = 0; i < 10; i++) {
@@ -277,10 +282,10 @@ Test(pcie_mock, malformed_ring_entries_are_dropped)
 	struct mock_pcie_ring *ring = (void *)((uint8_t *)hdr + hdr->fn[0].ring_off);
 	uint64_t bad_ops[][3] = {
 		{MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, 4), FERRY_MOCK_PCIE_BAR0_SIZE, 0}, /* outside */
-		{MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, 3), 0x10, 0},                       /* size 3 */
-		{MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, 4), 0x11, 0},                       /* misaligned */
-		{MOCK_PCIE_OP(7, 4), 0x10, 0},                                        /* no such op */
-		{MOCK_PCIE_OP(MOCK_PCIE_OP_READ, 8), 0x3ffc, 0},                      /* crosses end */
+		{MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, 3), 0x10, 0},                      /* size 3 */
+		{MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, 4), 0x11, 0},  /* misaligned */
+		{MOCK_PCIE_OP(7, 4), 0x10, 0},                   /* no such op */
+		{MOCK_PCIE_OP(MOCK_PCIE_OP_READ, 8), 0x3ffc, 0}, /* crosses end */
 	};
 	uint64_t pos = atomic_load(&ring->tail);
 	for (uint32_t i = 0; i < 5; i++, pos++) {
@@ -288,7 +293,7 @@ Test(pcie_mock, malformed_ring_entries_are_dropped)
 		s->op = (uint32_t)bad_ops[i][0];
 		s->offset = bad_ops[i][1];
 		atomic_store(&s->state, (s->op & 0xff) == MOCK_PCIE_OP_READ ? MOCK_PCIE_ST_WAITING
-									     : MOCK_PCIE_ST_POSTED);
+									    : MOCK_PCIE_ST_POSTED);
 		atomic_store(&s->seq, pos + 1);
 	}
 	atomic_store(&ring->tail, pos);
@@ -486,8 +491,7 @@ static int mt_write(void *ctx, uint32_t bar, uint64_t off, uint32_t size, uint64
 Test(pcie_mock, several_host_threads_keep_their_order)
 {
 	static const struct ferry_hal_pcie_ep_handlers h = {fw_read, mt_write, NULL};
-	struct ferry_hal_pcie_ep_attach_opts o = {.size = sizeof(o), .handlers = &h,
-						  .ctx = &fwrec};
+	struct ferry_hal_pcie_ep_attach_opts o = {.size = sizeof(o), .handlers = &h, .ctx = &fwrec};
 	cr_assert_eq(ep->attach(dev, 0, &o), 0);
 	struct host_job j[4];
 	memset(j, 0, sizeof(j));
@@ -550,8 +554,9 @@ Test(pcie_mock, channel_fd_validation)
 	ferry_log_set_handler(tm_quiet_log);
 	cr_assert_eq(ferry_mock_pcie_host_open(-1, &h), -EINVAL);
 	cr_assert_eq(ferry_mock_host_fd(dev, &memfd), 0);
-	cr_assert_eq(ferry_mock_pcie_host_open(memfd, &h), -EINVAL, "the host-memory fd is not a "
-								     "PCIe channel");
+	cr_assert_eq(ferry_mock_pcie_host_open(memfd, &h), -EINVAL,
+		     "the host-memory fd is not a "
+		     "PCIe channel");
 	cr_assert_eq(ferry_mock_pcie_host_open(0, NULL), -EINVAL);
 	int fd;
 	cr_assert_eq(ferry_mock_pcie_fd(NULL, &fd), -EINVAL);

@@ -24,10 +24,13 @@ static struct ferry_mock_host *mh;
 static void setup(void)
 {
 	dev = tm_open("host_mem=1M,iova_size=1M");
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = "tpcie_malloc",
-					    .block_size = 512, .num_blocks = 64};
+	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+					    .name = "tpcie_malloc",
+					    .block_size = 512,
+					    .num_blocks = 64};
 	cr_assert_eq(ferry_bdev_malloc_create(&mo, &bdev), 0);
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = "nqn.2024-01.io.ferry:tpcie"};
+	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
+					       .nqn = "nqn.2024-01.io.ferry:tpcie"};
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &subsys), 0);
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = bdev, .nsid = 1};
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(subsys, &no, NULL), 0);
@@ -128,7 +131,8 @@ Test(pcie_transport, registered_and_create_validation)
 	/* The options reached the controller: CAP.MQES = entries - 1. */
 	uint64_t cap = 0;
 	cr_assert_eq(ferry_nvme_ctrlr_reg_read(ferry_pcie_transport_get_ctrlr(t, 0),
-					       FERRY_NVME_REG_CAP, 8, &cap), 0);
+					       FERRY_NVME_REG_CAP, 8, &cap),
+		     0);
 	cr_assert_eq(FERRY_NVME_CAP_MQES(cap), 255);
 	struct ferry_pcie_transport_stats st = {.size = sizeof(st)};
 	ferry_log_set_handler(tm_quiet_log);
@@ -288,13 +292,20 @@ Test(pcie_transport, enable_doorbell_completion_and_msix)
 Test(pcie_transport, endpoint_convenience)
 {
 	struct ferry_bdev *b2 = NULL;
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = "tpcie_ep",
-					    .block_size = 4096, .num_blocks = 16};
+	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+					    .name = "tpcie_ep",
+					    .block_size = 4096,
+					    .num_blocks = 16};
 	cr_assert_eq(ferry_bdev_malloc_create(&mo, &b2), 0);
 	struct ferry_bdev *ns[] = {b2};
-	struct ferry_endpoint_opts eo = {.size = sizeof(eo), .transport = "pcie", .device = dev,
-					 .address = "fn=1", .nqn = "nqn.2024-01.io.ferry:tpcie-ep",
-					 .bdevs = ns, .num_bdevs = 1, .transport_args = "io_queues=2"};
+	struct ferry_endpoint_opts eo = {.size = sizeof(eo),
+					 .transport = "pcie",
+					 .device = dev,
+					 .address = "fn=1",
+					 .nqn = "nqn.2024-01.io.ferry:tpcie-ep",
+					 .bdevs = ns,
+					 .num_bdevs = 1,
+					 .transport_args = "io_queues=2"};
 	struct ferry_endpoint *e = NULL;
 	cr_assert_eq(ferry_endpoint_create(&eo, &e), 0);
 	cr_assert_eq(ferry_mock_pcie_host_attached(ph, 1), 1);

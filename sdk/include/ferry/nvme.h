@@ -59,6 +59,7 @@
 FERRY_BEGIN_DECLS
 
 struct ferry_bdev;
+struct ferry_accel_chan;
 struct ferry_transport;
 struct ferry_nvme_subsystem;
 struct ferry_nvme_ctrlr;
@@ -159,6 +160,13 @@ struct ferry_nvme_ctrlr_opts {
 	uint32_t version;                    /**< FERRY_NVME_VS_1_4 (default) or FERRY_NVME_VS_2_0 */
 	uint32_t max_inflight;               /**< commands executing at once, 8..65536 (0 = 256) */
 	uint32_t flags;                      /**< FERRY_NVME_CTRLR_F_* */
+	/**
+	 * Optional: an accel channel (ferry/accel.h) of the polling thread. When set, every
+	 * Read and Write carries a new sequence on it down the bdev stack (virtual bdevs append
+	 * their operations, the terminal bdev finishes it, see ferry/bdev.h), and
+	 * ferry_nvme_ctrlr_poll() polls the channel. NULL: bdevs move the data themselves.
+	 */
+	struct ferry_accel_chan *accel_chan;
 };
 
 /**
@@ -219,7 +227,8 @@ FERRY_API int ferry_nvme_ctrlr_reg_write(struct ferry_nvme_ctrlr *ctrlr, uint32_
 					 uint32_t size, uint64_t val);
 
 /**
- * @brief Do the controller's work: poll the host domain, finish a pending reset/shutdown,
+ * @brief Do the controller's work: poll the host domain (and the accel channel, if any),
+ * finish a pending reset/shutdown,
  * fetch up to @p max new commands from the submission queues whose doorbells moved (round
  * robin, never more than the completion queue has room for), and raise coalesced interrupts.
  * @return number of commands fetched (>= 0), or a negative errno (-EINVAL: NULL).

@@ -66,8 +66,8 @@ struct ferry_pcie_transport_stats {
  * @return the controller, or NULL if @p transport is not a "pcie" instance or does not
  *         listen on @p fn. Valid until the instance is destroyed.
  */
-FERRY_API struct ferry_nvme_ctrlr *ferry_pcie_transport_get_ctrlr(const struct ferry_transport *transport,
-								  uint32_t fn);
+FERRY_API struct ferry_nvme_ctrlr *
+ferry_pcie_transport_get_ctrlr(const struct ferry_transport *transport, uint32_t fn);
 
 /**
  * @brief Read the counters of function @p fn of a "pcie" transport instance.

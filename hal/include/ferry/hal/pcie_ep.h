@@ -86,11 +86,16 @@ struct ferry_hal_pcie_ep_ops {
 	void (*detach)(struct ferry_device *dev, uint32_t fn);
 	/** Required: the memory domain of @p fn's view of host memory (owned by the device). */
 	struct ferry_memdomain *(*get_domain)(struct ferry_device *dev, uint32_t fn);
-	/** Required: raise MSI-X vector @p vector of @p fn toward the host. */
+	/**
+	 * Required: raise MSI-X vector @p vector of @p fn toward the host. @retval 0 raised;
+	 * -EINVAL @p fn or @p vector (>= max_msix) out of range; -ENODEV @p fn is not attached.
+	 */
 	int (*msix_raise)(struct ferry_device *dev, uint32_t fn, uint16_t vector);
 	/**
 	 * Required: deliver pending BAR accesses and doorbells of every attached function to
-	 * their handlers on the calling thread. @return number of events delivered or -errno.
+	 * their handlers on the calling thread, at most @p max (0: no limit), in the order the
+	 * host made them. Accesses to a function that is not attached complete as to an
+	 * unclaimed BAR (reads return all ones). @return number of events handled or -errno.
 	 */
 	int (*poll)(struct ferry_device *dev, uint32_t max);
 };
