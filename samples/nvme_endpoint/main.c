@@ -91,7 +91,8 @@ static void report(const struct counters *a, const struct counters *b, int seq_p
 	       (double)(b->acc.fusions - a->acc.fusions) / n,
 	       (double)(b->acc.fused_ops - a->acc.fused_ops) / n,
 	       (double)(b->acc.copies_elided - a->acc.copies_elided) / n);
-	printf("  bytes processed on the SoC: %8.0f (accel engine %.0f + software %.0f)\n",
+	printf("  bytes processed on the SoC: %8.0f (source bytes of the accel operations: engine "
+	       "%.0f + software %.0f)\n",
 	       (double)(b->acc.bytes_hw - a->acc.bytes_hw + b->acc.bytes_sw - a->acc.bytes_sw) / n,
 	       (double)(b->acc.bytes_hw - a->acc.bytes_hw) / n,
 	       (double)(b->acc.bytes_sw - a->acc.bytes_sw) / n);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ferry/accel.h>
 #include <ferry/hal/hal.h>
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
@@ -24,6 +25,7 @@ struct pcie_fn {
 	struct pcie_tr *tr;
 	uint32_t fn;
 	struct ferry_nvme_ctrlr *ctrlr;
+	struct ferry_accel_chan *chan; /* the controller's sequences (NULL: accel=0) */
 	int attached;
 	struct ferry_pcie_transport_stats st;
 };
@@ -32,7 +34,7 @@ struct pcie_tr {
 	struct ferry_device *dev;
 	const struct ferry_hal_pcie_ep_ops *ep;
 	struct ferry_hal_pcie_ep_info info;
-	uint32_t io_queues, entries, inflight, flags;
+	uint32_t io_queues, entries, inflight, flags, accel;
 	uint8_t mdts;
 	struct pcie_fn *fns[PCIE_MAX_FNS];
 	uint32_t nfns;
@@ -107,7 +109,8 @@ static const struct ferry_hal_pcie_ep_handlers pcie_handlers = {
 
 /* ---- plugin ops ---------------------------------------------------------------------- */
 
-static const char *const pcie_keys[] = {"io_queues", "entries", "mdts", "inflight", "sgl", NULL};
+static const char *const pcie_keys[] = {"io_queues", "entries", "mdts", "inflight",
+					"sgl",       "accel",   NULL};
 
 static int arg_u32(const char *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out)
 {
@@ -140,7 +143,7 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 	}
 	if (ferry_hal_args_check(opts->args, pcie_keys))
 		return -EINVAL;
-	uint32_t ioq = 16, entries = 1024, mdts = 5, inflight = 256, sgl = 1;
+	uint32_t ioq = 16, entries = 1024, mdts = 5, inflight = 256, sgl = 1, accel = 1;
 	int rc = arg_u32(opts->args, "io_queues", 1, 1024, &ioq);
 	if (!rc)
 		rc = arg_u32(opts->args, "entries", 2, 65536, &entries);
@@ -150,6 +153,8 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 		rc = arg_u32(opts->args, "inflight", 8, 65536, &inflight);
 	if (!rc)
 		rc = arg_u32(opts->args, "sgl", 0, 1, &sgl);
+	if (!rc)
+		rc = arg_u32(opts->args, "accel", 0, 1, &accel);
 	if (rc)
 		return rc;
 	struct pcie_tr *tr = calloc(1, sizeof(*tr));
@@ -178,6 +183,7 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 	tr->mdts = (uint8_t)mdts;
 	tr->inflight = inflight;
 	tr->flags = sgl ? 0 : FERRY_NVME_CTRLR_F_NO_SGL;
+	tr->accel = accel;
 	ferry_transport_set_ctx(t, tr);
 	return 0;
 }
@@ -222,6 +228,8 @@ static void pcie_destroy(struct ferry_transport *t)
 		f->attached = 0;
 		if (f->ctrlr)
 			pcie_ctrlr_teardown(tr, f);
+		if (!f->ctrlr)
+			ferry_accel_chan_destroy(f->chan); /* a leaked controller keeps it */
 		free(f);
 	}
 	free(tr);
@@ -265,6 +273,15 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 	f->tr = tr;
 	f->fn = (uint32_t)fn;
 	f->st.size = sizeof(f->st);
+	if (tr->accel) {
+		int arc = ferry_accel_chan_create(tr->dev, NULL, &f->chan);
+		if (arc) {
+			FERRY_ERR(COMP, "listen: accel channel on %s: %s",
+				  ferry_device_get_name(tr->dev), ferry_strerror(arc));
+			free(f);
+			return arc;
+		}
+	}
 	uint32_t nvec = tr->io_queues + 1;
 	if (nvec > tr->info.max_msix)
 		nvec = tr->info.max_msix;
@@ -280,9 +297,11 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 		.mdts = tr->mdts,
 		.max_inflight = tr->inflight,
 		.flags = tr->flags,
+		.accel_chan = f->chan,
 	};
 	int rc = ferry_nvme_ctrlr_create(&co, &f->ctrlr);
 	if (rc) {
+		ferry_accel_chan_destroy(f->chan);
 		free(f);
 		return rc;
 	}
@@ -293,6 +312,7 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 			  "(use fewer io_queues)",
 			  bar, ferry_device_get_name(tr->dev), tr->info.bar0_size);
 		ferry_nvme_ctrlr_destroy(f->ctrlr);
+		ferry_accel_chan_destroy(f->chan);
 		free(f);
 		return -ENOSPC;
 	}
@@ -308,6 +328,7 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 		FERRY_ERR(COMP, "listen: attaching %s fn %lu failed: %s",
 			  ferry_device_get_name(tr->dev), fn, ferry_strerror(rc));
 		ferry_nvme_ctrlr_destroy(f->ctrlr);
+		ferry_accel_chan_destroy(f->chan);
 		free(f);
 		return rc;
 	}

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <ferry/ferry.h>
+#include <ferry/accel.h>
 #include <ferry/bdev.h>
 #include <ferry/endpoint.h>
 #include <ferry/mock_pcie.h>

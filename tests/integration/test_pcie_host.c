@@ -491,8 +491,23 @@ Test(pcie_host, reset_with_io_in_flight_loses_no_completed_write)
 
 Test(pcie_host, reset_with_io_in_flight_crypto_dif)
 {
+	/* Data through accel sequences (the default: fused on the mock engine). */
 	struct ep_stack *s = ph_stack(1, NULL, NULL);
 	ph_run(s, sc_reset, NULL);
+	struct ferry_accel_stats as = {.size = sizeof(as)};
+	cr_assert_eq(ferry_accel_get_stats(NULL, &as), 0);
+	cr_assert_gt(as.fusions, 0, "writes ran as fused operations");
+	ep_stack_destroy(s);
+}
+
+Test(pcie_host, reset_with_io_in_flight_crypto_dif_no_accel)
+{
+	/* No sequences: the crypto and dif bdevs transform on their own bounce buffers. */
+	struct ep_stack *s = ph_stack(1, NULL, "accel=0");
+	ph_run(s, sc_reset, NULL);
+	struct ferry_accel_stats as = {.size = sizeof(as)};
+	cr_assert_eq(ferry_accel_get_stats(NULL, &as), 0);
+	cr_assert_eq(as.seqs_finished, 0, "no sequence was used");
 	ep_stack_destroy(s);
 }
 

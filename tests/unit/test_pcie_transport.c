@@ -95,6 +95,8 @@ Test(pcie_transport, registered_and_create_validation)
 	cr_assert_eq(ferry_transport_create("pcie", &o, &t), -EINVAL);
 	o.args = "sgl=2";
 	cr_assert_eq(ferry_transport_create("pcie", &o, &t), -EINVAL);
+	o.args = "accel=2";
+	cr_assert_eq(ferry_transport_create("pcie", &o, &t), -EINVAL);
 	o.args = "colour=blue";
 	cr_assert_eq(ferry_transport_create("pcie", &o, &t), -EINVAL, "unknown key");
 	o.args = "io_queues=x";

@@ -20,5 +20,6 @@
 #include <ferry/nvme.h>
 #include <ferry/transport.h>
 #include <ferry/endpoint.h>
+#include <ferry/pcie_transport.h>
 
 #endif /* FERRY_FERRY_H */

@@ -28,6 +28,10 @@
  *   mdts=<n>        maximum transfer 2^n * 4 KiB, 1..10 (default 5: 128 KiB)
  *   inflight=<n>    commands executing at once per controller, 8..65536 (default 256)
  *   sgl=<0|1>       advertise and accept SGLs (default 1)
+ *   accel=<0|1>     give each controller an accel channel on the device (ferry/accel.h), so
+ *                   that Reads and Writes carry a sequence down the bdev stack and the
+ *                   device's engine runs (and fuses) the data operations (default 1); 0: the
+ *                   bdevs move and transform the data themselves
  *
  * ## Threading and lifetime
  * One thread creates, polls and destroys an instance (the thread that polls the bdevs and
