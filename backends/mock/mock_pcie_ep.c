@@ -181,8 +181,9 @@ static void consume_one(struct mock_dev *dev, uint32_t i, struct mock_pcie_fn *f
 			struct mock_pcie_slot *s)
 {
 	uint64_t pos = f->head++;
-	uint32_t op = s->op;
-	uint64_t off = s->offset;
+	/* Each field once, into locals (the host may be rewriting the slot meanwhile). */
+	uint32_t op = atomic_load_explicit(&s->op, memory_order_relaxed);
+	uint64_t off = atomic_load_explicit(&s->offset, memory_order_relaxed);
 	uint64_t val = atomic_load_explicit(&s->value, memory_order_relaxed);
 	uint32_t kind = op & 0xffu, size = (op >> 8) & 0xffu;
 	int is_read = kind == MOCK_PCIE_OP_READ;
@@ -227,11 +228,15 @@ static void consume_one(struct mock_dev *dev, uint32_t i, struct mock_pcie_fn *f
 	(void)f->h->bar_write(f->ctx, 0, off, size, val); /* the handler logs what it refuses */
 }
 
-/* Consumes up to @p max published requests of function @p i. */
+/* Consumes up to @p max published requests of function @p i, and never more than one ring's
+ * worth: a hostile host republishing each slot as soon as it is released must not keep the
+ * firmware's poll from returning (poll(0) means "what is pending", not "forever"). */
 static uint32_t consume(struct mock_dev *dev, struct mock_pcie *pc, uint32_t i, uint32_t max)
 {
 	struct mock_pcie_fn *f = &pc->fn[i];
 	uint32_t n = 0;
+	if (max > FERRY_MOCK_PCIE_RING)
+		max = FERRY_MOCK_PCIE_RING;
 	while (n < max) {
 		struct mock_pcie_slot *s = &f->ring->slot[f->head & (FERRY_MOCK_PCIE_RING - 1)];
 		if (atomic_load_explicit(&s->seq, memory_order_acquire) != f->head + 1)

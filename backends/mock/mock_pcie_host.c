@@ -102,20 +102,25 @@ FERRY_API int ferry_mock_pcie_host_open(int fd, struct ferry_mock_pcie_host **ou
 	}
 	h->base = p;
 	h->size = (uint64_t)st.st_size;
-	const struct mock_pcie_shm_hdr *hdr = p;
-	if (!check_hdr(hdr, h->size)) {
+	/* The other side writes the magic last (release): read it first (acquire), then take
+	 * one private copy of the header, check the copy and use only the copy, so that a
+	 * concurrent rewrite of the shared header cannot slip an unchecked offset in. */
+	struct mock_pcie_shm_hdr *shared = p;
+	struct mock_pcie_shm_hdr hdr;
+	uint64_t magic = __atomic_load_n(&shared->magic, __ATOMIC_ACQUIRE);
+	memcpy(&hdr, shared, sizeof(hdr));
+	hdr.magic = magic;
+	if (!check_hdr(&hdr, h->size)) {
 		ferry_log(FERRY_LOG_ERROR, COMP,
 			  "pcie_host_open: fd %d has no valid mock PCIe channel header", fd);
 		ferry_mock_pcie_host_close(h);
 		return -EINVAL;
 	}
-	atomic_thread_fence(memory_order_acquire);
-	h->nfn = hdr->nfn;
+	h->nfn = hdr.nfn;
 	for (uint32_t i = 0; i < h->nfn; i++) {
-		h->ring[i] = (struct mock_pcie_ring *)(void *)(h->base + hdr->fn[i].ring_off);
-		h->msix[i] = (struct mock_pcie_msix *)(void *)(h->base + hdr->fn[i].msix_off);
-		h->attached[i] =
-			(_Atomic uint32_t *)&((struct mock_pcie_shm_hdr *)p)->fn[i].attached;
+		h->ring[i] = (struct mock_pcie_ring *)(void *)(h->base + hdr.fn[i].ring_off);
+		h->msix[i] = (struct mock_pcie_msix *)(void *)(h->base + hdr.fn[i].msix_off);
+		h->attached[i] = &shared->fn[i].attached;
 	}
 	atomic_init(&h->timeout_ns, 1000000000ull);
 	*out = h;
@@ -223,8 +228,8 @@ FERRY_API int ferry_mock_pcie_mmio_write(struct ferry_mock_pcie_host *h, unsigne
 			  fn, (unsigned long long)offset);
 		return -ETIMEDOUT;
 	}
-	s->op = MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, size);
-	s->offset = offset;
+	atomic_store_explicit(&s->op, MOCK_PCIE_OP(MOCK_PCIE_OP_WRITE, size), memory_order_relaxed);
+	atomic_store_explicit(&s->offset, offset, memory_order_relaxed);
 	atomic_store_explicit(&s->value, val & mock_pcie_ones(size), memory_order_relaxed);
 	atomic_store_explicit(&s->state, MOCK_PCIE_ST_POSTED, memory_order_relaxed);
 	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
@@ -255,8 +260,8 @@ FERRY_API int ferry_mock_pcie_mmio_read(struct ferry_mock_pcie_host *h, unsigned
 			  fn, (unsigned long long)offset);
 		return -ETIMEDOUT;
 	}
-	s->op = MOCK_PCIE_OP(MOCK_PCIE_OP_READ, size);
-	s->offset = offset;
+	atomic_store_explicit(&s->op, MOCK_PCIE_OP(MOCK_PCIE_OP_READ, size), memory_order_relaxed);
+	atomic_store_explicit(&s->offset, offset, memory_order_relaxed);
 	atomic_store_explicit(&s->value, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->state, MOCK_PCIE_ST_WAITING, memory_order_relaxed);
 	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);

@@ -50,11 +50,14 @@ enum {
 	MOCK_PCIE_ST_DONE_UR = 6,   /* no firmware attached: all ones */
 };
 
+/* Every field is atomic: the other process may rewrite any of them at any time, and a plain
+ * load could legally be repeated by the compiler (a double fetch). The consumer loads each
+ * field once into a local, validates it, and uses only the local. */
 struct mock_pcie_slot {
 	_Atomic uint64_t seq;
 	_Atomic uint32_t state;
-	uint32_t op;
-	uint64_t offset;
+	_Atomic uint32_t op;
+	_Atomic uint64_t offset;
 	_Atomic uint64_t value;
 };
 _Static_assert(sizeof(struct mock_pcie_slot) == 32, "slot layout");

@@ -9,8 +9,9 @@
  *     copy    V3        -> local dst  (terminal bdev: bytes it can send)
  *
  * The plan hook prints the plan before the passes and after elision, fusion and
- * materialisation; then the counters (copies elided, fused operations, pool buffers) and a
- * comparison of the three ways to run it (all passes, elision only, no passes). The result is
+ * materialisation; then the counters (copies elided, fused operations, pool buffers, bytes
+ * copied and bytes written by the engine) and a comparison of the three ways to run it (all
+ * passes, elision only, no passes). The result is
  * checked byte for byte against the primitives (ferry_crypto_encrypt + ferry_dif_insert).
  *
  * Usage: accel_pipeline [--json] [--quiet] [--plans all|elision|none] [--blocks N]
@@ -165,19 +166,28 @@ static void print_counters(const struct opts *o, const char *mode, const struct 
 	if (o->json)
 		printf("{\"mode\":\"%s\",\"bytes_ok\":%s,\"copies_elided\":%llu,\"fusions\":%llu,"
 		       "\"fused_ops\":%llu,\"pool_buffers\":%llu,\"pool_peak\":%llu,"
-		       "\"engine_ops\":%llu,\"software_ops\":%llu,\"bounces\":%llu}\n",
+		       "\"engine_ops\":%llu,\"software_ops\":%llu,\"bounces\":%llu,"
+		       "\"bytes_copied\":%llu,\"bytes_bounced\":%llu,\"bytes_out_engine\":%llu,"
+		       "\"bytes_out_software\":%llu,\"bytes_out_fused\":%llu}\n",
 		       mode, r->ok ? "true" : "false", (unsigned long long)s->copies_elided,
 		       (unsigned long long)s->fusions, (unsigned long long)s->fused_ops,
 		       (unsigned long long)s->bufs_taken, (unsigned long long)s->bufs_peak,
 		       (unsigned long long)hw, (unsigned long long)sw,
-		       (unsigned long long)s->bounces);
+		       (unsigned long long)s->bounces, (unsigned long long)s->bytes_copied,
+		       (unsigned long long)s->bytes_bounced, (unsigned long long)s->bytes_out_hw,
+		       (unsigned long long)s->bytes_out_sw, (unsigned long long)s->bytes_out_fused);
 	else
 		printf("  %-14s bytes %-4s  copies elided %llu  fused ops %llu (in %llu operation%s)"
-		       "  pool buffers %llu  engine ops %llu  software ops %llu\n",
+		       "  pool buffers %llu  engine ops %llu  software ops %llu\n"
+		       "  %-14s bytes copied %llu  bounced %llu  written by the engine %llu (by "
+		       "fused operations %llu)  by software %llu\n",
 		       mode, r->ok ? "ok" : "BAD", (unsigned long long)s->copies_elided,
 		       (unsigned long long)s->fused_ops, (unsigned long long)s->fusions,
 		       s->fusions == 1 ? "" : "s", (unsigned long long)s->bufs_taken,
-		       (unsigned long long)hw, (unsigned long long)sw);
+		       (unsigned long long)hw, (unsigned long long)sw, "",
+		       (unsigned long long)s->bytes_copied, (unsigned long long)s->bytes_bounced,
+		       (unsigned long long)s->bytes_out_hw, (unsigned long long)s->bytes_out_fused,
+		       (unsigned long long)s->bytes_out_sw);
 }
 
 static int parse(int argc, char **argv, struct opts *o)

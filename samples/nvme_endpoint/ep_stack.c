@@ -1,7 +1,7 @@
 /*
  * The firmware side of the nvme_endpoint sample (ep_stack.h): device, block stack, endpoint,
- * host process creation (fork, or fork + exec of ferry-nvme-host with the device's fds) and
- * the polling loop that serves the host until it exits.
+ * host process creation (fork, or fork + exec of ferry-nvme-host with the device's fds), the
+ * polling loop that serves the host until it exits, and the per-I/O data-path figures.
  */
 #include <errno.h>
 #include <sched.h>
@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <ferry/accel.h>
 #include <ferry/bdev.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>
@@ -19,6 +20,7 @@
 #include <ferry/ferry.h>
 #include <ferry/mock.h>
 #include <ferry/mock_pcie.h>
+#include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
 #include "ep_stack.h"
 
@@ -236,4 +238,64 @@ pid_t ep_stack_spawn_host(struct ep_stack *s, const char *path, char *const *arg
 	close(p);
 	free(args);
 	return rc;
+}
+
+void ep_stack_snap(struct ep_stack *s, struct ep_counters *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->dma.size = sizeof(c->dma);
+	c->acc.size = sizeof(c->acc);
+	c->tr.size = sizeof(c->tr);
+	c->ctl.size = sizeof(c->ctl);
+	ferry_mock_get_stats(s->dev, &c->dma);
+	ferry_accel_get_stats(NULL, &c->acc);
+	ferry_pcie_transport_get_stats(s->transport, 0, &c->tr);
+	ferry_nvme_ctrlr_get_stats(s->ctrlr, &c->ctl);
+}
+
+uint64_t ep_prp_list_bytes(uint64_t len, uint32_t offset)
+{
+	const uint64_t page = 4096;
+	uint64_t first = page - offset % page;
+	if (len <= first)
+		return 0;
+	uint64_t rest = len - first;
+	if (rest <= page)
+		return 0; /* PRP2 is the second page itself */
+	uint64_t entries = (rest + page - 1) / page, left = entries, lists = 1;
+	while (left > page / 8) { /* a full list page chains to the next one in its last entry */
+		left -= page / 8 - 1;
+		lists++;
+	}
+	return (entries + lists - 1) * 8;
+}
+
+void ep_io_figures(const struct ep_counters *a, const struct ep_counters *b,
+		   int64_t dptr_bytes_per_io, struct ep_io_figures *f)
+{
+	const struct ferry_accel_stats *x = &a->acc, *y = &b->acc;
+	double ios = (double)(b->ctl.io_cmds - a->ctl.io_cmds);
+	double admin = (double)(b->ctl.admin_cmds - a->ctl.admin_cmds);
+	double n = ios > 0 ? ios : 1;
+	memset(f, 0, sizeof(*f));
+	f->ios = ios;
+	f->seq_path = y->seqs_finished != x->seqs_finished;
+	f->accel_bytes_copied = (double)(y->bytes_copied - x->bytes_copied) / n;
+	f->bytes_bounced = (double)(y->bytes_bounced - x->bytes_bounced) / n;
+	f->pool_buffers = (double)(y->bufs_taken - x->bufs_taken) / n;
+	f->fusions = (double)(y->fusions - x->fusions) / n;
+	f->fused_output_bytes = (double)(y->bytes_out_fused - x->bytes_out_fused) / n;
+	f->copy_ops = (double)(y->ops_hw[FERRY_ACCEL_OP_COPY] - x->ops_hw[FERRY_ACCEL_OP_COPY] +
+			       y->ops_sw[FERRY_ACCEL_OP_COPY] - x->ops_sw[FERRY_ACCEL_OP_COPY]) /
+		      n;
+	f->soc_bytes_copied = f->accel_bytes_copied + f->bytes_bounced;
+	if (dptr_bytes_per_io < 0) {
+		f->dma_data_bytes = -1;
+		return;
+	}
+	double queue = (ios + admin) * (64 + 16) + ios * (double)dptr_bytes_per_io + admin * 4096;
+	double data = (double)(b->dma.bytes - a->dma.bytes) - queue;
+	f->dma_data_bytes = data > 0 ? data / n : 0;
+	if (f->dma_data_bytes > f->bytes_bounced)
+		f->soc_bytes_copied += f->dma_data_bytes - f->bytes_bounced;
 }

@@ -1,8 +1,9 @@
 /*
  * Firmware side of the nvme_endpoint sample, shared with its tests and benchmark: a mock
  * device, the block stack (malloc, or crypto on dif on malloc), an NVMe endpoint on the "pcie"
- * transport at fn=0, and the loop that polls it while a host process (forked, or exec'd
- * ferry-nvme-host) drives the controller.
+ * transport at fn=0, the loop that polls it while a host process (forked, or exec'd
+ * ferry-nvme-host) drives the controller, and the per-I/O data-path figures computed from
+ * the firmware's counters.
  */
 #ifndef NVMEH_EP_STACK_H
 #define NVMEH_EP_STACK_H
@@ -10,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <ferry/accel.h>
+#include <ferry/mock.h>
+#include <ferry/nvme.h>
+#include <ferry/pcie_transport.h>
 
 struct ferry_device;
 struct ferry_bdev;
@@ -52,5 +57,50 @@ pid_t ep_stack_fork_host(struct ep_stack *s, ep_host_fn fn, void *ctx);
 /* Forks and execs @p path (ferry-nvme-host) with --mem-fd/--pcie-fd and @p argv (NULL
  * terminated) appended. Returns the pid or a negative errno. */
 pid_t ep_stack_spawn_host(struct ep_stack *s, const char *path, char *const *argv);
+
+/* The firmware's counters at one moment (ep_stack_snap()). */
+struct ep_counters {
+	struct ferry_mock_stats dma;
+	struct ferry_accel_stats acc;
+	struct ferry_pcie_transport_stats tr;
+	struct ferry_nvme_ctrlr_stats ctl;
+};
+
+void ep_stack_snap(struct ep_stack *s, struct ep_counters *c);
+
+/*
+ * Per-I/O figures between two snapshots, the data-path costs the sample and the endpoint
+ * benchmark print (every figure is per I/O command completed):
+ *   soc_bytes_copied    bytes copied on the SoC by plain copies: accel bytes_copied (copies
+ *                       that executed, not elided, not folded into a fused operation) +
+ *                       bytes_bounced (pulls/pushes materialisation inserted) + DMA data
+ *                       bytes not already counted as bounces (dma_data_bytes - bytes_bounced,
+ *                       if positive: bounces of host memory run on the DMA engine)
+ *   dma_data_bytes      bytes the DMA engine moved beyond the queue machinery: its total minus
+ *                       64 (SQE) + 16 (CQE) per command, the PRP list bytes given by the caller
+ *                       per I/O command and one 4 KiB page per admin command (Identify, log
+ *                       pages); -1 when the caller cannot say what the data pointers cost
+ *   pool_buffers        accel pool buffers taken (bound virtual buffers and bounces)
+ *   fusions             fused operations executed (declared chains)
+ *   fused_output_bytes  bytes the fused operations wrote to their destinations (their final
+ *                       output only: intermediate data stays in the engine)
+ *   copy_ops            copy operations executed (engine + software)
+ */
+struct ep_io_figures {
+	double ios; /* I/O commands completed between the snapshots */
+	double soc_bytes_copied;
+	double accel_bytes_copied, bytes_bounced, dma_data_bytes;
+	double pool_buffers, fusions, fused_output_bytes, copy_ops;
+	int seq_path; /* at least one accel sequence ran */
+};
+
+/* PRP list bytes the controller reads for one command moving @p len bytes that start
+ * @p offset bytes into a 4 KiB page (PRP data pointers, 4 KiB memory pages). */
+uint64_t ep_prp_list_bytes(uint64_t len, uint32_t offset);
+
+/* @p dptr_bytes_per_io: bytes of PRP lists / SGL segments each I/O command fetches, or -1
+ * if unknown (dma_data_bytes is then -1 and left out of soc_bytes_copied). */
+void ep_io_figures(const struct ep_counters *a, const struct ep_counters *b,
+		   int64_t dptr_bytes_per_io, struct ep_io_figures *f);
 
 #endif /* NVMEH_EP_STACK_H */

@@ -10,9 +10,9 @@
  * as a host OS would find the card: it enables the controller, identifies it, creates queues
  * and runs a verified workload (by default 20000 random 4 KiB reads and writes at queue depth
  * 32 after formatting the namespace with Write Zeroes, then reads every block back). The
- * firmware polls the endpoint until the host exits, then prints per-I/O counters: DMA
- * transfers and bytes between host and SoC, MMIO and interrupts, accel operations, bytes
- * processed on the SoC, pool buffers taken, fused operations.
+ * firmware polls the endpoint until the host exits, then prints per-I/O counters: bytes
+ * copied on the SoC, pool buffers taken, fused operations and the bytes they wrote; then DMA
+ * transfers and bytes between host and SoC, MMIO and interrupts, accel operations.
  *
  *   nvme_endpoint [--plain] [--blocks N] [--timeout S] [-- ferry-nvme-host options]
  * Exit status: the host's (0: the workload ran and every block verified).
@@ -37,29 +37,45 @@
 static char *default_host_args[] = {"--rw", "randrw", "--mix", "50",       "--qd",     "32", "--bs",
 				    "4K",   "--ios",  "20000", "--verify", "--format", NULL};
 
-struct counters {
-	struct ferry_mock_stats dma;
-	struct ferry_accel_stats acc;
-	struct ferry_pcie_transport_stats tr;
-	struct ferry_nvme_ctrlr_stats ctl;
-};
-
-static void snap(struct ep_stack *s, struct counters *c)
+/* K/M suffixes, as ferry-nvme-host takes them; -1 if not a size. */
+static int64_t host_size(const char *v)
 {
-	memset(c, 0, sizeof(*c));
-	c->dma.size = sizeof(c->dma);
-	c->acc.size = sizeof(c->acc);
-	c->tr.size = sizeof(c->tr);
-	c->ctl.size = sizeof(c->ctl);
-	ferry_mock_get_stats(s->dev, &c->dma);
-	ferry_accel_get_stats(NULL, &c->acc);
-	ferry_pcie_transport_get_stats(s->transport, 0, &c->tr);
-	ferry_nvme_ctrlr_get_stats(s->ctrlr, &c->ctl);
+	char *end;
+	unsigned long long x = strtoull(v, &end, 0);
+	if (end == v)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		x *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		x *= 1024 * 1024, end++;
+	return *end || x > INT32_MAX ? -1 : (int64_t)x;
 }
 
-static void report(const struct counters *a, const struct counters *b, int seq_path, int plain)
+/* PRP list bytes each I/O of the host's workload fetches (every I/O has the same size and
+ * offset), from its options; -1 with SGL data pointers or options this cannot read. */
+static int64_t host_dptr_bytes(char *const *args)
 {
-	double n = (double)(b->ctl.io_cmds - a->ctl.io_cmds);
+	int64_t bs = 4096, off = 0; /* ferry-nvme-host's defaults: 4 KiB, PRP, offset 0 */
+	for (int i = 0; args[i]; i++) {
+		const char *v = args[i + 1];
+		if (!strcmp(args[i], "--dptr") && v && strcmp(v, "prp"))
+			return -1;
+		if (!strcmp(args[i], "--bs") && v)
+			bs = host_size(v);
+		else if (!strcmp(args[i], "--offset") && v)
+			off = host_size(v);
+	}
+	if (bs < 0 || off < 0)
+		return -1;
+	return (int64_t)ep_prp_list_bytes((uint64_t)bs, (uint32_t)off);
+}
+
+static void report(const struct ep_counters *a, const struct ep_counters *b, int64_t dptr,
+		   int plain)
+{
+	struct ep_io_figures f;
+	ep_io_figures(a, b, dptr, &f);
+	double n = f.ios;
 	uint64_t hw = 0, sw = 0;
 	for (int i = 0; i < FERRY_ACCEL_OP_COUNT; i++) {
 		hw += b->acc.ops_hw[i] - a->acc.ops_hw[i];
@@ -75,6 +91,23 @@ static void report(const struct counters *a, const struct counters *b, int seq_p
 	if (n <= 0)
 		return;
 	printf("firmware: per I/O command:\n");
+	if (!f.seq_path && !plain)
+		printf("  bytes copied on the SoC:   uncounted (see below)\n");
+	else if (f.dma_data_bytes < 0)
+		printf("  bytes copied on the SoC:   %8.0f (copies that ran %.0f + bounces %.0f; DMA "
+		       "data not estimated with SGL data pointers)\n",
+		       f.soc_bytes_copied, f.accel_bytes_copied, f.bytes_bounced);
+	else
+		printf("  bytes copied on the SoC:   %8.0f (copies that ran %.0f + bounces %.0f + "
+		       "other DMA data %.0f)\n",
+		       f.soc_bytes_copied, f.accel_bytes_copied, f.bytes_bounced,
+		       f.soc_bytes_copied - f.accel_bytes_copied - f.bytes_bounced);
+	printf("  pool buffers taken:        %8.3f (bounces %.2f)\n", f.pool_buffers,
+	       (double)(b->acc.bounces - a->acc.bounces) / n);
+	printf("  fused operations:          %8.3f (%.2f ops folded), writing %.0f bytes (their "
+	       "final output)\n",
+	       f.fusions, (double)(b->acc.fused_ops - a->acc.fused_ops) / n,
+	       f.fused_output_bytes);
 	printf("  DMA engine, host <-> SoC:  %6.2f transfers, %8.0f bytes (queue entries, PRP "
 	       "lists/SGL segments, data)\n",
 	       (double)(b->dma.xfers - a->dma.xfers) / n,
@@ -85,21 +118,17 @@ static void report(const struct counters *a, const struct counters *b, int seq_p
 	       (double)(b->tr.bar_writes - a->tr.bar_writes) / n,
 	       (double)(b->tr.doorbells - a->tr.doorbells) / n,
 	       (double)(b->tr.irqs - a->tr.irqs) / n);
-	printf("  accel operations:          %6.2f (engine %.2f, software %.2f), fused operations "
-	       "%.2f (%.2f ops folded), copies elided %.2f\n",
+	printf("  accel operations:          %6.2f (engine %.2f, software %.2f), copies elided %.2f, "
+	       "copies run %.2f\n",
 	       (double)(hw + sw) / n, (double)hw / n, (double)sw / n,
-	       (double)(b->acc.fusions - a->acc.fusions) / n,
-	       (double)(b->acc.fused_ops - a->acc.fused_ops) / n,
-	       (double)(b->acc.copies_elided - a->acc.copies_elided) / n);
-	printf("  bytes processed on the SoC: %8.0f (source bytes of the accel operations: engine "
-	       "%.0f + software %.0f)\n",
-	       (double)(b->acc.bytes_hw - a->acc.bytes_hw + b->acc.bytes_sw - a->acc.bytes_sw) / n,
-	       (double)(b->acc.bytes_hw - a->acc.bytes_hw) / n,
-	       (double)(b->acc.bytes_sw - a->acc.bytes_sw) / n);
-	printf("  pool buffers taken:        %6.3f (bounces %.2f)\n",
-	       (double)(b->acc.bufs_taken - a->acc.bufs_taken) / n,
-	       (double)(b->acc.bounces - a->acc.bounces) / n);
-	if (!seq_path && !plain)
+	       (double)(b->acc.copies_elided - a->acc.copies_elided) / n, f.copy_ops);
+	printf("  bytes written by accel ops: %7.0f (engine %.0f, software %.0f)\n",
+	       (double)(b->acc.bytes_out_hw - a->acc.bytes_out_hw + b->acc.bytes_out_sw -
+			a->acc.bytes_out_sw) /
+		       n,
+	       (double)(b->acc.bytes_out_hw - a->acc.bytes_out_hw) / n,
+	       (double)(b->acc.bytes_out_sw - a->acc.bytes_out_sw) / n);
+	if (!f.seq_path && !plain)
 		printf("  (no accel sequence reached the bdevs: the crypto and dif bdevs transformed "
 		       "the data in software on local bounce buffers, which these counters do not "
 		       "see)\n");
@@ -158,8 +187,8 @@ int main(int argc, char **argv)
 		       ferry_bdev_get_name(s->crypto_bdev), ferry_bdev_get_name(s->dif_bdev),
 		       ferry_bdev_get_name(s->malloc_bdev),
 		       ferry_bdev_get_block_size(s->malloc_bdev), (unsigned long long)blocks);
-	struct counters before, after;
-	snap(s, &before);
+	struct ep_counters before, after;
+	ep_stack_snap(s, &before);
 	pid_t pid = ep_stack_spawn_host(s, path, host_args);
 	if (pid < 0) {
 		fprintf(stderr, "nvme_endpoint: starting the host failed: %s\n", strerror(-pid));
@@ -170,10 +199,10 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	int wst = 0;
 	int rc = ep_stack_serve(s, pid, timeout, &wst);
-	snap(s, &after);
+	ep_stack_snap(s, &after);
 	int code = rc ? 1 : WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
 	printf("firmware: host process exited with status %d\n", code);
-	report(&before, &after, after.acc.seqs_finished != before.acc.seqs_finished, plain);
+	report(&before, &after, host_dptr_bytes(host_args), plain);
 	ep_stack_destroy(s);
 	return code;
 }

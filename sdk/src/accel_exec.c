@@ -77,6 +77,49 @@ static void account(struct ferry_seq *seq, struct accel_task *t, bool hw)
 		cnt_add(c, CNT_SW_FALLBACKS, 1);
 }
 
+/* Bytes @t writes into memory: its destination, the metadata of DIX generate, the PI of DIF
+ * generate (in place); nothing for compare, crc32c and the verifies. */
+static uint64_t out_bytes(const struct accel_task *t)
+{
+	switch (t->opcode) {
+	case FERRY_ACCEL_OP_COMPARE:
+	case FERRY_ACCEL_OP_CRC32C:
+	case FERRY_ACCEL_OP_DIF_VERIFY:
+	case FERRY_ACCEL_OP_DIX_VERIFY:
+		return 0;
+	case FERRY_ACCEL_OP_DIF_GENERATE:
+		return (uint64_t)t->nblocks * t->dif.md_size;
+	case FERRY_ACCEL_OP_DIX_GENERATE:
+		return accel_mem_len(&t->opnd[OPND_AUX]);
+	default:
+		return accel_mem_len(&t->opnd[OPND_DST]);
+	}
+}
+
+/* Output bytes of a unit that completed successfully: one operation (@head == @tail) or a
+ * fused group, which counts only its final output (the last member that writes). */
+static void account_out(struct ferry_seq *seq, struct accel_task *head, struct accel_task *tail,
+			bool hw)
+{
+	struct accel_counters *c = &seq->chan->cnt;
+	if (head == tail) {
+		uint64_t n = out_bytes(head);
+		cnt_add(c, hw ? CNT_BYTES_OUT_HW : CNT_BYTES_OUT_SW, n);
+		if (head->opcode == FERRY_ACCEL_OP_COPY || head->opcode == FERRY_ACCEL_OP_COPY_CRC32C)
+			cnt_add(c, CNT_BYTES_COPIED, n);
+		return;
+	}
+	uint64_t n = 0;
+	for (struct accel_task *t = head; t; t = t->next) {
+		if (t->state != TASK_ELIDED && out_bytes(t))
+			n = out_bytes(t);
+		if (t == tail)
+			break;
+	}
+	cnt_add(c, CNT_BYTES_OUT_HW, n);
+	cnt_add(c, CNT_BYTES_OUT_FUSED, n);
+}
+
 static void store_results(struct accel_task *t, const struct ferry_hal_accel_op *op, int status)
 {
 	if (status == 0 && t->crc_out &&
@@ -121,6 +164,7 @@ static void run_sw(struct ferry_seq *seq, struct accel_task *t)
 		seq_fail(seq, t, rc);
 		return;
 	}
+	account_out(seq, t, t, false);
 	unit_done(seq, t, t);
 }
 
@@ -184,6 +228,7 @@ void accel_hw_complete(struct ferry_hal_accel_desc *d)
 		cnt_add(c, CNT_FUSIONS, 1);
 		cnt_add(c, CNT_FUSED_OPS, d->nops);
 	}
+	account_out(seq, head, tail, true);
 	unit_done(seq, head, tail);
 	accel_seq_ready(seq);
 }
@@ -241,6 +286,7 @@ static bool run_dom(struct ferry_seq *seq, struct accel_task *t)
 	}
 	int st = t->dom_status;
 	if (st == 0) {
+		cnt_add(&seq->chan->cnt, CNT_BYTES_BOUNCED, accel_mem_len(&t->x[OPND_DST]));
 		seq->cur = t->next;
 		return false;
 	}

@@ -3,6 +3,7 @@
  * pool (two size classes, a per-channel cache in front), the list of channels and the global
  * counters, and the operation names.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "accel_internal.h"
@@ -337,35 +338,45 @@ static void fill_stats(struct ferry_accel_stats *out, const uint64_t *v)
 	out->errors = v[CNT_ERRORS];
 	out->nomem = v[CNT_NOMEM];
 	out->nomem_retries = v[CNT_NOMEM_RETRIES];
+	out->bytes_copied = v[CNT_BYTES_COPIED];
+	out->bytes_bounced = v[CNT_BYTES_BOUNCED];
+	out->bytes_out_hw = v[CNT_BYTES_OUT_HW];
+	out->bytes_out_sw = v[CNT_BYTES_OUT_SW];
+	out->bytes_out_fused = v[CNT_BYTES_OUT_FUSED];
 }
+
+/* Callers built against the layout before bytes_copied was appended still get theirs. */
+#define STATS_MIN_SIZE offsetof(struct ferry_accel_stats, bytes_copied)
 
 FERRY_API int ferry_accel_get_stats(struct ferry_accel_chan *chan, struct ferry_accel_stats *out)
 {
-	if (!out || out->size < sizeof(*out)) {
+	if (!out || out->size < STATS_MIN_SIZE) {
 		FERRY_ERR(COMP, "get_stats: %s", !out ? "NULL out" : "out->size too small");
 		return -EINVAL;
 	}
 	uint64_t v[CNT_COUNT];
-	size_t sz = out->size;
-	memset(out, 0, sizeof(*out));
-	out->size = sz;
+	struct ferry_accel_stats all;
+	memset(&all, 0, sizeof(all));
 	if (chan) {
 		for (int i = 0; i < CNT_COUNT; i++)
 			v[i] = atomic_load_explicit(&chan->cnt.v[i], memory_order_relaxed);
-		fill_stats(out, v);
-		out->bufs_in_use = atomic_load_explicit(&chan->cnt.bufs_in_use,
-							memory_order_relaxed);
-		out->bufs_peak = atomic_load_explicit(&chan->cnt.bufs_peak, memory_order_relaxed);
-		return 0;
+		fill_stats(&all, v);
+		all.bufs_in_use = atomic_load_explicit(&chan->cnt.bufs_in_use,
+						       memory_order_relaxed);
+		all.bufs_peak = atomic_load_explicit(&chan->cnt.bufs_peak, memory_order_relaxed);
+	} else {
+		pthread_mutex_lock(&mod.lock);
+		memcpy(v, mod.retired, sizeof(v));
+		for (struct ferry_accel_chan *ch = mod.chans; ch; ch = ch->gnext)
+			for (int i = 0; i < CNT_COUNT; i++)
+				v[i] += atomic_load_explicit(&ch->cnt.v[i], memory_order_relaxed);
+		pthread_mutex_unlock(&mod.lock);
+		fill_stats(&all, v);
+		all.bufs_in_use = atomic_load(&mod.in_use);
+		all.bufs_peak = atomic_load(&mod.peak);
 	}
-	pthread_mutex_lock(&mod.lock);
-	memcpy(v, mod.retired, sizeof(v));
-	for (struct ferry_accel_chan *ch = mod.chans; ch; ch = ch->gnext)
-		for (int i = 0; i < CNT_COUNT; i++)
-			v[i] += atomic_load_explicit(&ch->cnt.v[i], memory_order_relaxed);
-	pthread_mutex_unlock(&mod.lock);
-	fill_stats(out, v);
-	out->bufs_in_use = atomic_load(&mod.in_use);
-	out->bufs_peak = atomic_load(&mod.peak);
+	size_t sz = out->size;
+	all.size = sz;
+	memcpy(out, &all, sz < sizeof(all) ? sz : sizeof(all));
 	return 0;
 }

@@ -323,9 +323,20 @@ FERRY_API int ferry_bdev_submit(struct ferry_bdev *b, struct ferry_bdev_io *io)
 	}
 	if (is_data_type(io->type)) {
 		uint64_t want = io->num_blocks * b->block_size; /* cannot overflow: checked at create */
-		uint64_t have = (io->mem.iov && io->mem.iovcnt)
-					? ferry_iov_length(io->mem.iov, io->mem.iovcnt)
-					: 0;
+		uint64_t have = 0;
+		int wraps = 0;
+		/* Summed with an overflow check: lengths that add up to @want only modulo 2^64
+		 * would describe far more memory than the I/O moves. */
+		for (uint32_t i = 0; io->mem.iov && i < io->mem.iovcnt && !wraps; i++) {
+			wraps = io->mem.iov[i].iov_len > UINT64_MAX - have;
+			have += io->mem.iov[i].iov_len;
+		}
+		if (wraps) {
+			FERRY_ERR(COMP,
+				  "submit '%s': %s: the segment lengths of mem overflow 64 bits",
+				  b->name, type_names[io->type]);
+			return -EINVAL;
+		}
 		if (have != want) {
 			FERRY_ERR(COMP, "submit '%s': %s of %llu blocks needs %llu bytes, mem has %llu",
 				  b->name, type_names[io->type], (unsigned long long)io->num_blocks,

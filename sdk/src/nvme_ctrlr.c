@@ -26,6 +26,22 @@ void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why)
 	nvme_event(c, FERRY_NVME_EVENT_FATAL);
 }
 
+enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c)
+{
+	if (c->host_errs_logged < NVME_HOST_ERR_LOG) {
+		c->host_errs_logged++;
+		return FERRY_LOG_ERROR;
+	}
+	if (c->host_errs_logged == NVME_HOST_ERR_LOG) {
+		c->host_errs_logged++;
+		FERRY_ERR(NVME_COMP,
+			  "controller %u: %u invalid host accesses logged; further ones "
+			  "are only counted (controller stats) and logged at debug level",
+			  c->cntlid, NVME_HOST_ERR_LOG);
+	}
+	return FERRY_LOG_DEBUG;
+}
+
 void nvme_features_default(struct ferry_nvme_ctrlr *c)
 {
 	c->feat_arb = 0;
@@ -41,6 +57,7 @@ void nvme_features_default(struct ferry_nvme_ctrlr *c)
 	c->ncqa = (uint16_t)(c->max_io_queues - 1);
 	memset(c->vec_cd, 0, c->num_vectors);
 	memset(c->vec_count, 0, c->num_vectors * sizeof(*c->vec_count));
+	c->coalesced = 0; /* counts the non-zero vec_count entries just cleared */
 }
 
 static uint32_t round_pow2(uint32_t v)
@@ -264,6 +281,10 @@ static void enable(struct ferry_nvme_ctrlr *c)
 		why = "AQA gives an admin queue of one entry";
 	else if (!c->message && ((c->asq & (page - 1)) || (c->acq & (page - 1))))
 		why = "ASQ/ACQ are not aligned to the memory page size";
+	else if (!c->message &&
+		 ((uint64_t)(asqs + 1) * sizeof(struct ferry_nvme_sqe) - 1 > UINT64_MAX - c->asq ||
+		  (uint64_t)(acqs + 1) * sizeof(struct ferry_nvme_cqe) - 1 > UINT64_MAX - c->acq))
+		why = "the admin SQ or CQ wraps around the end of the 64-bit address space";
 	else if (c->message && !c->sq[0].valid)
 		why = "the admin queue is not connected";
 	if (why) {
@@ -424,30 +445,24 @@ static void write_cc(struct ferry_nvme_ctrlr *c, uint32_t val)
 
 /* ---- register access ---------------------------------------------------------------- */
 
-static int check_access(const struct ferry_nvme_ctrlr *c, const char *op, uint32_t off, uint32_t size)
+static int check_access(struct ferry_nvme_ctrlr *c, const char *op, uint32_t off, uint32_t size)
 {
-	if (size != 4 && size != 8) {
-		FERRY_ERR(NVME_COMP, "controller %u: %s of %u bytes at 0x%x (only 4 or 8)", c->cntlid,
-			  op, size, off);
-		return -EINVAL;
-	}
-	if (off & (size - 1)) {
-		FERRY_ERR(NVME_COMP, "controller %u: %s of %u bytes at misaligned offset 0x%x",
-			  c->cntlid, op, size, off);
-		return -EINVAL;
-	}
-	if (off >= c->bar_size || size > c->bar_size - off) {
-		FERRY_ERR(NVME_COMP, "controller %u: %s at 0x%x is beyond the 0x%x-byte BAR", c->cntlid,
-			  op, off, c->bar_size);
-		return -EINVAL;
-	}
-	if (size == 8 && off != FERRY_NVME_REG_CAP && off != FERRY_NVME_REG_ASQ &&
-	    off != FERRY_NVME_REG_ACQ) {
-		FERRY_ERR(NVME_COMP, "controller %u: 8-byte %s at 0x%x, a 32-bit register", c->cntlid,
-			  op, off);
-		return -EINVAL;
-	}
-	return 0;
+	const char *why = NULL;
+	if (size != 4 && size != 8)
+		why = "only 4- or 8-byte accesses";
+	else if (off & (size - 1))
+		why = "misaligned offset";
+	else if (off >= c->bar_size || size > c->bar_size - off)
+		why = "beyond the BAR";
+	else if (size == 8 && off != FERRY_NVME_REG_CAP && off != FERRY_NVME_REG_ASQ &&
+		 off != FERRY_NVME_REG_ACQ)
+		why = "8-byte access to a 32-bit register";
+	if (!why)
+		return 0;
+	ferry_log(nvme_host_err_level(c), NVME_COMP,
+		  "controller %u: %s of %u bytes at 0x%x refused (BAR of 0x%x bytes): %s",
+		  c->cntlid, op, size, off, c->bar_size, why);
+	return -EINVAL;
 }
 
 FERRY_API int ferry_nvme_ctrlr_reg_read(struct ferry_nvme_ctrlr *c, uint32_t off, uint32_t size,

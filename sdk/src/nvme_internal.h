@@ -30,6 +30,7 @@
 #define NVME_MAX_EVENTS 8       /* queued, undelivered async events */
 #define NVME_ACL 3              /* abort command limit (0's based) */
 #define NVME_MAX_CHANGED_NS 1024
+#define NVME_HOST_ERR_LOG 16    /* invalid host accesses logged as errors per controller */
 
 #define NVME_GEN(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NVME_CMD(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, sc)
@@ -224,6 +225,7 @@ struct ferry_nvme_ctrlr {
 	uint64_t smart_read_cmds;
 	uint64_t smart_write_cmds;
 	struct ferry_nvme_ctrlr_stats stats;
+	uint32_t host_errs_logged; /* see nvme_host_err_level() */
 };
 
 /* nvme_subsystem.c */
@@ -237,6 +239,9 @@ void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why);
 void nvme_progress(struct ferry_nvme_ctrlr *c);
 void nvme_features_default(struct ferry_nvme_ctrlr *c);
 void nvme_event(struct ferry_nvme_ctrlr *c, enum ferry_nvme_ctrlr_event ev);
+/* Level for logging an invalid access by the host: error for the first NVME_HOST_ERR_LOG of
+ * the controller, then debug (a host must not be able to flood the log at MMIO rate). */
+enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c);
 
 /* nvme_queue.c */
 struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c);

@@ -324,8 +324,9 @@ void nvme_queues_drop(struct ferry_nvme_ctrlr *c, int keep_admin)
 static int doorbell_error(struct ferry_nvme_ctrlr *c, uint16_t qid, int is_cq, uint8_t info,
 			  uint32_t val)
 {
-	FERRY_ERR(NVME_COMP, "controller %u: %s doorbell write %u for queue %u: %s; ignored",
-		  c->cntlid, is_cq ? "CQ head" : "SQ tail", val, qid,
+	ferry_log(nvme_host_err_level(c), NVME_COMP,
+		  "controller %u: %s doorbell write %u for queue %u: %s; ignored", c->cntlid,
+		  is_cq ? "CQ head" : "SQ tail", val, qid,
 		  info == FERRY_NVME_AER_ERR_INVALID_DB ? "no such queue" : "invalid value");
 	c->stats.doorbell_errors++;
 	nvme_errlog_add(c, qid, 0xffff, 0, 0, 0);
@@ -362,7 +363,12 @@ int nvme_doorbell(struct ferry_nvme_ctrlr *c, uint32_t off, uint32_t val)
 	struct nvme_sq *sq = &c->sq[qid];
 	if (!sq->valid)
 		return doorbell_error(c, (uint16_t)qid, 0, FERRY_NVME_AER_ERR_INVALID_DB, val);
-	if (val >= sq->size)
+	/* The new tail may add at most the free slots: the entries from head (the next one to
+	 * fetch; a fetch in flight has not moved it yet) to the old tail are still in use. A
+	 * tail moved back over them would make stale slots look submitted again ("adds an
+	 * entry to a full Submission Queue": Invalid Doorbell Write Value). */
+	uint32_t used = (sq->tail + sq->size - sq->head) % sq->size;
+	if (val >= sq->size || (val + sq->size - sq->tail) % sq->size > sq->size - 1 - used)
 		return doorbell_error(c, (uint16_t)qid, 0, FERRY_NVME_AER_ERR_INVALID_DB_VALUE, val);
 	sq->tail = val;
 	return 0;

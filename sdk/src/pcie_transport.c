@@ -18,6 +18,7 @@
 #define COMP "pcie"
 #define PCIE_MAX_FNS 64u
 #define PCIE_DESTROY_NS 5000000000ull
+#define PCIE_LOG_BAD 8u /* refused host accesses logged per function; later ones counted */
 
 struct pcie_tr;
 
@@ -27,6 +28,8 @@ struct pcie_fn {
 	struct ferry_nvme_ctrlr *ctrlr;
 	struct ferry_accel_chan *chan; /* the controller's sequences (NULL: accel=0) */
 	int attached;
+	uint32_t db_count;   /* doorbell registers declared at attach */
+	uint32_t bad_logged; /* refused host accesses logged (PCIE_LOG_BAD at most) */
 	struct ferry_pcie_transport_stats st;
 };
 
@@ -44,13 +47,34 @@ extern const struct ferry_transport_ops pcie_transport_ops; /* registered by tra
 
 /* ---- BAR0 handlers (called from the backend's poll) ---------------------------------- */
 
+/* Counts a refused host access; the level to log it at (a host must not flood the log). */
+static enum ferry_log_level pcie_bad(struct pcie_fn *f)
+{
+	f->st.bad_accesses++;
+	if (f->bad_logged < PCIE_LOG_BAD) {
+		f->bad_logged++;
+		return FERRY_LOG_ERROR;
+	}
+	if (f->bad_logged == PCIE_LOG_BAD) {
+		f->bad_logged++;
+		FERRY_ERR(COMP,
+			  "fn %u: %u refused host accesses; further ones are only counted "
+			  "(transport stats) and logged at debug level",
+			  f->fn, PCIE_LOG_BAD);
+	}
+	return FERRY_LOG_DEBUG;
+}
+
 static int pcie_bar_read(void *ctx, uint32_t bar, uint64_t off, uint32_t size, uint64_t *val)
 {
 	struct pcie_fn *f = ctx;
-	if (bar != 0 || off > UINT32_MAX || (size != 1 && size != 2 && size != 4 && size != 8)) {
-		f->st.bad_accesses++;
-		FERRY_ERR(COMP, "fn %u: read of %u bytes at BAR%u offset 0x%llx refused", f->fn,
-			  size, bar, (unsigned long long)off);
+	/* Naturally aligned: a sub-dword read never crosses into the next register. */
+	if (bar != 0 || off > UINT32_MAX || (size != 1 && size != 2 && size != 4 && size != 8) ||
+	    (off & (size - 1))) {
+		ferry_log(pcie_bad(f), COMP,
+			  "fn %u: read of %u bytes at BAR%u offset 0x%llx refused (1, 2, 4 or 8 "
+			  "bytes, naturally aligned, BAR0)",
+			  f->fn, size, bar, (unsigned long long)off);
 		return -EINVAL;
 	}
 	int rc;
@@ -76,8 +100,7 @@ static int pcie_bar_write(void *ctx, uint32_t bar, uint64_t off, uint32_t size, 
 {
 	struct pcie_fn *f = ctx;
 	if (bar != 0 || off > UINT32_MAX || (size != 4 && size != 8)) {
-		f->st.bad_accesses++;
-		FERRY_ERR(COMP,
+		ferry_log(pcie_bad(f), COMP,
 			  "fn %u: write of %u bytes at BAR%u offset 0x%llx refused (registers "
 			  "take 4- or 8-byte writes)",
 			  f->fn, size, bar, (unsigned long long)off);
@@ -95,6 +118,13 @@ static int pcie_bar_write(void *ctx, uint32_t bar, uint64_t off, uint32_t size, 
 static void pcie_doorbell(void *ctx, uint32_t index, uint32_t value)
 {
 	struct pcie_fn *f = ctx;
+	/* A backend must pass index < doorbell_count; beyond, the offset could wrap around 32
+	 * bits onto the controller registers. */
+	if (index >= f->db_count) {
+		ferry_log(pcie_bad(f), COMP, "fn %u: doorbell index %u refused (%u doorbells)",
+			  f->fn, index, f->db_count);
+		return;
+	}
 	f->st.doorbells++;
 	/* The register emulation validates the queue and the value (async error event). */
 	if (ferry_nvme_ctrlr_reg_write(f->ctrlr, FERRY_NVME_REG_DBS + 4u * index, 4, value))
@@ -323,6 +353,7 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 		.handlers = &pcie_handlers,
 		.ctx = f,
 	};
+	f->db_count = ao.doorbell_count;
 	rc = tr->ep->attach(tr->dev, (uint32_t)fn, &ao);
 	if (rc) {
 		FERRY_ERR(COMP, "listen: attaching %s fn %lu failed: %s",

@@ -9,7 +9,8 @@
  * throughput of the payload, the ratio to pipeline-none, and buffers_per_op: local data
  * buffers one pipeline run uses = the pool buffers it takes + its destination buffer (the
  * source documents' "only one buffer in IPU memory" is the destination alone). The bytes are
- * checked against the primitives before measuring.
+ * checked against the primitives before measuring. Also per run: bytes copied by the copies
+ * that ran (0 with all passes) and bytes written by fused operations (the extended output).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,8 @@ static void emit(struct pipe *p, const char *name, double gbps, double base_gbps
 		{"pool_buffers_per_op", NULL, pool_per_op},
 		{"fused_per_op", NULL, (double)st.fusions / runs},
 		{"copies_elided_per_op", NULL, (double)st.copies_elided / runs},
+		{"bytes_copied_per_op", NULL, (double)st.bytes_copied / runs},
+		{"fused_output_bytes_per_op", NULL, (double)st.bytes_out_fused / runs},
 	};
 	bench_emit_fields("accel", name, kv, sizeof(kv) / sizeof(kv[0]));
 }

@@ -4,11 +4,13 @@
  * "pcie" transport, onto malloc alone or crypto on dif on malloc. Cases: 4 KiB random read and
  * write at queue depth 32, 128 KiB sequential read and write at queue depth 32, on each stack.
  * Per case: IOPS, MiB/s, p50/p99 latency (host-measured, submission to completion reaped),
- * and per I/O: accel pool buffers taken; bytes copied on the SoC = source bytes of the accel
- * operations run (engine and software; a fused encrypt + DIF insert of 4 KiB counts its two
- * operations, 8 KiB); copy operations executed (copies the sequence passes could not elide);
- * fused operations; bytes and transfers of the DMA engine's own host <-> SoC moves (queue
- * entries, PRP lists, and data the bdevs move without a sequence).
+ * and per I/O (ep_io_figures() in ep_stack.h defines them): accel pool buffers taken; bytes
+ * copied on the SoC by plain copies (copies that executed, bounces, DMA data moved outside
+ * the sequences; a fused encrypt + DIF insert copies nothing); the bytes fused operations
+ * wrote (their final output: 4104 for a 4 KiB write through crypto+dif); fused operations;
+ * copy operations executed (copies the sequence passes could not elide); bytes and transfers
+ * of the DMA engine's own host <-> SoC moves (queue entries, PRP lists, and data the bdevs
+ * move without a sequence) and the data part of those bytes.
  * A measured phase lasts 10 x --time (at least 1 s); crypto+dif and read cases format the
  * namespace first (Write Zeroes), outside the measurement.
  */
@@ -85,23 +87,6 @@ static int host_side(const struct ep_case *k, double secs, struct ep_shared *sh,
 	return rc || sh->r.errors ? 1 : 0;
 }
 
-struct snap {
-	struct ferry_accel_stats acc;
-	struct ferry_mock_stats dma;
-	struct ferry_nvme_ctrlr_stats ctl;
-};
-
-static void take(struct ep_stack *s, struct snap *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->acc.size = sizeof(p->acc);
-	p->dma.size = sizeof(p->dma);
-	p->ctl.size = sizeof(p->ctl);
-	ferry_accel_get_stats(NULL, &p->acc);
-	ferry_mock_get_stats(s->dev, &p->dma);
-	ferry_nvme_ctrlr_get_stats(s->ctrlr, &p->ctl);
-}
-
 static void run_case(const struct ep_case *k, int json)
 {
 	double secs = bench_opts.seconds * 10 < 1.0 ? 1.0 : bench_opts.seconds * 10;
@@ -120,7 +105,7 @@ static void run_case(const struct ep_case *k, int json)
 		bench_fail("endpoint: fork failed");
 	if (pid == 0)
 		_exit(host_side(k, secs, sh, s->mem_fd, s->pcie_fd));
-	struct snap a, b;
+	struct ep_counters a, b;
 	int st = 0;
 	unsigned int idle = 0;
 	double deadline = bench_now() + secs + 120;
@@ -134,10 +119,10 @@ static void run_case(const struct ep_case *k, int json)
 		}
 		int ph = __atomic_load_n(&sh->phase, __ATOMIC_ACQUIRE);
 		if (ph == 1 && sh->ack == 0) {
-			take(s, &a);
+			ep_stack_snap(s, &a);
 			__atomic_store_n(&sh->ack, 1, __ATOMIC_RELEASE);
 		} else if ((ph == 2 || ph == -1) && sh->ack == 1) {
-			take(s, &b);
+			ep_stack_snap(s, &b);
 			__atomic_store_n(&sh->ack, 2, __ATOMIC_RELEASE);
 		}
 		if ((it & 255) == 0) {
@@ -156,9 +141,10 @@ static void run_case(const struct ep_case *k, int json)
 			   k->name, st, (unsigned long long)sh->r.errors, sh->r.first_error);
 	const struct lg_result *r = &sh->r;
 	double ios = r->ios ? (double)r->ios : 1;
-	int seq_path = b.acc.seqs_finished != a.acc.seqs_finished;
-	double soc = (double)(b.acc.bytes_hw - a.acc.bytes_hw + b.acc.bytes_sw - a.acc.bytes_sw) /
-		     ios;
+	/* the load generator's buffers are page-aligned and use PRP data pointers */
+	struct ep_io_figures f;
+	ep_io_figures(&a, &b, (int64_t)ep_prp_list_bytes(k->bs, 0), &f);
+	int seq_path = f.seq_path;
 	struct bench_kv kv[] = {
 		{"stack", k->crypto_dif ? "crypto+dif+malloc" : "malloc", 0},
 		{"bs", NULL, k->bs},
@@ -167,17 +153,17 @@ static void run_case(const struct ep_case *k, int json)
 		{"mibps", NULL, r->mibps},
 		{"lat_p50_us", NULL, r->lat_p50_us},
 		{"lat_p99_us", NULL, r->lat_p99_us},
-		{"buffers_per_io", NULL, (double)(b.acc.bufs_taken - a.acc.bufs_taken) / ios},
+		{"buffers_per_io", NULL, f.pool_buffers},
 		/* Without accel sequences the crypto/dif bdevs transform on local bounce buffers
 		 * that no counter sees: say so rather than print a misleading 0. */
-		{"soc_bytes_copied_per_io", (k->crypto_dif && !seq_path) ? "uncounted" : NULL, soc},
+		{"soc_bytes_copied_per_io", (k->crypto_dif && !seq_path) ? "uncounted" : NULL,
+		 f.soc_bytes_copied},
+		{"fused_output_bytes_per_io", NULL, f.fused_output_bytes},
+		{"fusions_per_io", NULL, f.fusions},
+		{"copy_ops_per_io", NULL, f.copy_ops},
 		{"dma_bytes_per_io", NULL, (double)(b.dma.bytes - a.dma.bytes) / ios},
+		{"dma_data_bytes_per_io", NULL, f.dma_data_bytes},
 		{"dma_xfers_per_io", NULL, (double)(b.dma.xfers - a.dma.xfers) / ios},
-		{"fusions_per_io", NULL, (double)(b.acc.fusions - a.acc.fusions) / ios},
-		{"copy_ops_per_io", NULL,
-		 (double)(b.acc.ops_hw[FERRY_ACCEL_OP_COPY] - a.acc.ops_hw[FERRY_ACCEL_OP_COPY] +
-			  b.acc.ops_sw[FERRY_ACCEL_OP_COPY] - a.acc.ops_sw[FERRY_ACCEL_OP_COPY]) /
-			 ios},
 		{"accel_seq_path", seq_path ? "yes" : "no", 0},
 		{"ios", NULL, (double)r->ios},
 		{"seconds", NULL, r->seconds},

@@ -143,6 +143,7 @@ static int write_seeds(const char *dir)
 	q.dptr.sgl = desc(IMG_BASE + 0x100, 32, FERRY_NVME_SGL_SEGMENT);
 	seed_init(&s, &q, cfg4k, 0x400);
 	struct ferry_nvme_sgl_desc d[3];
+	memset(d, 0, sizeof(d));
 	d[0] = desc(IMG_BASE + 0x8000, 1024, FERRY_NVME_SGL_DATA_BLOCK);
 	d[1] = desc(IMG_BASE + 0x200, 32, FERRY_NVME_SGL_LAST_SEGMENT);
 	img_put(&s, IMG_BASE + 0x100, d, 32);
@@ -168,6 +169,47 @@ static int write_seeds(const char *dir)
 	q.dptr.prp.prp2 = IMG_BASE + 0x1000;
 	seed_init(&s, &q, cfg4k, 0);
 	rc |= write_seed(dir, "dsm_prp_cross", &s);
+
+	/* 7. Write of 64 KiB whose PRP list chains back to the start of its own page: the
+	 * walk must end after the entries the transfer needs (a loop in host memory). */
+	memset(&q, 0, sizeof(q));
+	q.opcode = FERRY_NVME_CMD_WRITE;
+	q.cdw12 = 127;
+	q.dptr.prp.prp1 = IMG_BASE + 0x8000;
+	q.dptr.prp.prp2 = IMG_BASE + 0x1000 - 16;
+	seed_init(&s, &q, cfg4k, 0x1000);
+	e = IMG_BASE + 0x9000;
+	img_put(&s, IMG_BASE + 0x1000 - 16, &e, 8);
+	e = IMG_BASE; /* chain to its own page */
+	img_put(&s, IMG_BASE + 0x1000 - 8, &e, 8);
+	rc |= write_seed(dir, "prp_chain_to_own_page", &s);
+
+	/* 8. SGL read whose segment's last descriptor points to the segment itself: bounded
+	 * by the descriptor limit (Invalid Number of SGL Descriptors). */
+	memset(&q, 0, sizeof(q));
+	q.opcode = FERRY_NVME_CMD_READ;
+	q.cdw12 = 127; /* 64 KiB */
+	q.flags = FERRY_NVME_PSDT_SGL_MPTR_CONTIG << FERRY_NVME_FLAGS_PSDT_SHIFT;
+	q.dptr.sgl = desc(IMG_BASE + 0x100, 32, FERRY_NVME_SGL_SEGMENT);
+	seed_init(&s, &q, cfg4k, 0x200);
+	d[0] = desc(IMG_BASE + 0x8000, 512, FERRY_NVME_SGL_DATA_BLOCK);
+	d[1] = desc(IMG_BASE + 0x100, 32, FERRY_NVME_SGL_SEGMENT);
+	img_put(&s, IMG_BASE + 0x100, d, 32);
+	rc |= write_seed(dir, "sgl_segment_self_loop", &s);
+
+	/* 9. SGL write: a Last Segment whose segment chains again (Invalid SGL Segment
+	 * Descriptor), pointing back to itself. */
+	memset(&q, 0, sizeof(q));
+	q.opcode = FERRY_NVME_CMD_WRITE;
+	q.cdw12 = 1;
+	q.flags = FERRY_NVME_PSDT_SGL_MPTR_CONTIG << FERRY_NVME_FLAGS_PSDT_SHIFT;
+	q.dptr.sgl = desc(IMG_BASE + 0x40, 48, FERRY_NVME_SGL_LAST_SEGMENT);
+	seed_init(&s, &q, cfg4k, 0x100);
+	d[0] = desc(IMG_BASE + 0x8000, 512, FERRY_NVME_SGL_DATA_BLOCK);
+	d[1] = desc(IMG_BASE + 0xa000, 512, FERRY_NVME_SGL_DATA_BLOCK);
+	d[2] = desc(IMG_BASE + 0x40, 48, FERRY_NVME_SGL_SEGMENT);
+	img_put(&s, IMG_BASE + 0x40, d, 48);
+	rc |= write_seed(dir, "sgl_last_segment_chains_again", &s);
 	return rc ? 1 : 0;
 }
 

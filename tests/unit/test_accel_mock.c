@@ -105,8 +105,13 @@ static void hook(void *arg, const struct ferry_seq *seq, const char *stage, cons
 
 TestSuite(accel_mock, .init = setup, .fini = teardown);
 
+/* Expected output-byte counters of one pipeline run. */
+struct out_bytes {
+	uint64_t copied, out_hw, fused;
+};
+
 static void pipeline_case(uint32_t disabled, uint64_t elided, uint64_t fusions, uint64_t fused_ops,
-			  uint64_t bufs, const char *chain)
+			  uint64_t bufs, const char *chain, struct out_bytes want)
 {
 	struct ferry_accel_chan *ch = ta_chan(dev, disabled);
 	struct hook_log hl;
@@ -135,6 +140,14 @@ static void pipeline_case(uint32_t disabled, uint64_t elided, uint64_t fusions, 
 	cr_assert_eq(st.ops_sw[FERRY_ACCEL_OP_ENCRYPT], 0, "encrypt ran on the mock engine");
 	cr_assert_eq(st.ops_hw[FERRY_ACCEL_OP_ENCRYPT], 1);
 	cr_assert_eq(st.ops_hw[FERRY_ACCEL_OP_DIF_INSERT], 1);
+	cr_assert_eq(st.bytes_copied, want.copied, "bytes copied %llu",
+		     (unsigned long long)st.bytes_copied);
+	cr_assert_eq(st.bytes_out_hw, want.out_hw, "engine output bytes %llu",
+		     (unsigned long long)st.bytes_out_hw);
+	cr_assert_eq(st.bytes_out_fused, want.fused, "fused output bytes %llu",
+		     (unsigned long long)st.bytes_out_fused);
+	cr_assert_eq(st.bytes_out_sw, 0);
+	cr_assert_eq(st.bytes_bounced, 0, "the engine reaches the host: nothing bounced");
 	cr_assert_eq(hl.n, 5, "input, elide, fuse, materialise, complete");
 	cr_assert_str_eq(hl.stages[0], "input");
 	cr_assert_str_eq(hl.stages[3], "materialise");
@@ -150,27 +163,36 @@ static void pipeline_case(uint32_t disabled, uint64_t elided, uint64_t fusions, 
 	free(ref);
 }
 
+/* The pipeline moves 16 blocks: PLAIN bytes from the host, EXT bytes (with PI) out. */
+#define PLAIN (16u * 512u)
+#define EXT (16u * 520u)
+
 Test(accel_mock, pipeline_all_passes)
 {
-	/* both copies elided, encrypt+dif-insert fused, no pool buffer at all */
-	pipeline_case(0, 2, 1, 2, 0, "encrypt+dif-insert");
+	/* both copies elided, encrypt+dif-insert fused, no pool buffer at all: nothing copied,
+	 * the one fused operation writes the DIF-extended output once */
+	pipeline_case(0, 2, 1, 2, 0, "encrypt+dif-insert", (struct out_bytes){0, EXT, EXT});
 }
 
 Test(accel_mock, pipeline_fusion_without_elision)
 {
 	/* pull+encrypt+dif-insert fused; V3 is materialised for the final copy */
-	pipeline_case(FERRY_ACCEL_PASS_ELIDE, 0, 1, 3, 1, "pull+encrypt+dif-insert");
+	pipeline_case(FERRY_ACCEL_PASS_ELIDE, 0, 1, 3, 1, "pull+encrypt+dif-insert",
+		      (struct out_bytes){EXT, EXT + EXT, EXT});
 }
 
 Test(accel_mock, pipeline_elision_only)
 {
 	/* encrypt reads the host, dif-insert writes dst; V2 needs a pool buffer */
-	pipeline_case(FERRY_ACCEL_PASS_FUSE, 2, 0, 0, 1, NULL);
+	pipeline_case(FERRY_ACCEL_PASS_FUSE, 2, 0, 0, 1, NULL,
+		      (struct out_bytes){0, PLAIN + EXT, 0});
 }
 
 Test(accel_mock, pipeline_no_passes)
 {
-	pipeline_case(FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE, 0, 0, 0, 3, NULL);
+	/* four operations, each writes its output; the two copies move PLAIN and EXT bytes */
+	pipeline_case(FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE, 0, 0, 0, 3, NULL,
+		      (struct out_bytes){PLAIN + EXT, PLAIN + PLAIN + EXT + EXT, 0});
 }
 
 /* Read path as a bdev stack builds it: appended top-down, then reversed. Result in host. */
@@ -195,7 +217,8 @@ static struct ferry_seq *read_pipe(struct ferry_accel_chan *ch, struct wpipe *p,
 	return s;
 }
 
-static void read_case(uint32_t disabled, const char *chain, uint64_t fused_ops)
+static void read_case(uint32_t disabled, const char *chain, uint64_t fused_ops,
+		      uint64_t copied_blocks)
 {
 	struct ferry_accel_chan *ch = ta_chan(dev, disabled);
 	struct hook_log hl;
@@ -218,6 +241,10 @@ static void read_case(uint32_t disabled, const char *chain, uint64_t fused_ops)
 	cr_assert_eq(st.fusions, 1);
 	cr_assert_eq(st.fused_ops, fused_ops);
 	cr_assert_not_null(strstr(hl.fuse, chain), "%s", hl.fuse);
+	/* the fused read writes the plaintext once; a copy it could not absorb is counted */
+	cr_assert_eq(st.bytes_out_fused, n * 4096);
+	cr_assert_eq(st.bytes_copied, copied_blocks * 4104);
+	cr_assert_eq(st.bytes_out_hw, n * 4096 + copied_blocks * 4104);
 	/* a corrupted guard is named by the fused read */
 	stored[3 * 4104 + 100] ^= 0x40;
 	wpipe_put(ch, &p);
@@ -234,12 +261,13 @@ static void read_case(uint32_t disabled, const char *chain, uint64_t fused_ops)
 
 Test(accel_mock, read_path_reversed_fuses)
 {
-	read_case(0, "dif-strip+decrypt", 2);
+	read_case(0, "dif-strip+decrypt", 2, 0);
 }
 
 Test(accel_mock, read_path_push_chain_without_elision)
 {
-	read_case(FERRY_ACCEL_PASS_ELIDE, "dif-strip+decrypt+push", 3);
+	/* the copy of the stored blocks into V3 stays a copy of its own */
+	read_case(FERRY_ACCEL_PASS_ELIDE, "dif-strip+decrypt+push", 3, 8);
 }
 
 /* Software engine only: the host-domain source is bounced (pulled) into a pool buffer. */
@@ -262,6 +290,10 @@ Test(accel_mock, sw_engine_bounces_host_memory)
 	cr_assert_eq(st.bounces, 1, "one pull of the host source");
 	cr_assert_eq(st.bufs_taken, 2, "bounce + V2");
 	cr_assert_eq(st.ops_sw[FERRY_ACCEL_OP_ENCRYPT], 1);
+	cr_assert_eq(st.bytes_bounced, n * 4096, "the pull moved the source");
+	cr_assert_eq(st.bytes_copied, 0, "both copies elided");
+	cr_assert_eq(st.bytes_out_sw, n * 4096 + n * 4104, "encrypt, then dif-insert");
+	cr_assert_eq(st.bytes_out_hw, 0);
 	/* and the reverse direction: a push into host memory */
 	memset(hptr(0, n * 4096), 0, n * 4096);
 	uint8_t *plain = malloc(n * 4096);
@@ -274,6 +306,10 @@ Test(accel_mock, sw_engine_bounces_host_memory)
 	cr_assert_eq(memcmp(hptr(0, n * 4096), plain, n * 4096), 0);
 	st = ta_stats(ch);
 	cr_assert_eq(st.bounces, 2, "plus one push");
+	cr_assert_eq(st.bytes_bounced, 2 * n * 4096, "the push moved the plaintext");
+	cr_assert_eq(st.bytes_out_sw, n * 4096 + n * 4104 + 2 * n * 4096,
+		     "plus dif-strip and decrypt (both plain blocks)");
+	cr_assert_eq(st.bytes_copied, 0, "the read's copies are elided too");
 	wpipe_put(ch, &p);
 	wpipe_put(ch, &r);
 	ferry_accel_chan_destroy(ch);
@@ -361,6 +397,10 @@ Test(accel_mock, single_ops_on_engine)
 	cr_assert_eq(st.ops_hw[FERRY_ACCEL_OP_CRC32C], 1);
 	cr_assert_eq(st.ops_hw[FERRY_ACCEL_OP_DIF_INSERT], 1);
 	cr_assert_eq(st.bytes_hw, 4 * 2048);
+	cr_assert_eq(st.bytes_copied, 2048, "the copy");
+	cr_assert_eq(st.bytes_out_hw, 2048 + 4 * 520, "copy and dif-insert; compare and crc write "
+						     "nothing");
+	cr_assert_eq(st.bytes_out_fused, 0);
 	ferry_accel_chan_destroy(hw);
 	free(a);
 	free(b);
@@ -434,6 +474,9 @@ Test(accel_mock, errors_surface_as_errno)
 	struct ferry_accel_stats st = ta_stats(ch);
 	cr_assert_eq(st.errors, 7);
 	cr_assert_eq(st.bufs_in_use, 0);
+	cr_assert_eq(st.bytes_out_hw, 0, "every fused operation failed: no output counted");
+	cr_assert_eq(st.bytes_out_fused, 0);
+	cr_assert_eq(st.bytes_copied, 0);
 	ferry_accel_chan_destroy(ch);
 	ferry_crypto_key_destroy(key);
 	free(dst);

@@ -2,6 +2,7 @@
  * Every accel operation through a sequence on the software engine, checked against the
  * primitive kernels called directly; argument checks of the append functions.
  */
+#include <stddef.h>
 #include "test_accel_util.h"
 
 #define LEN 8192u
@@ -261,4 +262,19 @@ Test(accel_ops, counters_per_engine)
 	cr_assert_geq(g.ops_sw[FERRY_ACCEL_OP_COPY], st.ops_sw[FERRY_ACCEL_OP_COPY]);
 	struct ferry_accel_stats small = {.size = 8};
 	cr_assert_eq(ferry_accel_get_stats(ch, &small), -EINVAL);
+	cr_assert_eq(st.bytes_copied - before.bytes_copied, LEN);
+	cr_assert_eq(st.bytes_out_sw - before.bytes_out_sw, 2 * LEN, "copy and fill write LEN each");
+	/* a caller built against the layout that ended at nomem_retries: its fields are filled,
+	 * the bytes after it are not touched */
+	size_t old = offsetof(struct ferry_accel_stats, bytes_copied);
+	struct ferry_accel_stats o;
+	memset(&o, 0xab, sizeof(o));
+	o.size = old;
+	cr_assert_eq(ferry_accel_get_stats(ch, &o), 0);
+	cr_assert_eq(o.size, old);
+	cr_assert_eq(o.seqs_completed, st.seqs_completed);
+	cr_assert_eq(o.ops_sw[FERRY_ACCEL_OP_COPY], st.ops_sw[FERRY_ACCEL_OP_COPY]);
+	cr_assert_eq(o.bytes_copied, 0xababababababababull, "outside the caller's layout");
+	o.size = old - 1;
+	cr_assert_eq(ferry_accel_get_stats(ch, &o), -EINVAL);
 }

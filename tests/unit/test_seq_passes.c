@@ -52,7 +52,12 @@ Test(seq_passes, copy_then_crc_over_the_copy_keeps_the_copy)
 	cr_assert_eq(elided(), 0, "the destination must still receive the bytes");
 	cr_assert_eq(memcmp(A, B, LEN), 0);
 	cr_assert_eq(crc, ferry_crc32c(0, A, LEN));
-	cr_assert_eq(ta_stats(ch).ops_sw[FERRY_ACCEL_OP_COPY], 1);
+	struct ferry_accel_stats st = ta_stats(ch);
+	cr_assert_eq(st.ops_sw[FERRY_ACCEL_OP_COPY], 1);
+	cr_assert_eq(st.bytes_copied, LEN, "the kept copy is counted");
+	cr_assert_eq(st.bytes_out_sw, LEN, "the crc writes nothing");
+	cr_assert_eq(st.bytes_out_hw, 0);
+	cr_assert_eq(st.bytes_bounced, 0);
 }
 
 Test(seq_passes, copy_into_virtual_then_crc_is_elided)
@@ -68,6 +73,8 @@ Test(seq_passes, copy_into_virtual_then_crc_is_elided)
 	cr_assert_eq(st.copies_elided, 1);
 	cr_assert_eq(st.ops_sw[FERRY_ACCEL_OP_COPY], 0);
 	cr_assert_eq(st.bufs_taken, 0, "the crc reads the source: no buffer behind V");
+	cr_assert_eq(st.bytes_copied, 0, "an elided copy copies nothing");
+	cr_assert_eq(st.bytes_out_sw, 0);
 	cr_assert_eq(crc, ferry_crc32c(0, A, LEN));
 	ta_put(ch, &v);
 }
@@ -132,6 +139,9 @@ Test(seq_passes, in_place_writer_keeps_the_copies)
 	cr_assert_eq(ta_run(ch, s), 0);
 	cr_assert_eq(elided(), 0);
 	cr_assert_eq(memcmp(A, orig, ext), 0, "the source is untouched");
+	struct ferry_accel_stats st = ta_stats(ch);
+	cr_assert_eq(st.bytes_copied, 2 * ext);
+	cr_assert_eq(st.bytes_out_sw, 2 * ext + 4 * 8, "DIF generate writes 8 bytes of PI a block");
 	memcpy(C, A, ext);
 	struct iovec ic = {C, ext};
 	ferry_dif_generate(&ctx, &ic, 1, 4);
@@ -158,6 +168,7 @@ Test(seq_passes, chains_of_copies_collapse)
 	cr_assert_eq(st.copies_elided, 3);
 	cr_assert_eq(st.ops_sw[FERRY_ACCEL_OP_COPY], 1);
 	cr_assert_eq(st.bufs_taken, 0);
+	cr_assert_eq(st.bytes_copied, LEN, "one copy of four ran");
 	ta_put(ch, &v1);
 	ta_put(ch, &v2);
 	ta_put(ch, &v3);
@@ -201,6 +212,9 @@ Test(seq_passes, seed_pipeline_on_the_software_engine)
 	cr_assert_eq(st.copies_elided, 2);
 	cr_assert_eq(st.bufs_taken, 1, "only the link between encrypt and dif-insert");
 	cr_assert_eq(st.fusions, 0, "the software engine declares no chain");
+	cr_assert_eq(st.bytes_copied, 0, "both copies elided");
+	cr_assert_eq(st.bytes_out_sw, n * 512 + n * 520, "encrypt, then dif-insert");
+	cr_assert_eq(st.bytes_out_fused, 0);
 	uint8_t tmp[8 * 512];
 	struct iovec it = {tmp, sizeof(tmp)}, ic = {C, n * 520};
 	ferry_crypto_encrypt(k, &it, 1, &ia, 1, 10);
@@ -409,7 +423,10 @@ Test(seq_passes, plan_hook_and_dump)
 	for (int i = 0; i < 5; i++)
 		cr_assert_str_eq(st.names[i], want[i]);
 	cr_assert_eq(st.json_ok, 5);
-	cr_assert_eq(ta_stats(c2).bufs_taken, 1, "passes off: V is materialised");
+	struct ferry_accel_stats cs = ta_stats(c2);
+	cr_assert_eq(cs.bufs_taken, 1, "passes off: V is materialised");
+	cr_assert_eq(cs.bytes_copied, 2 * LEN, "passes off: both copies ran");
+	cr_assert_eq(cs.bytes_out_sw, 2 * LEN);
 	cr_assert_eq(memcmp(A, B, LEN), 0);
 	ta_put(c2, &v);
 	ferry_accel_chan_destroy(c2);

@@ -130,6 +130,22 @@ struct ferry_accel_stats {
 	uint64_t nomem;                        /**< ferry_seq_finish() calls returning -ENOMEM */
 	uint64_t nomem_retries;                /**< finish calls on a sequence that had
 						     returned -ENOMEM before */
+	/* Bytes written, counted when the operation (or fused operation) completed
+	 * successfully. Added after the fields above: a caller whose out->size ends at
+	 * nomem_retries still gets those. */
+	uint64_t bytes_copied;    /**< bytes written by copy and copy+crc32c operations that
+				       executed as operations of their own, on any engine (elided
+				       copies and copies folded into a fused operation excluded;
+				       see bytes_bounced for the inserted pulls/pushes) */
+	uint64_t bytes_bounced;   /**< bytes moved by the pulls and pushes materialisation
+				       inserted (see bounces) */
+	uint64_t bytes_out_hw;    /**< bytes written to their destinations by operations a
+				       device's engine executed; a fused operation counts only its
+				       final output, once (its links stay inside the engine); DIF
+				       generate counts the PI it writes, DIX generate the metadata;
+				       compare, crc32c and verify operations write nothing */
+	uint64_t bytes_out_sw;    /**< the same for the software engine */
+	uint64_t bytes_out_fused; /**< the part of bytes_out_hw written by fused operations */
 };
 
 struct ferry_accel_chan;
@@ -451,8 +467,10 @@ FERRY_API int ferry_seq_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fm
 /**
  * @brief Counters of @p chan, or of the whole process (every channel, destroyed ones
  * included) with a NULL @p chan. bufs_in_use/bufs_peak are then the pool's.
- * @param[in,out] out counters; @p out->size must be set by the caller.
- * @retval 0 success; -EINVAL NULL @p out or @p out->size too small.
+ * @param[in,out] out counters; @p out->size must be set by the caller: sizeof(struct
+ *            ferry_accel_stats), or the size of an older layout of it (ending at
+ *            nomem_retries), in which case only the fields of that layout are written.
+ * @retval 0 success; -EINVAL NULL @p out or @p out->size smaller than the oldest layout.
  */
 FERRY_API int ferry_accel_get_stats(struct ferry_accel_chan *chan, struct ferry_accel_stats *out);
 
