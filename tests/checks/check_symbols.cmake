@@ -81,7 +81,7 @@ foreach(s ${exported})
   endif()
 endforeach()
 
-# --- static library namespace (warning only) ------------------------------------------------
+# --- static library namespace: the installed libferry.a defines only ferry_* globals --------
 if(STATIC_LIB AND EXISTS ${STATIC_LIB})
   execute_process(COMMAND ${NM} -g --defined-only ${STATIC_LIB} OUTPUT_VARIABLE sout
                   RESULT_VARIABLE rc)
@@ -95,8 +95,8 @@ if(STATIC_LIB AND EXISTS ${STATIC_LIB})
   endforeach()
   if(stray)
     list(REMOVE_DUPLICATES stray)
-    message(WARNING "libferry.a defines global symbols outside the ferry_ prefix "
-                    "(may collide in static links): ${stray}")
+    fail("libferry.a defines global symbols outside the ferry_ prefix "
+         "(they would collide in static links): ${stray}")
   endif()
 endif()
 
