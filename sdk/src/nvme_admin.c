@@ -26,6 +26,27 @@ static uint16_t check_base(const struct ferry_nvme_ctrlr *c, uint64_t base, uint
 	return 0;
 }
 
+/*
+ * CC.IOSQES/IOCQES may still be 0 after enable; an I/O queue cannot be created before the
+ * host has set its entry size. No status for this case was found in the specification text
+ * (the Create I/O SQ/CQ status tables cover the queue identifier, the number of entries and
+ * the vector), so it gets the generic Invalid Field in Command; some other emulators answer
+ * Invalid Queue Size instead. Checked first: without an entry size the queue's extent in
+ * host memory is unknown. The enable refuses values other than 0 and the supported one, but
+ * the host may still change the fields while enabled, so any other value is refused here.
+ */
+static uint16_t check_entry_size(struct ferry_nvme_ctrlr *c, int sq)
+{
+	uint32_t es = sq ? FERRY_NVME_CC_IOSQES(c->cc) : FERRY_NVME_CC_IOCQES(c->cc);
+	if (es == (sq ? NVME_IOSQES : NVME_IOCQES))
+		return 0;
+	ferry_log(nvme_host_err_level(c), NVME_COMP,
+		  "controller %u: Create I/O %s refused: CC.%s is %u, must be %u before I/O "
+		  "queues are created", c->cntlid, sq ? "SQ" : "CQ", sq ? "IOSQES" : "IOCQES", es,
+		  sq ? NVME_IOSQES : NVME_IOCQES);
+	return NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+}
+
 static void create_cq(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
@@ -35,7 +56,12 @@ static void create_cq(struct nvme_req *req)
 	uint32_t iv = cmd->cdw11 >> 16;
 	uint16_t st;
 
-	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->ncqa + 1 || c->cq[qid].valid)
+	if ((st = check_entry_size(c, 0)) != 0) {
+		nvme_req_complete(req, st);
+		return;
+	}
+	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->ncqa + 1 ||
+	    c->cq[qid].valid)
 		st = NVME_CMD(FERRY_NVME_SC_INVALID_QID);
 	else if (qsize == 0 || qsize > c->mqes)
 		st = NVME_CMD(FERRY_NVME_SC_INVALID_QSIZE);
@@ -81,7 +107,12 @@ static void create_sq(struct nvme_req *req)
 	uint32_t cqid = cmd->cdw11 >> 16;
 	uint16_t st;
 
-	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->nsqa + 1 || c->sq[qid].valid)
+	if ((st = check_entry_size(c, 1)) != 0) {
+		nvme_req_complete(req, st);
+		return;
+	}
+	if (qid == 0 || qid > c->max_io_queues || qid > (uint32_t)c->nsqa + 1 ||
+	    c->sq[qid].valid)
 		st = NVME_CMD(FERRY_NVME_SC_INVALID_QID);
 	else if (qsize == 0 || qsize > c->mqes)
 		st = NVME_CMD(FERRY_NVME_SC_INVALID_QSIZE);

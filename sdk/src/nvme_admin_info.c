@@ -1,7 +1,8 @@
 /*
  * NVMe admin command set, part 2: Identify (controller, namespace, active namespace list,
  * namespace identification descriptors), Get Log Page (error information, SMART / health,
- * changed namespace list) and the changed-namespace bookkeeping behind its notice.
+ * firmware slot information, changed namespace list) and the changed-namespace bookkeeping
+ * behind its notice.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,15 +33,18 @@ static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr
 	id->cntrltype = 1; /* I/O controller */
 	id->acl = NVME_ACL;
 	id->aerl = NVME_AERL;
-	id->frmw = 0x03;   /* one slot, slot 1 read-only */
+	/* One firmware slot (bits 3:1 = 1), read-only (bit 0): slot 1 holds the subsystem's
+	 * firmware revision, as the Firmware Slot Information log reports; no activation
+	 * without reset (bit 4 = 0), since there is no Firmware Commit. */
+	id->frmw = (1u << 1) | 1u;
 	id->lpa = 0x04;    /* extended data (offset, NUMDU) for Get Log Page */
 	id->elpe = NVME_ERRLOG_ENTRIES - 1;
 	id->npss = 0;
 	id->wctemp = 0x157;
 	id->cctemp = 0x175;
 	id->kas = 10;      /* 1 s granularity; Keep Alive is accepted, no timer is enforced */
-	id->sqes = 0x66;
-	id->cqes = 0x44;
+	id->sqes = NVME_IOSQES << 4 | NVME_IOSQES; /* maximum | required */
+	id->cqes = NVME_IOCQES << 4 | NVME_IOCQES;
 	id->nn = s->max_ns;
 	id->oncs = 0x0d;   /* Compare, Dataset Management, Write Zeroes */
 	id->vwc = 0x07;    /* present; Flush with NSID FFFFFFFFh supported */
@@ -168,6 +172,7 @@ static uint32_t log_size(uint8_t lid)
 	switch (lid) {
 	case FERRY_NVME_LOG_ERROR: return NVME_ERRLOG_ENTRIES * sizeof(struct ferry_nvme_error_log);
 	case FERRY_NVME_LOG_SMART: return sizeof(struct ferry_nvme_smart_log);
+	case FERRY_NVME_LOG_FW_SLOT: return sizeof(struct ferry_nvme_fw_slot_log);
 	case FERRY_NVME_LOG_CHANGED_NS: return sizeof(struct ferry_nvme_changed_ns_list);
 	default: return 0;
 	}
@@ -205,9 +210,32 @@ static void build_log(struct ferry_nvme_ctrlr *c, uint8_t lid, uint8_t *out)
 		memcpy(out, &l, sizeof(l));
 		break;
 	}
+	case FERRY_NVME_LOG_FW_SLOT: {
+		/* One read-only slot (Identify FRMW): slot 1 is active and stays so at the next
+		 * reset (AFI bits 6:4 = 0: no other slot selected); FRS2..7 stay zero. */
+		struct ferry_nvme_fw_slot_log l;
+		memset(&l, 0, sizeof(l));
+		l.afi = 1;
+		pad(l.frs[0], sizeof(l.frs[0]), c->subsys->fr);
+		memcpy(out, &l, sizeof(l));
+		break;
+	}
 	case FERRY_NVME_LOG_CHANGED_NS:
 		memcpy(out, c->changed_ns, c->changed_cnt * sizeof(uint32_t));
 		break;
+	}
+}
+
+/* Which asynchronous event type reading log @p lid with RAE = 0 re-arms; -1: none. */
+static int log_event_type(uint8_t lid)
+{
+	switch (lid) {
+	case FERRY_NVME_LOG_ERROR: return FERRY_NVME_AER_TYPE_ERROR;
+	case FERRY_NVME_LOG_SMART: return FERRY_NVME_AER_TYPE_SMART;
+	case FERRY_NVME_LOG_CHANGED_NS: return FERRY_NVME_AER_TYPE_NOTICE;
+	/* Firmware slot: its notice (firmware activation starting) is never raised, and
+	 * reading it must not re-arm the namespace attribute notice of the same type. */
+	default: return -1;
 	}
 }
 
@@ -233,12 +261,9 @@ static void log_exec(struct nvme_req *req)
 		c->changed_cnt = 0;
 		c->changed_overflow = 0;
 	}
-	if (!rae) {
-		uint8_t type = lid == FERRY_NVME_LOG_ERROR  ? FERRY_NVME_AER_TYPE_ERROR
-			       : lid == FERRY_NVME_LOG_SMART ? FERRY_NVME_AER_TYPE_SMART
-							     : FERRY_NVME_AER_TYPE_NOTICE;
-		nvme_aer_unmask(c, type);
-	}
+	int type = log_event_type(lid);
+	if (!rae && type >= 0)
+		nvme_aer_unmask(c, (uint8_t)type);
 	nvme_req_push_buf(req);
 }
 

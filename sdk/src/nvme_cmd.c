@@ -134,9 +134,22 @@ void nvme_req_map(struct nvme_req *req, uint64_t len, int c2h, nvme_req_fn next)
 		return;
 	}
 	if (c->message) {
-		uint64_t have = req->msg_data.iovcnt ? ferry_iov_length(req->msg_data.iov,
-									  req->msg_data.iovcnt)
-						     : 0;
+		/* Summed with an overflow check: segment lengths that add up to @len only modulo
+		 * 2^64 (e.g. built from a host's crafted SGL) describe far more memory than the
+		 * command moves. */
+		uint64_t have = 0;
+		int wraps = 0;
+		for (uint32_t i = 0; req->msg_data.iov && i < req->msg_data.iovcnt && !wraps; i++) {
+			uint64_t l = req->msg_data.iov[i].iov_len;
+			wraps = l > UINT64_MAX - have;
+			have += l;
+		}
+		if (wraps) {
+			FERRY_ERR(NVME_COMP, "controller %u: cid %u: the data segment lengths overflow "
+				  "64 bits", c->cntlid, req->cmd.cid);
+			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_SGL_LEN));
+			return;
+		}
 		if (have != len) {
 			FERRY_ERR(NVME_COMP, "controller %u: cid %u carries %llu data bytes, the "
 				  "command transfers %llu", c->cntlid, req->cmd.cid,

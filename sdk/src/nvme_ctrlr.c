@@ -275,8 +275,11 @@ static void enable(struct ferry_nvme_ctrlr *c)
 		why = "CC.MPS is outside CAP.MPSMIN..MPSMAX";
 	else if (FERRY_NVME_CC_AMS(cc) != 0)
 		why = "CC.AMS selects an unsupported arbitration mechanism";
-	else if (FERRY_NVME_CC_IOSQES(cc) != 6 || FERRY_NVME_CC_IOCQES(cc) != 4)
-		why = "CC.IOSQES/IOCQES are not 6/4 (64-byte SQ and 16-byte CQ entries)";
+	/* The host may enable with IOSQES/IOCQES still 0 and set them before creating I/O
+	 * queues (Create I/O SQ/CQ check them); any other value than 6/4 is refused here. */
+	else if ((FERRY_NVME_CC_IOSQES(cc) != 0 && FERRY_NVME_CC_IOSQES(cc) != NVME_IOSQES) ||
+		 (FERRY_NVME_CC_IOCQES(cc) != 0 && FERRY_NVME_CC_IOCQES(cc) != NVME_IOCQES))
+		why = "CC.IOSQES/IOCQES are neither 0 nor 6/4 (64-byte SQ and 16-byte CQ entries)";
 	else if (!c->message && (asqs == 0 || acqs == 0))
 		why = "AQA gives an admin queue of one entry";
 	else if (!c->message && ((c->asq & (page - 1)) || (c->acq & (page - 1))))
@@ -340,24 +343,37 @@ static void shutdown_complete(struct ferry_nvme_ctrlr *c)
 
 static void shutdown_flush_next(struct ferry_nvme_ctrlr *c);
 
+/* The flush of one namespace at shutdown finished: 0 to go on with the next one. */
+static int shutdown_flush_finished(struct ferry_nvme_ctrlr *c)
+{
+	nvme_async_end(c);
+	if (c->shutdown_bio.status)
+		FERRY_WARN(NVME_COMP, "controller %u: flush at shutdown failed: %s", c->cntlid,
+			   ferry_strerror(c->shutdown_bio.status));
+	if (!c->shutdown_flushing)
+		return -1; /* a reset took over */
+	return 0;
+}
+
 static void shutdown_flush_done(struct ferry_bdev_io *io, void *arg)
 {
 	struct ferry_nvme_ctrlr *c = arg;
-	nvme_async_end(c);
-	if (io->status)
-		FERRY_WARN(NVME_COMP, "controller %u: flush at shutdown failed: %s", c->cntlid,
-			   ferry_strerror(io->status));
-	if (!c->shutdown_flushing)
-		return; /* a reset took over */
-	c->shutdown_idx++;
-	shutdown_flush_next(c);
+	if (c->shutdown_sync) {
+		*c->shutdown_sync = 1; /* completed inside submit: the loop below goes on */
+		return;
+	}
+	if (shutdown_flush_finished(c) == 0)
+		shutdown_flush_next(c);
 }
 
+/* Flush the namespaces from shutdown_idx on, in turn. Loops while the flushes complete
+ * synchronously, so the stack depth does not grow with the number of namespaces; an
+ * asynchronous one re-enters through shutdown_flush_done(). */
 static void shutdown_flush_next(struct ferry_nvme_ctrlr *c)
 {
 	struct ferry_nvme_subsystem *s = c->subsys;
-	for (; c->shutdown_idx < s->max_ns; c->shutdown_idx++) {
-		struct nvme_ns *ns = s->ns[c->shutdown_idx];
+	while (c->shutdown_idx < s->max_ns) {
+		struct nvme_ns *ns = s->ns[c->shutdown_idx++];
 		if (!ns)
 			continue;
 		struct ferry_bdev_io *io = &c->shutdown_bio;
@@ -365,10 +381,21 @@ static void shutdown_flush_next(struct ferry_nvme_ctrlr *c)
 		io->type = FERRY_BDEV_IO_FLUSH;
 		io->cb = shutdown_flush_done;
 		io->cb_arg = c;
+		int sync_done = 0;
+		c->shutdown_sync = &sync_done;
 		nvme_async_start(c);
-		if (ferry_bdev_submit(ns->bdev, io) == 0)
+		int rc = ferry_bdev_submit(ns->bdev, io);
+		c->shutdown_sync = NULL;
+		if (rc) {
+			nvme_async_end(c);
+			FERRY_WARN(NVME_COMP, "controller %u: flush of namespace %u at shutdown "
+				   "refused: %s", c->cntlid, ns->nsid, ferry_strerror(rc));
+			continue;
+		}
+		if (!sync_done)
+			return; /* in flight */
+		if (shutdown_flush_finished(c))
 			return;
-		nvme_async_end(c);
 	}
 	shutdown_complete(c);
 }

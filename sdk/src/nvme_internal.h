@@ -31,6 +31,8 @@
 #define NVME_ACL 3              /* abort command limit (0's based) */
 #define NVME_MAX_CHANGED_NS 1024
 #define NVME_HOST_ERR_LOG 16    /* invalid host accesses logged as errors per controller */
+#define NVME_IOSQES 6           /* log2 of the one I/O SQ entry size supported (Identify SQES) */
+#define NVME_IOCQES 4           /* log2 of the one I/O CQ entry size supported (Identify CQES) */
 
 #define NVME_GEN(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NVME_CMD(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, sc)
@@ -135,6 +137,8 @@ struct nvme_req {
 	struct iovec *bounce_iov; /* bit bucket: local side of the data segments */
 	/* execution */
 	struct ferry_bdev_io bio;
+	int *bio_sync;          /* set while ferry_bdev_submit() runs: a completion inside it
+				   only marks this flag (see nvme_io.c bio_submit()) */
 	uint32_t idx, cnt;      /* DSM ranges / flush-all namespaces */
 	/* CQE write */
 	struct iovec cqe_liov, cqe_riov;
@@ -178,6 +182,7 @@ struct ferry_nvme_ctrlr {
 	int shutdown_flushing;
 	uint32_t shutdown_idx;
 	struct ferry_bdev_io shutdown_bio;
+	int *shutdown_sync; /* set while the shutdown flush is submitted (nvme_ctrlr.c) */
 	uint32_t gen;
 	uint32_t async_ops;
 	/* queues: [max_io_queues + 1] */

@@ -76,24 +76,31 @@ static void bounce_push(struct nvme_req *req)
 	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
 }
 
-static void bdev_done(struct ferry_bdev_io *io, void *arg)
+/* The request's bdev I/O has finished: 0 if it succeeded (continue with the next step), -1 if
+ * the request was completed with the I/O's error or dropped (stale) and must not be used. */
+static int bio_finished(struct nvme_req *req)
 {
-	struct nvme_req *req = arg;
 	nvme_async_end(req->ctrlr);
 	if (nvme_req_stale(req)) {
 		nvme_req_drop(req);
-		return;
+		return -1;
 	}
-	uint16_t st = nvme_bdev_status(io);
+	uint16_t st = nvme_bdev_status(&req->bio);
 	if (st) {
 		nvme_req_complete(req, st);
-		return;
+		return -1;
 	}
+	return 0;
+}
+
+/* The step after a successful bdev I/O. */
+static void bio_continue(struct nvme_req *req)
+{
 	if (req->next_fn) {
 		req->next_fn(req);
 		return;
 	}
-	if (req->walker.has_bucket && io->type == FERRY_BDEV_IO_READ) {
+	if (req->walker.has_bucket && req->bio.type == FERRY_BDEV_IO_READ) {
 		bounce_push(req);
 		return;
 	}
@@ -101,9 +108,29 @@ static void bdev_done(struct ferry_bdev_io *io, void *arg)
 	nvme_req_complete(req, 0);
 }
 
-/* Submit req->bio to the request's namespace; on success continue with @p next (or complete). */
-static void submit_bio(struct nvme_req *req, enum ferry_bdev_io_type type, uint64_t slba,
-		       uint64_t nlb, const struct ferry_mem *mem, nvme_req_fn next)
+static void bdev_done(struct ferry_bdev_io *io, void *arg)
+{
+	struct nvme_req *req = arg;
+	if (req->bio_sync) {
+		/* Completed inside ferry_bdev_submit(): bio_submit() finishes it on its own stack
+		 * level, so that a command of many bdev I/Os does not recurse once per I/O. */
+		*req->bio_sync = 1;
+		return;
+	}
+	if (bio_finished(req) == 0)
+		bio_continue(req);
+}
+
+/*
+ * Submit req->bio to the request's namespace; the step after it is @p next (NULL: complete
+ * the command). Returns 1 if the bdev completed the I/O synchronously and successfully: the
+ * caller then runs the next step itself (the commands of several bdev I/Os loop on this, so
+ * the stack depth stays bounded however many I/Os complete synchronously). Returns 0 if the
+ * I/O is in flight (bdev_done() continues with @p next later) or the request has been
+ * completed (error) or dropped: the caller must not touch it any more.
+ */
+static int bio_submit(struct nvme_req *req, enum ferry_bdev_io_type type, uint64_t slba,
+		      uint64_t nlb, const struct ferry_mem *mem, nvme_req_fn next)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	struct ferry_bdev_io *io = &req->bio;
@@ -124,8 +151,11 @@ static void submit_bio(struct nvme_req *req, enum ferry_bdev_io_type type, uint6
 	    (type == FERRY_BDEV_IO_READ || type == FERRY_BDEV_IO_WRITE) &&
 	    ferry_seq_create(c->accel_chan, &io->seq) != 0)
 		io->seq = NULL;
+	int sync_done = 0;
+	req->bio_sync = &sync_done;
 	nvme_async_start(c);
 	int rc = ferry_bdev_submit(req->ns->bdev, io);
+	req->bio_sync = NULL;
 	if (rc) {
 		/* Refused: nothing was appended, the sequence is still ours. */
 		if (io->seq)
@@ -136,7 +166,19 @@ static void submit_bio(struct nvme_req *req, enum ferry_bdev_io_type type, uint6
 		io->error = FERRY_BDEV_ERR_NONE;
 		nvme_req_complete(req, rc == -ENOMEM ? NVME_GEN(FERRY_NVME_SC_INTERNAL)
 						     : nvme_bdev_status(io));
+		return 0;
 	}
+	if (!sync_done)
+		return 0;
+	return bio_finished(req) == 0;
+}
+
+/* Submit and, if the bdev completed at once, continue on this stack level. */
+static void submit_bio(struct nvme_req *req, enum ferry_bdev_io_type type, uint64_t slba,
+		       uint64_t nlb, const struct ferry_mem *mem, nvme_req_fn next)
+{
+	if (bio_submit(req, type, slba, nlb, mem, next))
+		bio_continue(req);
 }
 
 static struct nvme_ns *lookup_ns(struct nvme_req *req)
@@ -196,17 +238,18 @@ static void rw_start(struct nvme_req *req)
 
 /* ---- flush ----------------------------------------------------------------------------- */
 
+/* Flush of NSID FFFFFFFFh: each namespace in turn. Loops while the flushes complete
+ * synchronously; an asynchronous one re-enters through bdev_done(). */
 static void flush_next(struct nvme_req *req)
 {
 	struct ferry_nvme_subsystem *s = req->ctrlr->subsys;
-	for (; req->idx < s->max_ns; req->idx++) {
-		struct nvme_ns *ns = s->ns[req->idx];
+	while (req->idx < s->max_ns) {
+		struct nvme_ns *ns = s->ns[req->idx++];
 		if (!ns)
 			continue;
 		req_set_ns(req, ns);
-		req->idx++;
-		submit_bio(req, FERRY_BDEV_IO_FLUSH, 0, 0, NULL, flush_next);
-		return;
+		if (!bio_submit(req, FERRY_BDEV_IO_FLUSH, 0, 0, NULL, flush_next))
+			return; /* in flight (or failed: completed) */
 	}
 	nvme_req_complete(req, 0);
 }
@@ -241,17 +284,22 @@ static void write_zeroes_start(struct nvme_req *req)
 
 /* ---- dataset management ------------------------------------------------------------------ */
 
+/* One UNMAP per range, in order. Loops while the unmaps complete synchronously (up to 256
+ * ranges: no recursion per range); an asynchronous one re-enters through bdev_done(). */
 static void dsm_next(struct nvme_req *req)
 {
 	const struct ferry_nvme_dsm_range *r = (const struct ferry_nvme_dsm_range *)req->buf;
-	while (req->idx < req->cnt && r[req->idx].nlb == 0)
-		req->idx++;
-	if (req->idx == req->cnt) {
-		nvme_req_complete(req, 0);
-		return;
+	for (;;) {
+		while (req->idx < req->cnt && r[req->idx].nlb == 0)
+			req->idx++;
+		if (req->idx == req->cnt) {
+			nvme_req_complete(req, 0);
+			return;
+		}
+		uint32_t i = req->idx++;
+		if (!bio_submit(req, FERRY_BDEV_IO_UNMAP, r[i].slba, r[i].nlb, NULL, dsm_next))
+			return;
 	}
-	uint32_t i = req->idx++;
-	submit_bio(req, FERRY_BDEV_IO_UNMAP, r[i].slba, r[i].nlb, NULL, dsm_next);
 }
 
 static void dsm_exec(struct nvme_req *req)

@@ -567,6 +567,11 @@ FERRY_API int ferry_nvme_ctrlr_submit(struct ferry_nvme_ctrlr *c, uint16_t qid,
 		FERRY_ERR(NVME_COMP, "controller %u: submit on queue %u, not connected", c->cntlid, qid);
 		return -ENOENT;
 	}
+	if (data && data->iovcnt && !data->iov) {
+		FERRY_ERR(NVME_COMP, "controller %u: submit cid %u: data has %u segments and no "
+			  "iovec array", c->cntlid, sqe->cid, data->iovcnt);
+		return -EINVAL;
+	}
 	if (!(c->csts & FERRY_NVME_CSTS_RDY) || c->resetting || c->shutting_down ||
 	    (c->csts & FERRY_NVME_CSTS_CFS))
 		return -EAGAIN;

@@ -38,6 +38,7 @@ AT(ferry_nvme_id_ctrlr, cntrltype, 111);
 AT(ferry_nvme_id_ctrlr, oacs, 256);
 AT(ferry_nvme_id_ctrlr, acl, 258);
 AT(ferry_nvme_id_ctrlr, aerl, 259);
+AT(ferry_nvme_id_ctrlr, frmw, 260);
 AT(ferry_nvme_id_ctrlr, lpa, 261);
 AT(ferry_nvme_id_ctrlr, elpe, 262);
 AT(ferry_nvme_id_ctrlr, wctemp, 266);
@@ -69,6 +70,10 @@ AT(ferry_nvme_error_log, cs, 32);
 SIZE(ferry_nvme_smart_log, 512);
 AT(ferry_nvme_smart_log, data_units_read, 32);
 AT(ferry_nvme_smart_log, num_err_log_entries, 176);
+
+SIZE(ferry_nvme_fw_slot_log, 512);
+AT(ferry_nvme_fw_slot_log, frs, 8);
+AT(ferry_nvme_fw_slot_log, rsvd64, 64);
 
 SIZE(ferry_nvme_changed_ns_list, 4096);
 SIZE(ferry_nvme_dsm_range, 16);

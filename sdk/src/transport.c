@@ -23,14 +23,39 @@ static const struct ferry_transport_ops *tr_table[MAX_TRANSPORTS];
 static unsigned int tr_instances[MAX_TRANSPORTS];
 static unsigned int tr_count;
 
-/* Built-in plugins (pcie_transport.c...), registered on first use of the registry; the
- * reference from here keeps them in a static link. */
+/*
+ * Built-in plugins (pcie_transport.c...). The first call of any registry function registers
+ * them, before whatever that call does: a built-in name therefore always belongs to the
+ * built-in, a vendor plugin registered under it gets -EEXIST (whenever it registers), and
+ * built-ins cannot be unregistered. The reference from here keeps them in a static link.
+ */
 extern const struct ferry_transport_ops pcie_transport_ops;
+static const struct ferry_transport_ops *const tr_builtins[] = {&pcie_transport_ops};
 static pthread_once_t tr_builtin_once = PTHREAD_ONCE_INIT;
+
+static int do_register(const struct ferry_transport_ops *ops);
 
 static void tr_builtin_register(void)
 {
-	(void)ferry_transport_register(&pcie_transport_ops);
+	for (size_t i = 0; i < sizeof(tr_builtins) / sizeof(tr_builtins[0]); i++) {
+		int rc = do_register(tr_builtins[i]);
+		if (rc) /* cannot happen with an empty registry: a bug in the built-in table */
+			FERRY_ERR(COMP, "built-in transport '%s' not registered: %s",
+				  tr_builtins[i]->name, ferry_strerror(rc));
+	}
+}
+
+static void tr_builtin_init(void)
+{
+	pthread_once(&tr_builtin_once, tr_builtin_register);
+}
+
+static int is_builtin(const struct ferry_transport_ops *ops)
+{
+	for (size_t i = 0; i < sizeof(tr_builtins) / sizeof(tr_builtins[0]); i++)
+		if (tr_builtins[i] == ops)
+			return 1;
+	return 0;
 }
 
 static int find_locked(const char *name)
@@ -42,6 +67,12 @@ static int find_locked(const char *name)
 }
 
 FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops)
+{
+	tr_builtin_init();
+	return do_register(ops);
+}
+
+static int do_register(const struct ferry_transport_ops *ops)
 {
 	if (!ops) {
 		FERRY_ERR(COMP, "register: NULL ops");
@@ -75,7 +106,8 @@ FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops)
 		pthread_mutex_unlock(&tr_lock);
 		if (same)
 			return 0;
-		FERRY_ERR(COMP, "register: another transport is named '%s'", ops->name);
+		FERRY_ERR(COMP, "register: another transport is named '%s'%s", ops->name,
+			  is_builtin(tr_table[i]) ? " (a built-in: choose another name)" : "");
 		return -EEXIST;
 	}
 	if (tr_count == MAX_TRANSPORTS) {
@@ -91,8 +123,15 @@ FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops)
 
 FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops)
 {
-	if (!ops)
+	tr_builtin_init();
+	if (!ops) {
+		FERRY_ERR(COMP, "unregister: NULL ops");
 		return -EINVAL;
+	}
+	if (is_builtin(ops)) {
+		FERRY_ERR(COMP, "unregister '%s': built-in transports stay registered", ops->name);
+		return -EPERM;
+	}
 	pthread_mutex_lock(&tr_lock);
 	for (unsigned int i = 0; i < tr_count; i++) {
 		if (tr_table[i] != ops)
@@ -117,7 +156,7 @@ FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops)
 
 FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *name)
 {
-	pthread_once(&tr_builtin_once, tr_builtin_register);
+	tr_builtin_init();
 	if (!name)
 		return NULL;
 	pthread_mutex_lock(&tr_lock);
@@ -129,7 +168,7 @@ FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *nam
 
 FERRY_API const struct ferry_transport_ops *ferry_transport_get(unsigned int index)
 {
-	pthread_once(&tr_builtin_once, tr_builtin_register);
+	tr_builtin_init();
 	pthread_mutex_lock(&tr_lock);
 	const struct ferry_transport_ops *ops = index < tr_count ? tr_table[index] : NULL;
 	pthread_mutex_unlock(&tr_lock);

@@ -279,6 +279,8 @@ struct host_opts {
 	int no_ns;              /* no namespace */
 	struct ferry_bdev *ns_bdev; /* namespace 1 on this bdev (the caller's) instead of a malloc */
 	const char *nqn;
+	const char *firmware_rev;   /* subsystem firmware revision (default: the library's) */
+	uint32_t max_namespaces;    /* default 8 */
 };
 
 static inline void h_poll(struct host *h)
@@ -369,7 +371,9 @@ static inline struct host *h_create(const struct host_opts *o)
 	seq++;
 	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = nqn, .serial = "FERRY0001",
 					       .model = "Ferry test controller", .vendor_id = 0x1d1d,
-					       .max_namespaces = 8};
+					       .firmware_rev = o ? o->firmware_rev : NULL,
+					       .max_namespaces = o && o->max_namespaces
+								 ? o->max_namespaces : 8};
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &h->subsys), 0);
 	if (o && o->ns_bdev) {
 		h->bdev = o->ns_bdev;

@@ -5,6 +5,7 @@
  */
 #include "test_nvme_host.h"
 #include <ferry/endpoint.h>
+#include <ferry/pcie_transport.h>
 
 /* ---- registry ------------------------------------------------------------------------- */
 
@@ -299,4 +300,33 @@ Test(transport, endpoint)
 	cr_assert_eq(ferry_bdev_destroy(b[0]), 0);
 	cr_assert_eq(ferry_bdev_destroy(b[1]), 0);
 	cr_assert_eq(ferry_transport_unregister(&ep_ops), 0);
+}
+
+/* ---- the built-in "pcie" plugin is registered before any vendor plugin ------------------ */
+
+static const struct ferry_transport_ops vendor_pcie = {.abi_version = FERRY_TRANSPORT_OPS_ABI,
+						       .name = "pcie",
+						       .kind = FERRY_TRANSPORT_MEMORY};
+
+/* Criterion runs each test in a fresh process: this registration is the process's first call
+ * into the registry, the case where the vendor's plugin used to replace the built-in. */
+Test(transport, builtin_pcie_registered_first)
+{
+	cr_assert_eq(ferry_transport_register(&vendor_pcie), -EEXIST,
+		     "a vendor plugin may not take the built-in name");
+	const struct ferry_transport_ops *ops = ferry_transport_find(FERRY_PCIE_TRANSPORT_NAME);
+	cr_assert_not_null(ops);
+	cr_assert_neq(ops, &vendor_pcie, "the built-in answers to \"pcie\"");
+	cr_assert_eq(ops->kind, FERRY_TRANSPORT_MEMORY);
+	cr_assert_eq(ferry_transport_get(0), ops, "the built-in comes first in the registry");
+	cr_assert_eq(ferry_transport_unregister(ops), -EPERM, "built-ins stay registered");
+	cr_assert_eq(ferry_transport_find("pcie"), ops);
+	cr_assert_eq(ferry_transport_unregister(&vendor_pcie), -ENOENT);
+	/* The same plugin under another name is fine. */
+	static const struct ferry_transport_ops vendor_other = {
+		.abi_version = FERRY_TRANSPORT_OPS_ABI, .name = "acme-pcie",
+		.kind = FERRY_TRANSPORT_MEMORY};
+	cr_assert_eq(ferry_transport_register(&vendor_other), 0);
+	cr_assert_eq(ferry_transport_find("acme-pcie"), &vendor_other);
+	cr_assert_eq(ferry_transport_unregister(&vendor_other), 0);
 }

@@ -72,6 +72,7 @@ Test(pcie_review, unlimited_poll_ends_against_a_host_that_keeps_posting)
 
 static const struct ferry_hal_pcie_ep_handlers *fk_h;
 static void *fk_ctx;
+static uint32_t fk_db_count;
 static struct ferry_memdomain *fk_dom;
 
 static int fk_query(struct ferry_device *d, struct ferry_hal_pcie_ep_info *info)
@@ -87,6 +88,7 @@ static int fk_attach(struct ferry_device *d, uint32_t fn,
 {
 	fk_h = o->handlers;
 	fk_ctx = o->ctx;
+	fk_db_count = o->doorbell_count;
 	return 0;
 }
 
@@ -207,7 +209,32 @@ Test(pcie_review, transport_handlers_refuse_crossing_reads_and_wrapping_doorbell
 		     wrap);
 	struct ferry_pcie_transport_stats st = {.size = sizeof(st)};
 	cr_assert_eq(ferry_pcie_transport_get_stats(t, 0, &st), 0);
-	cr_assert_geq(st.bad_accesses, 2, "both refusals counted");
+	cr_assert_eq(st.bad_accesses, 2, "both refusals counted");
+	cr_assert_eq(st.doorbells, 0, "a refused doorbell is not a doorbell");
+
+	/* The rules pcie_transport.h documents: misaligned reads of any size and 1/2-byte writes
+	 * are refused with -EINVAL; a doorbell index at the declared count is ignored; every
+	 * refusal is counted in bad_accesses. */
+	ferry_log_set_handler(tm_quiet_log);
+	cr_assert_eq(fk_rd(FERRY_NVME_REG_VS + 1, 2, &rc), 0x5a5a5a5a5a5a5a5aull, "value untouched");
+	cr_assert_eq(rc, -EINVAL, "2-byte read at an odd offset");
+	fk_rd(FERRY_NVME_REG_CC + 2, 4, &rc);
+	cr_assert_eq(rc, -EINVAL, "misaligned 4-byte read");
+	cr_assert_eq(fk_h->bar_write(fk_ctx, 0, FERRY_NVME_REG_CC, 2, 0), -EINVAL, "2-byte write");
+	cr_assert_eq(fk_h->bar_write(fk_ctx, 0, FERRY_NVME_REG_CC, 1, 0), -EINVAL, "1-byte write");
+	cr_assert_gt(fk_db_count, 0);
+	fk_h->doorbell(fk_ctx, fk_db_count, 1);
+	ferry_log_set_handler(NULL);
+	cr_assert_eq(fk_rd(FERRY_NVME_REG_CC, 4, &rc), 0x00460000, "CC unchanged");
+	cr_assert_eq(ferry_pcie_transport_get_stats(t, 0, &st), 0);
+	cr_assert_eq(st.bad_accesses, 7, "every refusal counted (got %llu)",
+		     (unsigned long long)st.bad_accesses);
+	cr_assert_eq(st.doorbells, 0);
+	/* The last declared doorbell is a doorbell (ignored by a disabled controller). */
+	fk_h->doorbell(fk_ctx, fk_db_count - 1, 1);
+	cr_assert_eq(ferry_pcie_transport_get_stats(t, 0, &st), 0);
+	cr_assert_eq(st.doorbells, 1);
+	cr_assert_eq(st.bad_accesses, 7);
 
 	ferry_transport_destroy(t);
 	cr_assert_eq(ferry_nvme_subsystem_destroy(subsys), 0);

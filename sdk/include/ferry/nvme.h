@@ -38,8 +38,9 @@
  * Clearing CC.EN resets the controller: fetching stops, commands already executing finish
  * (their completions are dropped), then every I/O queue is deleted and CSTS.RDY reads 0. A
  * write the host saw completed is therefore never lost or overwritten by a late command.
- * CC.SHN stops fetching, waits for executing commands, flushes the namespaces, then reports
- * CSTS.SHST = complete.
+ * CC.SHN stops fetching and waits for executing commands (their completions are posted); a
+ * normal shutdown (SHN = 01b) then flushes every namespace, an abrupt one (10b) does not; then
+ * CSTS.SHST reads complete. The controller fetches nothing more until the host resets it.
  *
  * ## Threading
  * A controller is not thread-safe: the transport calls every function of one controller
@@ -217,9 +218,18 @@ FERRY_API int ferry_nvme_ctrlr_reg_read(struct ferry_nvme_ctrlr *ctrlr, uint32_t
 
 /**
  * @brief Write a controller register (doorbells included). Writes to read-only and reserved
- * registers are ignored. A doorbell write for a queue that does not exist, or with a value
- * beyond the queue (or freeing completion entries that were never posted), is ignored and
- * reported to the host as an asynchronous error event.
+ * registers are ignored.
+ *
+ * Doorbell writes are validated; an invalid one is ignored (the queue keeps its state),
+ * counted in ::ferry_nvme_ctrlr_stats::doorbell_errors, recorded in the Error Information log
+ * and reported as an asynchronous error event if the host has one outstanding:
+ * - a doorbell of a queue that does not exist: "invalid doorbell register";
+ * - an SQ tail >= the queue size, or one that adds more entries than the queue has free (the
+ *   entries from the controller's head to the current tail are still in use: moving the tail
+ *   over them would submit stale entries again), or a CQ head >= the queue size or one that
+ *   frees entries never posted: "invalid doorbell write value".
+ * Doorbell writes while the controller is not ready (or resetting, or after a fatal error)
+ * are ignored without an event.
  * @retval 0 success (including ignored writes).
  * @retval -EINVAL same access rules as ferry_nvme_ctrlr_reg_read().
  */
@@ -255,10 +265,13 @@ FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *ctrlr, 
  * @param[in] data the command's data: where write data is / where read data goes, exactly the
  *            command's transfer length, in any domain the bdevs reach (system, RDMA...). NULL
  *            or no segments for commands without data. Must stay valid until completion.
+ *            Segment lengths whose sum differs from the transfer length, or overflows 64
+ *            bits, complete the command with Data SGL Length Invalid.
  * @param[in] cmd_ctx handed back with the completion (send_completion op).
  * @retval 0 accepted: send_completion will be called exactly once for it (possibly before
  *         this returns).
- * @retval -EINVAL bad arguments or a memory-based controller.
+ * @retval -EINVAL bad arguments (NULL, data with segments but no iovec array) or a
+ *         memory-based controller.
  * @retval -ENOENT the queue does not exist.
  * @retval -EAGAIN the controller is not ready (CSTS.RDY = 0) or is shutting down.
  * @retval -EBUSY the queue already has as many commands executing as it has entries.

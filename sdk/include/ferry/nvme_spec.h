@@ -195,6 +195,7 @@ FERRY_BEGIN_DECLS
  * @{ */
 #define FERRY_NVME_LOG_ERROR 0x01
 #define FERRY_NVME_LOG_SMART 0x02
+#define FERRY_NVME_LOG_FW_SLOT 0x03
 #define FERRY_NVME_LOG_CHANGED_NS 0x04
 /** @} */
 
@@ -350,7 +351,7 @@ struct ferry_nvme_id_ctrlr {
 	uint16_t oacs;         /**< optional admin command support */
 	uint8_t acl;           /**< abort command limit, 0's based */
 	uint8_t aerl;          /**< async event request limit, 0's based */
-	uint8_t frmw;          /**< firmware updates */
+	uint8_t frmw;          /**< firmware updates: bit 0 slot 1 read-only, 3:1 number of slots */
 	uint8_t lpa;           /**< log page attributes */
 	uint8_t elpe;          /**< error log page entries, 0's based */
 	uint8_t npss;          /**< number of power states, 0's based */
@@ -459,6 +460,14 @@ struct ferry_nvme_smart_log {
 	uint64_t media_errors[2];     /**< unrecovered data integrity errors */
 	uint64_t num_err_log_entries[2]; /**< error information log entries over the lifetime */
 	uint8_t rsvd192[320];         /**< temperature times, sensors, reserved */
+};
+
+/** Firmware slot information log (log page 03h, 512 bytes). */
+struct ferry_nvme_fw_slot_log {
+	uint8_t afi;         /**< active firmware info: bits 2:0 active slot, 6:4 slot at next reset */
+	uint8_t rsvd1[7];    /**< reserved */
+	char frs[7][8];      /**< firmware revision of slots 1..7, ASCII, space padded; zero if empty */
+	uint8_t rsvd64[448]; /**< reserved */
 };
 
 /** Changed namespace list (log page 04h, 4096 bytes). */

@@ -6,7 +6,8 @@
  * Create it with ferry_transport_create("pcie", opts) (or ferry_endpoint_create() with
  * transport = "pcie") where opts->device is a device whose backend has the PCIe endpoint
  * class. It is registered with the transport registry on first use of the registry; nothing
- * needs to be called to make the name known.
+ * needs to be called to make the name known, and no other plugin can take the name
+ * (ferry/transport.h, "Built-in plugins").
  *
  * ## What it does
  * - listen(subsystem, "fn=<n>") creates a controller for PCI function n: its host memory
@@ -19,8 +20,16 @@
  *   without copying, and pushes completion entries);
  * - interrupts are raised as MSI-X vectors of the function (one vector per completion queue,
  *   chosen by the host at Create I/O CQ time).
- * BAR0 accesses of 4 and 8 bytes go to the registers as they are; a 1- or 2-byte read returns
- * the bytes of the containing 32-bit register; 1- and 2-byte writes are refused (logged).
+ * BAR0 accesses of 4 and 8 bytes go to the registers as they are; a naturally aligned 1- or
+ * 2-byte read returns the bytes of the containing 32-bit register. Refused with -EINVAL to the
+ * backend (the host sees all ones for a read) and counted in
+ * ::ferry_pcie_transport_stats::bad_accesses: a misaligned read of any size (a 2-byte read
+ * at an odd offset included), 1- and 2-byte writes, accesses to other BARs or beyond 4 GiB,
+ * and whatever the register emulation refuses (ferry_nvme_ctrlr_reg_read()/reg_write()).
+ * A doorbell notification with an index at or beyond the number of doorbells declared at
+ * attach is ignored and counted in bad_accesses too; a valid one is written to the
+ * controller's doorbell register, which validates the queue and value (ferry/nvme.h).
+ * The first 8 refused accesses of a function are logged as errors, later ones at debug level.
  *
  * ## Arguments (opts->args, all optional)
  *   io_queues=<n>   I/O queue pairs per controller, 1..1024 (default 16)

@@ -24,7 +24,15 @@
  *
  * ## Lifetime
  * A plugin stays registered until ferry_transport_unregister(); unregistering a plugin with
- * live instances fails with -EBUSY. An instance is destroyed by ferry_transport_destroy()
+ * live instances fails with -EBUSY.
+ *
+ * ## Built-in plugins
+ * The built-in plugins ("pcie", ferry/pcie_transport.h) are registered by the first call of
+ * any registry function (register, unregister, find, get, create), before that call does its
+ * own work. Their names are therefore always taken: a vendor plugin registered under a
+ * built-in name gets -EEXIST, even when it registers before anything else touched the
+ * registry, and a built-in cannot be unregistered (-EPERM). A vendor's own PCIe transport
+ * uses another name (e.g. "acme-pcie"). An instance is destroyed by ferry_transport_destroy()
  * after its controllers (the plugin's destroy op must destroy the controllers it created).
  *
  * Every op is optional unless marked required; a NULL op makes the wrapper return -ENOTSUP.
@@ -122,18 +130,23 @@ struct ferry_transport_ops {
 };
 
 /**
- * @brief Register a transport plugin (idempotent for the same pointer).
+ * @brief Register a transport plugin (idempotent for the same pointer). The built-in plugins
+ * are registered first (see "Built-in plugins" above).
  * @retval 0 registered.
  * @retval -EINVAL NULL, bad name, bad kind, or a message-based plugin without send_completion.
  * @retval -EPROTO abi_version mismatch (the log names both versions).
- * @retval -EEXIST another plugin has this name.
+ * @retval -EEXIST another plugin has this name (a built-in name such as "pcie" included).
  * @retval -ENOSPC registry full.
  */
 FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops);
 
 /**
  * @brief Remove a plugin from the registry.
- * @retval 0 removed; -ENOENT not registered; -EBUSY instances of it exist.
+ * @retval 0 removed.
+ * @retval -EINVAL NULL.
+ * @retval -ENOENT not registered.
+ * @retval -EBUSY instances of it exist.
+ * @retval -EPERM a built-in plugin (they stay registered).
  */
 FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops);
 
