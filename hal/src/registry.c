@@ -39,6 +39,9 @@ static int validate(const struct ferry_hal_backend *b)
 	int rc = check_abi(b->name, "backend", b->abi_version, FERRY_HAL_ABI_VERSION);
 	if (!rc && b->dma)
 		rc = check_abi(b->name, "DMA engine", b->dma->abi_version, FERRY_HAL_DMA_ABI_VERSION);
+	if (!rc && b->dma && b->dma->accel)
+		rc = check_abi(b->name, "accel", b->dma->accel->abi_version,
+			       FERRY_HAL_ACCEL_ABI_VERSION);
 	if (!rc && b->pcie_ep)
 		rc = check_abi(b->name, "PCIe endpoint", b->pcie_ep->abi_version,
 			       FERRY_HAL_PCIE_EP_ABI_VERSION);
@@ -57,6 +60,13 @@ static int validate(const struct ferry_hal_backend *b)
 	if (b->dma && (!b->dma->query || !b->dma->chan_create || !b->dma->chan_destroy ||
 		       !b->dma->submit || !b->dma->poll)) {
 		FERRY_ERR(COMP, "register '%s': DMA engine ops missing a required member", b->name);
+		return -EINVAL;
+	}
+	if (b->dma && b->dma->accel &&
+	    (!b->dma->accel->submit || !b->dma->accel->poll ||
+	     (b->dma->accel->nchains && !b->dma->accel->chains))) {
+		FERRY_ERR(COMP, "register '%s': accel ops missing submit/poll or chains table",
+			  b->name);
 		return -EINVAL;
 	}
 	if (b->pcie_ep && (!b->pcie_ep->query || !b->pcie_ep->attach || !b->pcie_ep->detach ||

@@ -1,6 +1,7 @@
 /*
  * The HAL registry: the mock registered at load time by FERRY_HAL_BACKEND, explicit
- * registration, ABI mismatches refused (-EPROTO) for the backend and its DMA table, duplicate
+ * registration, ABI mismatches refused (-EPROTO) for the backend and its DMA, accel and PCIe
+ * endpoint tables, duplicate
  * names (-EEXIST), missing required members (-EINVAL), lookup and listing, unregistering, and
  * devices of a backend without a DMA engine (-ENOTSUP).
  */
@@ -41,6 +42,15 @@ static int d_submit(void *c, struct ferry_xfer *const *x, uint32_t n)
 	return 0;
 }
 static int d_poll(void *c, struct ferry_xfer **d, uint32_t m)
+{
+	return 0;
+}
+
+static int a_submit(void *c, struct ferry_hal_accel_desc *const *d, uint32_t n)
+{
+	return 0;
+}
+static int a_poll(void *c, struct ferry_hal_accel_desc **d, uint32_t m)
 {
 	return 0;
 }
@@ -146,6 +156,45 @@ Test(hal, abi_mismatch_is_eproto)
 						       .close = t_close,
 						       .pcie_ep = &old_ep};
 	cr_assert_eq(ferry_hal_register(&oldep), -EPROTO);
+
+	static const struct ferry_hal_accel_ops old_accel = {
+		.abi_version = FERRY_HAL_ACCEL_ABI_VERSION + 1,
+		.submit = a_submit,
+		.poll = a_poll};
+	static const struct ferry_hal_dma_ops dma_old_accel = {.abi_version =
+								       FERRY_HAL_DMA_ABI_VERSION,
+							       .query = d_query,
+							       .chan_create = d_create,
+							       .chan_destroy = d_destroy,
+							       .submit = d_submit,
+							       .poll = d_poll,
+							       .accel = &old_accel};
+	static const struct ferry_hal_backend oldacc = {.abi_version = FERRY_HAL_ABI_VERSION,
+							.name = "oldaccel",
+							.open = t_open,
+							.close = t_close,
+							.dma = &dma_old_accel};
+	cr_assert_eq(ferry_hal_register(&oldacc), -EPROTO);
+	cr_assert_null(ferry_hal_find("oldaccel"));
+	cr_assert_not_null(strstr(ferry_last_error(), "accel"), "%s", ferry_last_error());
+
+	/* the accel table with the right version but no submit is incomplete */
+	static const struct ferry_hal_accel_ops no_submit = {
+		.abi_version = FERRY_HAL_ACCEL_ABI_VERSION, .poll = a_poll};
+	static const struct ferry_hal_dma_ops dma_no_submit = {.abi_version =
+								       FERRY_HAL_DMA_ABI_VERSION,
+							       .query = d_query,
+							       .chan_create = d_create,
+							       .chan_destroy = d_destroy,
+							       .submit = d_submit,
+							       .poll = d_poll,
+							       .accel = &no_submit};
+	static const struct ferry_hal_backend nosub = {.abi_version = FERRY_HAL_ABI_VERSION,
+						       .name = "nosubmit",
+						       .open = t_open,
+						       .close = t_close,
+						       .dma = &dma_no_submit};
+	cr_assert_eq(ferry_hal_register(&nosub), -EINVAL);
 }
 
 Test(hal, missing_members_are_einval)

@@ -128,7 +128,8 @@ struct ferry_hal_accel_desc {
 
 /** Accel ops of a DMA engine. */
 struct ferry_hal_accel_ops {
-	/** Required: FERRY_HAL_ACCEL_ABI_VERSION (a mismatch: the SDK uses its software engine). */
+	/** Required: FERRY_HAL_ACCEL_ABI_VERSION; a mismatch is refused when the backend registers
+	 *  (-EPROTO), like every other class table. */
 	uint32_t abi_version;
 	/** Required: FERRY_HAL_ACCEL_OP_BIT() of every single operation the engine executes. */
 	uint32_t opcodes;
