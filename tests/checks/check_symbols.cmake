@@ -95,8 +95,7 @@ if(STATIC_LIB AND EXISTS ${STATIC_LIB})
   endforeach()
   if(stray)
     list(REMOVE_DUPLICATES stray)
-    fail("libferry.a defines global symbols outside the ferry_ prefix "
-         "(they would collide in static links): ${stray}")
+    fail("libferry.a defines global symbols outside the ferry_ prefix (they would collide in static links): ${stray}")
   endif()
 endif()
 
