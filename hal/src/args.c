@@ -27,8 +27,12 @@ static int next_item(const char **p, const char **k, size_t *klen, const char **
 
 FERRY_API int ferry_hal_arg_get(const char *args, const char *key, char *val, size_t len)
 {
+	if (!key || !*key) {
+		FERRY_ERR(COMP, "arg_get: %s key", key ? "empty" : "NULL");
+		return -EINVAL;
+	}
 	const char *p = args ? args : "", *k, *v;
-	size_t klen, vlen, want = key ? strlen(key) : 0;
+	size_t klen, vlen, want = strlen(key);
 	int found = -ENOENT;
 	while (next_item(&p, &k, &klen, &v, &vlen)) {
 		if (klen != want || strncmp(k, key, klen) != 0)

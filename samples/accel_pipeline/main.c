@@ -100,12 +100,13 @@ static int run_once(struct ferry_device *dev, struct ferry_memdomain *nvme, cons
 					       o->json ? FERRY_SEQ_DUMP_JSON : FERRY_SEQ_DUMP_TEXT,
 					       plan_hook, (void *)o);
 	uint8_t *dst = calloc(1, ext);
-	struct iovec hi = {(void *)(uintptr_t)SRC_IOVA, plain}, di = {dst, ext}, i1, i2, i3;
+	struct iovec hi = {(void *)(uintptr_t)SRC_IOVA, plain}, di = {dst, ext};
+	struct iovec i1 = {0}, i2 = {0}, i3 = {0};
 	struct ferry_mem host = {.domain = nvme, .iov = &hi, .iovcnt = 1};
 	struct ferry_mem local = {.domain = NULL, .iov = &di, .iovcnt = 1};
-	struct ferry_mem v1, v2, v3;
+	struct ferry_mem v1 = {0}, v2 = {0}, v3 = {0}; /* domain set once taken */
 	struct ferry_seq *seq = NULL;
-	rc = get_vbuf(ch, plain, &i1, &v1);
+	rc = dst ? get_vbuf(ch, plain, &i1, &v1) : -ENOMEM;
 	if (!rc)
 		rc = get_vbuf(ch, plain, &i2, &v2);
 	if (!rc)
@@ -138,9 +139,12 @@ static int run_once(struct ferry_device *dev, struct ferry_memdomain *nvme, cons
 	res->ok = rc == 0 && memcmp(dst, ref, ext) == 0;
 	res->st.size = sizeof(res->st);
 	ferry_accel_get_stats(ch, &res->st);
-	ferry_accel_put_buf(ch, i1.iov_base, v1.domain, v1.domain_ctx);
-	ferry_accel_put_buf(ch, i2.iov_base, v2.domain, v2.domain_ctx);
-	ferry_accel_put_buf(ch, i3.iov_base, v3.domain, v3.domain_ctx);
+	if (v1.domain)
+		ferry_accel_put_buf(ch, i1.iov_base, v1.domain, v1.domain_ctx);
+	if (v2.domain)
+		ferry_accel_put_buf(ch, i2.iov_base, v2.domain, v2.domain_ctx);
+	if (v3.domain)
+		ferry_accel_put_buf(ch, i3.iov_base, v3.domain, v3.domain_ctx);
 	ferry_accel_chan_destroy(ch);
 	free(dst);
 	return rc;
@@ -278,8 +282,15 @@ int main(int argc, char **argv)
 	}
 	uint8_t *tmp = malloc(plain), *ref = malloc(ext);
 	struct iovec hs = {hostbuf, plain}, ts = {tmp, plain}, rs = {ref, ext};
-	ferry_crypto_encrypt(key, &ts, 1, &hs, 1, LBA);
-	ferry_dif_insert(&ctx, &rs, 1, &ts, 1, o.blocks);
+	if (!tmp || !ref || ferry_crypto_encrypt(key, &ts, 1, &hs, 1, LBA) ||
+	    ferry_dif_insert(&ctx, &rs, 1, &ts, 1, o.blocks)) {
+		fprintf(stderr, "reference output: %s\n",
+			tmp && ref ? ferry_last_error() : "out of memory");
+		free(tmp);
+		free(ref);
+		ferry_crypto_key_destroy(key);
+		return 1;
+	}
 
 	if (!o.json)
 		printf("Seed pipeline: %u blocks of %u+8 bytes, host source in %s, mock engine\n\n",

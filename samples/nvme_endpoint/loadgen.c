@@ -496,6 +496,7 @@ int lg_verify_all(struct lg *g, uint64_t *bad_blocks)
 		return -EINVAL;
 	struct lg_result vr = {0};
 	struct lg_opts saved = g->o;
+	struct lg_result *saved_r = g->r; /* vr dies with this call: never leave g->r on it */
 	g->r = &vr;
 	g->measuring = 0;
 	g->o.read_pct = 100;
@@ -525,6 +526,7 @@ int lg_verify_all(struct lg *g, uint64_t *bad_blocks)
 			check_read(g, io);
 	}
 	g->o = saved;
+	g->r = saved_r;
 	if (bad_blocks)
 		*bad_blocks = vr.verify_errors;
 	return rc;

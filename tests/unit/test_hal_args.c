@@ -34,3 +34,13 @@ Test(hal_args, check)
 	cr_assert_eq(ferry_hal_args_check("x", known), -EINVAL);
 	cr_assert_eq(ferry_hal_args_check("ring=1", NULL), -EINVAL);
 }
+
+/* Found by clang-tidy: a NULL key reached strncmp() (nonnull) and matched an item "=v". */
+Test(hal_args, null_or_empty_key)
+{
+	char v[16] = "untouched";
+	cr_assert_eq(ferry_hal_arg_get("=v", NULL, v, sizeof(v)), -EINVAL);
+	cr_assert_eq(ferry_hal_arg_get("a=1", NULL, v, sizeof(v)), -EINVAL);
+	cr_assert_eq(ferry_hal_arg_get("=v,a=1", "", v, sizeof(v)), -EINVAL);
+	cr_assert_str_eq(v, "untouched", "no value is written for a bad key");
+}

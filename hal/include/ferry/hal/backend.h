@@ -127,10 +127,11 @@ FERRY_API const struct ferry_hal_backend *ferry_hal_dev_get_backend(const struct
 /**
  * @brief Look a key up in a backend argument string ("k1=v1,k2=v2").
  * @param[in] args the string given to open().
- * @param[in] key the key.
+ * @param[in] key the key (not NULL, not empty).
  * @param[out] val buffer for the value (NUL-terminated).
  * @param[in] len size of @p val.
- * @retval 0 found; -ENOENT absent; -ENAMETOOLONG value longer than @p len - 1.
+ * @retval 0 found; -ENOENT absent; -ENAMETOOLONG value longer than @p len - 1;
+ *         -EINVAL @p key NULL or empty.
  */
 FERRY_API int ferry_hal_arg_get(const char *args, const char *key, char *val, size_t len);
 
