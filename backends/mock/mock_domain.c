@@ -1,7 +1,8 @@
 /*
  * The PCIe function memory domains of a mock device ("<dev>.<fn>"): pull, push and memzero
- * through the device's DMA engine (one internal channel per function, completions from the
- * domain's poll), translate between functions, invalidate.
+ * through the device's DMA engine (one internal channel per function; a completion runs from
+ * the domain's poll on the thread that started the operation), translate between functions,
+ * invalidate.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@ struct mock_dreq {
 	struct ferry_xfer x;
 	ferry_memdomain_cb cb;
 	void *cb_arg;
+	pthread_t owner;        /* the thread that started it: its callback runs there */
+	struct mock_dreq *next; /* fn->pend list once reaped */
 };
 
 struct mock_fn *mock_fn_of(struct mock_dev *dev, const struct ferry_memdomain *d)
@@ -78,6 +81,7 @@ static int dom_submit(struct ferry_memdomain *d, void *ctx, const char *op, int 
 	}
 	r->cb = cb;
 	r->cb_arg = cb_arg;
+	r->owner = pthread_self();
 	pthread_mutex_lock(&fn->lock);
 	int ok = mock_chan_push(fn->chan, &r->x, local == NULL);
 	pthread_mutex_unlock(&fn->lock);
@@ -150,31 +154,62 @@ static int dom_invalidate(struct ferry_memdomain *d, void *ctx, const struct iov
 
 #define POLL_BATCH 32u
 
+/*
+ * Completions go back to the thread that started the operation: several threads (each with
+ * its own accel channel or bdev) may share a function's domain, and each expects its
+ * callbacks on its own thread. The ring is reaped whole into fn->pend (in completion order);
+ * a poll then takes the calling thread's entries, in order, at most @p max of them.
+ */
 static int dom_poll(struct ferry_memdomain *d, uint32_t max)
 {
 	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
 	struct ferry_xfer *done[POLL_BATCH];
-	int total = 0;
-	while ((uint32_t)total < max) {
-		uint32_t want = max - (uint32_t)total < POLL_BATCH ? max - (uint32_t)total
-								   : POLL_BATCH;
-		pthread_mutex_lock(&fn->lock);
-		uint32_t n = mock_chan_reap(fn->chan, done, want);
-		pthread_mutex_unlock(&fn->lock);
-		/* Callbacks run without the lock: they may start new operations. */
+	struct mock_dreq *mine = NULL, **mine_tail = &mine;
+	pthread_t self = pthread_self();
+	uint32_t taken = 0;
+	pthread_mutex_lock(&fn->lock);
+	for (;;) {
+		uint32_t n = mock_chan_reap(fn->chan, done, POLL_BATCH);
 		for (uint32_t i = 0; i < n; i++) {
 			struct mock_dreq *r = (struct mock_dreq *)(void *)done[i];
-			ferry_memdomain_cb cb = r->cb;
-			void *arg = r->cb_arg;
-			int st = status_errno(r->x.status);
-			free(r);
-			cb(arg, st);
+			r->next = NULL;
+			if (fn->pend_tail)
+				fn->pend_tail->next = r;
+			else
+				fn->pend_head = r;
+			fn->pend_tail = r;
 		}
-		total += (int)n;
-		if (n < want)
+		if (n < POLL_BATCH)
 			break;
 	}
-	return total;
+	struct mock_dreq **pp = &fn->pend_head, *prev = NULL;
+	while (*pp && taken < max) {
+		struct mock_dreq *r = *pp;
+		if (!pthread_equal(r->owner, self)) {
+			prev = r;
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (fn->pend_tail == r)
+			fn->pend_tail = prev;
+		r->next = NULL;
+		*mine_tail = r;
+		mine_tail = &r->next;
+		taken++;
+	}
+	pthread_mutex_unlock(&fn->lock);
+	/* Callbacks run without the lock: they may start new operations. */
+	while (mine) {
+		struct mock_dreq *r = mine;
+		mine = r->next;
+		ferry_memdomain_cb cb = r->cb;
+		void *arg = r->cb_arg;
+		int st = status_errno(r->x.status);
+		free(r);
+		cb(arg, st);
+	}
+	return (int)taken;
 }
 
 static const struct ferry_memdomain_ops mock_domain_ops = {
@@ -229,5 +264,15 @@ void mock_domains_destroy(struct mock_dev *dev)
 			free(fn->chan->ring[k % fn->chan->size].x);
 		mock_chan_close(fn->chan);
 		fn->chan = NULL;
+		if (fn->pend_head)
+			MOCK_WARN("%s.%s: completed operation(s) never polled by their thread were "
+				  "dropped at close (their callbacks never run)",
+				  dev->name, fn->name);
+		while (fn->pend_head) {
+			struct mock_dreq *r = fn->pend_head;
+			fn->pend_head = r->next;
+			free(r);
+		}
+		fn->pend_tail = NULL;
 	}
 }

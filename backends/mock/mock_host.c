@@ -85,8 +85,8 @@ int mock_shm_create(const char *devname, uint64_t host_size, uint64_t iova_size,
 		hdr->fn[i].table_off = MOCK_PAGE_SIZE + table_bytes * i;
 		atomic_init(&hdr->fn[i].gen, 0);
 	}
-	atomic_thread_fence(memory_order_release);
-	hdr->magic = MOCK_SHM_MAGIC; /* written last: a valid magic means a complete header */
+	/* Written last, with release: a valid magic (acquire) means a complete header. */
+	__atomic_store_n(&hdr->magic, MOCK_SHM_MAGIC, __ATOMIC_RELEASE);
 	h->mem = h->base + host_off;
 	h->fd = fd;
 	*out = h;
@@ -95,8 +95,8 @@ int mock_shm_create(const char *devname, uint64_t host_size, uint64_t iova_size,
 
 static int check_hdr(const struct mock_shm_hdr *hdr, uint64_t fsize)
 {
-	if (hdr->magic != MOCK_SHM_MAGIC || hdr->version != MOCK_SHM_VERSION ||
-	    hdr->page_size != MOCK_PAGE_SIZE)
+	if (__atomic_load_n(&hdr->magic, __ATOMIC_ACQUIRE) != MOCK_SHM_MAGIC ||
+	    hdr->version != MOCK_SHM_VERSION || hdr->page_size != MOCK_PAGE_SIZE)
 		return 0;
 	if (hdr->nfn == 0 || hdr->nfn > MOCK_MAX_FNS || hdr->total_size > fsize ||
 	    hdr->host_off < MOCK_PAGE_SIZE || hdr->host_off > hdr->total_size ||

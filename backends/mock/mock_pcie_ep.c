@@ -101,8 +101,8 @@ static int mock_pcie_create(struct mock_dev *dev, struct mock_pcie **out)
 		for (uint32_t k = 0; k < FERRY_MOCK_PCIE_RING; k++)
 			atomic_init(&f->ring->slot[k].seq, k);
 	}
-	atomic_thread_fence(memory_order_release);
-	hdr->magic = MOCK_PCIE_MAGIC; /* last: a valid magic means a complete header */
+	/* Last, with release: a valid magic (acquire) means a complete header. */
+	__atomic_store_n(&hdr->magic, MOCK_PCIE_MAGIC, __ATOMIC_RELEASE);
 	*out = pc;
 	return 0;
 }

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -104,12 +105,20 @@ FERRY_API int ferry_mock_pcie_host_open(int fd, struct ferry_mock_pcie_host **ou
 	h->size = (uint64_t)st.st_size;
 	/* The other side writes the magic last (release): read it first (acquire), then take
 	 * one private copy of the header, check the copy and use only the copy, so that a
-	 * concurrent rewrite of the shared header cannot slip an unchecked offset in. */
+	 * concurrent rewrite of the shared header cannot slip an unchecked offset in. The
+	 * `attached` flags are left out: the device stores them (atomically) at any time. */
 	struct mock_pcie_shm_hdr *shared = p;
 	struct mock_pcie_shm_hdr hdr;
-	uint64_t magic = __atomic_load_n(&shared->magic, __ATOMIC_ACQUIRE);
-	memcpy(&hdr, shared, sizeof(hdr));
-	hdr.magic = magic;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = __atomic_load_n(&shared->magic, __ATOMIC_ACQUIRE);
+	size_t plain = offsetof(struct mock_pcie_shm_hdr, fn) -
+		       offsetof(struct mock_pcie_shm_hdr, version); /* version .. total_size */
+	memcpy(&hdr.version, &shared->version, plain);
+	for (uint32_t i = 0; i < MOCK_PCIE_MAX_FNS; i++) {
+		memcpy(hdr.fn[i].name, shared->fn[i].name, sizeof(hdr.fn[i].name));
+		hdr.fn[i].ring_off = shared->fn[i].ring_off;
+		hdr.fn[i].msix_off = shared->fn[i].msix_off;
+	}
 	if (!check_hdr(&hdr, h->size)) {
 		ferry_log(FERRY_LOG_ERROR, COMP,
 			  "pcie_host_open: fd %d has no valid mock PCIe channel header", fd);

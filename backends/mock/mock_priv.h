@@ -56,6 +56,8 @@ struct mock_chan {
 	struct mock_chan *next;
 };
 
+struct mock_dreq;
+
 /* One PCI function: its IOMMU table, its memory domain, its internal channel. */
 struct mock_fn {
 	struct mock_dev *dev;
@@ -65,11 +67,14 @@ struct mock_fn {
 	_Atomic uint64_t *gen;   /* in shared memory */
 	struct ferry_memdomain *domain;
 	struct mock_chan *chan;    /* pull/push/memzero of the domain */
-	pthread_mutex_t lock;      /* serialises submit/reap on chan */
+	pthread_mutex_t lock;      /* serialises submit/reap on chan, and pend_* */
 	pthread_mutex_t rmap_lock; /* reverse map: host page -> IOVA page + 1 (0 = none) */
 	uint32_t *rmap;
 	uint64_t rmap_gen;
 	int rmap_valid;
+	/* Domain operations reaped from chan, waiting for the poll of the thread that started
+	 * them (completion order; under lock). */
+	struct mock_dreq *pend_head, *pend_tail;
 };
 
 struct mock_pcie;

@@ -116,9 +116,9 @@ FERRY_API int ferry_hal_unregister(const struct ferry_hal_backend *b)
 		if (backends[i] != b)
 			continue;
 		if (refs[i]) {
+			unsigned int n = refs[i]; /* read under the lock */
 			pthread_mutex_unlock(&lock);
-			FERRY_ERR(COMP, "unregister '%s': %u device(s) still open", b->name,
-				  refs[i]);
+			FERRY_ERR(COMP, "unregister '%s': %u device(s) still open", b->name, n);
 			return -EBUSY;
 		}
 		memmove(&backends[i], &backends[i + 1], (nbackends - i - 1) * sizeof(backends[0]));

@@ -273,11 +273,6 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
 	return 0;
 }
 
-FERRY_API size_t ferry_accel_get_buf_max(void)
-{
-	return accel_large_size();
-}
-
 FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 				   struct ferry_memdomain *domain, void *domain_ctx)
 {

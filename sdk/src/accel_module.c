@@ -210,9 +210,23 @@ int accel_module_ensure(void)
 	return rc == -EALREADY ? 0 : rc;
 }
 
+/* The public getters may run on any thread, also while another one's first channel
+ * initialises the module lazily: read under the lock. The internal ones below are called
+ * on a channel's thread, after accel_module_ensure() (which took the lock) returned. */
 FERRY_API struct ferry_memdomain *ferry_accel_get_domain(void)
 {
-	return mod.domain;
+	pthread_mutex_lock(&mod.lock);
+	struct ferry_memdomain *d = mod.domain;
+	pthread_mutex_unlock(&mod.lock);
+	return d;
+}
+
+FERRY_API size_t ferry_accel_get_buf_max(void)
+{
+	pthread_mutex_lock(&mod.lock);
+	size_t n = mod.opts.large_buf_size;
+	pthread_mutex_unlock(&mod.lock);
+	return n;
 }
 
 struct ferry_memdomain *accel_domain(void)

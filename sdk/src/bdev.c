@@ -3,6 +3,7 @@
  * submit/complete wrappers that validate every I/O before a module sees it and keep counters.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,18 @@
 #include "internal.h"
 
 #define COMP "bdev"
+
+/* I/O counters: written on the thread that completes the bdev's I/O, read by
+ * ferry_bdev_get_stats() on any thread (e.g. a status display): relaxed atomics. */
+struct bdev_counters {
+	_Atomic uint64_t ios[FERRY_BDEV_IO_TYPE_COUNT];
+	_Atomic uint64_t bytes_read, bytes_written, errors;
+};
+
+static void cnt_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 struct ferry_bdev {
 	char name[FERRY_BDEV_NAME_MAX];
@@ -24,7 +37,7 @@ struct ferry_bdev {
 	uint64_t num_blocks;
 	const struct ferry_bdev_ops *ops;
 	void *ctx;
-	struct ferry_bdev_stats stats;
+	struct bdev_counters stats;
 	struct ferry_bdev *next;
 };
 
@@ -99,7 +112,6 @@ FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry
 	b->flags = opts->flags;
 	b->ops = opts->ops;
 	b->ctx = opts->ctx;
-	b->stats.size = sizeof(b->stats);
 
 	pthread_mutex_lock(&bdev_lock);
 	struct ferry_bdev **pp = &bdev_head;
@@ -123,8 +135,10 @@ FERRY_API int ferry_bdev_destroy(struct ferry_bdev *b)
 		return 0;
 	pthread_mutex_lock(&bdev_lock);
 	if (b->claimed) {
+		char by[sizeof(b->claim)]; /* another thread may release and re-claim at once */
+		memcpy(by, b->claim, sizeof(by));
 		pthread_mutex_unlock(&bdev_lock);
-		FERRY_ERR(COMP, "destroy '%s': claimed by %s", b->name, b->claim);
+		FERRY_ERR(COMP, "destroy '%s': claimed by %s", b->name, by);
 		return -EBUSY;
 	}
 	for (struct ferry_bdev **pp = &bdev_head; *pp; pp = &(*pp)->next) {
@@ -260,8 +274,10 @@ FERRY_API int ferry_bdev_claim(struct ferry_bdev *b, const char *owner)
 	}
 	pthread_mutex_lock(&bdev_lock);
 	if (b->claimed) {
+		char by[sizeof(b->claim)]; /* another thread may release and re-claim at once */
+		memcpy(by, b->claim, sizeof(by));
 		pthread_mutex_unlock(&bdev_lock);
-		FERRY_ERR(COMP, "claim '%s' for %s: already claimed by %s", b->name, owner, b->claim);
+		FERRY_ERR(COMP, "claim '%s' for %s: already claimed by %s", b->name, owner, by);
 		return -EBUSY;
 	}
 	b->claimed = 1;
@@ -282,7 +298,12 @@ FERRY_API void ferry_bdev_release(struct ferry_bdev *b)
 
 FERRY_API const char *ferry_bdev_get_claim(const struct ferry_bdev *b)
 {
-	return (b && b->claimed) ? b->claim : NULL;
+	if (!b)
+		return NULL;
+	pthread_mutex_lock(&bdev_lock); /* claim/release run on any thread */
+	const char *owner = b->claimed ? b->claim : NULL;
+	pthread_mutex_unlock(&bdev_lock);
+	return owner;
 }
 
 static int is_data_type(enum ferry_bdev_io_type t)
@@ -357,15 +378,15 @@ FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status)
 	struct ferry_bdev *b = io->bdev;
 	io->status = status;
 	if (b) {
-		if (status) {
-			b->stats.errors++;
-		} else {
-			b->stats.ios[io->type]++;
-			if (io->type == FERRY_BDEV_IO_READ)
-				b->stats.bytes_read += io->num_blocks * b->block_size;
-			else if (io->type == FERRY_BDEV_IO_WRITE)
-				b->stats.bytes_written += io->num_blocks * b->block_size;
-		}
+		uint64_t bytes = io->num_blocks * b->block_size;
+		if (status)
+			cnt_add(&b->stats.errors, 1);
+		else
+			cnt_add(&b->stats.ios[io->type], 1);
+		if (!status && io->type == FERRY_BDEV_IO_READ)
+			cnt_add(&b->stats.bytes_read, bytes);
+		else if (!status && io->type == FERRY_BDEV_IO_WRITE)
+			cnt_add(&b->stats.bytes_written, bytes);
 	}
 	io->cb(io, io->cb_arg);
 }
@@ -376,7 +397,12 @@ FERRY_API int ferry_bdev_get_stats(const struct ferry_bdev *b, struct ferry_bdev
 		FERRY_ERR(COMP, "get_stats: NULL argument or stats->size too small");
 		return -EINVAL;
 	}
-	*stats = b->stats;
+	memset(stats, 0, sizeof(*stats));
 	stats->size = sizeof(*stats);
+	for (int i = 0; i < FERRY_BDEV_IO_TYPE_COUNT; i++)
+		stats->ios[i] = atomic_load_explicit(&b->stats.ios[i], memory_order_relaxed);
+	stats->bytes_read = atomic_load_explicit(&b->stats.bytes_read, memory_order_relaxed);
+	stats->bytes_written = atomic_load_explicit(&b->stats.bytes_written, memory_order_relaxed);
+	stats->errors = atomic_load_explicit(&b->stats.errors, memory_order_relaxed);
 	return 0;
 }

@@ -15,9 +15,11 @@ static _Thread_local char last_error[512];
 static void default_handler(enum ferry_log_level level, const char *component, const char *fmt,
 			    va_list ap)
 {
+	flockfile(stderr); /* one whole line per message when threads log at once */
 	fprintf(stderr, "ferry %s [%s]: ", level_names[level], component);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 static int current_level(void)
@@ -28,7 +30,10 @@ static int current_level(void)
 		lvl = FERRY_LOG_WARN;
 		if (env && env[0] >= '0' && env[0] <= '3' && env[1] == '\0')
 			lvl = env[0] - '0';
-		atomic_store(&log_level, lvl);
+		/* Only if still unset: a concurrent ferry_log_set_level() must not be lost. */
+		int unset = -1;
+		if (!atomic_compare_exchange_strong(&log_level, &unset, lvl))
+			lvl = unset;
 	}
 	return lvl;
 }

@@ -102,12 +102,13 @@ static int do_register(const struct ferry_transport_ops *ops)
 	pthread_mutex_lock(&tr_lock);
 	int i = find_locked(ops->name);
 	if (i >= 0) {
-		int same = tr_table[i] == ops;
+		/* both read under the lock: an unregister may move the table's entries */
+		int same = tr_table[i] == ops, builtin = is_builtin(tr_table[i]);
 		pthread_mutex_unlock(&tr_lock);
 		if (same)
 			return 0;
 		FERRY_ERR(COMP, "register: another transport is named '%s'%s", ops->name,
-			  is_builtin(tr_table[i]) ? " (a built-in: choose another name)" : "");
+			  builtin ? " (a built-in: choose another name)" : "");
 		return -EEXIST;
 	}
 	if (tr_count == MAX_TRANSPORTS) {
@@ -137,9 +138,10 @@ FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops)
 		if (tr_table[i] != ops)
 			continue;
 		if (tr_instances[i]) {
+			unsigned int n = tr_instances[i]; /* read under the lock */
 			pthread_mutex_unlock(&tr_lock);
 			FERRY_ERR(COMP, "unregister '%s': %u instance(s) still exist", ops->name,
-				  tr_instances[i]);
+				  n);
 			return -EBUSY;
 		}
 		for (unsigned int j = i + 1; j < tr_count; j++) {
@@ -175,6 +177,21 @@ FERRY_API const struct ferry_transport_ops *ferry_transport_get(unsigned int ind
 	return ops;
 }
 
+/* Finds @p name and counts one instance of it under one lock hold, so that an unregister
+ * cannot slip in between (which left an instance of an unregistered plugin, and a count that
+ * went below zero at its destroy once the plugin was registered again). */
+static const struct ferry_transport_ops *find_and_count(const char *name)
+{
+	tr_builtin_init();
+	pthread_mutex_lock(&tr_lock);
+	int i = find_locked(name);
+	const struct ferry_transport_ops *ops = i >= 0 ? tr_table[i] : NULL;
+	if (ops)
+		tr_instances[i]++;
+	pthread_mutex_unlock(&tr_lock);
+	return ops;
+}
+
 static void count_instance(const struct ferry_transport_ops *ops, int delta)
 {
 	pthread_mutex_lock(&tr_lock);
@@ -196,21 +213,22 @@ FERRY_API int ferry_transport_create(const char *name, const struct ferry_transp
 			  opts->size, sizeof(*opts));
 		return -EINVAL;
 	}
-	const struct ferry_transport_ops *ops = ferry_transport_find(name);
+	const struct ferry_transport_ops *ops = find_and_count(name);
 	if (!ops) {
 		FERRY_ERR(COMP, "create: no transport named '%s' is registered", name);
 		return -ENOENT;
 	}
 	struct ferry_transport *t = calloc(1, sizeof(*t));
-	if (!t)
+	if (!t) {
+		count_instance(ops, -1);
 		return -ENOMEM;
+	}
 	struct ferry_transport_opts def = {.size = sizeof(def), .args = ""};
 	if (!opts)
 		opts = &def;
 	t->ops = ops;
 	t->device = opts->device;
 	t->user_ctx = opts->user_ctx;
-	count_instance(ops, 1);
 	if (ops->create) {
 		struct ferry_transport_opts o = *opts;
 		if (!o.args)

@@ -265,7 +265,13 @@ FERRY_API int ferry_bdev_claim(struct ferry_bdev *bdev, const char *owner);
 /** @brief Release a claim taken with ferry_bdev_claim(). */
 FERRY_API void ferry_bdev_release(struct ferry_bdev *bdev);
 
-/** @brief Current owner of the claim, or NULL. */
+/**
+ * @brief Current owner of the claim, or NULL.
+ * @return the owner string given to ferry_bdev_claim() (a copy kept by the bdev), valid and
+ *         unchanged until that claim is released; a release and a new claim on another
+ *         thread rewrite it, so read the text only where the claim cannot change meanwhile
+ *         (e.g. on the owner's thread). NULL if the bdev is not claimed (or @p bdev is NULL).
+ */
 FERRY_API const char *ferry_bdev_get_claim(const struct ferry_bdev *bdev);
 
 /**

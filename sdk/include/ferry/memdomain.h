@@ -14,13 +14,17 @@
  * Asynchronous contract (pull, push, memzero): the completion callback is called exactly
  * once if and only if the call returned 0; if the call returns a negative errno the callback
  * is never called and nothing was transferred. The callback may run before the call returns
- * (synchronous domains) or later from ferry_memdomain_poll() on the polling thread; it never
- * runs on a thread that did not call into Ferry. Buffers and iovec arrays passed to an
+ * (synchronous domains) or later from ferry_memdomain_poll() of that domain called on the
+ * thread that started the operation (a domain used by several threads delivers each thread
+ * its own completions); it never runs on another thread. Buffers and iovec arrays passed to an
  * asynchronous call must stay valid until its callback has run.
  *
  * Threading: creating, destroying and enumerating domains is serialised internally and may be
  * done from any thread; a given domain's data operations follow the domain's own rules
- * (the system and mock domains accept calls from any thread).
+ * (the system and mock domains accept calls from any thread). The registry serialises its
+ * list, not the lifetime of a domain: a handle passed to any call (@p prev of
+ * ferry_memdomain_next() included) or returned by a lookup must not be destroyed by another
+ * thread meanwhile.
  */
 #ifndef FERRY_MEMDOMAIN_H
 #define FERRY_MEMDOMAIN_H
@@ -116,9 +120,10 @@ struct ferry_memdomain_ops {
 	int (*invalidate)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *iov,
 			  uint32_t iovcnt);
 	/**
-	 * Optional. Run completions of this domain's asynchronous operations on the calling
-	 * thread; return the number completed (>= 0) or a negative errno. NULL means the domain
-	 * completes every operation before its call returns.
+	 * Optional. Run completions of this domain's asynchronous operations that were started
+	 * on the calling thread (never another thread's), at most @p max; return the number
+	 * completed (>= 0) or a negative errno. NULL means the domain completes every operation
+	 * before its call returns.
 	 */
 	int (*poll)(struct ferry_memdomain *domain, uint32_t max);
 	/** Optional. Called by ferry_memdomain_destroy() before the domain is freed. */

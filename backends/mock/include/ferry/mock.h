@@ -21,7 +21,8 @@
  * Memory domains: device "mockN" with functions "nvme:nic" creates the FERRY_MEMDOMAIN_PCIE
  * domains "mockN.nvme" and "mockN.nic" (in that order). Their pull/push/memzero run on the
  * device's DMA engine (one internal channel per function) and complete from
- * ferry_memdomain_poll() on that domain; a completion status maps to the callback's errno as:
+ * ferry_memdomain_poll() on that domain, called on the thread that started them (completions
+ * of other threads wait for theirs); a completion status maps to the callback's errno as:
  * page fault / invalid address -> -EFAULT, bus read/write error and poisoned data -> -EIO,
  * not attempted -> -ECANCELED. A full internal ring makes the call return -EAGAIN (poll, retry).
  * translate works between two functions of the same device (IOVA in A -> host page -> IOVA in

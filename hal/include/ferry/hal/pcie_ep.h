@@ -16,7 +16,9 @@
  *    FERRY_MEMDOMAIN_PCIE) whose addresses are that function's IOVAs.
  *
  * Threading. Handlers run only inside poll(), on the thread that calls it; poll() of one
- * device is called by one thread at a time. msix_raise() may be called from that same thread.
+ * device is called by one thread at a time. msix_raise(), attach() and detach() are called
+ * from that same thread (or while no poll() of the device runs): a backend may keep the
+ * attachment state its poll() reads without locks.
  *
  * Untrusted input. Offsets and values come from the host: the backend checks that an access
  * lies within the BAR it declared; the firmware (the handler) validates the register
