@@ -45,8 +45,10 @@
  * ## Threading
  * A controller is not thread-safe: the transport calls every function of one controller
  * (register access, poll, submit) from one thread at a time, the same thread that polls the
- * memory domains and bdevs involved. Different controllers are independent. Subsystem
- * functions must not run concurrently with a poll of one of its controllers.
+ * memory domains and bdevs involved. A subsystem, its namespaces and all its controllers form
+ * one unit driven from one thread at a time (creating or destroying a controller, adding or
+ * removing a namespace and polling any of its controllers must not run concurrently);
+ * different subsystems are independent and may be polled from different threads.
  */
 #ifndef FERRY_NVME_H
 #define FERRY_NVME_H
