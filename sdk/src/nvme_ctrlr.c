@@ -68,6 +68,23 @@ static uint32_t round_pow2(uint32_t v)
 	return p;
 }
 
+/* Frees a controller and every array it owns; each may be NULL (partial construction). */
+static void ctrlr_free(struct ferry_nvme_ctrlr *c)
+{
+	for (uint32_t i = 0; c->sq && i <= c->max_io_queues; i++)
+		free(c->sq[i].fetch_buf);
+	for (uint32_t i = 0; c->reqs && i < c->max_inflight; i++)
+		free(c->reqs[i].buf);
+	free(c->sq);
+	free(c->cq);
+	free(c->vec_cd);
+	free(c->vec_count);
+	free(c->reqs);
+	free(c->iov_pool);
+	free(c->kind_pool);
+	free(c);
+}
+
 FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 				      struct ferry_nvme_ctrlr **out)
 {
@@ -164,17 +181,7 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 		ok = c->sq[i].fetch_buf != NULL;
 	}
 	if (!ok) {
-		c->max_io_queues = (uint16_t)nioq;
-		for (uint32_t i = 0; c->sq && i <= nioq; i++)
-			free(c->sq[i].fetch_buf);
-		free(c->sq);
-		free(c->cq);
-		free(c->vec_cd);
-		free(c->vec_count);
-		free(c->reqs);
-		free(c->iov_pool);
-		free(c->kind_pool);
-		free(c);
+		ctrlr_free(c);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < inflight; i++) {
@@ -207,18 +214,7 @@ FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *c)
 	}
 	nvme_drop_parked(c);
 	nvme_subsys_unlink(c->subsys, c);
-	for (uint32_t i = 0; i <= c->max_io_queues; i++)
-		free(c->sq[i].fetch_buf);
-	for (uint32_t i = 0; i < c->max_inflight; i++)
-		free(c->reqs[i].buf);
-	free(c->sq);
-	free(c->cq);
-	free(c->vec_cd);
-	free(c->vec_count);
-	free(c->reqs);
-	free(c->iov_pool);
-	free(c->kind_pool);
-	free(c);
+	ctrlr_free(c);
 	return 0;
 }
 
