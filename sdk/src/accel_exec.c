@@ -168,6 +168,18 @@ static void run_sw(struct ferry_seq *seq, struct accel_task *t)
 	unit_done(seq, t, t);
 }
 
+/* Queue @p seq on the channel's submit list: ferry_accel_chan_poll() resumes it in order. */
+static void park_for_submit(struct ferry_accel_chan *ch, struct ferry_seq *seq)
+{
+	seq->wait = WAIT_SUBMIT;
+	seq->next = NULL;
+	if (ch->submit_tail)
+		ch->submit_tail->next = seq;
+	else
+		ch->submit_head = seq;
+	ch->submit_tail = seq;
+}
+
 static void run_hw(struct ferry_seq *seq, struct accel_task *head)
 {
 	struct ferry_accel_chan *ch = seq->chan;
@@ -188,14 +200,8 @@ static void run_hw(struct ferry_seq *seq, struct accel_task *head)
 		seq->wait = WAIT_HW;
 		return;
 	}
-	if (rc == 0) {
-		seq->wait = WAIT_SUBMIT;
-		seq->next = NULL;
-		if (ch->submit_tail)
-			ch->submit_tail->next = seq;
-		else
-			ch->submit_head = seq;
-		ch->submit_tail = seq;
+	if (rc == 0) { /* the engine's ring is full: retry on the next poll */
+		park_for_submit(ch, seq);
 		return;
 	}
 	FERRY_ERR(COMP, "sequence %u: the engine refused a descriptor: %s", seq->id,
@@ -266,13 +272,7 @@ static bool run_dom(struct ferry_seq *seq, struct accel_task *t)
 			accel_dom_wait_del(ch, d);
 			t->state = TASK_PLANNED;
 			if (rc == -EAGAIN) { /* the domain's ring is full: retry on the next poll */
-				seq->wait = WAIT_SUBMIT;
-				seq->next = NULL;
-				if (ch->submit_tail)
-					ch->submit_tail->next = seq;
-				else
-					ch->submit_head = seq;
-				ch->submit_tail = seq;
+				park_for_submit(ch, seq);
 				return true;
 			}
 			t->dom_done = 1;

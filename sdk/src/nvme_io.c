@@ -4,6 +4,7 @@
  * host domain (nvme_req_map) and hands it to the namespace's bdev; bit buckets in a read's
  * SGL go through a local bounce buffer so that only the host's data segments are written.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/accel.h>
@@ -197,12 +198,30 @@ static int range_ok(const struct nvme_ns *ns, uint64_t slba, uint64_t nlb)
 	return slba <= ns->nsze && nlb <= ns->nsze - slba;
 }
 
+/* SLBA (CDW10-11) and NLB (CDW12[15:0], 0's based) of an LBA command. */
+static void cmd_lba(const struct nvme_req *req, uint64_t *slba, uint64_t *nlb)
+{
+	*slba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
+	*nlb = (req->cmd.cdw12 & 0xffff) + 1;
+}
+
+/* The LBA range of the command if it lies in @p ns; else completes it with LBA Out of Range. */
+static bool cmd_range(struct nvme_req *req, const struct nvme_ns *ns, uint64_t *slba,
+		      uint64_t *nlb)
+{
+	cmd_lba(req, slba, nlb);
+	if (range_ok(ns, *slba, *nlb))
+		return true;
+	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_LBA_RANGE));
+	return false;
+}
+
 /* ---- read / write / compare ----------------------------------------------------------- */
 
 static void rw_exec(struct nvme_req *req)
 {
-	uint64_t slba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
-	uint64_t nlb = (req->cmd.cdw12 & 0xffff) + 1;
+	uint64_t slba, nlb;
+	cmd_lba(req, &slba, &nlb);
 	enum ferry_bdev_io_type type = req->cmd.opcode == FERRY_NVME_CMD_READ    ? FERRY_BDEV_IO_READ
 				       : req->cmd.opcode == FERRY_NVME_CMD_WRITE ? FERRY_BDEV_IO_WRITE
 										 : FERRY_BDEV_IO_COMPARE;
@@ -222,12 +241,9 @@ static void rw_start(struct nvme_req *req)
 	struct nvme_ns *ns = lookup_ns(req);
 	if (!ns)
 		return;
-	uint64_t slba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
-	uint64_t nlb = (req->cmd.cdw12 & 0xffff) + 1;
-	if (!range_ok(ns, slba, nlb)) {
-		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_LBA_RANGE));
+	uint64_t slba, nlb;
+	if (!cmd_range(req, ns, &slba, &nlb))
 		return;
-	}
 	uint64_t len = nlb * ns->lba_bytes;
 	if (len > req->ctrlr->max_xfer) {
 		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
@@ -273,12 +289,9 @@ static void write_zeroes_start(struct nvme_req *req)
 	struct nvme_ns *ns = lookup_ns(req);
 	if (!ns)
 		return;
-	uint64_t slba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
-	uint64_t nlb = (req->cmd.cdw12 & 0xffff) + 1;
-	if (!range_ok(ns, slba, nlb)) {
-		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_LBA_RANGE));
+	uint64_t slba, nlb;
+	if (!cmd_range(req, ns, &slba, &nlb))
 		return;
-	}
 	submit_bio(req, FERRY_BDEV_IO_WRITE_ZEROES, slba, nlb, NULL, NULL);
 }
 
