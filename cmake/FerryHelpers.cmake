@@ -73,7 +73,7 @@ function(ferry_add_test name)
   add_executable(${name} ${T_SOURCES})
   target_include_directories(${name} PRIVATE
     ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include
-    ${PROJECT_SOURCE_DIR}/sdk/src ${PROJECT_SOURCE_DIR}/hal/src
+    ${FERRY_INTERNAL_INCLUDES}
     ${PROJECT_SOURCE_DIR}/backends ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ferry_static PkgConfig::CRITERION ${T_LIBS})
   if(T_BACKENDS)
@@ -109,7 +109,7 @@ function(ferry_add_fuzz name)
   add_executable(${name} ${F_SOURCES})
   target_include_directories(${name} PRIVATE
     ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include
-    ${PROJECT_SOURCE_DIR}/sdk/src ${PROJECT_SOURCE_DIR}/hal/src
+    ${FERRY_INTERNAL_INCLUDES}
     ${PROJECT_SOURCE_DIR}/backends ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ferry_static ${F_LIBS})
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)

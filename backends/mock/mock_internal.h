@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 #include <ferry/memdomain.h>
-#include <ferry/xfer.h>
+#include <ferry/dma.h>
 #include <ferry/hal/hal.h>
 
 struct mock_dev;

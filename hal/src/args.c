@@ -1,7 +1,7 @@
 /* Backend argument strings: "key=value,key=value". */
 #include <string.h>
 #include <ferry/hal/backend.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "hal-args"
 

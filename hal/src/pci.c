@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <pci/pci.h>
 #include <ferry/hal/backend.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "hal-pci"
 

@@ -5,7 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <ferry/hal/hal.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "hal"
 #define MAX_BACKENDS 32
@@ -154,7 +154,7 @@ FERRY_API const struct ferry_hal_backend *ferry_hal_get(unsigned int index)
 	return b;
 }
 
-int ferry_hal_backend_ref(const struct ferry_hal_backend *b)
+int hal_backend_ref(const struct ferry_hal_backend *b)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&lock);
@@ -167,7 +167,7 @@ int ferry_hal_backend_ref(const struct ferry_hal_backend *b)
 	return rc;
 }
 
-void ferry_hal_backend_unref(const struct ferry_hal_backend *b)
+void hal_backend_unref(const struct ferry_hal_backend *b)
 {
 	pthread_mutex_lock(&lock);
 	for (unsigned int i = 0; i < nbackends; i++)

@@ -5,11 +5,13 @@
 #                   include names a public header; the SDK API never includes the backend SDK
 #                   (<ferry/hal/...>); no inline functions (they would become ABI); a header
 #                   that declares FERRY_API functions has FERRY_BEGIN_DECLS/FERRY_END_DECLS.
-#   sdk/, hal/      never include anything under backends/ nor use "../" paths; quoted includes
-#                   resolve beside the file or in sdk/src, hal/src.
+#   sdk/, hal/      never include anything under backends/ nor use "../" paths; a component
+#                   (sdk/src/<c>/, hal/src/) quotes only its own folder and sdk/src/core.
 #   backends/<b>/   only public headers (<ferry/...> from sdk/include, hal/include or the
 #                   backend's own include/) and its own files; never sdk/src or hal/src
 #                   internals, never another backend, no "../" paths.
+#   samples/        only the app API: no <ferry/module/...>, no <ferry/hal/...>, no internals
+#                   (samples/backend_template/ is a backend and follows the backend rule).
 #   every .c/.h/.cpp under sdk hal backends samples tests starts with a comment (what it owns).
 #
 # Input (-D): SRC (source root).
@@ -82,9 +84,10 @@ foreach(f ${core_files})
     if(name MATCHES "backends" OR name MATCHES "\\.\\./")
       fail("${rel}: includes ${i}: sdk/ and hal/ never reach into backends/ or use ../")
     elseif(i MATCHES "^\"")
-      if(NOT EXISTS ${dir}/${name} AND NOT EXISTS ${SRC}/sdk/src/${name}
-         AND NOT EXISTS ${SRC}/hal/src/${name})
-        fail("${rel}: quoted include ${i} is not in sdk/src or hal/src")
+      # A component sees its own folder and the core's, nothing else: no reaching into
+      # another component's internals (the compiler enforces it too, see sdk/CMakeLists.txt).
+      if(NOT EXISTS ${dir}/${name} AND NOT EXISTS ${SRC}/sdk/src/core/${name})
+        fail("${rel}: quoted include ${i} is neither in its own component folder nor in sdk/src/core")
       endif()
     elseif(name MATCHES "^ferry/" AND NOT EXISTS ${sdk_inc}/${name} AND NOT EXISTS ${hal_inc}/${name})
       fail("${rel}: <${name}> is not a public header of sdk/include or hal/include")
@@ -121,6 +124,28 @@ foreach(bd ${backend_dirs})
         fail("${rel}: <${name}> is an internal header of libferry (sdk/src, hal/src)")
       endif()
     endforeach()
+  endforeach()
+endforeach()
+
+# --- samples: the integrator's API only --------------------------------------------------
+# A sample shows what an integrator writes: no module-tier header (<ferry/module/...>, what a
+# bdev module or transport plugin implements), no backend SDK (<ferry/hal/...>), no internals.
+file(GLOB_RECURSE sample_files ${SRC}/samples/*.c ${SRC}/samples/*.h)
+foreach(f ${sample_files})
+  ferry_rel(${f} rel)
+  if(rel MATCHES "^samples/backend_template/")
+    continue() # the template is a backend: the backend rules apply to it
+  endif()
+  ferry_includes(${f} incs)
+  foreach(i ${incs})
+    string(REGEX REPLACE "^[<\"](.*)[>\"]$" "\\1" name "${i}")
+    if(name MATCHES "^ferry/module/")
+      fail("${rel}: includes the module-tier header <${name}> (samples use the app API)")
+    elseif(name MATCHES "^ferry/hal/")
+      fail("${rel}: includes the backend SDK <${name}> (samples choose backends by name)")
+    elseif(name MATCHES "_internal\\.h$" OR name MATCHES "\\.\\./" OR name MATCHES "(sdk|hal)/src/")
+      fail("${rel}: includes ${i}: samples see only installed headers and their own files")
+    endif()
   endforeach()
 endforeach()
 

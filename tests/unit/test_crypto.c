@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 #include <ferry/crypto.h>
 #include <ferry/log.h>
-#include "crypto_internal.h"
+#include "kernels_internal.h"
 
 /* ---- IEEE 1619 vectors: ciphertexts of 512-byte data units (hex) ------------------------ */
 /* Vector 4: AES-128, key1 2718..., key2 3141..., DUSN 0, plaintext 00 01 .. ff 00 .. ff.

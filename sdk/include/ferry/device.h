@@ -19,7 +19,7 @@ FERRY_BEGIN_DECLS
 struct ferry_device;
 
 /** Device class bits returned by ferry_device_get_classes(). */
-#define FERRY_DEVICE_CLASS_DMA (1u << 0)     /**< DMA engine (ferry/xfer.h) */
+#define FERRY_DEVICE_CLASS_DMA (1u << 0)     /**< DMA engine (ferry/dma.h) */
 #define FERRY_DEVICE_CLASS_PCIE_EP (1u << 1) /**< PCIe endpoint */
 #define FERRY_DEVICE_CLASS_NIC (1u << 2)     /**< NIC */
 

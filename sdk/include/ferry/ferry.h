@@ -10,7 +10,7 @@
 #include <ferry/log.h>
 #include <ferry/memdomain.h>
 #include <ferry/device.h>
-#include <ferry/xfer.h>
+#include <ferry/dma.h>
 #include <ferry/crc.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>

@@ -59,7 +59,7 @@
 #include <stdint.h>
 #include <ferry/export.h>
 #include <ferry/device.h>
-#include <ferry/xfer.h>
+#include <ferry/dma.h>
 
 FERRY_BEGIN_DECLS
 

@@ -2,7 +2,7 @@
  * @file ferry/hal/dma.h
  * @brief The DMA engine device class: what a backend implements so Ferry can move data.
  *
- * The SDK wrappers (ferry/xfer.h) validate arguments (NULLs, lengths, segment counts against
+ * The SDK wrappers (ferry/dma.h) validate arguments (NULLs, lengths, segment counts against
  * the limits reported by query) before calling these ops, so a backend sees only
  * well-formed transfers; it must still check every *address* against its domains and complete
  * a bad one with the right ::ferry_xfer_status, touching nothing.
@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 #include <ferry/export.h>
-#include <ferry/xfer.h>
+#include <ferry/dma.h>
 
 FERRY_BEGIN_DECLS
 

@@ -1,5 +1,5 @@
 /**
- * @file ferry/xfer.h
+ * @file ferry/dma.h
  * @brief Transfer descriptors and DMA engine channels.
  *
  * A ::ferry_xfer moves @p len bytes from a source ::ferry_mem to a destination ::ferry_mem;
@@ -15,8 +15,8 @@
  * Threading: a channel is used by one thread at a time (submit and poll from the same thread);
  * different channels are independent.
  */
-#ifndef FERRY_XFER_H
-#define FERRY_XFER_H
+#ifndef FERRY_DMA_H
+#define FERRY_DMA_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -140,4 +140,4 @@ FERRY_API const char *ferry_xfer_status_str(enum ferry_xfer_status status);
 
 FERRY_END_DECLS
 
-#endif /* FERRY_XFER_H */
+#endif /* FERRY_DMA_H */

@@ -13,7 +13,7 @@
 #include <ferry/accel.h>
 #include <ferry/hal/accel.h>
 #include <ferry/hal/dma.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define ACCEL_COMP "accel"
 

@@ -6,7 +6,7 @@
 #include <ferry/accel.h>
 #include <ferry/bdev.h>
 #include "bdev_internal.h"
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "bdev_null"
 

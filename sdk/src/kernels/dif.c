@@ -10,8 +10,8 @@
  */
 #include <isa-l/crc.h>
 #include <ferry/dif.h>
-#include "crc_iov.h"
-#include "internal.h"
+#include "iov_cursor.h"
+#include "core_internal.h"
 
 #define COMP "dif"
 #define PI_SIZE 8u

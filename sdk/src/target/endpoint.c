@@ -6,7 +6,7 @@
 #include <ferry/endpoint.h>
 #include <ferry/nvme.h>
 #include <ferry/transport.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "endpoint"
 

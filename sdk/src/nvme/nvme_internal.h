@@ -18,7 +18,7 @@
 #include <ferry/bdev.h>
 #include <ferry/nvme.h>
 #include <ferry/transport.h>
-#include "internal.h"
+#include "core_internal.h"
 #include "nvme_walker.h"
 
 #define NVME_COMP "nvme"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/transport.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "transport"
 #define MAX_TRANSPORTS 32

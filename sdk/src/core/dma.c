@@ -4,9 +4,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <ferry/xfer.h>
+#include <ferry/dma.h>
 #include <ferry/hal/hal.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "dma"
 

@@ -13,7 +13,7 @@
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
 #include <ferry/transport.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "pcie"
 #define PCIE_MAX_FNS 64u

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <ferry/bdev.h>
 #include "bdev_internal.h"
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "bdev_malloc"
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <ferry/bdev.h>
 #include <ferry/crypto.h>
-#include "bdev_virt.h"
-#include "internal.h"
+#include "vbdev.h"
+#include "core_internal.h"
 
 #define COMP "bdev_crypto"
 

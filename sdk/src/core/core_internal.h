@@ -28,7 +28,7 @@ struct ferry_device {
 };
 
 /* Registry internals (hal/src/registry.c). */
-int ferry_hal_backend_ref(const struct ferry_hal_backend *b);
-void ferry_hal_backend_unref(const struct ferry_hal_backend *b);
+int hal_backend_ref(const struct ferry_hal_backend *b);
+void hal_backend_unref(const struct ferry_hal_backend *b);
 
 #endif /* FERRY_INTERNAL_H */

@@ -18,9 +18,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <ferry/crypto.h>
-#include "crc_iov.h"
-#include "crypto_internal.h"
-#include "internal.h"
+#include "iov_cursor.h"
+#include "kernels_internal.h"
+#include "core_internal.h"
 
 #define COMP "crypto"
 #define XTS_MAX_KEY 32         /* bytes of one half for AES-256 */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include "internal.h"
+#include "core_internal.h"
 #include <ferry/export.h>
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

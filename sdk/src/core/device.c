@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/hal/hal.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "device"
 
@@ -26,7 +26,7 @@ FERRY_API int ferry_device_open(const char *backend, const char *args, struct fe
 		return -ENOMEM;
 	dev->backend = b;
 	snprintf(dev->name, sizeof(dev->name), "%s%u", b->name, atomic_fetch_add(&dev_seq, 1));
-	if (ferry_hal_backend_ref(b) < 0) {
+	if (hal_backend_ref(b) < 0) {
 		free(dev);
 		FERRY_ERR(COMP, "open: backend '%s' was unregistered", backend);
 		return -ENOENT;
@@ -35,7 +35,7 @@ FERRY_API int ferry_device_open(const char *backend, const char *args, struct fe
 	if (rc) {
 		if (rc > 0)
 			rc = -EIO; /* a backend broke the convention; never let it leak out */
-		ferry_hal_backend_unref(b);
+		hal_backend_unref(b);
 		free(dev);
 		return rc;
 	}
@@ -51,7 +51,7 @@ FERRY_API void ferry_device_close(struct ferry_device *dev)
 		FERRY_WARN(COMP, "close %s: %u DMA channel(s) still open", dev->name,
 			   dev->open_chans);
 	dev->backend->close(dev);
-	ferry_hal_backend_unref(dev->backend);
+	hal_backend_unref(dev->backend);
 	free(dev);
 }
 

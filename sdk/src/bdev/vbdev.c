@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "bdev_virt.h"
-#include "internal.h"
+#include "vbdev.h"
+#include "core_internal.h"
 
 #define COMP "bdev_virt"
 

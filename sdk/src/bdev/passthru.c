@@ -8,7 +8,7 @@
 #include <string.h>
 #include <ferry/bdev.h>
 #include "bdev_internal.h"
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "bdev_passthru"
 

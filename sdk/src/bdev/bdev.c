@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/bdev.h>
-#include "internal.h"
+#include "core_internal.h"
 
 #define COMP "bdev"
 

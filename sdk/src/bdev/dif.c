@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <ferry/bdev.h>
 #include <ferry/dif.h>
-#include "bdev_virt.h"
-#include "internal.h"
+#include "vbdev.h"
+#include "core_internal.h"
 
 #define COMP "bdev_dif"
 
