@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "mock_priv.h"
+#include <ferry/module/memdomain.h>
 
 /* One asynchronous domain operation in flight. */
 struct mock_dreq {

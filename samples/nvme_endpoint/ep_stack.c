@@ -22,6 +22,9 @@
 #include <ferry/mock_pcie.h>
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_crypto.h>
+#include <ferry/bdev_dif.h>
 #include "ep_stack.h"
 
 #define LOG(...) fprintf(stderr, "firmware: " __VA_ARGS__)

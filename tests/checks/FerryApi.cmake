@@ -2,18 +2,19 @@
 # declare with FERRY_API. Written in CMake so the checks need nothing beyond the build tools.
 
 # ferry_public_headers(<src-root> <out-var>)
-#   Every public header: sdk/include/ferry/*.h (SDK) and hal/include/ferry/hal/*.h (backend SDK).
+#   Every public header: sdk/include/ferry/*.h (SDK), sdk/include/ferry/module/*.h (its module
+#   tier) and hal/include/ferry/hal/*.h (backend SDK).
 function(ferry_public_headers root out)
-  file(GLOB sdk ${root}/sdk/include/ferry/*.h)
+  file(GLOB sdk ${root}/sdk/include/ferry/*.h ${root}/sdk/include/ferry/module/*.h)
   file(GLOB hal ${root}/hal/include/ferry/hal/*.h)
   list(SORT sdk)
   list(SORT hal)
   set(${out} ${sdk} ${hal} PARENT_SCOPE)
 endfunction()
 
-# ferry_include_name(<header path> <out-var>): "ferry/x.h" or "ferry/hal/x.h".
+# ferry_include_name(<header path> <out-var>): "ferry/x.h", "ferry/module/x.h" or "ferry/hal/x.h".
 function(ferry_include_name path out)
-  string(REGEX MATCH "ferry/(hal/)?[^/]+\\.h$" name "${path}")
+  string(REGEX MATCH "ferry/((hal|module)/)?[^/]+\\.h$" name "${path}")
   set(${out} "${name}" PARENT_SCOPE)
 endfunction()
 

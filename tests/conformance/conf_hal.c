@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include "conf.h"
+#include <ferry/module/memdomain.h>
 
 /* Registers @p b (a modified copy) expecting @p want; a refused copy must not be findable. */
 static void try_register(const struct ferry_hal_backend *b, int want, const char *what)

@@ -9,6 +9,7 @@
  */
 #include <unistd.h>
 #include "pcie_host_util.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 static uint8_t pat(uint64_t seed, uint64_t i)
 {

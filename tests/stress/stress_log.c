@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include "stress.h"
+#include <ferry/module/memdomain.h>
 
 #define NTHREADS 6u
 

@@ -8,6 +8,10 @@
  */
 #include <errno.h>
 #include <ferry/hal/hal.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_null.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/memdomain.h>
 #include "stress.h"
 
 #define NDOM 3u /* domain threads */
@@ -126,7 +130,7 @@ static void *bdevs(void *arg)
 	while (!done() || k < 16) {
 		char name[48];
 		snprintf(name, sizeof(name), "stress.bdev.%u.%llu", t, (unsigned long long)k);
-		struct ferry_bdev_malloc_opts o = {.size = sizeof(o),
+		struct ferry_bdev_null_opts o = {.size = sizeof(o),
 						   .name = name,
 						   .block_size = 512,
 						   .num_blocks = 8};
@@ -334,7 +338,7 @@ int main(void)
 						 .ops = &dom_ops};
 		ST_CHECK(ferry_memdomain_create(&o, &stable[i]) == 0, "stable domain %u", i);
 	}
-	struct ferry_bdev_malloc_opts bo = {.size = sizeof(bo),
+	struct ferry_bdev_null_opts bo = {.size = sizeof(bo),
 					    .name = "stress.shared",
 					    .block_size = 512,
 					    .num_blocks = 1};

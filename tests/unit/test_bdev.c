@@ -6,6 +6,10 @@
  */
 #include "test_nvme_host.h"
 #include <ferry/accel.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_null.h>
+#include <ferry/bdev_passthru.h>
+#include <ferry/module/bdev.h>
 
 struct done {
 	int calls;
@@ -197,7 +201,7 @@ Test(bdev, malloc_remote_domain)
 Test(bdev, null_bdev)
 {
 	struct ferry_bdev *b;
-	struct ferry_bdev_malloc_opts o = {.size = sizeof(o), .name = "bd.null", .block_size = 4096,
+	struct ferry_bdev_null_opts o = {.size = sizeof(o), .name = "bd.null", .block_size = 4096,
 					   .num_blocks = 1ull << 40};
 	cr_assert_eq(ferry_bdev_null_create(&o, &b), 0, "null: no memory behind any size");
 	uint8_t buf[4096];
@@ -317,7 +321,7 @@ Test(bdev, malloc_runs_the_sequence_of_an_upper_layer)
 
 	/* The null bdev aborts a sequence instead of running it. */
 	struct ferry_bdev *nb;
-	struct ferry_bdev_malloc_opts no = {.size = sizeof(no), .name = "bd.seqnull",
+	struct ferry_bdev_null_opts no = {.size = sizeof(no), .name = "bd.seqnull",
 					    .block_size = 512, .num_blocks = 64};
 	cr_assert_eq(ferry_bdev_null_create(&no, &nb), 0);
 	cr_assert_eq(ferry_seq_create(ch, &seq), 0);

@@ -7,6 +7,8 @@
  * a virtual buffer.
  */
 #include "test_vbdev_util.h"
+#include <ferry/bdev_crypto.h>
+#include <ferry/module/bdev.h>
 
 static struct ferry_accel_chan *ch;
 static struct ferry_crypto_key *key;

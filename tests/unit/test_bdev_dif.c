@@ -7,6 +7,7 @@
  * written; compare.
  */
 #include "test_vbdev_util.h"
+#include <ferry/bdev_dif.h>
 
 static struct ferry_accel_chan *ch;
 static struct tv_env env;

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <ferry/bdev.h>
 #include <ferry/log.h>
+#include <ferry/bdev_malloc.h>
 
 static void quiet(enum ferry_log_level l, const char *c, const char *f, va_list ap)
 {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <ferry/memdomain.h>
 #include <ferry/log.h>
+#include <ferry/module/memdomain.h>
 
 static const struct ferry_memdomain_ops empty_ops = {.abi_version = FERRY_MEMDOMAIN_OPS_ABI};
 

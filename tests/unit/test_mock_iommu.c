@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "test_mock_util.h"
+#include <ferry/module/memdomain.h>
 
 static struct ferry_device *dev;
 static struct ferry_mock_host *host;

@@ -5,6 +5,8 @@
  * status codes.
  */
 #include "test_nvme_host.h"
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/nvme_ctrlr.h>
 
 static uint16_t identify(struct host *h, uint8_t cns, uint32_t nsid, uint64_t buf)
 {

@@ -9,6 +9,10 @@
  */
 #include <stdarg.h>
 #include <ferry/log.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/bdev.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 #include "test_nvme_host.h"
 
 static void quiet_log(enum ferry_log_level l, const char *c, const char *f, va_list ap)
@@ -349,7 +353,7 @@ static int probe_io(struct ferry_bdev *b, struct ferry_bdev_io *io)
 	int st = p->fail_at && p->n == p->fail_at ? -EIO : 0;
 	if (p->async) {
 		cr_assert_lt(p->npending, 512);
-		io->module_ctx = (void *)(intptr_t)st;
+		ferry_bdev_io_module(io)->ctx = (void *)(intptr_t)st;
 		p->pending[p->npending++] = io;
 		return 0;
 	}
@@ -380,7 +384,7 @@ static uint32_t probe_complete(struct probe *p)
 	memcpy(io, p->pending, n * sizeof(io[0]));
 	p->npending = 0;
 	for (uint32_t i = 0; i < n; i++)
-		ferry_bdev_io_complete(io[i], (int)(intptr_t)io[i]->module_ctx);
+		ferry_bdev_io_complete(io[i], (int)(intptr_t)ferry_bdev_io_module(io[i])->ctx);
 	return n;
 }
 

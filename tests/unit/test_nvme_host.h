@@ -17,6 +17,10 @@
 #include <ferry/bdev.h>
 #include <ferry/nvme.h>
 #include <ferry/transport.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
+#include <ferry/module/memdomain.h>
 
 #define HM_BASE 0x100000ull /* host IOVA of the first byte of host RAM */
 #define HM_PAGE 4096u

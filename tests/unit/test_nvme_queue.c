@@ -5,6 +5,7 @@
  * per vector, disabled, coalesced; round robin between submission queues.
  */
 #include "test_nvme_host.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 static struct ferry_nvme_ctrlr_stats stats(struct host *h)
 {

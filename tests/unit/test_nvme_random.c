@@ -12,6 +12,11 @@
 #include <ferry/accel.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_passthru.h>
+#include <ferry/bdev_crypto.h>
+#include <ferry/bdev_dif.h>
+#include <ferry/module/nvme_ctrlr.h>
 
 /* ---- bdev stacks ------------------------------------------------------------------------ */
 

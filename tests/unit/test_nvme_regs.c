@@ -4,6 +4,8 @@
  * RDY and deletes the I/O queues), shutdown (CC.SHN → CSTS.SHST), INTMS/INTMC.
  */
 #include "test_nvme_host.h"
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 
 Test(nvme_regs, cap_and_version)
 {

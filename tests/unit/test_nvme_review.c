@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include "nvme_internal.h"
 #include "test_nvme_host.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 static void quiet_log(enum ferry_log_level l, const char *c, const char *f, va_list ap)
 {

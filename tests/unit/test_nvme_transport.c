@@ -6,6 +6,9 @@
 #include "test_nvme_host.h"
 #include <ferry/endpoint.h>
 #include <ferry/pcie_transport.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 
 /* ---- registry ------------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
 #include <ferry/transport.h>
+#include <ferry/module/memdomain.h>
 #include "test_mock_util.h"
 
 /* ---- mock endpoint: poll(0) against a host that never stops --------------------------- */

@@ -13,6 +13,9 @@
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
 #include <ferry/transport.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 #include "test_mock_util.h"
 
 static struct ferry_device *dev;

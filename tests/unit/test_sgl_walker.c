@@ -6,6 +6,7 @@
  */
 #include "test_nvme_host.h"
 #include "nvme_walker.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 #define IMG_BASE 0x40000000ull
 #define IMG_SIZE (256u << 10)

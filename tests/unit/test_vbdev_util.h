@@ -8,6 +8,9 @@
 #define TEST_VBDEV_UTIL_H
 
 #include <ferry/bdev.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_crypto.h>
+#include <ferry/bdev_dif.h>
 #include "test_accel_util.h"
 
 /* Completion record of one bdev I/O. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "test_mock_util.h"
+#include <ferry/module/memdomain.h>
 
 #define WINDOW_PAGES 32u
 #define NWIN 8u

@@ -1,41 +1,18 @@
 /**
  * @file ferry/transport.h
- * @brief The NVMe transport plugin API: one const ops table for memory-based (PCIe endpoint)
- * and message-based (NVMe-oF TCP, RDMA) transports; a registry where vendors add their own.
+ * @brief NVMe transports as an integrator uses them: create an instance of a registered
+ * plugin ("pcie", "tcp", a vendor's), listen for a subsystem, poll.
  *
- * A transport *plugin* is a const ::ferry_transport_ops registered by name. A transport
- * *instance* (::ferry_transport) is created from a plugin with options (a backend device,
- * an argument string) and listens on addresses for a subsystem: a memory-based transport
- * stands up one controller per PCI function it is given; a message-based one creates a
- * controller per host association.
+ * A transport *plugin* is a const ops table registered by name (what a plugin implements and
+ * calls is the module tier, <ferry/module/transport.h>). A transport *instance*
+ * (::ferry_transport) is created from a plugin with options (a backend device, an argument
+ * string) and listens on addresses for a subsystem: a memory-based transport stands up one
+ * controller per PCI function it is given; a message-based one creates a controller per host
+ * association. An instance is destroyed by ferry_transport_destroy(), which also destroys the
+ * controllers it created.
  *
- * ## What each side does
- * The controller core (ferry/nvme.h) is transport independent. The transport:
- * - creates controllers with ferry_nvme_ctrlr_create() (passing itself and a per-controller
- *   context, and for memory-based transports the PCI function's host memory domain);
- * - memory-based: forwards BAR0 reads/writes and doorbell notifications to
- *   ferry_nvme_ctrlr_reg_read()/reg_write(), calls ferry_nvme_ctrlr_poll() from its poll, and
- *   implements raise_irq (MSI-X vector per completion queue);
- * - message-based: creates queues with ferry_nvme_ctrlr_connect_queue(), receives capsules
- *   and their data and hands them to ferry_nvme_ctrlr_submit(), and implements
- *   send_completion (response capsule, after any read data was sent).
- * The core calls the ops below for the controller; they run on the controller's polling
- * thread and must not call back into the same controller's reg_write/poll/submit.
- *
- * ## Lifetime
- * A plugin stays registered until ferry_transport_unregister(); unregistering a plugin with
- * live instances fails with -EBUSY.
- *
- * ## Built-in plugins
- * The built-in plugins ("pcie", ferry/pcie_transport.h) are registered by the first call of
- * any registry function (register, unregister, find, get, create), before that call does its
- * own work. Their names are therefore always taken: a vendor plugin registered under a
- * built-in name gets -EEXIST, even when it registers before anything else touched the
- * registry, and a built-in cannot be unregistered (-EPERM). A vendor's own PCIe transport
- * uses another name (e.g. "acme-pcie"). An instance is destroyed by ferry_transport_destroy()
- * after its controllers (the plugin's destroy op must destroy the controllers it created).
- *
- * Every op is optional unless marked required; a NULL op makes the wrapper return -ENOTSUP.
+ * The built-in plugins ("pcie", ferry/pcie_transport.h) are always registered before any
+ * vendor plugin, so their names are always taken (see <ferry/module/transport.h>).
  */
 #ifndef FERRY_TRANSPORT_H
 #define FERRY_TRANSPORT_H
@@ -43,17 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <ferry/export.h>
-#include <ferry/nvme_spec.h>
 
 FERRY_BEGIN_DECLS
 
 struct ferry_device;
 struct ferry_transport;
-struct ferry_nvme_ctrlr;
+struct ferry_transport_ops;
 struct ferry_nvme_subsystem;
-
-/** ABI version of ::ferry_transport_ops; bump when the table changes. */
-#define FERRY_TRANSPORT_OPS_ABI 1
 
 /** Maximum length of a transport name, including the NUL. */
 #define FERRY_TRANSPORT_NAME_MAX 32
@@ -64,15 +37,6 @@ enum ferry_transport_kind {
 	FERRY_TRANSPORT_MESSAGE = 2, /**< command and response capsules (TCP, RDMA) */
 };
 
-/** Controller events reported to the transport (ctrlr_event op). */
-enum ferry_nvme_ctrlr_event {
-	FERRY_NVME_EVENT_ENABLED = 1,           /**< CC.EN 0→1 accepted: CSTS.RDY = 1 */
-	FERRY_NVME_EVENT_DISABLED = 2,          /**< reset finished: CSTS.RDY = 0, queues gone */
-	FERRY_NVME_EVENT_SHUTDOWN_COMPLETE = 3, /**< CSTS.SHST = complete */
-	FERRY_NVME_EVENT_FATAL = 4,             /**< CSTS.CFS = 1 (bad enable, host memory fault
-						     on a queue); the host must reset */
-};
-
 /** Options of ferry_transport_create(). */
 struct ferry_transport_opts {
 	size_t size;                 /**< sizeof(struct ferry_transport_opts) */
@@ -80,75 +44,6 @@ struct ferry_transport_opts {
 	const char *args;            /**< plugin-specific "key=value,..." string (NULL = "") */
 	void *user_ctx;              /**< the integrator's, returned by ferry_transport_get_user_ctx() */
 };
-
-/**
- * @brief A transport plugin. Static storage; referenced, never copied, by the registry.
- */
-struct ferry_transport_ops {
-	/** Required: FERRY_TRANSPORT_OPS_ABI (a mismatch is refused with -EPROTO). */
-	uint32_t abi_version;
-	/** Required: unique name, 1..FERRY_TRANSPORT_NAME_MAX-1 characters ("pcie", "tcp"...). */
-	const char *name;
-	/** Required: memory- or message-based. */
-	enum ferry_transport_kind kind;
-
-	/**
-	 * Optional: set the instance up (parse opts->args, open hardware); store state with
-	 * ferry_transport_set_ctx(). On error leave nothing allocated and return a negative errno.
-	 */
-	int (*create)(struct ferry_transport *transport, const struct ferry_transport_opts *opts);
-	/** Optional: undo create(), destroying the controllers the instance created. */
-	void (*destroy)(struct ferry_transport *transport);
-	/**
-	 * Optional: expose @p subsys at @p address (PCIe: a function, e.g. "fn=0"; TCP:
-	 * "127.0.0.1:4420"). Memory-based transports typically create the controller here.
-	 */
-	int (*listen)(struct ferry_transport *transport, struct ferry_nvme_subsystem *subsys,
-		      const char *address);
-	/** Optional: do the instance's work (accept connections, poll controllers); return the
-	 *  amount of work done (>= 0) or a negative errno. */
-	int (*poll)(struct ferry_transport *transport, uint32_t max);
-
-	/**
-	 * Memory-based, optional (no interrupts without it): raise interrupt @p vector of the
-	 * controller's function (MSI-X). Called after the completion entry is in host memory.
-	 */
-	int (*raise_irq)(struct ferry_transport *transport, struct ferry_nvme_ctrlr *ctrlr,
-			 void *ctrlr_ctx, uint16_t vector);
-	/**
-	 * Message-based, required for FERRY_TRANSPORT_MESSAGE: send the response capsule of the
-	 * command submitted with @p cmd_ctx on queue @p qid. Read data has been placed in the
-	 * submit's data descriptor. Called exactly once per accepted command; the @p cqe
-	 * buffer is valid only during the call.
-	 */
-	int (*send_completion)(struct ferry_transport *transport, struct ferry_nvme_ctrlr *ctrlr,
-			       void *ctrlr_ctx, uint16_t qid, const struct ferry_nvme_cqe *cqe,
-			       void *cmd_ctx);
-	/** Optional: a controller state change (ferry_nvme_ctrlr_event). */
-	void (*ctrlr_event)(struct ferry_transport *transport, struct ferry_nvme_ctrlr *ctrlr,
-			    void *ctrlr_ctx, enum ferry_nvme_ctrlr_event event);
-};
-
-/**
- * @brief Register a transport plugin (idempotent for the same pointer). The built-in plugins
- * are registered first (see "Built-in plugins" above).
- * @retval 0 registered.
- * @retval -EINVAL NULL, bad name, bad kind, or a message-based plugin without send_completion.
- * @retval -EPROTO abi_version mismatch (the log names both versions).
- * @retval -EEXIST another plugin has this name (a built-in name such as "pcie" included).
- * @retval -ENOSPC registry full.
- */
-FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops);
-
-/**
- * @brief Remove a plugin from the registry.
- * @retval 0 removed.
- * @retval -EINVAL NULL.
- * @retval -ENOENT not registered.
- * @retval -EBUSY instances of it exist.
- * @retval -EPERM a built-in plugin (they stay registered).
- */
-FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops);
 
 /** @brief Registered plugin of that name, or NULL. */
 FERRY_API const struct ferry_transport_ops *ferry_transport_find(const char *name);
@@ -183,23 +78,11 @@ FERRY_API int ferry_transport_listen(struct ferry_transport *transport,
  */
 FERRY_API int ferry_transport_poll(struct ferry_transport *transport, uint32_t max);
 
-/** @brief The plugin of an instance. */
-FERRY_API const struct ferry_transport_ops *ferry_transport_get_ops(const struct ferry_transport *transport);
-
 /** @brief The plugin's kind. */
 FERRY_API enum ferry_transport_kind ferry_transport_get_kind(const struct ferry_transport *transport);
 
-/** @brief Plugin state stored with ferry_transport_set_ctx() (NULL initially). */
-FERRY_API void *ferry_transport_get_ctx(const struct ferry_transport *transport);
-
-/** @brief Store the plugin's state for this instance. */
-FERRY_API void ferry_transport_set_ctx(struct ferry_transport *transport, void *ctx);
-
 /** @brief opts->user_ctx given at creation. */
 FERRY_API void *ferry_transport_get_user_ctx(const struct ferry_transport *transport);
-
-/** @brief opts->device given at creation (may be NULL). */
-FERRY_API struct ferry_device *ferry_transport_get_device(const struct ferry_transport *transport);
 
 FERRY_END_DECLS
 

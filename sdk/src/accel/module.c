@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "accel_internal.h"
+#include <ferry/module/memdomain.h>
 
 #define COMP ACCEL_COMP
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/bdev.h>
+#include <ferry/module/bdev.h>
 #include "core_internal.h"
 
 #define COMP "bdev"
@@ -237,6 +238,17 @@ FERRY_API void *ferry_bdev_get_ctx(const struct ferry_bdev *b)
 	return b ? b->ctx : NULL;
 }
 
+_Static_assert(sizeof(struct ferry_bdev_module_state) <= sizeof(((struct ferry_bdev_io *)0)->module_state),
+	       "FERRY_BDEV_IO_MODULE_WORDS too small for struct ferry_bdev_module_state");
+_Static_assert(_Alignof(struct ferry_bdev_module_state) <= _Alignof(uint64_t),
+	       "module_state alignment");
+
+FERRY_API struct ferry_bdev_module_state *ferry_bdev_io_module(struct ferry_bdev_io *io)
+{
+	/* The area is a uint64_t array inside the I/O: aligned for the pointers it holds. */
+	return io ? (struct ferry_bdev_module_state *)(void *)io->module_state : NULL;
+}
+
 typedef int (*bdev_handler)(struct ferry_bdev *, struct ferry_bdev_io *);
 
 static bdev_handler handler(const struct ferry_bdev *b, enum ferry_bdev_io_type t)
@@ -369,7 +381,7 @@ FERRY_API int ferry_bdev_submit(struct ferry_bdev *b, struct ferry_bdev_io *io)
 	io->status = 0;
 	io->error = FERRY_BDEV_ERR_NONE;
 	io->error_block = 0;
-	io->module_ctx = NULL;
+	ferry_bdev_io_module(io)->ctx = NULL;
 	return h(b, io);
 }
 

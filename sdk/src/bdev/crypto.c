@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <ferry/bdev.h>
 #include <ferry/crypto.h>
+#include <ferry/bdev_crypto.h>
 #include "vbdev.h"
 #include "core_internal.h"
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <ferry/bdev.h>
 #include <ferry/dif.h>
+#include <ferry/bdev_dif.h>
 #include "vbdev.h"
 #include "core_internal.h"
 

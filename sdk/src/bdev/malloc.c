@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <ferry/bdev.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/module/bdev.h>
 #include "bdev_internal.h"
 #include "core_internal.h"
 
@@ -18,18 +20,9 @@ struct malloc_bdev {
 	uint64_t bytes;
 };
 
-int bdev_terminal_opts(const struct ferry_bdev_malloc_opts *o, const char *module,
+int bdev_terminal_opts(const struct bdev_geometry *o, const char *module,
 		       struct ferry_bdev_opts *out)
 {
-	if (!o) {
-		FERRY_ERR(module, "create: NULL opts");
-		return -EINVAL;
-	}
-	if (o->size < offsetof(struct ferry_bdev_malloc_opts, dif_type) + sizeof(uint32_t)) {
-		FERRY_ERR(module, "create: opts->size %zu is smaller than this library's %zu", o->size,
-			  sizeof(*o));
-		return -EINVAL;
-	}
 	if (o->md_size >= o->block_size) {
 		FERRY_ERR(module, "create '%s': md_size %u must be smaller than block_size %u",
 			  o->name ? o->name : "", o->md_size, o->block_size);
@@ -63,17 +56,17 @@ static void malloc_xfer_done(void *arg, int status)
 	ferry_bdev_io_complete(io, status);
 }
 
-/* Describe the I/O's range of our storage in io->module_mem (system domain). */
+/* Describe the I/O's range of our storage in ferry_bdev_io_module(io)->mem (system domain). */
 static void storage_mem(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 {
 	struct malloc_bdev *m = ferry_bdev_get_ctx(bdev);
 	uint32_t bs = ferry_bdev_get_block_size(bdev);
-	io->module_iov[0].iov_base = m->storage + io->offset_blocks * bs;
-	io->module_iov[0].iov_len = io->num_blocks * bs;
-	io->module_mem.domain = NULL;
-	io->module_mem.domain_ctx = NULL;
-	io->module_mem.iov = io->module_iov;
-	io->module_mem.iovcnt = 1;
+	ferry_bdev_io_module(io)->iov[0].iov_base = m->storage + io->offset_blocks * bs;
+	ferry_bdev_io_module(io)->iov[0].iov_len = io->num_blocks * bs;
+	ferry_bdev_io_module(io)->mem.domain = NULL;
+	ferry_bdev_io_module(io)->mem.domain_ctx = NULL;
+	ferry_bdev_io_module(io)->mem.iov = ferry_bdev_io_module(io)->iov;
+	ferry_bdev_io_module(io)->mem.iovcnt = 1;
 }
 
 /* Defined in bdev_malloc_seq.c: run the I/O through its accel sequence. */
@@ -83,23 +76,23 @@ static int malloc_read(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 {
 	storage_mem(bdev, io);
 	if (io->seq)
-		return bdev_malloc_seq_rw(bdev, io, &io->module_mem);
-	return ferry_memdomain_push(&io->mem, &io->module_mem, malloc_xfer_done, io);
+		return bdev_malloc_seq_rw(bdev, io, &ferry_bdev_io_module(io)->mem);
+	return ferry_memdomain_push(&io->mem, &ferry_bdev_io_module(io)->mem, malloc_xfer_done, io);
 }
 
 static int malloc_write(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 {
 	storage_mem(bdev, io);
 	if (io->seq)
-		return bdev_malloc_seq_rw(bdev, io, &io->module_mem);
-	return ferry_memdomain_pull(&io->mem, &io->module_mem, malloc_xfer_done, io);
+		return bdev_malloc_seq_rw(bdev, io, &ferry_bdev_io_module(io)->mem);
+	return ferry_memdomain_pull(&io->mem, &ferry_bdev_io_module(io)->mem, malloc_xfer_done, io);
 }
 
 static void malloc_compare_done(void *arg, int status)
 {
 	struct ferry_bdev_io *io = arg;
-	uint8_t *tmp = io->module_ctx;
-	const uint8_t *stored = io->module_iov[1].iov_base;
+	uint8_t *tmp = ferry_bdev_io_module(io)->ctx;
+	const uint8_t *stored = ferry_bdev_io_module(io)->iov[1].iov_base;
 	uint32_t bs = ferry_bdev_get_block_size(io->bdev);
 
 	if (status) {
@@ -116,7 +109,7 @@ static void malloc_compare_done(void *arg, int status)
 		}
 	}
 	free(tmp);
-	io->module_ctx = NULL;
+	ferry_bdev_io_module(io)->ctx = NULL;
 	ferry_bdev_io_complete(io, status);
 }
 
@@ -134,19 +127,19 @@ static int malloc_compare(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	uint8_t *tmp = malloc(len);
 	if (!tmp)
 		return -ENOMEM;
-	io->module_ctx = tmp;
-	io->module_iov[0].iov_base = tmp;
-	io->module_iov[0].iov_len = len;
-	io->module_iov[1].iov_base = m->storage + io->offset_blocks * bs;
-	io->module_iov[1].iov_len = len;
-	io->module_mem.domain = NULL;
-	io->module_mem.domain_ctx = NULL;
-	io->module_mem.iov = io->module_iov;
-	io->module_mem.iovcnt = 1;
-	int rc = ferry_memdomain_pull(&io->mem, &io->module_mem, malloc_compare_done, io);
+	ferry_bdev_io_module(io)->ctx = tmp;
+	ferry_bdev_io_module(io)->iov[0].iov_base = tmp;
+	ferry_bdev_io_module(io)->iov[0].iov_len = len;
+	ferry_bdev_io_module(io)->iov[1].iov_base = m->storage + io->offset_blocks * bs;
+	ferry_bdev_io_module(io)->iov[1].iov_len = len;
+	ferry_bdev_io_module(io)->mem.domain = NULL;
+	ferry_bdev_io_module(io)->mem.domain_ctx = NULL;
+	ferry_bdev_io_module(io)->mem.iov = ferry_bdev_io_module(io)->iov;
+	ferry_bdev_io_module(io)->mem.iovcnt = 1;
+	int rc = ferry_memdomain_pull(&io->mem, &ferry_bdev_io_module(io)->mem, malloc_compare_done, io);
 	if (rc) {
 		free(tmp);
-		io->module_ctx = NULL;
+		ferry_bdev_io_module(io)->ctx = NULL;
 	}
 	return rc;
 }
@@ -190,7 +183,18 @@ FERRY_API int ferry_bdev_malloc_create(const struct ferry_bdev_malloc_opts *opts
 				       struct ferry_bdev **out)
 {
 	struct ferry_bdev_opts bo;
-	int rc = bdev_terminal_opts(opts, COMP, &bo);
+	if (!opts) {
+		FERRY_ERR(COMP, "create: NULL opts");
+		return -EINVAL;
+	}
+	if (opts->size != sizeof(*opts)) {
+		FERRY_ERR(COMP, "create: opts->size %zu is not sizeof(struct ferry_bdev_malloc_opts) = %zu",
+			  opts->size, sizeof(*opts));
+		return -EINVAL;
+	}
+	const struct bdev_geometry g = {opts->name, opts->block_size, opts->num_blocks,
+					opts->md_size, opts->dif_type};
+	int rc = bdev_terminal_opts(&g, COMP, &bo);
 	if (rc)
 		return rc;
 	if (!out) {

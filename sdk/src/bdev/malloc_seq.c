@@ -7,6 +7,7 @@
  */
 #include <ferry/accel.h>
 #include <ferry/bdev.h>
+#include <ferry/module/bdev.h>
 #include "core_internal.h"
 
 #define COMP "bdev_malloc"

@@ -5,6 +5,9 @@
  */
 #include <ferry/accel.h>
 #include <ferry/bdev.h>
+#include <ferry/bdev_malloc.h>
+#include <ferry/bdev_null.h>
+#include <ferry/module/bdev.h>
 #include "bdev_internal.h"
 #include "core_internal.h"
 
@@ -30,11 +33,22 @@ static const struct ferry_bdev_ops null_ops = {
 	.compare = null_io,
 };
 
-FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_malloc_opts *opts,
+FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_null_opts *opts,
 				     struct ferry_bdev **out)
 {
 	struct ferry_bdev_opts bo;
-	int rc = bdev_terminal_opts(opts, COMP, &bo);
+	if (!opts) {
+		FERRY_ERR(COMP, "create: NULL opts");
+		return -EINVAL;
+	}
+	if (opts->size != sizeof(*opts)) {
+		FERRY_ERR(COMP, "create: opts->size %zu is not sizeof(struct ferry_bdev_null_opts) = %zu",
+			  opts->size, sizeof(*opts));
+		return -EINVAL;
+	}
+	const struct bdev_geometry g = {opts->name, opts->block_size, opts->num_blocks,
+					opts->md_size, opts->dif_type};
+	int rc = bdev_terminal_opts(&g, COMP, &bo);
 	if (rc)
 		return rc;
 	bo.ops = &null_ops;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/bdev.h>
+#include <ferry/bdev_passthru.h>
+#include <ferry/module/bdev.h>
 #include "bdev_internal.h"
 #include "core_internal.h"
 

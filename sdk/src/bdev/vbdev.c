@@ -15,6 +15,7 @@
 #include <string.h>
 #include "vbdev.h"
 #include "core_internal.h"
+#include <ferry/module/bdev.h>
 
 #define COMP "bdev_virt"
 

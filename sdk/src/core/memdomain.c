@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/memdomain.h>
+#include <ferry/module/memdomain.h>
 #include "core_internal.h"
 
 #define COMP "memdomain"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nvme_internal.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 #define ID_SIZE 4096
 

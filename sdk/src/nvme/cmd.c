@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nvme_internal.h"
+#include <ferry/module/nvme_ctrlr.h>
 
 void nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid, uint16_t status,
 		     uint32_t nsid, uint64_t lba)

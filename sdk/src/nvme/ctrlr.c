@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/accel.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 #include "nvme_internal.h"
 
 #define REG_END 0x40 /* first offset past the registers Ferry implements */

@@ -18,6 +18,7 @@
 #include <ferry/bdev.h>
 #include <ferry/nvme.h>
 #include <ferry/transport.h>
+#include <ferry/module/transport.h>
 #include "core_internal.h"
 #include "nvme_walker.h"
 

@@ -13,6 +13,8 @@
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
 #include <ferry/transport.h>
+#include <ferry/module/transport.h>
+#include <ferry/module/nvme_ctrlr.h>
 #include "core_internal.h"
 
 #define COMP "pcie"

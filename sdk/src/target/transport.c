@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/transport.h>
+#include <ferry/module/transport.h>
 #include "core_internal.h"
 
 #define COMP "transport"

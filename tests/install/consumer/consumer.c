@@ -9,6 +9,7 @@
 #include <string.h>
 #include <ferry/ferry.h>
 #include <ferry/hal/hal.h>
+#include <ferry/module/memdomain.h>
 
 #define STR2(x) #x
 #define STR(x) STR2(x)

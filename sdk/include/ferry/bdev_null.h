@@ -1,0 +1,37 @@
+/**
+ * @file ferry/bdev_null.h
+ * @brief The null bdev: a terminal bdev that stores nothing (for benchmarks and tests).
+ */
+#ifndef FERRY_BDEV_NULL_H
+#define FERRY_BDEV_NULL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ferry/export.h>
+#include <ferry/bdev.h>
+
+FERRY_BEGIN_DECLS
+
+/** Options of ferry_bdev_null_create(). */
+struct ferry_bdev_null_opts {
+	size_t size;         /**< sizeof(struct ferry_bdev_null_opts) */
+	const char *name;    /**< bdev name */
+	uint32_t block_size; /**< bytes per block incl. interleaved metadata (e.g. 512, 520, 4096,
+				  4104); data part a multiple of 512 */
+	uint64_t num_blocks; /**< blocks (>= 1) */
+	uint32_t md_size;    /**< interleaved metadata bytes per block (0, or 8.. for PI) */
+	uint32_t dif_type;   /**< PI type advertised (0..3); nothing is checked */
+};
+
+/**
+ * @brief Create a bdev that stores nothing: writes, flushes, write-zeroes and unmaps succeed
+ * and discard; reads succeed without touching the data buffer; compares succeed. An I/O's
+ * sequence is aborted (not executed).
+ * @retval 0 success; -EINVAL bad options; -EEXIST name taken; -ENOMEM out of memory.
+ */
+FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_null_opts *opts,
+				     struct ferry_bdev **out);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_BDEV_NULL_H */

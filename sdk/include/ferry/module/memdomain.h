@@ -1,0 +1,107 @@
+/**
+ * @file ferry/module/memdomain.h
+ * @brief Providing a memory domain (module tier): the ops table a backend or module
+ * implements, and creating/destroying the domain. Users of domains need only
+ * <ferry/memdomain.h>, whose asynchronous contract every implementation follows.
+ */
+#ifndef FERRY_MODULE_MEMDOMAIN_H
+#define FERRY_MODULE_MEMDOMAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ferry/export.h>
+#include <sys/uio.h>
+#include <ferry/memdomain.h>
+
+FERRY_BEGIN_DECLS
+
+/** ABI version of ::ferry_memdomain_ops; bump when the table changes. */
+#define FERRY_MEMDOMAIN_OPS_ABI 1
+
+/**
+ * @brief Ops table of a domain. Every member is optional (NULL = unsupported, the wrapper
+ * returns -ENOTSUP). Implementations must follow the asynchronous contract in this file's
+ * preamble and must bounds-check every address: an address outside what the domain may reach
+ * fails with -EFAULT and transfers nothing.
+ */
+struct ferry_memdomain_ops {
+	/** Required: FERRY_MEMDOMAIN_OPS_ABI. A mismatch is refused at create time (-EPROTO). */
+	uint32_t abi_version;
+	/**
+	 * Optional. Copy from @p src (addresses in @p domain) into local memory @p dst.
+	 * Total lengths of @p src and @p dst are equal (checked by the wrapper).
+	 */
+	int (*pull)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *src,
+		    uint32_t src_cnt, const struct iovec *dst, uint32_t dst_cnt,
+		    ferry_memdomain_cb cb, void *cb_arg);
+	/**
+	 * Optional. Copy local memory @p src into @p dst (addresses in @p domain).
+	 * Total lengths are equal (checked by the wrapper).
+	 */
+	int (*push)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *dst,
+		    uint32_t dst_cnt, const struct iovec *src, uint32_t src_cnt,
+		    ferry_memdomain_cb cb, void *cb_arg);
+	/** Optional. Zero the range @p iov (addresses in @p domain). */
+	int (*memzero)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *iov,
+		       uint32_t iovcnt, ferry_memdomain_cb cb, void *cb_arg);
+	/**
+	 * Optional, synchronous. Express @p src (addresses in @p domain) as addresses in
+	 * @p target. On entry @p out->iov points to an array of @p out->iovcnt entries (its
+	 * capacity); on success @p out is filled (domain = @p target, iovcnt = segments used).
+	 * A range contiguous in one view may be several segments in the other.
+	 * @retval 0 success.
+	 * @retval -EFAULT some part of @p src is not mapped in @p domain or in @p target.
+	 * @retval -ENOBUFS @p out has too few segments (out->iovcnt is set to the number needed).
+	 * @retval -EXDEV @p target is not reachable from @p domain.
+	 */
+	int (*translate)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *src,
+			 uint32_t src_cnt, struct ferry_memdomain *target, struct ferry_mem *out);
+	/**
+	 * Optional, synchronous. The range @p iov is no longer valid for this domain (e.g. the
+	 * host unmapped it); drop any cached translation or registration covering it.
+	 */
+	int (*invalidate)(struct ferry_memdomain *domain, void *domain_ctx, const struct iovec *iov,
+			  uint32_t iovcnt);
+	/**
+	 * Optional. Run completions of this domain's asynchronous operations that were started
+	 * on the calling thread (never another thread's), at most @p max; return the number
+	 * completed (>= 0) or a negative errno. NULL means the domain completes every operation
+	 * before its call returns.
+	 */
+	int (*poll)(struct ferry_memdomain *domain, uint32_t max);
+	/** Optional. Called by ferry_memdomain_destroy() before the domain is freed. */
+	void (*destroy)(struct ferry_memdomain *domain);
+};
+
+/** Options of ferry_memdomain_create(). */
+struct ferry_memdomain_opts {
+	size_t size;                            /**< sizeof(struct ferry_memdomain_opts) */
+	enum ferry_memdomain_type type;         /**< any value except SYSTEM and ANY */
+	const char *name;                       /**< unique, 1..FERRY_MEMDOMAIN_NAME_MAX-1 chars */
+	const struct ferry_memdomain_ops *ops;  /**< required; must outlive the domain */
+	void *user_ctx;                         /**< returned by ferry_memdomain_get_ctx() */
+};
+
+/**
+ * @brief Create and register a memory domain.
+ * @param[in] opts options (copied; the ops table itself is referenced, not copied).
+ * @param[out] out the new domain.
+ * @retval 0 success.
+ * @retval -EINVAL bad options (size, type, empty or too long name, NULL ops).
+ * @retval -EPROTO ops->abi_version differs from FERRY_MEMDOMAIN_OPS_ABI.
+ * @retval -EEXIST a domain with this name exists.
+ * @retval -ENOMEM out of memory.
+ */
+FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
+				     struct ferry_memdomain **out);
+
+/**
+ * @brief Unregister and free a domain created with ferry_memdomain_create().
+ * The caller guarantees no operation on it is in flight. The system domain is not destroyed
+ * (silently ignored). NULL is a no-op.
+ */
+FERRY_API void ferry_memdomain_destroy(struct ferry_memdomain *domain);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_MODULE_MEMDOMAIN_H */
