@@ -43,7 +43,7 @@ static int submit(struct ferry_bdev *b, enum ferry_bdev_io_type t, uint64_t off,
 	return ferry_bdev_submit(b, &io);
 }
 
-Test(bdev_review, segment_lengths_wrapping_around_size_max_are_refused)
+Test(bdev_iov_bounds, segment_lengths_wrapping_around_size_max_are_refused)
 {
 	struct ferry_bdev *b = NULL;
 	struct ferry_bdev_malloc_opts o = {.size = sizeof(o),

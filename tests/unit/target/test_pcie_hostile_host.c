@@ -1,5 +1,5 @@
 /*
- * Adversarial-review regressions for the PCIe path: the mock endpoint's poll with no limit
+ * Hostile-host regressions for the PCIe path: the mock endpoint's poll with no limit
  * must end even when a hostile host keeps publishing requests as fast as they are consumed,
  * and the "pcie" transport's BAR handlers must refuse what a less careful backend could pass
  * them (a sub-dword read that crosses a register, a doorbell index whose offset wraps around
@@ -38,7 +38,7 @@ static int hostile_write(void *ctx, uint32_t bar, uint64_t off, uint32_t size, u
 static const struct ferry_hal_pcie_ep_handlers hostile_handlers = {hostile_read, hostile_write,
 								   NULL};
 
-Test(pcie_review, unlimited_poll_ends_against_a_host_that_keeps_posting)
+Test(pcie_hostile_host, unlimited_poll_ends_against_a_host_that_keeps_posting)
 {
 	struct ferry_device *dev = tm_open("host_mem=1M,iova_size=1M");
 	const struct ferry_hal_pcie_ep_ops *ep = ferry_hal_dev_get_backend(dev)->pcie_ep;
@@ -164,7 +164,7 @@ static uint64_t fk_rd(uint64_t off, uint32_t size, int *rc)
 	return v;
 }
 
-Test(pcie_review, transport_handlers_refuse_crossing_reads_and_wrapping_doorbells)
+Test(pcie_hostile_host, transport_handlers_refuse_crossing_reads_and_wrapping_doorbells)
 {
 	struct ferry_memdomain_opts mo = {.size = sizeof(mo),
 					  .type = FERRY_MEMDOMAIN_PCIE,

@@ -1,5 +1,5 @@
 /*
- * Adversarial-review regressions for the NVMe controller core: host inputs that used to be
+ * Hostile host input to the NVMe controller core: host inputs that used to be
  * accepted or mishandled. An SQ tail doorbell that would over-fill the queue (it made the
  * controller fetch stale slots again), admin queues whose base + size wraps around 2^64,
  * host errors at MMIO rate flooding the error log, and interrupt-coalescing state surviving
@@ -41,7 +41,7 @@ static int drain(struct host *h, int qid, uint16_t *cids, int max)
 	return n;
 }
 
-Test(nvme_review, sq_tail_that_overfills_the_queue_is_refused)
+Test(nvme_host_input, sq_tail_that_overfills_the_queue_is_refused)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 8);
@@ -91,7 +91,7 @@ static uint32_t enable_at(struct host *h, uint32_t entries, uint64_t asq, uint64
 	return h_rd32(h, FERRY_NVME_REG_CSTS);
 }
 
-Test(nvme_review, admin_queue_wrapping_around_2e64_is_refused)
+Test(nvme_host_input, admin_queue_wrapping_around_2e64_is_refused)
 {
 	struct host *h = h_create(NULL);
 	uint64_t top = 0ull - 4096; /* the last page of the 64-bit address space */
@@ -128,7 +128,7 @@ static void count_log(enum ferry_log_level l, const char *c, const char *f, va_l
 		nvme_errors_logged++;
 }
 
-Test(nvme_review, host_errors_at_mmio_rate_do_not_flood_the_log)
+Test(nvme_host_input, host_errors_at_mmio_rate_do_not_flood_the_log)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 8);
@@ -152,7 +152,7 @@ Test(nvme_review, host_errors_at_mmio_rate_do_not_flood_the_log)
 	h_destroy(h);
 }
 
-Test(nvme_review, reset_clears_interrupt_coalescing_state)
+Test(nvme_host_input, reset_clears_interrupt_coalescing_state)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 8);

@@ -1,5 +1,5 @@
 /*
- * Review gaps of the NVMe controller core, each with its behaviour pinned down: the Firmware
+ * Spec limits of the NVMe controller core, each with its behaviour pinned down: the Firmware
  * Slot Information log (exact bytes, Identify FRMW, no notice re-armed by reading it), enabling
  * with CC.IOSQES/IOCQES = 0 and setting them before creating I/O queues, a message-based
  * capsule whose data segment lengths overflow 64 bits, and commands of many bdev I/Os
@@ -38,7 +38,7 @@ static uint16_t get_log(struct host *h, uint8_t lid, uint64_t buf, uint32_t len,
 
 /* ---- Firmware Slot Information (LID 03h) ---------------------------------------------- */
 
-Test(nvme_gaps, firmware_slot_log_exact_bytes)
+Test(nvme_spec_limits, firmware_slot_log_exact_bytes)
 {
 	struct host_opts o = {.firmware_rev = "FW1.2"};
 	struct host *h = h_create(&o);
@@ -84,7 +84,7 @@ Test(nvme_gaps, firmware_slot_log_exact_bytes)
 	h_destroy(h);
 }
 
-Test(nvme_gaps, firmware_slot_log_default_revision)
+Test(nvme_spec_limits, firmware_slot_log_default_revision)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 0);
@@ -100,7 +100,7 @@ Test(nvme_gaps, firmware_slot_log_default_revision)
 
 /* Reading the firmware slot log with RAE = 0 must not re-arm the (masked) namespace
  * attribute notice: only the Changed Namespace List does. */
-Test(nvme_gaps, firmware_slot_log_does_not_rearm_notices)
+Test(nvme_spec_limits, firmware_slot_log_does_not_rearm_notices)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 0);
@@ -155,7 +155,7 @@ Test(nvme_gaps, firmware_slot_log_does_not_rearm_notices)
 
 /* ---- CC.IOSQES / IOCQES ------------------------------------------------------------------ */
 
-Test(nvme_gaps, enable_with_entry_sizes_unset_then_set_before_creating_queues)
+Test(nvme_spec_limits, enable_with_entry_sizes_unset_then_set_before_creating_queues)
 {
 	struct host *h = h_create(NULL);
 	cr_assert_eq(h_enable(h, 16, FERRY_NVME_CC_EN), FERRY_NVME_CSTS_RDY,
@@ -201,7 +201,7 @@ Test(nvme_gaps, enable_with_entry_sizes_unset_then_set_before_creating_queues)
 	h_destroy(h);
 }
 
-Test(nvme_gaps, enable_refuses_entry_sizes_other_than_zero_or_supported)
+Test(nvme_spec_limits, enable_refuses_entry_sizes_other_than_zero_or_supported)
 {
 	static const uint32_t bad[][2] = {{5, 4}, {6, 3}, {7, 0}, {0, 5}, {15, 15}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -243,7 +243,7 @@ static const struct ferry_transport_ops msg_ops = {.abi_version = FERRY_TRANSPOR
 						   .kind = FERRY_TRANSPORT_MESSAGE,
 						   .send_completion = msg_send};
 
-Test(nvme_gaps, message_data_lengths_overflowing_64_bits_are_refused)
+Test(nvme_spec_limits, message_data_lengths_overflowing_64_bits_are_refused)
 {
 	cr_assert_eq(ferry_transport_register(&msg_ops), 0);
 	struct ferry_transport *t;
@@ -427,7 +427,7 @@ static uint16_t dsm_256(struct host *h, struct probe *p)
 
 #define RANGES_SUBMITTED (256 - 5) /* ranges 49, 99, 149, 199, 249 have 0 blocks */
 
-Test(nvme_gaps, dsm_256_ranges_on_malloc)
+Test(nvme_spec_limits, dsm_256_ranges_on_malloc)
 {
 	struct host *h = h_create(NULL);
 	h_up(h, 8);
@@ -463,7 +463,7 @@ Test(nvme_gaps, dsm_256_ranges_on_malloc)
 	h_destroy(h);
 }
 
-Test(nvme_gaps, dsm_256_ranges_sync_bounded_stack_and_async)
+Test(nvme_spec_limits, dsm_256_ranges_sync_bounded_stack_and_async)
 {
 	static struct probe p;
 	struct ferry_bdev *b = probe_create("gaps.probe.dsm", &p);
@@ -507,7 +507,7 @@ Test(nvme_gaps, dsm_256_ranges_sync_bounded_stack_and_async)
 #define MANY_NS 300
 
 /* Flush of NSID FFFFFFFFh over many namespaces, and the normal-shutdown flush of them all. */
-Test(nvme_gaps, flush_all_and_shutdown_over_many_namespaces)
+Test(nvme_spec_limits, flush_all_and_shutdown_over_many_namespaces)
 {
 	static struct probe p[MANY_NS];
 	static struct ferry_bdev *b[MANY_NS];

@@ -62,7 +62,7 @@ static void assert_bytes(const struct batch *b, int i, int ok)
 		cr_assert_eq(b->dst[i][k], ok ? 0x10 + i : 0xee, "xfer %d byte %d", i, k);
 }
 
-Test(xfer_errors, every_status_on_the_right_transfer, .init = setup, .fini = teardown)
+Test(dma_errors, every_status_on_the_right_transfer, .init = setup, .fini = teardown)
 {
 	struct ferry_dma_chan *chan;
 	cr_assert_eq(ferry_dma_chan_create(dev, NULL, &chan), 0); /* channel id 1 */
@@ -101,7 +101,7 @@ Test(xfer_errors, every_status_on_the_right_transfer, .init = setup, .fini = tea
 	ferry_dma_chan_destroy(chan);
 }
 
-Test(xfer_errors, injection_scopes, .init = setup, .fini = teardown)
+Test(dma_errors, injection_scopes, .init = setup, .fini = teardown)
 {
 	struct ferry_dma_chan *c1, *c2;
 	cr_assert_eq(ferry_mock_inject_nth(dev, 2, 3, FERRY_XFER_BUS_WRITE_ERROR), 0,
@@ -155,7 +155,7 @@ Test(xfer_errors, injection_scopes, .init = setup, .fini = teardown)
 	ferry_dma_chan_destroy(c2);
 }
 
-Test(xfer_errors, inject_argument_checks, .init = setup, .fini = teardown)
+Test(dma_errors, inject_argument_checks, .init = setup, .fini = teardown)
 {
 	cr_assert_eq(ferry_mock_inject_nth(dev, 1, 0, FERRY_XFER_PAGE_FAULT), -EINVAL);
 	cr_assert_eq(ferry_mock_inject_nth(dev, 1, 1, FERRY_XFER_SUCCESS), -EINVAL);
@@ -209,7 +209,7 @@ static void random_run(const char *args, uint32_t ppm, uint64_t seed, uint8_t *o
 	ferry_device_close(d);
 }
 
-Test(xfer_errors, random_injection_is_reproducible)
+Test(dma_errors, random_injection_is_reproducible)
 {
 	uint8_t a[200], b[200], c[200], e[200];
 	random_run(NULL, 250000, 42, a);
@@ -233,7 +233,7 @@ Test(xfer_errors, random_injection_is_reproducible)
 	cr_assert(efails > 20 && efails < 90, "inject_ppm argument: %d", efails);
 }
 
-Test(xfer_errors, fence_not_attempted_after_a_failure, .init = setup, .fini = teardown)
+Test(dma_errors, fence_not_attempted_after_a_failure, .init = setup, .fini = teardown)
 {
 	struct ferry_dma_chan *chan;
 	cr_assert_eq(ferry_dma_chan_create(dev, NULL, &chan), 0);
@@ -282,7 +282,7 @@ Test(xfer_errors, fence_not_attempted_after_a_failure, .init = setup, .fini = te
 	ferry_dma_chan_destroy(chan);
 }
 
-Test(xfer_errors, fence_waits_for_earlier_transfers, .init = setup, .fini = teardown)
+Test(dma_errors, fence_waits_for_earlier_transfers, .init = setup, .fini = teardown)
 {
 	struct ferry_dma_chan *chan;
 	const uint64_t lat = 20000000; /* 20 ms */
@@ -307,7 +307,7 @@ Test(xfer_errors, fence_waits_for_earlier_transfers, .init = setup, .fini = tear
 	ferry_dma_chan_destroy(chan);
 }
 
-Test(xfer_errors, ring_full_partial_submit, .init = setup, .fini = teardown)
+Test(dma_errors, ring_full_partial_submit, .init = setup, .fini = teardown)
 {
 	struct ferry_dma_chan *chan;
 	struct ferry_dma_chan_opts o = {.size = sizeof(o), .ring_size = 3};
