@@ -1,5 +1,5 @@
 /*
- * Fuzz target for the submission-entry decoding + PRP/SGL walker (sdk/src/nvme_walker.c).
+ * Fuzz target for the submission-entry decoding + PRP/SGL walker (sdk/src/nvme/walker.c).
  *
  * Input layout:
  *   [0, 64)   a submission queue entry (struct ferry_nvme_sqe)

@@ -2,7 +2,7 @@
  * The crypto bdev: a virtual bdev that stores its data AES-XTS encrypted on its base. Writes
  * encrypt (plain -> base), reads decrypt (base -> plain); data unit i of an I/O at block LBA
  * uses the tweak LBA * (block_size / data_unit) + i. The I/O paths (sequence, local, write
- * zeroes, compare) are the shared ones of bdev_virt.c; this file is the transform and the
+ * zeroes, compare) are the shared ones of vbdev.c; this file is the transform and the
  * create function.
  */
 #include <stdlib.h>

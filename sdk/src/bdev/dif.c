@@ -4,7 +4,7 @@
  * Writes insert the PI (plain -> extended), reads verify and strip it (extended -> plain); a
  * PI mismatch completes the read with -EILSEQ and names the field (guard, application tag,
  * reference tag) and the block in the I/O. Reference tag: the LBA (low 32 bits) for types 1
- * and 2, 0 for type 3. The I/O paths are the shared ones of bdev_virt.c; this file is the
+ * and 2, 0 for type 3. The I/O paths are the shared ones of vbdev.c; this file is the
  * transform and the create function.
  */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * Transforming virtual bdevs (crypto, dif; see bdev_virt.h and docs/bdev.md): creation and
+ * Transforming virtual bdevs (crypto, dif; see vbdev.h and docs/bdev.md): creation and
  * claim of the base, and the I/O paths every such bdev shares:
  *  - READ/WRITE with a sequence: take an intermediate buffer (a virtual buffer, or local
  *    memory when the I/O is larger than the pool allows), append the module's transform,

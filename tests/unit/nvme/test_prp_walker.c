@@ -1,5 +1,5 @@
 /*
- * The PRP walker alone (sdk/src/nvme_walker.c) against a fake host memory image: PRP1 with
+ * The PRP walker alone (sdk/src/nvme/walker.c) against a fake host memory image: PRP1 with
  * and without offset, PRP2 as data or list pointer, lists crossing pages, chained lists,
  * offset errors, read failures, that only the needed list entries are read, and merging.
  */
