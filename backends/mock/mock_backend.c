@@ -285,7 +285,7 @@ FERRY_API int ferry_mock_set_latency(struct ferry_device *fdev, uint64_t ns)
 FERRY_API int ferry_mock_get_stats(struct ferry_device *fdev, struct ferry_mock_stats *out)
 {
 	struct mock_dev *dev = mock_dev_get(fdev);
-	if (!dev || !out || out->size < sizeof(*out)) {
+	if (!dev || !out || out->size != sizeof(*out)) {
 		MOCK_ERR("get_stats: %s", !dev ? "not a mock device" : "NULL or short stats");
 		return -EINVAL;
 	}

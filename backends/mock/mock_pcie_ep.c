@@ -279,12 +279,12 @@ static int ep_attach(struct ferry_device *fdev, uint32_t fn,
 			 fn, dev->nfn);
 		return -EINVAL;
 	}
-	if (!o || o->size < offsetof(struct ferry_hal_pcie_ep_attach_opts, ctx) + sizeof(void *) ||
+	if (!o || o->size != sizeof(*o) ||
 	    !o->handlers || !o->handlers->bar_read || !o->handlers->bar_write) {
 		MOCK_ERR("%s.%s: pcie_ep attach: %s", dev->name, dev->fn[fn].name,
 			 !o                       ? "NULL options"
 			 : !o->handlers           ? "no handlers"
-			 : (o->size < sizeof(*o)) ? "options size too small"
+			 : (o->size != sizeof(*o)) ? "opts->size is not sizeof(struct ferry_hal_pcie_ep_attach_opts)"
 						  : "bar_read and bar_write are required");
 		return -EINVAL;
 	}
@@ -421,9 +421,9 @@ FERRY_API int ferry_mock_pcie_get_stats(struct ferry_device *fdev, unsigned int 
 					struct ferry_mock_pcie_stats *out)
 {
 	struct mock_dev *dev = mock_dev_get(fdev);
-	if (!dev || !out || out->size < sizeof(*out) || fn >= dev->nfn) {
+	if (!dev || !out || out->size != sizeof(*out) || fn >= dev->nfn) {
 		MOCK_ERR("pcie_get_stats: %s", !dev ? "not a mock device"
-					       : (!out || out->size < sizeof(*out))
+					       : (!out || out->size != sizeof(*out))
 						       ? "NULL or short stats"
 						       : "function out of range");
 		return -EINVAL;

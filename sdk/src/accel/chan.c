@@ -29,11 +29,8 @@ static int chan_opts(const struct ferry_accel_chan_opts *opts, struct ferry_acce
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
 	if (opts) {
-		if (opts->size < sizeof(*opts)) {
-			FERRY_ERR(COMP, "chan_create: opts->size %zu smaller than %zu", opts->size,
-				  sizeof(*opts));
+		if (OPTS_SIZE_CHECK(COMP, "chan_create", opts, struct ferry_accel_chan_opts))
 			return -EINVAL;
-		}
 		*o = *opts;
 		o->size = sizeof(*o);
 	}

@@ -64,11 +64,12 @@ FERRY_API const char *ferry_accel_opcode_name(enum ferry_accel_opcode op)
 
 FERRY_API int ferry_accel_get_default_opts(struct ferry_accel_opts *opts)
 {
-	if (!opts || opts->size < sizeof(*opts)) {
-		FERRY_ERR(COMP, "get_default_opts: %s",
-			  !opts ? "NULL opts" : "opts->size too small");
+	if (!opts) {
+		FERRY_ERR(COMP, "get_default_opts: NULL opts");
 		return -EINVAL;
 	}
+	if (OPTS_SIZE_CHECK(COMP, "get_default_opts", opts, struct ferry_accel_opts))
+		return -EINVAL;
 	size_t sz = opts->size;
 	memset(opts, 0, sizeof(*opts));
 	opts->size = sz;
@@ -82,10 +83,9 @@ FERRY_API int ferry_accel_get_default_opts(struct ferry_accel_opts *opts)
 
 static int check_opts(const struct ferry_accel_opts *o)
 {
-	if (o->size < sizeof(*o)) {
-		FERRY_ERR(COMP, "init: opts->size %zu smaller than %zu", o->size, sizeof(*o));
+	if (opts_size_check(COMP, "init", "opts->size", o->size, "struct ferry_accel_opts",
+			    sizeof(*o)))
 		return -EINVAL;
-	}
 	if (o->small_buf_size == 0 || o->large_buf_size == 0 ||
 	    o->small_buf_size > o->large_buf_size || o->large_buf_size > ACCEL_BUF_SIZE_MAX) {
 		FERRY_ERR(COMP,
@@ -360,15 +360,15 @@ static void fill_stats(struct ferry_accel_stats *out, const uint64_t *v)
 	out->bytes_out_fused = v[CNT_BYTES_OUT_FUSED];
 }
 
-/* Callers built against the layout before bytes_copied was appended still get theirs. */
-#define STATS_MIN_SIZE offsetof(struct ferry_accel_stats, bytes_copied)
-
 FERRY_API int ferry_accel_get_stats(struct ferry_accel_chan *chan, struct ferry_accel_stats *out)
 {
-	if (!out || out->size < STATS_MIN_SIZE) {
-		FERRY_ERR(COMP, "get_stats: %s", !out ? "NULL out" : "out->size too small");
+	if (!out) {
+		FERRY_ERR(COMP, "get_stats: NULL out");
 		return -EINVAL;
 	}
+	if (opts_size_check(COMP, "get_stats", "stats->size", out->size,
+			    "struct ferry_accel_stats", sizeof(*out)))
+		return -EINVAL;
 	uint64_t v[CNT_COUNT];
 	struct ferry_accel_stats all;
 	memset(&all, 0, sizeof(all));

@@ -55,11 +55,8 @@ FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry
 		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
 		return -EINVAL;
 	}
-	if (opts->size < offsetof(struct ferry_bdev_opts, ctx) + sizeof(void *)) {
-		FERRY_ERR(COMP, "create: opts->size %zu is smaller than this library's %zu",
-			  opts->size, sizeof(*opts));
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_opts))
 		return -EINVAL;
-	}
 	size_t nlen = opts->name ? strlen(opts->name) : 0;
 	if (nlen == 0 || nlen >= FERRY_BDEV_NAME_MAX) {
 		FERRY_ERR(COMP, "create: name must have 1..%d characters (got %zu)",
@@ -405,10 +402,12 @@ FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status)
 
 FERRY_API int ferry_bdev_get_stats(const struct ferry_bdev *b, struct ferry_bdev_stats *stats)
 {
-	if (!b || !stats || stats->size < sizeof(*stats)) {
-		FERRY_ERR(COMP, "get_stats: NULL argument or stats->size too small");
+	if (!b || !stats) {
+		FERRY_ERR(COMP, "get_stats: NULL argument");
 		return -EINVAL;
 	}
+	if (OPTS_SIZE_CHECK(COMP, "get_stats", stats, struct ferry_bdev_stats))
+		return -EINVAL;
 	memset(stats, 0, sizeof(*stats));
 	stats->size = sizeof(*stats);
 	for (int i = 0; i < FERRY_BDEV_IO_TYPE_COUNT; i++)

@@ -71,8 +71,14 @@ static const struct vbdev_xform crypto_xform = {
 FERRY_API int ferry_bdev_crypto_create(const struct ferry_bdev_crypto_opts *opts,
 				       struct ferry_bdev **out)
 {
-	if (!opts || !out || opts->size < sizeof(*opts) || !opts->name || !opts->key) {
-		FERRY_ERR(COMP, "create: NULL or incomplete options (size, name, key) or NULL out");
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_crypto_opts))
+		return -EINVAL;
+	if (!opts->name || !opts->key) {
+		FERRY_ERR(COMP, "create: opts->name and opts->key are required");
 		return -EINVAL;
 	}
 	struct ferry_bdev *base;

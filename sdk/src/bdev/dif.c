@@ -119,8 +119,14 @@ static const struct vbdev_xform dif_xform = {
 
 FERRY_API int ferry_bdev_dif_create(const struct ferry_bdev_dif_opts *opts, struct ferry_bdev **out)
 {
-	if (!opts || !out || opts->size < sizeof(*opts) || !opts->name) {
-		FERRY_ERR(COMP, "create: NULL or incomplete options (size, name) or NULL out");
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_dif_opts))
+		return -EINVAL;
+	if (!opts->name) {
+		FERRY_ERR(COMP, "create: opts->name is required");
 		return -EINVAL;
 	}
 	struct ferry_bdev *base;

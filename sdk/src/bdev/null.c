@@ -41,11 +41,8 @@ FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_null_opts *opts,
 		FERRY_ERR(COMP, "create: NULL opts");
 		return -EINVAL;
 	}
-	if (opts->size != sizeof(*opts)) {
-		FERRY_ERR(COMP, "create: opts->size %zu is not sizeof(struct ferry_bdev_null_opts) = %zu",
-			  opts->size, sizeof(*opts));
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_null_opts))
 		return -EINVAL;
-	}
 	const struct bdev_geometry g = {opts->name, opts->block_size, opts->num_blocks,
 					opts->md_size, opts->dif_type};
 	int rc = bdev_terminal_opts(&g, COMP, &bo);

@@ -78,8 +78,14 @@ static const struct ferry_bdev_ops pt_ops = {
 FERRY_API int ferry_bdev_passthru_create(const struct ferry_bdev_passthru_opts *opts,
 					 struct ferry_bdev **out)
 {
-	if (!opts || !out || opts->size < sizeof(*opts) || !opts->name || !opts->base_name) {
-		FERRY_ERR(COMP, "create: NULL or incomplete options (size, name, base_name)");
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_passthru_opts))
+		return -EINVAL;
+	if (!opts->name || !opts->base_name) {
+		FERRY_ERR(COMP, "create: opts->name and opts->base_name are required");
 		return -EINVAL;
 	}
 	struct ferry_bdev *base = ferry_bdev_lookup(opts->base_name);

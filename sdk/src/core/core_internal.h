@@ -15,6 +15,19 @@
 #define FERRY_INFO(comp, ...) ferry_log(FERRY_LOG_INFO, comp, __VA_ARGS__)
 #define FERRY_DBG(comp, ...) ferry_log(FERRY_LOG_DEBUG, comp, __VA_ARGS__)
 
+/*
+ * The size check of an options or stats struct (its first member, `size_t size`). 0.x has no
+ * released layout to stay compatible with, so exactly sizeof(struct) is accepted: a caller
+ * built against another layout is refused, never half-read. On a mismatch logs
+ * "<what>: <p>->size N is not sizeof(<type>) = M" under comp and returns -EINVAL; else 0.
+ * OPTS_SIZE_CHECK() names the struct from its type, which must be the type *p points to.
+ */
+int opts_size_check(const char *comp, const char *what, const char *field, size_t given,
+		    const char *type, size_t expected);
+#define OPTS_SIZE_CHECK(comp, what, p, type)                                                       \
+	opts_size_check(comp, what, #p "->size", (p)->size, #type,                                 \
+			sizeof(type) + 0 * _Generic((p), type *: 0, const type *: 0))
+
 #define FERRY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define FERRY_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FERRY_MAX(a, b) ((a) > (b) ? (a) : (b))

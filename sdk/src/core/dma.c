@@ -36,13 +36,10 @@ FERRY_API int ferry_dma_query(struct ferry_device *dev, struct ferry_dma_info *i
 	const struct ferry_hal_dma_ops *ops = dma_ops(dev, "query");
 	if (!ops)
 		return -ENOTSUP;
-	if (info->size < sizeof(*info)) {
-		FERRY_ERR(COMP, "query: info->size %zu smaller than %zu", info->size, sizeof(*info));
+	if (OPTS_SIZE_CHECK(COMP, "query", info, struct ferry_dma_info))
 		return -EINVAL;
-	}
-	size_t sz = info->size;
 	memset(info, 0, sizeof(*info));
-	info->size = sz;
+	info->size = sizeof(*info);
 	return ops->query(dev, info);
 }
 
@@ -58,11 +55,8 @@ FERRY_API int ferry_dma_chan_create(struct ferry_device *dev, const struct ferry
 	if (!ops)
 		return -ENOTSUP;
 	if (opts) {
-		if (opts->size < sizeof(o)) {
-			FERRY_ERR(COMP, "chan_create: opts->size %zu smaller than %zu", opts->size,
-				  sizeof(o));
+		if (OPTS_SIZE_CHECK(COMP, "chan_create", opts, struct ferry_dma_chan_opts))
 			return -EINVAL;
-		}
 		o.ring_size = opts->ring_size;
 	}
 	struct ferry_dma_chan *ch = calloc(1, sizeof(*ch));

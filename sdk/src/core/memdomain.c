@@ -79,11 +79,8 @@ FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
 		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
 		return -EINVAL;
 	}
-	if (opts->size < offsetof(struct ferry_memdomain_opts, user_ctx) + sizeof(void *)) {
-		FERRY_ERR(COMP, "create: opts->size %zu is smaller than this library's %zu",
-			  opts->size, sizeof(*opts));
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_memdomain_opts))
 		return -EINVAL;
-	}
 	if (!valid_type(opts->type)) {
 		FERRY_ERR(COMP, "create: type %d is not creatable", (int)opts->type);
 		return -EINVAL;

@@ -126,12 +126,8 @@ FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
 		return -EINVAL;
 	}
 	*out = NULL;
-	if (opts->size <
-	    offsetof(struct ferry_crypto_key_opts, data_unit_size) + sizeof(uint32_t)) {
-		FERRY_ERR(COMP, "key_create: opts->size %zu is smaller than this library's %zu",
-			  opts->size, sizeof(*opts));
+	if (OPTS_SIZE_CHECK(COMP, "key_create", opts, struct ferry_crypto_key_opts))
 		return -EINVAL;
-	}
 	size_t want;
 	switch (opts->cipher) {
 	case FERRY_CIPHER_AES_XTS_128:

@@ -94,11 +94,8 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 		FERRY_ERR(NVME_COMP, "ctrlr_create: NULL %s", !opts ? "opts" : "out");
 		return -EINVAL;
 	}
-	if (opts->size < offsetof(struct ferry_nvme_ctrlr_opts, flags) + sizeof(uint32_t)) {
-		FERRY_ERR(NVME_COMP, "ctrlr_create: opts->size %zu is smaller than %zu", opts->size,
-			  sizeof(*opts));
+	if (OPTS_SIZE_CHECK(NVME_COMP, "ctrlr_create", opts, struct ferry_nvme_ctrlr_opts))
 		return -EINVAL;
-	}
 	if (!opts->subsys || !opts->transport) {
 		FERRY_ERR(NVME_COMP, "ctrlr_create: a subsystem and a transport are required");
 		return -EINVAL;
@@ -144,9 +141,7 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 	c->message = message;
 	c->host = opts->host_domain;
 	c->host_ctx = opts->host_domain_ctx;
-	/* Callers built against a header without accel_chan pass a smaller size. */
-	if (opts->size >= offsetof(struct ferry_nvme_ctrlr_opts, accel_chan) + sizeof(void *))
-		c->accel_chan = opts->accel_chan;
+	c->accel_chan = opts->accel_chan;
 	c->cntlid = cntlid;
 	c->mqes = entries - 1;
 	c->max_io_queues = (uint16_t)nioq;
@@ -243,10 +238,13 @@ FERRY_API uint32_t ferry_nvme_ctrlr_get_bar_size(const struct ferry_nvme_ctrlr *
 FERRY_API int ferry_nvme_ctrlr_get_stats(const struct ferry_nvme_ctrlr *c,
 					 struct ferry_nvme_ctrlr_stats *st)
 {
-	if (!c || !st || st->size < sizeof(*st)) {
-		FERRY_ERR(NVME_COMP, "get_stats: NULL argument or stats->size too small");
+	if (!c || !st) {
+		FERRY_ERR(NVME_COMP, "get_stats: NULL argument");
 		return -EINVAL;
 	}
+	if (opts_size_check(NVME_COMP, "get_stats", "stats->size", st->size,
+			    "struct ferry_nvme_ctrlr_stats", sizeof(*st)))
+		return -EINVAL;
 	*st = c->stats;
 	st->size = sizeof(*st);
 	return 0;

@@ -40,11 +40,8 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 		FERRY_ERR(NVME_COMP, "subsystem_create: NULL %s", !opts ? "opts" : "out");
 		return -EINVAL;
 	}
-	if (opts->size < offsetof(struct ferry_nvme_subsystem_opts, max_namespaces) + sizeof(uint32_t)) {
-		FERRY_ERR(NVME_COMP, "subsystem_create: opts->size %zu is smaller than %zu", opts->size,
-			  sizeof(*opts));
+	if (OPTS_SIZE_CHECK(NVME_COMP, "subsystem_create", opts, struct ferry_nvme_subsystem_opts))
 		return -EINVAL;
-	}
 	if (!opts->nqn || !opts->nqn[0]) {
 		FERRY_ERR(NVME_COMP, "subsystem_create: an NQN is required");
 		return -EINVAL;
@@ -191,8 +188,14 @@ static void derive_id(uint8_t out[16], const char *nqn, uint32_t nsid, uint8_t s
 FERRY_API int ferry_nvme_subsystem_add_ns(struct ferry_nvme_subsystem *s,
 					  const struct ferry_nvme_ns_opts *opts, uint32_t *nsid_out)
 {
-	if (!s || !opts || opts->size < offsetof(struct ferry_nvme_ns_opts, uuid) + 16 || !opts->bdev) {
-		FERRY_ERR(NVME_COMP, "add_ns: NULL subsystem/opts/bdev or opts->size too small");
+	if (!s || !opts) {
+		FERRY_ERR(NVME_COMP, "add_ns: NULL %s", !s ? "subsystem" : "opts");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(NVME_COMP, "add_ns", opts, struct ferry_nvme_ns_opts))
+		return -EINVAL;
+	if (!opts->bdev) {
+		FERRY_ERR(NVME_COMP, "add_ns: opts->bdev is NULL");
 		return -EINVAL;
 	}
 	struct ferry_bdev *b = opts->bdev;

@@ -18,11 +18,12 @@ struct ferry_endpoint {
 FERRY_API int ferry_endpoint_create(const struct ferry_endpoint_opts *opts,
 				    struct ferry_endpoint **out)
 {
-	if (!opts || !out || opts->size < offsetof(struct ferry_endpoint_opts, num_bdevs) +
-						  sizeof(uint32_t)) {
-		FERRY_ERR(COMP, "create: NULL opts/out or opts->size too small");
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
 		return -EINVAL;
 	}
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_endpoint_opts))
+		return -EINVAL;
 	if (!opts->transport || !opts->address || !opts->nqn || !opts->bdevs ||
 	    opts->num_bdevs == 0) {
 		FERRY_ERR(COMP, "create: transport, address, nqn and at least one bdev are required");

@@ -442,16 +442,15 @@ FERRY_API struct ferry_nvme_ctrlr *ferry_pcie_transport_get_ctrlr(const struct f
 FERRY_API int ferry_pcie_transport_get_stats(const struct ferry_transport *t, uint32_t fn,
 					     struct ferry_pcie_transport_stats *stats)
 {
-	if (!t || ferry_transport_get_ops(t) != &pcie_transport_ops || !stats ||
-	    stats->size < sizeof(*stats)) {
-		FERRY_ERR(COMP, "get_stats: NULL, not a pcie transport, or stats->size too small");
+	if (!t || ferry_transport_get_ops(t) != &pcie_transport_ops || !stats) {
+		FERRY_ERR(COMP, "get_stats: NULL argument or not a pcie transport");
 		return -EINVAL;
 	}
+	if (OPTS_SIZE_CHECK(COMP, "get_stats", stats, struct ferry_pcie_transport_stats))
+		return -EINVAL;
 	struct pcie_fn *f = pcie_fn_of(t, fn);
 	if (!f)
 		return -ENOENT;
-	size_t sz = stats->size;
 	*stats = f->st;
-	stats->size = sz;
 	return 0;
 }

@@ -209,11 +209,8 @@ FERRY_API int ferry_transport_create(const char *name, const struct ferry_transp
 		FERRY_ERR(COMP, "create: NULL %s", !name ? "name" : "out");
 		return -EINVAL;
 	}
-	if (opts && opts->size < offsetof(struct ferry_transport_opts, user_ctx) + sizeof(void *)) {
-		FERRY_ERR(COMP, "create '%s': opts->size %zu is smaller than this library's %zu", name,
-			  opts->size, sizeof(*opts));
+	if (opts && OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_transport_opts))
 		return -EINVAL;
-	}
 	const struct ferry_transport_ops *ops = find_and_count(name);
 	if (!ops) {
 		FERRY_ERR(COMP, "create: no transport named '%s' is registered", name);
