@@ -98,6 +98,14 @@ enum ferry_bdev_io_error {
 
 /** Bdev flags (::ferry_bdev_opts::flags). */
 #define FERRY_BDEV_F_VOLATILE_CACHE (1u << 0) /**< completed writes need a FLUSH to be durable */
+/**
+ * A block never written, and a block after a successful UNMAP, reads as all zeroes (data and
+ * metadata) and without error. Set by a module only where that holds (malloc: zeroed storage,
+ * UNMAP zeroes); a virtual bdev that transforms data (crypto, dif) does not inherit it: the
+ * transform of zero storage is not zeroes, or fails the PI check. The NVMe controller reports
+ * DLFEAT "deallocated blocks read as zeroes" only for a namespace whose bdev has it.
+ */
+#define FERRY_BDEV_F_UNWRITTEN_ZEROES (1u << 1)
 
 /** Size, in 64-bit words, of the module-private area of every ::ferry_bdev_io. */
 #define FERRY_BDEV_IO_MODULE_WORDS 12

@@ -225,6 +225,8 @@ FERRY_API int ferry_bdev_malloc_create(const struct ferry_bdev_malloc_opts *opts
 	}
 	bo.ops = &malloc_ops;
 	bo.ctx = m;
+	/* The anonymous mapping starts zeroed and UNMAP zeroes (malloc_zero). */
+	bo.flags |= FERRY_BDEV_F_UNWRITTEN_ZEROES;
 	rc = ferry_bdev_create(&bo, out);
 	if (rc) {
 		munmap(m->storage, (size_t)m->bytes);

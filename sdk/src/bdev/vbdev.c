@@ -502,29 +502,28 @@ static const struct ferry_bdev_ops vb_ops = {
 int vbdev_create(const struct vbdev_args *a, struct ferry_bdev **out)
 {
 	int rc;
-	struct vbdev *vb = NULL;
+	struct vbdev *vb;
 	if (!ferry_bdev_io_type_supported(a->base, FERRY_BDEV_IO_READ) ||
 	    !ferry_bdev_io_type_supported(a->base, FERRY_BDEV_IO_WRITE)) {
 		FERRY_ERR(a->module, "create '%s': base '%s' does not support reads and writes",
 			  a->name, ferry_bdev_get_name(a->base));
 		rc = -EINVAL;
-		goto fail;
+		goto err_xf;
 	}
 	if (ferry_bdev_lookup(a->name)) {
 		FERRY_ERR(a->module, "create: a bdev named '%s' exists", a->name);
 		rc = -EEXIST;
-		goto fail;
+		goto err_xf;
 	}
 	char owner[FERRY_BDEV_NAME_MAX + 16];
 	snprintf(owner, sizeof(owner), "%s %s", a->module, a->name);
 	rc = ferry_bdev_claim(a->base, owner);
 	if (rc)
-		goto fail;
+		goto err_xf;
 	vb = calloc(1, sizeof(*vb));
 	if (!vb) {
-		ferry_bdev_release(a->base);
 		rc = -ENOMEM;
-		goto fail;
+		goto err_release;
 	}
 	vb->base = a->base;
 	vb->xf = a->xf;
@@ -536,19 +535,26 @@ int vbdev_create(const struct vbdev_args *a, struct ferry_bdev **out)
 		.module = a->module,
 		.block_size = a->block_size,
 		.num_blocks = ferry_bdev_get_num_blocks(a->base),
-		.flags = ferry_bdev_get_flags(a->base),
+		/* Not FERRY_BDEV_F_UNWRITTEN_ZEROES: a never-written base block read back through
+		 * the transform is not zeroes (crypto decrypts it to noise; dif finds a zero PI
+		 * whose tags fail the check). UNMAP is emulated as writing transformed zeroes, but
+		 * the flag covers never-written blocks too. */
+		.flags = ferry_bdev_get_flags(a->base) & ~FERRY_BDEV_F_UNWRITTEN_ZEROES,
 		.ops = &vb_ops,
 		.ctx = vb,
 	};
 	rc = ferry_bdev_create(&bo, &vb->self);
-	if (rc) {
-		ferry_bdev_release(a->base);
-		free(vb);
-		goto fail;
-	}
+	if (rc)
+		goto err_free;
 	*out = vb->self;
 	return 0;
-fail:
+
+err_free:
+	free(vb);
+err_release:
+	ferry_bdev_release(a->base);
+err_xf:
+	/* the transform's context is the bdev's from the call on, also when it fails */
 	if (a->xf->destroy)
 		a->xf->destroy(a->ctx);
 	return rc;

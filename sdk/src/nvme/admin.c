@@ -174,6 +174,47 @@ static int feature_supported(uint8_t fid)
 	}
 }
 
+/*
+ * Temperature Threshold (Feature 04h), CDW11: TMPTH 15:0 (K), TMPSEL 19:16 (0 composite,
+ * 1..8 Temperature Sensor n, Fh all implemented ones: Set only), THSEL 21:20 (0 over, 1
+ * under; 10b/11b reserved). A threshold exists for the composite temperature and for each
+ * implemented sensor (NVME_TEMP_SENSORS: none, the SMART log reports no sensor); any
+ * other selector is Invalid Field in Command.
+ */
+static uint16_t temp_select(uint32_t cdw11, int set, uint32_t *tmpsel, uint32_t *thsel)
+{
+	*tmpsel = (cdw11 >> 16) & 0xf;
+	*thsel = (cdw11 >> 20) & 0x3;
+	if (*thsel > 1 || (*tmpsel > NVME_TEMP_SENSORS && !(set && *tmpsel == 0xf)))
+		return NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+	return 0;
+}
+
+static uint16_t set_temp_threshold(struct ferry_nvme_ctrlr *c, uint32_t v)
+{
+	uint32_t tmpsel, thsel;
+	uint16_t st = temp_select(v, 1, &tmpsel, &thsel);
+	if (st)
+		return st;
+	for (uint32_t t = 0; t <= NVME_TEMP_SENSORS; t++)
+		if (tmpsel == 0xf || tmpsel == t)
+			c->feat_temp[t][thsel] = (uint16_t)v;
+	return 0;
+}
+
+static uint16_t get_temp_threshold(struct ferry_nvme_ctrlr *c, uint32_t cdw11, int cur,
+				   uint32_t *dw0)
+{
+	uint32_t tmpsel, thsel;
+	uint16_t st = temp_select(cdw11, 0, &tmpsel, &thsel);
+	if (st)
+		return st;
+	uint32_t def = thsel ? 0 : tmpsel == 0 ? NVME_WCTEMP : 0xffff;
+	/* DW0 in the layout of CDW11: the threshold and the selectors it belongs to. */
+	*dw0 = (cur ? c->feat_temp[tmpsel][thsel] : def) | tmpsel << 16 | thsel << 20;
+	return 0;
+}
+
 static void set_features(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
@@ -200,7 +241,7 @@ static void set_features(struct nvme_req *req)
 			c->feat_pm = v & 0xff;
 		break;
 	case FERRY_NVME_FEAT_TEMP_THRESHOLD:
-		c->feat_temp = v & 0x3fffff;
+		st = set_temp_threshold(c, v);
 		break;
 	case FERRY_NVME_FEAT_ERROR_RECOVERY:
 		c->feat_errrec = v & 0x1ffff;
@@ -263,7 +304,14 @@ static void get_features(struct nvme_req *req)
 	switch (fid) {
 	case FERRY_NVME_FEAT_ARBITRATION: v = cur ? c->feat_arb : 0; break;
 	case FERRY_NVME_FEAT_POWER_MGMT: v = cur ? c->feat_pm : 0; break;
-	case FERRY_NVME_FEAT_TEMP_THRESHOLD: v = cur ? c->feat_temp : 0x157; break;
+	case FERRY_NVME_FEAT_TEMP_THRESHOLD: {
+		uint16_t st = get_temp_threshold(c, req->cmd.cdw11, cur, &v);
+		if (st) {
+			nvme_req_complete(req, st);
+			return;
+		}
+		break;
+	}
 	case FERRY_NVME_FEAT_ERROR_RECOVERY: v = cur ? c->feat_errrec : 0; break;
 	case FERRY_NVME_FEAT_VOLATILE_WC: v = cur ? c->feat_vwc : 1; break;
 	case FERRY_NVME_FEAT_NUM_QUEUES: {

@@ -41,8 +41,8 @@ static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr
 	id->lpa = 0x04;    /* extended data (offset, NUMDU) for Get Log Page */
 	id->elpe = NVME_ERRLOG_ENTRIES - 1;
 	id->npss = 0;
-	id->wctemp = 0x157;
-	id->cctemp = 0x175;
+	id->wctemp = NVME_WCTEMP;
+	id->cctemp = NVME_CCTEMP;
 	id->kas = 10;      /* 1 s granularity; Keep Alive is accepted, no timer is enforced */
 	id->sqes = NVME_IOSQES << 4 | NVME_IOSQES; /* maximum | required */
 	id->cqes = NVME_IOCQES << 4 | NVME_IOCQES;
@@ -63,7 +63,10 @@ static void fill_id_ns(const struct nvme_ns *ns, struct ferry_nvme_id_ns *id)
 	id->nlbaf = 0;
 	id->flbas = ns->ms ? 0x10 : 0x00; /* format 0; metadata at the end of each LBA */
 	id->mc = ns->ms ? 0x01 : 0x00;
-	id->dlfeat = 0x01;                /* deallocated blocks read as zeroes */
+	/* DLFEAT 2:0 = 001b (deallocated and never-written blocks read as zeroes) only where
+	 * the bdev guarantees it; else 000b (not reported: crypto or dif on top read noise or
+	 * fail the PI check). Bit 3 (Write Zeroes Deallocate) stays 0: DEAC is ignored. */
+	id->dlfeat = (ferry_bdev_get_flags(ns->bdev) & FERRY_BDEV_F_UNWRITTEN_ZEROES) ? 0x01 : 0x00;
 	memcpy(id->nguid, ns->nguid, 16);
 	id->lbaf[0].ms = (uint16_t)ns->ms;
 	id->lbaf[0].lbads = ns->lbads;

@@ -9,10 +9,17 @@
 #include "nvme_internal.h"
 #include <ferry/module/nvme_ctrlr.h>
 
-void nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid, uint16_t status,
-		     uint32_t nsid, uint64_t lba)
+/*
+ * Record an error; returns the entry's index. @p status is the 15-bit status field as the
+ * completion carries it (DNR and More included); the entry stores it in bits 15:1 and the
+ * phase tag of the completion in bit 0, which is only known when the completion entry is
+ * written (nvme_errlog_posted()).
+ */
+uint32_t nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid,
+			 uint16_t status, uint32_t nsid, uint64_t lba)
 {
-	struct ferry_nvme_error_log *e = &c->errlog[c->errlog_next];
+	uint32_t idx = c->errlog_next;
+	struct ferry_nvme_error_log *e = &c->errlog[idx];
 	memset(e, 0, sizeof(*e));
 	e->error_count = ++c->error_count;
 	e->sqid = sqid;
@@ -24,6 +31,22 @@ void nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid, ui
 	c->errlog_next = (c->errlog_next + 1) % NVME_ERRLOG_ENTRIES;
 	if (c->errlog_count < NVME_ERRLOG_ENTRIES)
 		c->errlog_count++;
+	return idx;
+}
+
+/* The completion of a failed command is written with @p cqe_status (status << 1 | phase):
+ * its log entry's Status Information becomes exactly that (NVMe 2.0, Error Information Log
+ * Entry bytes 15:14: bits 15:1 the completion's Status Field, bit 0 its Phase Tag), unless
+ * 64 newer errors have already overwritten the entry. */
+void nvme_errlog_posted(struct nvme_req *req, uint16_t cqe_status)
+{
+	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	if (!req->errlog_count)
+		return;
+	struct ferry_nvme_error_log *e = &c->errlog[req->errlog_idx];
+	if (e->error_count == req->errlog_count)
+		e->status = cqe_status;
+	req->errlog_count = 0;
 }
 
 /* Statuses the host may retry; everything else carries Do Not Retry. */
@@ -47,12 +70,16 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 		uint64_t lba = 0;
 		if (!req->admin)
 			lba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
-		nvme_errlog_add(c, req->sqid, req->cmd.cid, status, req->cmd.nsid, lba);
 		FERRY_DBG(NVME_COMP, "controller %u: %s opcode 0x%02x cid %u on SQ %u: %s (0x%03x)",
 			  c->cntlid, req->admin ? "admin" : "I/O", req->cmd.opcode, req->cmd.cid,
 			  req->sqid, ferry_nvme_status_str(status), status);
 		if (!retryable(status))
 			status |= FERRY_NVME_STATUS_DNR;
+		/* Recorded with DNR, as the completion carries it; the phase tag follows when
+		 * the completion entry is written (nvme_errlog_posted()). */
+		req->errlog_idx = nvme_errlog_add(c, req->sqid, req->cmd.cid, status,
+						  req->cmd.nsid, lba);
+		req->errlog_count = c->error_count;
 	}
 	if (req->admin)
 		c->stats.admin_cmds++;
@@ -64,7 +91,16 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 
 void nvme_req_start(struct nvme_req *req)
 {
+	uint8_t psdt = (uint8_t)(req->cmd.flags >> FERRY_NVME_FLAGS_PSDT_SHIFT);
 	if (req->cmd.flags & FERRY_NVME_FLAGS_FUSE_MASK) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	/* PSDT is checked for every command, with data or not (the walker only sees commands
+	 * that transfer data): 11b is reserved, and over PCIe admin commands use PRPs only
+	 * (NVMe 2.0, Common Command Format: PSDT "shall be cleared to 00b" for admin commands
+	 * over a memory-based transport). Both are Invalid Field in Command. */
+	if (psdt == 3 || (req->admin && !req->ctrlr->message && psdt != FERRY_NVME_PSDT_PRP)) {
 		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
 		return;
 	}
@@ -146,13 +182,15 @@ void nvme_req_map(struct nvme_req *req, uint64_t len, int c2h, nvme_req_fn next)
 			have += l;
 		}
 		if (wraps) {
-			FERRY_ERR(NVME_COMP, "controller %u: cid %u: the data segment lengths overflow "
-				  "64 bits", c->cntlid, req->cmd.cid);
+			ferry_log(nvme_host_err_level(c), NVME_COMP,
+				  "controller %u: cid %u: the data segment lengths overflow 64 bits",
+				  c->cntlid, req->cmd.cid);
 			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_SGL_LEN));
 			return;
 		}
 		if (have != len) {
-			FERRY_ERR(NVME_COMP, "controller %u: cid %u carries %llu data bytes, the "
+			ferry_log(nvme_host_err_level(c), NVME_COMP,
+				  "controller %u: cid %u carries %llu data bytes, the "
 				  "command transfers %llu", c->cntlid, req->cmd.cid,
 				  (unsigned long long)have, (unsigned long long)len);
 			nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_SGL_LEN));

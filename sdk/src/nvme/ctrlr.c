@@ -22,17 +22,18 @@ void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why)
 {
 	if (c->csts & FERRY_NVME_CSTS_CFS)
 		return;
-	FERRY_ERR(NVME_COMP, "controller %u: fatal: %s; CSTS.CFS set, the host must reset",
-		  c->cntlid, why);
+	/* Host-triggerable (a refused enable, unmapped queue memory): rate limited. */
+	ferry_log(nvme_host_err_level(c), NVME_COMP,
+		  "controller %u: fatal: %s; CSTS.CFS set, the host must reset", c->cntlid, why);
 	c->csts |= FERRY_NVME_CSTS_CFS;
 	nvme_event(c, FERRY_NVME_EVENT_FATAL);
 }
 
-enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c)
+enum ferry_log_level nvme_host_level(struct ferry_nvme_ctrlr *c, enum ferry_log_level level)
 {
 	if (c->host_errs_logged < NVME_HOST_ERR_LOG) {
 		c->host_errs_logged++;
-		return FERRY_LOG_ERROR;
+		return level;
 	}
 	if (c->host_errs_logged == NVME_HOST_ERR_LOG) {
 		c->host_errs_logged++;
@@ -44,11 +45,21 @@ enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c)
 	return FERRY_LOG_DEBUG;
 }
 
+enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c)
+{
+	return nvme_host_level(c, FERRY_LOG_ERROR);
+}
+
 void nvme_features_default(struct ferry_nvme_ctrlr *c)
 {
 	c->feat_arb = 0;
 	c->feat_pm = 0;
-	c->feat_temp = 0x157; /* 343 K */
+	/* Over thresholds default to WCTEMP for the composite temperature and FFFFh for a
+	 * sensor, under thresholds to 0 (NVMe 2.0, Temperature Threshold). */
+	for (uint32_t t = 0; t <= NVME_TEMP_SENSORS; t++) {
+		c->feat_temp[t][0] = t == 0 ? NVME_WCTEMP : 0xffff;
+		c->feat_temp[t][1] = 0;
+	}
 	c->feat_errrec = 0;
 	c->feat_vwc = 1;
 	c->feat_coalesce = 0;
@@ -121,6 +132,14 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 			  "vectors %u, mdts %u, mpsmax %u, inflight %u, version 0x%x)", entries, nioq,
 			  nvec, mdts, opts->mpsmax, inflight, version);
 		return -EINVAL;
+	}
+	if (version == FERRY_NVME_VS_2_0) {
+		/* A 2.0 controller must offer what 2.0 makes mandatory (CAP.CRMS and CRTO,
+		 * Identify CNS 05h-08h, the Commands Supported and Effects log, ...), which this
+		 * core does not implement yet: claiming 2.0 without it would mislead the host. */
+		FERRY_ERR(NVME_COMP, "ctrlr_create: version 2.0 is not supported (CAP.CRMS, "
+			  "Identify CNS 05h-08h and log page 05h are not implemented); use 1.4");
+		return -ENOTSUP;
 	}
 	struct ferry_nvme_subsystem *s = opts->subsys;
 	uint16_t cntlid = opts->cntlid;
@@ -287,9 +306,9 @@ static void enable(struct ferry_nvme_ctrlr *c)
 	else if (c->message && !c->sq[0].valid)
 		why = "the admin queue is not connected";
 	if (why) {
-		FERRY_ERR(NVME_COMP, "controller %u: enable refused (CC 0x%08x AQA 0x%08x): %s",
-			  c->cntlid, cc, c->aqa, why);
-		nvme_fatal(c, "invalid configuration at enable");
+		/* One message per refusal (nvme_fatal() says it all), rate limited: a host can
+		 * refuse-enable at MMIO rate. */
+		nvme_fatal(c, why);
 		return;
 	}
 	c->page_size = (uint32_t)page;
@@ -344,8 +363,9 @@ static int shutdown_flush_finished(struct ferry_nvme_ctrlr *c)
 {
 	nvme_async_end(c);
 	if (c->shutdown_bio.status)
-		FERRY_WARN(NVME_COMP, "controller %u: flush at shutdown failed: %s", c->cntlid,
-			   ferry_strerror(c->shutdown_bio.status));
+		ferry_log(nvme_host_level(c, FERRY_LOG_WARN), NVME_COMP,
+			  "controller %u: flush at shutdown failed: %s", c->cntlid,
+			  ferry_strerror(c->shutdown_bio.status));
 	if (!c->shutdown_flushing)
 		return -1; /* a reset took over */
 	return 0;
@@ -384,8 +404,9 @@ static void shutdown_flush_next(struct ferry_nvme_ctrlr *c)
 		c->shutdown_sync = NULL;
 		if (rc) {
 			nvme_async_end(c);
-			FERRY_WARN(NVME_COMP, "controller %u: flush of namespace %u at shutdown "
-				   "refused: %s", c->cntlid, ns->nsid, ferry_strerror(rc));
+			ferry_log(nvme_host_level(c, FERRY_LOG_WARN), NVME_COMP,
+				  "controller %u: flush of namespace %u at shutdown refused: %s",
+				  c->cntlid, ns->nsid, ferry_strerror(rc));
 			continue;
 		}
 		if (!sync_done)
@@ -441,8 +462,9 @@ static void write_cc(struct ferry_nvme_ctrlr *c, uint32_t val)
 	}
 	if (!was_en && en) {
 		if (c->resetting) {
-			FERRY_WARN(NVME_COMP, "controller %u: CC.EN set while a reset is still "
-				   "finishing (CSTS.RDY = 1); ignored", c->cntlid);
+			ferry_log(nvme_host_level(c, FERRY_LOG_WARN), NVME_COMP,
+				  "controller %u: CC.EN set while a reset is still finishing "
+				  "(CSTS.RDY = 1); ignored", c->cntlid);
 			c->cc = val & ~FERRY_NVME_CC_EN;
 			return;
 		}

@@ -34,6 +34,9 @@
 #define NVME_HOST_ERR_LOG 16    /* invalid host accesses logged as errors per controller */
 #define NVME_IOSQES 6           /* log2 of the one I/O SQ entry size supported (Identify SQES) */
 #define NVME_IOCQES 4           /* log2 of the one I/O CQ entry size supported (Identify CQES) */
+#define NVME_WCTEMP 0x157       /* warning composite temperature threshold, K (Identify WCTEMP) */
+#define NVME_CCTEMP 0x175       /* critical composite temperature threshold, K (Identify CCTEMP) */
+#define NVME_TEMP_SENSORS 0     /* Temperature Sensor 1..8 implemented (SMART reports 0 for each) */
 
 #define NVME_GEN(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NVME_CMD(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, sc)
@@ -111,6 +114,8 @@ struct nvme_req {
 	struct ferry_nvme_sqe cmd;
 	struct ferry_nvme_cqe cpl;
 	uint16_t status;   /* 15-bit status of the completion */
+	uint32_t errlog_idx;   /* its Error Information log entry (if errlog_count != 0) */
+	uint64_t errlog_count; /* that entry's Error Count; 0: none */
 	uint16_t sqid;
 	uint16_t cqid;
 	uint32_t gen;
@@ -199,7 +204,9 @@ struct ferry_nvme_ctrlr {
 	/* features */
 	uint32_t feat_arb;
 	uint32_t feat_pm;
-	uint32_t feat_temp;
+	/* Temperature Threshold per TMPSEL (0 composite, 1..NVME_TEMP_SENSORS) and THSEL
+	 * (0 over, 1 under), in K */
+	uint16_t feat_temp[1 + NVME_TEMP_SENSORS][2];
 	uint32_t feat_errrec;
 	uint32_t feat_vwc;
 	uint32_t feat_coalesce;
@@ -245,9 +252,12 @@ void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why);
 void nvme_progress(struct ferry_nvme_ctrlr *c);
 void nvme_features_default(struct ferry_nvme_ctrlr *c);
 void nvme_event(struct ferry_nvme_ctrlr *c, enum ferry_nvme_ctrlr_event ev);
-/* Level for logging an invalid access by the host: error for the first NVME_HOST_ERR_LOG of
- * the controller, then debug (a host must not be able to flood the log at MMIO rate). */
-enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c);
+/* Level for logging what a host can trigger at will (invalid accesses, refused enables,
+ * fatal errors, bad command data): @p level for the first NVME_HOST_ERR_LOG messages of the
+ * controller, then debug (a host must not be able to flood the log at MMIO rate). Every
+ * host-triggerable message of sdk/src/nvme goes through it. */
+enum ferry_log_level nvme_host_level(struct ferry_nvme_ctrlr *c, enum ferry_log_level level);
+enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c); /* (c, FERRY_LOG_ERROR) */
 
 /* nvme_queue.c */
 struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c);
@@ -278,8 +288,9 @@ void nvme_req_map(struct nvme_req *req, uint64_t len, int c2h, nvme_req_fn next)
 int nvme_req_buf(struct nvme_req *req, size_t len);
 void nvme_req_push_buf(struct nvme_req *req);
 void nvme_req_pull_buf(struct nvme_req *req, nvme_req_fn next);
-void nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid, uint16_t status,
-		     uint32_t nsid, uint64_t lba);
+uint32_t nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid,
+			 uint16_t status, uint32_t nsid, uint64_t lba);
+void nvme_errlog_posted(struct nvme_req *req, uint16_t cqe_status);
 uint16_t nvme_bdev_status(const struct ferry_bdev_io *io);
 
 /* nvme_admin.c / nvme_admin_info.c / nvme_io.c */

@@ -176,6 +176,7 @@ static void cq_write(struct ferry_nvme_ctrlr *c, struct nvme_cq *cq, struct nvme
 {
 	uint32_t slot = cq->tail;
 	req->cpl.status = (uint16_t)((req->status << 1) | cq->phase);
+	nvme_errlog_posted(req, req->cpl.status);
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase ^= 1;
@@ -222,6 +223,7 @@ void nvme_post(struct nvme_req *req)
 	req->cpl.sqhd = (uint16_t)sq->head;
 	if (c->message) {
 		req->cpl.status = (uint16_t)(req->status << 1);
+		nvme_errlog_posted(req, req->cpl.status); /* no phase tag in a response capsule */
 		int rc = c->tops->send_completion(c->transport, c, c->tctx, req->sqid, &req->cpl,
 						  req->cmd_ctx);
 		if (rc)
@@ -499,8 +501,8 @@ void nvme_aer_event(struct ferry_nvme_ctrlr *c, uint8_t type, uint8_t info, uint
 		if (c->events[i] == dw0)
 			return;
 	if (c->nevents == NVME_MAX_EVENTS) {
-		FERRY_WARN(NVME_COMP, "controller %u: async event 0x%x dropped (queue full)",
-			   c->cntlid, dw0);
+		ferry_log(nvme_host_level(c, FERRY_LOG_WARN), NVME_COMP,
+			  "controller %u: async event 0x%x dropped (queue full)", c->cntlid, dw0);
 		return;
 	}
 	c->events[c->nevents++] = dw0;

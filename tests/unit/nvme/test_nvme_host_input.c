@@ -2,8 +2,8 @@
  * Hostile host input to the NVMe controller core: host inputs that used to be
  * accepted or mishandled. An SQ tail doorbell that would over-fill the queue (it made the
  * controller fetch stale slots again), admin queues whose base + size wraps around 2^64,
- * host errors at MMIO rate flooding the error log, and interrupt-coalescing state surviving
- * a controller reset.
+ * host errors at MMIO rate flooding the error log, refused enables flooding the firmware
+ * log, and interrupt-coalescing state surviving a controller reset.
  */
 #include <stdarg.h>
 #include "nvme_internal.h"
@@ -149,6 +149,42 @@ Test(nvme_host_input, host_errors_at_mmio_rate_do_not_flood_the_log)
 	/* The controller still works. */
 	struct ferry_nvme_sqe s = h_sqe(FERRY_NVME_CMD_FLUSH, 1);
 	cr_assert_eq(h_cmd(h, 1, &s, NULL), 0);
+	h_destroy(h);
+}
+
+static int nvme_lines_logged;
+
+static void count_lines(enum ferry_log_level l, const char *c, const char *f, va_list ap)
+{
+	(void)l;
+	(void)f;
+	(void)ap;
+	if (strcmp(c, NVME_COMP) == 0)
+		nvme_lines_logged++;
+}
+
+Test(nvme_host_input, refused_enables_do_not_flood_the_log)
+{
+	struct host *h = h_create(NULL);
+	uint64_t sq = hm_alloc(h->hm, 4096, HM_PAGE), cq = hm_alloc(h->hm, 4096, HM_PAGE);
+	h_wr64(h, FERRY_NVME_REG_ASQ, sq);
+	h_wr64(h, FERRY_NVME_REG_ACQ, cq);
+	h_wr32(h, FERRY_NVME_REG_AQA, 0); /* an admin queue of one entry: refused */
+	nvme_lines_logged = 0;
+	ferry_log_set_level(FERRY_LOG_WARN);
+	ferry_log_set_handler(count_lines);
+	for (int i = 0; i < 10000; i++) {
+		h_wr32(h, FERRY_NVME_REG_CC, H_CC_DEFAULT);
+		cr_assert_eq(h_rd32(h, FERRY_NVME_REG_CSTS) & FERRY_NVME_CSTS_CFS, FERRY_NVME_CSTS_CFS);
+		h_wr32(h, FERRY_NVME_REG_CC, 0);
+		h_poll(h);
+		cr_assert_eq(h_rd32(h, FERRY_NVME_REG_CSTS), 0);
+	}
+	ferry_log_set_handler(NULL);
+	cr_assert_leq(nvme_lines_logged, NVME_HOST_ERR_LOG + 1,
+		      "%d lines logged for 10000 refused enables", nvme_lines_logged);
+	cr_assert_geq(nvme_lines_logged, 1, "the first refusal is logged");
+	cr_assert_eq(stats(h).resets, 10000);
 	h_destroy(h);
 }
 

@@ -62,7 +62,9 @@ struct ferry_bdev_opts {
 	uint32_t md_size;                 /**< metadata bytes per block (0 = none) */
 	uint32_t md_flags;                /**< FERRY_BDEV_MD_* */
 	uint32_t dif_type;                /**< protection information type 0 (none), 1, 2 or 3 */
-	uint32_t flags;                   /**< FERRY_BDEV_F_* */
+	uint32_t flags;                   /**< FERRY_BDEV_F_*; a module sets only what its
+					       blocks guarantee (FERRY_BDEV_F_UNWRITTEN_ZEROES:
+					       see <ferry/bdev.h>) */
 	const struct ferry_bdev_ops *ops; /**< required; must outlive the bdev */
 	void *ctx;                        /**< module context (ferry_bdev_get_ctx()) */
 };

@@ -69,7 +69,9 @@ struct ferry_nvme_ctrlr_opts {
 	uint8_t mdts;                        /**< max transfer = 2^mdts * min page, 1..10 (0 = 5) */
 	uint8_t mpsmax;                      /**< CAP.MPSMAX, 0..4 (MPSMIN is 0: 4 KiB) */
 	uint8_t timeout;                     /**< CAP.TO in 500 ms units (0 = 20) */
-	uint32_t version;                    /**< FERRY_NVME_VS_1_4 (default) or FERRY_NVME_VS_2_0 */
+	uint32_t version;                    /**< FERRY_NVME_VS_1_4 (default; the only one offered:
+						  FERRY_NVME_VS_2_0 is refused with -ENOTSUP until
+						  what 2.0 mandates is implemented) */
 	uint32_t max_inflight;               /**< commands executing at once, 8..65536 (0 = 256) */
 	uint32_t flags;                      /**< FERRY_NVME_CTRLR_F_* */
 	/**
