@@ -14,6 +14,7 @@
 #include <ferry/crc.h>
 #include <ferry/log.h>
 #include <ferry/hal/accel.h>
+#include <ferry/hal/iov.h>
 #include "mock_internal.h"
 
 #define MACC_COMP "mock"
@@ -176,34 +177,23 @@ struct macc_res {
 	int used;
 };
 
+/* Operand use of an op, as FERRY_HAL_ACCEL_OPND_* masks: bit k is operand k (R_SRC, R_DST,
+ * R_AUX), the table the SDK plans with (ferry_hal_accel_op_get_info()). check() refused every
+ * undefined opcode, so the lookup cannot fail here. */
+_Static_assert(FERRY_HAL_ACCEL_OPND_SRC == 1u << R_SRC && FERRY_HAL_ACCEL_OPND_DST == 1u << R_DST &&
+		       FERRY_HAL_ACCEL_OPND_AUX == 1u << R_AUX,
+	       "operand slots are the HAL's operand bits");
+
 static uint8_t reads_of(enum ferry_accel_opcode op)
 {
-	switch (op) {
-	case FERRY_ACCEL_OP_FILL:
-		return 0;
-	case FERRY_ACCEL_OP_COMPARE:
-	case FERRY_ACCEL_OP_DIX_VERIFY:
-		return 1u << R_SRC | 1u << R_AUX;
-	case FERRY_ACCEL_OP_DIF_GENERATE:
-		return 1u << R_DST;
-	default:
-		return 1u << R_SRC;
-	}
+	const struct ferry_hal_accel_op_info *i = ferry_hal_accel_op_get_info(op);
+	return i ? i->reads : 0;
 }
 
 static uint8_t writes_of(enum ferry_accel_opcode op)
 {
-	switch (op) {
-	case FERRY_ACCEL_OP_COMPARE:
-	case FERRY_ACCEL_OP_CRC32C:
-	case FERRY_ACCEL_OP_DIF_VERIFY:
-	case FERRY_ACCEL_OP_DIX_VERIFY:
-		return 0;
-	case FERRY_ACCEL_OP_DIX_GENERATE:
-		return 1u << R_AUX;
-	default:
-		return 1u << R_DST;
-	}
+	const struct ferry_hal_accel_op_info *i = ferry_hal_accel_op_get_info(op);
+	return i ? i->writes : 0;
 }
 
 static const struct ferry_mem *opnd(const struct ferry_hal_accel_op *op, int k)
@@ -213,28 +203,7 @@ static const struct ferry_mem *opnd(const struct ferry_hal_accel_op *op, int k)
 
 static uint64_t mem_len(const struct ferry_mem *m)
 {
-	uint64_t n = 0;
-	for (uint32_t i = 0; i < m->iovcnt; i++)
-		n += m->iov[i].iov_len;
-	return n;
-}
-
-static int xfer_errno(int st)
-{
-	switch (st) {
-	case FERRY_XFER_SUCCESS:
-		return 0;
-	case FERRY_XFER_BUS_READ_ERROR:
-	case FERRY_XFER_BUS_WRITE_ERROR:
-	case FERRY_XFER_DATA_POISONED:
-		return -EIO;
-	case FERRY_XFER_NOT_ATTEMPTED:
-		return -ECANCELED;
-	case -ENOMEM:
-		return -ENOMEM;
-	default:
-		return -EFAULT; /* invalid address, page fault */
-	}
+	return ferry_iov_length(m->iov, m->iovcnt);
 }
 
 static int resolve_one(struct mock_dev *dev, const struct ferry_mem *m, int write,
@@ -251,8 +220,10 @@ static int resolve_one(struct mock_dev *dev, const struct ferry_mem *m, int writ
 	} else {
 		r->iov = r->stack;
 	}
+	if (st < 0)
+		return -EFAULT; /* -ENOBUFS again: the host remapped between the two walks */
 	if (st != 0)
-		return xfer_errno(st);
+		return ferry_hal_xfer_status_errno((enum ferry_xfer_status)st);
 	r->cnt = cnt;
 	r->used = 1;
 	return 0;
@@ -267,34 +238,21 @@ static void res_free(struct macc_res *r)
 
 /* --- the kernels, on resolved local memory --- */
 
-static size_t iov_total(const struct iovec *v, uint32_t n)
-{
-	size_t t = 0;
-	for (uint32_t i = 0; i < n; i++)
-		t += v[i].iov_len;
-	return t;
-}
-
 static int compare(const struct iovec *a, uint32_t na, const struct iovec *b, uint32_t nb)
 {
-	uint32_t ia = 0, ib = 0;
-	size_t oa = 0, ob = 0;
-	while (ia < na && ib < nb) {
-		size_t ra = a[ia].iov_len - oa, rb = b[ib].iov_len - ob, n = ra < rb ? ra : rb;
-		if (n && memcmp((char *)a[ia].iov_base + oa, (char *)b[ib].iov_base + ob, n))
+	struct ferry_hal_iov_cur ca, cb;
+	ferry_hal_iov_cur_init(&ca, a, na);
+	ferry_hal_iov_cur_init(&cb, b, nb);
+	for (;;) {
+		size_t ra = ferry_hal_iov_cur_avail(&ca), rb = ferry_hal_iov_cur_avail(&cb);
+		size_t n = ra < rb ? ra : rb;
+		if (!n)
+			return 0;
+		if (memcmp(ferry_hal_iov_cur_ptr(&ca), ferry_hal_iov_cur_ptr(&cb), n))
 			return -EILSEQ;
-		oa += n;
-		ob += n;
-		if (oa == a[ia].iov_len) {
-			ia++;
-			oa = 0;
-		}
-		if (ob == b[ib].iov_len) {
-			ib++;
-			ob = 0;
-		}
+		ferry_hal_iov_cur_advance(&ca, n);
+		ferry_hal_iov_cur_advance(&cb, n);
 	}
-	return 0;
 }
 
 struct macc_io {
@@ -385,18 +343,6 @@ static struct iovec *data_portions(const struct iovec *v, uint32_t n, uint32_t n
 	return o;
 }
 
-static int iov_overlap(const struct iovec *a, uint32_t na, const struct iovec *b, uint32_t nb)
-{
-	for (uint32_t i = 0; i < na; i++)
-		for (uint32_t j = 0; j < nb; j++) {
-			uintptr_t s1 = (uintptr_t)a[i].iov_base, s2 = (uintptr_t)b[j].iov_base;
-			if (a[i].iov_len && b[j].iov_len && s1 < s2 + b[j].iov_len &&
-			    s2 < s1 + a[i].iov_len)
-				return 1;
-		}
-	return 0;
-}
-
 /*
  * [copy,] encrypt, dif-insert: encrypt the source straight into the data bytes of the
  * destination's extended blocks, then generate the PI in place (a copy in front only moves
@@ -419,7 +365,7 @@ static int fast_path(struct ferry_hal_accel_desc *d, struct macc_res *res)
 		return 0;
 	const struct macc_res *src = &res[0 * R_COUNT + R_SRC];
 	const struct macc_res *dst = &res[(n - 1) * R_COUNT + R_DST];
-	if (iov_overlap(src->iov, src->cnt, dst->iov, dst->cnt))
+	if (ferry_hal_iov_overlap(src->iov, src->cnt, dst->iov, dst->cnt))
 		return 0;
 	const struct ferry_hal_accel_op *fmt = write ? ins : o0;
 	const struct ferry_mem *ext = write ? &ins->dst : &o0->src;
@@ -541,7 +487,7 @@ static void execute(struct mock_dev *dev, struct ferry_hal_accel_desc *d)
 		}
 		if (io.n[R_SRC] && op->opcode != FERRY_ACCEL_OP_FILL &&
 		    op->opcode != FERRY_ACCEL_OP_DIF_GENERATE &&
-		    iov_total(io.v[R_SRC], io.n[R_SRC]) < mem_len(&op->src)) {
+		    ferry_iov_length(io.v[R_SRC], io.n[R_SRC]) < mem_len(&op->src)) {
 			rc = -EINVAL;
 			break;
 		}
@@ -564,7 +510,7 @@ static void job_run(struct mock_work *w)
 	struct macc_job *job = (struct macc_job *)w;
 	struct ferry_hal_accel_desc *d = job->desc;
 	if (job->inject != FERRY_XFER_SUCCESS) {
-		d->status = xfer_errno((int)job->inject);
+		d->status = ferry_hal_xfer_status_errno(job->inject);
 		d->failed_op = 0;
 	} else {
 		execute(job->mc->dev, d);

@@ -28,22 +28,6 @@ struct mock_fn *mock_fn_of(struct mock_dev *dev, const struct ferry_memdomain *d
 	return NULL;
 }
 
-static int status_errno(enum ferry_xfer_status st)
-{
-	switch (st) {
-	case FERRY_XFER_SUCCESS:
-		return 0;
-	case FERRY_XFER_INVALID_SRC_ADDR:
-	case FERRY_XFER_INVALID_DST_ADDR:
-	case FERRY_XFER_PAGE_FAULT:
-		return -EFAULT;
-	case FERRY_XFER_NOT_ATTEMPTED:
-		return -ECANCELED;
-	default:
-		return -EIO;
-	}
-}
-
 /* Checks the remote range now (nothing moves if it fails) and queues the operation. */
 static int dom_submit(struct ferry_memdomain *d, void *ctx, const char *op, int write,
 		      const struct iovec *remote, uint32_t rcnt, const struct iovec *local,
@@ -206,7 +190,7 @@ static int dom_poll(struct ferry_memdomain *d, uint32_t max)
 		mine = r->next;
 		ferry_memdomain_cb cb = r->cb;
 		void *arg = r->cb_arg;
-		int st = status_errno(r->x.status);
+		int st = ferry_hal_xfer_status_errno(r->x.status);
 		free(r);
 		cb(arg, st);
 	}

@@ -21,26 +21,21 @@ uint64_t mock_latency_ns(struct mock_dev *dev)
 	return atomic_load_explicit(&dev->latency_ns, memory_order_relaxed);
 }
 
-/* Scatter-gather move between local arrays of equal totals (regions may overlap). */
+/* Scatter-gather move between local arrays of equal totals (regions may overlap: memmove). */
 static void sg_move(const struct iovec *dst, uint32_t dc, const struct iovec *src, uint32_t sc)
 {
-	uint32_t di = 0, si = 0;
-	size_t doff = 0, soff = 0;
-	while (di < dc && si < sc) {
-		size_t n = dst[di].iov_len - doff;
-		if (src[si].iov_len - soff < n)
-			n = src[si].iov_len - soff;
-		memmove((char *)dst[di].iov_base + doff, (const char *)src[si].iov_base + soff, n);
-		doff += n;
-		soff += n;
-		if (doff == dst[di].iov_len) {
-			di++;
-			doff = 0;
-		}
-		if (soff == src[si].iov_len) {
-			si++;
-			soff = 0;
-		}
+	struct ferry_hal_iov_cur d, s;
+	ferry_hal_iov_cur_init(&d, dst, dc);
+	ferry_hal_iov_cur_init(&s, src, sc);
+	for (;;) {
+		size_t n = ferry_hal_iov_cur_avail(&d), ns = ferry_hal_iov_cur_avail(&s);
+		if (ns < n)
+			n = ns;
+		if (!n)
+			return;
+		memmove(ferry_hal_iov_cur_ptr(&d), ferry_hal_iov_cur_ptr(&s), n);
+		ferry_hal_iov_cur_advance(&d, n);
+		ferry_hal_iov_cur_advance(&s, n);
 	}
 }
 

@@ -40,13 +40,18 @@ enum {
 };
 #define OPND_BIT(k) (1u << (k))
 
-/* What each opcode reads and writes (OPND_BIT masks) and its name. */
-struct accel_opinfo {
-	const char *name;
-	uint8_t reads;
-	uint8_t writes;
-};
-extern const struct accel_opinfo accel_opinfo[ACCEL_OP_MAX];
+/* What each opcode reads and writes (OPND_BIT masks) and its name: the backend SDK's table
+ * (ferry_hal_accel_op_get_info()) for the public opcodes, accel_inserted_opinfo for pull/push. */
+_Static_assert(OPND_BIT(OPND_SRC) == FERRY_HAL_ACCEL_OPND_SRC &&
+		       OPND_BIT(OPND_DST) == FERRY_HAL_ACCEL_OPND_DST &&
+		       OPND_BIT(OPND_AUX) == FERRY_HAL_ACCEL_OPND_AUX,
+	       "operand bits are the HAL's");
+extern const struct ferry_hal_accel_op_info accel_inserted_opinfo[ACCEL_OP_MAX - FERRY_ACCEL_OP_COUNT];
+static inline const struct ferry_hal_accel_op_info *accel_op_info(uint8_t op)
+{
+	return op < FERRY_ACCEL_OP_COUNT ? ferry_hal_accel_op_get_info((enum ferry_accel_opcode)op)
+					 : &accel_inserted_opinfo[op - FERRY_ACCEL_OP_COUNT];
+}
 
 enum accel_task_state {
 	TASK_PLANNED = 0, /* will run */

@@ -201,7 +201,7 @@ int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *b
 				(t == ghead || t->group_member);
 		if (in_group)
 			gpos++;
-		const char *name = accel_opinfo[t->opcode].name;
+		const char *name = accel_op_info(t->opcode)->name;
 		if (json) {
 			sb_printf(&b,
 				  "%s{\"index\":%u,\"op\":\"%s\",\"state\":\"%s\",\"engine\":\"%s\","
@@ -220,7 +220,7 @@ int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *b
 				sb_printf(&b, " fused[%s %u/%u]", chain_name(seq, ghead), gpos,
 					  ghead->group_len);
 		}
-		uint8_t used = accel_opinfo[t->opcode].reads | accel_opinfo[t->opcode].writes;
+		uint8_t used = accel_op_info(t->opcode)->reads | accel_op_info(t->opcode)->writes;
 		for (int k = 0; k < OPND_COUNT; k++) {
 			if (!(used & OPND_BIT(k)) || !t->opnd[k].iovcnt)
 				continue;

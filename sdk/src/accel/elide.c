@@ -33,7 +33,7 @@ static bool rule_forward(struct ferry_seq *seq, struct accel_task *c)
 		if (accel_task_writes(t, D))
 			return false; /* D has another writer: its bytes are not just S's */
 		for (int k = 0; k < OPND_COUNT; k++) {
-			if (!(accel_opinfo[t->opcode].reads & OPND_BIT(k)) ||
+			if (!(accel_op_info(t->opcode)->reads & OPND_BIT(k)) ||
 			    !accel_mem_overlap(&t->opnd[k], D))
 				continue;
 			if (!after || !accel_mem_same(&t->opnd[k], D))
@@ -53,7 +53,7 @@ static bool rule_forward(struct ferry_seq *seq, struct accel_task *c)
 		if (t->state == TASK_ELIDED)
 			continue;
 		for (int k = 0; k < OPND_COUNT; k++)
-			if ((accel_opinfo[t->opcode].reads & OPND_BIT(k)) &&
+			if ((accel_op_info(t->opcode)->reads & OPND_BIT(k)) &&
 			    accel_mem_same(&t->opnd[k], D))
 				t->opnd[k] = *S;
 	}
@@ -83,7 +83,7 @@ static bool rule_backward(struct ferry_seq *seq, struct accel_task *c)
 		if (after || p)
 			return false; /* S written after the copy, or by two steps */
 		for (int k = 0; k < OPND_COUNT; k++)
-			if ((accel_opinfo[t->opcode].writes & OPND_BIT(k)) &&
+			if ((accel_op_info(t->opcode)->writes & OPND_BIT(k)) &&
 			    accel_mem_same(&t->opnd[k], S))
 				pk = k;
 		if (pk < 0)
@@ -93,7 +93,7 @@ static bool rule_backward(struct ferry_seq *seq, struct accel_task *c)
 	if (!p || accel_task_reads(p, D))
 		return false;
 	for (int k = 0; k < OPND_COUNT; k++)
-		if (k != pk && (accel_opinfo[p->opcode].writes & OPND_BIT(k)) &&
+		if (k != pk && (accel_op_info(p->opcode)->writes & OPND_BIT(k)) &&
 		    accel_mem_overlap(&p->opnd[k], D))
 			return false;
 	for (struct accel_task *t = p->next; t && t != c; t = t->next)

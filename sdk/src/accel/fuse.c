@@ -8,17 +8,17 @@
 
 static bool writes_dst(const struct accel_task *t)
 {
-	return (accel_opinfo[t->opcode].writes & OPND_BIT(OPND_DST)) != 0;
+	return (accel_op_info(t->opcode)->writes & OPND_BIT(OPND_DST)) != 0;
 }
 
 static bool ends_ok(const struct ferry_accel_chan *ch, const struct ferry_hal_accel_chain *c,
 		    struct accel_task *first, struct accel_task *last)
 {
 	for (int k = 0; k < OPND_COUNT; k++) {
-		if ((accel_opinfo[first->opcode].reads & OPND_BIT(k)) &&
+		if ((accel_op_info(first->opcode)->reads & OPND_BIT(k)) &&
 		    !(accel_dom_class(ch, &first->opnd[k]) & c->src_doms))
 			return false;
-		if ((accel_opinfo[last->opcode].writes & OPND_BIT(k)) &&
+		if ((accel_op_info(last->opcode)->writes & OPND_BIT(k)) &&
 		    !(accel_dom_class(ch, &last->opnd[k]) & c->dst_doms))
 			return false;
 	}

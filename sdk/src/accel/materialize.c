@@ -160,8 +160,8 @@ static int bounce(struct ferry_seq *seq, struct accel_task *t, int k, struct acc
 		  struct accel_task **anchor)
 {
 	const struct ferry_mem *m = &t->opnd[k];
-	bool rd = accel_opinfo[t->opcode].reads & OPND_BIT(k);
-	bool wr = accel_opinfo[t->opcode].writes & OPND_BIT(k);
+	bool rd = accel_op_info(t->opcode)->reads & OPND_BIT(k);
+	bool wr = accel_op_info(t->opcode)->writes & OPND_BIT(k);
 	struct accel_task *pull = rd ? new_inserted(seq, ACCEL_OP_PULL) : NULL;
 	struct accel_task *push = wr ? new_inserted(seq, ACCEL_OP_PUSH) : NULL;
 	if ((rd && !pull) || (wr && !push)) {
@@ -255,14 +255,14 @@ static int plan_unit(struct ferry_seq *seq, struct accel_task *head)
 	for (uint32_t j = 0; j < n; j++) {
 		struct accel_task *t = m[j];
 		t->engine = engine;
-		uint8_t used = accel_opinfo[t->opcode].reads | accel_opinfo[t->opcode].writes;
+		uint8_t used = accel_op_info(t->opcode)->reads | accel_op_info(t->opcode)->writes;
 		for (int k = 0; k < OPND_COUNT; k++) {
 			if (!(used & OPND_BIT(k)))
 				continue;
 			bool link_out = virt && j + 1 < n && k == OPND_DST &&
-					(accel_opinfo[t->opcode].writes & OPND_BIT(OPND_DST));
+					(accel_op_info(t->opcode)->writes & OPND_BIT(OPND_DST));
 			bool link_in = virt && j > 0 && &t->opnd[k] == accel_data_in(t) &&
-				       (accel_opinfo[m[j - 1]->opcode].writes & OPND_BIT(OPND_DST));
+				       (accel_op_info(m[j - 1]->opcode)->writes & OPND_BIT(OPND_DST));
 			if (link_out || link_in) {
 				t->x[k] = t->opnd[k]; /* stays inside the engine */
 				continue;

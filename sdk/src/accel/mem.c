@@ -91,7 +91,7 @@ const struct ferry_mem *accel_data_in(const struct accel_task *t)
 
 const struct ferry_mem *accel_data_out(const struct accel_task *t)
 {
-	if (accel_opinfo[t->opcode].writes & OPND_BIT(OPND_DST))
+	if (accel_op_info(t->opcode)->writes & OPND_BIT(OPND_DST))
 		return &t->opnd[OPND_DST];
 	return accel_data_in(t);
 }
@@ -99,7 +99,7 @@ const struct ferry_mem *accel_data_out(const struct accel_task *t)
 bool accel_task_reads(const struct accel_task *t, const struct ferry_mem *m)
 {
 	for (int k = 0; k < OPND_COUNT; k++)
-		if ((accel_opinfo[t->opcode].reads & OPND_BIT(k)) &&
+		if ((accel_op_info(t->opcode)->reads & OPND_BIT(k)) &&
 		    accel_mem_overlap(&t->opnd[k], m))
 			return true;
 	return false;
@@ -108,7 +108,7 @@ bool accel_task_reads(const struct accel_task *t, const struct ferry_mem *m)
 bool accel_task_writes(const struct accel_task *t, const struct ferry_mem *m)
 {
 	for (int k = 0; k < OPND_COUNT; k++)
-		if ((accel_opinfo[t->opcode].writes & OPND_BIT(k)) &&
+		if ((accel_op_info(t->opcode)->writes & OPND_BIT(k)) &&
 		    accel_mem_overlap(&t->opnd[k], m))
 			return true;
 	return false;

@@ -11,22 +11,9 @@
 
 #define COMP ACCEL_COMP
 
-const struct accel_opinfo accel_opinfo[ACCEL_OP_MAX] = {
-	[FERRY_ACCEL_OP_COPY] = {"copy", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_FILL] = {"fill", 0, OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_COMPARE] = {"compare", OPND_BIT(OPND_SRC) | OPND_BIT(OPND_AUX), 0},
-	[FERRY_ACCEL_OP_CRC32C] = {"crc32c", OPND_BIT(OPND_SRC), 0},
-	[FERRY_ACCEL_OP_COPY_CRC32C] = {"copy-crc32c", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_ENCRYPT] = {"encrypt", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_DECRYPT] = {"decrypt", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_DIF_GENERATE] = {"dif-generate", OPND_BIT(OPND_DST), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_DIF_VERIFY] = {"dif-verify", OPND_BIT(OPND_SRC), 0},
-	[FERRY_ACCEL_OP_DIF_STRIP] = {"dif-strip", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_DIF_INSERT] = {"dif-insert", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[FERRY_ACCEL_OP_DIX_GENERATE] = {"dix-generate", OPND_BIT(OPND_SRC), OPND_BIT(OPND_AUX)},
-	[FERRY_ACCEL_OP_DIX_VERIFY] = {"dix-verify", OPND_BIT(OPND_SRC) | OPND_BIT(OPND_AUX), 0},
-	[ACCEL_OP_PULL] = {"pull", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
-	[ACCEL_OP_PUSH] = {"push", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
+const struct ferry_hal_accel_op_info accel_inserted_opinfo[ACCEL_OP_MAX - FERRY_ACCEL_OP_COUNT] = {
+	[ACCEL_OP_PULL - FERRY_ACCEL_OP_COUNT] = {"pull", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
+	[ACCEL_OP_PUSH - FERRY_ACCEL_OP_COUNT] = {"push", OPND_BIT(OPND_SRC), OPND_BIT(OPND_DST)},
 };
 
 struct pool_class {
@@ -59,7 +46,7 @@ FERRY_API const char *ferry_accel_opcode_name(enum ferry_accel_opcode op)
 {
 	if ((unsigned)op >= FERRY_ACCEL_OP_COUNT)
 		return "unknown";
-	return accel_opinfo[op].name;
+	return accel_op_info(op)->name;
 }
 
 FERRY_API int ferry_accel_get_default_opts(struct ferry_accel_opts *opts)

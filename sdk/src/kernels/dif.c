@@ -10,7 +10,7 @@
  */
 #include <isa-l/crc.h>
 #include <ferry/dif.h>
-#include "iov_cursor.h"
+#include <ferry/hal/iov.h>
 #include "core_internal.h"
 
 #define COMP "dif"
@@ -64,37 +64,37 @@ static inline uint16_t crc16(uint16_t crc, const uint8_t *p, size_t n)
 }
 
 /* CRC of n bytes at the cursor (chained over segment pieces), advancing it. */
-static uint16_t crc_pieces(struct iov_cur *c, size_t n)
+static uint16_t crc_pieces(struct ferry_hal_iov_cur *c, size_t n)
 {
 	uint16_t crc = 0;
 	while (n) {
-		size_t a = iov_cur_avail(c);
+		size_t a = ferry_hal_iov_cur_avail(c);
 		size_t k = n < a ? n : a;
 		if (!k)
 			break; /* end of the array: cannot happen after buf_check() */
-		crc = crc16(crc, iov_cur_ptr(c), k);
-		iov_cur_advance(c, k);
+		crc = crc16(crc, ferry_hal_iov_cur_ptr(c), k);
+		ferry_hal_iov_cur_advance(c, k);
 		n -= k;
 	}
 	return crc;
 }
 
 /* Copy n bytes from s to d computing their CRC on the way, advancing both. */
-static uint16_t crc_copy_pieces(struct iov_cur *d, struct iov_cur *s, size_t n)
+static uint16_t crc_copy_pieces(struct ferry_hal_iov_cur *d, struct ferry_hal_iov_cur *s, size_t n)
 {
 	uint16_t crc = 0;
 	while (n) {
-		size_t k = iov_cur_avail(s);
-		size_t ad = iov_cur_avail(d);
+		size_t k = ferry_hal_iov_cur_avail(s);
+		size_t ad = ferry_hal_iov_cur_avail(d);
 		if (ad < k)
 			k = ad;
 		if (n < k)
 			k = n;
 		if (!k)
 			break; /* end of an array: cannot happen after buf_check() */
-		crc = crc16_t10dif_copy(crc, iov_cur_ptr(d), iov_cur_ptr(s), k);
-		iov_cur_advance(s, k);
-		iov_cur_advance(d, k);
+		crc = crc16_t10dif_copy(crc, ferry_hal_iov_cur_ptr(d), ferry_hal_iov_cur_ptr(s), k);
+		ferry_hal_iov_cur_advance(s, k);
+		ferry_hal_iov_cur_advance(d, k);
 		n -= k;
 	}
 	return crc;
@@ -169,7 +169,7 @@ static int buf_check(const char *op, const char *which, const struct iovec *iov,
 {
 	size_t total;
 	const char *why = NULL;
-	if (iov_total(iov, cnt, &total, &why)) {
+	if (ferry_hal_iov_total(iov, cnt, &total, &why)) {
 		FERRY_ERR(COMP, "%s: %s: %s", op, which, why);
 		return -EINVAL;
 	}
@@ -241,24 +241,24 @@ FERRY_API int ferry_dif_generate(const struct ferry_dif_ctx *ctx, const struct i
 	rc = buf_check("dif_generate", "buffer", iov, iovcnt, (uint64_t)nblocks * (bs + PI_SIZE));
 	if (rc)
 		return rc;
-	struct iov_cur c;
-	iov_cur_init(&c, iov, iovcnt);
+	struct ferry_hal_iov_cur c;
+	ferry_hal_iov_cur_init(&c, iov, iovcnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		const uint32_t ref = ref_of(ctx, blk);
-		if (iov_cur_avail(&c) >= bs + PI_SIZE) {
-			uint8_t *p = iov_cur_ptr(&c);
+		if (ferry_hal_iov_cur_avail(&c) >= bs + PI_SIZE) {
+			uint8_t *p = ferry_hal_iov_cur_ptr(&c);
 			pi_store(p + bs, crc16(0, p, bs), ctx->app_tag, ref);
-			iov_cur_advance(&c, bs + PI_SIZE);
+			ferry_hal_iov_cur_advance(&c, bs + PI_SIZE);
 			continue;
 		}
 		uint16_t guard = crc_pieces(&c, bs);
-		if (iov_cur_avail(&c) >= PI_SIZE) {
-			pi_store(iov_cur_ptr(&c), guard, ctx->app_tag, ref);
-			iov_cur_advance(&c, PI_SIZE);
+		if (ferry_hal_iov_cur_avail(&c) >= PI_SIZE) {
+			pi_store(ferry_hal_iov_cur_ptr(&c), guard, ctx->app_tag, ref);
+			ferry_hal_iov_cur_advance(&c, PI_SIZE);
 		} else {
 			uint8_t t[PI_SIZE];
 			pi_store(t, guard, ctx->app_tag, ref);
-			iov_cur_scatter(&c, t, PI_SIZE);
+			ferry_hal_iov_cur_scatter(&c, t, PI_SIZE);
 		}
 	}
 	return 0;
@@ -276,26 +276,26 @@ FERRY_API int ferry_dif_verify(const struct ferry_dif_ctx *ctx, const struct iov
 	if (rc)
 		return rc;
 	const int check_guard = !!(ctx->flags & FERRY_DIF_CHECK_GUARD);
-	struct iov_cur c;
-	iov_cur_init(&c, iov, iovcnt);
+	struct ferry_hal_iov_cur c;
+	ferry_hal_iov_cur_init(&c, iov, iovcnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		struct pi t;
 		uint16_t guard = 0;
-		if (iov_cur_avail(&c) >= bs + PI_SIZE) {
-			const uint8_t *p = iov_cur_ptr(&c);
+		if (ferry_hal_iov_cur_avail(&c) >= bs + PI_SIZE) {
+			const uint8_t *p = ferry_hal_iov_cur_ptr(&c);
 			t = pi_load(p + bs);
 			if (pi_escaped(ctx, &t)) {
-				iov_cur_advance(&c, bs + PI_SIZE);
+				ferry_hal_iov_cur_advance(&c, bs + PI_SIZE);
 				continue;
 			}
 			if (check_guard)
 				guard = crc16(0, p, bs);
-			iov_cur_advance(&c, bs + PI_SIZE);
+			ferry_hal_iov_cur_advance(&c, bs + PI_SIZE);
 		} else {
-			struct iov_cur data = c; /* the block's data, for the CRC if needed */
-			iov_cur_advance(&c, bs);
+			struct ferry_hal_iov_cur data = c; /* the block's data, for the CRC if needed */
+			ferry_hal_iov_cur_advance(&c, bs);
 			uint8_t raw[PI_SIZE];
-			iov_cur_gather(&c, raw, PI_SIZE);
+			ferry_hal_iov_cur_gather(&c, raw, PI_SIZE);
 			t = pi_load(raw);
 			if (pi_escaped(ctx, &t))
 				continue;
@@ -323,22 +323,22 @@ FERRY_API int ferry_dif_insert(const struct ferry_dif_ctx *ctx, const struct iov
 			       (uint64_t)nblocks * (bs + PI_SIZE));
 	if (rc)
 		return rc;
-	struct iov_cur s, d;
-	iov_cur_init(&s, src, src_cnt);
-	iov_cur_init(&d, dst, dst_cnt);
+	struct ferry_hal_iov_cur s, d;
+	ferry_hal_iov_cur_init(&s, src, src_cnt);
+	ferry_hal_iov_cur_init(&d, dst, dst_cnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		const uint32_t ref = ref_of(ctx, blk);
-		if (iov_cur_avail(&s) >= bs && iov_cur_avail(&d) >= bs + PI_SIZE) {
-			uint8_t *dp = iov_cur_ptr(&d);
-			uint16_t guard = crc16_t10dif_copy(0, dp, iov_cur_ptr(&s), bs);
+		if (ferry_hal_iov_cur_avail(&s) >= bs && ferry_hal_iov_cur_avail(&d) >= bs + PI_SIZE) {
+			uint8_t *dp = ferry_hal_iov_cur_ptr(&d);
+			uint16_t guard = crc16_t10dif_copy(0, dp, ferry_hal_iov_cur_ptr(&s), bs);
 			pi_store(dp + bs, guard, ctx->app_tag, ref);
-			iov_cur_advance(&s, bs);
-			iov_cur_advance(&d, bs + PI_SIZE);
+			ferry_hal_iov_cur_advance(&s, bs);
+			ferry_hal_iov_cur_advance(&d, bs + PI_SIZE);
 			continue;
 		}
 		uint8_t t[PI_SIZE];
 		pi_store(t, crc_copy_pieces(&d, &s, bs), ctx->app_tag, ref);
-		iov_cur_scatter(&d, t, PI_SIZE);
+		ferry_hal_iov_cur_scatter(&d, t, PI_SIZE);
 	}
 	return 0;
 }
@@ -357,22 +357,22 @@ FERRY_API int ferry_dif_strip(const struct ferry_dif_ctx *ctx, const struct iove
 		rc = buf_check("dif_strip", "destination", dst, dst_cnt, (uint64_t)nblocks * bs);
 	if (rc)
 		return rc;
-	struct iov_cur s, d;
-	iov_cur_init(&s, src, src_cnt);
-	iov_cur_init(&d, dst, dst_cnt);
+	struct ferry_hal_iov_cur s, d;
+	ferry_hal_iov_cur_init(&s, src, src_cnt);
+	ferry_hal_iov_cur_init(&d, dst, dst_cnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		struct pi t;
 		uint16_t guard;
-		if (iov_cur_avail(&s) >= bs + PI_SIZE && iov_cur_avail(&d) >= bs) {
-			const uint8_t *sp = iov_cur_ptr(&s);
-			guard = crc16_t10dif_copy(0, iov_cur_ptr(&d), (uint8_t *)sp, bs);
+		if (ferry_hal_iov_cur_avail(&s) >= bs + PI_SIZE && ferry_hal_iov_cur_avail(&d) >= bs) {
+			const uint8_t *sp = ferry_hal_iov_cur_ptr(&s);
+			guard = crc16_t10dif_copy(0, ferry_hal_iov_cur_ptr(&d), (uint8_t *)sp, bs);
 			t = pi_load(sp + bs);
-			iov_cur_advance(&s, bs + PI_SIZE);
-			iov_cur_advance(&d, bs);
+			ferry_hal_iov_cur_advance(&s, bs + PI_SIZE);
+			ferry_hal_iov_cur_advance(&d, bs);
 		} else {
 			guard = crc_copy_pieces(&d, &s, bs);
 			uint8_t raw[PI_SIZE];
-			iov_cur_gather(&s, raw, PI_SIZE);
+			ferry_hal_iov_cur_gather(&s, raw, PI_SIZE);
 			t = pi_load(raw);
 		}
 		if (pi_escaped(ctx, &t))
@@ -403,24 +403,24 @@ FERRY_API int ferry_dix_generate(const struct ferry_dif_ctx *ctx, const struct i
 	if (rc)
 		return rc;
 	const size_t bs = ctx->block_size;
-	struct iov_cur d, m;
-	iov_cur_init(&d, data, data_cnt);
-	iov_cur_init(&m, md, md_cnt);
+	struct ferry_hal_iov_cur d, m;
+	ferry_hal_iov_cur_init(&d, data, data_cnt);
+	ferry_hal_iov_cur_init(&m, md, md_cnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		uint16_t guard;
-		if (iov_cur_avail(&d) >= bs) {
-			guard = crc16(0, iov_cur_ptr(&d), bs);
-			iov_cur_advance(&d, bs);
+		if (ferry_hal_iov_cur_avail(&d) >= bs) {
+			guard = crc16(0, ferry_hal_iov_cur_ptr(&d), bs);
+			ferry_hal_iov_cur_advance(&d, bs);
 		} else {
 			guard = crc_pieces(&d, bs);
 		}
-		if (iov_cur_avail(&m) >= PI_SIZE) {
-			pi_store(iov_cur_ptr(&m), guard, ctx->app_tag, ref_of(ctx, blk));
-			iov_cur_advance(&m, PI_SIZE);
+		if (ferry_hal_iov_cur_avail(&m) >= PI_SIZE) {
+			pi_store(ferry_hal_iov_cur_ptr(&m), guard, ctx->app_tag, ref_of(ctx, blk));
+			ferry_hal_iov_cur_advance(&m, PI_SIZE);
 		} else {
 			uint8_t t[PI_SIZE];
 			pi_store(t, guard, ctx->app_tag, ref_of(ctx, blk));
-			iov_cur_scatter(&m, t, PI_SIZE);
+			ferry_hal_iov_cur_scatter(&m, t, PI_SIZE);
 		}
 	}
 	return 0;
@@ -436,29 +436,29 @@ FERRY_API int ferry_dix_verify(const struct ferry_dif_ctx *ctx, const struct iov
 		return rc;
 	const size_t bs = ctx->block_size;
 	const int check_guard = !!(ctx->flags & FERRY_DIF_CHECK_GUARD);
-	struct iov_cur d, m;
-	iov_cur_init(&d, data, data_cnt);
-	iov_cur_init(&m, md, md_cnt);
+	struct ferry_hal_iov_cur d, m;
+	ferry_hal_iov_cur_init(&d, data, data_cnt);
+	ferry_hal_iov_cur_init(&m, md, md_cnt);
 	for (uint64_t blk = 0; blk < nblocks; blk++) {
 		struct pi t;
-		if (iov_cur_avail(&m) >= PI_SIZE) {
-			t = pi_load(iov_cur_ptr(&m));
-			iov_cur_advance(&m, PI_SIZE);
+		if (ferry_hal_iov_cur_avail(&m) >= PI_SIZE) {
+			t = pi_load(ferry_hal_iov_cur_ptr(&m));
+			ferry_hal_iov_cur_advance(&m, PI_SIZE);
 		} else {
 			uint8_t raw[PI_SIZE];
-			iov_cur_gather(&m, raw, PI_SIZE);
+			ferry_hal_iov_cur_gather(&m, raw, PI_SIZE);
 			t = pi_load(raw);
 		}
 		if (pi_escaped(ctx, &t) || !check_guard) {
-			iov_cur_advance(&d, bs);
+			ferry_hal_iov_cur_advance(&d, bs);
 			if (pi_escaped(ctx, &t))
 				continue;
 			rc = pi_compare("dix_verify", ctx, blk, &t, 0, err);
 		} else {
 			uint16_t guard;
-			if (iov_cur_avail(&d) >= bs) {
-				guard = crc16(0, iov_cur_ptr(&d), bs);
-				iov_cur_advance(&d, bs);
+			if (ferry_hal_iov_cur_avail(&d) >= bs) {
+				guard = crc16(0, ferry_hal_iov_cur_ptr(&d), bs);
+				ferry_hal_iov_cur_advance(&d, bs);
 			} else {
 				guard = crc_pieces(&d, bs);
 			}

@@ -18,7 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <ferry/crypto.h>
-#include "iov_cursor.h"
+#include <ferry/hal/iov.h>
 #include "kernels_internal.h"
 #include "core_internal.h"
 
@@ -243,7 +243,7 @@ static int xts_run(const char *op, struct ferry_crypto_key *key, int enc, const 
 		FERRY_ERR(COMP, "%s: NULL key", op);
 		return -EINVAL;
 	}
-	if (iov_total(src, src_cnt, &slen, &why) || iov_total(dst, dst_cnt, &dlen, &why)) {
+	if (ferry_hal_iov_total(src, src_cnt, &slen, &why) || ferry_hal_iov_total(dst, dst_cnt, &dlen, &why)) {
 		FERRY_ERR(COMP, "%s: %s", op, why);
 		return -EINVAL;
 	}
@@ -266,32 +266,32 @@ static int xts_run(const char *op, struct ferry_crypto_key *key, int enc, const 
 	}
 	EVP_CIPHER_CTX *c = enc ? pair->enc : pair->dec;
 	_Alignas(64) uint8_t bounce[XTS_MAX_DATA_UNIT];
-	struct iov_cur s, d;
-	iov_cur_init(&s, src, src_cnt);
-	iov_cur_init(&d, dst, dst_cnt);
+	struct ferry_hal_iov_cur s, d;
+	ferry_hal_iov_cur_init(&s, src, src_cnt);
+	ferry_hal_iov_cur_init(&d, dst, dst_cnt);
 	uint64_t lo = tweak, hi = 0;
 	int rc = 0, bounced = 0;
 	for (size_t units = slen / du; units; units--) {
-		const int s_contig = iov_cur_avail(&s) >= du;
-		const int d_contig = iov_cur_avail(&d) >= du;
+		const int s_contig = ferry_hal_iov_cur_avail(&s) >= du;
+		const int d_contig = ferry_hal_iov_cur_avail(&d) >= du;
 		const uint8_t *in;
 		bounced |= !s_contig || !d_contig;
 		if (s_contig) {
-			in = iov_cur_ptr(&s);
+			in = ferry_hal_iov_cur_ptr(&s);
 		} else {
-			iov_cur_gather(&s, bounce, du);
+			ferry_hal_iov_cur_gather(&s, bounce, du);
 			in = bounce;
 		}
-		uint8_t *outp = d_contig ? iov_cur_ptr(&d) : bounce;
+		uint8_t *outp = d_contig ? ferry_hal_iov_cur_ptr(&d) : bounce;
 		rc = xts_unit(c, outp, in, du, lo, hi);
 		if (rc)
 			break;
 		if (s_contig)
-			iov_cur_advance(&s, du);
+			ferry_hal_iov_cur_advance(&s, du);
 		if (d_contig)
-			iov_cur_advance(&d, du);
+			ferry_hal_iov_cur_advance(&d, du);
 		else
-			iov_cur_scatter(&d, bounce, du);
+			ferry_hal_iov_cur_scatter(&d, bounce, du);
 		if (++lo == 0)
 			hi++;
 	}

@@ -93,7 +93,8 @@ struct ferry_hal_accel_chain {
 
 /**
  * @brief One operation inside a descriptor. Inputs set by the SDK; @c crc and @c dif_err are
- * out fields. Operand use per opcode (unused ones have iovcnt 0):
+ * out fields. Operand use per opcode (unused ones have iovcnt 0; ferry_hal_accel_op_get_info()
+ * gives the same as a table):
  *  copy, copy+crc32c, encrypt, decrypt, dif-strip, dif-insert: src -> dst;
  *  fill: dst; compare: src vs aux; crc32c, dif-verify: src;
  *  dif-generate: dst (read and written in place);
@@ -113,6 +114,37 @@ struct ferry_hal_accel_op {
 	uint32_t nblocks;                /**< dif-*, dix-*: blocks */
 	struct ferry_dif_error dif_err;  /**< out: where a verification failed (-EILSEQ) */
 };
+
+/**
+ * @name Operand bits of ::ferry_hal_accel_op_info
+ * @{
+ */
+#define FERRY_HAL_ACCEL_OPND_SRC (1u << 0) /**< ferry_hal_accel_op::src */
+#define FERRY_HAL_ACCEL_OPND_DST (1u << 1) /**< ferry_hal_accel_op::dst */
+#define FERRY_HAL_ACCEL_OPND_AUX (1u << 2) /**< ferry_hal_accel_op::aux */
+/** @} */
+
+/**
+ * @brief Which operands of a ::ferry_hal_accel_op an opcode reads and writes, and its name.
+ *
+ * The table the SDK's own passes plan with: an engine that resolves, checks (IOMMU READ for
+ * what is read, WRITE for what is written) or bounces operands should take the operand use
+ * from here rather than restate it. An operand both read and written (dif-generate's dst)
+ * has its bit in both masks; an operand in neither mask is unused (iovcnt 0).
+ */
+struct ferry_hal_accel_op_info {
+	const char *name; /**< e.g. "dif-insert" (ferry_accel_opcode_name()) */
+	uint8_t reads;    /**< FERRY_HAL_ACCEL_OPND_* the operation reads */
+	uint8_t writes;   /**< FERRY_HAL_ACCEL_OPND_* the operation writes */
+};
+
+/**
+ * @brief Operand use of @p op.
+ * @param[in] op an opcode.
+ * @return a pointer to a constant entry, valid for the lifetime of the library; NULL if
+ *         @p op is not a defined opcode (0 .. FERRY_ACCEL_OP_COUNT - 1).
+ */
+FERRY_API const struct ferry_hal_accel_op_info *ferry_hal_accel_op_get_info(enum ferry_accel_opcode op);
 
 /** A descriptor: one operation, or one declared chain run as a single operation. */
 struct ferry_hal_accel_desc {

@@ -59,6 +59,19 @@ struct ferry_hal_dma_ops {
 	const struct ferry_hal_accel_ops *accel;
 };
 
+/**
+ * @brief The errno that stands for a failed transfer status, for a backend reporting the
+ *        failure of a domain operation or an accel descriptor it ran as a transfer.
+ * @param[in] status a transfer status.
+ * @retval 0 FERRY_XFER_SUCCESS.
+ * @retval -EFAULT FERRY_XFER_INVALID_SRC_ADDR, FERRY_XFER_INVALID_DST_ADDR,
+ *         FERRY_XFER_PAGE_FAULT (an address not mapped or not permitted).
+ * @retval -EIO FERRY_XFER_BUS_READ_ERROR, FERRY_XFER_BUS_WRITE_ERROR,
+ *         FERRY_XFER_DATA_POISONED, and any value that is not a defined status.
+ * @retval -ECANCELED FERRY_XFER_NOT_ATTEMPTED.
+ */
+FERRY_API int ferry_hal_xfer_status_errno(enum ferry_xfer_status status);
+
 FERRY_END_DECLS
 
 #endif /* FERRY_HAL_DMA_H */

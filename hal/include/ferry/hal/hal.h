@@ -10,5 +10,6 @@
 #include <ferry/hal/accel.h>
 #include <ferry/hal/pcie_ep.h>
 #include <ferry/hal/nic.h>
+#include <ferry/hal/iov.h>
 
 #endif /* FERRY_HAL_HAL_H */
