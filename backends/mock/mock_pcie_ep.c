@@ -1,8 +1,9 @@
 /*
  * The mock's PCIe endpoint class (ferry/hal/pcie_ep.h), device side: the PCIe channel memfd
  * (created on first use, freed at close), attach/detach of a function's handlers, delivery of
- * the host's BAR0 accesses and doorbells from the request rings in poll(), MSI-X raising,
- * the per-function domains, and the counters of ferry/mock_pcie.h.
+ * the host's BAR0 accesses and doorbells from the request rings in poll(), reclaiming the
+ * slots of host processes that died holding them, MSI-X raising, the per-function domains,
+ * and the counters of ferry/mock_pcie.h.
  * Layout and protocol of the channel: mock_pcie_shm.h. Host side: mock_pcie_host.c.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include "mock_priv.h"
 
 #define MOCK_PCIE_LOG_BAD 8u /* malformed requests logged per function; later ones counted */
+#define MOCK_PCIE_LOG_RECLAIM_NS 1000000000ull /* at most one reclaim line per second */
 
 struct mock_pcie_fn {
 	struct mock_pcie_ring *ring;
@@ -28,8 +30,11 @@ struct mock_pcie_fn {
 	void *ctx;
 	uint32_t db_off, db_end;
 	uint32_t bad_logged;
+	/* The slot at head held by a host (see reclaim()): since when, last liveness check. */
+	uint64_t held_pos, held_since, held_checked;
+	uint64_t reclaim_logged_ns, reclaim_unlogged;
 	_Atomic uint64_t st_reads, st_writes, st_doorbells, st_msix, st_bad, st_failed,
-		st_unclaimed, st_abandoned;
+		st_unclaimed, st_abandoned, st_reclaimed;
 };
 
 struct mock_pcie {
@@ -146,6 +151,7 @@ void mock_pcie_free(struct mock_dev *dev)
 
 static void slot_release(struct mock_pcie_slot *s, uint64_t pos)
 {
+	atomic_store_explicit(&s->owner_pid, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->seq, pos + FERRY_MOCK_PCIE_RING, memory_order_release);
 }
 
@@ -228,6 +234,67 @@ static void consume_one(struct mock_dev *dev, uint32_t i, struct mock_pcie_fn *f
 	(void)f->h->bar_write(f->ctx, 0, off, size, val); /* the handler logs what it refuses */
 }
 
+/*
+ * Called when the slot at f->head holds nothing to consume. If it is held by a host (an
+ * answered read of the previous lap not taken back, or a position claimed and not
+ * published) for MOCK_PCIE_RECLAIM_NS, and its owner is dead, release it: otherwise every
+ * host stops there for good once the ring wraps. Liveness costs a /proc read, so it is
+ * checked only for a slot held that long, and then at most every MOCK_PCIE_RECLAIM_NS.
+ * Returns 1 if the head moved (an unpublished request was skipped).
+ */
+static int reclaim(struct mock_dev *dev, uint32_t i, struct mock_pcie_fn *f,
+		   struct mock_pcie_slot *s)
+{
+	const uint64_t head = f->head, ring = FERRY_MOCK_PCIE_RING;
+	uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+	int answered = head >= ring && seq == head - ring + 1 &&
+		       atomic_load_explicit(&s->state, memory_order_relaxed) >= MOCK_PCIE_ST_DONE;
+	int unpublished = seq == head &&
+			  atomic_load_explicit(&f->ring->tail, memory_order_relaxed) > head;
+	if (!answered && !unpublished) {
+		f->held_since = 0;
+		return 0;
+	}
+	uint64_t now = mock_now_ns();
+	if (!f->held_since || f->held_pos != head) {
+		f->held_pos = head;
+		f->held_since = now;
+		f->held_checked = 0;
+		return 0;
+	}
+	if (now - f->held_since < MOCK_PCIE_RECLAIM_NS ||
+	    (f->held_checked && now - f->held_checked < MOCK_PCIE_RECLAIM_NS))
+		return 0;
+	f->held_checked = now;
+	int pid = (int)atomic_load_explicit(&s->owner_pid, memory_order_relaxed);
+	uint64_t start = atomic_load_explicit(&s->owner_start, memory_order_relaxed);
+	if (pid == 0 || mock_pcie_owner_alive(pid, start))
+		return 0;
+	/* The owner is gone: nobody else writes this slot, but a CAS keeps a hostile host
+	 * from having us release a slot it republished meanwhile. */
+	uint64_t want = answered ? head - ring + 1 : head;
+	if (!atomic_compare_exchange_strong(&s->seq, &want, head + (answered ? 0 : ring)))
+		return 0;
+	atomic_store_explicit(&s->owner_pid, 0, memory_order_relaxed);
+	if (unpublished)
+		f->head++; /* the dead host's request never existed; the next one is behind it */
+	f->held_since = 0;
+	atomic_fetch_add_explicit(&f->st_reclaimed, 1, memory_order_relaxed);
+	if (f->reclaim_logged_ns && now - f->reclaim_logged_ns < MOCK_PCIE_LOG_RECLAIM_NS) {
+		f->reclaim_unlogged++;
+	} else {
+		MOCK_WARN("%s.%s: reclaimed request-ring slot %llu from host process %d, which "
+			  "died %s (%llu more reclaimed since the last line)",
+			  dev->name, dev->fn[i].name, (unsigned long long)(head % ring), pid,
+			  answered ? "before taking its BAR read answer"
+				   : "before publishing its request",
+			  (unsigned long long)f->reclaim_unlogged);
+		f->reclaim_logged_ns = now;
+		f->reclaim_unlogged = 0;
+	}
+	return unpublished;
+}
+
 /* Consumes up to @p max published requests of function @p i, and never more than one ring's
  * worth: a hostile host republishing each slot as soon as it is released must not keep the
  * firmware's poll from returning (poll(0) means "what is pending", not "forever"). */
@@ -239,8 +306,11 @@ static uint32_t consume(struct mock_dev *dev, struct mock_pcie *pc, uint32_t i, 
 		max = FERRY_MOCK_PCIE_RING;
 	while (n < max) {
 		struct mock_pcie_slot *s = &f->ring->slot[f->head & (FERRY_MOCK_PCIE_RING - 1)];
-		if (atomic_load_explicit(&s->seq, memory_order_acquire) != f->head + 1)
+		if (atomic_load_explicit(&s->seq, memory_order_acquire) != f->head + 1) {
+			if (reclaim(dev, i, f, s))
+				continue;
 			break;
+		}
 		consume_one(dev, i, f, s);
 		n++;
 	}
@@ -443,5 +513,6 @@ FERRY_API int ferry_mock_pcie_get_stats(struct ferry_device *fdev, unsigned int 
 	out->failed = atomic_load(&f->st_failed);
 	out->unclaimed = atomic_load(&f->st_unclaimed);
 	out->abandoned = atomic_load(&f->st_abandoned);
+	out->reclaimed = atomic_load(&f->st_reclaimed);
 	return 0;
 }

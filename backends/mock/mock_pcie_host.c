@@ -1,9 +1,14 @@
 /*
  * Host side of the mock PCIe endpoint (ferry/mock_pcie.h): mapping the PCIe channel in any
- * process, posting BAR0 reads and writes to a function's request ring (multi-producer), waiting
- * for read answers and for MSI-X vectors with bounded waits. Protocol: mock_pcie_shm.h.
+ * process, posting BAR0 reads and writes to a function's request ring (multi-producer) under
+ * the poster's name, waiting for read answers and for MSI-X vectors with bounded waits; and
+ * the process identity (pid + start time) both sides use to tell a dead host. Protocol:
+ * mock_pcie_shm.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -25,7 +30,73 @@ struct ferry_mock_pcie_host {
 	struct mock_pcie_ring *ring[MOCK_PCIE_MAX_FNS];
 	struct mock_pcie_msix *msix[MOCK_PCIE_MAX_FNS];
 	_Atomic uint32_t *attached[MOCK_PCIE_MAX_FNS];
+	/* The name this process posts under; recomputed when getpid() changes (a fork). */
+	_Atomic int self_pid;
+	_Atomic uint64_t self_start;
 };
+
+int mock_pcie_proc_start(int pid, uint64_t *start)
+{
+	char path[40], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n == 0 ? -ESRCH : -errno; /* reaped between open and read */
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields are
+	 * counted from the last ')'. The state is field 3, the start time field 22. */
+	char *p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return -EIO;
+	char state = p[2];
+	if (state == 'Z' || state == 'X' || state == 'x')
+		return -ESRCH;
+	p += 2;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		p++;
+	}
+	char *end = NULL;
+	unsigned long long v = strtoull(p, &end, 10);
+	if (end == p)
+		return -EIO;
+	*start = v;
+	return 0;
+}
+
+int mock_pcie_owner_alive(int pid, uint64_t start)
+{
+	uint64_t now = 0;
+	if (pid <= 0)
+		return 1; /* not named (yet): nothing is known */
+	int rc = mock_pcie_proc_start(pid, &now);
+	if (rc == -ESRCH)
+		return 0;
+	if (rc == 0)
+		return start == 0 || now == start; /* 0: the poster could not read its own */
+	/* /proc could not tell: fall back on the pid alone. */
+	return !(kill(pid, 0) != 0 && errno == ESRCH);
+}
+
+/* This process's name for the slots it posts. */
+static void self_name(struct ferry_mock_pcie_host *h, int *pid, uint64_t *start)
+{
+	int me = (int)getpid();
+	if (atomic_load_explicit(&h->self_pid, memory_order_acquire) != me) {
+		uint64_t st = 0;
+		(void)mock_pcie_proc_start(me, &st); /* 0 if /proc is missing: pid alone */
+		atomic_store_explicit(&h->self_start, st, memory_order_relaxed);
+		atomic_store_explicit(&h->self_pid, me, memory_order_release);
+	}
+	*pid = me;
+	*start = atomic_load_explicit(&h->self_start, memory_order_relaxed);
+}
 
 static uint64_t now_ns(void)
 {
@@ -132,6 +203,8 @@ FERRY_API int ferry_mock_pcie_host_open(int fd, struct ferry_mock_pcie_host **ou
 		h->attached[i] = &shared->fn[i].attached;
 	}
 	atomic_init(&h->timeout_ns, 1000000000ull);
+	atomic_init(&h->self_pid, 0);
+	atomic_init(&h->self_start, 0);
 	*out = h;
 	return 0;
 }
@@ -202,6 +275,14 @@ static struct mock_pcie_slot *claim(struct ferry_mock_pcie_host *h, unsigned int
 			if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + 1,
 								  memory_order_relaxed,
 								  memory_order_relaxed)) {
+				/* Named before it is published (the seq release covers it), so
+				 * the endpoint can reclaim it if this process dies holding it. */
+				int pid;
+				uint64_t st;
+				self_name(h, &pid, &st);
+				atomic_store_explicit(&s->owner_start, st, memory_order_relaxed);
+				atomic_store_explicit(&s->owner_pid, (uint32_t)pid,
+						      memory_order_relaxed);
 				*pos_out = pos;
 				return s;
 			}
@@ -312,6 +393,7 @@ FERRY_API int ferry_mock_pcie_mmio_read(struct ferry_mock_pcie_host *h, unsigned
 				     left < SLEEP_SLICE_NS ? left : SLEEP_SLICE_NS);
 	}
 	uint64_t v = atomic_load_explicit(&s->value, memory_order_relaxed);
+	atomic_store_explicit(&s->owner_pid, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->seq, pos + FERRY_MOCK_PCIE_RING, memory_order_release);
 	if (st == MOCK_PCIE_ST_DONE) {
 		*val = v & ones;

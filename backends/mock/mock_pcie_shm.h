@@ -16,6 +16,15 @@
  * old state was SLEEPING it wakes the host (futex on `state`); if it was ABANDONED the host is
  * gone and the consumer releases the slot itself. A host that times out moves the state from
  * WAITING/SLEEPING to ABANDONED with a CAS (if the CAS fails the answer has arrived).
+ *
+ * Dead hosts: a producer names itself in the slot it won (owner pid + the process's start
+ * time, which tells a reused pid apart) before publishing, and whoever releases a slot
+ * clears the name. A host process killed while it holds a slot (an answered read it will
+ * never take back, or a request it claimed and never published) would stop the ring one lap
+ * later for every other host; so when the slot at the consumer's head stays held for
+ * MOCK_PCIE_RECLAIM_NS, the consumer checks whether its owner still lives
+ * (mock_pcie_owner_alive()) and, if not, releases the slot itself (skipping an unpublished
+ * request), counts and logs it.
  */
 #ifndef MOCK_PCIE_SHM_H
 #define MOCK_PCIE_SHM_H
@@ -31,7 +40,7 @@
 #include <ferry/mock_pcie.h>
 
 #define MOCK_PCIE_MAGIC 0x4549435059525246ull /* "FRRYPCIE" little-endian */
-#define MOCK_PCIE_VERSION 1u
+#define MOCK_PCIE_VERSION 2u
 #define MOCK_PCIE_MAX_FNS FERRY_MOCK_MAX_FUNCTIONS
 
 /* Request ops (low byte of `op`), size in bits 15:8. */
@@ -59,8 +68,28 @@ struct mock_pcie_slot {
 	_Atomic uint32_t op;
 	_Atomic uint64_t offset;
 	_Atomic uint64_t value;
+	_Atomic uint32_t owner_pid;   /* the producer holding the slot, 0 = none / not yet */
+	uint32_t reserved;
+	_Atomic uint64_t owner_start; /* its start time (/proc/<pid>/stat field 22) */
+	uint8_t pad[16];              /* one cache line per slot: producers do not share lines */
 };
-_Static_assert(sizeof(struct mock_pcie_slot) == 32, "slot layout");
+_Static_assert(sizeof(struct mock_pcie_slot) == 64, "slot layout");
+
+/* How long the slot at the consumer's head must stay held before its owner is checked for
+ * liveness, and at most how often it is checked again while it stays held. */
+#define MOCK_PCIE_RECLAIM_NS 1000000ull
+
+/*
+ * Identity of process @p pid: its start time in clock ticks since boot, which a later process
+ * reusing the pid does not share. Returns 0 and *start, -ESRCH if there is no such live
+ * process (gone, or a zombie), or another negative errno if /proc cannot tell
+ * (mock_pcie_host.c).
+ */
+int mock_pcie_proc_start(int pid, uint64_t *start);
+
+/* Whether the producer (@p pid, @p start) may still take its slot back: 1 unless it is known
+ * to be dead (no such process, a zombie, or the pid now names another process). */
+int mock_pcie_owner_alive(int pid, uint64_t start);
 
 struct mock_pcie_ring {
 	_Atomic uint64_t tail;

@@ -7,6 +7,7 @@
  * ring, MSI-X counters and waits, detach, several host threads, and a host in another process.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -545,6 +546,92 @@ Test(pcie_mock, host_in_another_process)
 	cr_assert_eq(fwrec.rec[0].kind, 'w');
 	cr_assert_eq(fwrec.rec[0].val, 0x1234);
 	cr_assert_eq(fwrec.rec[1].kind, 'r');
+}
+
+/* Log lines of the endpoint that mention a reclaimed slot (the rest is dropped). */
+static int reclaim_lines;
+static char reclaim_line[256];
+
+static void reclaim_log(enum ferry_log_level l, const char *c, const char *f, va_list ap)
+{
+	char buf[256];
+	(void)l;
+	(void)c;
+	vsnprintf(buf, sizeof(buf), f, ap);
+	if (strstr(buf, "reclaimed")) {
+		reclaim_lines++;
+		memcpy(reclaim_line, buf, sizeof(buf));
+	}
+}
+
+Test(pcie_mock, host_killed_waiting_for_a_read_does_not_wedge_the_ring)
+{
+	attach_fw(0);
+	int fd;
+	cr_assert_eq(ferry_mock_pcie_fd(dev, &fd), 0);
+	int go[2];
+	cr_assert_eq(pipe(go), 0);
+	fflush(NULL);
+	/* Host 1 posts a BAR read and dies before the firmware answers it. */
+	pid_t dead = fork();
+	cr_assert_geq(dead, 0);
+	if (dead == 0) {
+		struct ferry_mock_pcie_host *h = NULL;
+		uint64_t v;
+		if (ferry_mock_pcie_host_open(fd, &h) ||
+		    ferry_mock_pcie_host_set_timeout(h, 60000000000ull))
+			_exit(1);
+		(void)!write(go[1], "r", 1);
+		(void)ferry_mock_pcie_mmio_read(h, 0, 0x20, 4, &v);
+		_exit(2); /* never reached: killed while waiting */
+	}
+	char c;
+	cr_assert_eq(read(go[0], &c, 1), 1);
+	usleep(50000); /* the read is posted and waited for */
+	cr_assert_eq(kill(dead, SIGKILL), 0);
+	int st = 0;
+	cr_assert_eq(waitpid(dead, &st, 0), dead);
+	cr_assert(WIFSIGNALED(st), "host 1 was killed (status 0x%x)", st);
+	ferry_log_set_handler(reclaim_log);
+	cr_assert_eq(ep->poll(dev, 0), 1, "the dead host's read is consumed");
+
+	/* Host 2 (another process) must get far more than one ring's worth of accesses. */
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct ferry_mock_pcie_host *h = NULL;
+		if (ferry_mock_pcie_host_open(fd, &h))
+			_exit(1);
+		for (uint32_t i = 0; i < 2100; i++) {
+			uint64_t off = 0x40 + 4u * (i % 64u), v = 0;
+			if (i % 2 == 0) {
+				if (ferry_mock_pcie_mmio_write(h, 0, off, 4, i))
+					_exit(10);
+			} else if (ferry_mock_pcie_mmio_read(h, 0, off, 4, &v) ||
+				   v != ((off << 8) | 4u)) { /* fw_read's value, 4 bytes */
+				_exit(11);
+			}
+		}
+		ferry_mock_pcie_host_close(h);
+		_exit(0);
+	}
+	uint64_t end = tm_now_ns() + 30000000000ull;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		cr_assert(tm_now_ns() < end, "host 2 hangs");
+		ep->poll(dev, 0);
+	}
+	ferry_log_set_handler(NULL);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "host 2: status 0x%x", st);
+	struct ferry_mock_pcie_stats s = stats(0);
+	cr_assert_eq(s.reclaimed, 1, "one slot reclaimed from the dead host");
+	cr_assert_eq(s.reads, 1 + 1050);
+	cr_assert_eq(s.writes, 1050);
+	cr_assert_eq(reclaim_lines, 1, "logged once");
+	char pidstr[32];
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)dead);
+	cr_assert_not_null(strstr(reclaim_line, pidstr), "the log names the host: %s", reclaim_line);
+	close(go[0]);
+	close(go[1]);
 }
 
 Test(pcie_mock, channel_fd_validation)

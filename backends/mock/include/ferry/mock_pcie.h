@@ -72,6 +72,8 @@ struct ferry_mock_pcie_stats {
 	uint64_t failed;    /**< reads whose handler failed (answered with all ones) */
 	uint64_t unclaimed; /**< accesses while no firmware was attached */
 	uint64_t abandoned; /**< reads the host stopped waiting for (timeout) */
+	uint64_t reclaimed; /**< ring slots taken back from a host process that died holding
+			         them (an unread answer, an unpublished request) */
 };
 
 /** Host-side handle on a mock device's PCIe channel (one per mapping). */
