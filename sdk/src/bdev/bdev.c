@@ -49,14 +49,9 @@ static const char *const type_names[FERRY_BDEV_IO_TYPE_COUNT] = {
 	"read", "write", "flush", "write_zeroes", "unmap", "compare",
 };
 
-FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry_bdev **out)
+/* The geometry, metadata layout and ops table of a new bdev; the name's length. */
+static int check_opts(const struct ferry_bdev_opts *opts)
 {
-	if (!opts || !out) {
-		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
-		return -EINVAL;
-	}
-	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_opts))
-		return -EINVAL;
 	size_t nlen = opts->name ? strlen(opts->name) : 0;
 	if (nlen == 0 || nlen >= FERRY_BDEV_NAME_MAX) {
 		FERRY_ERR(COMP, "create: name must have 1..%d characters (got %zu)",
@@ -96,10 +91,41 @@ FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry
 			  opts->ops->abi_version, FERRY_BDEV_OPS_ABI);
 		return -EPROTO;
 	}
+	return 0;
+}
+
+/* Appends b to the registry unless its name is taken. */
+static int bdev_register(struct ferry_bdev *b)
+{
+	pthread_mutex_lock(&bdev_lock);
+	struct ferry_bdev **pp = &bdev_head;
+	for (; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->name, b->name) == 0) {
+			pthread_mutex_unlock(&bdev_lock);
+			FERRY_ERR(COMP, "create: a bdev named '%s' exists", b->name);
+			return -EEXIST;
+		}
+	}
+	*pp = b;
+	pthread_mutex_unlock(&bdev_lock);
+	return 0;
+}
+
+FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry_bdev **out)
+{
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(COMP, "create", opts, struct ferry_bdev_opts))
+		return -EINVAL;
+	int rc = check_opts(opts);
+	if (rc)
+		return rc;
 	struct ferry_bdev *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	memcpy(b->name, opts->name, nlen + 1);
+	snprintf(b->name, sizeof(b->name), "%s", opts->name);
 	if (opts->module)
 		snprintf(b->module, sizeof(b->module), "%s", opts->module);
 	b->block_size = opts->block_size;
@@ -110,19 +136,11 @@ FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry
 	b->flags = opts->flags;
 	b->ops = opts->ops;
 	b->ctx = opts->ctx;
-
-	pthread_mutex_lock(&bdev_lock);
-	struct ferry_bdev **pp = &bdev_head;
-	for (; *pp; pp = &(*pp)->next) {
-		if (strcmp((*pp)->name, b->name) == 0) {
-			pthread_mutex_unlock(&bdev_lock);
-			FERRY_ERR(COMP, "create: a bdev named '%s' exists", b->name);
-			free(b);
-			return -EEXIST;
-		}
+	rc = bdev_register(b);
+	if (rc) {
+		free(b);
+		return rc;
 	}
-	*pp = b;
-	pthread_mutex_unlock(&bdev_lock);
 	*out = b;
 	return 0;
 }

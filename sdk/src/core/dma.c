@@ -66,20 +66,24 @@ FERRY_API int ferry_dma_chan_create(struct ferry_device *dev, const struct ferry
 	ch->ops = ops;
 	ch->info.size = sizeof(ch->info);
 	int rc = ops->query(dev, &ch->info);
-	if (rc == 0 && ch->info.max_ring && o.ring_size > ch->info.max_ring) {
+	if (rc)
+		goto err_free;
+	if (ch->info.max_ring && o.ring_size > ch->info.max_ring) {
 		FERRY_ERR(COMP, "chan_create: ring_size %u exceeds the engine's %u", o.ring_size,
 			  ch->info.max_ring);
 		rc = -EINVAL;
+		goto err_free;
 	}
-	if (rc == 0)
-		rc = ops->chan_create(dev, &o, &ch->priv);
-	if (rc) {
-		free(ch);
-		return rc > 0 ? -EIO : rc;
-	}
+	rc = ops->chan_create(dev, &o, &ch->priv);
+	if (rc)
+		goto err_free;
 	dev->open_chans++;
 	*out = ch;
 	return 0;
+
+err_free:
+	free(ch);
+	return rc > 0 ? -EIO : rc; /* a backend returning a positive value is a backend bug */
 }
 
 FERRY_API void ferry_dma_chan_destroy(struct ferry_dma_chan *ch)

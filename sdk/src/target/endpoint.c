@@ -41,26 +41,35 @@ FERRY_API int ferry_endpoint_create(const struct ferry_endpoint_opts *opts,
 		.max_namespaces = opts->num_bdevs > 32 ? opts->num_bdevs : 32,
 	};
 	int rc = ferry_nvme_subsystem_create(&so, &ep->subsys);
-	for (uint32_t i = 0; rc == 0 && i < opts->num_bdevs; i++) {
+	if (rc)
+		goto err_free;
+	for (uint32_t i = 0; i < opts->num_bdevs; i++) {
 		struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = opts->bdevs[i],
 						.nsid = i + 1};
 		rc = ferry_nvme_subsystem_add_ns(ep->subsys, &no, NULL);
+		if (rc)
+			goto err_subsys; /* the namespaces go with the subsystem */
 	}
-	if (rc == 0) {
-		struct ferry_transport_opts to = {.size = sizeof(to), .device = opts->device,
-						  .args = opts->transport_args};
-		rc = ferry_transport_create(opts->transport, &to, &ep->transport);
-	}
-	if (rc == 0)
-		rc = ferry_transport_listen(ep->transport, ep->subsys, opts->address);
-	if (rc) {
-		FERRY_ERR(COMP, "create '%s' on %s at %s failed: %s", opts->nqn, opts->transport,
-			  opts->address, ferry_strerror(rc));
-		ferry_endpoint_destroy(ep);
-		return rc;
-	}
+	struct ferry_transport_opts to = {.size = sizeof(to), .device = opts->device,
+					  .args = opts->transport_args};
+	rc = ferry_transport_create(opts->transport, &to, &ep->transport);
+	if (rc)
+		goto err_subsys;
+	rc = ferry_transport_listen(ep->transport, ep->subsys, opts->address);
+	if (rc)
+		goto err_transport;
 	*out = ep;
 	return 0;
+
+err_transport:
+	ferry_transport_destroy(ep->transport); /* destroys the controllers it created */
+err_subsys:
+	ferry_nvme_subsystem_destroy(ep->subsys);
+err_free:
+	FERRY_ERR(COMP, "create '%s' on %s at %s failed: %s", opts->nqn, opts->transport,
+		  opts->address, ferry_strerror(rc));
+	free(ep);
+	return rc;
 }
 
 FERRY_API int ferry_endpoint_poll(struct ferry_endpoint *ep, uint32_t max)

@@ -198,8 +198,7 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 	if (rc) {
 		FERRY_ERR(COMP, "create: PCIe endpoint query of %s failed: %s",
 			  ferry_device_get_name(dev), ferry_strerror(rc));
-		free(tr);
-		return rc;
+		goto err_free;
 	}
 	if (tr->info.max_msix == 0 || tr->info.bar0_size <= FERRY_NVME_REG_DBS) {
 		FERRY_ERR(COMP,
@@ -207,8 +206,8 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 			  "controller needs at least 1 vector and doorbells at 0x%x",
 			  ferry_device_get_name(dev), tr->info.max_msix, tr->info.bar0_size,
 			  FERRY_NVME_REG_DBS);
-		free(tr);
-		return -ENOTSUP;
+		rc = -ENOTSUP;
+		goto err_free;
 	}
 	tr->io_queues = ioq;
 	tr->entries = entries;
@@ -218,6 +217,10 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 	tr->accel = accel;
 	ferry_transport_set_ctx(t, tr);
 	return 0;
+
+err_free:
+	free(tr);
+	return rc;
 }
 
 /* Disables @p c and polls until it can be destroyed (bounded). */
@@ -268,10 +271,9 @@ static void pcie_destroy(struct ferry_transport *t)
 	ferry_transport_set_ctx(t, NULL);
 }
 
-static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *subsys,
-		       const char *address)
+/* The PCI function an address "fn=<index>" names: in range and without a controller yet. */
+static int listen_parse_fn(const struct pcie_tr *tr, const char *address, uint32_t *out)
 {
-	struct pcie_tr *tr = ferry_transport_get_ctx(t);
 	char buf[16], *end;
 	if (ferry_hal_arg_get(address, "fn", buf, sizeof(buf)) != 0) {
 		FERRY_ERR(COMP, "listen: address '%s' is not \"fn=<PCI function index>\"", address);
@@ -293,27 +295,15 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 		FERRY_ERR(COMP, "listen: at most %u functions per instance", PCIE_MAX_FNS);
 		return -ENOSPC;
 	}
-	struct ferry_memdomain *dom = tr->ep->get_domain(tr->dev, (uint32_t)fn);
-	if (!dom) {
-		FERRY_ERR(COMP, "listen: %s fn %lu has no host memory domain",
-			  ferry_device_get_name(tr->dev), fn);
-		return -ENODEV;
-	}
-	struct pcie_fn *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	f->tr = tr;
-	f->fn = (uint32_t)fn;
-	f->st.size = sizeof(f->st);
-	if (tr->accel) {
-		int arc = ferry_accel_chan_create(tr->dev, NULL, &f->chan);
-		if (arc) {
-			FERRY_ERR(COMP, "listen: accel channel on %s: %s",
-				  ferry_device_get_name(tr->dev), ferry_strerror(arc));
-			free(f);
-			return arc;
-		}
-	}
+	*out = (uint32_t)fn;
+	return 0;
+}
+
+/* The NVMe controller of function f, its queues sized from the instance's options. */
+static int listen_create_ctrlr(struct ferry_transport *t, struct ferry_nvme_subsystem *subsys,
+			       struct pcie_fn *f, struct ferry_memdomain *dom)
+{
+	struct pcie_tr *tr = f->tr;
 	uint32_t nvec = tr->io_queues + 1;
 	if (nvec > tr->info.max_msix)
 		nvec = tr->info.max_msix;
@@ -332,11 +322,8 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 		.accel_chan = f->chan,
 	};
 	int rc = ferry_nvme_ctrlr_create(&co, &f->ctrlr);
-	if (rc) {
-		ferry_accel_chan_destroy(f->chan);
-		free(f);
+	if (rc)
 		return rc;
-	}
 	uint32_t bar = ferry_nvme_ctrlr_get_bar_size(f->ctrlr);
 	if (bar > tr->info.bar0_size) {
 		FERRY_ERR(COMP,
@@ -344,30 +331,68 @@ static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 			  "(use fewer io_queues)",
 			  bar, ferry_device_get_name(tr->dev), tr->info.bar0_size);
 		ferry_nvme_ctrlr_destroy(f->ctrlr);
-		ferry_accel_chan_destroy(f->chan);
-		free(f);
+		f->ctrlr = NULL;
 		return -ENOSPC;
 	}
+	return 0;
+}
+
+static int pcie_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *subsys,
+		       const char *address)
+{
+	struct pcie_tr *tr = ferry_transport_get_ctx(t);
+	uint32_t fn;
+	int rc = listen_parse_fn(tr, address, &fn);
+	if (rc)
+		return rc;
+	struct ferry_memdomain *dom = tr->ep->get_domain(tr->dev, fn);
+	if (!dom) {
+		FERRY_ERR(COMP, "listen: %s fn %u has no host memory domain",
+			  ferry_device_get_name(tr->dev), fn);
+		return -ENODEV;
+	}
+	struct pcie_fn *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->tr = tr;
+	f->fn = fn;
+	f->st.size = sizeof(f->st);
+	if (tr->accel) {
+		rc = ferry_accel_chan_create(tr->dev, NULL, &f->chan);
+		if (rc) {
+			FERRY_ERR(COMP, "listen: accel channel on %s: %s",
+				  ferry_device_get_name(tr->dev), ferry_strerror(rc));
+			goto err_free;
+		}
+	}
+	rc = listen_create_ctrlr(t, subsys, f, dom);
+	if (rc)
+		goto err_chan;
 	struct ferry_hal_pcie_ep_attach_opts ao = {
 		.size = sizeof(ao),
 		.doorbell_offset = FERRY_NVME_REG_DBS,
-		.doorbell_count = (bar - FERRY_NVME_REG_DBS) / 4u,
+		.doorbell_count = (ferry_nvme_ctrlr_get_bar_size(f->ctrlr) - FERRY_NVME_REG_DBS) / 4u,
 		.handlers = &pcie_handlers,
 		.ctx = f,
 	};
 	f->db_count = ao.doorbell_count;
-	rc = tr->ep->attach(tr->dev, (uint32_t)fn, &ao);
+	rc = tr->ep->attach(tr->dev, fn, &ao);
 	if (rc) {
-		FERRY_ERR(COMP, "listen: attaching %s fn %lu failed: %s",
+		FERRY_ERR(COMP, "listen: attaching %s fn %u failed: %s",
 			  ferry_device_get_name(tr->dev), fn, ferry_strerror(rc));
-		ferry_nvme_ctrlr_destroy(f->ctrlr);
-		ferry_accel_chan_destroy(f->chan);
-		free(f);
-		return rc;
+		goto err_ctrlr;
 	}
 	f->attached = 1;
 	tr->fns[tr->nfns++] = f;
 	return 0;
+
+err_ctrlr:
+	ferry_nvme_ctrlr_destroy(f->ctrlr);
+err_chan:
+	ferry_accel_chan_destroy(f->chan);
+err_free:
+	free(f);
+	return rc;
 }
 
 static int pcie_poll(struct ferry_transport *t, uint32_t max)
