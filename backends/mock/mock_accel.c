@@ -4,7 +4,8 @@
  * dif-strip+decrypt and dif-strip+decrypt+push for reads). Descriptors run on the device's
  * engine thread; the engine resolves every operand through the mock's IOMMU view
  * (mock_resolve) before moving any byte, computes the bytes itself with the primitive kernels
- * and keeps a chain's intermediate data in its own scratch memory. Error injection
+ * and keeps a chain's intermediate data in its own scratch memory, or streams a declared
+ * chain without it when its source and destination do not overlap. Error injection
  * (ferry/mock.h) counts one operation per descriptor.
  */
 #include <errno.h>

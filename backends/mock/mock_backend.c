@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 static const char *const mock_keys[] = {"host_mem", "iova_size", "functions",  "latency_ns",
 					"ring",     "seed",      "inject_ppm", NULL};

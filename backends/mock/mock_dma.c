@@ -3,7 +3,7 @@
  * the device's engine thread), batch submit and completion polling.
  */
 #include <errno.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 static int mock_query(struct ferry_device *fdev, struct ferry_dma_info *info)
 {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 #include <ferry/module/memdomain.h>
 
 /* One asynchronous domain operation in flight. */

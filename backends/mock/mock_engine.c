@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 uint64_t mock_now_ns(void)
 {

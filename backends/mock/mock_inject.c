@@ -3,7 +3,7 @@
  * with status S" rules and seeded random failures, both decided at submit time.
  */
 #include <errno.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 /* splitmix64: small, seedable, good enough to pick failures. */
 static uint64_t prng_next(uint64_t *state)

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 #define PAGE_MASK ((uint64_t)MOCK_PAGE_SIZE - 1)
 

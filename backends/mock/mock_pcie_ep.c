@@ -4,7 +4,7 @@
  * the host's BAR0 accesses and doorbells from the request rings in poll(), reclaiming the
  * slots of host processes that died holding them, MSI-X raising, the per-function domains,
  * and the counters of ferry/mock_pcie.h.
- * Layout and protocol of the channel: mock_pcie_shm.h. Host side: mock_pcie_host.c.
+ * Layout and protocol of the channel: mock_internal.h. Host side: mock_pcie_host.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <ferry/hal/pcie_ep.h>
-#include "mock_pcie_shm.h"
-#include "mock_priv.h"
+#include "mock_internal.h"
 
 #define MOCK_PCIE_LOG_BAD 8u /* malformed requests logged per function; later ones counted */
 #define MOCK_PCIE_LOG_RECLAIM_NS 1000000000ull /* at most one reclaim line per second */

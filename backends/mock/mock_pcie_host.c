@@ -3,7 +3,7 @@
  * process, posting BAR0 reads and writes to a function's request ring (multi-producer) under
  * the poster's name, waiting for read answers and for MSI-X vectors with bounded waits; and
  * the process identity (pid + start time) both sides use to tell a dead host. Protocol:
- * mock_pcie_shm.h.
+ * mock_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <ferry/log.h>
-#include "mock_pcie_shm.h"
+#include "mock_internal.h"
 
 #define COMP "mock"
 #define SPIN_NS 20000ull          /* busy-wait this long before sleeping */

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <ferry/hal/hal.h>
 #include <ferry/mock_pcie.h>
-#include "mock/mock_pcie_shm.h"
+#include "mock/mock_internal.h"
 #include "test_mock_util.h"
 
 /* ---- a fake register file: records what the handlers saw -------------------------------- */
