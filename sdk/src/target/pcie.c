@@ -16,6 +16,7 @@
 #include <ferry/module/transport.h>
 #include <ferry/module/nvme_ctrlr.h>
 #include "core_internal.h"
+#include "target_internal.h"
 
 #define COMP "pcie"
 #define PCIE_MAX_FNS 64u
@@ -45,7 +46,7 @@ struct pcie_tr {
 	uint32_t nfns;
 };
 
-extern const struct ferry_transport_ops pcie_transport_ops; /* registered by transport.c */
+static const struct ferry_transport_ops pcie_transport_ops;
 
 /* ---- BAR0 handlers (called from the backend's poll) ---------------------------------- */
 
@@ -432,7 +433,7 @@ static void pcie_ctrlr_event(struct ferry_transport *t, struct ferry_nvme_ctrlr 
 		  (int)ev);
 }
 
-const struct ferry_transport_ops pcie_transport_ops = {
+static const struct ferry_transport_ops pcie_transport_ops = {
 	.abi_version = FERRY_TRANSPORT_OPS_ABI,
 	.name = FERRY_PCIE_TRANSPORT_NAME,
 	.kind = FERRY_TRANSPORT_MEMORY,
@@ -443,6 +444,7 @@ const struct ferry_transport_ops pcie_transport_ops = {
 	.raise_irq = pcie_raise_irq,
 	.ctrlr_event = pcie_ctrlr_event,
 };
+BUILTIN_TRANSPORT(pcie_transport_ops, 0); /* the first built-in */
 
 /* ---- public accessors ------------------------------------------------------------------ */
 

@@ -8,6 +8,7 @@
 #include <ferry/transport.h>
 #include <ferry/module/transport.h>
 #include "core_internal.h"
+#include "target_internal.h"
 
 #define COMP "transport"
 #define MAX_TRANSPORTS 32
@@ -25,24 +26,37 @@ static unsigned int tr_instances[MAX_TRANSPORTS];
 static unsigned int tr_count;
 
 /*
- * Built-in plugins (pcie_transport.c...). The first call of any registry function registers
- * them, before whatever that call does: a built-in name therefore always belongs to the
- * built-in, a vendor plugin registered under it gets -EEXIST (whenever it registers), and
- * built-ins cannot be unregistered. The reference from here keeps them in a static link.
+ * Built-in plugins: the BUILTIN_TRANSPORT() entries of their own files (pcie.c...), gathered
+ * by the linker (target_internal.h). The first call of any registry function registers them,
+ * in ascending order, before whatever that call does: a built-in name therefore always
+ * belongs to the built-in, a vendor plugin registered under it gets -EEXIST (whenever it
+ * registers), and built-ins cannot be unregistered. Weak: a build without any built-in
+ * leaves the section, and so both symbols, undefined (NULL).
  */
-extern const struct ferry_transport_ops pcie_transport_ops;
-static const struct ferry_transport_ops *const tr_builtins[] = {&pcie_transport_ops};
+extern const struct builtin_transport __start_ferry_builtin_transports[] __attribute__((weak));
+extern const struct builtin_transport __stop_ferry_builtin_transports[] __attribute__((weak));
+#define TR_BUILTINS_BEGIN __start_ferry_builtin_transports
+#define TR_BUILTINS_END __stop_ferry_builtin_transports
 static pthread_once_t tr_builtin_once = PTHREAD_ONCE_INIT;
 
 static int do_register(const struct ferry_transport_ops *ops);
 
 static void tr_builtin_register(void)
 {
-	for (size_t i = 0; i < sizeof(tr_builtins) / sizeof(tr_builtins[0]); i++) {
-		int rc = do_register(tr_builtins[i]);
-		if (rc) /* cannot happen with an empty registry: a bug in the built-in table */
+	/* The section is in link order: pick by ascending order (a handful of entries). */
+	unsigned int next = 0;
+	for (;;) {
+		const struct builtin_transport *best = NULL;
+		for (const struct builtin_transport *b = TR_BUILTINS_BEGIN; b < TR_BUILTINS_END; b++)
+			if (b->order >= next && (!best || b->order < best->order))
+				best = b;
+		if (!best)
+			return;
+		int rc = do_register(best->ops);
+		if (rc) /* cannot happen with an empty registry: a bug in a built-in */
 			FERRY_ERR(COMP, "built-in transport '%s' not registered: %s",
-				  tr_builtins[i]->name, ferry_strerror(rc));
+				  best->ops->name, ferry_strerror(rc));
+		next = best->order + 1;
 	}
 }
 
@@ -53,8 +67,8 @@ static void tr_builtin_init(void)
 
 static int is_builtin(const struct ferry_transport_ops *ops)
 {
-	for (size_t i = 0; i < sizeof(tr_builtins) / sizeof(tr_builtins[0]); i++)
-		if (tr_builtins[i] == ops)
+	for (const struct builtin_transport *b = TR_BUILTINS_BEGIN; b < TR_BUILTINS_END; b++)
+		if (b->ops == ops)
 			return 1;
 	return 0;
 }

@@ -1,0 +1,30 @@
+/*
+ * Internal to the target component (sdk/src/target): the table of built-in transports.
+ * Never installed.
+ */
+#ifndef FERRY_TARGET_INTERNAL_H
+#define FERRY_TARGET_INTERNAL_H
+
+#include <ferry/module/transport.h>
+
+/*
+ * A built-in transport registers itself from its own file with BUILTIN_TRANSPORT(ops, order):
+ * the entry lands in the linker section "ferry_builtin_transports", which transport.c walks
+ * between __start_/__stop_ (the linker defines both for a section named like a C identifier),
+ * registering in ascending @p order before any vendor plugin. No list to edit, no extern.
+ *
+ * Nothing references a built-in's file by symbol, so an archive member holding one would not
+ * be pulled into a static link: both libferry.a and the in-tree libferry_internal.a are built
+ * from one prelinked object (sdk/CMakeLists.txt) for that reason.
+ */
+struct builtin_transport {
+	unsigned int order; /* registration order: 0 ("pcie") first */
+	const struct ferry_transport_ops *ops;
+};
+
+#define BUILTIN_TRANSPORT(ops_, order_)                                                            \
+	static const struct builtin_transport builtin_transport_##ops_                             \
+		__attribute__((used, section("ferry_builtin_transports"),                          \
+			       aligned(_Alignof(struct builtin_transport)))) = {order_, &ops_}
+
+#endif /* FERRY_TARGET_INTERNAL_H */
