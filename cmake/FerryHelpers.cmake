@@ -1,13 +1,24 @@
 # Helper functions shared by every CMakeLists in the tree: backends, samples, tests, and the
 # link-time reference that keeps a statically linked backend registered.
 
-# ferry_add_backend(NAME <name> SOURCES <src>... [LIBS <lib>...])
-#   Builds backends/<name> as the static library ferry_backend_<name>. A backend sees only
-#   hal/include and sdk/include (the layer rule), never sdk/src; tests/checks/check_layers.cmake
-#   verifies its #include lines. Its registration symbol (FERRY_HAL_BACKEND in
-#   ferry/hal/backend.h) is what ferry_link_backends() references.
+# ferry_add_backend(NAME <name> SOURCES <src>... [LIBS <lib>...] [INCLUDE <dir>] [INSTALL])
+#   Builds backends/<name> as the static library ferry_backend_<name> (linked with the in-tree
+#   ferry_static). A backend sees only hal/include, sdk/include and its own INCLUDE folder
+#   (its public control headers, <dir>/ferry/*.h; also on the include path of whoever links
+#   it), never sdk/src (the layer rule); tests/checks/check_layers.cmake verifies its #include
+#   lines. Its registration symbol (FERRY_HAL_BACKEND in ferry/hal/backend.h) is what
+#   ferry_link_backends() references.
+#   INSTALL also installs the backend for applications of an installed Ferry: the static
+#   library libferry_<name>.a (prelinked like libferry.a: only its default-visibility symbols
+#   stay global), its INCLUDE headers, ferry-<name>.pc, and two exported targets on that one
+#   archive: Ferry::<name> (with libferry.so) and Ferry::<name>_static (with libferry.a).
+#   Both and the .pc carry the linker option --undefined=ferry_hal_backend_<name> (-u): that
+#   undefined reference makes the linker take the backend (and its registration) out of the
+#   archive, with nothing to call from the application. Why no shared libferry_<name>.so: a
+#   shared library that the executable does not reference is dropped by --as-needed (the
+#   default of Debian's and Ubuntu's gcc), -u or not, and its registration with it.
 function(ferry_add_backend)
-  cmake_parse_arguments(B "" "NAME" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(B "INSTALL" "NAME;INCLUDE" "SOURCES;LIBS" ${ARGN})
   if(NOT B_NAME OR NOT B_SOURCES)
     message(FATAL_ERROR "ferry_add_backend: NAME and SOURCES are required")
   endif()
@@ -15,12 +26,77 @@ function(ferry_add_backend)
     message(FATAL_ERROR "ferry_add_backend: NAME '${B_NAME}' must be a C identifier in lower case")
   endif()
   set(tgt ferry_backend_${B_NAME})
-  add_library(${tgt} STATIC ${B_SOURCES})
-  target_include_directories(${tgt} PRIVATE
-    ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include)
-  target_compile_definitions(${tgt} PRIVATE FERRY_BACKEND_BUILD)
+  # The objects, compiled once for every library below (position-independent: the project
+  # sets CMAKE_POSITION_INDEPENDENT_CODE).
+  add_library(${tgt}_obj OBJECT ${B_SOURCES})
+  target_include_directories(${tgt}_obj PRIVATE
+    ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include ${B_INCLUDE})
+  target_compile_definitions(${tgt}_obj PRIVATE FERRY_BACKEND_BUILD)
+  target_link_libraries(${tgt}_obj PRIVATE ${B_LIBS})
+  add_library(${tgt} STATIC $<TARGET_OBJECTS:${tgt}_obj>)
+  target_include_directories(${tgt} PUBLIC ${B_INCLUDE})
   target_link_libraries(${tgt} PUBLIC ferry_static ${B_LIBS})
   set_property(GLOBAL APPEND PROPERTY FERRY_BACKENDS ${B_NAME})
+  if(B_INSTALL)
+    _ferry_install_backend(${B_NAME} "${B_INCLUDE}" "${B_LIBS}")
+  endif()
+endfunction()
+
+# _ferry_install_backend(<name> <include dir> <libs>): the INSTALL part of ferry_add_backend().
+function(_ferry_install_backend name incdir libs)
+  set(tgt ferry_backend_${name})
+  set(keep "LINKER:--undefined=ferry_hal_backend_${name}")
+  set(incs $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  if(incdir)
+    list(APPEND incs $<BUILD_INTERFACE:${incdir}>)
+  endif()
+
+  # One relocatable object with the hidden symbols made local (see libferry.a in
+  # sdk/CMakeLists.txt): the application's own names never collide with the backend's
+  # statics, and -u pulls in the whole backend at once.
+  set(pre ${CMAKE_CURRENT_BINARY_DIR}/${tgt}_prelinked.o)
+  add_custom_command(OUTPUT ${pre}
+    COMMAND ${CMAKE_LINKER} -r -o ${pre} $<TARGET_OBJECTS:${tgt}_obj>
+    COMMAND ${FERRY_OBJCOPY} --localize-hidden ${pre}
+    DEPENDS ${tgt}_obj $<TARGET_OBJECTS:${tgt}_obj>
+    COMMAND_EXPAND_LISTS
+    COMMENT "Prelinking libferry_${name}.a with hidden symbols made local")
+  add_library(${tgt}_dist STATIC ${pre})
+  add_dependencies(${tgt}_dist ${tgt}_obj)
+  set_target_properties(${tgt}_dist PROPERTIES OUTPUT_NAME ferry_${name}
+                        EXPORT_NAME ${name}_static LINKER_LANGUAGE C)
+  target_include_directories(${tgt}_dist INTERFACE ${incs})
+  target_link_libraries(${tgt}_dist INTERFACE ferry_static_dist ${libs})
+  target_link_options(${tgt}_dist INTERFACE ${keep})
+
+  # Ferry::<name>: the same archive, with the shared libferry after it on the link line.
+  add_library(${tgt}_iface INTERFACE)
+  set_target_properties(${tgt}_iface PROPERTIES EXPORT_NAME ${name})
+  add_dependencies(${tgt}_iface ${tgt}_dist)
+  target_include_directories(${tgt}_iface INTERFACE ${incs})
+  target_link_libraries(${tgt}_iface INTERFACE
+    $<INSTALL_INTERFACE:$<INSTALL_PREFIX>/${CMAKE_INSTALL_LIBDIR}/libferry_${name}.a>
+    ferry ${libs})
+  target_link_options(${tgt}_iface INTERFACE ${keep})
+
+  install(TARGETS ${tgt}_dist ${tgt}_iface EXPORT FerryTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT sdk)
+  if(incdir)
+    install(DIRECTORY ${incdir}/ferry DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT sdk
+            FILES_MATCHING PATTERN "*.h")
+  endif()
+  # ferry-<name>.pc, written at install time like ferry.pc (cmake/FerryPkgConfig.cmake).
+  install(CODE "
+    set(FERRY_PC_NAME \"${name}\")
+    set(FERRY_PC_VERSION \"${PROJECT_VERSION}\")
+    set(FERRY_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
+    set(FERRY_PC_INCLUDEDIR \"${CMAKE_INSTALL_INCLUDEDIR}\")
+    include(\"${PROJECT_SOURCE_DIR}/cmake/FerryPkgConfig.cmake\")
+    ferry_write_pc(\"${PROJECT_SOURCE_DIR}/cmake/ferry-backend.pc.in\"
+                   \"${PROJECT_BINARY_DIR}/ferry-${name}.pc\")
+  " COMPONENT sdk)
+  install(FILES ${PROJECT_BINARY_DIR}/ferry-${name}.pc
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT sdk)
 endfunction()
 
 # ferry_link_backends(<target> <name>...)

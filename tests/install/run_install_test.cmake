@@ -4,6 +4,9 @@
 #   pkg-config, shared   cc $(pkg-config --cflags ferry) consumer.c $(pkg-config --libs ferry)
 #   pkg-config, static   the same with --static and libferry.a
 #   find_package(Ferry)  Ferry::ferry and Ferry::ferry_static, through CMAKE_PREFIX_PATH
+# and the same four ways mock_consumer.c against the installed mock backend (ferry-mock.pc,
+# Ferry::mock, Ferry::mock_static): it opens "mock" without registering it itself and runs a
+# fused encrypt + DIF insert sequence on the mock engine, checked against the software path.
 # No network: everything comes from the build tree and the system's packages.
 #
 # Inputs (-D): BUILD_DIR, WORK, CONSUMER_DIR, SRC, CC, GENERATOR, PKG_CONFIG, VERSION,
@@ -50,6 +53,9 @@ endif()
 set(libdir ${prefix}/${LIBDIR})
 set(incdir ${prefix}/${INCLUDEDIR})
 ferry_public_headers(${SRC} headers)
+# ... plus the installed mock backend's control headers.
+file(GLOB mock_headers ${SRC}/backends/mock/include/ferry/*.h)
+list(APPEND headers ${mock_headers})
 set(want_headers "")
 foreach(h ${headers})
   ferry_include_name(${h} name)
@@ -62,7 +68,7 @@ if(NOT want_headers STREQUAL got_headers)
   fail("installed headers differ from the public headers:\n  want ${want_headers}\n  got  ${got_headers}")
 endif()
 foreach(f libferry.so libferry.so.${SOVERSION} libferry.so.${VERSION} libferry.a
-          pkgconfig/ferry.pc cmake/Ferry/FerryConfig.cmake cmake/Ferry/FerryConfigVersion.cmake
+          libferry_mock.a pkgconfig/ferry.pc pkgconfig/ferry-mock.pc cmake/Ferry/FerryConfig.cmake cmake/Ferry/FerryConfigVersion.cmake
           cmake/Ferry/FerryTargets.cmake)
   if(NOT EXISTS ${libdir}/${f})
     fail("not installed: ${LIBDIR}/${f}")
@@ -84,32 +90,64 @@ endif()
 if(NOT pcprefix STREQUAL prefix)
   fail("ferry.pc prefix is '${pcprefix}', want the install prefix ${prefix}")
 endif()
-execute_process(COMMAND ${PKG_CONFIG} --cflags ferry OUTPUT_VARIABLE pc_cflags
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-execute_process(COMMAND ${PKG_CONFIG} --libs ferry OUTPUT_VARIABLE pc_libs
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-execute_process(COMMAND ${PKG_CONFIG} --static --libs ferry OUTPUT_VARIABLE pc_static
-                OUTPUT_STRIP_TRAILING_WHITESPACE)
-separate_arguments(pc_cflags UNIX_COMMAND "${pc_cflags}")
-separate_arguments(pc_libs UNIX_COMMAND "${pc_libs}")
-separate_arguments(pc_static UNIX_COMMAND "${pc_static}")
-# A static link names the archive (-l:libferry.a) so the shared library cannot be picked.
-list(TRANSFORM pc_static REPLACE "^-lferry$" "-l:libferry.a")
+# pc_flags(<module> <prefix>): <prefix>_cflags, <prefix>_libs, <prefix>_static (lists) of a module.
+# A static link names the archives (-l:libferry.a ...) so a shared library cannot be picked.
+function(pc_flags module out)
+  foreach(kind cflags libs static)
+    set(args --${kind})
+    if(kind STREQUAL "static")
+      set(args --static --libs)
+    endif()
+    execute_process(COMMAND ${PKG_CONFIG} ${args} ${module} OUTPUT_VARIABLE v
+                    OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message("FAIL: pkg-config ${args} ${module} (exit ${rc})")
+      math(EXPR n "${nfail} + 1")
+      set(nfail ${n} PARENT_SCOPE)
+    endif()
+    separate_arguments(v UNIX_COMMAND "${v}")
+    if(kind STREQUAL "static")
+      list(TRANSFORM v REPLACE "^-l(ferry|ferry_mock)$" "-l:lib\\1.a")
+    endif()
+    set(${out}_${kind} ${v} PARENT_SCOPE)
+  endforeach()
+endfunction()
+pc_flags(ferry pc)
+pc_flags(ferry-mock pcm)
+message(STATUS "pkg-config --libs ferry-mock: ${pcm_libs}")
 
 set(cflags -std=c11 -Wall -Wextra -Wpedantic -Werror ${FLAGS})
-set(pc_shared_bin ${WORK}/consumer_pc_shared)
-set(pc_static_bin ${WORK}/consumer_pc_static)
-run("pkg-config shared consumer: build" ${CC} ${cflags} ${pc_cflags} ${CONSUMER_DIR}/consumer.c
-    -o ${pc_shared_bin} ${pc_libs} -Wl,-rpath,${libdir})
+# pc_consumer(<name> <source> <flags prefix> [<extra cflags>...]): build and run it shared
+# (with an rpath, as README says for a prefix outside the loader's path) and static.
+macro(pc_consumer name src pfx)
+  run("pkg-config shared ${name}: build" ${CC} ${cflags} ${ARGN} ${${pfx}_cflags} ${src}
+      -o ${WORK}/${name}_pc_shared ${${pfx}_libs} -Wl,-rpath,${libdir})
+  if(run_ok)
+    run("pkg-config shared ${name}: run" ${WORK}/${name}_pc_shared)
+    message(STATUS "${run_out}")
+  endif()
+  run("pkg-config static ${name}: build" ${CC} ${cflags} ${ARGN} ${${pfx}_cflags} ${src}
+      -o ${WORK}/${name}_pc_static ${${pfx}_static})
+  if(run_ok)
+    run("pkg-config static ${name}: run" ${WORK}/${name}_pc_static)
+    message(STATUS "${run_out}")
+  endif()
+endmacro()
+pc_consumer(consumer ${CONSUMER_DIR}/consumer.c pc)
+pc_consumer(mock_consumer ${CONSUMER_DIR}/mock_consumer.c pcm)
+# consumer.c references nothing of the mock: only the .pc's -u keeps the backend registered.
+pc_consumer(consumer_mock ${CONSUMER_DIR}/consumer.c pcm -DCONSUMER_EXPECT_MOCK)
+
+# README's one-liner for a prefix outside /usr, and the loader path given at run time
+# (LD_LIBRARY_PATH) instead of an rpath.
+execute_process(COMMAND ${PKG_CONFIG} --cflags --libs ferry-mock OUTPUT_VARIABLE v
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+separate_arguments(v UNIX_COMMAND "${v}")
+run("pkg-config --cflags --libs ferry-mock, no rpath: build" ${CC} ${cflags}
+    ${CONSUMER_DIR}/mock_consumer.c -o ${WORK}/mock_consumer_norpath ${v})
 if(run_ok)
-  run("pkg-config shared consumer: run" ${pc_shared_bin})
-  message(STATUS "${run_out}")
-endif()
-run("pkg-config static consumer: build" ${CC} ${cflags} ${pc_cflags} ${CONSUMER_DIR}/consumer.c
-    -o ${pc_static_bin} ${pc_static})
-if(run_ok)
-  run("pkg-config static consumer: run" ${pc_static_bin})
-  message(STATUS "${run_out}")
+  run("LD_LIBRARY_PATH=<prefix>/${LIBDIR}: run" ${CMAKE_COMMAND} -E env LD_LIBRARY_PATH=${libdir}
+      ${WORK}/mock_consumer_norpath)
 endif()
 
 # --- find_package(Ferry) -----------------------------------------------------------------
@@ -124,9 +162,11 @@ run("find_package consumer: configure" ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${
 if(run_ok)
   run("find_package consumer: build" ${CMAKE_COMMAND} --build ${cm_build})
   if(run_ok)
-    foreach(kind shared static)
-      run("find_package ${kind} consumer: run" ${cm_build}/consumer_cmake_${kind})
-      message(STATUS "${run_out}")
+    foreach(prog consumer mock_consumer consumer_mock)
+      foreach(kind shared static)
+        run("find_package ${kind} ${prog}: run" ${cm_build}/${prog}_cmake_${kind})
+        message(STATUS "${run_out}")
+      endforeach()
     endforeach()
   endif()
 endif()

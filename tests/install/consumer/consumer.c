@@ -2,7 +2,8 @@
  * Out-of-tree consumer of an *installed* Ferry: built by tests/install against the installed
  * headers and libraries (via pkg-config and via find_package(Ferry)), then run. Uses the SDK
  * (version, system domain, a domain's lifecycle, a pull) and the backend SDK (registering a
- * backend), and exits non-zero on the first thing that is not as documented.
+ * backend), and exits non-zero on the first thing that is not as documented. Built once more
+ * with CONSUMER_EXPECT_MOCK and the mock's link flags: then "mock" must be registered.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,16 @@ int main(void)
 	ferry_device_close(dev);
 	CHECK(ferry_hal_unregister(&consumer_backend) == 0);
 	CHECK(ferry_hal_find("consumer") == NULL);
+
+#ifdef CONSUMER_EXPECT_MOCK
+	/* Linked with ferry-mock.pc / Ferry::mock_static while calling none of the mock's
+	 * functions: its registration is kept all the same (-u ferry_hal_backend_mock). */
+	CHECK(ferry_hal_find("mock") != NULL);
+	dev = NULL;
+	CHECK(ferry_device_open("mock", "", &dev) == 0);
+	if (dev)
+		ferry_device_close(dev);
+#endif
 
 	printf("consumer: %s\n", failed ? "FAILED" : "ok");
 	return failed;
