@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <ferry/log.h>
-#include "mock_shm.h"
+#include "mock_internal.h"
 
 #define COMP "mock"
 
@@ -19,14 +19,17 @@ static uint64_t round_page(uint64_t v)
 	return (v + MOCK_PAGE_SIZE - 1) & ~(uint64_t)(MOCK_PAGE_SIZE - 1);
 }
 
+/* Maps @p size bytes of @p fd. Returns 0 and *out, or a negative errno (never 0: callers
+ * take 0 to mean *out is set) with *out NULL. */
 static int map_region(int fd, uint64_t size, struct ferry_mock_host **out)
 {
+	*out = NULL;
 	struct ferry_mock_host *h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		int rc = -errno;
+		int rc = errno ? -errno : -EIO;
 		ferry_log(FERRY_LOG_ERROR, COMP,
 			  "mmap of %llu bytes of the shared memory failed: %s",
 			  (unsigned long long)size, strerror(errno));
@@ -65,7 +68,7 @@ int mock_shm_create(const char *devname, uint64_t host_size, uint64_t iova_size,
 		close(fd);
 		return rc;
 	}
-	struct ferry_mock_host *h = NULL;
+	struct ferry_mock_host *h;
 	int rc = map_region(fd, total, &h);
 	if (rc) {
 		close(fd);
@@ -127,7 +130,7 @@ FERRY_API int ferry_mock_host_open(int fd, struct ferry_mock_host **out)
 			  fd);
 		return -EINVAL;
 	}
-	struct ferry_mock_host *h = NULL;
+	struct ferry_mock_host *h;
 	int rc = map_region(fd, (uint64_t)st.st_size, &h);
 	if (rc)
 		return rc;
