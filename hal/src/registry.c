@@ -45,8 +45,6 @@ static int validate(const struct ferry_hal_backend *b)
 	if (!rc && b->pcie_ep)
 		rc = check_abi(b->name, "PCIe endpoint", b->pcie_ep->abi_version,
 			       FERRY_HAL_PCIE_EP_ABI_VERSION);
-	if (!rc && b->nic)
-		rc = check_abi(b->name, "NIC", b->nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
 	if (rc)
 		return rc;
 	if (!b->open || !b->close) {

@@ -61,13 +61,6 @@ CONF_TEST(hal, descriptor_and_abi_checks)
 		try_register(&copy, -EPROTO, "a PCIe endpoint table of abi_version + 1");
 		copy.pcie_ep = orig->pcie_ep;
 	}
-	if (orig->nic) {
-		struct ferry_hal_nic_ops nic = *orig->nic;
-		nic.abi_version = FERRY_HAL_NIC_ABI_VERSION + 1;
-		copy.nic = &nic;
-		try_register(&copy, -EPROTO, "a NIC table of abi_version + 1");
-		copy.nic = orig->nic;
-	}
 	/* Same name, another descriptor: refused, and the original stays registered. */
 	struct ferry_hal_backend same = *orig;
 	int rc = ferry_hal_register(&same);
