@@ -12,6 +12,8 @@ PKGS=(
   build-essential cmake pkg-config
   # libferry: AES-XTS (OpenSSL), CRC32C/CRC16-T10DIF (ISA-L), PCI discovery (libpci)
   libssl-dev openssl libisal-dev libpci-dev pciutils
+  # libferry, optional: libgcrypt's AES-XTS, used where it measures faster than OpenSSL's
+  libgcrypt20-dev
   # rxe backend: libibverbs + librdmacm, with the rxe provider
   libibverbs-dev librdmacm-dev ibverbs-providers
   # tests: Criterion; clang + compiler-rt for the libFuzzer targets and sanitizers

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/crc.h>
+#include <ferry/log.h>
 
 static const char check_str[] = "123456789";
 
@@ -117,4 +118,75 @@ Test(crc, iov_equals_flat_for_random_segmentations)
 	/* Chained over two iovec calls. */
 	struct iovec a = {buf, 1234}, b = {buf + 1234, sizeof(buf) - 1234};
 	cr_assert_eq(ferry_crc32c_iov(ferry_crc32c_iov(0, &a, 1), &b, 1), want);
+}
+
+/* ---- refusals: one rule for NULL in every function ------------------------------------- */
+static void quiet_log(enum ferry_log_level l, const char *c, const char *f, va_list ap)
+{
+	(void)l;
+	(void)c;
+	(void)f;
+	(void)ap;
+}
+
+static void quiet_setup(void)
+{
+	ferry_log_set_handler(quiet_log);
+}
+
+Test(crc, iov_segment_with_null_base_and_length_is_refused, .init = quiet_setup)
+{
+	static const char tail[] = "456789";
+	struct iovec iov[3] = {{(void *)check_str, 3}, {NULL, 5}, {(void *)tail, 6}};
+	/* Not the CRC of the valid segments (what the call used to return): refused as a whole. */
+	cr_assert_eq(ferry_crc32c_iov(0x1234u, iov, 3), 0x1234u);
+	cr_assert(strstr(ferry_last_error(), "NULL base") != NULL, "%s", ferry_last_error());
+	/* A NULL base with a zero length is an empty segment and fine. */
+	iov[1].iov_len = 0;
+	cr_assert_eq(ferry_crc32c_iov(0, iov, 3), 0xE3069283u);
+}
+
+Test(crc, null_buffer_with_length_is_refused_and_logged, .init = quiet_setup)
+{
+	cr_assert_eq(ferry_crc32c(0x1234u, NULL, 5), 0x1234u);
+	cr_assert(strstr(ferry_last_error(), "crc32c: NULL buffer") != NULL, "%s",
+		  ferry_last_error());
+	cr_assert_eq(ferry_crc16_t10dif(0xBEEF, NULL, 5), 0xBEEF);
+	cr_assert(strstr(ferry_last_error(), "crc16_t10dif: NULL buffer") != NULL, "%s",
+		  ferry_last_error());
+	cr_assert_eq(ferry_crc32c_iov(0xCAFEu, NULL, 3), 0xCAFEu);
+	cr_assert(strstr(ferry_last_error(), "NULL iovec array") != NULL, "%s",
+		  ferry_last_error());
+}
+
+/* ---- wire byte order ------------------------------------------------------------------- */
+static void store_le32(uint8_t out[4], uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		out[i] = (uint8_t)(v >> (8 * i));
+}
+
+Test(crc, crc32c_digest_wire_bytes_are_little_endian)
+{
+	/* RFC 3720 B.4 gives the CRC32C of four 32-byte patterns as the bytes on the wire. */
+	static const uint8_t want[4][4] = {{0xaa, 0x36, 0x91, 0x8a},
+					   {0x43, 0xab, 0xa8, 0x62},
+					   {0x4e, 0x79, 0xdd, 0x46},
+					   {0x5c, 0xdb, 0x3f, 0x11}};
+	uint8_t pat[4][32];
+	for (int i = 0; i < 32; i++) {
+		pat[0][i] = 0;
+		pat[1][i] = 0xff;
+		pat[2][i] = (uint8_t)i;
+		pat[3][i] = (uint8_t)(31 - i);
+	}
+	for (int k = 0; k < 4; k++) {
+		uint8_t wire[4];
+		store_le32(wire, ferry_crc32c(0, pat[k], 32));
+		cr_assert_arr_eq(wire, want[k], 4, "pattern %d", k);
+	}
+	uint8_t wire[4];
+	store_le32(wire, ferry_crc32c(0, check_str, 9));
+	const uint8_t check_wire[4] = {0x83, 0x92, 0x06, 0xe3};
+	cr_assert_arr_eq(wire, check_wire, 4);
 }

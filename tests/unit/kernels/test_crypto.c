@@ -626,3 +626,259 @@ Test(crypto, key_shared_by_threads)
 	}
 	ferry_crypto_key_destroy(key);
 }
+
+/* ---- overlap between source and destination --------------------------------------------- */
+Test(crypto, partial_overlap_is_refused_and_nothing_written)
+{
+	enum {
+		N = 4096
+	};
+	static uint8_t buf[N + 1024], snap[N + 1024];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 5 + 3);
+	memcpy(snap, buf, sizeof(buf));
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
+	/* dst one block, one data unit and one byte past src: each a partial overlap. */
+	const size_t shifts[] = {16, 512, 1};
+	for (size_t i = 0; i < 3; i++) {
+		struct iovec s = {buf, 2048}, d = {buf + shifts[i], 2048};
+		cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &s, 1, 0), -EINVAL, "shift %zu",
+			     shifts[i]);
+		cr_assert(strstr(ferry_last_error(), "overlap") != NULL, "%s", ferry_last_error());
+		cr_assert_eq(ferry_crypto_decrypt(key, &s, 1, &d, 1, 0), -EINVAL, "shift %zu",
+			     shifts[i]);
+		cr_assert_arr_eq(buf, snap, sizeof(buf), "shift %zu: buffer changed", shifts[i]);
+	}
+	/* Scattered: the same bytes in a different order (two segments swapped) is an overlap. */
+	struct iovec s2[2] = {{buf, 1024}, {buf + 1024, 1024}};
+	struct iovec d2[2] = {{buf + 1024, 1024}, {buf, 1024}};
+	cr_assert_eq(ferry_crypto_encrypt(key, d2, 2, s2, 2, 0), -EINVAL);
+	cr_assert_arr_eq(buf, snap, sizeof(buf));
+	/* The internal single-unit entry point too; exact in place stays allowed there. */
+	cr_assert_eq(ferry_crypto_xts_unit(key, 1, buf + 16, buf, 512, 0), -EINVAL);
+	cr_assert_arr_eq(buf, snap, sizeof(buf));
+	cr_assert_eq(ferry_crypto_xts_unit(key, 1, buf, buf, 512, 0), 0);
+	/* Adjacent (touching, not overlapping) buffers are fine. */
+	struct iovec s3 = {buf, 1024}, d3 = {buf + 1024, 1024};
+	cr_assert_eq(ferry_crypto_encrypt(key, &d3, 1, &s3, 1, 0), 0);
+	ferry_crypto_key_destroy(key);
+}
+
+/* ---- the tweak ------------------------------------------------------------------------- */
+/* Raw OpenSSL reference of one data unit with an explicit 16-byte IV. */
+static void evp_unit(const uint8_t *k, int klen, const uint8_t iv[16], const uint8_t *in,
+		     uint8_t *out, int len)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int outl;
+	cr_assert_eq(EVP_EncryptInit_ex(c, klen == 16 ? EVP_aes_128_xts() : EVP_aes_256_xts(),
+					NULL, k, iv),
+		     1);
+	cr_assert_eq(EVP_EncryptUpdate(c, out, &outl, in, len), 1);
+	EVP_CIPHER_CTX_free(c);
+}
+
+Test(crypto, tweak_bytes_are_little_endian_128bit)
+{
+	uint8_t k[32], pt[512], out[512], want[512];
+	unhex(key128_1, k, 16);
+	unhex(key128_2, k + 16, 16);
+	pattern512(pt);
+	const uint8_t iv[16] = {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+	evp_unit(k, 16, iv, pt, want, 512);
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
+	struct iovec s = {pt, 512}, d = {out, 512};
+	cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &s, 1, 0x0102030405060708ull), 0);
+	cr_assert_arr_eq(out, want, 512);
+	ferry_crypto_key_destroy(key);
+}
+
+Test(crypto, data_unit_smaller_than_block_uses_lba_times_units_per_block)
+{
+	/* A 4096-byte block at LBA 3 with 512-byte data units: tweak 3 * 8 = 24, unit j uses
+	 * the IV LE128(24 + j); the block that follows (LBA 4) starts at 32. */
+	enum {
+		BS = 4096,
+		DU = 512,
+		LBA = 3
+	};
+	static uint8_t k[32], pt[2 * BS], out[2 * BS], want[2 * BS];
+	unhex(key128_1, k, 16);
+	unhex(key128_2, k + 16, 16);
+	for (size_t i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 11 + 7);
+	for (unsigned j = 0; j < 2 * BS / DU; j++) {
+		uint8_t iv[16] = {0};
+		iv[0] = (uint8_t)(LBA * (BS / DU) + j);
+		evp_unit(k, 16, iv, pt + j * DU, want + j * DU, DU);
+	}
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, DU);
+	struct iovec s = {pt, sizeof(pt)}, d = {out, sizeof(out)};
+	cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &s, 1, (uint64_t)LBA * (BS / DU)), 0);
+	cr_assert_arr_eq(out, want, sizeof(out));
+	/* Block by block gives the same bytes. */
+	memset(out, 0, sizeof(out));
+	for (unsigned b = 0; b < 2; b++) {
+		struct iovec sb = {pt + b * BS, BS}, db = {out + b * BS, BS};
+		cr_assert_eq(ferry_crypto_encrypt(key, &db, 1, &sb, 1, (LBA + b) * (BS / DU)), 0);
+	}
+	cr_assert_arr_eq(out, want, sizeof(out));
+	ferry_crypto_key_destroy(key);
+}
+
+/* ---- the two implementations ----------------------------------------------------------- */
+/* Force impl for the keys created afterwards; skip when it is not available here. */
+static void force_or_skip(enum ferry_xts_impl impl)
+{
+	int rc = ferry_crypto_xts_force_impl(impl);
+	if (rc == -ENOTSUP)
+		cr_skip_test("libgcrypt is not built in or not usable here");
+	cr_assert_eq(rc, 0);
+}
+
+static void ieee_vectors_on(enum ferry_xts_impl impl)
+{
+	force_or_skip(impl);
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
+	cr_assert_eq(ferry_crypto_key_impl(key), impl);
+	uint8_t pt[512], c4[512], c5[512];
+	pattern512(pt);
+	unhex(ctx_v4, c4, 512);
+	unhex(ctx_v5, c5, 512);
+	check_512(key, 0, pt, ctx_v4, "vector 4");
+	check_512(key, 1, c4, ctx_v5, "vector 5");
+	check_512(key, 2, c5, ctx_v6, "vector 6");
+	/* Scattered and in place, through the same key. */
+	uint8_t buf[1536], want[1536];
+	memcpy(buf, pt, 512);
+	memcpy(buf + 512, c4, 512);
+	memcpy(buf + 1024, c5, 512);
+	memcpy(want, c4, 512);
+	memcpy(want + 512, c5, 512);
+	unhex(ctx_v6, want + 1024, 512);
+	struct iovec s[3] = {{buf, 100}, {buf + 100, 1000}, {buf + 1100, 436}};
+	struct iovec d[2] = {{buf, 700}, {buf + 700, 836}};
+	cr_assert_eq(ferry_crypto_encrypt(key, d, 2, s, 3, 0), 0);
+	cr_assert_arr_eq(buf, want, sizeof(buf));
+	ferry_crypto_key_destroy(key);
+
+	key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 512);
+	cr_assert_eq(ferry_crypto_key_impl(key), impl);
+	check_512(key, 0xffull, pt, ctx_v10, "vector 10");
+	check_512(key, 0xffffull, pt, ctx_v11, "vector 11");
+	check_512(key, 0xffffffull, pt, ctx_v12, "vector 12");
+	check_512(key, 0xffffffffull, pt, ctx_v13, "vector 13");
+	check_512(key, 0xffffffffffull, pt, ctx_v14, "vector 14");
+	ferry_crypto_key_destroy(key);
+
+	key = make_key(FERRY_CIPHER_AES_XTS_128, "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0",
+		       "22222222222222222222222222222222", 4096);
+	uint8_t p32[32], c32[32], o32[32];
+	memset(p32, 0x44, sizeof(p32));
+	unhex("af85336b597afc1a900b2eb21ec949d292df4c047e0b21532186a5971a227a89", c32, 32);
+	cr_assert_eq(ferry_crypto_xts_unit(key, 1, o32, p32, 32, 0x3333333333ull), 0);
+	cr_assert_arr_eq(o32, c32, 32, "vector 3");
+	cr_assert_eq(ferry_crypto_xts_unit(key, 0, o32, o32, 32, 0x3333333333ull), 0);
+	cr_assert_arr_eq(o32, p32, 32, "vector 3 decrypt in place");
+	ferry_crypto_key_destroy(key);
+}
+
+Test(crypto, ieee1619_vectors_on_openssl)
+{
+	ieee_vectors_on(FERRY_XTS_IMPL_OPENSSL);
+}
+
+Test(crypto, ieee1619_vectors_on_gcrypt)
+{
+	ieee_vectors_on(FERRY_XTS_IMPL_GCRYPT);
+}
+
+Test(crypto, implementations_are_byte_identical)
+{
+	enum {
+		N = 32768
+	};
+	static uint8_t pt[N], a[N], b[N];
+	srand(21);
+	for (size_t i = 0; i < N; i++)
+		pt[i] = (uint8_t)rand();
+	const enum ferry_cipher ciphers[] = {FERRY_CIPHER_AES_XTS_128, FERRY_CIPHER_AES_XTS_256};
+	const uint32_t dus[] = {512, 4096};
+	for (int ci = 0; ci < 2; ci++) {
+		for (int di = 0; di < 2; di++) {
+			const char *k1 = ci ? key256_1 : key128_1, *k2 = ci ? key256_2 : key128_2;
+			const uint64_t tweak = UINT64_MAX - 3; /* crosses into the high half */
+			force_or_skip(FERRY_XTS_IMPL_OPENSSL);
+			struct ferry_crypto_key *ko = make_key(ciphers[ci], k1, k2, dus[di]);
+			force_or_skip(FERRY_XTS_IMPL_GCRYPT);
+			struct ferry_crypto_key *kg = make_key(ciphers[ci], k1, k2, dus[di]);
+			cr_assert_eq(ferry_crypto_key_impl(kg), FERRY_XTS_IMPL_GCRYPT);
+			struct iovec s = {pt, N}, da = {a, N}, db = {b, N};
+			cr_assert_eq(ferry_crypto_encrypt(ko, &da, 1, &s, 1, tweak), 0);
+			cr_assert_eq(ferry_crypto_encrypt(kg, &db, 1, &s, 1, tweak), 0);
+			cr_assert_arr_eq(a, b, N, "encrypt cipher %d du %u", ci, dus[di]);
+			/* Cross: what one encrypted, the other decrypts. */
+			cr_assert_eq(ferry_crypto_decrypt(kg, &db, 1, &da, 1, tweak), 0);
+			cr_assert_arr_eq(b, pt, N, "decrypt cipher %d du %u", ci, dus[di]);
+			ferry_crypto_key_destroy(ko);
+			ferry_crypto_key_destroy(kg);
+		}
+	}
+}
+
+Test(crypto, gcrypt_key_shared_by_threads)
+{
+	force_or_skip(FERRY_XTS_IMPL_GCRYPT);
+	static uint8_t pt[4096], ref[4096];
+	for (int i = 0; i < 4096; i++)
+		pt[i] = (uint8_t)(i * 13 + 1);
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 512);
+	struct iovec s = {pt, 4096}, d = {ref, 4096};
+	cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &s, 1, 123), 0);
+	pthread_t t[4];
+	struct thr_arg a[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct thr_arg){key, pt, ref, 0};
+		cr_assert_eq(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(a[i].bad, 0, "thread %d saw %d wrong results", i, a[i].bad);
+	}
+	ferry_crypto_key_destroy(key);
+}
+
+Test(crypto, auto_choice_is_measured_and_used)
+{
+	double go = -1, gg = -1;
+	enum ferry_xts_impl want = ferry_crypto_xts_auto_impl(FERRY_CIPHER_AES_XTS_128, 4096,
+							      &go, &gg);
+	cr_assert(want == FERRY_XTS_IMPL_OPENSSL || want == FERRY_XTS_IMPL_GCRYPT);
+	if (ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0 && !getenv("FERRY_XTS_IMPL")) {
+		/* Both measured; libgcrypt chosen only if it was the faster. */
+		cr_assert(go > 0 && gg > 0, "openssl %.2f gcrypt %.2f GB/s", go, gg);
+		cr_assert_eq(want == FERRY_XTS_IMPL_GCRYPT, gg > go * 1.03);
+	}
+	cr_assert_eq(ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_AUTO), 0);
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 4096);
+	cr_assert_eq(ferry_crypto_key_impl(key), want);
+	ferry_crypto_key_destroy(key);
+	cr_assert_eq(ferry_crypto_xts_force_impl((enum ferry_xts_impl)9), -EINVAL);
+}
+
+Test(crypto, env_var_selects_the_implementation)
+{
+	/* Each Criterion test runs in its own process: the choice is not made yet. */
+	setenv("FERRY_XTS_IMPL", "openssl", 1);
+	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 4096);
+	cr_assert_eq(ferry_crypto_key_impl(key), FERRY_XTS_IMPL_OPENSSL);
+	ferry_crypto_key_destroy(key);
+	setenv("FERRY_XTS_IMPL", "gcrypt", 1);
+	key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
+	enum ferry_xts_impl want = ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0
+					   ? FERRY_XTS_IMPL_GCRYPT
+					   : FERRY_XTS_IMPL_OPENSSL;
+	cr_assert_eq(ferry_crypto_key_impl(key), want);
+	ferry_crypto_key_destroy(key);
+	unsetenv("FERRY_XTS_IMPL");
+}
