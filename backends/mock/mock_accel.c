@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/crc.h>
@@ -223,8 +224,15 @@ static int resolve_one(struct mock_dev *dev, const struct ferry_mem *m, int writ
 	}
 	if (st < 0)
 		return -EFAULT; /* -ENOBUFS again: the host remapped between the two walks */
-	if (st != 0)
+	if (st != 0) {
+		/* logged on the engine thread: job_run() hands the text to the submitter */
+		MACC_ERR("%s range [0x%llx, +%llu bytes) is not mapped or not permitted for %s "
+			 "(transfer status %d)",
+			 m->domain ? ferry_memdomain_get_name(m->domain) : "system",
+			 m->iovcnt ? (unsigned long long)(uintptr_t)m->iov[0].iov_base : 0ull,
+			 (unsigned long long)len, write ? "writing" : "reading", st);
 		return ferry_hal_xfer_status_errno((enum ferry_xfer_status)st);
+	}
 	r->cnt = cnt;
 	r->used = 1;
 	return 0;
@@ -513,8 +521,15 @@ static void job_run(struct mock_work *w)
 	if (job->inject != FERRY_XFER_SUCCESS) {
 		d->status = ferry_hal_xfer_status_errno(job->inject);
 		d->failed_op = 0;
+		snprintf(d->reason, sizeof(d->reason), "injected error: transfer status %d",
+			 (int)job->inject);
 	} else {
+		/* What this (engine) thread logs while executing is the reason of a failure:
+		 * hand it to the submitter in the descriptor, its thread never saw the log. */
+		ferry_set_last_error(NULL, NULL);
 		execute(job->mc->dev, d);
+		if (d->status)
+			snprintf(d->reason, sizeof(d->reason), "%s", ferry_last_error());
 	}
 	struct macc_chan *mc = job->mc;
 	pthread_mutex_lock(&mc->lock);

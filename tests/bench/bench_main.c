@@ -16,12 +16,15 @@
 
 struct bench_opts bench_opts = {.json = 0, .seconds = 0.2, .only = NULL};
 
+void bench_suite_accel_qd(int json);
+
 /* Suites with a built-in entry point (run before the suite's registered cases). */
 static const struct {
 	const char *name;
 	void (*run)(int json);
 } suites[] = {
 	{"accel", bench_suite_accel_ops},
+	{"accel-qd", bench_suite_accel_qd}, /* bench_accel_qd.c */
 };
 
 static struct bench_case *reg_head, **reg_tail = &reg_head;

@@ -9,7 +9,13 @@
  * function's host memory, or the accel virtual domain. Nothing runs while operations are
  * appended. ferry_seq_finish() runs four passes, in order:
  *  1. copy elision: drop copies whose neighbour can read from / write to the copy's other
- *     side, with rules that never change what the caller can observe (docs/accel.md);
+ *     side, with rules that never change what the caller can observe (docs/accel.md).
+ *     Aliasing: elision relies only on what a domain vouches for. Two real ranges are known
+ *     to be distinct only inside one domain created with FERRY_MEMDOMAIN_F_NO_ALIAS
+ *     (ferry/module/memdomain.h; the system domain and the accel domain are), by their
+ *     addresses; ranges of any other domain (an IOMMU may map one host page at two IOVAs)
+ *     or of two different domains are assumed to possibly be the same bytes, which only
+ *     keeps copies. A virtual buffer never aliases anything but itself;
  *  2. fusion: match op chains the device's engine declares it executes as one operation
  *     (ferry/hal/accel.h), generically;
  *  3. materialisation: accel virtual buffers still needed become pool buffers; bounce buffers
@@ -22,7 +28,10 @@
  * buffers between operations. A real buffer from a fixed-size pool is bound to one only if an
  * operation still needs it after the passes, and only while its sequence executes: the bytes
  * of a virtual buffer are never readable by the caller, so a sequence must end by writing
- * into real memory (system or host domain) what the caller wants to keep.
+ * into real memory (system or host domain) what the caller wants to keep: ferry_seq_finish()
+ * refuses a sequence whose last step writes a virtual buffer. A virtual buffer belongs to one
+ * sequence at a time: from the first append naming it until that sequence is freed
+ * (completed or aborted); appending it to another sequence meanwhile fails with -EBUSY.
  *
  * Lifetimes: the ::ferry_mem descriptors passed to append_* are copied, but their iovec
  * arrays and the memory they describe are referenced and must stay valid, unchanged, until
@@ -36,7 +45,11 @@
  * callbacks run in the sequence's order: 0 for a step that completed (an elided copy
  * completes when its position is reached), the error for the failing step, -ECANCELED for the
  * steps after it and for every step of an aborted sequence. The sequence is freed after its
- * completion callback returns; the callback may create and finish new sequences.
+ * completion callback returns; the callback may create and finish new sequences. When a
+ * sequence fails, the failure is logged on the channel's thread, and during its completion
+ * callback ferry_last_error() names the failing step, its operation, the engine (a device's,
+ * the software engine, or a domain's pull/push), the status and the engine's own reason (the
+ * IOMMU fault, an injected error...), even when the engine detected it on its own thread.
  *
  * Threading: ferry_accel_init()/fini() are called once per process by one thread with no
  * channel open. A channel, its sequences and its virtual buffers belong to the thread that
@@ -229,6 +242,11 @@ FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
  * flight are first driven to completion (their callbacks run inside this call). Virtual
  * buffers still held are released. Must not be called from a callback of this channel.
  * NULL is a no-op.
+ *
+ * Bounded: if the engine and the domains make no progress at all for 5 s, the sequences
+ * still in flight get their step and completion callbacks with -ECANCELED, an error is
+ * logged, and the memory that stuck work may still write (the channel, its tasks and the
+ * pool buffers those sequences hold) is leaked rather than freed.
  */
 FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *chan);
 
@@ -264,8 +282,8 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
 				  struct ferry_memdomain **domain, void **domain_ctx);
 
 /**
- * @brief Return a virtual buffer. It must not be used by a sequence still alive. Invalid
- * arguments are logged and ignored.
+ * @brief Return a virtual buffer. It must not be used by a sequence still alive (such a call,
+ * like invalid arguments, is logged and ignored).
  */
 FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 				   struct ferry_memdomain *domain, void *domain_ctx);
@@ -287,8 +305,9 @@ FERRY_API int ferry_seq_create(struct ferry_accel_chan *chan, struct ferry_seq *
  * @p cb (may be NULL) is the per-step callback. Return 0, -EINVAL (NULL sequence or operand,
  * operand without segments, lengths that do not match, an accel-domain operand that is not a
  * live virtual buffer of this channel or leaves its range, a sequence already finished; the
- * log says which), or -ENOMEM (the channel's max_tasks are in use). Operand domains:
- * anything a device's engine or the domain's pull/push can reach.
+ * log says which), -EBUSY (an operand is a virtual buffer that another sequence, still alive,
+ * uses: see the file preamble; nothing was appended), or -ENOMEM (the channel's max_tasks are
+ * in use). Operand domains: anything a device's engine or the domain's pull/push can reach.
  */
 
 /**
@@ -441,9 +460,10 @@ FERRY_API int ferry_seq_reverse(struct ferry_seq *seq);
  *         inserted step the plan needs. Nothing was kept: the sequence is unchanged from the
  *         caller's view and stays valid; call finish again later (after completions returned
  *         buffers) or ferry_seq_abort().
- * @retval -EINVAL NULL argument, an empty sequence, a sequence already finished, or a step
- *         that cannot be planned (e.g. a bounce larger than the pool allows; logged). The
- *         sequence stays valid; abort it.
+ * @retval -EINVAL NULL argument, an empty sequence, a sequence already finished, a last step
+ *         that writes a virtual buffer (a sequence must end in real memory), or a step that
+ *         cannot be planned (e.g. a bounce larger than the pool allows); logged. Nothing ran
+ *         and no callback will: the sequence stays valid and owned by the caller; abort it.
  */
 FERRY_API int ferry_seq_finish(struct ferry_seq *seq, ferry_seq_cb cb, void *cb_arg);
 

@@ -59,6 +59,19 @@ FERRY_API void ferry_log(enum ferry_log_level level, const char *component, cons
  */
 FERRY_API const char *ferry_last_error(void);
 
+/**
+ * @brief Make @p fmt the calling thread's last error message without emitting it.
+ *
+ * For an error detected on another thread (a backend's engine thread) and delivered on this
+ * one: the delivering code records the reason here, so that ferry_last_error() explains the
+ * failed completion to the callback it runs. The message was (or will be) logged once
+ * already; this only sets the thread-local copy.
+ * @param[in] component as for ferry_log().
+ * @param[in] fmt printf format, or NULL to clear the last error (empty string).
+ */
+FERRY_API void ferry_set_last_error(const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 FERRY_END_DECLS
 
 #endif /* FERRY_LOG_H */

@@ -122,6 +122,8 @@ struct accel_vbuf {
 	uint8_t real_class;
 	void *real;                  /* pool buffer bound while a sequence executes */
 	struct ferry_seq *bound_seq; /* the sequence holding @real */
+	struct ferry_seq *owner;     /* the sequence that appended it (alive if its id matches) */
+	uint32_t owner_id;
 	struct accel_vbuf *next;     /* free list / the sequence's bound list */
 };
 
@@ -161,6 +163,7 @@ struct ferry_seq {
 	struct ferry_hal_accel_desc desc; /* the one descriptor in flight (units run in order) */
 	struct accel_task *desc_head, *desc_tail;
 	struct ferry_seq *next; /* free list / channel queues */
+	char errmsg[FERRY_HAL_ACCEL_REASON_MAX + 128]; /* why it failed (status != 0) */
 };
 
 /* Counter indexes (mirrors struct ferry_accel_stats). */
@@ -202,12 +205,12 @@ static inline void cnt_add(struct accel_counters *c, unsigned int i, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* A domain the channel is waiting on (pulls/pushes in flight). */
+/* A domain the channel is waiting on (pulls/pushes in flight). The table grows as needed:
+ * a domain with work in flight that the poller did not poll would never complete it. */
 struct accel_dom_wait {
-	struct ferry_memdomain *domain;
+	struct ferry_memdomain *domain; /* NULL: free slot */
 	uint32_t pending;
 };
-#define ACCEL_DOM_WAIT_MAX 8
 
 struct ferry_accel_chan {
 	struct ferry_device *dev;
@@ -226,7 +229,11 @@ struct ferry_accel_chan {
 	uint32_t inflight;                           /* finished, not yet delivered */
 	uint32_t hw_inflight;
 	uint32_t seq_ids;
-	struct accel_dom_wait domw[ACCEL_DOM_WAIT_MAX];
+	struct accel_dom_wait *domw; /* domains with pulls/pushes in flight (holes allowed) */
+	uint32_t ndomw;              /* slots used (high-water mark) */
+	uint32_t domw_cap;           /* slots allocated */
+	uint32_t dom_pending;        /* pulls/pushes in flight over all domains */
+	uint64_t events;             /* completions seen (destroy's progress check) */
 	void **cache[POOL_CLASSES];
 	uint32_t ncache[POOL_CLASSES];
 	ferry_accel_plan_cb plan_cb;
@@ -253,8 +260,10 @@ void accel_pool_cache_flush(struct ferry_accel_chan *ch);
 struct accel_task *accel_task_get(struct ferry_accel_chan *ch);
 void accel_task_put(struct ferry_accel_chan *ch, struct accel_task *t);
 struct accel_vbuf *accel_vbuf_of(struct ferry_accel_chan *ch, void *ctx);
+/* The live sequence a virtual buffer belongs to, or NULL (accel_seq.c). */
+struct ferry_seq *vbuf_owner(const struct accel_vbuf *v);
 void accel_seq_ready(struct ferry_seq *seq);
-void accel_dom_wait_add(struct ferry_accel_chan *ch, struct ferry_memdomain *d);
+int accel_dom_wait_add(struct ferry_accel_chan *ch, struct ferry_memdomain *d); /* 0/-ENOMEM */
 void accel_dom_wait_del(struct ferry_accel_chan *ch, struct ferry_memdomain *d);
 void accel_plan_hook(struct ferry_seq *seq, const char *stage);
 
@@ -263,6 +272,9 @@ struct ferry_memdomain *accel_dom(const struct ferry_memdomain *d); /* NULL -> s
 bool accel_is_virtual(const struct ferry_mem *m);
 bool accel_is_system(const struct ferry_mem *m);
 bool accel_mem_same(const struct ferry_mem *a, const struct ferry_mem *b);
+/* Address overlap inside one address space (argument checks at append). */
+bool accel_mem_addr_overlap(const struct ferry_mem *a, const struct ferry_mem *b);
+/* May the two name a common byte, aliasing included (what the passes must assume). */
 bool accel_mem_overlap(const struct ferry_mem *a, const struct ferry_mem *b);
 uint64_t accel_mem_len(const struct ferry_mem *m);
 /* Data the task consumes / produces (chain links). */
@@ -294,6 +306,8 @@ void accel_seq_run(struct ferry_seq *seq);
 void accel_hw_complete(struct ferry_hal_accel_desc *desc);
 int accel_sw_exec(struct ferry_hal_accel_op *op);
 void accel_seq_free(struct ferry_seq *seq);
+/* Destroy gave up waiting: run the callbacks not run yet with -ECANCELED (buffers kept). */
+void accel_seq_cancel_stuck(struct ferry_seq *seq);
 
 /* --- dump (accel_dump.c) --- */
 int accel_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fmt fmt, char *buf, size_t len);

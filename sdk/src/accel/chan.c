@@ -3,8 +3,10 @@
  * pools (sequences, tasks, virtual buffers), the virtual buffer API, the plan hook, and the
  * poller that reaps the engine, domains and queues and delivers completions.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "accel_internal.h"
 
 #define COMP ACCEL_COMP
@@ -21,6 +23,7 @@ static void chan_free(struct ferry_accel_chan *ch)
 	free(ch->vbuf_mem);
 	for (int c = 0; c < POOL_CLASSES; c++)
 		free(ch->cache[c]);
+	free(ch->domw);
 	free(ch);
 }
 
@@ -148,6 +151,43 @@ FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
 	return 0;
 }
 
+/*
+ * Destroy waits for sequences in flight, but not forever: an engine or a domain that makes no
+ * progress (no completion at all) for DESTROY_STALL_NS is stuck. Its sequences then get their
+ * callbacks with -ECANCELED, and the channel's memory (tasks, bounce and pool buffers the
+ * stuck work may still write, and the channel the late completions point to) is leaked on
+ * purpose rather than freed under a writer.
+ */
+#define DESTROY_STALL_NS 5000000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void cancel_stuck(struct ferry_accel_chan *ch)
+{
+	FERRY_ERR(COMP,
+		  "chan_destroy: %u sequence(s) still in flight after %llu s without progress "
+		  "(%u on the engine, %u pulls/pushes in domains); cancelling them and leaking the "
+		  "channel's memory",
+		  ch->inflight, DESTROY_STALL_NS / 1000000000ull, ch->hw_inflight, ch->dom_pending);
+	for (uint32_t i = 0; i < ch->opts.max_seqs; i++) {
+		struct ferry_seq *s = &ch->seq_mem[i];
+		if (s->state != SEQ_RUNNING)
+			continue;
+		ferry_seq_cb cb = s->cb;
+		void *arg = s->cb_arg;
+		accel_seq_cancel_stuck(s);
+		cnt_add(&ch->cnt, CNT_SEQS_COMPLETED, 1);
+		cnt_add(&ch->cnt, CNT_ERRORS, 1);
+		ch->inflight--;
+		cb(arg, -ECANCELED);
+	}
+}
+
 FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *ch)
 {
 	if (!ch)
@@ -158,18 +198,34 @@ FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *ch)
 		if (s->state == SEQ_BUILDING || s->state == SEQ_PLANNED)
 			ferry_seq_abort(s);
 	}
-	/* Drive sequences in flight to completion; an engine always completes its work. */
-	while (ch->inflight)
+	/* Drive sequences in flight to completion, as long as something progresses. */
+	uint64_t seen = ch->events, last = now_ns();
+	uint32_t left = ch->inflight;
+	while (ch->inflight) {
 		ferry_accel_chan_poll(ch, UINT32_MAX);
+		if (ch->events != seen || ch->inflight != left) {
+			seen = ch->events;
+			left = ch->inflight;
+			last = now_ns();
+			continue;
+		}
+		if (now_ns() - last > DESTROY_STALL_NS) {
+			cancel_stuck(ch);
+			break;
+		}
+		sched_yield();
+	}
+	bool leak = ch->inflight || ch->hw_inflight || ch->dom_pending;
 	for (uint32_t i = 0; i < ch->opts.max_vbufs; i++)
 		ch->vbuf_mem[i].in_use = 0;
-	if (ch->hw) {
+	if (ch->hw && !ch->hw_inflight) {
 		ch->dma->chan_destroy(ch->hwchan);
 		ch->dev->open_chans--;
 	}
 	accel_pool_cache_flush(ch);
 	accel_module_chan_del(ch);
-	chan_free(ch);
+	if (!leak)
+		chan_free(ch);
 }
 
 FERRY_API int ferry_accel_chan_set_plan_hook(struct ferry_accel_chan *chan,
@@ -264,6 +320,7 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
 	v->len = len;
 	v->real = NULL;
 	v->bound_seq = NULL;
+	v->owner = NULL;
 	*buf = (void *)(uintptr_t)v->base;
 	*domain = accel_domain();
 	*domain_ctx = v;
@@ -283,9 +340,10 @@ FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 		FERRY_ERR(COMP, "put_buf: %p is not a live virtual buffer of this channel", buf);
 		return;
 	}
-	if (v->bound_seq) {
-		FERRY_ERR(COMP, "put_buf: virtual buffer %u is used by a sequence in flight",
-			  v->idx);
+	struct ferry_seq *o = v->bound_seq ? v->bound_seq : vbuf_owner(v);
+	if (o) {
+		FERRY_ERR(COMP, "put_buf: virtual buffer %u is used by sequence %u, still alive",
+			  v->idx, o->id);
 		return;
 	}
 	v->in_use = 0;
@@ -307,33 +365,57 @@ void accel_seq_ready(struct ferry_seq *seq)
 	ch->ready_tail = seq;
 }
 
-void accel_dom_wait_add(struct ferry_accel_chan *ch, struct ferry_memdomain *d)
+/*
+ * The domains a channel polls. No fixed table: a domain with a pull or push in flight that
+ * the poller skipped would never complete it, and destroy would wait forever. Slots are
+ * freed in place (a domain's poll may complete work and so call accel_dom_wait_del() while
+ * the poller walks the table) and reused by the next add.
+ */
+int accel_dom_wait_add(struct ferry_accel_chan *ch, struct ferry_memdomain *d)
 {
-	int freei = -1;
-	for (int i = 0; i < ACCEL_DOM_WAIT_MAX; i++) {
+	uint32_t freei = UINT32_MAX;
+	for (uint32_t i = 0; i < ch->ndomw; i++) {
 		if (ch->domw[i].domain == d) {
 			ch->domw[i].pending++;
-			return;
+			ch->dom_pending++;
+			return 0;
 		}
-		if (!ch->domw[i].domain && freei < 0)
+		if (!ch->domw[i].domain && freei == UINT32_MAX)
 			freei = i;
 	}
-	if (freei >= 0) {
-		ch->domw[freei].domain = d;
-		ch->domw[freei].pending = 1;
+	if (freei == UINT32_MAX) {
+		if (ch->ndomw == ch->domw_cap) {
+			uint32_t cap = ch->domw_cap ? ch->domw_cap * 2 : 8;
+			struct accel_dom_wait *w = realloc(ch->domw, cap * sizeof(*w));
+			if (!w) {
+				FERRY_ERR(COMP, "out of memory for the table of %u domains waited on",
+					  cap);
+				return -ENOMEM;
+			}
+			ch->domw = w;
+			ch->domw_cap = cap;
+		}
+		freei = ch->ndomw++;
 	}
-	/* More than ACCEL_DOM_WAIT_MAX domains at once: the poller polls every PCIe domain. */
+	ch->domw[freei].domain = d;
+	ch->domw[freei].pending = 1;
+	ch->dom_pending++;
+	return 0;
 }
 
 void accel_dom_wait_del(struct ferry_accel_chan *ch, struct ferry_memdomain *d)
 {
-	for (int i = 0; i < ACCEL_DOM_WAIT_MAX; i++) {
+	for (uint32_t i = 0; i < ch->ndomw; i++) {
 		if (ch->domw[i].domain == d) {
 			if (--ch->domw[i].pending == 0)
 				ch->domw[i].domain = NULL;
-			return;
+			ch->dom_pending--;
+			ch->events++;
+			break;
 		}
 	}
+	while (ch->ndomw && !ch->domw[ch->ndomw - 1].domain)
+		ch->ndomw--;
 }
 
 static void poll_hw(struct ferry_accel_chan *ch)
@@ -346,6 +428,7 @@ static void poll_hw(struct ferry_accel_chan *ch)
 				FERRY_ERR(COMP, "engine poll failed: %s", ferry_strerror(n));
 			return;
 		}
+		ch->events += (uint64_t)n;
 		for (int i = 0; i < n; i++) {
 			ch->hw_inflight--;
 			accel_hw_complete(done[i]);
@@ -353,14 +436,6 @@ static void poll_hw(struct ferry_accel_chan *ch)
 		if (n < 32)
 			return;
 	}
-}
-
-static uint32_t dom_waiting(struct ferry_accel_chan *ch)
-{
-	uint32_t n = 0;
-	for (int i = 0; i < ACCEL_DOM_WAIT_MAX; i++)
-		n += ch->domw[i].pending;
-	return n;
 }
 
 FERRY_API int ferry_accel_chan_poll(struct ferry_accel_chan *ch, uint32_t max)
@@ -374,11 +449,10 @@ FERRY_API int ferry_accel_chan_poll(struct ferry_accel_chan *ch, uint32_t max)
 	ch->polling = 1;
 	if (ch->hw)
 		poll_hw(ch);
-	if (dom_waiting(ch)) {
-		for (int i = 0; i < ACCEL_DOM_WAIT_MAX; i++)
-			if (ch->domw[i].domain)
-				ferry_memdomain_poll(ch->domw[i].domain, 64);
-	}
+	/* Every domain with work in flight; the table may shrink while we walk it. */
+	for (uint32_t i = 0; ch->dom_pending && i < ch->ndomw; i++)
+		if (ch->domw[i].domain)
+			ferry_memdomain_poll(ch->domw[i].domain, 64);
 	/* Sequences waiting for ring space try again. */
 	struct ferry_seq *s = ch->submit_head;
 	ch->submit_head = ch->submit_tail = NULL;
@@ -411,6 +485,8 @@ FERRY_API int ferry_accel_chan_poll(struct ferry_accel_chan *ch, uint32_t max)
 		if (status)
 			cnt_add(&ch->cnt, CNT_ERRORS, 1);
 		ch->inflight--;
+		if (status) /* the reason, on the thread that gets the callback (exec.c) */
+			ferry_set_last_error(COMP, "%s", s->errmsg);
 		accel_seq_free(s);
 		delivered++;
 		cb(arg, status);

@@ -4,7 +4,9 @@
  * Units run strictly in order; per-step callbacks fire in order (a unit's callbacks wait for
  * the pushes that deliver its output); the first failure cancels the rest.
  */
+#include <stdio.h>
 #include <string.h>
+#include <ferry/log.h>
 #include "accel_internal.h"
 
 #define COMP ACCEL_COMP
@@ -29,18 +31,45 @@ static void seq_complete(struct ferry_seq *seq)
 	ch->done_tail = seq;
 }
 
-/* @from fails with @status; every later step is cancelled. */
-static void seq_fail(struct ferry_seq *seq, struct accel_task *from, int status)
+/* Index of @t among the steps as the caller sees them (inserted pulls/pushes not counted). */
+static uint32_t step_index(const struct accel_task *t)
+{
+	uint32_t i = 0;
+	for (const struct accel_task *p = t->prev; p; p = p->prev)
+		i += !p->inserted;
+	return i;
+}
+
+/*
+ * @from fails with @status; every later step is cancelled. The failure is logged here, on
+ * the channel's thread, naming the step, the engine and the status plus the engine's own
+ * words (@reason, may be NULL): an engine running on its own thread logged there, and
+ * ferry_last_error() is per thread. The message is kept in the sequence so that the
+ * completion callback finds it in ferry_last_error() even if other errors came in between.
+ */
+static void seq_fail(struct ferry_seq *seq, struct accel_task *from, int status,
+		     const char *engine, const char *reason)
 {
 	seq->status = status;
 	seq->pend_first = seq->pend_last = NULL;
 	if (from) {
+		snprintf(seq->errmsg, sizeof(seq->errmsg),
+			 "sequence %u: step %u (%s) failed on %s: %s%s%s%s", seq->id,
+			 step_index(from), accel_op_info(from->opcode)->name, engine,
+			 ferry_strerror(status), reason && reason[0] ? " (" : "",
+			 reason && reason[0] ? reason : "", reason && reason[0] ? ")" : "");
+		FERRY_ERR(COMP, "%s", seq->errmsg);
 		from->status = status;
 		step_cb(from, status);
 		for (struct accel_task *t = from->next; t; t = t->next)
 			step_cb(t, -ECANCELED);
 	}
 	seq_complete(seq);
+}
+
+static void hw_engine_name(const struct ferry_seq *seq, char *buf, size_t len)
+{
+	snprintf(buf, len, "the engine of device %s", ferry_device_get_name(seq->chan->dev));
 }
 
 /* Callbacks of steps [first, last] with status 0. */
@@ -157,11 +186,14 @@ static void run_sw(struct ferry_seq *seq, struct accel_task *t)
 {
 	struct ferry_hal_accel_op op;
 	accel_task_to_op(t, true, &op);
+	ferry_set_last_error(NULL, NULL); /* what the kernel logs, if it fails, is the reason */
 	int rc = accel_sw_exec(&op);
 	store_results(t, &op, rc);
 	account(seq, t, false);
 	if (rc) {
-		seq_fail(seq, t, rc);
+		char reason[FERRY_HAL_ACCEL_REASON_MAX];
+		snprintf(reason, sizeof(reason), "%s", ferry_last_error());
+		seq_fail(seq, t, rc, "the software engine", reason);
 		return;
 	}
 	account_out(seq, t, t, false);
@@ -204,9 +236,9 @@ static void run_hw(struct ferry_seq *seq, struct accel_task *head)
 		park_for_submit(ch, seq);
 		return;
 	}
-	FERRY_ERR(COMP, "sequence %u: the engine refused a descriptor: %s", seq->id,
-		  ferry_strerror(rc));
-	seq_fail(seq, head, rc > 0 ? -EIO : rc);
+	char eng[64 + FERRY_HAL_NAME_MAX];
+	hw_engine_name(seq, eng, sizeof(eng));
+	seq_fail(seq, head, rc > 0 ? -EIO : rc, eng, "submit refused the descriptor");
 }
 
 void accel_hw_complete(struct ferry_hal_accel_desc *d)
@@ -226,7 +258,10 @@ void accel_hw_complete(struct ferry_hal_accel_desc *d)
 			/* steps before the failing one (elided ones included) completed */
 			if (t != head)
 				cbs_ok(head, t->prev);
-			seq_fail(seq, t, d->status);
+			char eng[64 + FERRY_HAL_NAME_MAX];
+			hw_engine_name(seq, eng, sizeof(eng));
+			d->reason[sizeof(d->reason) - 1] = '\0';
+			seq_fail(seq, t, d->status, eng, d->reason);
 			return;
 		}
 	}
@@ -264,8 +299,11 @@ static bool run_dom(struct ferry_seq *seq, struct accel_task *t)
 		struct ferry_memdomain *d = accel_dom(pull ? t->x[OPND_SRC].domain
 							   : t->x[OPND_DST].domain);
 		t->dom_done = 0;
+		if (accel_dom_wait_add(ch, d)) { /* cannot poll it: do not start it yet */
+			park_for_submit(ch, seq);
+			return true;
+		}
 		t->state = TASK_DONE; /* started */
-		accel_dom_wait_add(ch, d);
 		int rc = pull ? ferry_memdomain_pull(&t->x[OPND_SRC], &t->x[OPND_DST], dom_cb, t)
 			      : ferry_memdomain_push(&t->x[OPND_DST], &t->x[OPND_SRC], dom_cb, t);
 		if (rc) {
@@ -285,6 +323,12 @@ static bool run_dom(struct ferry_seq *seq, struct accel_task *t)
 		return true;
 	}
 	int st = t->dom_status;
+	char dname[32 + FERRY_MEMDOMAIN_NAME_MAX];
+	if (st) {
+		const struct ferry_memdomain *d = accel_dom(pull ? t->x[OPND_SRC].domain
+								 : t->x[OPND_DST].domain);
+		snprintf(dname, sizeof(dname), "domain '%s'", ferry_memdomain_get_name(d));
+	}
 	if (st == 0) {
 		cnt_add(&seq->chan->cnt, CNT_BYTES_BOUNCED, accel_mem_len(&t->x[OPND_DST]));
 		seq->cur = t->next;
@@ -295,14 +339,27 @@ static bool run_dom(struct ferry_seq *seq, struct accel_task *t)
 		struct accel_task *u = t->next;
 		while (u && u->inserted)
 			u = u->next;
-		seq_fail(seq, u, st);
+		seq_fail(seq, u, st, dname, "bounce pull");
 	} else {
 		struct accel_task *f = seq->pend_first, *l = seq->pend_last;
 		if (f && f != l)
 			cbs_ok(f, l->prev);
-		seq_fail(seq, l, st);
+		seq_fail(seq, l, st, dname, "bounce push");
 	}
 	return true;
+}
+
+void accel_seq_cancel_stuck(struct ferry_seq *seq)
+{
+	/* Steps whose callbacks have not run: those waiting for a push, else from the unit in
+	 * flight on. Buffers stay held: the stuck engine or domain may still write them. */
+	struct accel_task *from = seq->pend_first ? seq->pend_first : seq->cur;
+	seq->pend_first = seq->pend_last = NULL;
+	for (struct accel_task *t = from; t; t = t->next)
+		step_cb(t, -ECANCELED);
+	seq->status = -ECANCELED;
+	seq->state = SEQ_DONE;
+	seq->cur = NULL;
 }
 
 void accel_seq_run(struct ferry_seq *seq)

@@ -4,6 +4,7 @@
  * channel's engine, and the conversion of a step into an engine operation.
  */
 #include <string.h>
+#include <ferry/module/memdomain.h>
 #include "accel_internal.h"
 
 struct ferry_memdomain *accel_dom(const struct ferry_memdomain *d)
@@ -26,11 +27,12 @@ uint64_t accel_mem_len(const struct ferry_mem *m)
 	return ferry_iov_length(m->iov, m->iovcnt);
 }
 
+/* Same address space: addresses can be compared (same domain; same virtual buffer). */
 static bool same_space(const struct ferry_mem *a, const struct ferry_mem *b)
 {
 	struct ferry_memdomain *da = accel_dom(a->domain), *db = accel_dom(b->domain);
 	if (da != db)
-		return false; /* distinct domains are distinct address spaces (docs/accel.md) */
+		return false;
 	if (da == accel_domain() && a->domain_ctx != b->domain_ctx)
 		return false; /* different virtual buffers */
 	return true;
@@ -67,7 +69,7 @@ bool accel_mem_same(const struct ferry_mem *a, const struct ferry_mem *b)
 	}
 }
 
-bool accel_mem_overlap(const struct ferry_mem *a, const struct ferry_mem *b)
+bool accel_mem_addr_overlap(const struct ferry_mem *a, const struct ferry_mem *b)
 {
 	if (!a->iovcnt || !b->iovcnt || !same_space(a, b))
 		return false;
@@ -82,6 +84,26 @@ bool accel_mem_overlap(const struct ferry_mem *a, const struct ferry_mem *b)
 		}
 	}
 	return false;
+}
+
+/*
+ * May @a and @b name a common byte? The elision pass must only rely on what a domain vouches
+ * for (docs/accel.md, "Aliasing"): a virtual buffer is never real memory and never overlaps
+ * another virtual buffer; two real ranges are known apart only inside one domain declared
+ * FERRY_MEMDOMAIN_F_NO_ALIAS (the system domain), by their addresses. Anything else may be
+ * the same bytes: an IOMMU may map one host page at two IOVAs of a function's domain, two
+ * functions may map the same page, and host memory may also be mapped locally.
+ */
+bool accel_mem_overlap(const struct ferry_mem *a, const struct ferry_mem *b)
+{
+	if (!a->iovcnt || !b->iovcnt)
+		return false;
+	if (accel_is_virtual(a) || accel_is_virtual(b))
+		return accel_mem_addr_overlap(a, b);
+	struct ferry_memdomain *da = accel_dom(a->domain);
+	if (da == accel_dom(b->domain) && (ferry_memdomain_get_flags(da) & FERRY_MEMDOMAIN_F_NO_ALIAS))
+		return accel_mem_addr_overlap(a, b);
+	return accel_mem_len(a) && accel_mem_len(b);
 }
 
 const struct ferry_mem *accel_data_in(const struct accel_task *t)

@@ -152,7 +152,9 @@ FERRY_API int ferry_accel_init(const struct ferry_accel_opts *opts)
 		struct ferry_memdomain_opts dopts = {.size = sizeof(dopts),
 						     .type = FERRY_MEMDOMAIN_ACCEL,
 						     .name = "accel",
-						     .ops = &accel_domain_ops};
+						     .ops = &accel_domain_ops,
+						     /* every virtual buffer has its own range */
+						     .flags = FERRY_MEMDOMAIN_F_NO_ALIAS};
 		rc = ferry_memdomain_create(&dopts, &mod.domain);
 		if (rc)
 			pool_free();

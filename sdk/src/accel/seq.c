@@ -48,6 +48,29 @@ void accel_seq_free(struct ferry_seq *s)
 
 /* --- argument checks --- */
 
+/*
+ * A virtual buffer names the bytes between two steps of *one* sequence: its pool buffer is
+ * bound during that sequence only, so a second live sequence could neither see those bytes
+ * nor safely bind it too. The first append claims it; the claim ends when the sequence is
+ * freed (completed or aborted), recognised by the sequence id, so nothing must be undone.
+ */
+struct ferry_seq *vbuf_owner(const struct accel_vbuf *v)
+{
+	struct ferry_seq *o = v->owner;
+	return o && o->state != SEQ_FREE && o->id == v->owner_id ? o : NULL;
+}
+
+static void claim_vbufs(struct ferry_seq *seq, struct accel_task *t)
+{
+	for (int k = 0; k < OPND_COUNT; k++) {
+		if (t->opnd[k].iovcnt && accel_is_virtual(&t->opnd[k])) {
+			struct accel_vbuf *v = t->opnd[k].domain_ctx;
+			v->owner = seq;
+			v->owner_id = seq->id;
+		}
+	}
+}
+
 static int check_mem(struct ferry_seq *seq, const char *op, const char *which,
 		     const struct ferry_mem *m, uint64_t *len)
 {
@@ -79,6 +102,14 @@ static int check_mem(struct ferry_seq *seq, const char *op, const char *which,
 				  "virtual buffer of this channel",
 				  op, which);
 			return -EINVAL;
+		}
+		struct ferry_seq *o = vbuf_owner(v);
+		if (o && o != seq) {
+			FERRY_ERR(COMP,
+				  "%s: %s is virtual buffer %u, used by another sequence (%u) still "
+				  "alive: a virtual buffer belongs to one sequence at a time",
+				  op, which, v->idx, o->id);
+			return -EBUSY;
 		}
 		if (m->iovcnt > ACCEL_XIOV_MAX) {
 			FERRY_ERR(COMP, "%s: %s has %u segments in the accel domain (max %d)", op,
@@ -122,7 +153,7 @@ static int check_len(const char *op, const char *which, uint64_t got, uint64_t w
 /* Source and destination must be the same bytes (in place) or not overlap at all. */
 static int check_overlap(const char *op, const struct ferry_mem *dst, const struct ferry_mem *src)
 {
-	if (accel_mem_same(dst, src) || !accel_mem_overlap(dst, src))
+	if (accel_mem_same(dst, src) || !accel_mem_addr_overlap(dst, src))
 		return 0;
 	FERRY_ERR(COMP, "%s: source and destination overlap without being the same bytes", op);
 	return -EINVAL;
@@ -218,6 +249,7 @@ FERRY_API int ferry_seq_append_copy(struct ferry_seq *seq, const struct ferry_me
 		return -ENOMEM;
 	t->opnd[OPND_DST] = *dst;
 	t->opnd[OPND_SRC] = *src;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -236,6 +268,7 @@ FERRY_API int ferry_seq_append_fill(struct ferry_seq *seq, const struct ferry_me
 		return -ENOMEM;
 	t->opnd[OPND_DST] = *dst;
 	t->fill = pattern;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -259,6 +292,7 @@ FERRY_API int ferry_seq_append_compare(struct ferry_seq *seq, const struct ferry
 		return -ENOMEM;
 	t->opnd[OPND_SRC] = *src1;
 	t->opnd[OPND_AUX] = *src2;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -283,6 +317,7 @@ FERRY_API int ferry_seq_append_crc32c(struct ferry_seq *seq, const struct ferry_
 	t->opnd[OPND_SRC] = *src;
 	t->crc_seed = seed;
 	t->crc_out = crc_out;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -310,6 +345,7 @@ FERRY_API int ferry_seq_append_copy_crc32c(struct ferry_seq *seq, const struct f
 	t->opnd[OPND_SRC] = *src;
 	t->crc_seed = seed;
 	t->crc_out = crc_out;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -344,6 +380,7 @@ static int append_xts(struct ferry_seq *seq, const char *op, uint8_t opcode,
 	t->opnd[OPND_SRC] = *src;
 	t->key = key;
 	t->tweak = tweak;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -400,6 +437,7 @@ static int append_dif_one(struct ferry_seq *seq, const char *op, uint8_t opcode,
 	if (!t)
 		return -ENOMEM;
 	t->opnd[opcode == FERRY_ACCEL_OP_DIF_GENERATE ? OPND_DST : OPND_SRC] = *buf;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -438,7 +476,7 @@ static int append_dif_two(struct ferry_seq *seq, const char *op, uint8_t opcode,
 	rc = check_len(op, "source", sl, strip ? ext : plain);
 	if (!rc)
 		rc = check_len(op, "destination", dl, strip ? plain : ext);
-	if (!rc && accel_mem_overlap(dst, src)) {
+	if (!rc && accel_mem_addr_overlap(dst, src)) {
 		FERRY_ERR(COMP, "%s: source and destination overlap", op);
 		rc = -EINVAL;
 	}
@@ -449,6 +487,7 @@ static int append_dif_two(struct ferry_seq *seq, const char *op, uint8_t opcode,
 		return -ENOMEM;
 	t->opnd[OPND_DST] = *dst;
 	t->opnd[OPND_SRC] = *src;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -488,7 +527,7 @@ static int append_dix(struct ferry_seq *seq, const char *op, uint8_t opcode,
 		rc = check_len(op, "data", dl, (uint64_t)nblocks * ctx->block_size);
 	if (!rc)
 		rc = check_len(op, "metadata", ml, (uint64_t)nblocks * ctx->md_size);
-	if (!rc && accel_mem_overlap(data, md)) {
+	if (!rc && accel_mem_addr_overlap(data, md)) {
 		FERRY_ERR(COMP, "%s: data and metadata overlap", op);
 		rc = -EINVAL;
 	}
@@ -499,6 +538,7 @@ static int append_dix(struct ferry_seq *seq, const char *op, uint8_t opcode,
 		return -ENOMEM;
 	t->opnd[OPND_SRC] = *data;
 	t->opnd[OPND_AUX] = *md;
+	claim_vbufs(seq, t);
 	return 0;
 }
 
@@ -543,6 +583,28 @@ FERRY_API int ferry_seq_reverse(struct ferry_seq *seq)
 	return 0;
 }
 
+/*
+ * The bytes of a virtual buffer are never readable by the caller (its pool buffer is given
+ * back before the completion callback), so a last step writing one would compute something
+ * nobody can see: almost certainly a layer that forgot its terminal copy. Refused before any
+ * pass runs, so the sequence stays as appended and can be aborted.
+ */
+static int check_ends_in_real_memory(struct ferry_seq *seq)
+{
+	const struct accel_task *t = seq->tail;
+	for (int k = 0; k < OPND_COUNT; k++) {
+		if (!(accel_op_info(t->opcode)->writes & OPND_BIT(k)) || !accel_is_virtual(&t->opnd[k]))
+			continue;
+		const struct accel_vbuf *v = t->opnd[k].domain_ctx;
+		FERRY_ERR(COMP,
+			  "seq_finish: sequence %u ends with step %u (%s) writing virtual buffer %u: "
+			  "a sequence must end in real memory (system or host domain)",
+			  seq->id, seq->ntasks - 1, accel_op_info(t->opcode)->name, v->idx);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 FERRY_API int ferry_seq_finish(struct ferry_seq *seq, ferry_seq_cb cb, void *cb_arg)
 {
 	if (!seq || !cb) {
@@ -556,6 +618,11 @@ FERRY_API int ferry_seq_finish(struct ferry_seq *seq, ferry_seq_cb cb, void *cb_
 	if (!seq->head) {
 		FERRY_ERR(COMP, "seq_finish: sequence %u is empty", seq->id);
 		return -EINVAL;
+	}
+	if (seq->state == SEQ_BUILDING) {
+		int rc = check_ends_in_real_memory(seq);
+		if (rc)
+			return rc;
 	}
 	struct ferry_accel_chan *ch = seq->chan;
 	if (seq->had_nomem)

@@ -50,17 +50,34 @@ FERRY_API void ferry_log_set_level(enum ferry_log_level level)
 	atomic_store(&log_level, (int)level);
 }
 
+static void set_last_error(const char *component, const char *fmt, va_list ap)
+{
+	int n = snprintf(last_error, sizeof(last_error), "%s: ", component ? component : "");
+	if (n < 0 || (size_t)n >= sizeof(last_error))
+		n = 0;
+	vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
+}
+
+FERRY_API void ferry_set_last_error(const char *component, const char *fmt, ...)
+{
+	if (!fmt) {
+		last_error[0] = '\0';
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	set_last_error(component, fmt, ap);
+	va_end(ap);
+}
+
 FERRY_API void ferry_log(enum ferry_log_level level, const char *component, const char *fmt, ...)
 {
 	va_list ap;
 	if ((int)level < FERRY_LOG_ERROR || level > FERRY_LOG_DEBUG)
 		level = FERRY_LOG_ERROR;
 	if (level == FERRY_LOG_ERROR) {
-		int n = snprintf(last_error, sizeof(last_error), "%s: ", component ? component : "");
-		if (n < 0 || (size_t)n >= sizeof(last_error))
-			n = 0;
 		va_start(ap, fmt);
-		vsnprintf(last_error + n, sizeof(last_error) - (size_t)n, fmt, ap);
+		set_last_error(component, fmt, ap);
 		va_end(ap);
 	}
 	if ((int)level > current_level())

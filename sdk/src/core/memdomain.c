@@ -16,6 +16,7 @@ struct ferry_memdomain {
 	char name[FERRY_MEMDOMAIN_NAME_MAX];
 	const struct ferry_memdomain_ops *ops;
 	void *user_ctx;
+	uint32_t flags;               /* FERRY_MEMDOMAIN_F_* */
 	struct ferry_memdomain *next; /* registry list, creation order */
 };
 
@@ -55,6 +56,7 @@ static struct ferry_memdomain system_domain = {
 	.type = FERRY_MEMDOMAIN_SYSTEM,
 	.name = "system",
 	.ops = &system_ops,
+	.flags = FERRY_MEMDOMAIN_F_NO_ALIAS, /* one virtual address space, one mapping per byte */
 };
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -107,6 +109,7 @@ FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
 	memcpy(d->name, opts->name, nlen + 1);
 	d->ops = opts->ops;
 	d->user_ctx = opts->user_ctx;
+	d->flags = opts->flags;
 
 	pthread_mutex_lock(&reg_lock);
 	struct ferry_memdomain **pp = &reg_head;
@@ -362,6 +365,11 @@ FERRY_API int ferry_memdomain_invalidate(const struct ferry_mem *mem)
 		return -ENOTSUP;
 	}
 	return d->ops->invalidate(d, mem->domain_ctx, mem->iov, mem->iovcnt);
+}
+
+FERRY_API uint32_t ferry_memdomain_get_flags(const struct ferry_memdomain *domain)
+{
+	return resolve(domain)->flags;
 }
 
 FERRY_API int ferry_memdomain_poll(struct ferry_memdomain *domain, uint32_t max)

@@ -5,6 +5,7 @@
  * keys, LBAs and formats; the software engine bouncing host memory; IOMMU faults, injected
  * errors and PI mismatches surfacing as the sequence's -errno.
  */
+#include <ferry/module/memdomain.h>
 #include "test_accel_util.h"
 
 static struct ferry_device *dev;
@@ -610,4 +611,144 @@ Test(accel_mock, destroy_drains_in_flight)
 	cr_assert_eq(log.n, 1, "the unfinished sequence was aborted");
 	cr_assert_eq(log.status[0], -ECANCELED);
 	ferry_mock_set_latency(dev, 0);
+}
+
+/*
+ * One host page at two IOVAs (an IOMMU may legally do this): host page 0 is IOVA page 0 and
+ * IOVA page ALIAS_PAGE. The host domain does not declare that distinct addresses never
+ * alias, so elision must treat the two IOVAs as possibly the same bytes: every pass
+ * combination gives the bytes of the sequence as written.
+ */
+#define ALIAS_PAGE 700u
+
+/* copy(IOVA 0 -> V); fill(IOVA alias); copy(V -> local): local holds the bytes before the
+ * fill. Then encrypt(local -> V2); fill(IOVA alias); copy(V2 -> IOVA 0): host page 0 ends
+ * encrypted. Returns the two results in @out_local and @out_host. */
+static uint64_t alias_run(uint32_t disabled, struct ferry_device *d, uint8_t *out_local,
+		      uint8_t *out_host, struct ferry_crypto_key *key)
+{
+	struct ferry_accel_chan *ch = ta_chan(d, disabled);
+	uint64_t seed = 42;
+	ta_fill_rand(hptr(0, 4096), 4096, &seed);
+	struct iovec ih, ia, iv, il;
+	struct ferry_mem h = hmem(&ih, 0, 4096);
+	struct ferry_mem a = hmem(&ia, (uint64_t)ALIAS_PAGE * 4096, 4096);
+	struct ferry_mem v = ta_virt(ch, &iv, 4096);
+	struct ferry_mem l = ta_sys(&il, out_local, 4096);
+	struct ferry_seq *s = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_copy(s, &v, &h, NULL, NULL), 0);
+	cr_assert_eq(ferry_seq_append_fill(s, &a, 0xee, NULL, NULL), 0);
+	cr_assert_eq(ferry_seq_append_copy(s, &l, &v, NULL, NULL), 0);
+	cr_assert_eq(ta_run(ch, s), 0);
+	uint8_t *plain = malloc(4096);
+	ta_fill_rand(plain, 4096, &seed);
+	struct iovec ip, iv2;
+	struct ferry_mem p = ta_sys(&ip, plain, 4096);
+	struct ferry_mem v2 = ta_virt(ch, &iv2, 4096);
+	s = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_encrypt(s, &v2, &p, key, 3, NULL, NULL), 0);
+	cr_assert_eq(ferry_seq_append_fill(s, &a, 0xee, NULL, NULL), 0);
+	cr_assert_eq(ferry_seq_append_copy(s, &h, &v2, NULL, NULL), 0);
+	cr_assert_eq(ta_run(ch, s), 0);
+	memcpy(out_host, hptr(0, 4096), 4096);
+	uint64_t elided = ta_stats(ch).copies_elided;
+	ta_put(ch, &v);
+	ta_put(ch, &v2);
+	ferry_accel_chan_destroy(ch);
+	free(plain);
+	return elided;
+}
+
+Test(accel_mock, elision_respects_iommu_aliases)
+{
+	tm_map(host, "nvme", ALIAS_PAGE, 0, 1, TM_RW);
+	struct ferry_crypto_key *key = ta_key(21, FERRY_CIPHER_AES_XTS_128, 512);
+	uint8_t ref_l[4096], ref_h[4096], l[4096], h[4096];
+	/* Reference: no passes, on the software engine (bounces through the domain). */
+	alias_run(FERRY_ACCEL_PASS_ELIDE | FERRY_ACCEL_PASS_FUSE, NULL, ref_l, ref_h, key);
+	uint64_t seed = 42;
+	uint8_t orig[4096];
+	ta_fill_rand(orig, 4096, &seed);
+	cr_assert_eq(memcmp(ref_l, orig, 4096), 0, "the copy took the bytes before the fill");
+	cr_assert_neq(ref_h[0] == 0xee && ref_h[4095] == 0xee, 1, "host page ends encrypted");
+	struct ferry_device *devs[2] = {NULL, dev};
+	uint32_t passes[3] = {0, FERRY_ACCEL_PASS_FUSE, FERRY_ACCEL_PASS_ELIDE};
+	for (int e = 0; e < 2; e++) {
+		for (int k = 0; k < 3; k++) {
+			uint64_t elided = alias_run(passes[k], devs[e], l, h, key);
+			cr_assert_eq(memcmp(l, ref_l, 4096), 0, "local bytes, engine %d passes %d",
+				     e, k);
+			cr_assert_eq(memcmp(h, ref_h, 4096), 0, "host bytes, engine %d passes %d", e,
+				     k);
+			cr_assert_eq(elided, 0, "no copy may be elided across an alias");
+		}
+	}
+	ferry_crypto_key_destroy(key);
+}
+
+/* The system domain vouches that its distinct addresses never alias: elision still fires
+ * there (and in the accel domain); the mock's host domains do not vouch. */
+Test(accel_mock, no_alias_flag_of_domains)
+{
+	cr_assert(ferry_memdomain_get_flags(NULL) & FERRY_MEMDOMAIN_F_NO_ALIAS);
+	cr_assert(ferry_memdomain_get_flags(ferry_accel_get_domain()) & FERRY_MEMDOMAIN_F_NO_ALIAS);
+	cr_assert_eq(ferry_memdomain_get_flags(nvme) & FERRY_MEMDOMAIN_F_NO_ALIAS, 0);
+}
+
+struct err_seen {
+	int calls;
+	int status;
+	char msg[512];
+};
+
+static void err_seen_cb(void *arg, int status)
+{
+	struct err_seen *e = arg;
+	e->calls++;
+	e->status = status;
+	snprintf(e->msg, sizeof(e->msg), "%s", ferry_last_error());
+}
+
+/* A fault detected on the mock's engine thread: the completion callback, on the channel's
+ * thread, finds the reason in ferry_last_error() (op, engine, status, the IOMMU's words). */
+Test(accel_mock, engine_error_reaches_last_error)
+{
+	ferry_log_set_handler(tm_quiet_log);
+	struct ferry_accel_chan *ch = ta_chan(dev, 0);
+	uint8_t dst[4096];
+	struct iovec ih, id;
+	uint64_t bad = (uint64_t)(HOST_PAGES + 9) * 4096;
+	struct ferry_mem h = hmem(&ih, bad, 4096), d = ta_sys(&id, dst, 4096);
+	struct ferry_seq *s = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_copy(s, &d, &h, NULL, NULL), 0);
+	struct err_seen e;
+	memset(&e, 0, sizeof(e));
+	cr_assert_eq(ferry_seq_finish(s, err_seen_cb, &e), 0);
+	/* another error on this thread in between must not hide the reason */
+	cr_assert_eq(ferry_seq_create(NULL, NULL), -EINVAL);
+	uint64_t end = tm_now_ns() + 5000000000ull;
+	while (!e.calls && tm_now_ns() < end)
+		ferry_accel_chan_poll(ch, 16);
+	cr_assert_eq(e.calls, 1);
+	cr_assert_eq(e.status, -EFAULT);
+	cr_assert_not_null(strstr(e.msg, "copy"), "names the op: %s", e.msg);
+	cr_assert_not_null(strstr(e.msg, ferry_device_get_name(dev)), "names the engine: %s",
+			   e.msg);
+	cr_assert_not_null(strstr(e.msg, ferry_strerror(-EFAULT)), "names the status: %s", e.msg);
+	cr_assert_not_null(strstr(e.msg, "not mapped"), "carries the engine's reason: %s", e.msg);
+	/* an injected error: the reason says so */
+	cr_assert_eq(ferry_mock_inject_nth(dev, FERRY_MOCK_CHAN_ANY, 1, FERRY_XFER_DATA_POISONED),
+		     0);
+	struct ferry_mem h0 = hmem(&ih, 0, 4096);
+	s = ta_seq(ch);
+	cr_assert_eq(ferry_seq_append_copy(s, &d, &h0, NULL, NULL), 0);
+	memset(&e, 0, sizeof(e));
+	cr_assert_eq(ferry_seq_finish(s, err_seen_cb, &e), 0);
+	end = tm_now_ns() + 5000000000ull;
+	while (!e.calls && tm_now_ns() < end)
+		ferry_accel_chan_poll(ch, 16);
+	cr_assert_eq(e.status, -EIO);
+	cr_assert_not_null(strstr(e.msg, "inject"), "injected: %s", e.msg);
+	ferry_accel_chan_destroy(ch);
+	ferry_log_set_handler(NULL);
 }

@@ -44,7 +44,10 @@
 FERRY_BEGIN_DECLS
 
 /** ABI version of ::ferry_hal_accel_ops. */
-#define FERRY_HAL_ACCEL_ABI_VERSION 1
+#define FERRY_HAL_ACCEL_ABI_VERSION 2 /* 2: ferry_hal_accel_desc::reason */
+
+/** Bytes of ferry_hal_accel_desc::reason, NUL included. */
+#define FERRY_HAL_ACCEL_REASON_MAX 160
 
 /** Longest declarable chain. */
 #define FERRY_HAL_ACCEL_CHAIN_MAX 4
@@ -156,6 +159,12 @@ struct ferry_hal_accel_desc {
 			      (an operation the engine refuses), -ECANCELED (channel destroyed) */
 	uint32_t failed_op; /**< out: index of the op that failed (status != 0) */
 	void *user_ctx;     /**< the SDK's; the engine does not touch it */
+	/** out, optional: why the descriptor failed, NUL-terminated, in the engine's words (the
+	 *  IOMMU fault and its address, "injected ..."); empty if the engine has nothing to add.
+	 *  An engine that executes on its own threads logs there, where the submitter never
+	 *  sees it: the SDK puts this text into the failure message it records on the channel's
+	 *  thread (ferry_last_error() in the completion callback). The SDK zeroes it at submit. */
+	char reason[FERRY_HAL_ACCEL_REASON_MAX];
 };
 
 /** Accel ops of a DMA engine. */

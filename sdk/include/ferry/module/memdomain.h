@@ -73,6 +73,16 @@ struct ferry_memdomain_ops {
 	void (*destroy)(struct ferry_memdomain *domain);
 };
 
+/**
+ * Domain flag (ferry_memdomain_opts::flags): two distinct addresses of this domain never
+ * name the same byte, so address ranges that do not overlap are distinct memory. Set it only
+ * if the domain guarantees it for every context: the system domain and the accel virtual
+ * domain do; a domain seen through an IOMMU generally cannot (the host may map one page at
+ * two IOVAs). Without it, consumers that reason about aliasing (the accel copy elision,
+ * ferry/accel.h) treat any two ranges of the domain as possibly the same bytes.
+ */
+#define FERRY_MEMDOMAIN_F_NO_ALIAS (1u << 0)
+
 /** Options of ferry_memdomain_create(). */
 struct ferry_memdomain_opts {
 	size_t size;                            /**< sizeof(struct ferry_memdomain_opts) */
@@ -80,6 +90,7 @@ struct ferry_memdomain_opts {
 	const char *name;                       /**< unique, 1..FERRY_MEMDOMAIN_NAME_MAX-1 chars */
 	const struct ferry_memdomain_ops *ops;  /**< required; must outlive the domain */
 	void *user_ctx;                         /**< returned by ferry_memdomain_get_ctx() */
+	uint32_t flags;                         /**< FERRY_MEMDOMAIN_F_* (0: none) */
 };
 
 /**
@@ -94,6 +105,12 @@ struct ferry_memdomain_opts {
  */
 FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
 				     struct ferry_memdomain **out);
+
+/**
+ * @brief The FERRY_MEMDOMAIN_F_* flags a domain was created with (the system domain, also for
+ * NULL: FERRY_MEMDOMAIN_F_NO_ALIAS).
+ */
+FERRY_API uint32_t ferry_memdomain_get_flags(const struct ferry_memdomain *domain);
 
 /**
  * @brief Unregister and free a domain created with ferry_memdomain_create().
