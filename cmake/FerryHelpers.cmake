@@ -29,8 +29,11 @@ function(ferry_add_backend)
   # The objects, compiled once for every library below (position-independent: the project
   # sets CMAKE_POSITION_INDEPENDENT_CODE).
   add_library(${tgt}_obj OBJECT ${B_SOURCES})
+  # The last entry also sees include folders added later to ferry_backend_<name> itself
+  # (target_include_directories(ferry_backend_<name> PUBLIC ...), the older form of INCLUDE).
   target_include_directories(${tgt}_obj PRIVATE
-    ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include ${B_INCLUDE})
+    ${PROJECT_SOURCE_DIR}/sdk/include ${PROJECT_SOURCE_DIR}/hal/include ${B_INCLUDE}
+    $<TARGET_PROPERTY:${tgt},INTERFACE_INCLUDE_DIRECTORIES>)
   target_compile_definitions(${tgt}_obj PRIVATE FERRY_BACKEND_BUILD)
   target_link_libraries(${tgt}_obj PRIVATE ${B_LIBS})
   add_library(${tgt} STATIC $<TARGET_OBJECTS:${tgt}_obj>)
