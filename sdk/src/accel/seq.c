@@ -2,6 +2,7 @@
  * Sequences: creation, the append_* functions with their argument checks, reverse, finish
  * (runs the passes, then hands the sequence to the executor), abort, dump.
  */
+#include <stddef.h>
 #include <string.h>
 #include "accel_internal.h"
 
@@ -21,7 +22,12 @@ FERRY_API int ferry_seq_create(struct ferry_accel_chan *chan, struct ferry_seq *
 	}
 	chan->free_seqs = s->next;
 	chan->seqs_free--;
-	memset(s, 0, sizeof(*s));
+	/* Hot path: the descriptor (written in full by run_hw() before each submit) and the
+	 * error message (written before it is read) are most of the struct; zero the rest. */
+	memset(s, 0, offsetof(struct ferry_seq, desc));
+	s->desc_head = s->desc_tail = NULL;
+	s->next = NULL;
+	s->errmsg[0] = '\0';
 	s->chan = chan;
 	s->state = SEQ_BUILDING;
 	s->id = ++chan->seq_ids;
