@@ -40,6 +40,24 @@ struct ferry_device {
 	_Atomic unsigned int open_chans; /* channels may be opened/closed from any thread */
 };
 
+/*
+ * Rate limit for log messages a remote party can trigger at will (a host's bad PI, a peer's
+ * malformed PDU): at most LOG_RATELIMIT_BURST messages per LOG_RATELIMIT_WINDOW_NS and site;
+ * the rest are counted. One static struct log_ratelimit per call site (zero-initialised),
+ * safe from any thread. log_ratelimit() returns 1 when the message may be logged now; when it
+ * opens a new window after drops, *suppressed (if non-NULL) gets how many were dropped, for
+ * the caller to say so. Callers still give the reason to ferry_last_error() for every event
+ * (ferry_set_last_error()), logged or not: the rate limit is for the log only.
+ */
+#define LOG_RATELIMIT_BURST 10u
+#define LOG_RATELIMIT_WINDOW_NS 1000000000ull
+struct log_ratelimit {
+	_Atomic unsigned long long window_start_ns;
+	_Atomic unsigned int in_window;
+	_Atomic unsigned int suppressed;
+};
+int log_ratelimit(struct log_ratelimit *rl, unsigned int *suppressed);
+
 /* Registry internals (hal/src/registry.c). */
 int hal_backend_ref(const struct ferry_hal_backend *b);
 void hal_backend_unref(const struct ferry_hal_backend *b);

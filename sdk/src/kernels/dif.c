@@ -128,8 +128,18 @@ static int pi_compare(const char *op, const struct ferry_dif_ctx *ctx, uint64_t 
 		err->expected = exp;
 		err->actual = act;
 	}
-	FERRY_ERR(COMP, "%s: block %llu: %s mismatch, expected 0x%x, found 0x%x", op,
-		  (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
+	/* The data (and so a failing check) comes from a host or a peer: the reason always goes
+	 * to ferry_last_error() and @err, the log gets a bounded number of lines. */
+	static struct log_ratelimit rl;
+	unsigned int dropped;
+	ferry_set_last_error(COMP, "%s: block %llu: %s mismatch, expected 0x%x, found 0x%x", op,
+			     (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
+	if (log_ratelimit(&rl, &dropped)) {
+		if (dropped)
+			FERRY_WARN(COMP, "%u PI check failures not logged in the last second", dropped);
+		FERRY_ERR(COMP, "%s: block %llu: %s mismatch, expected 0x%x, found 0x%x", op,
+			  (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
+	}
 	return -EILSEQ;
 }
 

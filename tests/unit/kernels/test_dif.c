@@ -10,6 +10,9 @@
 #include <ferry/crc.h>
 #include <ferry/dif.h>
 #include <ferry/log.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include "core_internal.h"
 
 #define ALL_CHECKS (FERRY_DIF_CHECK_GUARD | FERRY_DIF_CHECK_APPTAG | FERRY_DIF_CHECK_REFTAG)
 #define APP 0x1234 /* at least two zero bits: no single flip turns it into the 0xFFFF escape */
@@ -583,5 +586,40 @@ Test(dif, verify_stops_at_first_failing_block)
 	cr_assert_eq(e.block, 3u);
 	cr_assert_eq(e.field, FERRY_DIF_FIELD_GUARD);
 	cr_assert_eq(ver(&c, &t, 3, &e), 0); /* the first three blocks alone are fine */
+	tbuf_free(&t);
+}
+
+/* A host or a peer can send data that fails PI checks at will: the log must stay bounded
+ * while every failure still reports its reason to the caller (ferry_last_error, @err). */
+static atomic_uint pi_error_lines;
+
+static void count_log(enum ferry_log_level l, const char *c, const char *f, va_list ap)
+{
+	(void)f;
+	(void)ap;
+	if (l <= FERRY_LOG_WARN && c && strcmp(c, "dif") == 0)
+		atomic_fetch_add(&pi_error_lines, 1);
+}
+
+Test(dif, failed_pi_checks_do_not_flood_the_log)
+{
+	struct ferry_dif_ctx c;
+	struct tbuf t;
+	mkctx(&c, 512, 1, FERRY_DIF_TYPE1, FERRY_DIF_CHECK_GUARD);
+	tbuf_make(&t, 512, 1, 1, 7);
+	cr_assert_eq(gen(&c, &t, 1), 0);
+	pi_of(&t, 0)[0] ^= 0x5a; /* corrupt the guard */
+	ferry_log_set_handler(count_log);
+	atomic_store(&pi_error_lines, 0);
+	for (int i = 0; i < 10000; i++) {
+		struct ferry_dif_error e = {0};
+		cr_assert_eq(ver(&c, &t, 1, &e), -EILSEQ);
+		cr_assert_eq(e.field, FERRY_DIF_FIELD_GUARD);
+		cr_assert(strstr(ferry_last_error(), "guard") != NULL, "reason: '%s'", ferry_last_error());
+	}
+	ferry_log_set_handler(quiet_log);
+	unsigned n = atomic_load(&pi_error_lines);
+	cr_assert(n >= 1 && n <= 2 * LOG_RATELIMIT_BURST + 2,
+		  "10000 PI failures gave %u log lines (bounded by the rate limit)", n);
 	tbuf_free(&t);
 }
