@@ -27,6 +27,25 @@
  * callback runs; `io->error` names a data-integrity failure more precisely (miscompare, PI
  * guard/application/reference tag) and `io->error_block` the first failing block.
  *
+ * ## Driving an I/O to completion
+ * Whatever a stack waits on (an accel channel running the I/O's sequence, a remote memory
+ * domain moving its data), one call drives it: after a successful ferry_bdev_submit(), call
+ * ferry_bdev_io_poll(io) on the submitting thread until the callback has run:
+ * @code
+ * if (ferry_bdev_submit(bdev, &io) == 0)
+ *         while (!done)
+ *                 ferry_bdev_io_poll(&io);
+ * @endcode
+ * It polls the channel of `io->seq` and the domain of `io->mem`, which also advances the
+ * other I/Os waiting on them; a submitter driving many I/Os may instead poll those channels
+ * and domains itself (ferry_accel_chan_poll(), ferry_memdomain_poll()).
+ *
+ * ## Block numbers
+ * Block numbers are absolute LBAs of the bdev the I/O was submitted to, never offsets inside
+ * the I/O: `io->error_block` and the bdev layer's log messages ("block 20") count from the
+ * bdev's block 0. (The crypto and dif bdevs keep their base's numbering, so the number is the
+ * same at every layer of such a stack.)
+ *
  * ## Sequences and layering
  * `io->seq` (may be NULL) is an accel sequence (ferry/accel.h) the upper layers built:
  * - A virtual bdev that transforms data submits a *child* I/O to its base. To append an
@@ -62,6 +81,7 @@ FERRY_BEGIN_DECLS
 
 struct ferry_bdev;
 struct ferry_seq;
+struct ferry_accel_chan;
 
 /** Maximum length of a bdev name, including the terminating NUL. */
 #define FERRY_BDEV_NAME_MAX 64
@@ -143,6 +163,11 @@ struct ferry_bdev_io {
 	uint64_t error_block;           /**< first failing block (absolute), when error is set */
 	/* owned by the bdev layer */
 	struct ferry_bdev *bdev; /**< the bdev it was submitted to (set by ferry_bdev_submit) */
+	/** What ferry_bdev_io_poll() polls until the I/O completes: the channel of `seq` and
+	 *  the domain of `mem`, recorded by ferry_bdev_submit() (`seq` is consumed on the way),
+	 *  cleared before the callback runs. */
+	struct ferry_accel_chan *poll_chan;
+	struct ferry_memdomain *poll_domain; /**< see poll_chan */
 	/** Private to the bdev layer and the module handling the I/O (its layout is in
 	 *  <ferry/module/bdev.h>); the submitter neither reads nor writes it. */
 	uint64_t module_state[FERRY_BDEV_IO_MODULE_WORDS];
@@ -238,6 +263,22 @@ FERRY_API const char *ferry_bdev_get_claim(const struct ferry_bdev *bdev);
  * @retval -ENOMEM busy: retry later.
  */
 FERRY_API int ferry_bdev_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io);
+
+/**
+ * @brief Make progress on a submitted I/O: poll what it waits on (the accel channel of its
+ * sequence, the memory domain of its data), on the calling thread. Call it, on the submitting
+ * thread, between a successful ferry_bdev_submit() and the completion callback, as often as
+ * needed; the callback may run from inside it. Once the callback has run the I/O waits on
+ * nothing and the call returns 0 without polling anything.
+ *
+ * Do not destroy that channel or domain from the callback: the call may still poll the
+ * other after the callback returned.
+ * @param[in] io a submitted I/O (zeroed or completed: nothing to poll).
+ * @return the number of completions run (channel sequences and domain operations, >= 0;
+ *         also those of other I/Os on the same channel or domain), or a negative errno.
+ * @retval -EINVAL @p io is NULL.
+ */
+FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io);
 
 /**
  * @brief Read the I/O counters of @p bdev.

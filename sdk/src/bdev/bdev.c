@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ferry/accel.h>
 #include <ferry/bdev.h>
 #include <ferry/module/bdev.h>
 #include "core_internal.h"
@@ -396,8 +397,42 @@ FERRY_API int ferry_bdev_submit(struct ferry_bdev *b, struct ferry_bdev_io *io)
 	io->status = 0;
 	io->error = FERRY_BDEV_ERR_NONE;
 	io->error_block = 0;
+	/* Read now: finishing the sequence frees it, possibly before h() returns. */
+	io->poll_chan = io->seq ? ferry_seq_get_chan(io->seq) : NULL;
+	io->poll_domain = io->mem.domain;
 	ferry_bdev_io_module(io)->ctx = NULL;
-	return h(b, io);
+	int rc = h(b, io);
+	if (rc) {
+		io->poll_chan = NULL;
+		io->poll_domain = NULL;
+	}
+	return rc;
+}
+
+/* Completions run per call of each poll: enough to make progress, bounded for latency. */
+#define IO_POLL_MAX 64
+
+FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io)
+{
+	if (!io)
+		return -EINVAL;
+	/* Both read before polling: the callback may run (and reuse or free @io) in either. */
+	struct ferry_accel_chan *chan = io->poll_chan;
+	struct ferry_memdomain *dom = io->poll_domain;
+	int done = 0, rc;
+	if (dom) {
+		rc = ferry_memdomain_poll(dom, IO_POLL_MAX);
+		if (rc < 0)
+			return rc;
+		done += rc;
+	}
+	if (chan) {
+		rc = ferry_accel_chan_poll(chan, IO_POLL_MAX);
+		if (rc < 0)
+			return rc;
+		done += rc;
+	}
+	return done;
 }
 
 FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status)
@@ -415,6 +450,9 @@ FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status)
 		else if (!status && io->type == FERRY_BDEV_IO_WRITE)
 			cnt_add(&b->stats.bytes_written, bytes);
 	}
+	/* Before the callback, which may resubmit @io (setting them again) or free it. */
+	io->poll_chan = NULL;
+	io->poll_domain = NULL;
 	io->cb(io, io->cb_arg);
 }
 

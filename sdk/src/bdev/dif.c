@@ -104,7 +104,14 @@ static void dif_read_error(void *ctx, struct vbdev_io *p, struct ferry_bdev_io *
 	default:
 		return; /* not ours: keep what the layers below said */
 	}
+	/* dif_err.block counts from the start of the transform; the I/O and the log say the
+	 * absolute LBA (<ferry/bdev.h>, "Block numbers"). */
 	parent->error_block = p->lba + p->dif_err.block;
+	FERRY_ERR(COMP, "'%s': read of blocks %llu+%llu: block %llu: %s check failed "
+			"(expected 0x%x, found 0x%x)",
+		  ferry_bdev_get_name(p->vb->self), (unsigned long long)parent->offset_blocks,
+		  (unsigned long long)parent->num_blocks, (unsigned long long)parent->error_block,
+		  ferry_dif_field_name(p->dif_err.field), p->dif_err.expected, p->dif_err.actual);
 }
 
 static const struct vbdev_xform dif_xform = {
