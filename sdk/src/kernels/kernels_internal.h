@@ -15,8 +15,8 @@
  * known-answer tests whose vectors have 32-byte data units. In place allowed (dst == src).
  * Returns 0, -EINVAL, -ENOMEM or -EIO.
  */
-int ferry_crypto_xts_unit(struct ferry_crypto_key *key, int enc, void *dst, const void *src,
-			  size_t len, uint64_t tweak);
+int xts_crypt_unit(struct ferry_crypto_key *key, int enc, void *dst, const void *src, size_t len,
+		   uint64_t tweak);
 
 /* The AES-XTS implementations a key can run on (xts.c). */
 enum ferry_xts_impl {
@@ -30,10 +30,10 @@ enum ferry_xts_impl {
  * FERRY_XTS_IMPL_AUTO returns to the measured choice. Keys already created keep theirs.
  * Returns 0, -ENOTSUP (libgcrypt not built in or not usable here) or -EINVAL.
  */
-int ferry_crypto_xts_force_impl(enum ferry_xts_impl impl);
+int xts_force_impl(enum ferry_xts_impl impl);
 
 /* The implementation @p key runs on (never AUTO); 0 for NULL. */
-enum ferry_xts_impl ferry_crypto_key_impl(const struct ferry_crypto_key *key);
+enum ferry_xts_impl xts_key_impl(const struct ferry_crypto_key *key);
 
 /*
  * The choice that keys of this cipher and data unit size get when nothing is forced,
@@ -41,7 +41,7 @@ enum ferry_xts_impl ferry_crypto_key_impl(const struct ferry_crypto_key *key);
  * NULL) receive the measured figures (0 when not measured: forced by FERRY_XTS_IMPL, or no
  * libgcrypt).
  */
-enum ferry_xts_impl ferry_crypto_xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
-					       double *openssl_gbps, double *gcrypt_gbps);
+enum ferry_xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
+				  double *openssl_gbps, double *gcrypt_gbps);
 
 #endif /* FERRY_CRYPTO_INTERNAL_H */

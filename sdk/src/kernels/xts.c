@@ -276,7 +276,7 @@ struct xts_choice {
 };
 static struct xts_choice choices[2][2];
 static pthread_mutex_t choice_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int forced_impl; /* ferry_crypto_xts_force_impl(); 0: not forced */
+static atomic_int forced_impl; /* xts_force_impl(); 0: not forced */
 
 static enum ferry_xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
 				      struct xts_choice *ch)
@@ -322,8 +322,8 @@ static enum ferry_xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
 #endif
 }
 
-enum ferry_xts_impl ferry_crypto_xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
-					       double *openssl_gbps, double *gcrypt_gbps)
+enum ferry_xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
+				  double *openssl_gbps, double *gcrypt_gbps)
 {
 	struct xts_choice *ch = &choices[cipher == FERRY_CIPHER_AES_XTS_128 ? 0 : 1]
 					[data_unit == 512 ? 0 : 1];
@@ -344,7 +344,7 @@ enum ferry_xts_impl ferry_crypto_xts_auto_impl(enum ferry_cipher cipher, uint32_
 	return (enum ferry_xts_impl)v;
 }
 
-int ferry_crypto_xts_force_impl(enum ferry_xts_impl impl)
+int xts_force_impl(enum ferry_xts_impl impl)
 {
 	switch (impl) {
 	case FERRY_XTS_IMPL_AUTO:
@@ -363,7 +363,7 @@ int ferry_crypto_xts_force_impl(enum ferry_xts_impl impl)
 	return 0;
 }
 
-enum ferry_xts_impl ferry_crypto_key_impl(const struct ferry_crypto_key *key)
+enum ferry_xts_impl xts_key_impl(const struct ferry_crypto_key *key)
 {
 	return key ? key->impl : (enum ferry_xts_impl)0;
 }
@@ -454,16 +454,9 @@ static int key_setup_openssl(struct ferry_crypto_key *key)
 	return 0;
 }
 
-FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
-				      struct ferry_crypto_key **out)
+/* The cipher, the two key halves and the data unit of @p opts; *out_len: bytes per half. */
+static int key_opts_check(const struct ferry_crypto_key_opts *opts, size_t *out_len)
 {
-	if (!opts || !out) {
-		FERRY_ERR(COMP, "key_create: NULL %s", !opts ? "opts" : "out");
-		return -EINVAL;
-	}
-	*out = NULL;
-	if (OPTS_SIZE_CHECK(COMP, "key_create", opts, struct ferry_crypto_key_opts))
-		return -EINVAL;
 	size_t want;
 	switch (opts->cipher) {
 	case FERRY_CIPHER_AES_XTS_128:
@@ -494,6 +487,24 @@ FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
 			  opts->data_unit_size);
 		return -EINVAL;
 	}
+	*out_len = want;
+	return 0;
+}
+
+FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
+				      struct ferry_crypto_key **out)
+{
+	if (!opts || !out) {
+		FERRY_ERR(COMP, "key_create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	*out = NULL;
+	if (OPTS_SIZE_CHECK(COMP, "key_create", opts, struct ferry_crypto_key_opts))
+		return -EINVAL;
+	size_t want;
+	int rc = key_opts_check(opts, &want);
+	if (rc)
+		return rc;
 	struct ferry_crypto_key *key = calloc(1, sizeof(*key));
 	if (!key) {
 		FERRY_ERR(COMP, "key_create: out of memory");
@@ -507,33 +518,33 @@ FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
 	pthread_mutex_init(&key->lock, NULL);
 	enum ferry_xts_impl impl = (enum ferry_xts_impl)atomic_load(&forced_impl);
 	if (impl == FERRY_XTS_IMPL_AUTO)
-		impl = ferry_crypto_xts_auto_impl(key->cipher, key->data_unit, NULL, NULL);
+		impl = xts_auto_impl(key->cipher, key->data_unit, NULL, NULL);
 	key->impl = impl;
-	int rc = impl == FERRY_XTS_IMPL_OPENSSL ? key_setup_openssl(key) : 0;
-	if (rc) {
-		ferry_crypto_key_destroy(key);
-		return rc;
-	}
+	rc = impl == FERRY_XTS_IMPL_OPENSSL ? key_setup_openssl(key) : 0;
+	if (rc)
+		goto err_key;
 	/* One context up front, so that the first operation does not allocate. */
 	struct xts_ctx *c = ctx_new(key);
 	if (!c && key->impl == FERRY_XTS_IMPL_GCRYPT) {
 		FERRY_WARN(COMP, "key_create: libgcrypt refused the AES-XTS key; using OpenSSL");
 		key->impl = FERRY_XTS_IMPL_OPENSSL;
 		rc = key_setup_openssl(key);
-		if (rc) {
-			ferry_crypto_key_destroy(key);
-			return rc;
-		}
+		if (rc)
+			goto err_key;
 		c = ctx_new(key);
 	}
 	if (!c) {
 		FERRY_ERR(COMP, "key_create: out of memory for a cipher context");
-		ferry_crypto_key_destroy(key);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto err_key;
 	}
 	atomic_store_explicit(&key->all_ctx, c, memory_order_relaxed);
 	*out = key;
 	return 0;
+
+err_key:
+	ferry_crypto_key_destroy(key); /* frees whatever of the key was set up */
+	return rc;
 }
 
 FERRY_API void ferry_crypto_key_destroy(struct ferry_crypto_key *key)
@@ -695,8 +706,8 @@ FERRY_API int ferry_crypto_decrypt(struct ferry_crypto_key *key, const struct io
 	return xts_run("decrypt", key, 0, dst, dst_cnt, src, src_cnt, tweak);
 }
 
-int ferry_crypto_xts_unit(struct ferry_crypto_key *key, int enc, void *dst, const void *src,
-			  size_t len, uint64_t tweak)
+int xts_crypt_unit(struct ferry_crypto_key *key, int enc, void *dst, const void *src, size_t len,
+		   uint64_t tweak)
 {
 	if (!key || !dst || !src || len < 16 || len % 16 || len > XTS_MAX_RAW_UNIT) {
 		FERRY_ERR(COMP, "xts_unit: bad arguments (len %zu)", len);

@@ -253,9 +253,9 @@ Test(crypto, ieee1619_vectors_2_3_short_units)
 		uint8_t pt[32], ct[32], out[32];
 		memset(pt, 0x44, sizeof(pt));
 		unhex(v[i].ct, ct, 32);
-		cr_assert_eq(ferry_crypto_xts_unit(key, 1, out, pt, 32, 0x3333333333ull), 0);
+		cr_assert_eq(xts_crypt_unit(key, 1, out, pt, 32, 0x3333333333ull), 0);
 		cr_assert_arr_eq(out, ct, 32, "vector %zu", i + 2);
-		cr_assert_eq(ferry_crypto_xts_unit(key, 0, out, out, 32, 0x3333333333ull), 0);
+		cr_assert_eq(xts_crypt_unit(key, 0, out, out, 32, 0x3333333333ull), 0);
 		cr_assert_arr_eq(out, pt, 32, "vector %zu decrypt in place", i + 2);
 		ferry_crypto_key_destroy(key);
 	}
@@ -522,8 +522,8 @@ Test(crypto, data_unit_4096_is_one_unit_per_4k)
 		pt[i] = (uint8_t)(i * 7);
 	struct ferry_crypto_key *k4 = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 4096);
 	struct ferry_crypto_key *k5 = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
-	cr_assert_eq(ferry_crypto_xts_unit(k4, 1, want, pt, 4096, 40), 0);
-	cr_assert_eq(ferry_crypto_xts_unit(k4, 1, want + 4096, pt + 4096, 4096, 41), 0);
+	cr_assert_eq(xts_crypt_unit(k4, 1, want, pt, 4096, 40), 0);
+	cr_assert_eq(xts_crypt_unit(k4, 1, want + 4096, pt + 4096, 4096, 41), 0);
 	struct iovec s = {pt, N}, d = {out, N};
 	cr_assert_eq(ferry_crypto_encrypt(k4, &d, 1, &s, 1, 40), 0);
 	cr_assert_arr_eq(out, want, N);
@@ -655,9 +655,9 @@ Test(crypto, partial_overlap_is_refused_and_nothing_written)
 	cr_assert_eq(ferry_crypto_encrypt(key, d2, 2, s2, 2, 0), -EINVAL);
 	cr_assert_arr_eq(buf, snap, sizeof(buf));
 	/* The internal single-unit entry point too; exact in place stays allowed there. */
-	cr_assert_eq(ferry_crypto_xts_unit(key, 1, buf + 16, buf, 512, 0), -EINVAL);
+	cr_assert_eq(xts_crypt_unit(key, 1, buf + 16, buf, 512, 0), -EINVAL);
 	cr_assert_arr_eq(buf, snap, sizeof(buf));
-	cr_assert_eq(ferry_crypto_xts_unit(key, 1, buf, buf, 512, 0), 0);
+	cr_assert_eq(xts_crypt_unit(key, 1, buf, buf, 512, 0), 0);
 	/* Adjacent (touching, not overlapping) buffers are fine. */
 	struct iovec s3 = {buf, 1024}, d3 = {buf + 1024, 1024};
 	cr_assert_eq(ferry_crypto_encrypt(key, &d3, 1, &s3, 1, 0), 0);
@@ -730,7 +730,7 @@ Test(crypto, data_unit_smaller_than_block_uses_lba_times_units_per_block)
 /* Force impl for the keys created afterwards; skip when it is not available here. */
 static void force_or_skip(enum ferry_xts_impl impl)
 {
-	int rc = ferry_crypto_xts_force_impl(impl);
+	int rc = xts_force_impl(impl);
 	if (rc == -ENOTSUP)
 		cr_skip_test("libgcrypt is not built in or not usable here");
 	cr_assert_eq(rc, 0);
@@ -740,7 +740,7 @@ static void ieee_vectors_on(enum ferry_xts_impl impl)
 {
 	force_or_skip(impl);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
-	cr_assert_eq(ferry_crypto_key_impl(key), impl);
+	cr_assert_eq(xts_key_impl(key), impl);
 	uint8_t pt[512], c4[512], c5[512];
 	pattern512(pt);
 	unhex(ctx_v4, c4, 512);
@@ -763,7 +763,7 @@ static void ieee_vectors_on(enum ferry_xts_impl impl)
 	ferry_crypto_key_destroy(key);
 
 	key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 512);
-	cr_assert_eq(ferry_crypto_key_impl(key), impl);
+	cr_assert_eq(xts_key_impl(key), impl);
 	check_512(key, 0xffull, pt, ctx_v10, "vector 10");
 	check_512(key, 0xffffull, pt, ctx_v11, "vector 11");
 	check_512(key, 0xffffffull, pt, ctx_v12, "vector 12");
@@ -776,9 +776,9 @@ static void ieee_vectors_on(enum ferry_xts_impl impl)
 	uint8_t p32[32], c32[32], o32[32];
 	memset(p32, 0x44, sizeof(p32));
 	unhex("af85336b597afc1a900b2eb21ec949d292df4c047e0b21532186a5971a227a89", c32, 32);
-	cr_assert_eq(ferry_crypto_xts_unit(key, 1, o32, p32, 32, 0x3333333333ull), 0);
+	cr_assert_eq(xts_crypt_unit(key, 1, o32, p32, 32, 0x3333333333ull), 0);
 	cr_assert_arr_eq(o32, c32, 32, "vector 3");
-	cr_assert_eq(ferry_crypto_xts_unit(key, 0, o32, o32, 32, 0x3333333333ull), 0);
+	cr_assert_eq(xts_crypt_unit(key, 0, o32, o32, 32, 0x3333333333ull), 0);
 	cr_assert_arr_eq(o32, p32, 32, "vector 3 decrypt in place");
 	ferry_crypto_key_destroy(key);
 }
@@ -812,7 +812,7 @@ Test(crypto, implementations_are_byte_identical)
 			struct ferry_crypto_key *ko = make_key(ciphers[ci], k1, k2, dus[di]);
 			force_or_skip(FERRY_XTS_IMPL_GCRYPT);
 			struct ferry_crypto_key *kg = make_key(ciphers[ci], k1, k2, dus[di]);
-			cr_assert_eq(ferry_crypto_key_impl(kg), FERRY_XTS_IMPL_GCRYPT);
+			cr_assert_eq(xts_key_impl(kg), FERRY_XTS_IMPL_GCRYPT);
 			struct iovec s = {pt, N}, da = {a, N}, db = {b, N};
 			cr_assert_eq(ferry_crypto_encrypt(ko, &da, 1, &s, 1, tweak), 0);
 			cr_assert_eq(ferry_crypto_encrypt(kg, &db, 1, &s, 1, tweak), 0);
@@ -851,19 +851,19 @@ Test(crypto, gcrypt_key_shared_by_threads)
 Test(crypto, auto_choice_is_measured_and_used)
 {
 	double go = -1, gg = -1;
-	enum ferry_xts_impl want = ferry_crypto_xts_auto_impl(FERRY_CIPHER_AES_XTS_128, 4096,
+	enum ferry_xts_impl want = xts_auto_impl(FERRY_CIPHER_AES_XTS_128, 4096,
 							      &go, &gg);
 	cr_assert(want == FERRY_XTS_IMPL_OPENSSL || want == FERRY_XTS_IMPL_GCRYPT);
-	if (ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0 && !getenv("FERRY_XTS_IMPL")) {
+	if (xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0 && !getenv("FERRY_XTS_IMPL")) {
 		/* Both measured; libgcrypt chosen only if it was the faster. */
 		cr_assert(go > 0 && gg > 0, "openssl %.2f gcrypt %.2f GB/s", go, gg);
 		cr_assert_eq(want == FERRY_XTS_IMPL_GCRYPT, gg > go * 1.03);
 	}
-	cr_assert_eq(ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_AUTO), 0);
+	cr_assert_eq(xts_force_impl(FERRY_XTS_IMPL_AUTO), 0);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 4096);
-	cr_assert_eq(ferry_crypto_key_impl(key), want);
+	cr_assert_eq(xts_key_impl(key), want);
 	ferry_crypto_key_destroy(key);
-	cr_assert_eq(ferry_crypto_xts_force_impl((enum ferry_xts_impl)9), -EINVAL);
+	cr_assert_eq(xts_force_impl((enum ferry_xts_impl)9), -EINVAL);
 }
 
 Test(crypto, env_var_selects_the_implementation)
@@ -871,14 +871,14 @@ Test(crypto, env_var_selects_the_implementation)
 	/* Each Criterion test runs in its own process: the choice is not made yet. */
 	setenv("FERRY_XTS_IMPL", "openssl", 1);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 4096);
-	cr_assert_eq(ferry_crypto_key_impl(key), FERRY_XTS_IMPL_OPENSSL);
+	cr_assert_eq(xts_key_impl(key), FERRY_XTS_IMPL_OPENSSL);
 	ferry_crypto_key_destroy(key);
 	setenv("FERRY_XTS_IMPL", "gcrypt", 1);
 	key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
-	enum ferry_xts_impl want = ferry_crypto_xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0
+	enum ferry_xts_impl want = xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0
 					   ? FERRY_XTS_IMPL_GCRYPT
 					   : FERRY_XTS_IMPL_OPENSSL;
-	cr_assert_eq(ferry_crypto_key_impl(key), want);
+	cr_assert_eq(xts_key_impl(key), want);
 	ferry_crypto_key_destroy(key);
 	unsetenv("FERRY_XTS_IMPL");
 }
