@@ -98,42 +98,44 @@ static void ctrlr_free(struct ferry_nvme_ctrlr *c)
 	free(c);
 }
 
-FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
-				      struct ferry_nvme_ctrlr **out)
+/* The options of ferry_nvme_ctrlr_create() with their defaults applied. */
+struct ctrlr_cfg {
+	const struct ferry_transport_ops *tops;
+	int message;
+	uint32_t entries, nioq, nvec, mdts, timeout, version, inflight;
+	uint16_t cntlid;
+};
+
+/* Defaults and ranges of @p opts, and a free controller ID of the subsystem. */
+static int ctrlr_check_opts(const struct ferry_nvme_ctrlr_opts *opts, struct ctrlr_cfg *g)
 {
-	if (!opts || !out) {
-		FERRY_ERR(NVME_COMP, "ctrlr_create: NULL %s", !opts ? "opts" : "out");
-		return -EINVAL;
-	}
-	if (OPTS_SIZE_CHECK(NVME_COMP, "ctrlr_create", opts, struct ferry_nvme_ctrlr_opts))
-		return -EINVAL;
 	if (!opts->subsys || !opts->transport) {
 		FERRY_ERR(NVME_COMP, "ctrlr_create: a subsystem and a transport are required");
 		return -EINVAL;
 	}
-	const struct ferry_transport_ops *tops = ferry_transport_get_ops(opts->transport);
-	int message = tops->kind == FERRY_TRANSPORT_MESSAGE;
-	if (!message && !opts->host_domain) {
+	g->tops = ferry_transport_get_ops(opts->transport);
+	g->message = g->tops->kind == FERRY_TRANSPORT_MESSAGE;
+	if (!g->message && !opts->host_domain) {
 		FERRY_ERR(NVME_COMP, "ctrlr_create: memory-based transport '%s' needs a host domain",
-			  tops->name);
+			  g->tops->name);
 		return -EINVAL;
 	}
-	uint32_t entries = opts->max_queue_entries ? opts->max_queue_entries : 1024;
-	uint32_t nioq = opts->max_io_queues ? opts->max_io_queues : 16;
-	uint32_t nvec = opts->num_vectors ? opts->num_vectors : nioq + 1;
-	uint32_t mdts = opts->mdts ? opts->mdts : 5;
-	uint32_t timeout = opts->timeout ? opts->timeout : 20;
-	uint32_t version = opts->version ? opts->version : FERRY_NVME_VS_1_4;
-	uint32_t inflight = opts->max_inflight ? opts->max_inflight : 256;
-	if (entries < 2 || entries > 65536 || nioq > 1024 || nvec > 2048 || mdts > 10 ||
-	    opts->mpsmax > 4 || inflight < 8 || inflight > 65536 ||
-	    (version != FERRY_NVME_VS_1_4 && version != FERRY_NVME_VS_2_0)) {
+	g->entries = opts->max_queue_entries ? opts->max_queue_entries : 1024;
+	g->nioq = opts->max_io_queues ? opts->max_io_queues : 16;
+	g->nvec = opts->num_vectors ? opts->num_vectors : g->nioq + 1;
+	g->mdts = opts->mdts ? opts->mdts : 5;
+	g->timeout = opts->timeout ? opts->timeout : 20;
+	g->version = opts->version ? opts->version : FERRY_NVME_VS_1_4;
+	g->inflight = opts->max_inflight ? opts->max_inflight : 256;
+	if (g->entries < 2 || g->entries > 65536 || g->nioq > 1024 || g->nvec > 2048 ||
+	    g->mdts > 10 || opts->mpsmax > 4 || g->inflight < 8 || g->inflight > 65536 ||
+	    (g->version != FERRY_NVME_VS_1_4 && g->version != FERRY_NVME_VS_2_0)) {
 		FERRY_ERR(NVME_COMP, "ctrlr_create: option out of range (entries %u, io queues %u, "
-			  "vectors %u, mdts %u, mpsmax %u, inflight %u, version 0x%x)", entries, nioq,
-			  nvec, mdts, opts->mpsmax, inflight, version);
+			  "vectors %u, mdts %u, mpsmax %u, inflight %u, version 0x%x)", g->entries,
+			  g->nioq, g->nvec, g->mdts, opts->mpsmax, g->inflight, g->version);
 		return -EINVAL;
 	}
-	if (version == FERRY_NVME_VS_2_0) {
+	if (g->version == FERRY_NVME_VS_2_0) {
 		/* A 2.0 controller must offer what 2.0 makes mandatory (CAP.CRMS and CRTO,
 		 * Identify CNS 05h-08h, the Commands Supported and Effects log, ...), which this
 		 * core does not implement yet: claiming 2.0 without it would mislead the host. */
@@ -142,44 +144,53 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 		return -ENOTSUP;
 	}
 	struct ferry_nvme_subsystem *s = opts->subsys;
-	uint16_t cntlid = opts->cntlid;
-	if (cntlid == 0) {
-		for (cntlid = 1; cntlid < 0xfff0 && nvme_subsys_cntlid_used(s, cntlid); cntlid++)
+	g->cntlid = opts->cntlid;
+	if (g->cntlid == 0) {
+		for (g->cntlid = 1; g->cntlid < 0xfff0 && nvme_subsys_cntlid_used(s, g->cntlid);
+		     g->cntlid++)
 			;
-	} else if (nvme_subsys_cntlid_used(s, cntlid)) {
-		FERRY_ERR(NVME_COMP, "ctrlr_create: cntlid %u is in use in '%s'", cntlid, s->nqn);
+	} else if (nvme_subsys_cntlid_used(s, g->cntlid)) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: cntlid %u is in use in '%s'", g->cntlid, s->nqn);
 		return -EEXIST;
 	}
-	struct ferry_nvme_ctrlr *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->subsys = s;
+	return 0;
+}
+
+/* The controller's identity, limits and register values (CAP, BAR size). */
+static void ctrlr_init(struct ferry_nvme_ctrlr *c, const struct ferry_nvme_ctrlr_opts *opts,
+		       const struct ctrlr_cfg *g)
+{
+	c->subsys = opts->subsys;
 	c->transport = opts->transport;
-	c->tops = tops;
+	c->tops = g->tops;
 	c->tctx = opts->transport_ctx;
-	c->message = message;
+	c->message = g->message;
 	c->host = opts->host_domain;
 	c->host_ctx = opts->host_domain_ctx;
 	c->accel_chan = opts->accel_chan;
-	c->cntlid = cntlid;
-	c->mqes = entries - 1;
-	c->max_io_queues = (uint16_t)nioq;
-	c->num_vectors = (uint16_t)nvec;
-	c->mdts = (uint8_t)mdts;
+	c->cntlid = g->cntlid;
+	c->mqes = g->entries - 1;
+	c->max_io_queues = (uint16_t)g->nioq;
+	c->num_vectors = (uint16_t)g->nvec;
+	c->mdts = (uint8_t)g->mdts;
 	c->mpsmax = opts->mpsmax;
-	c->version = version;
+	c->version = g->version;
 	c->flags = opts->flags;
-	c->max_inflight = inflight;
-	c->max_xfer = (uint64_t)4096 << mdts;
-	c->cap = (uint64_t)c->mqes | ((uint64_t)timeout << 24) | FERRY_NVME_CAP_CSS_NVM |
+	c->max_inflight = g->inflight;
+	c->max_xfer = (uint64_t)4096 << g->mdts;
+	c->cap = (uint64_t)c->mqes | ((uint64_t)g->timeout << 24) | FERRY_NVME_CAP_CSS_NVM |
 		 ((uint64_t)c->mpsmax << 52);
 	if (!(c->flags & FERRY_NVME_CTRLR_F_NONCONTIG_OK))
 		c->cap |= FERRY_NVME_CAP_CQR;
-	c->bar_size = round_pow2(FERRY_NVME_REG_DBS + 8 * (nioq + 1));
+	c->bar_size = round_pow2(FERRY_NVME_REG_DBS + 8 * (g->nioq + 1));
 	if (c->bar_size < 0x4000)
 		c->bar_size = 0x4000;
 	c->page_size = 4096;
+}
 
+/* Queues, vectors and the request pool; on -ENOMEM the caller frees with ctrlr_free(). */
+static int ctrlr_alloc(struct ferry_nvme_ctrlr *c, uint32_t nioq, uint32_t nvec, uint32_t inflight)
+{
 	c->sq = calloc(nioq + 1, sizeof(*c->sq));
 	c->cq = calloc(nioq + 1, sizeof(*c->cq));
 	c->vec_cd = calloc(nvec, 1);
@@ -196,10 +207,8 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 		c->sq[i].fetch_buf = calloc(NVME_FETCH_BATCH, sizeof(struct ferry_nvme_sqe));
 		ok = c->sq[i].fetch_buf != NULL;
 	}
-	if (!ok) {
-		ctrlr_free(c);
+	if (!ok)
 		return -ENOMEM;
-	}
 	for (uint32_t i = 0; i < inflight; i++) {
 		struct nvme_req *r = &c->reqs[i];
 		r->ctrlr = c;
@@ -210,12 +219,39 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 		c->free_reqs = r;
 	}
 	c->free_count = inflight;
+	return 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
+				      struct ferry_nvme_ctrlr **out)
+{
+	if (!opts || !out) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: NULL %s", !opts ? "opts" : "out");
+		return -EINVAL;
+	}
+	if (OPTS_SIZE_CHECK(NVME_COMP, "ctrlr_create", opts, struct ferry_nvme_ctrlr_opts))
+		return -EINVAL;
+	struct ctrlr_cfg g;
+	int rc = ctrlr_check_opts(opts, &g);
+	if (rc)
+		return rc;
+	struct ferry_nvme_ctrlr *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	ctrlr_init(c, opts, &g);
+	rc = ctrlr_alloc(c, g.nioq, g.nvec, g.inflight);
+	if (rc)
+		goto err_free;
 	c->stats.size = sizeof(c->stats);
 	nvme_features_default(c);
-	nvme_subsys_link(s, c);
+	nvme_subsys_link(opts->subsys, c);
 	/* A namespace that exists before the controller is not a change. */
 	*out = c;
 	return 0;
+
+err_free:
+	ctrlr_free(c); /* frees what ctrlr_alloc() got */
+	return rc;
 }
 
 FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *c)
