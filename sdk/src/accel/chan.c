@@ -89,6 +89,31 @@ static int chan_hw_open(struct ferry_accel_chan *ch, struct ferry_device *dev)
 	return 0;
 }
 
+/* Thread the free lists of tasks, sequences and virtual buffers through their arrays. */
+static void chan_lists_init(struct ferry_accel_chan *ch)
+{
+	const struct ferry_accel_chan_opts *o = &ch->opts;
+	for (uint32_t i = o->max_tasks; i-- > 0;) {
+		ch->task_mem[i].next = ch->free_tasks;
+		ch->free_tasks = &ch->task_mem[i];
+	}
+	ch->tasks_free = o->max_tasks;
+	for (uint32_t i = o->max_seqs; i-- > 0;) {
+		ch->seq_mem[i].state = SEQ_FREE;
+		ch->seq_mem[i].next = ch->free_seqs;
+		ch->free_seqs = &ch->seq_mem[i];
+	}
+	ch->seqs_free = o->max_seqs;
+	for (uint32_t i = o->max_vbufs; i-- > 0;) {
+		struct accel_vbuf *v = &ch->vbuf_mem[i];
+		v->chan = ch;
+		v->idx = i;
+		v->base = ACCEL_VA_BASE + (uint64_t)i * ACCEL_VA_STRIDE;
+		v->next = ch->free_vbufs;
+		ch->free_vbufs = v;
+	}
+}
+
 FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
 				      const struct ferry_accel_chan_opts *opts,
 				      struct ferry_accel_chan **out)
@@ -117,38 +142,22 @@ FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
 	if (!ch->task_mem || !ch->seq_mem || !ch->vbuf_mem || !ch->cache[0] || !ch->cache[1]) {
 		FERRY_ERR(COMP, "chan_create: out of memory for %u tasks / %u sequences",
 			  o.max_tasks, o.max_seqs);
-		chan_free(ch);
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto err_free;
 	}
-	for (uint32_t i = o.max_tasks; i-- > 0;) {
-		ch->task_mem[i].next = ch->free_tasks;
-		ch->free_tasks = &ch->task_mem[i];
-	}
-	ch->tasks_free = o.max_tasks;
-	for (uint32_t i = o.max_seqs; i-- > 0;) {
-		ch->seq_mem[i].state = SEQ_FREE;
-		ch->seq_mem[i].next = ch->free_seqs;
-		ch->free_seqs = &ch->seq_mem[i];
-	}
-	ch->seqs_free = o.max_seqs;
-	for (uint32_t i = o.max_vbufs; i-- > 0;) {
-		struct accel_vbuf *v = &ch->vbuf_mem[i];
-		v->chan = ch;
-		v->idx = i;
-		v->base = ACCEL_VA_BASE + (uint64_t)i * ACCEL_VA_STRIDE;
-		v->next = ch->free_vbufs;
-		ch->free_vbufs = v;
-	}
+	chan_lists_init(ch);
 	if (dev) {
 		rc = chan_hw_open(ch, dev);
-		if (rc) {
-			chan_free(ch);
-			return rc;
-		}
+		if (rc)
+			goto err_free;
 	}
 	accel_module_chan_add(ch);
 	*out = ch;
 	return 0;
+
+err_free:
+	chan_free(ch); /* whatever of the arrays and the engine channel was taken */
+	return rc;
 }
 
 /*
