@@ -7,6 +7,7 @@
  * and 2, 0 for type 3. The I/O paths are the shared ones of vbdev.c; this file is the
  * transform and the create function.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <ferry/bdev.h>
 #include <ferry/dif.h>
@@ -107,11 +108,22 @@ static void dif_read_error(void *ctx, struct vbdev_io *p, struct ferry_bdev_io *
 	/* dif_err.block counts from the start of the transform; the I/O and the log say the
 	 * absolute LBA (<ferry/bdev.h>, "Block numbers"). */
 	parent->error_block = p->lba + p->dif_err.block;
-	FERRY_ERR(COMP, "'%s': read of blocks %llu+%llu: block %llu: %s check failed "
-			"(expected 0x%x, found 0x%x)",
-		  ferry_bdev_get_name(p->vb->self), (unsigned long long)parent->offset_blocks,
-		  (unsigned long long)parent->num_blocks, (unsigned long long)parent->error_block,
-		  ferry_dif_field_name(p->dif_err.field), p->dif_err.expected, p->dif_err.actual);
+	/* The host's data decides: every reason to ferry_last_error(), the log rate limited. */
+	static struct log_ratelimit rl;
+	unsigned int dropped;
+	char msg[192];
+	snprintf(msg, sizeof(msg),
+		 "'%s': read of blocks %llu+%llu: block %llu: %s check failed (expected 0x%x, "
+		 "found 0x%x)",
+		 ferry_bdev_get_name(p->vb->self), (unsigned long long)parent->offset_blocks,
+		 (unsigned long long)parent->num_blocks, (unsigned long long)parent->error_block,
+		 ferry_dif_field_name(p->dif_err.field), p->dif_err.expected, p->dif_err.actual);
+	ferry_set_last_error(COMP, "%s", msg);
+	if (log_ratelimit(&rl, &dropped)) {
+		if (dropped)
+			FERRY_WARN(COMP, "%u PI check failures not logged in the last second", dropped);
+		FERRY_ERR(COMP, "%s", msg);
+	}
 }
 
 static const struct vbdev_xform dif_xform = {
