@@ -213,6 +213,7 @@ struct accel_dom_wait {
 };
 
 struct ferry_accel_chan {
+	struct ferry_accel_chan *abandoned_next; /* list of channels a stuck destroy abandoned */
 	struct ferry_device *dev;
 	const struct ferry_hal_dma_ops *dma;
 	const struct ferry_hal_accel_ops *hw; /* NULL: software engine only */

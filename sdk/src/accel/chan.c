@@ -3,6 +3,7 @@
  * pools (sequences, tasks, virtual buffers), the virtual buffer API, the plan hook, and the
  * poller that reaps the engine, domains and queues and delivers completions.
  */
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +170,10 @@ err_free:
  */
 #define DESTROY_STALL_NS 5000000000ull
 
+/* Channels abandoned by a stuck destroy, never freed (see above). */
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ferry_accel_chan *abandoned_chans;
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -233,8 +238,16 @@ FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *ch)
 	}
 	accel_pool_cache_flush(ch);
 	accel_module_chan_del(ch);
-	if (!leak)
+	if (!leak) {
 		chan_free(ch);
+		return;
+	}
+	/* Kept reachable on purpose: a stuck writer may still use it, and a leak checker must
+	 * not report what was abandoned deliberately (and logged above). */
+	pthread_mutex_lock(&abandoned_lock);
+	ch->abandoned_next = abandoned_chans;
+	abandoned_chans = ch;
+	pthread_mutex_unlock(&abandoned_lock);
 }
 
 FERRY_API int ferry_accel_chan_set_plan_hook(struct ferry_accel_chan *chan,
