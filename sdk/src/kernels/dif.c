@@ -132,13 +132,14 @@ static int pi_compare(const char *op, const struct ferry_dif_ctx *ctx, uint64_t 
 	 * to ferry_last_error() and @err, the log gets a bounded number of lines. */
 	static struct log_ratelimit rl;
 	unsigned int dropped;
-	ferry_set_last_error(COMP, "%s: block %llu: %s mismatch, expected 0x%x, found 0x%x", op,
-			     (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
+	ferry_set_last_error(COMP, "%s: block %llu of the buffer: %s mismatch, expected 0x%x, "
+			     "found 0x%x", op, (unsigned long long)blk, ferry_dif_field_name(f), exp,
+			     act);
 	if (log_ratelimit(&rl, &dropped)) {
 		if (dropped)
 			FERRY_WARN(COMP, "%u PI check failures not logged in the last second", dropped);
-		FERRY_ERR(COMP, "%s: block %llu: %s mismatch, expected 0x%x, found 0x%x", op,
-			  (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
+		FERRY_ERR(COMP, "%s: block %llu of the buffer: %s mismatch, expected 0x%x, "
+			  "found 0x%x", op, (unsigned long long)blk, ferry_dif_field_name(f), exp, act);
 	}
 	return -EILSEQ;
 }
