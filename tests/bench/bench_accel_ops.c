@@ -215,7 +215,7 @@ static void run_xts_case(const char *name, struct op_arg *a)
 	compare_n(n, fns, a, a->size, g);
 	const int gcry_best = n == 3 && g[2] > g[1];
 	const double best = gcry_best ? g[2] : g[1];
-	const char *impl = xts_key_impl(a->key) == FERRY_XTS_IMPL_GCRYPT ? "gcrypt"
+	const char *impl = xts_key_impl(a->key) == XTS_IMPL_GCRYPT ? "gcrypt"
 										  : "openssl";
 	const struct bench_kv kv[] = {
 		{"size", NULL, (double)a->size},

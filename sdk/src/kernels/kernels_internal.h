@@ -19,21 +19,21 @@ int xts_crypt_unit(struct ferry_crypto_key *key, int enc, void *dst, const void 
 		   uint64_t tweak);
 
 /* The AES-XTS implementations a key can run on (xts.c). */
-enum ferry_xts_impl {
-	FERRY_XTS_IMPL_AUTO = 0,    /* measured on first use (see xts.c), or FERRY_XTS_IMPL */
-	FERRY_XTS_IMPL_OPENSSL = 1, /* OpenSSL EVP: the baseline, always built */
-	FERRY_XTS_IMPL_GCRYPT = 2,  /* libgcrypt, if built with it and usable at run time */
+enum xts_impl {
+	XTS_IMPL_AUTO = 0,    /* measured on first use (see xts.c), or FERRY_XTS_IMPL */
+	XTS_IMPL_OPENSSL = 1, /* OpenSSL EVP: the baseline, always built */
+	XTS_IMPL_GCRYPT = 2,  /* libgcrypt, if built with it and usable at run time */
 };
 
 /*
  * Force the implementation of the keys created from now on in this process (tests, bench);
- * FERRY_XTS_IMPL_AUTO returns to the measured choice. Keys already created keep theirs.
+ * XTS_IMPL_AUTO returns to the measured choice. Keys already created keep theirs.
  * Returns 0, -ENOTSUP (libgcrypt not built in or not usable here) or -EINVAL.
  */
-int xts_force_impl(enum ferry_xts_impl impl);
+int xts_force_impl(enum xts_impl impl);
 
 /* The implementation @p key runs on (never AUTO); 0 for NULL. */
-enum ferry_xts_impl xts_key_impl(const struct ferry_crypto_key *key);
+enum xts_impl xts_key_impl(const struct ferry_crypto_key *key);
 
 /*
  * The choice that keys of this cipher and data unit size get when nothing is forced,
@@ -41,7 +41,7 @@ enum ferry_xts_impl xts_key_impl(const struct ferry_crypto_key *key);
  * NULL) receive the measured figures (0 when not measured: forced by FERRY_XTS_IMPL, or no
  * libgcrypt).
  */
-enum ferry_xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
+enum xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
 				  double *openssl_gbps, double *gcrypt_gbps);
 
 #endif /* FERRY_CRYPTO_INTERNAL_H */

@@ -64,7 +64,7 @@ struct xts_ctx {
 
 struct ferry_crypto_key {
 	enum ferry_cipher cipher;
-	enum ferry_xts_impl impl; /* OPENSSL or GCRYPT, fixed at create */
+	enum xts_impl impl; /* OPENSSL or GCRYPT, fixed at create */
 	uint32_t data_unit;
 	size_t key_len;
 	uint8_t material[2 * XTS_MAX_KEY]; /* key1 || key2 */
@@ -134,7 +134,7 @@ static gcry_cipher_hd_t gcry_hd_new(enum ferry_cipher cipher, const uint8_t *mat
 #endif
 
 /* The contexts of one operation: c->enc/c->dec for OpenSSL, c->hd for libgcrypt. */
-static int xts_unit(enum ferry_xts_impl impl, struct xts_ctx *c, int enc, uint8_t *out,
+static int xts_unit(enum xts_impl impl, struct xts_ctx *c, int enc, uint8_t *out,
 		    const uint8_t *in, size_t len, uint64_t lo, uint64_t hi)
 {
 	/* The tweak is the 128-bit little-endian data unit sequence number hi:lo (IEEE 1619). */
@@ -144,7 +144,7 @@ static int xts_unit(enum ferry_xts_impl impl, struct xts_ctx *c, int enc, uint8_
 		iv[8 + i] = (uint8_t)(hi >> (8 * i));
 	}
 #ifdef FERRY_HAVE_GCRYPT
-	if (impl == FERRY_XTS_IMPL_GCRYPT) {
+	if (impl == XTS_IMPL_GCRYPT) {
 		/* In place is spelled with a NULL input in libgcrypt. */
 		const void *gin = in == out ? NULL : in;
 		size_t glen = in == out ? 0 : len;
@@ -177,9 +177,9 @@ static int xts_unit(enum ferry_xts_impl impl, struct xts_ctx *c, int enc, uint8_
 #define CAL_BYTES 65536
 #define CAL_ROUNDS 16
 
-static const char *impl_name(enum ferry_xts_impl i)
+static const char *impl_name(enum xts_impl i)
 {
-	return i == FERRY_XTS_IMPL_GCRYPT ? "libgcrypt" : "OpenSSL";
+	return i == XTS_IMPL_GCRYPT ? "libgcrypt" : "OpenSSL";
 }
 
 static double mono_now(void)
@@ -190,7 +190,7 @@ static double mono_now(void)
 }
 
 /* Encrypt pt into ct and decrypt ct into back, data unit by data unit; seconds taken or < 0. */
-static double cal_pass(enum ferry_xts_impl impl, struct xts_ctx *c, uint32_t du,
+static double cal_pass(enum xts_impl impl, struct xts_ctx *c, uint32_t du,
 		       const uint8_t *pt, uint8_t *ct, uint8_t *back)
 {
 	double t0 = mono_now();
@@ -234,8 +234,8 @@ static int xts_calibrate(enum ferry_cipher cipher, uint32_t du, double *g_ossl, 
 	for (size_t i = 0; i < CAL_BYTES; i++)
 		pt[i] = (uint8_t)(i * 131 + (i >> 8));
 	/* The first pass of each warms up and is the agreement check. */
-	if (cal_pass(FERRY_XTS_IMPL_OPENSSL, &o, du, pt, ct_o, back_o) < 0 ||
-	    cal_pass(FERRY_XTS_IMPL_GCRYPT, &g, du, pt, ct_g, back_g) < 0)
+	if (cal_pass(XTS_IMPL_OPENSSL, &o, du, pt, ct_o, back_o) < 0 ||
+	    cal_pass(XTS_IMPL_GCRYPT, &g, du, pt, ct_g, back_g) < 0)
 		goto out;
 	if (memcmp(ct_o, ct_g, CAL_BYTES) || memcmp(back_o, pt, CAL_BYTES) ||
 	    memcmp(back_g, pt, CAL_BYTES)) {
@@ -247,8 +247,8 @@ static int xts_calibrate(enum ferry_cipher cipher, uint32_t du, double *g_ossl, 
 	for (int r = 0; r < CAL_ROUNDS; r++) {
 		for (int k = 0; k < 2; k++) {
 			const int gcry_turn = (r + k) & 1;
-			double t = gcry_turn ? cal_pass(FERRY_XTS_IMPL_GCRYPT, &g, du, pt, ct_g, back_g)
-					     : cal_pass(FERRY_XTS_IMPL_OPENSSL, &o, du, pt, ct_o,
+			double t = gcry_turn ? cal_pass(XTS_IMPL_GCRYPT, &g, du, pt, ct_g, back_g)
+					     : cal_pass(XTS_IMPL_OPENSSL, &o, du, pt, ct_o,
 							back_o);
 			if (t < 0)
 				goto out;
@@ -278,7 +278,7 @@ static struct xts_choice choices[2][2];
 static pthread_mutex_t choice_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int forced_impl; /* xts_force_impl(); 0: not forced */
 
-static enum ferry_xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
+static enum xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
 				      struct xts_choice *ch)
 {
 	const int bits = cipher == FERRY_CIPHER_AES_XTS_128 ? 128 : 256;
@@ -286,30 +286,30 @@ static enum ferry_xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
 	if (env && *env && strcasecmp(env, "auto") != 0) {
 		if (strcasecmp(env, "openssl") == 0) {
 			FERRY_INFO(COMP, "AES-XTS-%d: OpenSSL (FERRY_XTS_IMPL=%s)", bits, env);
-			return FERRY_XTS_IMPL_OPENSSL;
+			return XTS_IMPL_OPENSSL;
 		}
 		if (strcasecmp(env, "gcrypt") == 0 || strcasecmp(env, "libgcrypt") == 0) {
 #ifdef FERRY_HAVE_GCRYPT
 			if (gcry_ok()) {
 				FERRY_INFO(COMP, "AES-XTS-%d: libgcrypt (FERRY_XTS_IMPL=%s)", bits,
 					   env);
-				return FERRY_XTS_IMPL_GCRYPT;
+				return XTS_IMPL_GCRYPT;
 			}
 #endif
 			FERRY_WARN(COMP, "FERRY_XTS_IMPL=%s: libgcrypt is not available; using OpenSSL",
 				   env);
-			return FERRY_XTS_IMPL_OPENSSL;
+			return XTS_IMPL_OPENSSL;
 		}
 		FERRY_WARN(COMP, "FERRY_XTS_IMPL=%s: not openssl, gcrypt or auto; measuring", env);
 	}
 #ifdef FERRY_HAVE_GCRYPT
 	double go, gg;
 	if (!gcry_ok() || xts_calibrate(cipher, du, &go, &gg))
-		return FERRY_XTS_IMPL_OPENSSL;
+		return XTS_IMPL_OPENSSL;
 	ch->gbps_openssl = go;
 	ch->gbps_gcrypt = gg;
-	enum ferry_xts_impl pick =
-		gg > go * XTS_GCRYPT_MARGIN ? FERRY_XTS_IMPL_GCRYPT : FERRY_XTS_IMPL_OPENSSL;
+	enum xts_impl pick =
+		gg > go * XTS_GCRYPT_MARGIN ? XTS_IMPL_GCRYPT : XTS_IMPL_OPENSSL;
 	FERRY_INFO(COMP,
 		   "AES-XTS-%d, %u-byte data units: libgcrypt %.2f GB/s, OpenSSL %.2f GB/s "
 		   "(measured, encrypt+decrypt): using %s",
@@ -318,11 +318,11 @@ static enum ferry_xts_impl xts_choose(enum ferry_cipher cipher, uint32_t du,
 #else
 	(void)ch;
 	FERRY_DBG(COMP, "AES-XTS-%d: OpenSSL (built without libgcrypt)", bits);
-	return FERRY_XTS_IMPL_OPENSSL;
+	return XTS_IMPL_OPENSSL;
 #endif
 }
 
-enum ferry_xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
+enum xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
 				  double *openssl_gbps, double *gcrypt_gbps)
 {
 	struct xts_choice *ch = &choices[cipher == FERRY_CIPHER_AES_XTS_128 ? 0 : 1]
@@ -341,16 +341,16 @@ enum ferry_xts_impl xts_auto_impl(enum ferry_cipher cipher, uint32_t data_unit,
 		*openssl_gbps = ch->gbps_openssl;
 	if (gcrypt_gbps)
 		*gcrypt_gbps = ch->gbps_gcrypt;
-	return (enum ferry_xts_impl)v;
+	return (enum xts_impl)v;
 }
 
-int xts_force_impl(enum ferry_xts_impl impl)
+int xts_force_impl(enum xts_impl impl)
 {
 	switch (impl) {
-	case FERRY_XTS_IMPL_AUTO:
-	case FERRY_XTS_IMPL_OPENSSL:
+	case XTS_IMPL_AUTO:
+	case XTS_IMPL_OPENSSL:
 		break;
-	case FERRY_XTS_IMPL_GCRYPT:
+	case XTS_IMPL_GCRYPT:
 #ifdef FERRY_HAVE_GCRYPT
 		if (gcry_ok())
 			break;
@@ -363,9 +363,9 @@ int xts_force_impl(enum ferry_xts_impl impl)
 	return 0;
 }
 
-enum ferry_xts_impl xts_key_impl(const struct ferry_crypto_key *key)
+enum xts_impl xts_key_impl(const struct ferry_crypto_key *key)
 {
-	return key ? key->impl : (enum ferry_xts_impl)0;
+	return key ? key->impl : (enum xts_impl)0;
 }
 
 /* ---- the per-key context pool ---------------------------------------------------------- */
@@ -389,7 +389,7 @@ static struct xts_ctx *ctx_new(struct ferry_crypto_key *key)
 	if (!c)
 		return NULL;
 #ifdef FERRY_HAVE_GCRYPT
-	if (key->impl == FERRY_XTS_IMPL_GCRYPT) {
+	if (key->impl == XTS_IMPL_GCRYPT) {
 		c->hd = gcry_hd_new(key->cipher, key->material, key->key_len);
 		if (!c->hd) {
 			free(c);
@@ -516,18 +516,18 @@ FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
 	memcpy(key->material, opts->key1, want);
 	memcpy(key->material + want, opts->key2, want);
 	pthread_mutex_init(&key->lock, NULL);
-	enum ferry_xts_impl impl = (enum ferry_xts_impl)atomic_load(&forced_impl);
-	if (impl == FERRY_XTS_IMPL_AUTO)
+	enum xts_impl impl = (enum xts_impl)atomic_load(&forced_impl);
+	if (impl == XTS_IMPL_AUTO)
 		impl = xts_auto_impl(key->cipher, key->data_unit, NULL, NULL);
 	key->impl = impl;
-	rc = impl == FERRY_XTS_IMPL_OPENSSL ? key_setup_openssl(key) : 0;
+	rc = impl == XTS_IMPL_OPENSSL ? key_setup_openssl(key) : 0;
 	if (rc)
 		goto err_key;
 	/* One context up front, so that the first operation does not allocate. */
 	struct xts_ctx *c = ctx_new(key);
-	if (!c && key->impl == FERRY_XTS_IMPL_GCRYPT) {
+	if (!c && key->impl == XTS_IMPL_GCRYPT) {
 		FERRY_WARN(COMP, "key_create: libgcrypt refused the AES-XTS key; using OpenSSL");
-		key->impl = FERRY_XTS_IMPL_OPENSSL;
+		key->impl = XTS_IMPL_OPENSSL;
 		rc = key_setup_openssl(key);
 		if (rc)
 			goto err_key;

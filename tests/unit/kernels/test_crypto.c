@@ -728,7 +728,7 @@ Test(crypto, data_unit_smaller_than_block_uses_lba_times_units_per_block)
 
 /* ---- the two implementations ----------------------------------------------------------- */
 /* Force impl for the keys created afterwards; skip when it is not available here. */
-static void force_or_skip(enum ferry_xts_impl impl)
+static void force_or_skip(enum xts_impl impl)
 {
 	int rc = xts_force_impl(impl);
 	if (rc == -ENOTSUP)
@@ -736,7 +736,7 @@ static void force_or_skip(enum ferry_xts_impl impl)
 	cr_assert_eq(rc, 0);
 }
 
-static void ieee_vectors_on(enum ferry_xts_impl impl)
+static void ieee_vectors_on(enum xts_impl impl)
 {
 	force_or_skip(impl);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
@@ -785,12 +785,12 @@ static void ieee_vectors_on(enum ferry_xts_impl impl)
 
 Test(crypto, ieee1619_vectors_on_openssl)
 {
-	ieee_vectors_on(FERRY_XTS_IMPL_OPENSSL);
+	ieee_vectors_on(XTS_IMPL_OPENSSL);
 }
 
 Test(crypto, ieee1619_vectors_on_gcrypt)
 {
-	ieee_vectors_on(FERRY_XTS_IMPL_GCRYPT);
+	ieee_vectors_on(XTS_IMPL_GCRYPT);
 }
 
 Test(crypto, implementations_are_byte_identical)
@@ -808,11 +808,11 @@ Test(crypto, implementations_are_byte_identical)
 		for (int di = 0; di < 2; di++) {
 			const char *k1 = ci ? key256_1 : key128_1, *k2 = ci ? key256_2 : key128_2;
 			const uint64_t tweak = UINT64_MAX - 3; /* crosses into the high half */
-			force_or_skip(FERRY_XTS_IMPL_OPENSSL);
+			force_or_skip(XTS_IMPL_OPENSSL);
 			struct ferry_crypto_key *ko = make_key(ciphers[ci], k1, k2, dus[di]);
-			force_or_skip(FERRY_XTS_IMPL_GCRYPT);
+			force_or_skip(XTS_IMPL_GCRYPT);
 			struct ferry_crypto_key *kg = make_key(ciphers[ci], k1, k2, dus[di]);
-			cr_assert_eq(xts_key_impl(kg), FERRY_XTS_IMPL_GCRYPT);
+			cr_assert_eq(xts_key_impl(kg), XTS_IMPL_GCRYPT);
 			struct iovec s = {pt, N}, da = {a, N}, db = {b, N};
 			cr_assert_eq(ferry_crypto_encrypt(ko, &da, 1, &s, 1, tweak), 0);
 			cr_assert_eq(ferry_crypto_encrypt(kg, &db, 1, &s, 1, tweak), 0);
@@ -828,7 +828,7 @@ Test(crypto, implementations_are_byte_identical)
 
 Test(crypto, gcrypt_key_shared_by_threads)
 {
-	force_or_skip(FERRY_XTS_IMPL_GCRYPT);
+	force_or_skip(XTS_IMPL_GCRYPT);
 	static uint8_t pt[4096], ref[4096];
 	for (int i = 0; i < 4096; i++)
 		pt[i] = (uint8_t)(i * 13 + 1);
@@ -851,19 +851,19 @@ Test(crypto, gcrypt_key_shared_by_threads)
 Test(crypto, auto_choice_is_measured_and_used)
 {
 	double go = -1, gg = -1;
-	enum ferry_xts_impl want = xts_auto_impl(FERRY_CIPHER_AES_XTS_128, 4096,
+	enum xts_impl want = xts_auto_impl(FERRY_CIPHER_AES_XTS_128, 4096,
 							      &go, &gg);
-	cr_assert(want == FERRY_XTS_IMPL_OPENSSL || want == FERRY_XTS_IMPL_GCRYPT);
-	if (xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0 && !getenv("FERRY_XTS_IMPL")) {
+	cr_assert(want == XTS_IMPL_OPENSSL || want == XTS_IMPL_GCRYPT);
+	if (xts_force_impl(XTS_IMPL_GCRYPT) == 0 && !getenv("FERRY_XTS_IMPL")) {
 		/* Both measured; libgcrypt chosen only if it was the faster. */
 		cr_assert(go > 0 && gg > 0, "openssl %.2f gcrypt %.2f GB/s", go, gg);
-		cr_assert_eq(want == FERRY_XTS_IMPL_GCRYPT, gg > go * 1.03);
+		cr_assert_eq(want == XTS_IMPL_GCRYPT, gg > go * 1.03);
 	}
-	cr_assert_eq(xts_force_impl(FERRY_XTS_IMPL_AUTO), 0);
+	cr_assert_eq(xts_force_impl(XTS_IMPL_AUTO), 0);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 4096);
 	cr_assert_eq(xts_key_impl(key), want);
 	ferry_crypto_key_destroy(key);
-	cr_assert_eq(xts_force_impl((enum ferry_xts_impl)9), -EINVAL);
+	cr_assert_eq(xts_force_impl((enum xts_impl)9), -EINVAL);
 }
 
 Test(crypto, env_var_selects_the_implementation)
@@ -871,13 +871,13 @@ Test(crypto, env_var_selects_the_implementation)
 	/* Each Criterion test runs in its own process: the choice is not made yet. */
 	setenv("FERRY_XTS_IMPL", "openssl", 1);
 	struct ferry_crypto_key *key = make_key(FERRY_CIPHER_AES_XTS_256, key256_1, key256_2, 4096);
-	cr_assert_eq(xts_key_impl(key), FERRY_XTS_IMPL_OPENSSL);
+	cr_assert_eq(xts_key_impl(key), XTS_IMPL_OPENSSL);
 	ferry_crypto_key_destroy(key);
 	setenv("FERRY_XTS_IMPL", "gcrypt", 1);
 	key = make_key(FERRY_CIPHER_AES_XTS_128, key128_1, key128_2, 512);
-	enum ferry_xts_impl want = xts_force_impl(FERRY_XTS_IMPL_GCRYPT) == 0
-					   ? FERRY_XTS_IMPL_GCRYPT
-					   : FERRY_XTS_IMPL_OPENSSL;
+	enum xts_impl want = xts_force_impl(XTS_IMPL_GCRYPT) == 0
+					   ? XTS_IMPL_GCRYPT
+					   : XTS_IMPL_OPENSSL;
 	cr_assert_eq(xts_key_impl(key), want);
 	ferry_crypto_key_destroy(key);
 	unsetenv("FERRY_XTS_IMPL");
