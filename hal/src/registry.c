@@ -45,6 +45,8 @@ static int validate(const struct ferry_hal_backend *b)
 	if (!rc && b->pcie_ep)
 		rc = check_abi(b->name, "PCIe endpoint", b->pcie_ep->abi_version,
 			       FERRY_HAL_PCIE_EP_ABI_VERSION);
+	if (!rc && b->nic)
+		rc = check_abi(b->name, "NIC", b->nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
 	if (rc)
 		return rc;
 	if (!b->open || !b->close) {
@@ -71,6 +73,13 @@ static int validate(const struct ferry_hal_backend *b)
 			   !b->pcie_ep->get_domain || !b->pcie_ep->msix_raise || !b->pcie_ep->poll)) {
 		FERRY_ERR(COMP, "register '%s': PCIe endpoint ops missing a required member",
 			  b->name);
+		return -EINVAL;
+	}
+	const struct ferry_hal_nic_ops *n = b->nic;
+	if (n && (!n->query || !n->listen || !n->accept || !n->connect || !n->sock_error ||
+		  !n->close || !n->get_addr || !n->sendv || !n->recvv || !n->group_create ||
+		  !n->group_destroy || !n->group_add || !n->group_remove || !n->group_poll)) {
+		FERRY_ERR(COMP, "register '%s': NIC ops missing a required member", b->name);
 		return -EINVAL;
 	}
 	return 0;

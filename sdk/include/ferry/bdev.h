@@ -36,9 +36,10 @@
  *         while (!done)
  *                 ferry_bdev_io_poll(&io);
  * @endcode
- * It polls the channel of `io->seq` and the domain of `io->mem`, which also advances the
- * other I/Os waiting on them; a submitter driving many I/Os may instead poll those channels
- * and domains itself (ferry_accel_chan_poll(), ferry_memdomain_poll()).
+ * It polls the channel of `io->seq`, the domain of `io->mem` and the bdev stack itself
+ * (ferry_bdev_poll(): a network initiator's connections), which also advances the other I/Os
+ * waiting on them; a submitter driving many I/Os may instead poll those channels, domains and
+ * bdevs itself (ferry_accel_chan_poll(), ferry_memdomain_poll(), ferry_bdev_poll()).
  *
  * ## Block numbers
  * Block numbers are absolute LBAs of the bdev the I/O was submitted to, never offsets inside
@@ -168,6 +169,7 @@ struct ferry_bdev_io {
 	 *  cleared before the callback runs. */
 	struct ferry_accel_chan *poll_chan;
 	struct ferry_memdomain *poll_domain; /**< see poll_chan */
+	struct ferry_bdev *poll_bdev;        /**< see poll_chan: the bdev, for ferry_bdev_poll() */
 	/** Private to the bdev layer and the module handling the I/O (its layout is in
 	 *  <ferry/module/bdev.h>); the submitter neither reads nor writes it. */
 	uint64_t module_state[FERRY_BDEV_IO_MODULE_WORDS];
@@ -279,6 +281,15 @@ FERRY_API int ferry_bdev_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *i
  * @retval -EINVAL @p io is NULL.
  */
 FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io);
+
+/**
+ * @brief Make progress on the asynchronous work of @p bdev and the bdevs below it (the
+ * connections of an NVMe-oF initiator bdev, for one); completion callbacks of its I/Os may
+ * run from inside. Call it on the thread that submits the bdev's I/O. Bdevs that complete
+ * synchronously or through their memory domains and channels have nothing to poll (0).
+ * @return work done (>= 0) or a negative errno (-EINVAL: NULL).
+ */
+FERRY_API int ferry_bdev_poll(struct ferry_bdev *bdev, uint32_t max);
 
 /**
  * @brief Read the I/O counters of @p bdev.

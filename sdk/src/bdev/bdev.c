@@ -400,17 +400,26 @@ FERRY_API int ferry_bdev_submit(struct ferry_bdev *b, struct ferry_bdev_io *io)
 	/* Read now: finishing the sequence frees it, possibly before h() returns. */
 	io->poll_chan = io->seq ? ferry_seq_get_chan(io->seq) : NULL;
 	io->poll_domain = io->mem.domain;
+	io->poll_bdev = b;
 	ferry_bdev_io_module(io)->ctx = NULL;
 	int rc = h(b, io);
 	if (rc) {
 		io->poll_chan = NULL;
 		io->poll_domain = NULL;
+		io->poll_bdev = NULL;
 	}
 	return rc;
 }
 
 /* Completions run per call of each poll: enough to make progress, bounded for latency. */
 #define IO_POLL_MAX 64
+
+FERRY_API int ferry_bdev_poll(struct ferry_bdev *bdev, uint32_t max)
+{
+	if (!bdev)
+		return -EINVAL;
+	return bdev->ops->poll ? bdev->ops->poll(bdev, max) : 0;
+}
 
 FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io)
 {
@@ -419,7 +428,14 @@ FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io)
 	/* Both read before polling: the callback may run (and reuse or free @io) in either. */
 	struct ferry_accel_chan *chan = io->poll_chan;
 	struct ferry_memdomain *dom = io->poll_domain;
+	struct ferry_bdev *pb = io->poll_bdev;
 	int done = 0, rc;
+	if (pb) {
+		rc = ferry_bdev_poll(pb, IO_POLL_MAX);
+		if (rc < 0)
+			return rc;
+		done += rc;
+	}
 	if (dom) {
 		rc = ferry_memdomain_poll(dom, IO_POLL_MAX);
 		if (rc < 0)
@@ -453,6 +469,7 @@ FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status)
 	/* Before the callback, which may resubmit @io (setting them again) or free it. */
 	io->poll_chan = NULL;
 	io->poll_domain = NULL;
+	io->poll_bdev = NULL;
 	io->cb(io, io->cb_arg);
 }
 

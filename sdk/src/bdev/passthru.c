@@ -64,6 +64,12 @@ static void pt_destroy(struct ferry_bdev *bdev)
 	}
 }
 
+static int pt_poll(struct ferry_bdev *bdev, uint32_t max)
+{
+	struct pt_bdev *pt = ferry_bdev_get_ctx(bdev);
+	return ferry_bdev_poll(pt->base, max);
+}
+
 static const struct ferry_bdev_ops pt_ops = {
 	.abi_version = FERRY_BDEV_OPS_ABI,
 	.read = pt_submit,
@@ -73,6 +79,7 @@ static const struct ferry_bdev_ops pt_ops = {
 	.unmap = pt_submit,
 	.compare = pt_submit,
 	.destroy = pt_destroy,
+	.poll = pt_poll,
 };
 
 FERRY_API int ferry_bdev_passthru_create(const struct ferry_bdev_passthru_opts *opts,

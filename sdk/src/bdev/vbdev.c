@@ -488,6 +488,12 @@ static void vb_destroy(struct ferry_bdev *bdev)
 	free(vb);
 }
 
+static int vb_poll(struct ferry_bdev *bdev, uint32_t max)
+{
+	struct vbdev *vb = vb_of(bdev);
+	return vb ? ferry_bdev_poll(vb->base, max) : 0;
+}
+
 static const struct ferry_bdev_ops vb_ops = {
 	.abi_version = FERRY_BDEV_OPS_ABI,
 	.read = vb_rw,
@@ -497,6 +503,7 @@ static const struct ferry_bdev_ops vb_ops = {
 	.unmap = vb_zero,
 	.compare = vb_compare,
 	.destroy = vb_destroy,
+	.poll = vb_poll,
 };
 
 int vbdev_create(const struct vbdev_args *a, struct ferry_bdev **out)

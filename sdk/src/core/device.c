@@ -69,9 +69,9 @@ FERRY_API uint32_t ferry_device_get_classes(const struct ferry_device *dev)
 {
 	if (!dev)
 		return 0;
-	/* FERRY_DEVICE_CLASS_NIC: no backend can offer it until the HAL has a NIC class. */
 	return (dev->backend->dma ? FERRY_DEVICE_CLASS_DMA : 0) |
-	       (dev->backend->pcie_ep ? FERRY_DEVICE_CLASS_PCIE_EP : 0);
+	       (dev->backend->pcie_ep ? FERRY_DEVICE_CLASS_PCIE_EP : 0) |
+	       (dev->backend->nic ? FERRY_DEVICE_CLASS_NIC : 0);
 }
 
 FERRY_API void *ferry_hal_dev_get_priv(const struct ferry_device *dev)

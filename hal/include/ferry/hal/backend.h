@@ -33,6 +33,7 @@ FERRY_BEGIN_DECLS
 
 struct ferry_hal_dma_ops;
 struct ferry_hal_pcie_ep_ops;
+struct ferry_hal_nic_ops;
 
 /** One PCI vendor/device pair; a table ends with {0, 0}. 0xffff in device matches any. */
 struct ferry_hal_pci_id {
@@ -81,7 +82,8 @@ struct ferry_hal_backend {
 	const struct ferry_hal_dma_ops *dma;
 	/** Optional: the PCIe endpoint class (ferry/hal/pcie_ep.h). */
 	const struct ferry_hal_pcie_ep_ops *pcie_ep;
-	/* The NIC class (ferry/hal/nic.h) gets its member with its first operation. */
+	/** Optional: the NIC class (ferry/hal/nic.h). */
+	const struct ferry_hal_nic_ops *nic;
 };
 
 /**

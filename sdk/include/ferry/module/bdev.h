@@ -22,7 +22,7 @@
 FERRY_BEGIN_DECLS
 
 /** ABI version of ::ferry_bdev_ops; bump when the table changes. */
-#define FERRY_BDEV_OPS_ABI 1
+#define FERRY_BDEV_OPS_ABI 2
 
 /**
  * @brief A bdev module's ops table: one handler per I/O type, each optional (NULL means the
@@ -50,6 +50,13 @@ struct ferry_bdev_ops {
 	int (*compare)(struct ferry_bdev *bdev, struct ferry_bdev_io *io);
 	/** Optional: release the module context; called by ferry_bdev_destroy(). */
 	void (*destroy)(struct ferry_bdev *bdev);
+	/**
+	 * Optional: make progress on the bdev's own asynchronous work (a network initiator's
+	 * connections, a virtual bdev's base); completions of its I/Os may run from inside.
+	 * Called by ferry_bdev_poll() on the thread that submits the bdev's I/O. Return the
+	 * work done (>= 0) or a negative errno. A virtual bdev forwards to its base.
+	 */
+	int (*poll)(struct ferry_bdev *bdev, uint32_t max);
 };
 
 /** Options of ferry_bdev_create(), used by bdev modules. */

@@ -1,0 +1,278 @@
+/**
+ * @file ferry/module/nvme_tcp.h
+ * @brief The NVMe/TCP PDU codec (module tier): socket-free builders for every PDU Ferry
+ * sends and one resumable, validating receive state machine, shared by the target transport,
+ * the host (the `nvmf` bdev) and offload NICs that parse the stream as hardware would.
+ *
+ * Wire layouts are in <ferry/nvme_tcp_spec.h>. Nothing here touches a socket, allocates, or
+ * reads a byte it was not given: the code is pure and is fed bytes by its caller.
+ *
+ * ## Connection parameters
+ * ::ferry_nvme_tcp_params holds one side's view of a connection: its role (which PDUs it may
+ * receive), and after the ICReq/ICResp exchange the digests and alignments both sides use.
+ * Senders pad data to the *receiver's* alignment: H2C PDUs (host → controller) to CPDA, C2H
+ * PDUs to HPDA (ferry_nvme_tcp_pdo()).
+ *
+ * ## Sending
+ * The builders write a PDU's header, its header digest and the padding up to PDO into a
+ * caller buffer of at least FERRY_NVME_TCP_TX_HDR_MAX bytes and return the bytes written; the
+ * caller then sends the data (scatter-gather) and, when the data digest is on and the PDU has
+ * data, the data digest (ferry_crc32c_iov() of the data, little endian).
+ *
+ * ## Receiving
+ * A ::ferry_nvme_tcp_rx is fed the byte stream in any split. Two equivalent ways:
+ * - **Zero copy**: ferry_nvme_tcp_rx_next() says where the next bytes go (its header buffer,
+ *   the padding, the destination the caller gave for the PDU's data, the digest), the caller
+ *   receives straight into those iovecs (a socket readv, a NIC that placed them) and reports
+ *   how many arrived with ferry_nvme_tcp_rx_advance(), with per-span flags (placed, CRC
+ *   already verified) that receive offloads set.
+ * - **Copy**: ferry_nvme_tcp_rx_feed() takes a buffer of stream bytes and copies them where
+ *   rx_next() would have pointed.
+ * Either way the machine stops at each event: a validated header (HEADER: the caller looks at
+ * it and, if the PDU carries data, says where the data goes with ferry_nvme_tcp_rx_set_dest()),
+ * a finished PDU (DONE: digest result, and whether every data byte was placed / CRC-verified
+ * by the NIC), or a protocol error (ERROR: the TermReq's FES and FEI, after which the machine
+ * accepts nothing more; send the TermReq with ferry_nvme_tcp_build_term() and close).
+ *
+ * ## What is checked
+ * Every header field the specification constrains, for the PDU types the role may receive:
+ * type (and ICReq/ICResp only first, exactly once), HLEN, PDO (exactly the negotiated
+ * alignment), PLEN (consistent with HLEN, digests, padding and the data length), the HDGSTF
+ * and DDGSTF flags against what was negotiated, the header digest, PFV/HPDA/CPDA/MAXH2CDATA of
+ * the IC PDUs, data lengths against the limits in the parameters (in-capsule data, H2C/C2H
+ * payload), LAST_PDU/SUCCESS combinations. What needs per-command state (a CCCID that names
+ * no command, an offset outside the command's transfer, a TTAG that names no R2T) is checked
+ * by the caller after HEADER, which then reports ferry_nvme_tcp_rx_fail() so that the TermReq
+ * carries the right code and offset.
+ *
+ * ## Threading
+ * One machine per connection direction, used by one thread at a time.
+ */
+#ifndef FERRY_MODULE_NVME_TCP_H
+#define FERRY_MODULE_NVME_TCP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <ferry/export.h>
+#include <ferry/nvme_spec.h>
+#include <ferry/nvme_tcp_spec.h>
+
+FERRY_BEGIN_DECLS
+
+/** Which end of the connection a codec instance is. */
+enum ferry_nvme_tcp_role {
+	FERRY_NVME_TCP_ROLE_CONTROLLER = 1, /**< receives ICReq, CapsuleCmd, H2CData, H2CTermReq */
+	FERRY_NVME_TCP_ROLE_HOST = 2,       /**< receives ICResp, CapsuleResp, C2HData, R2T, C2HTermReq */
+};
+
+/** One side's connection parameters. Before the IC exchange only @p role and the limits matter. */
+struct ferry_nvme_tcp_params {
+	enum ferry_nvme_tcp_role role; /**< this side */
+	uint8_t hdgst;                 /**< header digests on (after ICReq/ICResp) */
+	uint8_t ddgst;                 /**< data digests on */
+	uint8_t hpda;                  /**< host PDU data alignment (C2H data padded to (hpda+1)*4) */
+	uint8_t cpda;                  /**< controller PDU data alignment (H2C data padded) */
+	uint32_t maxh2cdata;           /**< largest H2CData payload (controller: what ICResp offered) */
+	uint32_t max_icd;              /**< controller: largest in-capsule data accepted (0 = none) */
+	uint32_t max_c2hdata;          /**< host: largest C2HData payload accepted (0 = no limit) */
+};
+
+/** Size a header buffer for the builders must have: header, digest, padding up to 128 bytes. */
+#define FERRY_NVME_TCP_TX_HDR_MAX 264
+
+/**
+ * @brief PDO of a data PDU of type @p pdu_type under @p p: HLEN plus the header digest,
+ * rounded up to the receiver's alignment; 0 for types that carry no data.
+ */
+FERRY_API uint32_t ferry_nvme_tcp_pdo(const struct ferry_nvme_tcp_params *p, uint8_t pdu_type);
+
+/** @brief Build an ICReq (128 bytes, no digest). @return 128. */
+FERRY_API size_t ferry_nvme_tcp_build_icreq(void *buf, uint8_t hpda, uint8_t dgst, uint32_t maxr2t);
+
+/** @brief Build an ICResp (128 bytes, no digest). @return 128. */
+FERRY_API size_t ferry_nvme_tcp_build_icresp(void *buf, uint8_t cpda, uint8_t dgst,
+					    uint32_t maxh2cdata);
+
+/**
+ * @brief Build a CapsuleCmd header carrying @p sqe and @p icd_len bytes of in-capsule data
+ * (0: none). PLEN accounts for the data and its digest.
+ * @return bytes written (header + digest + padding: the data starts there), 0 on bad arguments.
+ */
+FERRY_API size_t ferry_nvme_tcp_build_cmd(void *buf, const struct ferry_nvme_tcp_params *p,
+					  const struct ferry_nvme_sqe *sqe, uint32_t icd_len);
+
+/** @brief Build a CapsuleResp. @return bytes written (24, or 28 with the header digest). */
+FERRY_API size_t ferry_nvme_tcp_build_resp(void *buf, const struct ferry_nvme_tcp_params *p,
+					   const struct ferry_nvme_cqe *cqe);
+
+/**
+ * @brief Build an H2CData (@p pdu_type FERRY_NVME_TCP_H2C_DATA) or C2HData header for
+ * @p datal bytes at offset @p datao of command @p cccid. @p flags: FERRY_NVME_TCP_F_LAST_PDU,
+ * and FERRY_NVME_TCP_F_SUCCESS (C2H only, with LAST_PDU).
+ * @return bytes written (the data starts there), 0 on bad arguments (datal 0, bad flags).
+ */
+FERRY_API size_t ferry_nvme_tcp_build_data(void *buf, const struct ferry_nvme_tcp_params *p,
+					   uint8_t pdu_type, uint16_t cccid, uint16_t ttag,
+					   uint32_t datao, uint32_t datal, uint8_t flags);
+
+/** @brief Build an R2T. @return bytes written (24, or 28 with the header digest). */
+FERRY_API size_t ferry_nvme_tcp_build_r2t(void *buf, const struct ferry_nvme_tcp_params *p,
+					  uint16_t cccid, uint16_t ttag, uint32_t r2to,
+					  uint32_t r2tl);
+
+/**
+ * @brief Build a whole TermReq PDU: H2CTermReq (@p pdu_type FERRY_NVME_TCP_H2C_TERM) or
+ * C2HTermReq, with @p fes / @p fei and up to FERRY_NVME_TCP_TERM_MAX_DATA bytes of the
+ * offending PDU header as data (longer is cut). TermReqs carry no digests.
+ * @return bytes written (<= FERRY_NVME_TCP_TERM_MAX_PLEN).
+ */
+FERRY_API size_t ferry_nvme_tcp_build_term(void *buf, uint8_t pdu_type, uint16_t fes,
+					   uint32_t fei, const void *hdr, size_t hdr_len);
+
+/** @name Receive span flags (ferry_nvme_tcp_rx_advance())
+ * @{ */
+#define FERRY_NVME_TCP_RX_F_PLACED (1u << 0) /**< the bytes are already at their destination
+						  (received straight into it): no copy */
+#define FERRY_NVME_TCP_RX_F_CRC_OK (1u << 1) /**< the data digest of these bytes was verified
+						  by the NIC: no software CRC for them */
+/** @} */
+
+/** What ferry_nvme_tcp_rx_advance() / feed() stopped at. */
+enum ferry_nvme_tcp_rx_event_type {
+	FERRY_NVME_TCP_RX_NONE = 0,   /**< everything given was consumed; give more */
+	FERRY_NVME_TCP_RX_HEADER = 1, /**< a validated header (set the data destination) */
+	FERRY_NVME_TCP_RX_DONE = 2,   /**< a whole PDU was received */
+	FERRY_NVME_TCP_RX_ERROR = 3,  /**< protocol error: send a TermReq and close */
+};
+
+/** An event of the receive machine. */
+struct ferry_nvme_tcp_rx_event {
+	enum ferry_nvme_tcp_rx_event_type type; /**< what happened */
+	/** HEADER and DONE: the PDU's header (HLEN bytes, in the machine; valid until the next
+	 *  advance/feed after DONE). */
+	const struct ferry_nvme_tcp_ch *hdr;
+	/** HEADER and DONE: bytes of data the PDU carries (in-capsule data, H2C/C2H payload,
+	 *  TermReq data). */
+	uint32_t data_len;
+	/** DONE: 1 if the data digest was on and did not match (the data is in its destination
+	 *  but must not be trusted: the target completes the command with Transient Transport
+	 *  Error, the host fails the I/O). */
+	uint8_t ddgst_error;
+	/** DONE: 1 if every data byte arrived with FERRY_NVME_TCP_RX_F_PLACED. */
+	uint8_t all_placed;
+	/** DONE: 1 if every data byte arrived with FERRY_NVME_TCP_RX_F_CRC_OK (no software CRC). */
+	uint8_t all_crc_ok;
+	/** ERROR: the TermReq fatal error status (FERRY_NVME_TCP_FES_*). */
+	uint16_t fes;
+	/** ERROR: the TermReq fatal error information (byte offset of the bad field, ...). */
+	uint32_t fei;
+};
+
+/** Counters of a receive machine. */
+struct ferry_nvme_tcp_rx_stats {
+	uint64_t pdus;          /**< PDUs received whole */
+	uint64_t data_bytes;    /**< data bytes received */
+	uint64_t copied_bytes;  /**< data bytes copied by ferry_nvme_tcp_rx_feed() */
+	uint64_t placed_bytes;  /**< data bytes that arrived with FERRY_NVME_TCP_RX_F_PLACED */
+	uint64_t crc_bytes;     /**< data bytes whose digest software computed */
+	uint64_t hdgst_errors;  /**< header digest mismatches (fatal) */
+	uint64_t ddgst_errors;  /**< data digest mismatches */
+};
+
+/** The state of one receive direction. Embed it; its members are private to the codec. */
+struct ferry_nvme_tcp_rx {
+	struct ferry_nvme_tcp_params p;   /**< private */
+	uint32_t state;                   /**< private */
+	uint32_t have;                    /**< private: bytes of the current part received */
+	uint32_t need;                    /**< private: bytes of the current part */
+	uint32_t ic_done;                 /**< private: the IC PDU was received */
+	uint32_t data_len;                /**< private */
+	uint32_t data_done;               /**< private */
+	uint32_t pad_len;                 /**< private */
+	const struct iovec *dest;         /**< private */
+	uint32_t dest_cnt;                /**< private */
+	uint32_t dest_idx;                /**< private */
+	size_t dest_off;                  /**< private */
+	uint32_t crc;                     /**< private: running data digest */
+	uint32_t crc_done;                /**< private: data bytes covered by crc */
+	uint32_t span_flags;              /**< private: AND of the data span flags */
+	uint16_t fes;                     /**< private */
+	uint32_t fei;                     /**< private */
+	uint8_t hdr[FERRY_NVME_TCP_HLEN_MAX + FERRY_NVME_TCP_DIGEST_LEN]; /**< private */
+	uint8_t scratch[FERRY_NVME_TCP_TERM_MAX_DATA]; /**< private: padding, digests, TermReq data */
+	struct ferry_nvme_tcp_rx_stats stats; /**< counters (read freely) */
+};
+
+/**
+ * @brief Start a receive machine for a new connection with @p p (only role and the limits
+ * matter until the IC PDU: it expects ICReq (controller) or ICResp (host) first).
+ * @retval 0; -EINVAL NULL or a bad role.
+ */
+FERRY_API int ferry_nvme_tcp_rx_init(struct ferry_nvme_tcp_rx *rx, const struct ferry_nvme_tcp_params *p);
+
+/**
+ * @brief Install the negotiated parameters after the IC exchange (digests, alignments,
+ * limits); the PDUs that follow are checked against them.
+ * @retval 0; -EINVAL NULL or a role change.
+ */
+FERRY_API int ferry_nvme_tcp_rx_set_params(struct ferry_nvme_tcp_rx *rx,
+					   const struct ferry_nvme_tcp_params *p);
+
+/**
+ * @brief Where the next stream bytes go, up to the next event: at most @p max iovecs into
+ * @p iov (the machine's own header/padding/digest buffers, or the data destination).
+ * @return number of iovecs (>= 1); 0 when the machine waits for ferry_nvme_tcp_rx_set_dest()
+ *         after a HEADER event, or is in error.
+ */
+FERRY_API uint32_t ferry_nvme_tcp_rx_next(struct ferry_nvme_tcp_rx *rx, struct iovec *iov,
+					  uint32_t max);
+
+/**
+ * @brief @p n bytes were received into the iovecs of the last ferry_nvme_tcp_rx_next(), in
+ * order; @p flags (FERRY_NVME_TCP_RX_F_*) hold for all of them (data bytes only).
+ * @param[out] ev the event reached (type NONE if none yet).
+ * @retval 0; -EINVAL NULL, or @p n larger than rx_next offered.
+ */
+FERRY_API int ferry_nvme_tcp_rx_advance(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t flags,
+					struct ferry_nvme_tcp_rx_event *ev);
+
+/**
+ * @brief Copy stream bytes from @p buf (up to @p len) where rx_next() points, stopping at the
+ * first event. @p consumed says how many bytes were taken (call again with the rest).
+ * @retval 0; -EINVAL NULL arguments.
+ */
+FERRY_API int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
+				     size_t *consumed, struct ferry_nvme_tcp_rx_event *ev);
+
+/**
+ * @brief After a HEADER event for a PDU with data: receive its @p data_len bytes into
+ * @p iov (total at least data_len; the array must stay valid until DONE). NULL/0 discards the
+ * data (it is consumed and digest-checked, not stored).
+ * @retval 0; -EINVAL not waiting for a destination, or the iovecs hold fewer bytes.
+ */
+FERRY_API int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
+					 uint32_t iovcnt);
+
+/**
+ * @brief The caller found a per-command error in the header of the last HEADER event (no such
+ * CCCID, data outside the command's transfer, ...): put the machine in error with @p fes and
+ * @p fei, to be sent in a TermReq. Nothing more is accepted.
+ */
+FERRY_API void ferry_nvme_tcp_rx_fail(struct ferry_nvme_tcp_rx *rx, uint16_t fes, uint32_t fei);
+
+/**
+ * @brief The header bytes of the PDU being received (for the TermReq data after ERROR).
+ * @param[out] len bytes available (up to HLEN).
+ */
+FERRY_API const void *ferry_nvme_tcp_rx_err_hdr(const struct ferry_nvme_tcp_rx *rx, size_t *len);
+
+/** @brief Name of a TermReq FES ("invalid PDU header field"...), never NULL. */
+FERRY_API const char *ferry_nvme_tcp_fes_str(uint16_t fes);
+
+/** @brief Name of a PDU type ("CapsuleCmd"...), never NULL. */
+FERRY_API const char *ferry_nvme_tcp_pdu_str(uint8_t pdu_type);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_MODULE_NVME_TCP_H */
