@@ -177,6 +177,17 @@ struct ferry_hal_nic_ops {
 			  uint32_t max, uint32_t timeout_us);
 	/** Optional: counters of @p sock. */
 	int (*sock_stats)(struct ferry_hal_sock *sock, struct ferry_hal_sock_stats *stats);
+	/**
+	 * Optional: switch the FERRY_HAL_SOCK_EV_OUT interest of @p sock in @p group. A socket
+	 * joins a group with IN (and ERR) interest only, so an idle writable socket is not
+	 * reported on every poll; a sender that got a short write or -EAGAIN turns OUT on and
+	 * turns it off once its queue drained. Cheap when the state does not change (no system
+	 * call). A connecting socket is reported OUT once when its connect finishes, whatever
+	 * this setting. When NULL, the group reports OUT whenever the socket is writable.
+	 * @retval 0; -EINVAL @p sock is not in @p group.
+	 */
+	int (*group_want_out)(struct ferry_hal_sock_group *group, struct ferry_hal_sock *sock,
+			      int on);
 };
 
 FERRY_END_DECLS
