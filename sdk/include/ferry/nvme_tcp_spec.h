@@ -62,9 +62,11 @@ FERRY_BEGIN_DECLS
 /** Bytes of a header or data digest. */
 #define FERRY_NVME_TCP_DIGEST_LEN 4
 
-/** Maximum bytes of the offending PDU header a TermReq carries as its data. */
-#define FERRY_NVME_TCP_TERM_MAX_DATA 152
-/** Maximum PLEN of a TermReq (header + data). */
+/** Maximum bytes of the offending PDU header a TermReq carries as its data: the longest
+ *  header (HLEN 128). The specification bounds the whole H2CTermReq/C2HTermReq to PLEN 152
+ *  (Linux: NVME_TCP_MAX_C2HTERM_PLEN), so the data is at most 152 - 24 = 128 bytes. */
+#define FERRY_NVME_TCP_TERM_MAX_DATA 128
+/** Maximum PLEN of a TermReq (header + data): 152. */
 #define FERRY_NVME_TCP_TERM_MAX_PLEN (FERRY_NVME_TCP_HLEN_TERM + FERRY_NVME_TCP_TERM_MAX_DATA)
 
 /** @name ICReq/ICResp digest byte (DGST)

@@ -34,6 +34,25 @@
  * by the NIC), or a protocol error (ERROR: the TermReq's FES and FEI, after which the machine
  * accepts nothing more; send the TermReq with ferry_nvme_tcp_build_term() and close).
  *
+ * Event sequence per PDU:
+ * - a PDU that carries data (CapsuleCmd with in-capsule data, H2CData, C2HData): HEADER, then
+ *   (after ferry_nvme_tcp_rx_set_dest()) DONE;
+ * - a PDU without data (ICReq, ICResp, CapsuleResp, R2T, CapsuleCmd without data): DONE only;
+ * - a TermReq (the peer is closing): DONE only, its data (the offending header) in
+ *   ferry_nvme_tcp_rx_event::term_data. The machine keeps its state: the caller closes.
+ * After the DONE of the IC PDU, install the negotiated parameters with
+ * ferry_nvme_tcp_rx_set_params() before feeding more bytes.
+ *
+ * ## Error codes
+ * FES 0x01 (invalid header field) and 0x06 (unsupported parameter) carry in FEI the byte
+ * offset of the field in the PDU header: 0 type, 1 flags (HDGSTF/DDGSTF not as negotiated,
+ * SUCCESS without LAST_PDU or on H2CData), 2 HLEN, 3 PDO, 4 PLEN, 8 PFV, 10 HPDA/CPDA, 11 DGST,
+ * 12 MAXH2CDATA, 16 DATAL / R2TL. FES 0x02 (PDU sequence: anything but the IC PDU or a TermReq
+ * first, an IC PDU later) and 0x03 (header digest) have FEI 0. FES 0x05 (data transfer limit
+ * exceeded, as Linux nvmet and SPDK report it) is used for in-capsule data over max_icd
+ * (FEI 4, PLEN) and H2CData/C2HData DATAL over maxh2cdata / max_c2hdata (FEI 16).
+ * A data digest mismatch is not fatal (DONE with ddgst_error).
+ *
  * ## What is checked
  * Every header field the specification constrains, for the PDU types the role may receive:
  * type (and ICReq/ICResp only first, exactly once), HLEN, PDO (exactly the negotiated
@@ -73,36 +92,45 @@ struct ferry_nvme_tcp_params {
 	uint8_t ddgst;                 /**< data digests on */
 	uint8_t hpda;                  /**< host PDU data alignment (C2H data padded to (hpda+1)*4) */
 	uint8_t cpda;                  /**< controller PDU data alignment (H2C data padded) */
-	uint32_t maxh2cdata;           /**< largest H2CData payload (controller: what ICResp offered) */
+	uint32_t maxh2cdata;           /**< largest H2CData payload (controller: what ICResp
+					    offered; 0 = not checked) */
 	uint32_t max_icd;              /**< controller: largest in-capsule data accepted (0 = none) */
 	uint32_t max_c2hdata;          /**< host: largest C2HData payload accepted (0 = no limit) */
 };
 
-/** Size a header buffer for the builders must have: header, digest, padding up to 128 bytes. */
+/** Size a header buffer for the builders must have: header, digest, padding up to 128 bytes
+ *  (and a whole TermReq, FERRY_NVME_TCP_TERM_MAX_PLEN). */
 #define FERRY_NVME_TCP_TX_HDR_MAX 264
 
 /**
  * @brief PDO of a data PDU of type @p pdu_type under @p p: HLEN plus the header digest,
- * rounded up to the receiver's alignment; 0 for types that carry no data.
+ * rounded up to the receiver's alignment (CapsuleCmd, H2CData: CPDA; C2HData: HPDA); 24 for
+ * a TermReq (no digest, no padding); 0 for types that carry no data (and for a NULL @p p).
+ * A CapsuleCmd without in-capsule data has PDO 0: ferry_nvme_tcp_build_cmd() handles it.
  */
 FERRY_API uint32_t ferry_nvme_tcp_pdo(const struct ferry_nvme_tcp_params *p, uint8_t pdu_type);
 
-/** @brief Build an ICReq (128 bytes, no digest). @return 128. */
+/**
+ * @brief Build an ICReq (128 bytes, no digest): PFV 0, @p hpda, @p dgst
+ * (FERRY_NVME_TCP_DGST_*), @p maxr2t (0's based). @return 128, 0 if @p buf is NULL.
+ */
 FERRY_API size_t ferry_nvme_tcp_build_icreq(void *buf, uint8_t hpda, uint8_t dgst, uint32_t maxr2t);
 
-/** @brief Build an ICResp (128 bytes, no digest). @return 128. */
+/** @brief Build an ICResp (128 bytes, no digest). @return 128, 0 if @p buf is NULL. */
 FERRY_API size_t ferry_nvme_tcp_build_icresp(void *buf, uint8_t cpda, uint8_t dgst,
 					    uint32_t maxh2cdata);
 
 /**
  * @brief Build a CapsuleCmd header carrying @p sqe and @p icd_len bytes of in-capsule data
  * (0: none). PLEN accounts for the data and its digest.
- * @return bytes written (header + digest + padding: the data starts there), 0 on bad arguments.
+ * @return bytes written (header + digest + padding: the data starts there), 0 on bad arguments
+ *         (NULL, or @p icd_len so large that PLEN would not fit 32 bits).
  */
 FERRY_API size_t ferry_nvme_tcp_build_cmd(void *buf, const struct ferry_nvme_tcp_params *p,
 					  const struct ferry_nvme_sqe *sqe, uint32_t icd_len);
 
-/** @brief Build a CapsuleResp. @return bytes written (24, or 28 with the header digest). */
+/** @brief Build a CapsuleResp. @return bytes written (24, or 28 with the header digest), 0 on
+ *  NULL arguments. */
 FERRY_API size_t ferry_nvme_tcp_build_resp(void *buf, const struct ferry_nvme_tcp_params *p,
 					   const struct ferry_nvme_cqe *cqe);
 
@@ -110,13 +138,16 @@ FERRY_API size_t ferry_nvme_tcp_build_resp(void *buf, const struct ferry_nvme_tc
  * @brief Build an H2CData (@p pdu_type FERRY_NVME_TCP_H2C_DATA) or C2HData header for
  * @p datal bytes at offset @p datao of command @p cccid. @p flags: FERRY_NVME_TCP_F_LAST_PDU,
  * and FERRY_NVME_TCP_F_SUCCESS (C2H only, with LAST_PDU).
- * @return bytes written (the data starts there), 0 on bad arguments (datal 0, bad flags).
+ * @return bytes written (the data starts there), 0 on bad arguments (NULL, wrong type, datal 0,
+ *         flags other than LAST_PDU/SUCCESS, SUCCESS on H2CData or without LAST_PDU, PLEN over
+ *         32 bits).
  */
 FERRY_API size_t ferry_nvme_tcp_build_data(void *buf, const struct ferry_nvme_tcp_params *p,
 					   uint8_t pdu_type, uint16_t cccid, uint16_t ttag,
 					   uint32_t datao, uint32_t datal, uint8_t flags);
 
-/** @brief Build an R2T. @return bytes written (24, or 28 with the header digest). */
+/** @brief Build an R2T. @return bytes written (24, or 28 with the header digest), 0 on NULL
+ *  arguments or @p r2tl 0. */
 FERRY_API size_t ferry_nvme_tcp_build_r2t(void *buf, const struct ferry_nvme_tcp_params *p,
 					  uint16_t cccid, uint16_t ttag, uint32_t r2to,
 					  uint32_t r2tl);
@@ -124,8 +155,10 @@ FERRY_API size_t ferry_nvme_tcp_build_r2t(void *buf, const struct ferry_nvme_tcp
 /**
  * @brief Build a whole TermReq PDU: H2CTermReq (@p pdu_type FERRY_NVME_TCP_H2C_TERM) or
  * C2HTermReq, with @p fes / @p fei and up to FERRY_NVME_TCP_TERM_MAX_DATA bytes of the
- * offending PDU header as data (longer is cut). TermReqs carry no digests.
- * @return bytes written (<= FERRY_NVME_TCP_TERM_MAX_PLEN).
+ * offending PDU header as data (longer is cut; NULL/0: none). TermReqs carry no digests;
+ * PDO is 24 with data, 0 without.
+ * @return bytes written (<= FERRY_NVME_TCP_TERM_MAX_PLEN), 0 on a NULL @p buf or a type that
+ *         is not a TermReq.
  */
 FERRY_API size_t ferry_nvme_tcp_build_term(void *buf, uint8_t pdu_type, uint16_t fes,
 					   uint32_t fei, const void *hdr, size_t hdr_len);
@@ -167,6 +200,9 @@ struct ferry_nvme_tcp_rx_event {
 	uint16_t fes;
 	/** ERROR: the TermReq fatal error information (byte offset of the bad field, ...). */
 	uint32_t fei;
+	/** DONE of a received TermReq: its data (data_len bytes, in the machine; same lifetime
+	 *  as @p hdr); NULL otherwise. */
+	const void *term_data;
 };
 
 /** Counters of a receive machine. */
@@ -199,8 +235,17 @@ struct ferry_nvme_tcp_rx {
 	uint32_t span_flags;              /**< private: AND of the data span flags */
 	uint16_t fes;                     /**< private */
 	uint32_t fei;                     /**< private */
-	uint8_t hdr[FERRY_NVME_TCP_HLEN_MAX + FERRY_NVME_TCP_DIGEST_LEN]; /**< private */
-	uint8_t scratch[FERRY_NVME_TCP_TERM_MAX_DATA]; /**< private: padding, digests, TermReq data */
+	uint32_t hdr_got;                 /**< private: header bytes received */
+	uint32_t hlen;                    /**< private: HLEN + header digest of the current PDU */
+	size_t offered;                   /**< private: bytes the last rx_next() offered */
+	/** private: the header (8-byte aligned: it is read as struct ferry_nvme_tcp_ch) */
+	uint8_t hdr[FERRY_NVME_TCP_HLEN_MAX + FERRY_NVME_TCP_DIGEST_LEN];
+	uint8_t scratch[FERRY_NVME_TCP_TERM_MAX_DATA]; /**< private: padding, discarded data,
+							    TermReq data */
+	uint8_t ddgst[FERRY_NVME_TCP_DIGEST_LEN]; /**< private: received data digest */
+	uint8_t dd;                       /**< private: the PDU has a data digest */
+	uint8_t discard;                  /**< private: data goes nowhere */
+	uint8_t sw_span;                  /**< private: a data span without CRC_OK was seen */
 	struct ferry_nvme_tcp_rx_stats stats; /**< counters (read freely) */
 };
 
@@ -221,18 +266,20 @@ FERRY_API int ferry_nvme_tcp_rx_set_params(struct ferry_nvme_tcp_rx *rx,
 
 /**
  * @brief Where the next stream bytes go, up to the next event: at most @p max iovecs into
- * @p iov (the machine's own header/padding/digest buffers, or the data destination).
+ * @p iov (the machine's own header/padding/digest buffers, or the data destination). Receiving
+ * into them overwrites the header of the last DONE event: finish with it first.
  * @return number of iovecs (>= 1); 0 when the machine waits for ferry_nvme_tcp_rx_set_dest()
- *         after a HEADER event, or is in error.
+ *         after a HEADER event, is in error, or on NULL arguments / @p max 0.
  */
 FERRY_API uint32_t ferry_nvme_tcp_rx_next(struct ferry_nvme_tcp_rx *rx, struct iovec *iov,
 					  uint32_t max);
 
 /**
  * @brief @p n bytes were received into the iovecs of the last ferry_nvme_tcp_rx_next(), in
- * order; @p flags (FERRY_NVME_TCP_RX_F_*) hold for all of them (data bytes only).
+ * order; @p flags (FERRY_NVME_TCP_RX_F_*) hold for all of them (data bytes only). Call
+ * ferry_nvme_tcp_rx_next() again before the next advance (even after a partial one).
  * @param[out] ev the event reached (type NONE if none yet).
- * @retval 0; -EINVAL NULL, or @p n larger than rx_next offered.
+ * @retval 0; -EINVAL NULL, or @p n larger than rx_next offered (nothing is accounted).
  */
 FERRY_API int ferry_nvme_tcp_rx_advance(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t flags,
 					struct ferry_nvme_tcp_rx_event *ev);
@@ -257,15 +304,53 @@ FERRY_API int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const str
 /**
  * @brief The caller found a per-command error in the header of the last HEADER event (no such
  * CCCID, data outside the command's transfer, ...): put the machine in error with @p fes and
- * @p fei, to be sent in a TermReq. Nothing more is accepted.
+ * @p fei, to be sent in a TermReq. Nothing more is accepted. A machine already in error keeps
+ * its first FES/FEI. NULL: nothing.
  */
 FERRY_API void ferry_nvme_tcp_rx_fail(struct ferry_nvme_tcp_rx *rx, uint16_t fes, uint32_t fei);
 
 /**
  * @brief The header bytes of the PDU being received (for the TermReq data after ERROR).
- * @param[out] len bytes available (up to HLEN).
+ * @param[out] len bytes available (up to HLEN, without the header digest; 0 on NULL @p rx).
+ * @return the bytes (in the machine), NULL if @p rx or @p len is NULL.
  */
 FERRY_API const void *ferry_nvme_tcp_rx_err_hdr(const struct ferry_nvme_tcp_rx *rx, size_t *len);
+
+/**
+ * @brief Controller side of the IC exchange: check a received ICReq against what the
+ * controller offers and produce the connection parameters and the ICResp.
+ * @param[in] icreq the ICReq as received (its DONE event's header).
+ * @param[in] offer the controller's offer: role CONTROLLER, hdgst/ddgst 1 if the controller
+ *            allows that digest, cpda its alignment, maxh2cdata (>= 4096, multiple of 4),
+ *            max_icd; hpda is ignored.
+ * @param[out] out the negotiated parameters for ferry_nvme_tcp_rx_set_params(): a digest is
+ *             on when the host asked for it and the offer allows it; hpda from the ICReq.
+ * @param[out] icresp 128 bytes: the ICResp to send.
+ * @param[out] fes, fei when the ICReq is refused: the TermReq's FES/FEI (may be NULL).
+ * @retval 0; -EINVAL NULL arguments or a bad offer; -EPROTO the ICReq is invalid (PFV, HPDA,
+ *         DGST reserved bits): send a C2HTermReq with @p fes / @p fei and close.
+ */
+FERRY_API int ferry_nvme_tcp_icreq_negotiate(const struct ferry_nvme_tcp_icreq *icreq,
+					     const struct ferry_nvme_tcp_params *offer,
+					     struct ferry_nvme_tcp_params *out, void *icresp,
+					     uint16_t *fes, uint32_t *fei);
+
+/**
+ * @brief Host side of the IC exchange: check a received ICResp against what the ICReq asked.
+ * @param[in] icresp the ICResp as received.
+ * @param[in] asked the host's parameters as sent in its ICReq: role HOST, hdgst/ddgst asked,
+ *            hpda, max_c2hdata.
+ * @param[out] out the negotiated parameters for ferry_nvme_tcp_rx_set_params() (digests and
+ *             CPDA/MAXH2CDATA from the ICResp).
+ * @param[out] fes, fei when the ICResp is refused (may be NULL).
+ * @retval 0; -EINVAL NULL arguments; -EPROTO the ICResp is invalid: PFV != 0 (FEI 8), CPDA > 31
+ *         (FEI 10), DGST reserved bits or a digest the host did not ask for (FEI 11),
+ *         MAXH2CDATA < 4096 or not a multiple of 4 (FEI 12), all FES 0x06.
+ */
+FERRY_API int ferry_nvme_tcp_icresp_check(const struct ferry_nvme_tcp_icresp *icresp,
+					  const struct ferry_nvme_tcp_params *asked,
+					  struct ferry_nvme_tcp_params *out, uint16_t *fes,
+					  uint32_t *fei);
 
 /** @brief Name of a TermReq FES ("invalid PDU header field"...), never NULL. */
 FERRY_API const char *ferry_nvme_tcp_fes_str(uint16_t fes);
