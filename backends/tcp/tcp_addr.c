@@ -25,9 +25,12 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
+_Static_assert(INET6_ADDRSTRLEN - 1 + sizeof("[]:65535") <= TCP_ADDR_STRLEN,
+	       "a parsed address string fits struct ferry_hal_sock::peer");
+
 int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[TCP_ADDR_STRLEN];
+	char host[INET6_ADDRSTRLEN]; /* longer is no numeric address */
 	const char *port_str;
 	int v6;
 	uint16_t port;

@@ -43,8 +43,7 @@ int tcp_ratelimit(struct tcp_ratelimit *rl, unsigned int *suppressed)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	unsigned long long now = (unsigned long long)ts.tv_sec * 1000000000ull +
 				 (unsigned long long)ts.tv_nsec;
-	unsigned long long start = atomic_load_explicit(&rl->window_start_ns,
-							memory_order_relaxed);
+	unsigned long long start = atomic_load_explicit(&rl->window_start_ns, memory_order_relaxed);
 	if (now - start >= 1000000000ull &&
 	    atomic_compare_exchange_strong(&rl->window_start_ns, &start, now)) {
 		atomic_store(&rl->in_window, 0);

@@ -27,7 +27,9 @@ static int epoll_set(struct ferry_hal_sock_group *g, struct ferry_hal_sock *s, i
 	if (epoll_ctl(g->epfd, op, s->fd, &ev)) {
 		int e = errno;
 		TCP_ERR("group: epoll_ctl(%s): %s",
-			op == EPOLL_CTL_ADD ? "add" : op == EPOLL_CTL_MOD ? "mod" : "del",
+			op == EPOLL_CTL_ADD   ? "add"
+			: op == EPOLL_CTL_MOD ? "mod"
+					      : "del",
 			strerror(e));
 		return -e;
 	}
@@ -132,7 +134,8 @@ int tcp_group_add(struct ferry_hal_sock_group *g, struct ferry_hal_sock *s, void
 int tcp_group_remove(struct ferry_hal_sock_group *g, struct ferry_hal_sock *s)
 {
 	if (!g || !s || s->group != g) {
-		TCP_ERR("group_remove: %s", !g || !s ? "NULL argument" : "socket not in this group");
+		TCP_ERR("group_remove: %s",
+			!g || !s ? "NULL argument" : "socket not in this group");
 		return -EINVAL;
 	}
 	int rc = epoll_set(g, s, EPOLL_CTL_DEL);

@@ -23,7 +23,7 @@
 #define TCP_GROUP_EVENTS 256u
 /* Default listen backlog (ferry_hal_sock_opts::backlog 0). */
 #define TCP_DEFAULT_BACKLOG 128u
-/* Longest "[v6]:port" string, NUL included. */
+/* Longest "[v6]:port" string, NUL included (INET6_ADDRSTRLEN 46 + "[]:65535"). */
 #define TCP_ADDR_STRLEN 56u
 
 /*
@@ -49,18 +49,19 @@ struct tcp_dev {
 /* A listener or a connected stream. Used by one thread at a time (nic.h). */
 struct ferry_hal_sock {
 	int fd;
-	int family;                        /* AF_INET or AF_INET6 */
-	uint8_t listener;                  /* listen() socket */
-	uint8_t connecting;                /* connect() not yet confirmed by sock_error() */
-	uint8_t auto_out;                  /* OUT interest until the connect's outcome reported */
-	uint8_t want_out;                  /* OUT interest asked by group_want_out() */
-	uint8_t nodelay;                   /* FERRY_HAL_SOCK_F_NODELAY (inherited by accept) */
-	int err;                           /* sticky failure seen by sock_error() (negative) */
+	int family;         /* AF_INET or AF_INET6 */
+	uint8_t listener;   /* listen() socket */
+	uint8_t connecting; /* connect() not yet confirmed by sock_error() */
+	uint8_t auto_out;   /* OUT interest until the connect's outcome reported */
+	uint8_t want_out;   /* OUT interest asked by group_want_out() */
+	uint8_t nodelay;    /* FERRY_HAL_SOCK_F_NODELAY (inherited by accept) */
+	int err;            /* sticky failure seen by sock_error() (negative) */
 	struct tcp_dev *dev;
-	struct ferry_hal_sock_group *group; /* NULL: in no group */
-	void *ctx;                          /* group_add() context */
+	struct ferry_hal_sock_group *group;   /* NULL: in no group */
+	void *ctx;                            /* group_add() context */
 	struct ferry_hal_sock *gprev, *gnext; /* the group's member list */
 	struct ferry_hal_sock_stats stats;
+	char peer[TCP_ADDR_STRLEN]; /* connect(): the address asked for (messages), else "" */
 };
 
 /* An epoll instance and the sockets in it. */

@@ -5,6 +5,7 @@
  * close, which first takes it out of its group.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,13 +13,18 @@
 #include <netinet/tcp.h>
 #include "tcp_internal.h"
 
-/* A failure a peer (or the network) caused: logged through the device's rate limit. */
-#define TCP_PEER_ERR(dev, fmt, ...)                                                           \
-	do {                                                                                  \
-		unsigned int sup_;                                                            \
-		if (tcp_ratelimit(&(dev)->rl, &sup_))                                         \
-			TCP_ERR(fmt "%s", __VA_ARGS__,                                        \
-				sup_ ? " (earlier messages suppressed)" : "");                \
+/* A failure a peer (or the network) caused: logged through the device's rate limit; the
+ * reason always reaches ferry_last_error(). */
+#define TCP_PEER_ERR(dev, fmt, ...)                                                                \
+	do {                                                                                       \
+		unsigned int sup_;                                                                 \
+		if (!tcp_ratelimit(&(dev)->rl, &sup_))                                             \
+			ferry_set_last_error(TCP_COMP, fmt, __VA_ARGS__);                          \
+		else if (sup_)                                                                     \
+			TCP_ERR(fmt " (%u similar messages suppressed before)", __VA_ARGS__,       \
+				sup_);                                                             \
+		else                                                                               \
+			TCP_ERR(fmt, __VA_ARGS__);                                                 \
 	} while (0)
 
 static const char *sock_opts_check(const struct ferry_hal_sock_opts *opts)
@@ -191,13 +197,14 @@ int tcp_connect(struct ferry_device *fdev, const struct ferry_hal_sock_opts *opt
 	}
 	s->nodelay = !!(opts->flags & FERRY_HAL_SOCK_F_NODELAY);
 	s->connecting = 1;
+	snprintf(s->peer, sizeof(s->peer), "%s", opts->addr); /* parsed: fits */
 	if (connect(fd, (struct sockaddr *)&ss, sl) && errno != EINPROGRESS) {
 		/* Even a failure known at once (loopback refusing) is the outcome of the
 		 * connection, reported by sock_error() like a late one: the caller has a single
 		 * path for it. Only local mistakes fail connect() itself. */
 		int e = errno;
-		if (e != ECONNREFUSED && e != ENETUNREACH && e != EHOSTUNREACH &&
-		    e != ETIMEDOUT && e != EADDRNOTAVAIL) {
+		if (e != ECONNREFUSED && e != ENETUNREACH && e != EHOSTUNREACH && e != ETIMEDOUT &&
+		    e != EADDRNOTAVAIL) {
 			TCP_ERR("connect %s: %s", opts->addr, strerror(e));
 			tcp_close(s);
 			return -e;
@@ -228,10 +235,10 @@ int tcp_sock_error(struct ferry_hal_sock *s)
 		/* SO_ERROR reads and clears: keep it so every later call says the same. */
 		s->err = -e;
 		s->connecting = 0;
-		if (e != ECONNRESET && e != EPIPE)
-			TCP_PEER_ERR(s->dev, "socket: %s", strerror(e));
+		if (s->peer[0])
+			TCP_PEER_ERR(s->dev, "connection to %s: %s", s->peer, strerror(e));
 		else
-			TCP_PEER_ERR(s->dev, "socket: peer gone (%s)", strerror(e));
+			TCP_PEER_ERR(s->dev, "accepted connection: %s", strerror(e));
 		return s->err;
 	}
 	if (s->connecting) {
@@ -284,9 +291,9 @@ static int iov_check(const char *op, struct ferry_hal_sock *s, const struct iove
 {
 	if (!s || !iov || iovcnt == 0 || iovcnt > TCP_MAX_IOV || s->listener) {
 		TCP_ERR("%s: %s", op,
-			!s || !iov	    ? "NULL argument"
-			: s->listener	    ? "listening socket"
-					    : "iovcnt must be 1..64");
+			!s || !iov    ? "NULL argument"
+			: s->listener ? "listening socket"
+				      : "iovcnt must be 1..64");
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < iovcnt; i++)

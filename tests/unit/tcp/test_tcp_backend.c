@@ -148,8 +148,8 @@ static void fill_random(uint8_t *p, size_t n)
 }
 
 /* Cuts [buf, buf+len) into at most @p max iovecs of sizes from @p sizes (cycled). */
-static uint32_t cut(struct iovec *iov, uint32_t max, uint8_t *buf, size_t len,
-		    const size_t *sizes, size_t nsizes, size_t *k)
+static uint32_t cut(struct iovec *iov, uint32_t max, uint8_t *buf, size_t len, const size_t *sizes,
+		    size_t nsizes, size_t *k)
 {
 	uint32_t n = 0;
 	while (len && n < max) {
@@ -258,13 +258,34 @@ Test(tcp, query_and_args)
 Test(tcp, bad_addresses)
 {
 	static const char *const bad[] = {
-		"",		  "127.0.0.1",	     "127.0.0.1:",	 "127.0.0.1:65536",
-		"127.0.0.1:99999", "127.0.0.1:-1",    "127.0.0.1:+80",	 "127.0.0.1:0x50",
-		"127.0.0.1:80 ",   " 127.0.0.1:80",   "127.0.0.1:08",	 "junk",
-		"junk:80",	  "256.0.0.1:80",    "1.2.3:80",	 "1.2.3.4.5:80",
-		"01.2.3.4:80",	  ":80",	     "::1:80",		 "[::1]",
-		"[::1]:",	  "[::1]80",	     "[]:80",		 "[::g]:80",
-		"[127.0.0.1]:80",  "[::1]:65536",     "1.2.3.4:80:80",	 "[::1]]:80",
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:65536",
+		"127.0.0.1:99999",
+		"127.0.0.1:-1",
+		"127.0.0.1:+80",
+		"127.0.0.1:0x50",
+		"127.0.0.1:80 ",
+		" 127.0.0.1:80",
+		"127.0.0.1:08",
+		"junk",
+		"junk:80",
+		"256.0.0.1:80",
+		"1.2.3:80",
+		"1.2.3.4.5:80",
+		"01.2.3.4:80",
+		":80",
+		"::1:80",
+		"[::1]",
+		"[::1]:",
+		"[::1]80",
+		"[]:80",
+		"[::g]:80",
+		"[127.0.0.1]:80",
+		"[::1]:65536",
+		"1.2.3.4:80:80",
+		"[::1]]:80",
 		"localhost:80",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -631,7 +652,9 @@ Test(tcp, out_after_connect)
 
 Test(tcp, many_connections_one_group)
 {
-	enum { N = 200 };
+	enum {
+		N = 200
+	};
 	struct ferry_hal_sock_opts o = sopts("127.0.0.1:0");
 	o.backlog = N;
 	char addr[64];
@@ -687,7 +710,8 @@ Test(tcp, many_connections_one_group)
 			cr_assert_eq(ev[i].events, FERRY_HAL_SOCK_EV_IN);
 			struct iovec iov = {.iov_base = slot, .iov_len = 4};
 			uint32_t flags;
-			cr_assert_eq(nic->recvv(a[k], &iov, 1, &flags), 4, "4 bytes arrive at once");
+			cr_assert_eq(nic->recvv(a[k], &iov, 1, &flags), 4,
+				     "4 bytes arrive at once");
 			cr_assert_eq(seen[k]++, 0, "slot %d twice", k);
 			done++;
 		}
@@ -741,4 +765,58 @@ Test(tcp, ipv6_loopback)
 	free(src);
 	free(dst);
 	close_all(l, c, a);
+}
+
+/* ---- logging ------------------------------------------------------------------------------- */
+
+static _Atomic unsigned tcp_errors;
+static void count_log(enum ferry_log_level level, const char *comp, const char *fmt, va_list ap)
+{
+	(void)fmt;
+	(void)ap;
+	if (level == FERRY_LOG_ERROR && strcmp(comp, "tcp") == 0)
+		tcp_errors++;
+}
+
+Test(tcp, peer_errors_rate_limited)
+{
+	enum { N = 100 };
+	char addr[64];
+	struct ferry_hal_sock_opts o = sopts("127.0.0.1:0");
+	struct ferry_hal_sock *l = do_listen(&o), *c[N];
+	cr_assert_eq(nic->get_addr(l, 0, addr, sizeof(addr)), 0);
+	nic->close(l);
+	o.addr = addr;
+	struct ferry_hal_sock_group *g;
+	cr_assert_eq(nic->group_create(dev, &g), 0);
+	ferry_log_set_handler(count_log);
+	tcp_errors = 0;
+	for (int i = 0; i < N; i++) {
+		c[i] = do_connect(&o);
+		cr_assert_eq(nic->group_add(g, c[i], c[i]), 0);
+	}
+	int refused = 0;
+	struct ferry_hal_sock_event ev[N];
+	for (unsigned it = 0; it < POLL_ITERS && refused < N; it++) {
+		refused = 0;
+		for (int i = 0; i < N; i++) {
+			int rc = nic->sock_error(c[i]);
+			cr_assert(rc == -EINPROGRESS || rc == -ECONNREFUSED, "%d", rc);
+			refused += rc == -ECONNREFUSED;
+			if (rc == -ECONNREFUSED)
+				cr_assert(strstr(ferry_last_error(), addr), "reason kept: '%s'",
+					  ferry_last_error());
+		}
+		if (refused < N)
+			cr_assert_geq(nic->group_poll(g, ev, N, POLL_US), 0);
+	}
+	ferry_log_set_handler(NULL);
+	cr_assert_eq(refused, N);
+	/* 100 refusals a peer caused: a burst of 10 per second window is logged (two windows
+	 * at most if the loop straddles a boundary), the rest only counted. */
+	cr_assert_geq(tcp_errors, 1);
+	cr_assert_leq(tcp_errors, 20, "%u messages for %d refused connects", tcp_errors, N);
+	for (int i = 0; i < N; i++)
+		nic->close(c[i]);
+	nic->group_destroy(g);
 }

@@ -127,14 +127,17 @@ struct ferry_hal_nic_ops {
 	/**
 	 * Start connecting to opts->addr without blocking. The socket is usable for send and
 	 * receive once sock_error() returns 0 (a group reports FERRY_HAL_SOCK_EV_OUT when the
-	 * connect finished either way).
+	 * connect finished either way). Fails only for local reasons (-EINVAL bad address or
+	 * port 0, resources); the outcome of the connection (refused, unreachable...) comes from
+	 * sock_error(), even when known at once.
 	 */
 	int (*connect)(struct ferry_device *dev, const struct ferry_hal_sock_opts *opts,
 		       struct ferry_hal_sock **out);
 	/**
 	 * State of a connecting or connected socket.
 	 * @retval 0 connected; -EINPROGRESS still connecting; another negative errno: failed or
-	 *         broken (-ECONNREFUSED, -ECONNRESET...).
+	 *         broken (-ECONNREFUSED, -ECONNRESET...); a failure is sticky (every later
+	 *         call returns it).
 	 */
 	int (*sock_error)(struct ferry_hal_sock *sock);
 	/** Close a socket (it leaves its group first). NULL is a no-op. */
@@ -146,12 +149,14 @@ struct ferry_hal_nic_ops {
 	int (*get_addr)(struct ferry_hal_sock *sock, int peer, char *buf, size_t len);
 
 	/**
-	 * Send bytes from @p iovcnt iovecs (<= max_send_iov) without blocking.
+	 * Send bytes from @p iovcnt iovecs (1..max_send_iov, holding at least one byte, else
+	 * -EINVAL) without blocking; never raises SIGPIPE.
 	 * @return bytes taken (> 0, possibly fewer than offered), -EAGAIN none, or a negative errno.
 	 */
 	ssize_t (*sendv)(struct ferry_hal_sock *sock, const struct iovec *iov, uint32_t iovcnt);
 	/**
-	 * Receive stream bytes into @p iovcnt iovecs (<= max_recv_iov) without blocking.
+	 * Receive stream bytes into @p iovcnt iovecs (1..max_recv_iov, room for at least one
+	 * byte, else -EINVAL: 0 would read as end of stream) without blocking.
 	 * @param[out] flags FERRY_HAL_NIC_RX_F_* holding for every byte returned.
 	 * @return bytes received (> 0), 0 the peer closed the stream, -EAGAIN none pending, or a
 	 *         negative errno.
