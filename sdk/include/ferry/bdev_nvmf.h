@@ -1,0 +1,153 @@
+/**
+ * @file ferry/bdev_nvmf.h
+ * @brief The `nvmf` bdev: a terminal bdev that is an NVMe over Fabrics initiator (host). Its
+ * blocks are one namespace of a remote NVM subsystem reached over NVMe/TCP.
+ *
+ * ## Life cycle
+ * ferry_bdev_nvmf_create() connects synchronously, bounded by
+ * ::ferry_bdev_nvmf_opts::connect_timeout_ms: the admin queue (ICReq/ICResp, Fabrics Connect,
+ * Property Get CAP/VS, Property Set CC.EN, CSTS.RDY within CAP.TO, Identify Controller, Set
+ * Features Number of Queues, Identify Namespace) and then each I/O queue (ICReq/ICResp,
+ * Connect). A failure names the step and the NVMe status or TermReq in the log and in
+ * ferry_last_error(). ferry_bdev_destroy() disconnects (no I/O may be in flight).
+ *
+ * ## Progress
+ * The bdev's connections move only when it is polled: ferry_bdev_poll() (or
+ * ferry_bdev_io_poll() of one of its I/Os) on the submitting thread sends queued capsules,
+ * receives PDUs and completes I/Os from inside. It never blocks while connected (busy-poll
+ * friendly). Keep-alives go out every KATO/2 from the same poll.
+ *
+ * ## Data
+ * I/O in the system domain is sent from and received straight into the I/O's iovecs. I/O in
+ * another domain (host memory behind a PCI function), or carrying an accel sequence, goes
+ * through a local staging buffer taken from a pool made at creation: a write runs
+ * copy(io->mem → local) (appended to the sequence, or a memory-domain pull), then sends the
+ * local buffer; a read receives into it and runs copy(local → io->mem) (the sequence reversed,
+ * or a push). No allocation happens per I/O; an I/O that finds the pool empty is refused with
+ * -ENOMEM (busy: retry later).
+ *
+ * ## Connection loss
+ * A socket error, an end of stream, a TermReq from the controller, a protocol violation by
+ * the controller (every PDU and completion is checked; a violation sends an H2CTermReq) or an
+ * unanswered keep-alive tears every connection of the bdev down. In-flight I/Os are
+ * resubmitted on the new connection up to ::ferry_bdev_nvmf_opts::retry_count times, then
+ * fail with -EIO; a write is reported complete only after the controller's completion, so no
+ * completed write is lost. Reconnection is attempted from the poll after reconnect_delay_ms,
+ * the delay doubling up to 16 times that; each attempt blocks the polling thread for at most
+ * connect_timeout_ms. Once ctrlr_loss_timeout_ms passed without a connection, queued and new
+ * I/Os fail at once with -ENODEV, while attempts continue at the longest delay; a later
+ * success brings the bdev back.
+ *
+ * ## Threading
+ * One thread submits and polls a bdev's I/O (as every bdev); create and destroy from any
+ * thread while no I/O is in flight.
+ */
+#ifndef FERRY_BDEV_NVMF_H
+#define FERRY_BDEV_NVMF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <ferry/export.h>
+#include <ferry/bdev.h>
+#include <ferry/device.h>
+
+FERRY_BEGIN_DECLS
+
+/** Options of ferry_bdev_nvmf_create(). Zero the structure, then set what you need. */
+struct ferry_bdev_nvmf_opts {
+	size_t size;             /**< sizeof(struct ferry_bdev_nvmf_opts) */
+	const char *name;        /**< bdev name (required, unique) */
+	/** A device with the NIC class to connect through (kept open by the caller until the
+	 *  bdev is destroyed); NULL: the bdev opens (and closes) a "tcp" device itself. */
+	struct ferry_device *nic;
+	const char *trtype;      /**< "tcp" (NULL = "tcp"); other transports: -ENOTSUP */
+	const char *addr;        /**< controller address "a.b.c.d:port" or "[v6]:port" (required) */
+	const char *subnqn;      /**< subsystem NQN (required, < 256 bytes) */
+	const char *hostnqn;     /**< host NQN; NULL: a generated "nqn.2014-08.org.nvmexpress:uuid:" NQN */
+	uint32_t nsid;           /**< namespace ID; 0: the first active namespace */
+	uint16_t num_io_queues;  /**< I/O queues (connections) to open; 0 = 1; capped by the
+				      controller's Number of Queues answer */
+	uint16_t queue_depth;    /**< commands in flight per I/O queue; 0 = 128; capped by CAP.MQES + 1 */
+	uint8_t hdgst;           /**< ask for header digests (the controller decides) */
+	uint8_t ddgst;           /**< ask for data digests (the controller decides) */
+	uint32_t kato_ms;        /**< keep-alive timeout given to Connect; 0 = 10000 */
+	uint32_t retry_count;    /**< resubmissions of an I/O after a connection loss (0: fail at once) */
+	uint32_t reconnect_delay_ms;   /**< first delay before a reconnect attempt; 0 = 100 */
+	uint32_t ctrlr_loss_timeout_ms; /**< give up (fail I/O with -ENODEV) after this long
+					    without a connection; 0 = 30000 */
+	uint32_t connect_timeout_ms;   /**< bound of one connect attempt (create, reconnect); 0 = 5000 */
+	uint32_t flags;          /**< reserved, 0 */
+};
+
+/** Counters of an nvmf bdev (ferry_bdev_nvmf_get_stats()). */
+struct ferry_bdev_nvmf_stats {
+	size_t size;               /**< in: sizeof(struct ferry_bdev_nvmf_stats) */
+	uint64_t commands;         /**< NVMe commands sent (admin and I/O, retries included) */
+	uint64_t bytes_read;       /**< data bytes received for successful reads */
+	uint64_t bytes_written;    /**< data bytes sent for successful writes */
+	uint64_t icd_writes;       /**< writes whose data went in the capsule */
+	uint64_t r2ts;             /**< R2Ts served */
+	uint64_t h2c_pdus;         /**< H2CData PDUs sent */
+	uint64_t c2h_success;      /**< reads completed by a C2HData SUCCESS flag (no CapsuleResp) */
+	uint64_t digests_computed; /**< data digests computed (sent and received) */
+	uint64_t digest_errors;    /**< data or header digest mismatches received */
+	uint64_t rx_placed_bytes;  /**< read data received straight into its destination */
+	uint64_t rx_copied_bytes;  /**< read data copied out of the receive buffer */
+	uint64_t staged_ios;       /**< I/Os that went through a local staging buffer */
+	uint64_t staged_bytes;     /**< bytes moved through staging buffers */
+	uint64_t seq_ios;          /**< staged I/Os whose copy ran in the I/O's accel sequence
+				        (where an engine fuses, one fused operation each) */
+	uint64_t keep_alives;      /**< keep-alive commands sent */
+	uint64_t connection_losses; /**< times the connections were torn down */
+	uint64_t reconnects;       /**< successful reconnections */
+	uint64_t retries;          /**< I/Os resubmitted after a connection loss */
+	uint64_t protocol_errors;  /**< controller violations detected (each sends an H2CTermReq) */
+	uint64_t io_errors;        /**< I/Os completed with an error */
+};
+
+/** @name Connection states (ferry_bdev_nvmf_get_state())
+ * @{ */
+#define FERRY_BDEV_NVMF_CONNECTED 0    /**< every queue is connected */
+#define FERRY_BDEV_NVMF_RECONNECTING 1 /**< lost; I/O waits for the reconnection */
+#define FERRY_BDEV_NVMF_FAILED 2       /**< lost for longer than ctrlr_loss_timeout_ms: I/O fails */
+/** @} */
+
+/**
+ * @brief Connect to a remote namespace and register it as a bdev.
+ * @param[in] opts options (strings are copied).
+ * @param[out] out the new bdev (destroy with ferry_bdev_destroy()).
+ * @retval 0 connected.
+ * @retval -EINVAL bad options (size, name, addr, subnqn, flags).
+ * @retval -ENOTSUP a trtype other than "tcp", a device without the NIC class, a namespace
+ *         format Ferry cannot use.
+ * @retval -ETIMEDOUT a step did not finish within connect_timeout_ms.
+ * @retval -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH the connection failed.
+ * @retval -EPROTO the controller broke the protocol or sent a TermReq.
+ * @retval -EIO the controller failed a command (the log names it and its status).
+ * @retval -ENODEV no such (active) namespace.
+ * @retval -EEXIST a bdev with this name exists.
+ * @retval -ENOMEM out of memory.
+ */
+FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
+				     struct ferry_bdev **out);
+
+/**
+ * @brief Read the counters of an nvmf bdev.
+ * @param[in,out] stats stats->size must be set; the rest is filled.
+ * @retval 0 success.
+ * @retval -EINVAL NULL, a bdev that is not an nvmf bdev, or a wrong stats->size.
+ */
+FERRY_API int ferry_bdev_nvmf_get_stats(const struct ferry_bdev *bdev,
+					struct ferry_bdev_nvmf_stats *stats);
+
+/**
+ * @brief Connection state of an nvmf bdev.
+ * @param[out] state FERRY_BDEV_NVMF_CONNECTED, _RECONNECTING or _FAILED.
+ * @retval 0 success.
+ * @retval -EINVAL NULL, or a bdev that is not an nvmf bdev.
+ */
+FERRY_API int ferry_bdev_nvmf_get_state(const struct ferry_bdev *bdev, uint32_t *state);
+
+FERRY_END_DECLS
+
+#endif /* FERRY_BDEV_NVMF_H */
