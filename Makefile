@@ -1,7 +1,7 @@
 # Thin wrapper around the CMake presets (CMakePresets.json). On a fresh Debian 12 machine
 # `make demo` and `make test` are enough: each installs what is missing (cmake/install-deps.sh),
 # configures, builds, and runs the demo / every ctest test. Build trees: build/ and build-asan/.
-.PHONY: all deps configure build demo test bench asan clean
+.PHONY: all deps configure build demo test bench asan vmtest clean
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
@@ -41,6 +41,15 @@ asan: deps
 	@cmake --preset asan --log-level=WARNING -DFERRY_WERROR=$(FERRY_WERROR)
 	@cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
+
+# QEMU-guest tests (tests/vm/, docs/vmtest.md): the Linux kernel's NVMe/TCP host and target as
+# the peers of Ferry's binaries, in a Debian-kernel guest under QEMU TCG. Not part of `make test`
+# (they need QEMU and ~1 min a test); installs the guest packages (cmake/install-deps.sh --vm).
+# One test: make vmtest VMTEST=t_kernel_tcp_selftest. Console logs: build/vm-logs/.
+VMTEST ?=
+vmtest: build
+	@bash cmake/install-deps.sh --vm
+	bash tests/vm/run-vm.sh -B build $(VMTEST)
 
 clean:
 	rm -rf build build-asan build-fuzz build-release-gcc build-release-clang

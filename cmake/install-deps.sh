@@ -3,7 +3,8 @@
 # Idempotent: when everything is there it installs nothing, touches nothing and needs no root.
 # Used by `make demo`, `make test`, `make asan` and .ci/run.
 #
-#   FERRY_VM_DEPS=1      also the packages of the QEMU-guest interop tests (docs: VM peers)
+#   --vm or FERRY_VM_DEPS=1  also the packages of the QEMU-guest tests (`make vmtest`,
+#                            docs/vmtest.md): QEMU, the guest's tools, fio
 #   FERRY_APT_UPDATED=1  the caller already ran `apt-get update` (.ci/run does)
 set -euo pipefail
 
@@ -19,9 +20,15 @@ PKGS=(
   # tests: Criterion; clang + compiler-rt for the libFuzzer targets and sanitizers
   libcriterion-dev clang libclang-rt-dev
 )
+for a in "$@"; do
+  case $a in
+  --vm) FERRY_VM_DEPS=1 ;;
+  *) echo "usage: $0 [--vm]" >&2; exit 2 ;;
+  esac
+done
 if [ "${FERRY_VM_DEPS:-0}" = 1 ]; then
   PKGS+=(qemu-system-x86 busybox-static rdma-core ibverbs-utils rdmacm-utils perftest
-         nvme-cli iproute2 kmod cpio xz-utils)
+         nvme-cli iproute2 kmod cpio xz-utils e2fsprogs coreutils diffutils gzip fio)
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
