@@ -30,12 +30,16 @@
  * CSTS.SHST reads complete. The controller fetches nothing more until the host resets it.
  *
  * ## Threading
- * A controller is not thread-safe: the transport calls every function of one controller
- * (register access, poll, submit) from one thread at a time, the same thread that polls the
- * memory domains and bdevs involved. A subsystem, its namespaces and all its controllers form
- * one unit driven from one thread at a time (creating or destroying a controller, adding or
- * removing a namespace and polling any of its controllers must not run concurrently);
- * different subsystems are independent and may be polled from different threads.
+ * A subsystem, its namespaces and all its controllers form one unit driven from one thread
+ * at a time (creating or destroying a controller, adding or removing a namespace, register
+ * access, polling and the admin queue of any of its controllers must not run concurrently);
+ * different subsystems are independent and may be driven from different threads.
+ * - A memory-based (PCIe) controller is not thread-safe: every function of it runs on that
+ *   one thread, the same thread that polls the memory domains and bdevs involved.
+ * - A message-based (NVMe-oF) controller adds one exception: each I/O queue (qid >= 1) may
+ *   be owned by its own thread (a poll group), see <ferry/module/nvme_ctrlr.h>. The counters
+ *   (ferry_nvme_ctrlr_get_stats()) may then be read from the subsystem's thread while I/O
+ *   runs; they are each exact, not a snapshot taken at one instant.
  */
 #ifndef FERRY_NVME_H
 #define FERRY_NVME_H
@@ -45,6 +49,7 @@
 #include <ferry/export.h>
 #include <ferry/memdomain.h>
 #include <ferry/nvme_spec.h>
+#include <ferry/nvmf_spec.h>
 
 FERRY_BEGIN_DECLS
 
@@ -57,6 +62,26 @@ struct ferry_nvme_ctrlr;
 /** Maximum length of an NQN, excluding the NUL (NVMe: 223 bytes). */
 #define FERRY_NVME_NQN_MAX 223
 
+/** @name Subsystem types (::ferry_nvme_subsystem_opts::type)
+ * @{ */
+#define FERRY_NVME_SUBSYS_NVM 0       /**< an NVM subsystem: namespaces, I/O controllers */
+#define FERRY_NVME_SUBSYS_DISCOVERY 1 /**< an NVMe-oF discovery subsystem (no namespaces) */
+/** @} */
+
+/**
+ * @brief Discovery log source of a discovery subsystem: fill up to @p max entries (one per
+ * listener x subsystem the host may see) and the counts. Called from the thread of the admin
+ * queue of one of the subsystem's controllers, each time a host reads the Discovery log page.
+ * @param[in] ctx ::ferry_nvme_subsystem_opts::disc_ctx.
+ * @param[out] entries room for @p max entries, zeroed by the caller (NULL when @p max is 0).
+ * @param[in] max entries that fit (0: only count).
+ * @param[out] count the total number of entries, also when it is more than @p max.
+ * @param[out] genctr generation counter: changes whenever the set of entries changes.
+ * @return 0, or a negative errno (the Get Log Page then completes with Internal Error).
+ */
+typedef int (*ferry_nvme_disc_log_cb)(void *ctx, struct ferry_nvmf_disc_entry *entries,
+				       uint32_t max, uint32_t *count, uint64_t *genctr);
+
 /** Options of ferry_nvme_subsystem_create(). */
 struct ferry_nvme_subsystem_opts {
 	size_t size;                  /**< sizeof(struct ferry_nvme_subsystem_opts) */
@@ -67,14 +92,27 @@ struct ferry_nvme_subsystem_opts {
 	uint16_t vendor_id;           /**< PCI vendor ID reported in Identify */
 	uint16_t subsystem_vendor_id; /**< PCI subsystem vendor ID reported in Identify */
 	uint32_t max_namespaces;      /**< highest NSID, 1..1024 (0 = 32) */
+	/**
+	 * FERRY_NVME_SUBSYS_NVM (0) or FERRY_NVME_SUBSYS_DISCOVERY. A discovery subsystem has
+	 * no namespaces (add_ns: -EINVAL) and only message-based controllers; its NQN need not
+	 * be unique: several transports may each create their own discovery subsystem with
+	 * the well-known FERRY_NVMF_DISCOVERY_NQN (NVM subsystem NQNs stay unique, and an NVM
+	 * subsystem may not take the NQN of a discovery one or the other way round).
+	 */
+	uint32_t type;
+	/** Discovery subsystems: the source of the Discovery log page (required for them,
+	 *  must be NULL for an NVM subsystem). */
+	ferry_nvme_disc_log_cb disc_log;
+	void *disc_ctx; /**< handed to disc_log */
 };
 
 /**
  * @brief Create a subsystem.
  * @retval 0 success.
  * @retval -EINVAL bad options (size, NQN missing or too long, a string too long, non-printable
- *         characters, max_namespaces out of range).
- * @retval -EEXIST a subsystem with this NQN exists.
+ *         characters, max_namespaces out of range, unknown type, disc_log missing for a
+ *         discovery subsystem or given for an NVM one).
+ * @retval -EEXIST a subsystem with this NQN exists (discovery subsystems may share one).
  * @retval -ENOMEM out of memory.
  */
 FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts *opts,
@@ -89,6 +127,19 @@ FERRY_API int ferry_nvme_subsystem_destroy(struct ferry_nvme_subsystem *subsys);
 
 /** @brief The subsystem's NQN. */
 FERRY_API const char *ferry_nvme_subsystem_get_nqn(const struct ferry_nvme_subsystem *subsys);
+
+/** @brief The subsystem's type (FERRY_NVME_SUBSYS_NVM or FERRY_NVME_SUBSYS_DISCOVERY; NVM for
+ *  NULL). */
+FERRY_API uint32_t ferry_nvme_subsystem_get_type(const struct ferry_nvme_subsystem *subsys);
+
+/**
+ * @brief The controller of @p subsys with ID @p cntlid (the I/O queue Connect names the
+ * controller its admin queue created). Call it from the thread that creates and destroys
+ * the subsystem's controllers.
+ * @return the controller, or NULL (no such controller, or NULL @p subsys).
+ */
+FERRY_API struct ferry_nvme_ctrlr *ferry_nvme_subsystem_find_ctrlr(struct ferry_nvme_subsystem *subsys,
+								   uint16_t cntlid);
 
 /** Options of ferry_nvme_subsystem_add_ns(). */
 struct ferry_nvme_ns_opts {
@@ -117,7 +168,11 @@ FERRY_API int ferry_nvme_subsystem_add_ns(struct ferry_nvme_subsystem *subsys,
 
 /**
  * @brief Remove namespace @p nsid and release its bdev (with the same notice as add).
- * @retval 0 removed; -ENOENT no such namespace; -EBUSY commands on it are executing.
+ * I/O queues of message-based controllers read the namespace table from their own threads
+ * without a lock: a namespace is removed only while no such I/O queue of any controller of
+ * the subsystem is connected (adding one is safe at any time).
+ * @retval 0 removed; -ENOENT no such namespace; -EBUSY commands on it are executing, or an
+ *         I/O queue of a message-based controller of the subsystem is connected.
  */
 FERRY_API int ferry_nvme_subsystem_remove_ns(struct ferry_nvme_subsystem *subsys, uint32_t nsid);
 

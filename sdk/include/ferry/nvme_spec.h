@@ -322,6 +322,16 @@ struct ferry_nvme_psd {
 	uint8_t rsvd16[16]; /**< idle/active power, reserved */
 };
 
+/** @name Offsets into ::ferry_nvme_id_ctrlr::nvmf (Identify Controller byte 1792 + offset)
+ * @{ */
+#define FERRY_NVME_ID_NVMF_IOCCSZ 0 /**< 4 bytes: I/O queue command capsule size, 16-byte units */
+#define FERRY_NVME_ID_NVMF_IORCSZ 4 /**< 4 bytes: I/O queue response capsule size, 16-byte units */
+#define FERRY_NVME_ID_NVMF_ICDOFF 8 /**< 2 bytes: in-capsule data offset, 16-byte units */
+#define FERRY_NVME_ID_NVMF_FCATT 10 /**< 1 byte: bit 0 static controller model (0: dynamic) */
+#define FERRY_NVME_ID_NVMF_MSDBD 11 /**< 1 byte: max SGL data block descriptors (0: no limit) */
+#define FERRY_NVME_ID_NVMF_OFCS 12  /**< 2 bytes: optional fabrics commands, bit 0 Disconnect */
+/** @} */
+
 /** Identify Controller data structure (CNS 01h, 4096 bytes). */
 struct ferry_nvme_id_ctrlr {
 	uint16_t vid;          /**< PCI vendor ID */
@@ -341,7 +351,7 @@ struct ferry_nvme_id_ctrlr {
 	uint32_t ctratt;       /**< controller attributes */
 	uint16_t rrls;         /**< read recovery levels */
 	uint8_t rsvd102[9];    /**< reserved */
-	uint8_t cntrltype;     /**< 1 = I/O controller */
+	uint8_t cntrltype;     /**< 1 = I/O controller, 2 = discovery controller, 3 = admin */
 	uint8_t fguid[16];     /**< FRU GUID */
 	uint16_t crdt[3];      /**< command retry delay times */
 	uint8_t rsvd134[119];  /**< reserved */
@@ -376,12 +386,15 @@ struct ferry_nvme_id_ctrlr {
 	uint8_t nwpc;          /**< namespace write protection */
 	uint16_t acwu;         /**< atomic compare & write unit */
 	uint16_t ocfs;         /**< optional copy formats */
-	uint32_t sgls;         /**< SGL support: 1:0 support, 16 bit bucket */
+	uint32_t sgls;         /**< SGL support: 1:0 support, 2 keyed, 16 bit bucket, 20 offset,
+				    21 transport SGL data block */
 	uint32_t mnan;         /**< maximum number of allowed namespaces */
 	uint8_t rsvd544[224];  /**< reserved */
 	char subnqn[256];      /**< NVM subsystem NQN, NUL terminated */
 	uint8_t rsvd1024[768]; /**< reserved */
-	uint8_t nvmf[256];     /**< NVMe over Fabrics attributes */
+	/** NVMe over Fabrics attributes (bytes 2047:1792, reserved over PCIe), little endian at
+	 *  the FERRY_NVME_ID_NVMF_* offsets into this array. */
+	uint8_t nvmf[256];
 	struct ferry_nvme_psd psd[32]; /**< power state descriptors */
 	uint8_t vs[1024];      /**< vendor specific */
 };

@@ -154,6 +154,13 @@ static void delete_sq(struct nvme_req *req)
 
 /* ---- features ----------------------------------------------------------------------- */
 
+/* A discovery controller has only the features about its admin queue. */
+static int discovery_feature(const struct ferry_nvme_ctrlr *c, uint8_t fid)
+{
+	return !c->discovery || fid == FERRY_NVME_FEAT_KEEP_ALIVE ||
+	       fid == FERRY_NVME_FEAT_ASYNC_EVENT;
+}
+
 static int feature_supported(uint8_t fid)
 {
 	switch (fid) {
@@ -222,7 +229,7 @@ static void set_features(struct nvme_req *req)
 	uint32_t v = req->cmd.cdw11;
 	uint16_t st = 0;
 
-	if (!feature_supported(fid)) {
+	if (!feature_supported(fid) || !discovery_feature(req->ctrlr, fid)) {
 		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
 		return;
 	}
@@ -278,7 +285,12 @@ static void set_features(struct nvme_req *req)
 		c->feat_aec = v & (0xffu | FERRY_NVME_AEC_NS_ATTR);
 		break;
 	case FERRY_NVME_FEAT_KEEP_ALIVE:
-		c->feat_kato = v;
+		/* KATO in ms, kept as the host set it rounded up to the KAS granularity (100 ms)
+		 * the transport's timer works in; beyond an hour is refused. */
+		if (v > NVME_KATO_MAX)
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+		else
+			c->feat_kato = (v + NVME_KAS * 100 - 1) / (NVME_KAS * 100) * (NVME_KAS * 100);
 		break;
 	}
 	nvme_req_complete(req, st);
@@ -292,7 +304,7 @@ static void get_features(struct nvme_req *req)
 	int cur = sel == 0;
 	uint32_t v = 0;
 
-	if (!feature_supported(fid) || sel > 3) {
+	if (!feature_supported(fid) || !discovery_feature(c, fid) || sel > 3) {
 		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
 		return;
 	}
@@ -344,7 +356,9 @@ static void abort_cmd(struct nvme_req *req)
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	uint32_t sqid = req->cmd.cdw10 & 0xffff, cid = req->cmd.cdw10 >> 16;
 	req->cpl.dw0 = 1; /* not aborted */
-	if (sqid == 0) {
+	/* Message-based: the I/O queues belong to other threads, and a command in a capsule
+	 * is executing already: nothing is aborted, no other queue is touched. */
+	if (sqid == 0 && !c->message) {
 		/* Only parked Asynchronous Event Requests can be aborted; the rest complete. */
 		for (uint32_t i = 0; i < c->aer_count; i++) {
 			struct nvme_req *aer = c->aer[i];
@@ -376,14 +390,28 @@ static void async_event(struct nvme_req *req)
 	nvme_aer_dispatch(c);
 }
 
+/* The admin commands of a discovery controller (NVMe-oF: Get Log Page, Identify, Keep
+ * Alive mandatory; Set/Get Features and Asynchronous Event Request optional). */
+static int discovery_cmd(uint8_t opc)
+{
+	return opc == FERRY_NVME_ADM_GET_LOG_PAGE || opc == FERRY_NVME_ADM_IDENTIFY ||
+	       opc == FERRY_NVME_ADM_KEEP_ALIVE || opc == FERRY_NVME_ADM_SET_FEATURES ||
+	       opc == FERRY_NVME_ADM_GET_FEATURES || opc == FERRY_NVME_ADM_ASYNC_EVENT;
+}
+
 void nvme_admin_start(struct nvme_req *req)
 {
+	if (req->ctrlr->discovery && !discovery_cmd(req->cmd.opcode)) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_OPCODE));
+		return;
+	}
 	switch (req->cmd.opcode) {
 	case FERRY_NVME_ADM_DELETE_SQ:
 	case FERRY_NVME_ADM_CREATE_SQ:
 	case FERRY_NVME_ADM_DELETE_CQ:
 	case FERRY_NVME_ADM_CREATE_CQ:
-		if (req->ctrlr->message) /* message-based queues come from Connect */
+		/* Not fabrics commands: message-based queues come from Connect. */
+		if (req->ctrlr->message)
 			break;
 		if (req->cmd.opcode == FERRY_NVME_ADM_DELETE_SQ)
 			delete_sq(req);

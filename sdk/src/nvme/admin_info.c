@@ -18,6 +18,43 @@ static void pad(char *dst, size_t n, const char *src)
 	memcpy(dst, src, l < n ? l : n);
 }
 
+/*
+ * What a message-based controller reports differently (NVMe-oF 1.1 / NVMe 2.0 Identify
+ * Controller, the fabrics area at 1792..): no PCI IDs; CMIC bit 1, several controllers may
+ * attach to the subsystem (a host per association); MAXCMD (the Linux host clamps its queue
+ * size to it); SGLS as the transport supports them (over fabrics the data pointer is always
+ * an SGL); the capsule sizes; FCATT 0 (dynamic controller model: every Connect to FFFFh gets
+ * a new controller); OFCS bit 0, Disconnect supported (the transport handles it). A
+ * discovery controller: CNTRLTYPE 2, no namespaces, no NVM commands, no I/O queue fields.
+ */
+static void fill_id_fabrics(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr *id)
+{
+	id->vid = 0;
+	id->ssvid = 0;
+	id->cmic = 1u << 1;
+	id->cntrltype = c->cntrltype;
+	id->maxcmd = (uint16_t)FERRY_MIN(c->mqes + 1, 0xffffu);
+	id->sgls = c->sgls;
+	uint16_t ofcs = 1;
+	memcpy(id->nvmf + FERRY_NVME_ID_NVMF_OFCS, &ofcs, 2); /* FCATT stays 0 */
+	if (c->discovery) {
+		id->cmic = 0;
+		id->oaes = 0;
+		id->nn = 0;
+		id->oncs = 0;
+		id->vwc = 0;
+		id->sqes = 0;
+		id->cqes = 0;
+		id->sgls = FERRY_NVME_SGLS_SUPPORTED;
+		id->psd[0].mp = 0;
+		return;
+	}
+	memcpy(id->nvmf + FERRY_NVME_ID_NVMF_IOCCSZ, &c->ioccsz, 4);
+	memcpy(id->nvmf + FERRY_NVME_ID_NVMF_IORCSZ, &c->iorcsz, 4);
+	memcpy(id->nvmf + FERRY_NVME_ID_NVMF_ICDOFF, &c->icdoff, 2);
+	id->nvmf[FERRY_NVME_ID_NVMF_MSDBD] = c->msdbd;
+}
+
 static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr *id)
 {
 	struct ferry_nvme_subsystem *s = c->subsys;
@@ -44,6 +81,8 @@ static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr
 	id->wctemp = NVME_WCTEMP;
 	id->cctemp = NVME_CCTEMP;
 	id->kas = 10;      /* 1 s granularity; Keep Alive is accepted, no timer is enforced */
+	if (c->message)
+		id->kas = NVME_KAS; /* 100 ms: the transport runs the timer on KATO */
 	id->sqes = NVME_IOSQES << 4 | NVME_IOSQES; /* maximum | required */
 	id->cqes = NVME_IOCQES << 4 | NVME_IOCQES;
 	id->nn = s->max_ns;
@@ -53,10 +92,15 @@ static void fill_id_ctrlr(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctrlr
 		id->sgls = 0x1 | (1u << 16); /* SGLs without alignment, bit bucket */
 	memcpy(id->subnqn, s->nqn, strlen(s->nqn) + 1);
 	id->psd[0].mp = 2500;
+	if (c->message)
+		fill_id_fabrics(c, id);
 }
 
-static void fill_id_ns(const struct nvme_ns *ns, struct ferry_nvme_id_ns *id)
+static void fill_id_ns(const struct ferry_nvme_ctrlr *c, const struct nvme_ns *ns,
+		       struct ferry_nvme_id_ns *id)
 {
+	/* Fabrics: the namespace may be attached to several controllers (CMIC bit 1). */
+	id->nmic = c->message ? 1 : 0;
 	id->nsze = ns->nsze;
 	id->ncap = ns->nsze;
 	id->nuse = ns->nsze;
@@ -104,7 +148,7 @@ static void identify_exec(struct nvme_req *req)
 		if (ns) { /* an inactive NSID reads as zeroes */
 			struct ferry_nvme_id_ns id;
 			memset(&id, 0, sizeof(id));
-			fill_id_ns(ns, &id);
+			fill_id_ns(c, ns, &id);
 			memcpy(req->buf, &id, sizeof(id));
 		}
 		break;
@@ -143,6 +187,13 @@ void nvme_admin_identify(struct nvme_req *req)
 	uint32_t nsid = req->cmd.nsid;
 	uint16_t st = 0;
 
+	if (req->ctrlr->discovery && cns != FERRY_NVME_CNS_CTRLR) {
+		/* No namespaces behind a discovery controller. */
+		nvme_req_complete(req, cns == FERRY_NVME_CNS_NS || cns == FERRY_NVME_CNS_NS_DESC_LIST
+					       ? NVME_GEN(FERRY_NVME_SC_INVALID_NS)
+					       : NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
 	switch (cns) {
 	case FERRY_NVME_CNS_CTRLR:
 		break;
@@ -192,11 +243,13 @@ static void build_log(struct ferry_nvme_ctrlr *c, uint8_t lid, uint8_t *out)
 {
 	switch (lid) {
 	case FERRY_NVME_LOG_ERROR:
+		pthread_mutex_lock(&c->err_lock); /* I/O queue threads add to it */
 		for (uint32_t i = 0; i < c->errlog_count; i++) {
 			uint32_t idx = (c->errlog_next + NVME_ERRLOG_ENTRIES - 1 - i) % NVME_ERRLOG_ENTRIES;
 			memcpy(out + i * sizeof(struct ferry_nvme_error_log), &c->errlog[idx],
 			       sizeof(struct ferry_nvme_error_log));
 		}
+		pthread_mutex_unlock(&c->err_lock);
 		break;
 	case FERRY_NVME_LOG_SMART: {
 		struct ferry_nvme_smart_log l;
@@ -205,12 +258,17 @@ static void build_log(struct ferry_nvme_ctrlr *c, uint8_t lid, uint8_t *out)
 		l.temperature[1] = 0x01;
 		l.avail_spare = 100;
 		l.avail_spare_thresh = 10;
-		put128(l.data_units_read, (c->smart_units_read + 511999) / 512000);
-		put128(l.data_units_written, (c->smart_units_written + 511999) / 512000);
-		put128(l.host_read_cmds, c->smart_read_cmds);
-		put128(l.host_write_cmds, c->smart_write_cmds);
+		struct ferry_nvme_ctrlr_stats st;
+		uint64_t sm[4];
+		nvme_ctrlr_totals(c, &st, sm);
+		put128(l.data_units_read, (sm[0] + 511999) / 512000);
+		put128(l.data_units_written, (sm[1] + 511999) / 512000);
+		put128(l.host_read_cmds, sm[2]);
+		put128(l.host_write_cmds, sm[3]);
 		put128(l.power_cycles, 1);
+		pthread_mutex_lock(&c->err_lock);
 		put128(l.num_err_log_entries, c->error_count);
+		pthread_mutex_unlock(&c->err_lock);
 		memcpy(out, &l, sizeof(l));
 		break;
 	}
@@ -271,6 +329,61 @@ static void log_exec(struct nvme_req *req)
 	nvme_req_push_buf(req);
 }
 
+/*
+ * The Discovery log page (NVMe-oF: a 1024-byte header, genctr / numrec / recfmt 0, then one
+ * 1024-byte entry per record), built from the subsystem's disc_log source for the range the
+ * host asked: any dword-aligned offset inside the page (LPOL/LPOU), any length (the part past
+ * the end reads as zeroes). The source is asked twice: for the count (the offset check),
+ * then for the entries up to the end of the range.
+ */
+static void disc_log_exec(struct nvme_req *req)
+{
+	struct ferry_nvme_subsystem *s = req->ctrlr->subsys;
+	uint64_t lpo = req->cmd.cdw12 | ((uint64_t)req->cmd.cdw13 << 32);
+	const uint64_t rec = sizeof(struct ferry_nvmf_disc_entry);
+	uint32_t count = 0;
+	uint64_t genctr = 0;
+	if (s->disc_log(s->disc_ctx, NULL, 0, &count, &genctr) != 0) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	uint64_t size = rec * ((uint64_t)count + 1);
+	if (lpo >= size) {
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	/* Entries up to the one holding the last byte asked for (or the last there is). */
+	uint64_t end = FERRY_MIN(size, lpo + req->xfer_len);
+	uint32_t want = (uint32_t)((end + rec - 1) / rec - 1);
+	uint8_t *full = calloc(want + 1, rec);
+	if (!full || nvme_req_buf(req, req->xfer_len)) {
+		free(full);
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	uint32_t now = 0;
+	if (want && s->disc_log(s->disc_ctx, (struct ferry_nvmf_disc_entry *)(full + rec), want,
+				&now, &genctr) != 0) {
+		free(full);
+		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
+		return;
+	}
+	if (want == 0)
+		now = count;
+	/* The entries beyond what the source has now (it shrank between the calls) stay zero. */
+	if (now < want)
+		memset(full + rec * (1 + (uint64_t)now), 0, rec * (want - now));
+	struct ferry_nvmf_disc_log h;
+	memset(&h, 0, sizeof(h));
+	h.genctr = genctr;
+	h.numrec = now;
+	h.recfmt = 0;
+	memcpy(full, &h, sizeof(h));
+	memcpy(req->buf, full + lpo, (size_t)(end - lpo));
+	free(full);
+	nvme_req_push_buf(req);
+}
+
 void nvme_admin_get_log_page(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
@@ -281,6 +394,20 @@ void nvme_admin_get_log_page(struct nvme_req *req)
 	uint64_t lpo = cmd->cdw12 | ((uint64_t)cmd->cdw13 << 32);
 	uint32_t size = log_size(lid);
 	uint16_t st = 0;
+
+	/* A discovery controller has the Discovery log page only; an NVM one does not have it. */
+	if (c->discovery || lid == FERRY_NVMF_LOG_DISCOVERY) {
+		if (!c->discovery || lid != FERRY_NVMF_LOG_DISCOVERY)
+			st = NVME_CMD(FERRY_NVME_SC_INVALID_LOG_PAGE);
+		else if ((lpo & 3) || len > c->max_xfer)
+			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
+		if (st) {
+			nvme_req_complete(req, st);
+			return;
+		}
+		nvme_req_map(req, len, 1, disc_log_exec);
+		return;
+	}
 
 	if (!size)
 		st = NVME_CMD(FERRY_NVME_SC_INVALID_LOG_PAGE);

@@ -16,8 +16,11 @@
  * written (nvme_errlog_posted()).
  */
 uint32_t nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid,
-			 uint16_t status, uint32_t nsid, uint64_t lba)
+			 uint16_t status, uint32_t nsid, uint64_t lba, uint64_t *count)
 {
+	/* The log is shared by the admin thread and the I/O queue threads of a message-based
+	 * controller; errors are rare, a mutex is fine here (never on the success path). */
+	pthread_mutex_lock(&c->err_lock);
 	uint32_t idx = c->errlog_next;
 	struct ferry_nvme_error_log *e = &c->errlog[idx];
 	memset(e, 0, sizeof(*e));
@@ -31,6 +34,9 @@ uint32_t nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid
 	c->errlog_next = (c->errlog_next + 1) % NVME_ERRLOG_ENTRIES;
 	if (c->errlog_count < NVME_ERRLOG_ENTRIES)
 		c->errlog_count++;
+	if (count)
+		*count = c->error_count;
+	pthread_mutex_unlock(&c->err_lock);
 	return idx;
 }
 
@@ -43,9 +49,11 @@ void nvme_errlog_posted(struct nvme_req *req, uint16_t cqe_status)
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	if (!req->errlog_count)
 		return;
+	pthread_mutex_lock(&c->err_lock);
 	struct ferry_nvme_error_log *e = &c->errlog[req->errlog_idx];
 	if (e->error_count == req->errlog_count)
 		e->status = cqe_status;
+	pthread_mutex_unlock(&c->err_lock);
 	req->errlog_count = 0;
 }
 
@@ -66,7 +74,10 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 	}
 	status &= 0x7ff;
 	if (status) {
-		c->stats.errors++;
+		if (req->qio)
+			nvme_stat_add(&req->qio->st.errors, 1);
+		else
+			c->stats.errors++;
 		uint64_t lba = 0;
 		if (!req->admin)
 			lba = req->cmd.cdw10 | ((uint64_t)req->cmd.cdw11 << 32);
@@ -78,10 +89,11 @@ void nvme_req_complete(struct nvme_req *req, uint16_t status)
 		/* Recorded with DNR, as the completion carries it; the phase tag follows when
 		 * the completion entry is written (nvme_errlog_posted()). */
 		req->errlog_idx = nvme_errlog_add(c, req->sqid, req->cmd.cid, status,
-						  req->cmd.nsid, lba);
-		req->errlog_count = c->error_count;
+						  req->cmd.nsid, lba, &req->errlog_count);
 	}
-	if (req->admin)
+	if (req->qio)
+		nvme_stat_add(&req->qio->st.io_cmds, 1);
+	else if (req->admin)
 		c->stats.admin_cmds++;
 	else
 		c->stats.io_cmds++;
@@ -117,7 +129,7 @@ static void walk_continue(struct nvme_req *req);
 static void walk_read_done(void *arg, int status)
 {
 	struct nvme_req *req = arg;
-	nvme_async_end(req->ctrlr);
+	nvme_req_async_end(req);
 	if (nvme_req_stale(req)) {
 		nvme_req_drop(req);
 		return;
@@ -144,10 +156,10 @@ static void walk_continue(struct nvme_req *req)
 		req->rd_local = (struct ferry_mem){.iov = &req->rd_liov, .iovcnt = 1};
 		req->rd_remote = (struct ferry_mem){.domain = c->host, .domain_ctx = c->host_ctx,
 						    .iov = &req->rd_riov, .iovcnt = 1};
-		nvme_async_start(c);
+		nvme_req_async_start(req);
 		if (ferry_memdomain_pull(&req->rd_remote, &req->rd_local, walk_read_done, req) == 0)
 			return;
-		nvme_async_end(c);
+		nvme_req_async_end(req);
 		rc = nvme_walker_read_failed(w);
 	}
 	if (rc == NVME_WALK_DONE) {
@@ -231,30 +243,29 @@ int nvme_req_buf(struct nvme_req *req, size_t len)
 static void push_done(void *arg, int status)
 {
 	struct nvme_req *req = arg;
-	nvme_async_end(req->ctrlr);
+	nvme_req_async_end(req);
 	nvme_req_complete(req, status ? NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR) : 0);
 }
 
 /* Push the local buffer (xfer_len bytes) to the command's data, then complete. */
 void nvme_req_push_buf(struct nvme_req *req)
 {
-	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	if (req->xfer_len == 0) {
 		nvme_req_complete(req, 0);
 		return;
 	}
 	req->buf_iov.iov_len = req->xfer_len;
-	nvme_async_start(c);
+	nvme_req_async_start(req);
 	if (ferry_memdomain_push(&req->data, &req->buf_mem, push_done, req) == 0)
 		return;
-	nvme_async_end(c);
+	nvme_req_async_end(req);
 	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
 }
 
 static void pull_done(void *arg, int status)
 {
 	struct nvme_req *req = arg;
-	nvme_async_end(req->ctrlr);
+	nvme_req_async_end(req);
 	if (nvme_req_stale(req)) {
 		nvme_req_drop(req);
 		return;
@@ -269,16 +280,15 @@ static void pull_done(void *arg, int status)
 /* Pull the command's data (xfer_len bytes) into a new local buffer, then call @p next. */
 void nvme_req_pull_buf(struct nvme_req *req, nvme_req_fn next)
 {
-	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	if (nvme_req_buf(req, req->xfer_len)) {
 		nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_INTERNAL));
 		return;
 	}
 	req->next_fn = next;
-	nvme_async_start(c);
+	nvme_req_async_start(req);
 	if (ferry_memdomain_pull(&req->data, &req->buf_mem, pull_done, req) == 0)
 		return;
-	nvme_async_end(c);
+	nvme_req_async_end(req);
 	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
 }
 

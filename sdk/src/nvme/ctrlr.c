@@ -26,17 +26,20 @@ void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why)
 	ferry_log(nvme_host_err_level(c), NVME_COMP,
 		  "controller %u: fatal: %s; CSTS.CFS set, the host must reset", c->cntlid, why);
 	c->csts |= FERRY_NVME_CSTS_CFS;
+	nvme_gate_update(c);
 	nvme_event(c, FERRY_NVME_EVENT_FATAL);
 }
 
 enum ferry_log_level nvme_host_level(struct ferry_nvme_ctrlr *c, enum ferry_log_level level)
 {
-	if (c->host_errs_logged < NVME_HOST_ERR_LOG) {
-		c->host_errs_logged++;
+	/* Atomic: I/O queue threads of a message-based controller log here too. Once past the
+	 * limit the counter is only read, so it never wraps back into logging. */
+	if (atomic_load_explicit(&c->host_errs_logged, memory_order_relaxed) > NVME_HOST_ERR_LOG)
+		return FERRY_LOG_DEBUG;
+	unsigned n = atomic_fetch_add_explicit(&c->host_errs_logged, 1, memory_order_relaxed);
+	if (n < NVME_HOST_ERR_LOG)
 		return level;
-	}
-	if (c->host_errs_logged == NVME_HOST_ERR_LOG) {
-		c->host_errs_logged++;
+	if (n == NVME_HOST_ERR_LOG) {
 		FERRY_ERR(NVME_COMP,
 			  "controller %u: %u invalid host accesses logged; further ones "
 			  "are only counted (controller stats) and logged at debug level",
@@ -65,7 +68,7 @@ void nvme_features_default(struct ferry_nvme_ctrlr *c)
 	c->feat_coalesce = 0;
 	c->feat_wan = 0;
 	c->feat_aec = 0;
-	c->feat_kato = 0;
+	c->feat_kato = c->kato_connect;
 	c->nsqa = (uint16_t)(c->max_io_queues - 1);
 	c->ncqa = (uint16_t)(c->max_io_queues - 1);
 	memset(c->vec_cd, 0, c->num_vectors);
@@ -84,8 +87,10 @@ static uint32_t round_pow2(uint32_t v)
 /* Frees a controller and every array it owns; each may be NULL (partial construction). */
 static void ctrlr_free(struct ferry_nvme_ctrlr *c)
 {
-	for (uint32_t i = 0; c->sq && i <= c->max_io_queues; i++)
+	for (uint32_t i = 0; c->sq && i <= c->max_io_queues; i++) {
 		free(c->sq[i].fetch_buf);
+		nvme_qio_free(&c->sq[i]);
+	}
 	for (uint32_t i = 0; c->reqs && i < c->max_inflight; i++)
 		free(c->reqs[i].buf);
 	free(c->sq);
@@ -95,6 +100,7 @@ static void ctrlr_free(struct ferry_nvme_ctrlr *c)
 	free(c->reqs);
 	free(c->iov_pool);
 	free(c->kind_pool);
+	pthread_mutex_destroy(&c->err_lock);
 	free(c);
 }
 
@@ -103,8 +109,69 @@ struct ctrlr_cfg {
 	const struct ferry_transport_ops *tops;
 	int message;
 	uint32_t entries, nioq, nvec, mdts, timeout, version, inflight;
+	uint32_t ioccsz, iorcsz, sgls, msdbd, cntrltype;
 	uint16_t cntlid;
 };
+
+static int all_zero16(const uint8_t *b)
+{
+	for (int i = 0; i < 16; i++)
+		if (b[i])
+			return 0;
+	return 1;
+}
+
+/* The fabrics options: refused for memory-based controllers, defaults and ranges else. */
+static int ctrlr_check_fabrics(const struct ferry_nvme_ctrlr_opts *opts, struct ctrlr_cfg *g)
+{
+	int disc = opts->subsys->type == FERRY_NVME_SUBSYS_DISCOVERY;
+	if (!g->message) {
+		if (opts->hostnqn || !all_zero16(opts->hostid) || opts->kato_ms || opts->ioccsz ||
+		    opts->iorcsz || opts->icdoff || opts->msdbd || opts->sgls || opts->cntrltype ||
+		    disc) {
+			FERRY_ERR(NVME_COMP, "ctrlr_create: %s", disc
+				  ? "a discovery subsystem has only message-based controllers"
+				  : "fabrics options (hostnqn, hostid, kato, capsule sizes, sgls, "
+				    "cntrltype) are for message-based transports");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	size_t hl = opts->hostnqn ? strlen(opts->hostnqn) : 0;
+	if (hl == 0 || hl > FERRY_NVME_NQN_MAX) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: a message-based controller needs the host NQN "
+			  "(1..%u characters, got %zu)", FERRY_NVME_NQN_MAX, hl);
+		return -EINVAL;
+	}
+	g->ioccsz = opts->ioccsz ? opts->ioccsz : 4;
+	g->iorcsz = opts->iorcsz ? opts->iorcsz : 1;
+	g->msdbd = opts->msdbd ? opts->msdbd : 1;
+	g->cntrltype = opts->cntrltype ? opts->cntrltype : disc ? 2 : 1;
+	g->sgls = opts->sgls;
+	if (!g->sgls)
+		g->sgls = FERRY_NVME_SGLS_SUPPORTED | (g->ioccsz > 4 ? FERRY_NVME_SGLS_OFFSET : 0);
+	const char *why = NULL;
+	if (opts->kato_ms > NVME_KATO_MAX)
+		why = "kato_ms above one hour";
+	else if (g->ioccsz < 4 || g->ioccsz > 0xffff)
+		why = "ioccsz outside 4..65535";
+	else if (g->iorcsz > 0xffff)
+		why = "iorcsz outside 1..65535";
+	else if (opts->icdoff && g->ioccsz == 4)
+		why = "icdoff without in-capsule data (ioccsz 4)";
+	else if ((g->sgls & 3) != 1)
+		why = "sgls bits 1:0 must be 01b (SGLs are mandatory over fabrics)";
+	else if (g->cntrltype != (disc ? 2u : 1u))
+		why = disc ? "cntrltype of a discovery subsystem's controller must be 2"
+			   : "cntrltype of an NVM subsystem's controller must be 1";
+	if (why) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: %s (kato %u, ioccsz %u, iorcsz %u, icdoff %u, "
+			  "sgls 0x%x, cntrltype %u)", why, opts->kato_ms, g->ioccsz, g->iorcsz,
+			  opts->icdoff, g->sgls, g->cntrltype);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Defaults and ranges of @p opts, and a free controller ID of the subsystem. */
 static int ctrlr_check_opts(const struct ferry_nvme_ctrlr_opts *opts, struct ctrlr_cfg *g)
@@ -143,12 +210,23 @@ static int ctrlr_check_opts(const struct ferry_nvme_ctrlr_opts *opts, struct ctr
 			  "Identify CNS 05h-08h and log page 05h are not implemented); use 1.4");
 		return -ENOTSUP;
 	}
+	int rc = ctrlr_check_fabrics(opts, g);
+	if (rc)
+		return rc;
 	struct ferry_nvme_subsystem *s = opts->subsys;
 	g->cntlid = opts->cntlid;
+	if (g->cntlid > NVME_CNTLID_MAX) {
+		FERRY_ERR(NVME_COMP, "ctrlr_create: cntlid 0x%x is above 0x%x", g->cntlid,
+			  NVME_CNTLID_MAX);
+		return -EINVAL;
+	}
 	if (g->cntlid == 0) {
-		for (g->cntlid = 1; g->cntlid < 0xfff0 && nvme_subsys_cntlid_used(s, g->cntlid);
-		     g->cntlid++)
-			;
+		g->cntlid = nvme_subsys_alloc_cntlid(s);
+		if (g->cntlid == 0) {
+			FERRY_ERR(NVME_COMP, "ctrlr_create: every controller ID of '%s' is in use",
+				  s->nqn);
+			return -ENOSPC;
+		}
 	} else if (nvme_subsys_cntlid_used(s, g->cntlid)) {
 		FERRY_ERR(NVME_COMP, "ctrlr_create: cntlid %u is in use in '%s'", g->cntlid, s->nqn);
 		return -EEXIST;
@@ -178,7 +256,21 @@ static void ctrlr_init(struct ferry_nvme_ctrlr *c, const struct ferry_nvme_ctrlr
 	c->flags = opts->flags;
 	c->max_inflight = g->inflight;
 	c->max_xfer = (uint64_t)4096 << g->mdts;
-	c->cap = (uint64_t)c->mqes | ((uint64_t)g->timeout << 24) | FERRY_NVME_CAP_CSS_NVM |
+	if (g->message) {
+		if (opts->hostnqn)
+			memcpy(c->hostnqn, opts->hostnqn, strlen(opts->hostnqn) + 1);
+		memcpy(c->hostid, opts->hostid, 16);
+		c->kato_connect = opts->kato_ms;
+		c->ioccsz = g->ioccsz;
+		c->iorcsz = g->iorcsz;
+		c->icdoff = opts->icdoff;
+		c->msdbd = (uint8_t)g->msdbd;
+		c->sgls = g->sgls;
+		c->cntrltype = (uint8_t)g->cntrltype;
+		c->discovery = opts->subsys->type == FERRY_NVME_SUBSYS_DISCOVERY;
+	}
+	c->cap = (uint64_t)c->mqes | ((uint64_t)g->timeout << 24) |
+		 (c->discovery ? FERRY_NVME_CAP_CSS_ADMIN_ONLY : FERRY_NVME_CAP_CSS_NVM) |
 		 ((uint64_t)c->mpsmax << 52);
 	if (!(c->flags & FERRY_NVME_CTRLR_F_NONCONTIG_OK))
 		c->cap |= FERRY_NVME_CAP_CQR;
@@ -239,6 +331,7 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 	if (!c)
 		return -ENOMEM;
 	ctrlr_init(c, opts, &g);
+	pthread_mutex_init(&c->err_lock, NULL);
 	rc = ctrlr_alloc(c, g.nioq, g.nvec, g.inflight);
 	if (rc)
 		goto err_free;
@@ -275,6 +368,26 @@ FERRY_API uint16_t ferry_nvme_ctrlr_get_cntlid(const struct ferry_nvme_ctrlr *c)
 	return c ? c->cntlid : 0;
 }
 
+FERRY_API const char *ferry_nvme_ctrlr_get_hostnqn(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->hostnqn : "";
+}
+
+FERRY_API void ferry_nvme_ctrlr_get_hostid(const struct ferry_nvme_ctrlr *c, uint8_t out[16])
+{
+	if (!out)
+		return;
+	if (c)
+		memcpy(out, c->hostid, 16);
+	else
+		memset(out, 0, 16);
+}
+
+FERRY_API uint32_t ferry_nvme_ctrlr_get_kato(const struct ferry_nvme_ctrlr *c)
+{
+	return c ? c->feat_kato : 0;
+}
+
 FERRY_API void *ferry_nvme_ctrlr_get_transport_ctx(const struct ferry_nvme_ctrlr *c)
 {
 	return c ? c->tctx : NULL;
@@ -300,9 +413,94 @@ FERRY_API int ferry_nvme_ctrlr_get_stats(const struct ferry_nvme_ctrlr *c,
 	if (opts_size_check(NVME_COMP, "get_stats", "stats->size", st->size,
 			    "struct ferry_nvme_ctrlr_stats", sizeof(*st)))
 		return -EINVAL;
+	nvme_ctrlr_totals(c, st, NULL);
+	return 0;
+}
+
+void nvme_stat_add(_Atomic uint64_t *p, uint64_t v)
+{
+	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static void qstats_fold(const struct nvme_qstats *q, struct ferry_nvme_ctrlr_stats *st,
+			uint64_t smart[4])
+{
+	st->io_cmds += atomic_load_explicit(&q->io_cmds, memory_order_relaxed);
+	st->errors += atomic_load_explicit(&q->errors, memory_order_relaxed);
+	uint64_t rd = atomic_load_explicit(&q->bytes_read, memory_order_relaxed);
+	uint64_t wr = atomic_load_explicit(&q->bytes_written, memory_order_relaxed);
+	st->bytes_read += rd;
+	st->bytes_written += wr;
+	if (smart) {
+		smart[0] += rd;
+		smart[1] += wr;
+		smart[2] += atomic_load_explicit(&q->read_cmds, memory_order_relaxed);
+		smart[3] += atomic_load_explicit(&q->write_cmds, memory_order_relaxed);
+	}
+}
+
+/*
+ * The controller's counters: its own (admin thread; memory-based: everything) plus those of
+ * the connected message-based I/O queues, each written by its queue's thread (disconnected
+ * queues were folded into c->stats by disconnect_queue). smart (may be NULL): bytes read,
+ * written, read and write commands for the SMART log.
+ */
+void nvme_ctrlr_totals(const struct ferry_nvme_ctrlr *c, struct ferry_nvme_ctrlr_stats *st,
+		       uint64_t smart[4])
+{
 	*st = c->stats;
 	st->size = sizeof(*st);
+	if (smart) {
+		smart[0] = c->smart_units_read;
+		smart[1] = c->smart_units_written;
+		smart[2] = c->smart_read_cmds;
+		smart[3] = c->smart_write_cmds;
+	}
+	for (uint32_t q = 1; c->message && q <= c->max_io_queues; q++)
+		if (c->sq[q].valid && c->sq[q].qio)
+			qstats_fold(&c->sq[q].qio->st, st, smart);
+}
+
+/* Fold a disconnecting queue's counters into the controller's (admin thread, queue quiesced). */
+void nvme_qstats_retire(struct ferry_nvme_ctrlr *c, struct nvme_qio *qio)
+{
+	struct ferry_nvme_ctrlr_stats add = {0};
+	uint64_t smart[4] = {0};
+	qstats_fold(&qio->st, &add, smart);
+	c->stats.io_cmds += add.io_cmds;
+	c->stats.errors += add.errors;
+	c->stats.bytes_read += add.bytes_read;
+	c->stats.bytes_written += add.bytes_written;
+	c->smart_units_read += smart[0];
+	c->smart_units_written += smart[1];
+	c->smart_read_cmds += smart[2];
+	c->smart_write_cmds += smart[3];
+}
+
+int nvme_msg_ioq_connected(const struct ferry_nvme_ctrlr *c)
+{
+	for (uint32_t q = 1; c->message && q <= c->max_io_queues; q++)
+		if (c->sq[q].valid)
+			return 1;
 	return 0;
+}
+
+/* Commands executing on message-based I/O queues, as their threads publish it. */
+static int msg_ioq_busy(const struct ferry_nvme_ctrlr *c)
+{
+	for (uint32_t q = 1; c->message && q <= c->max_io_queues; q++)
+		if (c->sq[q].valid && c->sq[q].qio &&
+		    atomic_load_explicit(&c->sq[q].qio->busy, memory_order_acquire))
+			return 1;
+	return 0;
+}
+
+void nvme_gate_update(struct ferry_nvme_ctrlr *c)
+{
+	int open = (c->csts & FERRY_NVME_CSTS_RDY) && !(c->csts & FERRY_NVME_CSTS_CFS) &&
+		   !c->resetting && !c->shutting_down;
+	atomic_store_explicit(&c->io_open, open, memory_order_release);
 }
 
 /* ---- enable / reset / shutdown ------------------------------------------------------ */
@@ -320,7 +518,10 @@ static void enable(struct ferry_nvme_ctrlr *c)
 	uint32_t asqs = FERRY_NVME_AQA_ASQS(c->aqa), acqs = FERRY_NVME_AQA_ACQS(c->aqa);
 	uint64_t page = (uint64_t)1 << (12 + mps);
 
-	if (FERRY_NVME_CC_CSS(cc) != FERRY_NVME_CC_CSS_NVM)
+	/* A discovery controller (CAP.CSS admin only) also takes 000b: the Linux host writes
+	 * NVM whenever CAP.CSS does not offer I/O command set selection. */
+	if (FERRY_NVME_CC_CSS(cc) != FERRY_NVME_CC_CSS_NVM &&
+	    !(c->discovery && FERRY_NVME_CC_CSS(cc) == 7))
 		why = "CC.CSS selects a command set the controller does not support";
 	else if (mps > c->mpsmax)
 		why = "CC.MPS is outside CAP.MPSMIN..MPSMAX";
@@ -354,6 +555,7 @@ static void enable(struct ferry_nvme_ctrlr *c)
 		c->cq[0].sq_refs = 1;
 	}
 	c->csts = FERRY_NVME_CSTS_RDY;
+	nvme_gate_update(c);
 	FERRY_DBG(NVME_COMP, "controller %u enabled (page %u)", c->cntlid, c->page_size);
 	nvme_event(c, FERRY_NVME_EVENT_ENABLED);
 }
@@ -364,6 +566,7 @@ static void begin_reset(struct ferry_nvme_ctrlr *c)
 	c->resetting = 1;
 	c->shutting_down = 0;
 	c->shutdown_flushing = 0;
+	nvme_gate_update(c); /* closed before anything else: the I/O queue threads see it */
 	nvme_drop_parked(c);
 	nvme_progress(c);
 }
@@ -379,6 +582,7 @@ static void finish_reset(struct ferry_nvme_ctrlr *c)
 	c->masked_pending = 0;
 	c->csts = 0;
 	c->resetting = 0;
+	nvme_gate_update(c);
 	c->stats.resets++;
 	FERRY_DBG(NVME_COMP, "controller %u reset", c->cntlid);
 	nvme_event(c, FERRY_NVME_EVENT_DISABLED);
@@ -456,11 +660,13 @@ static void shutdown_flush_next(struct ferry_nvme_ctrlr *c)
 void nvme_progress(struct ferry_nvme_ctrlr *c)
 {
 	if (c->resetting) {
-		if (c->async_ops == 0)
+		/* Message-based: the I/O queues belong to other threads; the reset waits for the
+		 * transport to disconnect them (see <ferry/module/nvme_ctrlr.h>, Threading). */
+		if (c->async_ops == 0 && !nvme_msg_ioq_connected(c))
 			finish_reset(c);
 		return;
 	}
-	if (c->shutting_down && !c->shutdown_flushing && c->async_ops == 0 &&
+	if (c->shutting_down && !c->shutdown_flushing && c->async_ops == 0 && !msg_ioq_busy(c) &&
 	    ((c->csts & FERRY_NVME_CSTS_SHST_MASK) >> FERRY_NVME_CSTS_SHST_SHIFT) ==
 		    FERRY_NVME_CSTS_SHST_OCCURRING) {
 		if (c->shutting_down == FERRY_NVME_CC_SHN_NORMAL) {
@@ -472,7 +678,7 @@ void nvme_progress(struct ferry_nvme_ctrlr *c)
 		}
 	}
 	/* Delete I/O SQ commands waiting for the queue's commands to finish. */
-	for (uint32_t i = 1; i <= c->max_io_queues; i++) {
+	for (uint32_t i = 1; !c->message && i <= c->max_io_queues; i++) {
 		struct nvme_sq *sq = &c->sq[i];
 		if (sq->valid && sq->deleting && sq->inflight == 0 && !sq->fetching) {
 			struct nvme_req *req = sq->delete_req;
@@ -517,6 +723,7 @@ static void write_cc(struct ferry_nvme_ctrlr *c, uint32_t val)
 			c->shutting_down = (int)shn;
 			c->csts = (c->csts & ~FERRY_NVME_CSTS_SHST_MASK) |
 				  (FERRY_NVME_CSTS_SHST_OCCURRING << FERRY_NVME_CSTS_SHST_SHIFT);
+			nvme_gate_update(c);
 			nvme_progress(c);
 		}
 		return;
@@ -637,6 +844,16 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *c, uint32_t max)
 		ferry_memdomain_poll(c->host, max ? max : 1);
 	if (c->accel_chan)
 		ferry_accel_chan_poll(c->accel_chan, max ? max : 1);
+	/* Namespaces whose bdevs have their own work (a network initiator's connections).
+	 * Message-based: the I/O queues poll the bdevs they use (poll_queue); the admin
+	 * thread only polls for its own commands (flushes at shutdown, and the like). */
+	struct ferry_nvme_subsystem *s = c->subsys;
+	if (!c->message || c->async_ops)
+		for (uint32_t i = 0; i < s->max_ns; i++) {
+			struct nvme_ns *ns = s->ns[i];
+			if (ns)
+				ferry_bdev_poll(ns->bdev, max ? max : 1);
+		}
 	nvme_progress(c);
 	int n = 0;
 	if (ready(c) && !c->resetting && !c->shutting_down && !(c->csts & FERRY_NVME_CSTS_CFS) &&

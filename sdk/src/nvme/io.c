@@ -10,18 +10,44 @@
 #include <ferry/accel.h>
 #include "nvme_internal.h"
 
+/* The namespace a request works on. Message-based I/O queue requests do not count in
+ * ns->inflight (shared by every thread): remove_ns waits for their queues to be gone
+ * instead. They remember the bdev for poll_queue. */
 static void req_set_ns(struct nvme_req *req, struct nvme_ns *ns)
 {
-	if (req->ns)
+	struct nvme_qio *q = req->qio;
+	if (req->ns && !q)
 		req->ns->inflight--;
 	req->ns = ns;
-	if (ns)
+	if (!ns)
+		return;
+	if (!q) {
 		ns->inflight++;
+		return;
+	}
+	if (q->poll_all)
+		return;
+	for (uint32_t i = 0; i < q->npoll; i++)
+		if (q->poll_bdevs[i] == ns->bdev)
+			return;
+	if (q->npoll == NVME_POLL_BDEVS)
+		q->poll_all = 1;
+	else
+		q->poll_bdevs[q->npoll++] = ns->bdev;
 }
 
 static void io_account(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	struct nvme_qio *q = req->qio;
+	if (q) {
+		int rd = req->cmd.opcode == FERRY_NVME_CMD_READ;
+		if (!rd && req->cmd.opcode != FERRY_NVME_CMD_WRITE)
+			return;
+		nvme_stat_add(rd ? &q->st.bytes_read : &q->st.bytes_written, req->xfer_len);
+		nvme_stat_add(rd ? &q->st.read_cmds : &q->st.write_cmds, 1);
+		return;
+	}
 	if (req->cmd.opcode == FERRY_NVME_CMD_READ) {
 		c->stats.bytes_read += req->xfer_len;
 		c->smart_units_read += req->xfer_len;
@@ -36,7 +62,7 @@ static void io_account(struct nvme_req *req)
 static void bounce_pushed(void *arg, int status)
 {
 	struct nvme_req *req = arg;
-	nvme_async_end(req->ctrlr);
+	nvme_req_async_end(req);
 	if (!status)
 		io_account(req);
 	nvme_req_complete(req, status ? NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR) : 0);
@@ -45,7 +71,6 @@ static void bounce_pushed(void *arg, int status)
 /* A read whose SGL has bit buckets: push only the data segments of the bounce buffer. */
 static void bounce_push(struct nvme_req *req)
 {
-	struct ferry_nvme_ctrlr *c = req->ctrlr;
 	uint32_t n = req->walker.iovcnt, j = 0;
 	size_t off = 0;
 	req->bounce_iov = calloc(n ? n : 1, sizeof(*req->bounce_iov));
@@ -70,10 +95,10 @@ static void bounce_push(struct nvme_req *req)
 	}
 	req->data.iovcnt = j;
 	req->buf_mem = (struct ferry_mem){.iov = req->bounce_iov, .iovcnt = j};
-	nvme_async_start(c);
+	nvme_req_async_start(req);
 	if (ferry_memdomain_push(&req->data, &req->buf_mem, bounce_pushed, req) == 0)
 		return;
-	nvme_async_end(c);
+	nvme_req_async_end(req);
 	nvme_req_complete(req, NVME_GEN(FERRY_NVME_SC_DATA_XFER_ERROR));
 }
 
@@ -81,7 +106,7 @@ static void bounce_push(struct nvme_req *req)
  * the request was completed with the I/O's error or dropped (stale) and must not be used. */
 static int bio_finished(struct nvme_req *req)
 {
-	nvme_async_end(req->ctrlr);
+	nvme_req_async_end(req);
 	if (nvme_req_stale(req)) {
 		nvme_req_drop(req);
 		return -1;
@@ -148,13 +173,13 @@ static int bio_submit(struct nvme_req *req, enum ferry_bdev_io_type type, uint64
 	req->next_fn = next;
 	/* With an accel channel, Read/Write data flows through a sequence the bdevs build;
 	 * without a sequence (none available) the bdevs move it themselves. */
-	if (c->accel_chan && mem &&
-	    (type == FERRY_BDEV_IO_READ || type == FERRY_BDEV_IO_WRITE) &&
-	    ferry_seq_create(c->accel_chan, &io->seq) != 0)
+	struct ferry_accel_chan *chan = req->qio ? req->qio->chan : c->accel_chan;
+	if (chan && mem && (type == FERRY_BDEV_IO_READ || type == FERRY_BDEV_IO_WRITE) &&
+	    ferry_seq_create(chan, &io->seq) != 0)
 		io->seq = NULL;
 	int sync_done = 0;
 	req->bio_sync = &sync_done;
-	nvme_async_start(c);
+	nvme_req_async_start(req);
 	int rc = ferry_bdev_submit(req->ns->bdev, io);
 	req->bio_sync = NULL;
 	if (rc) {
@@ -162,7 +187,7 @@ static int bio_submit(struct nvme_req *req, enum ferry_bdev_io_type type, uint64
 		if (io->seq)
 			ferry_seq_abort(io->seq);
 		io->seq = NULL;
-		nvme_async_end(c);
+		nvme_req_async_end(req);
 		io->status = rc;
 		io->error = FERRY_BDEV_ERR_NONE;
 		nvme_req_complete(req, rc == -ENOMEM ? NVME_GEN(FERRY_NVME_SC_INTERNAL)

@@ -14,6 +14,8 @@
 #ifndef FERRY_NVME_INTERNAL_H
 #define FERRY_NVME_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <ferry/bdev.h>
 #include <ferry/nvme.h>
@@ -37,6 +39,9 @@
 #define NVME_WCTEMP 0x157       /* warning composite temperature threshold, K (Identify WCTEMP) */
 #define NVME_CCTEMP 0x175       /* critical composite temperature threshold, K (Identify CCTEMP) */
 #define NVME_TEMP_SENSORS 0     /* Temperature Sensor 1..8 implemented (SMART reports 0 for each) */
+#define NVME_KATO_MAX 3600000u  /* longest Keep Alive Timeout accepted, ms (one hour) */
+#define NVME_KAS 1              /* Keep Alive granularity, 100 ms units (Identify KAS) */
+#define NVME_POLL_BDEVS 8       /* namespace bdevs an I/O queue remembers for poll_queue */
 
 #define NVME_GEN(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NVME_CMD(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, sc)
@@ -51,7 +56,8 @@ struct nvme_ns {
 	uint8_t lbads;      /* log2 data bytes per LBA */
 	uint8_t nguid[16];
 	uint8_t uuid[16];
-	uint32_t inflight;  /* commands executing on it */
+	uint32_t inflight;  /* commands executing on it (subsystem thread; the I/O queues of
+			       message-based controllers do not count here, see remove_ns) */
 };
 
 struct ferry_nvme_subsystem {
@@ -62,12 +68,38 @@ struct ferry_nvme_subsystem {
 	uint16_t vid;
 	uint16_t ssvid;
 	uint32_t max_ns;
-	struct nvme_ns **ns; /* [max_ns]; index nsid - 1 */
+	uint32_t type;       /* FERRY_NVME_SUBSYS_* */
+	ferry_nvme_disc_log_cb disc_log;
+	void *disc_ctx;
+	uint16_t next_cntlid; /* dynamic cntlid allocation: next candidate, 1..0xffef */
+	/* [max_ns]; index nsid - 1. Atomic: the I/O queue threads of message-based
+	 * controllers read it while add_ns publishes a new namespace. */
+	_Atomic(struct nvme_ns *) *ns;
 	struct ferry_nvme_ctrlr *ctrlrs;
 	struct ferry_nvme_subsystem *next;
 };
 
 struct nvme_req;
+
+/* Counters of one I/O queue of a message-based controller: written by the queue's thread
+ * only (load + store, no read-modify-write needed), read by get_stats / the SMART log on
+ * the admin thread. */
+struct nvme_qstats {
+	_Atomic uint64_t io_cmds, errors, bytes_read, bytes_written, read_cmds, write_cmds;
+};
+
+/* State of one I/O queue of a message-based controller, owned by the queue's thread. */
+struct nvme_qio {
+	struct nvme_req *reqs; /* [size]: the queue's own request pool */
+	struct nvme_req *free;
+	uint32_t free_count;
+	struct ferry_accel_chan *chan;
+	struct ferry_bdev *poll_bdevs[NVME_POLL_BDEVS];
+	uint32_t npoll;
+	int poll_all; /* more bdevs than poll_bdevs: poll_queue polls every namespace */
+	struct nvme_qstats st;
+	_Atomic uint32_t busy; /* commands executing: read by the admin thread (shutdown) */
+};
 
 struct nvme_cq {
 	int valid;
@@ -104,6 +136,7 @@ struct nvme_sq {
 	int deleting;
 	struct nvme_req *delete_req; /* Delete I/O SQ waiting for inflight == 0 */
 	struct ferry_nvme_ctrlr *ctrlr;
+	struct nvme_qio *qio; /* message-based I/O queues (qid >= 1): per-queue state */
 };
 
 typedef void (*nvme_req_fn)(struct nvme_req *req);
@@ -121,6 +154,8 @@ struct nvme_req {
 	uint32_t gen;
 	int reserved_cq;   /* holds a CQ slot reservation */
 	int admin;
+	struct nvme_qio *qio; /* message-based I/O queue it came from: lives on that queue's
+				 thread (its pool, counters, channel; never stale) */
 	void *cmd_ctx;     /* message-based transports */
 	struct ferry_mem msg_data;
 	struct nvme_ns *ns;
@@ -162,6 +197,18 @@ struct ferry_nvme_ctrlr {
 	void *host_ctx;
 	struct ferry_accel_chan *accel_chan;
 	uint16_t cntlid;
+	/* fabrics identity (message-based) */
+	char hostnqn[FERRY_NVME_NQN_MAX + 1];
+	uint8_t hostid[16];
+	uint32_t ioccsz, iorcsz, sgls;
+	uint16_t icdoff;
+	uint8_t msdbd;
+	uint8_t cntrltype;
+	int discovery;
+	/* Closed (0) unless ready and neither resetting, shutting down nor failed: the one
+	 * controller state the I/O queue threads read (ctrlr_gate_update()). */
+	atomic_int io_open;
+	pthread_mutex_t err_lock; /* Error Information log, for I/O queue threads */
 	/* configuration */
 	uint32_t mqes;   /* 0's based */
 	uint16_t max_io_queues;
@@ -212,7 +259,8 @@ struct ferry_nvme_ctrlr {
 	uint32_t feat_coalesce;
 	uint32_t feat_wan;
 	uint32_t feat_aec;
-	uint32_t feat_kato;
+	uint32_t feat_kato; /* Keep Alive Timeout, ms (Connect KATO, Set Features) */
+	uint32_t kato_connect; /* the Connect value, restored by a reset */
 	uint16_t nsqa, ncqa; /* allocated I/O queues, 0's based */
 	uint8_t *vec_cd;     /* [num_vectors] coalescing disable */
 	uint32_t *vec_count; /* [num_vectors] coalesced, not yet raised */
@@ -238,14 +286,24 @@ struct ferry_nvme_ctrlr {
 	uint64_t smart_read_cmds;
 	uint64_t smart_write_cmds;
 	struct ferry_nvme_ctrlr_stats stats;
-	uint32_t host_errs_logged; /* see nvme_host_err_level() */
+	atomic_uint host_errs_logged; /* see nvme_host_err_level() */
 };
+
+/* nvme_ctrlr.c: re-evaluate io_open after a state change (admin thread). */
+void nvme_gate_update(struct ferry_nvme_ctrlr *c);
+/* message-based I/O queues connected (admin thread) */
+int nvme_msg_ioq_connected(const struct ferry_nvme_ctrlr *c);
+void nvme_qstats_retire(struct ferry_nvme_ctrlr *c, struct nvme_qio *qio);
+/* single-writer counter update (owner thread only) */
+void nvme_stat_add(_Atomic uint64_t *p, uint64_t v);
 
 /* nvme_subsystem.c */
 struct nvme_ns *nvme_subsys_ns(struct ferry_nvme_subsystem *s, uint32_t nsid);
 void nvme_subsys_link(struct ferry_nvme_subsystem *s, struct ferry_nvme_ctrlr *c);
 void nvme_subsys_unlink(struct ferry_nvme_subsystem *s, struct ferry_nvme_ctrlr *c);
 int nvme_subsys_cntlid_used(struct ferry_nvme_subsystem *s, uint16_t cntlid);
+#define NVME_CNTLID_MAX 0xffef
+uint16_t nvme_subsys_alloc_cntlid(struct ferry_nvme_subsystem *s);
 
 /* nvme_ctrlr.c */
 void nvme_fatal(struct ferry_nvme_ctrlr *c, const char *why);
@@ -260,7 +318,9 @@ enum ferry_log_level nvme_host_level(struct ferry_nvme_ctrlr *c, enum ferry_log_
 enum ferry_log_level nvme_host_err_level(struct ferry_nvme_ctrlr *c); /* (c, FERRY_LOG_ERROR) */
 
 /* nvme_queue.c */
-struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c);
+struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c, struct nvme_qio *qio);
+int nvme_qio_alloc(struct nvme_sq *sq, uint32_t entries);
+void nvme_qio_free(struct nvme_sq *sq);
 void nvme_req_put(struct nvme_req *req);
 void nvme_req_drop(struct nvme_req *req);
 int nvme_req_stale(const struct nvme_req *req);
@@ -277,6 +337,10 @@ void nvme_irq_flush(struct ferry_nvme_ctrlr *c);
 void nvme_irq_unmasked(struct ferry_nvme_ctrlr *c, uint32_t cleared);
 void nvme_async_start(struct ferry_nvme_ctrlr *c);
 void nvme_async_end(struct ferry_nvme_ctrlr *c);
+/* Same for a request's step: message-based I/O queue requests are tracked by their queue's
+ * inflight count instead (the controller-wide counter belongs to the admin thread). */
+void nvme_req_async_start(struct nvme_req *req);
+void nvme_req_async_end(struct nvme_req *req);
 void nvme_aer_event(struct ferry_nvme_ctrlr *c, uint8_t type, uint8_t info, uint8_t lid);
 void nvme_aer_unmask(struct ferry_nvme_ctrlr *c, uint8_t type);
 void nvme_aer_dispatch(struct ferry_nvme_ctrlr *c);
@@ -289,7 +353,7 @@ int nvme_req_buf(struct nvme_req *req, size_t len);
 void nvme_req_push_buf(struct nvme_req *req);
 void nvme_req_pull_buf(struct nvme_req *req, nvme_req_fn next);
 uint32_t nvme_errlog_add(struct ferry_nvme_ctrlr *c, uint16_t sqid, uint16_t cid,
-			 uint16_t status, uint32_t nsid, uint64_t lba);
+			 uint16_t status, uint32_t nsid, uint64_t lba, uint64_t *count);
 void nvme_errlog_posted(struct nvme_req *req, uint16_t cqe_status);
 uint16_t nvme_bdev_status(const struct ferry_bdev_io *io);
 
@@ -297,6 +361,8 @@ uint16_t nvme_bdev_status(const struct ferry_bdev_io *io);
 void nvme_admin_start(struct nvme_req *req);
 void nvme_admin_identify(struct nvme_req *req);
 void nvme_admin_get_log_page(struct nvme_req *req);
+void nvme_ctrlr_totals(const struct ferry_nvme_ctrlr *c, struct ferry_nvme_ctrlr_stats *st,
+		       uint64_t smart[4]);
 void nvme_io_start(struct nvme_req *req);
 void nvme_ns_changed(struct ferry_nvme_ctrlr *c, uint32_t nsid);
 

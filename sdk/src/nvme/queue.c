@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nvme_internal.h"
+#include <ferry/accel.h>
 #include <ferry/module/nvme_ctrlr.h>
 
 void nvme_async_start(struct ferry_nvme_ctrlr *c)
@@ -19,18 +20,38 @@ void nvme_async_end(struct ferry_nvme_ctrlr *c)
 	c->async_ops--;
 }
 
-int nvme_req_stale(const struct nvme_req *req)
+void nvme_req_async_start(struct nvme_req *req)
 {
-	return req->gen != req->ctrlr->gen;
+	if (!req->qio)
+		req->ctrlr->async_ops++;
 }
 
-struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c)
+void nvme_req_async_end(struct nvme_req *req)
 {
-	struct nvme_req *r = c->free_reqs;
+	if (!req->qio)
+		req->ctrlr->async_ops--;
+}
+
+/* A message-based I/O queue's request is never stale: a reset does not touch its queue (the
+ * transport disconnects it once its thread quiesced it), so it completes normally. */
+int nvme_req_stale(const struct nvme_req *req)
+{
+	return !req->qio && req->gen != req->ctrlr->gen;
+}
+
+/* A request from @p qio's own pool (the queue's thread), or else from the controller's. */
+struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c, struct nvme_qio *qio)
+{
+	struct nvme_req *r = qio ? qio->free : c->free_reqs;
 	if (!r)
 		return NULL;
-	c->free_reqs = r->next;
-	c->free_count--;
+	if (qio) {
+		qio->free = r->next;
+		qio->free_count--;
+	} else {
+		c->free_reqs = r->next;
+		c->free_count--;
+	}
 	struct iovec *iov = r->iov;
 	uint8_t *kind = r->kind;
 	uint32_t cap = r->iov_cap;
@@ -40,30 +61,74 @@ struct nvme_req *nvme_req_get(struct ferry_nvme_ctrlr *c)
 	r->iov = iov;
 	r->kind = kind;
 	r->iov_cap = cap;
-	r->gen = c->gen;
+	r->qio = qio;
+	if (!qio)
+		r->gen = c->gen;
 	return r;
+}
+
+/* The request pool of a message-based I/O queue: one request per queue entry (the host
+ * cannot have more commands outstanding on it). No iovec arrays: capsule data comes
+ * described (ferry_nvme_ctrlr_submit()), never walked. */
+int nvme_qio_alloc(struct nvme_sq *sq, uint32_t entries)
+{
+	struct nvme_qio *q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->reqs = calloc(entries, sizeof(*q->reqs));
+	if (!q->reqs) {
+		free(q);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < entries; i++) {
+		q->reqs[i].ctrlr = sq->ctrlr;
+		q->reqs[i].next = q->free;
+		q->free = &q->reqs[i];
+	}
+	q->free_count = entries;
+	sq->qio = q;
+	return 0;
+}
+
+void nvme_qio_free(struct nvme_sq *sq)
+{
+	if (!sq->qio)
+		return;
+	free(sq->qio->reqs);
+	free(sq->qio);
+	sq->qio = NULL;
 }
 
 void nvme_req_put(struct nvme_req *req)
 {
 	struct ferry_nvme_ctrlr *c = req->ctrlr;
+	struct nvme_qio *qio = req->qio;
 	if (!nvme_req_stale(req)) {
 		struct nvme_sq *sq = &c->sq[req->sqid];
 		if (sq->inflight)
 			sq->inflight--;
+		if (qio)
+			atomic_store_explicit(&qio->busy, sq->inflight, memory_order_release);
 		if (req->reserved_cq) {
 			c->cq[req->cqid].reserved--;
 			req->reserved_cq = 0;
 		}
 	}
 	if (req->ns) {
-		req->ns->inflight--;
+		if (!qio)
+			req->ns->inflight--;
 		req->ns = NULL;
 	}
 	free(req->buf);
 	req->buf = NULL;
 	free(req->bounce_iov);
 	req->bounce_iov = NULL;
+	if (qio) {
+		req->next = qio->free;
+		qio->free = req;
+		qio->free_count++;
+		return;
+	}
 	req->next = c->free_reqs;
 	c->free_reqs = req;
 	c->free_count++;
@@ -271,9 +336,11 @@ void nvme_sq_init(struct nvme_sq *sq, uint16_t qid, uint32_t size, uint64_t base
 {
 	struct ferry_nvme_ctrlr *c = sq->ctrlr;
 	struct ferry_nvme_sqe *buf = sq->fetch_buf;
+	struct nvme_qio *qio = sq->qio;
 	memset(sq, 0, sizeof(*sq));
 	sq->ctrlr = c;
 	sq->fetch_buf = buf;
+	sq->qio = qio;
 	sq->valid = 1;
 	sq->qid = qid;
 	sq->size = size;
@@ -286,7 +353,9 @@ void nvme_drop_parked(struct ferry_nvme_ctrlr *c)
 	for (uint32_t i = 0; i < c->aer_count; i++)
 		nvme_req_drop(c->aer[i]);
 	c->aer_count = 0;
-	for (uint32_t q = 0; q <= c->max_io_queues; q++) {
+	/* Message-based I/O queues park nothing (and belong to their own threads). */
+	uint32_t last = c->message ? 0 : c->max_io_queues;
+	for (uint32_t q = 0; q <= last; q++) {
 		struct nvme_cq *cq = &c->cq[q];
 		while (cq->pend_head) {
 			struct nvme_req *req = cq->pend_head;
@@ -315,6 +384,7 @@ void nvme_queues_drop(struct ferry_nvme_ctrlr *c, int keep_admin)
 			continue;
 		}
 		struct ferry_nvme_sqe *buf = c->sq[q].fetch_buf;
+		nvme_qio_free(&c->sq[q]);
 		memset(&c->sq[q], 0, sizeof(c->sq[q]));
 		c->sq[q].ctrlr = c;
 		c->sq[q].fetch_buf = buf;
@@ -332,7 +402,7 @@ static int doorbell_error(struct ferry_nvme_ctrlr *c, uint16_t qid, int is_cq, u
 		  is_cq ? "CQ head" : "SQ tail", val, qid,
 		  info == FERRY_NVME_AER_ERR_INVALID_DB ? "no such queue" : "invalid value");
 	c->stats.doorbell_errors++;
-	nvme_errlog_add(c, qid, 0xffff, 0, 0, 0);
+	nvme_errlog_add(c, qid, 0xffff, 0, 0, 0, NULL);
 	nvme_aer_event(c, FERRY_NVME_AER_TYPE_ERROR, info, FERRY_NVME_LOG_ERROR);
 	return 0;
 }
@@ -426,7 +496,7 @@ static uint32_t sq_fetch(struct ferry_nvme_ctrlr *c, struct nvme_sq *sq, uint32_
 	if (n == 0)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
-		struct nvme_req *r = nvme_req_get(c);
+		struct nvme_req *r = nvme_req_get(c, NULL);
 		r->sqid = sq->qid;
 		r->cqid = sq->cqid;
 		r->admin = sq->qid == 0;
@@ -525,15 +595,26 @@ FERRY_API int ferry_nvme_ctrlr_connect_queue(struct ferry_nvme_ctrlr *c, uint16_
 					: "a memory-based controller creates queues by admin commands");
 		return -EINVAL;
 	}
-	if (qid > c->max_io_queues || entries < 2 || entries > c->mqes + 1) {
-		FERRY_ERR(NVME_COMP, "controller %u: connect_queue %u with %u entries: out of range "
-			  "(qid <= %u, 2..%u entries)", c->cntlid, qid, entries, c->max_io_queues,
-			  c->mqes + 1);
+	if (qid > c->max_io_queues || entries < 2 || entries > c->mqes + 1 ||
+	    (qid && c->discovery)) {
+		FERRY_ERR(NVME_COMP, "controller %u: connect_queue %u with %u entries: %s", c->cntlid,
+			  qid, entries, qid && c->discovery ? "a discovery controller has no I/O queues"
+							  : "out of range");
 		return -EINVAL;
 	}
 	if (c->sq[qid].valid) {
 		FERRY_ERR(NVME_COMP, "controller %u: queue %u is already connected", c->cntlid, qid);
 		return -EEXIST;
+	}
+	if (qid && !atomic_load_explicit(&c->io_open, memory_order_relaxed)) {
+		FERRY_ERR(NVME_COMP, "controller %u: connect_queue %u: the controller is not ready "
+			  "(CSTS.RDY = 0, resetting or shutting down)", c->cntlid, qid);
+		return -EAGAIN;
+	}
+	if (qid) {
+		int rc = nvme_qio_alloc(&c->sq[qid], entries);
+		if (rc)
+			return rc;
 	}
 	nvme_cq_init(&c->cq[qid], qid, entries, 0, 0, 0);
 	nvme_sq_init(&c->sq[qid], qid, entries, 0, qid);
@@ -552,9 +633,74 @@ FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *c, uint
 			  c->cntlid, qid, c->sq[qid].inflight);
 		return -EBUSY;
 	}
+	if (c->sq[qid].qio)
+		nvme_qstats_retire(c, c->sq[qid].qio);
+	nvme_qio_free(&c->sq[qid]);
 	c->sq[qid].valid = 0;
 	c->cq[qid].valid = 0;
+	nvme_progress(c); /* a reset waiting for the last I/O queue completes now */
 	return 0;
+}
+
+static struct nvme_qio *msg_ioq(struct ferry_nvme_ctrlr *c, uint16_t qid, const char *op)
+{
+	if (!c || !c->message || qid == 0) {
+		FERRY_ERR(NVME_COMP, "%s: %s", op, !c ? "NULL controller"
+			  : !c->message ? "not a message-based controller" : "qid 0 is the admin queue");
+		return NULL;
+	}
+	if (qid > c->max_io_queues || !c->sq[qid].valid)
+		return NULL;
+	return c->sq[qid].qio;
+}
+
+FERRY_API int ferry_nvme_ctrlr_set_queue_accel_chan(struct ferry_nvme_ctrlr *c, uint16_t qid,
+						    struct ferry_accel_chan *chan)
+{
+	if (!c || !c->message || qid == 0) {
+		msg_ioq(c, qid, "set_queue_accel_chan");
+		return -EINVAL;
+	}
+	struct nvme_qio *q = msg_ioq(c, qid, "set_queue_accel_chan");
+	if (!q) {
+		FERRY_ERR(NVME_COMP, "controller %u: set_queue_accel_chan: queue %u is not connected",
+			  c->cntlid, qid);
+		return -ENOENT;
+	}
+	q->chan = chan;
+	return 0;
+}
+
+FERRY_API int ferry_nvme_ctrlr_poll_queue(struct ferry_nvme_ctrlr *c, uint16_t qid, uint32_t max)
+{
+	if (!c || !c->message || qid == 0) {
+		msg_ioq(c, qid, "poll_queue");
+		return -EINVAL;
+	}
+	struct nvme_qio *q = msg_ioq(c, qid, "poll_queue");
+	if (!q)
+		return -ENOENT;
+	if (!max)
+		max = 1;
+	int done = 0, rc;
+	if (q->chan) {
+		rc = ferry_accel_chan_poll(q->chan, max);
+		if (rc > 0)
+			done += rc;
+	}
+	if (q->poll_all) {
+		struct ferry_nvme_subsystem *s = c->subsys;
+		for (uint32_t i = 0; i < s->max_ns; i++) {
+			struct nvme_ns *ns = s->ns[i];
+			if (ns && (rc = ferry_bdev_poll(ns->bdev, max)) > 0)
+				done += rc;
+		}
+		return done;
+	}
+	for (uint32_t i = 0; i < q->npoll; i++)
+		if ((rc = ferry_bdev_poll(q->poll_bdevs[i], max)) > 0)
+			done += rc;
+	return done;
 }
 
 FERRY_API int ferry_nvme_ctrlr_submit(struct ferry_nvme_ctrlr *c, uint16_t qid,
@@ -575,13 +721,16 @@ FERRY_API int ferry_nvme_ctrlr_submit(struct ferry_nvme_ctrlr *c, uint16_t qid,
 			  "iovec array", c->cntlid, sqe->cid, data->iovcnt);
 		return -EINVAL;
 	}
-	if (!(c->csts & FERRY_NVME_CSTS_RDY) || c->resetting || c->shutting_down ||
-	    (c->csts & FERRY_NVME_CSTS_CFS))
+	/* An I/O queue's thread reads only the gate of the controller's state (the admin thread
+	 * owns the registers); the admin queue reads the registers themselves. */
+	if (qid ? !atomic_load_explicit(&c->io_open, memory_order_acquire)
+		: (!(c->csts & FERRY_NVME_CSTS_RDY) || c->resetting || c->shutting_down ||
+		   (c->csts & FERRY_NVME_CSTS_CFS)))
 		return -EAGAIN;
 	struct nvme_sq *sq = &c->sq[qid];
 	if (sq->inflight >= sq->size)
 		return -EBUSY;
-	struct nvme_req *r = nvme_req_get(c);
+	struct nvme_req *r = nvme_req_get(c, qid ? sq->qio : NULL);
 	if (!r)
 		return -EBUSY;
 	r->cmd = *sqe;
@@ -592,6 +741,8 @@ FERRY_API int ferry_nvme_ctrlr_submit(struct ferry_nvme_ctrlr *c, uint16_t qid,
 	if (data)
 		r->msg_data = *data;
 	sq->inflight++;
+	if (r->qio)
+		atomic_store_explicit(&r->qio->busy, sq->inflight, memory_order_release);
 	sq->head = (sq->head + 1) % sq->size;
 	nvme_req_start(r);
 	return 0;

@@ -49,6 +49,11 @@ AT(ferry_nvme_id_ctrlr, oncs, 520);
 AT(ferry_nvme_id_ctrlr, vwc, 525);
 AT(ferry_nvme_id_ctrlr, sgls, 536);
 AT(ferry_nvme_id_ctrlr, subnqn, 768);
+AT(ferry_nvme_id_ctrlr, maxcmd, 514);
+AT(ferry_nvme_id_ctrlr, nvmf, 1792);
+_Static_assert(FERRY_NVME_ID_NVMF_ICDOFF == 1800 - 1792 && FERRY_NVME_ID_NVMF_FCATT == 1802 - 1792 &&
+		       FERRY_NVME_ID_NVMF_MSDBD == 1803 - 1792 && FERRY_NVME_ID_NVMF_OFCS == 1804 - 1792,
+	       "Identify Controller fabrics offsets");
 AT(ferry_nvme_id_ctrlr, psd, 2048);
 AT(ferry_nvme_id_ctrlr, vs, 3072);
 

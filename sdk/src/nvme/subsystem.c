@@ -51,6 +51,13 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 		FERRY_ERR(NVME_COMP, "subsystem_create: max_namespaces %u is above 1024", max_ns);
 		return -EINVAL;
 	}
+	int disc = opts->type == FERRY_NVME_SUBSYS_DISCOVERY;
+	if (opts->type > FERRY_NVME_SUBSYS_DISCOVERY || disc != (opts->disc_log != NULL)) {
+		FERRY_ERR(NVME_COMP, "subsystem_create: %s", opts->type > FERRY_NVME_SUBSYS_DISCOVERY
+			  ? "unknown type" : disc ? "a discovery subsystem needs disc_log"
+			  : "disc_log is only for discovery subsystems");
+		return -EINVAL;
+	}
 	struct ferry_nvme_subsystem *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -71,6 +78,10 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 	s->vid = opts->vendor_id;
 	s->ssvid = opts->subsystem_vendor_id;
 	s->max_ns = max_ns;
+	s->type = opts->type;
+	s->disc_log = opts->disc_log;
+	s->disc_ctx = opts->disc_ctx;
+	s->next_cntlid = 1;
 	s->ns = calloc(max_ns, sizeof(*s->ns));
 	if (!s->ns) {
 		free(s);
@@ -78,7 +89,8 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 	}
 	pthread_mutex_lock(&subsys_lock);
 	for (struct ferry_nvme_subsystem *o = subsys_head; o; o = o->next) {
-		if (strcmp(o->nqn, s->nqn) == 0) {
+		/* Discovery subsystems may share an NQN (the well-known one, one per transport). */
+		if (strcmp(o->nqn, s->nqn) == 0 && !(disc && o->type == FERRY_NVME_SUBSYS_DISCOVERY)) {
 			pthread_mutex_unlock(&subsys_lock);
 			FERRY_ERR(NVME_COMP, "subsystem_create: NQN '%s' exists", s->nqn);
 			free(s->ns);
@@ -124,6 +136,38 @@ FERRY_API int ferry_nvme_subsystem_destroy(struct ferry_nvme_subsystem *s)
 FERRY_API const char *ferry_nvme_subsystem_get_nqn(const struct ferry_nvme_subsystem *s)
 {
 	return s ? s->nqn : "";
+}
+
+FERRY_API uint32_t ferry_nvme_subsystem_get_type(const struct ferry_nvme_subsystem *s)
+{
+	return s ? s->type : FERRY_NVME_SUBSYS_NVM;
+}
+
+FERRY_API struct ferry_nvme_ctrlr *ferry_nvme_subsystem_find_ctrlr(struct ferry_nvme_subsystem *s,
+								   uint16_t cntlid)
+{
+	for (struct ferry_nvme_ctrlr *c = s ? s->ctrlrs : NULL; c; c = c->next_in_subsys)
+		if (c->cntlid == cntlid)
+			return c;
+	return NULL;
+}
+
+/*
+ * Dynamic controller IDs: the next free one from next_cntlid on, wrapping from 0xffef (the
+ * highest valid ID, NVMe-oF: FFF0h..FFFEh are reserved, FFFFh means dynamic) back to 1. A
+ * freed ID is therefore handed out again only after the counter went round: a host
+ * reconnecting after a controller was destroyed does not meet its old ID on a new
+ * controller (the Linux host keys state on it). Returns 0 if all are in use.
+ */
+uint16_t nvme_subsys_alloc_cntlid(struct ferry_nvme_subsystem *s)
+{
+	for (uint32_t n = 0; n < NVME_CNTLID_MAX; n++) {
+		uint16_t id = s->next_cntlid;
+		s->next_cntlid = (uint16_t)(id >= NVME_CNTLID_MAX ? 1 : id + 1);
+		if (!nvme_subsys_cntlid_used(s, id))
+			return id;
+	}
+	return 0;
 }
 
 struct nvme_ns *nvme_subsys_ns(struct ferry_nvme_subsystem *s, uint32_t nsid)
@@ -196,6 +240,10 @@ FERRY_API int ferry_nvme_subsystem_add_ns(struct ferry_nvme_subsystem *s,
 		return -EINVAL;
 	if (!opts->bdev) {
 		FERRY_ERR(NVME_COMP, "add_ns: opts->bdev is NULL");
+		return -EINVAL;
+	}
+	if (s->type == FERRY_NVME_SUBSYS_DISCOVERY) {
+		FERRY_ERR(NVME_COMP, "add_ns: '%s' is a discovery subsystem (no namespaces)", s->nqn);
 		return -EINVAL;
 	}
 	struct ferry_bdev *b = opts->bdev;
@@ -276,6 +324,14 @@ FERRY_API int ferry_nvme_subsystem_remove_ns(struct ferry_nvme_subsystem *s, uin
 	if (ns->inflight) {
 		FERRY_ERR(NVME_COMP, "remove_ns %u: %u command(s) executing", nsid, ns->inflight);
 		return -EBUSY;
+	}
+	/* Their threads read the namespace without a reference: no removal under them. */
+	for (struct ferry_nvme_ctrlr *c = s->ctrlrs; c; c = c->next_in_subsys) {
+		if (nvme_msg_ioq_connected(c)) {
+			FERRY_ERR(NVME_COMP, "remove_ns %u: controller %u has I/O queues connected; "
+				  "disconnect them first", nsid, c->cntlid);
+			return -EBUSY;
+		}
 	}
 	s->ns[nsid - 1] = NULL;
 	ferry_bdev_release(ns->bdev);

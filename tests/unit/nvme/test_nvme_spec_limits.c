@@ -258,7 +258,8 @@ Test(nvme_spec_limits, message_data_lengths_overflowing_64_bits_are_refused)
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = b};
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(s, &no, NULL), 0);
 	struct ferry_nvme_ctrlr *c;
-	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = t};
+	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = t,
+					   .hostnqn = "nqn.2024-01.io.ferry:host"};
 	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 0, 8), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4, H_CC_DEFAULT), 0);

@@ -133,7 +133,8 @@ Test(transport, message_based_controller)
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(s, &no, &nsid), 0);
 	cr_assert_eq(nsid, 1);
 	struct ferry_nvme_ctrlr *c;
-	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = t};
+	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = t,
+					   .hostnqn = "nqn.2024-01.io.ferry:host"};
 	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0, "no host domain for a message transport");
 
 	struct ferry_nvme_sqe sqe = h_sqe(FERRY_NVME_ADM_KEEP_ALIVE, 0);
@@ -201,16 +202,20 @@ Test(transport, message_based_controller)
 		cr_assert_eq(submit(c, 0, &sqe, NULL, 0, &aer[i]), 0);
 		cr_assert_eq(aer[i].done, 0, "parked");
 	}
-	/* Reset: parked commands are aborted (each capsule still gets its one completion),
-	 * I/O queues disconnected, the admin queue stays. */
+	/* Reset: parked commands are aborted (each capsule still gets its one completion), the
+	 * I/O queues (owned by other threads) stay until the transport disconnects them; the
+	 * reset completes with the last one, the admin queue stays. */
 	cr_assert_eq(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4, 0), 0);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(aer[i].done, 1);
 		cr_assert_eq((aer[i].cqe.status >> 1) & 0x7ff, ST(GENERIC, ABORTED_SQ_DELETION));
 	}
+	cr_assert_eq(submit(c, 1, &sqe, r, sizeof(r), &cap), -EAGAIN, "resetting");
+	cr_assert_eq(ferry_nvme_ctrlr_reg_read(c, FERRY_NVME_REG_CSTS, 4, &v), 0);
+	cr_assert_eq(v, FERRY_NVME_CSTS_RDY, "the reset waits for the I/O queue");
+	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_reg_read(c, FERRY_NVME_REG_CSTS, 4, &v), 0);
 	cr_assert_eq(v, 0);
-	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), -ENOENT, "dropped by the reset");
 	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 0), 0);
 
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);

@@ -25,9 +25,49 @@
  * receives each completion through its send_completion op. Registers are accessed with the
  * same reg_read/reg_write functions (Property Get/Set).
  *
+ * ## Fabrics identity
+ * A message-based controller reports what its transport binding supports in Identify
+ * Controller: IOCCSZ, IORCSZ, ICDOFF, MSDBD, SGLS, FCATT = 0 (dynamic controller model),
+ * CNTRLTYPE, MAXCMD, KAS and the SUBNQN; it has no PCIe-only registers or fields (no
+ * doorbells, no interrupt vectors). Create/Delete I/O SQ/CQ are not fabrics commands
+ * (Invalid Command Opcode); Abort completes with "command not aborted" (dw0 bit 0 = 1).
+ * The host's Keep Alive Timeout (Connect KATO, Set Features Keep Alive Timer) is stored and
+ * reported (ferry_nvme_ctrlr_get_kato()); the transport enforces it.
+ *
+ * ## Discovery controllers
+ * A controller of a discovery subsystem (FERRY_NVME_SUBSYS_DISCOVERY, <ferry/nvme.h>) has
+ * CNTRLTYPE 2, CAP.CSS "admin only", no I/O queues (connect_queue of qid >= 1: -EINVAL) and
+ * no namespaces; it serves the Discovery log page (70h) from the subsystem's disc_log source.
+ *
  * ## Threading
- * A controller is not thread-safe: the transport calls every function of one controller
- * (register access, poll, submit) from one thread at a time; see <ferry/nvme.h>.
+ * The **admin thread** of a controller runs create/destroy, register access (Property
+ * Get/Set), ferry_nvme_ctrlr_poll(), connect_queue/disconnect_queue, set_queue_accel_chan
+ * and every submit on queue 0 (admin commands, Keep Alive).
+ *
+ * A memory-based controller has only that thread.
+ *
+ * A message-based controller's I/O queue @p qid >= 1 may be owned by another thread (the
+ * thread of the poll group serving that connection): ferry_nvme_ctrlr_submit(c, qid, ...),
+ * ferry_nvme_ctrlr_poll_queue(c, qid) and the send_completion calls for that qid all run on
+ * the owning thread, concurrently with the admin thread and with other I/O queues' threads.
+ * The I/O path takes no lock: each I/O queue has its own request pool, counters and accel
+ * channel; only rare error paths (the Error Information log) take a mutex. The bdevs under
+ * the namespaces must then accept I/O from several threads (<ferry/bdev.h>).
+ * - connect_queue(c, qid) happens on the admin thread before the owning thread's first
+ *   submit on qid; disconnect_queue(c, qid) on the admin thread after the owning thread has
+ *   quiesced the queue (no command executing, no further submit). The transport provides
+ *   that ordering (handing the queue over to / back from the poll group through its own
+ *   synchronisation).
+ * - Reset (CC.EN 1 to 0 via Property Set on the admin thread): the controller marks itself
+ *   resetting at once (an atomic flag the I/O path reads: every new submit returns -EAGAIN)
+ *   and never touches the I/O queues' state from the admin thread. Commands already
+ *   executing on I/O queues complete normally on their threads. The transport then tears
+ *   down the I/O connections: each owning thread quiesces its queue, and the admin thread
+ *   calls disconnect_queue for it. The reset completes (CSTS.RDY = 0, event
+ *   FERRY_NVME_EVENT_DISABLED) at the first ferry_nvme_ctrlr_poll() or disconnect_queue
+ *   after the last I/O queue is gone and the admin commands have finished. A shutdown
+ *   (CC.SHN) likewise refuses new I/O at once and completes once no I/O queue has a command
+ *   executing.
  */
 #ifndef FERRY_MODULE_NVME_CTRLR_H
 #define FERRY_MODULE_NVME_CTRLR_H
@@ -81,13 +121,48 @@ struct ferry_nvme_ctrlr_opts {
 	 * ferry_nvme_ctrlr_poll() polls the channel. NULL: bdevs move the data themselves.
 	 */
 	struct ferry_accel_chan *accel_chan;
+	/* ---- message-based (NVMe-oF) controllers; all must be 0 / NULL for memory-based ---- */
+	/** The host NQN from the Connect data: required, 1..FERRY_NVME_NQN_MAX characters
+	 *  (copied). */
+	const char *hostnqn;
+	uint8_t hostid[16]; /**< the host identifier from the Connect data */
+	/** Keep Alive Timeout from the Connect command, ms (0 = off; at most 3600000, one
+	 *  hour). Set Features Keep Alive Timer changes it (rounded up to KAS granularity). */
+	uint32_t kato_ms;
+	/** I/O queue command capsule size in 16-byte units, 4..65535 (0 = 4: no in-capsule
+	 *  data; in-capsule data = (ioccsz - 4) * 16 bytes). */
+	uint32_t ioccsz;
+	uint32_t iorcsz;    /**< I/O queue response capsule size in 16-byte units, 1..65535 (0 = 1) */
+	uint16_t icdoff;    /**< in-capsule data offset, 16-byte units */
+	uint8_t msdbd;      /**< maximum SGL data block descriptors per command (0 = 1) */
+	/**
+	 * Identify SGLS: what the transport's command capsules carry (FERRY_NVME_SGLS_*). 0 =
+	 * default: SGLs supported (bits 1:0 = 01b), plus the SGL offset bit (20) when ioccsz
+	 * allows in-capsule data. A transport with keyed SGL data blocks (RDMA) sets bit 2
+	 * itself. Bits 1:0 must be 01b when given.
+	 */
+	uint32_t sgls;
+	/** 1 = I/O controller, 2 = discovery controller (0: by the subsystem's type; a value
+	 *  that contradicts it is -EINVAL). */
+	uint8_t cntrltype;
 };
+
+/** @name Identify Controller SGLS bits (::ferry_nvme_ctrlr_opts::sgls)
+ * @{ */
+#define FERRY_NVME_SGLS_SUPPORTED (1u << 0)    /**< bits 1:0 = 01b: SGLs, no alignment rule */
+#define FERRY_NVME_SGLS_KEYED (1u << 2)        /**< Keyed SGL Data Block descriptor (RDMA) */
+#define FERRY_NVME_SGLS_BIT_BUCKET (1u << 16)  /**< SGL Bit Bucket descriptor */
+#define FERRY_NVME_SGLS_OFFSET (1u << 20)      /**< Address may be an offset (in-capsule data) */
+#define FERRY_NVME_SGLS_TRANSPORT (1u << 21)   /**< Transport SGL Data Block descriptor */
+/** @} */
 
 /**
  * @brief Create a controller in a subsystem. It starts disabled (CSTS.RDY = 0).
  * @retval 0 success.
  * @retval -EINVAL bad options (missing subsystem/transport, a memory-based transport without
- *         host domain, a value out of range).
+ *         host domain, a value out of range, a fabrics option set for a memory-based
+ *         transport, a message-based controller without hostnqn, a memory-based controller
+ *         of a discovery subsystem).
  * @retval -EEXIST the cntlid is in use in the subsystem.
  * @retval -ENOMEM out of memory.
  */
@@ -101,6 +176,18 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
  * @retval -EBUSY commands or transfers are still executing.
  */
 FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *ctrlr);
+
+/** @brief The host NQN given at creation ("" for memory-based controllers or NULL). */
+FERRY_API const char *ferry_nvme_ctrlr_get_hostnqn(const struct ferry_nvme_ctrlr *ctrlr);
+
+/** @brief Copy the host identifier given at creation into @p out (zeroes for NULL). */
+FERRY_API void ferry_nvme_ctrlr_get_hostid(const struct ferry_nvme_ctrlr *ctrlr, uint8_t out[16]);
+
+/**
+ * @brief The current Keep Alive Timeout in ms (0 = off): the Connect value, or what the
+ * host set last with Set Features Keep Alive Timer. Admin thread.
+ */
+FERRY_API uint32_t ferry_nvme_ctrlr_get_kato(const struct ferry_nvme_ctrlr *ctrlr);
 
 /** @brief The transport_ctx given at creation. */
 FERRY_API void *ferry_nvme_ctrlr_get_transport_ctx(const struct ferry_nvme_ctrlr *ctrlr);
@@ -154,17 +241,46 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *ctrlr, uint32_t max
 
 /**
  * @brief Message-based transports: create queue pair @p qid (0 = admin) with @p entries
- * entries. Memory-based controllers create queues through admin commands instead.
- * @retval 0 created; -EINVAL bad qid/size or memory-based controller; -EEXIST exists.
+ * entries (its requests are allocated here). Memory-based controllers create queues through
+ * admin commands instead. Admin thread; an I/O queue needs the admin queue and an enabled
+ * controller (CSTS.RDY = 1), as Connect requires.
+ * @retval 0 created.
+ * @retval -EINVAL bad qid/size, memory-based controller, an I/O queue of a discovery
+ *         controller.
+ * @retval -EAGAIN an I/O queue while the controller is not ready (or resetting, shutting down).
+ * @retval -EEXIST exists.
+ * @retval -ENOMEM out of memory.
  */
 FERRY_API int ferry_nvme_ctrlr_connect_queue(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid,
 					     uint32_t entries);
 
 /**
- * @brief Message-based transports: remove queue pair @p qid (no command of it may be executing).
+ * @brief Message-based transports: remove queue pair @p qid (no command of it may be
+ * executing). Admin thread, after the owning thread quiesced the queue. Its counters are
+ * kept in the controller's. A pending reset completes here once the last I/O queue is gone.
  * @retval 0 removed; -ENOENT no such queue; -EBUSY commands executing.
  */
 FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid);
+
+/**
+ * @brief Message-based transports: the accel channel (of the thread owning I/O queue @p qid)
+ * that carries that queue's Read/Write sequences instead of opts.accel_chan. Admin thread,
+ * after connect_queue and before the first submit on the queue. NULL = none (the bdevs move
+ * the data themselves).
+ * @retval 0 set; -EINVAL NULL controller, memory-based, or qid 0; -ENOENT queue not connected.
+ */
+FERRY_API int ferry_nvme_ctrlr_set_queue_accel_chan(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid,
+						    struct ferry_accel_chan *chan);
+
+/**
+ * @brief Message-based transports: do I/O queue @p qid's work on its owning thread: poll
+ * its accel channel and the namespace bdevs it has submitted I/O to (ferry_bdev_poll()).
+ * Completions (send_completion) may run from inside.
+ * @return work done (>= 0), or a negative errno: -EINVAL NULL / memory-based / qid 0,
+ *         -ENOENT queue not connected.
+ */
+FERRY_API int ferry_nvme_ctrlr_poll_queue(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid,
+					  uint32_t max);
 
 /**
  * @brief Message-based transports: execute one command capsule.
@@ -175,12 +291,13 @@ FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *ctrlr, 
  *            Segment lengths whose sum differs from the transfer length, or overflows 64
  *            bits, complete the command with Data SGL Length Invalid.
  * @param[in] cmd_ctx handed back with the completion (send_completion op).
+ * Queue 0 on the admin thread, queue @p qid >= 1 on its owning thread (see Threading).
  * @retval 0 accepted: send_completion will be called exactly once for it (possibly before
  *         this returns).
  * @retval -EINVAL bad arguments (NULL, data with segments but no iovec array) or a
  *         memory-based controller.
  * @retval -ENOENT the queue does not exist.
- * @retval -EAGAIN the controller is not ready (CSTS.RDY = 0) or is shutting down.
+ * @retval -EAGAIN the controller is not ready (CSTS.RDY = 0), is resetting or shutting down.
  * @retval -EBUSY the queue already has as many commands executing as it has entries.
  */
 FERRY_API int ferry_nvme_ctrlr_submit(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid,
