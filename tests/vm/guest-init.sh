@@ -27,6 +27,10 @@ if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
 	echo "----"
 fi
 echo "FERRY-VM-RESULT rc=$rc"
+if grep -qw ferry.shell=1 /proc/cmdline; then
+	echo "vm: shell (run-vm.sh -i); exit it to power off"
+	setsid cttyhack bash -i || bash -i
+fi
 sync
 poweroff -f
 echo o >/proc/sysrq-trigger

@@ -3,10 +3,11 @@
 # Debian's stock kernel under QEMU TCG, where the Linux kernel's NVMe/TCP host and target are the
 # peers of Ferry's binaries (docs/vmtest.md).
 #
-#   tests/vm/run-vm.sh [-B BUILD_DIR] [-C CACHE_DIR] [-m MEM_MB] [-t TIMEOUT_S] [-v] [TEST...]
+#   tests/vm/run-vm.sh [-B BUILD_DIR] [-C CACHE_DIR] [-m MEM_MB] [-t TIMEOUT_S] [-v] [-i] [TEST...]
 #
 # TEST is a t_*.sh path or name (t_kernel_tcp_selftest, t_kernel_tcp_selftest.sh); none: all of
-# tests/vm/t_*.sh. Prints PASS/FAIL/SKIP per test and a summary; exits 1 if any failed.
+# tests/vm/t_*.sh. Prints PASS/FAIL/SKIP per test and a summary; exits 1 if any failed. -v shows
+# the console live; -i also leaves a shell in the guest after the test (exit it to power off).
 #
 # What is cached (in CACHE_DIR, default BUILD_DIR/vm-cache), reused between runs:
 #   debs/               the kernel package linux-image-amd64 depends on (apt-get download)
@@ -32,17 +33,22 @@ cache_dir=
 mem=512
 tmo=300
 verbose=0
+shell=0
 usage() {
-	sed -n '6,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '6,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
-while getopts "B:C:m:t:vh" o; do
+while getopts "B:C:m:t:vih" o; do
 	case $o in
 	B) build_dir=$(cd "$OPTARG" && pwd) ;;
 	C) cache_dir=$OPTARG ;;
 	m) mem=$OPTARG ;;
 	t) tmo=$OPTARG ;;
 	v) verbose=1 ;;
+	i)
+		verbose=1
+		shell=1
+		;;
 	*) usage ;;
 	esac
 done
@@ -253,8 +259,10 @@ prepare_xts_check() {
 	local d=$build_dir/vm k
 	k=$(printf '11%.0s' $(seq 16))$(printf '22%.0s' $(seq 16))
 	printf '\x44%.0s' $(seq 32) >"$d/xts-p.bin"
-	printf '\xc4\x54\x18\x5e\x6a\x16\x93\x6e\x39\x33\x40\x38\xac\xef\x83\x8b'`
-		`'\xfb\x18\x6f\xff\x74\x80\xad\xc4\x28\x93\x82\xec\xd6\xd3\x94\xf0' >"$d/xts-c.bin"
+	{
+		printf '\xc4\x54\x18\x5e\x6a\x16\x93\x6e\x39\x33\x40\x38\xac\xef\x83\x8b'
+		printf '\xfb\x18\x6f\xff\x74\x80\xad\xc4\x28\x93\x82\xec\xd6\xd3\x94\xf0'
+	} >"$d/xts-c.bin"
 	"$xts_check" -k "$k" -u 32 -t 0x3333333333 "$d/xts-c.bin" "$d/xts-p.bin" >/dev/null ||
 		die "xts_check fails the IEEE 1619 vector"
 	! "$xts_check" -k "$k" -u 32 -t 0x3333333334 "$d/xts-c.bin" "$d/xts-p.bin" >/dev/null 2>&1 ||
@@ -289,18 +297,18 @@ run_one() {
 	} >"$initrd"
 	log=$log_dir/$name.log
 	t0=$(date +%s)
-	if [ $verbose -eq 1 ]; then
-		timeout -k 5 "$tmo" "$qemu" -accel tcg -cpu max -m "$mem" -smp 2 -M pc -nodefaults \
-			-no-user-config -display none -serial stdio -nic none -no-reboot \
-			-kernel "$kernel_dir/vmlinux" -initrd "$initrd" \
-			-append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" </dev/null 2>&1 |
-			tee "$log" >&2 || true
-	else
-		timeout -k 5 "$tmo" "$qemu" -accel tcg -cpu max -m "$mem" -smp 2 -M pc -nodefaults \
-			-no-user-config -display none -serial stdio -nic none -no-reboot \
-			-kernel "$kernel_dir/vmlinux" -initrd "$initrd" \
-			-append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" </dev/null >"$log" 2>&1 ||
+	local qcmd=("$qemu" -accel tcg -cpu max -m "$mem" -smp 2 -M pc -nodefaults
+		-no-user-config -display none -serial stdio -nic none -no-reboot
+		-kernel "$kernel_dir/vmlinux" -initrd "$initrd")
+	local append="console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init"
+	if [ $shell -eq 1 ]; then
+		# The terminal is the guest's console, no timeout; QEMU's escape: Ctrl-A X.
+		"${qcmd[@]}" -append "$append ferry.shell=1" 2>&1 | tee "$log" || true
+	elif [ $verbose -eq 1 ]; then
+		timeout -k 5 "$tmo" "${qcmd[@]}" -append "$append" </dev/null 2>&1 | tee "$log" >&2 ||
 			true
+	else
+		timeout -k 5 "$tmo" "${qcmd[@]}" -append "$append" </dev/null >"$log" 2>&1 || true
 	fi
 	dt=$(($(date +%s) - t0))
 	rm -f "$initrd"
