@@ -75,11 +75,20 @@ struct fake_target {
 	uint32_t kato;
 };
 
+struct fake_cmd {
+	uint8_t hdr[160];
+	uint8_t *data;
+	uint32_t dlen;
+};
+
 struct fake_conn {
 	struct fake_target *t;
 	int fd;
 	int hdgst, ddgst;
 	uint16_t qid;
+	/* capsules that arrived while a write's H2CData was awaited (the host pipelines) */
+	struct fake_cmd backlog[256];
+	uint32_t bl_head, bl_count;
 };
 
 static int ft_read(int fd, void *buf, size_t len)
@@ -241,6 +250,13 @@ static int ft_pull_h2c(struct fake_conn *c, uint16_t cid, uint8_t *buf, uint32_t
 			if (rc)
 				return rc;
 			struct ferry_nvme_tcp_data *d = (void *)hdr;
+			if (d->ch.pdu_type == FERRY_NVME_TCP_CAPSULE_CMD && c->bl_count < 256) {
+				struct fake_cmd *b = &c->backlog[(c->bl_head + c->bl_count++) % 256];
+				memcpy(b->hdr, hdr, sizeof(b->hdr));
+				b->data = data;
+				b->dlen = dlen;
+				continue;
+			}
 			if (d->ch.pdu_type == FERRY_NVME_TCP_H2C_TERM) {
 				atomic_fetch_add(&t->terms_received, 1);
 				free(data);
@@ -505,8 +521,16 @@ static void *ft_conn_main(void *arg)
 	while (!atomic_load(&t->stop)) {
 		uint8_t *data;
 		uint32_t dlen;
-		if (ft_recv_pdu(c, hdr, &data, &dlen))
+		if (c->bl_count) {
+			struct fake_cmd *b = &c->backlog[c->bl_head];
+			c->bl_head = (c->bl_head + 1) % 256;
+			c->bl_count--;
+			memcpy(hdr, b->hdr, sizeof(b->hdr));
+			data = b->data;
+			dlen = b->dlen;
+		} else if (ft_recv_pdu(c, hdr, &data, &dlen)) {
 			break;
+		}
 		struct ferry_nvme_tcp_ch *ch = (void *)hdr;
 		int rc = 0;
 		if (ch->pdu_type == FERRY_NVME_TCP_CAPSULE_CMD) {
@@ -526,6 +550,11 @@ static void *ft_conn_main(void *arg)
 			break;
 	}
 out:
+	while (c->bl_count) {
+		free(c->backlog[c->bl_head].data);
+		c->bl_head = (c->bl_head + 1) % 256;
+		c->bl_count--;
+	}
 	shutdown(c->fd, SHUT_RDWR);
 	pthread_mutex_lock(&t->lock);
 	for (int i = 0; i < t->nfds; i++)
