@@ -81,7 +81,7 @@ ns_of() {
 
 # ctrl_of NQN: the controller name (nvmeX) connected to NQN, if any.
 ctrl_of() {
-	local d
+	local nqn=$1 d
 	for d in /sys/class/nvme/nvme*; do
 		[ -r "$d/subsysnqn" ] && [ "$(cat "$d/subsysnqn")" = "$nqn" ] && echo "${d##*/}" && return 0
 	done

@@ -59,6 +59,8 @@ cache_dir=$(cd "$cache_dir" && pwd)
 log_dir=$build_dir/vm-logs
 mkdir -p "$log_dir"
 qemu=${FERRY_VM_QEMU:-qemu-system-x86_64}
+# nvme, mke2fs, losetup, depmod live in /usr/sbin, not in a user's PATH on Debian.
+export PATH=$PATH:/usr/sbin:/sbin
 
 say() { echo "vm: $*" >&2; }
 die() {

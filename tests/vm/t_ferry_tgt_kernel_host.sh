@@ -36,7 +36,16 @@ for mode in plain digests; do
 	opts=()
 	[ $mode = digests ] && opts=(-g -G)
 	step "connect ($mode)"
+	users0=$(crc32c_users)
 	kernel_connect "$nqn" 127.0.0.1 4420 "${opts[@]}"
+	users1=$(crc32c_users)
+	if [ $mode = digests ] && [ "$users1" -le "$users0" ]; then
+		fail "-g -G connected but no queue took a crc32c transform"
+	fi
+	ctrl=$(ctrl_of "$nqn")
+	nvme id-ctrl "/dev/$ctrl" >/tmp/idc
+	grep -E "^(vid|sn|mn|fr|mdts|cntlid|ver|subnqn|ioccsz|iorcsz|sgls) " /tmp/idc
+	grep -q "^subnqn *: *$nqn\$" /tmp/idc || fail "Identify Controller SUBNQN is not $nqn"
 	[ "$(cat /sys/block/"${DEV#/dev/}"/size)" -eq 131072 ] || fail "namespace is not 64 MiB"
 	[ "$(cat /sys/block/"${DEV#/dev/}"/queue/logical_block_size)" -eq 512 ] ||
 		fail "logical block size is not 512"
