@@ -11,8 +11,26 @@
  * association. An instance is destroyed by ferry_transport_destroy(), which also destroys the
  * controllers it created.
  *
- * The built-in plugins ("pcie", ferry/pcie_transport.h) are always registered before any
- * vendor plugin, so their names are always taken (see <ferry/module/transport.h>).
+ * The built-in plugins ("pcie", ferry/pcie_transport.h; "tcp", ferry/tcp_transport.h) are
+ * always registered before any vendor plugin, so their names are always taken (see
+ * <ferry/module/transport.h>).
+ *
+ * ## Threading and poll groups (message-based transports)
+ * ferry_transport_poll() of an instance runs on one thread at a time: it accepts connections
+ * and runs the instance's timers (keep-alive). With no poll group created it also serves
+ * every connection itself (single-threaded mode, what the samples use by default).
+ *
+ * A *poll group* (::ferry_transport_pg, ferry_transport_pg_create()) is a set of connections
+ * polled by one thread, ferry_transport_pg_poll() on its own thread (one thread per group,
+ * never two). Once a group exists, new connections are handed to the groups round robin
+ * through a message queue (a mutex is taken per connection setup and teardown, never per
+ * I/O); a connection stays on its group for its whole life. A controller's admin queue and
+ * its I/O queues may be on different groups: Connect of an I/O queue, its teardown, Property
+ * Set and keep-alive of a controller run on the group of its admin queue (the groups exchange
+ * messages for them); the I/O path of each queue stays on its own group without a lock.
+ * Groups are created before the first connection arrives and destroyed after the instance
+ * stopped serving (ferry_transport_pg_destroy() refuses a group that owns connections).
+ * Memory-based transports ("pcie") have no poll groups (-ENOTSUP).
  */
 #ifndef FERRY_TRANSPORT_H
 #define FERRY_TRANSPORT_H
@@ -27,6 +45,7 @@ struct ferry_device;
 struct ferry_transport;
 struct ferry_transport_ops;
 struct ferry_nvme_subsystem;
+struct ferry_transport_pg;
 
 /** Maximum length of a transport name, including the NUL. */
 #define FERRY_TRANSPORT_NAME_MAX 32
@@ -83,6 +102,41 @@ FERRY_API enum ferry_transport_kind ferry_transport_get_kind(const struct ferry_
 
 /** @brief opts->user_ctx given at creation. */
 FERRY_API void *ferry_transport_get_user_ctx(const struct ferry_transport *transport);
+
+/**
+ * @brief Create a poll group of @p transport (see "Threading and poll groups" above). Create
+ * every group before connections arrive: connections accepted earlier stay with
+ * ferry_transport_poll().
+ * @param[out] out the group.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument.
+ * @retval -ENOTSUP the plugin has no poll groups (memory-based transports).
+ * @retval -ENOSPC the plugin's limit of groups is reached.
+ * @retval -ENOMEM out of memory.
+ */
+FERRY_API int ferry_transport_pg_create(struct ferry_transport *transport,
+					struct ferry_transport_pg **out);
+
+/**
+ * @brief Serve the connections of @p pg: receive, execute, send; at most @p max PDUs per
+ * connection (0: the plugin's default). Called on the group's own thread only. Busy polls:
+ * returns at once when there is nothing to do (the plugin may wait a few microseconds for
+ * readiness when the group is idle).
+ * @return work done (>= 0) or a negative errno (-EINVAL: NULL).
+ */
+FERRY_API int ferry_transport_pg_poll(struct ferry_transport_pg *pg, uint32_t max);
+
+/**
+ * @brief Destroy a poll group. Its thread must have stopped polling it.
+ * @retval 0 destroyed (NULL is a no-op).
+ * @retval -EBUSY the group still owns connections or a controller: close them first (stop
+ *         the hosts, or destroy the transport instance, which closes every connection and
+ *         then may destroy its groups itself).
+ */
+FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg);
+
+/** @brief The transport instance of @p pg (NULL for NULL). */
+FERRY_API struct ferry_transport *ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg);
 
 FERRY_END_DECLS
 

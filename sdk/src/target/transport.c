@@ -318,3 +318,56 @@ FERRY_API struct ferry_device *ferry_transport_get_device(const struct ferry_tra
 {
 	return t ? t->device : NULL;
 }
+
+/* ---- poll groups ------------------------------------------------------------------------ */
+
+struct ferry_transport_pg {
+	struct ferry_transport *transport;
+	void *ctx; /* the plugin's state of the group */
+};
+
+FERRY_API int ferry_transport_pg_create(struct ferry_transport *t, struct ferry_transport_pg **out)
+{
+	if (!t || !out) {
+		FERRY_ERR(COMP, "pg_create: NULL %s", !t ? "transport" : "out");
+		return -EINVAL;
+	}
+	if (!t->ops->pg_create || !t->ops->pg_poll || !t->ops->pg_destroy) {
+		FERRY_ERR(COMP, "pg_create: transport '%s' has no poll groups", t->ops->name);
+		return -ENOTSUP;
+	}
+	struct ferry_transport_pg *pg = calloc(1, sizeof(*pg));
+	if (!pg)
+		return -ENOMEM;
+	pg->transport = t;
+	int rc = t->ops->pg_create(t, &pg->ctx);
+	if (rc) {
+		free(pg);
+		return rc;
+	}
+	*out = pg;
+	return 0;
+}
+
+FERRY_API int ferry_transport_pg_poll(struct ferry_transport_pg *pg, uint32_t max)
+{
+	if (!pg)
+		return -EINVAL;
+	return pg->transport->ops->pg_poll(pg->transport, pg->ctx, max);
+}
+
+FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg)
+{
+	if (!pg)
+		return 0;
+	int rc = pg->transport->ops->pg_destroy(pg->transport, pg->ctx);
+	if (rc)
+		return rc;
+	free(pg);
+	return 0;
+}
+
+FERRY_API struct ferry_transport *ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg)
+{
+	return pg ? pg->transport : NULL;
+}

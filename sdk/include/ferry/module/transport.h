@@ -56,7 +56,7 @@ struct ferry_nvme_ctrlr;
 struct ferry_nvme_subsystem;
 
 /** ABI version of ::ferry_transport_ops; bump when the table changes. */
-#define FERRY_TRANSPORT_OPS_ABI 1
+#define FERRY_TRANSPORT_OPS_ABI 2
 
 /** Controller events reported to the transport (ctrlr_event op). */
 enum ferry_nvme_ctrlr_event {
@@ -113,6 +113,17 @@ struct ferry_transport_ops {
 	/** Optional: a controller state change (ferry_nvme_ctrlr_event). */
 	void (*ctrlr_event)(struct ferry_transport *transport, struct ferry_nvme_ctrlr *ctrlr,
 			    void *ctrlr_ctx, enum ferry_nvme_ctrlr_event event);
+
+	/**
+	 * Optional (message-based; all three or none): create a poll group, storing the
+	 * plugin's state of it in @p pg_ctx. From then on the instance's poll hands new
+	 * connections to its groups (see "Threading and poll groups" in <ferry/transport.h>).
+	 */
+	int (*pg_create)(struct ferry_transport *transport, void **pg_ctx);
+	/** Optional: serve the group's connections (the group's thread); work done or -errno. */
+	int (*pg_poll)(struct ferry_transport *transport, void *pg_ctx, uint32_t max);
+	/** Optional: destroy a group; -EBUSY while it owns connections (nothing is freed). */
+	int (*pg_destroy)(struct ferry_transport *transport, void *pg_ctx);
 };
 
 /**
