@@ -131,18 +131,18 @@ int main(int argc, char **argv)
 
 	FILE *store = fopen(argv[optind], "rb"), *plain = fopen(argv[optind + 1], "rb");
 	if (store == NULL || plain == NULL) {
-		fprintf(stderr, "xts_check: cannot open %s\n", store ? argv[optind + 1] : argv[optind]);
+		fprintf(stderr, "xts_check: cannot open %s\n",
+			store ? argv[optind + 1] : argv[optind]);
 		return 2;
 	}
-	if (!have_len) {
-		if (fseeko(plain, 0, SEEK_END) != 0)
-			return 2;
+	if (!have_len && fseeko(plain, 0, SEEK_END) == 0)
 		len = (uint64_t)ftello(plain);
-	}
 	if (len == 0 || len % unit) {
-		fprintf(stderr, "xts_check: length %" PRIu64 " is not a positive multiple of %" PRIu64
-				"\n",
+		fprintf(stderr,
+			"xts_check: length %" PRIu64 " is not a positive multiple of %" PRIu64 "\n",
 			len, unit);
+		fclose(store);
+		fclose(plain);
 		return 2;
 	}
 	if (!have_first)
@@ -151,10 +151,11 @@ int main(int argc, char **argv)
 	const EVP_CIPHER *cipher = key_len == 32 ? EVP_aes_128_xts() : EVP_aes_256_xts();
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	unsigned char *c = malloc(unit), *p = malloc(unit), *d = malloc(unit);
-	if (ctx == NULL || c == NULL || p == NULL || d == NULL)
-		return 2;
-
 	uint64_t units = len / unit, bad = 0, clear = 0;
+	int rc = 2;
+
+	if (ctx == NULL || c == NULL || p == NULL || d == NULL)
+		goto out;
 	for (uint64_t i = 0; i < units; i++) {
 		unsigned char iv[16];
 		uint64_t lo = first + i, hi = lo < first ? 1 : 0; /* carry into the upper 64 bits */
@@ -163,14 +164,15 @@ int main(int argc, char **argv)
 		if (read_at(store, off + i * unit, c, unit) != 0 ||
 		    read_at(plain, i * unit, p, unit) != 0) {
 			fprintf(stderr, "xts_check: short read at data unit %" PRIu64 "\n", i);
-			return 2;
+			goto out;
 		}
 		tweak_block(lo, hi, iv);
 		if (EVP_DecryptInit_ex(ctx, cipher, NULL, key, iv) != 1 ||
 		    EVP_DecryptUpdate(ctx, d, &outl, c, (int)unit) != 1 ||
-		    EVP_DecryptFinal_ex(ctx, d + outl, &fin) != 1 || (uint64_t)(outl + fin) != unit) {
+		    EVP_DecryptFinal_ex(ctx, d + outl, &fin) != 1 ||
+		    (uint64_t)(outl + fin) != unit) {
 			fprintf(stderr, "xts_check: OpenSSL decrypt failed\n");
-			return 2;
+			goto out;
 		}
 		if (memcmp(c, p, unit) == 0)
 			clear++;
@@ -186,11 +188,13 @@ int main(int argc, char **argv)
 	printf("xts_check: %" PRIu64 " data units of %" PRIu64 " bytes: %" PRIu64
 	       " mismatched, %" PRIu64 " stored in clear\n",
 	       units, unit, bad, clear);
+	rc = bad == 0 && clear == 0 ? 0 : 1;
+out:
 	EVP_CIPHER_CTX_free(ctx);
 	free(c);
 	free(p);
 	free(d);
 	fclose(store);
 	fclose(plain);
-	return bad == 0 && clear == 0 ? 0 : 1;
+	return rc;
 }
