@@ -323,7 +323,7 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 	}
 	if (OPTS_SIZE_CHECK(NVME_COMP, "ctrlr_create", opts, struct ferry_nvme_ctrlr_opts))
 		return -EINVAL;
-	struct ctrlr_cfg g;
+	struct ctrlr_cfg g = {0};
 	int rc = ctrlr_check_opts(opts, &g);
 	if (rc)
 		return rc;
