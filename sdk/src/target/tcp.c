@@ -1382,7 +1382,10 @@ static int tcp_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *su
 	}
 	struct tcp_listener *l = NULL;
 	pthread_mutex_lock(&tr->lock);
-	for (uint32_t i = 0; i < tr->nlst && !l; i++)
+	/* Port 0 asks for a new listener on a free port; other addresses are shared. */
+	size_t alen = strlen(address);
+	int any_port = alen >= 2 && !strcmp(address + alen - 2, ":0");
+	for (uint32_t i = 0; i < tr->nlst && !l && !any_port; i++)
 		if (!strcmp(tr->lst[i]->want, address) || !strcmp(tr->lst[i]->bound, address))
 			l = tr->lst[i];
 	uint32_t nlst = tr->nlst;
