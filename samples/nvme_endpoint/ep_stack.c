@@ -4,6 +4,8 @@
  * polling loop that serves the host until it exits, and the per-I/O data-path figures.
  */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +42,7 @@ static double now_s(void)
 
 int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 {
-	if (!o || !out || o->size < sizeof(*o))
+	if (!o || !out || o->size < sizeof(*o) || (o->crypto_only && !o->base))
 		return -EINVAL;
 	struct ep_stack *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -57,7 +59,11 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 	if (!rc)
 		rc = ferry_mock_pcie_fd(s->dev, &s->pcie_fd);
 	snprintf(name, sizeof(name), "ep%u_malloc", id);
-	if (!rc) {
+	if (!rc && o->base) {
+		/* The caller's terminal bdev: its data block size is what the host sees. */
+		bsz = ferry_bdev_get_data_block_size(o->base);
+		s->base = o->base;
+	} else if (!rc) {
 		struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
 						    .name = name,
 						    .block_size = o->crypto_dif ? bsz + 8 : bsz,
@@ -65,13 +71,14 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 						    .md_size = o->crypto_dif ? 8 : 0,
 						    .dif_type = o->crypto_dif ? 1 : 0};
 		rc = ferry_bdev_malloc_create(&mo, &s->malloc_bdev);
+		s->base = s->malloc_bdev;
 	}
-	s->top = s->malloc_bdev;
-	if (!rc && o->crypto_dif) {
+	s->top = s->base;
+	if (!rc && o->crypto_dif && !o->crypto_only) {
 		snprintf(dname, sizeof(dname), "ep%u_dif", id);
 		struct ferry_bdev_dif_opts dopt = {.size = sizeof(dopt),
 						   .name = dname,
-						   .base = s->malloc_bdev,
+						   .base = s->base,
 						   .dif_type = 1,
 						   .check_flags = FERRY_DIF_CHECK_GUARD |
 								  FERRY_DIF_CHECK_APPTAG |
@@ -79,22 +86,25 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 						   .app_tag = 0x4652,
 						   .app_tag_mask = 0xffff};
 		rc = ferry_bdev_dif_create(&dopt, &s->dif_bdev);
-		static const uint8_t k1[16] = {0x46, 0x65, 0x72, 0x72, 0x79, 0x20, 0x6b, 0x65,
-					       0x79, 0x20, 0x6f, 0x6e, 0x65, 0x21, 0x00, 0x01};
-		static const uint8_t k2[16] = {0x74, 0x77, 0x65, 0x61, 0x6b, 0x20, 0x6b, 0x65,
-					       0x79, 0x20, 0x74, 0x77, 0x6f, 0x21, 0x00, 0x02};
+		s->top = s->dif_bdev;
+	}
+	if (!rc && (o->crypto_dif || o->crypto_only)) {
+		static const uint8_t k[32] = {0x46, 0x65, 0x72, 0x72, 0x79, 0x20, 0x6b, 0x65,
+					      0x79, 0x20, 0x6f, 0x6e, 0x65, 0x21, 0x00, 0x01,
+					      0x74, 0x77, 0x65, 0x61, 0x6b, 0x20, 0x6b, 0x65,
+					      0x79, 0x20, 0x74, 0x77, 0x6f, 0x21, 0x00, 0x02};
+		const uint8_t *key = o->key ? o->key : k;
 		struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
 						   .cipher = FERRY_CIPHER_AES_XTS_128,
-						   .key1 = k1,
-						   .key2 = k2,
+						   .key1 = key,
+						   .key2 = key + 16,
 						   .key_len = 16,
 						   .data_unit_size = bsz};
-		if (!rc)
-			rc = ferry_crypto_key_create(&ko, &s->key);
+		rc = ferry_crypto_key_create(&ko, &s->key);
 		snprintf(cname, sizeof(cname), "ep%u_crypto", id);
 		struct ferry_bdev_crypto_opts copt = {.size = sizeof(copt),
 						      .name = cname,
-						      .base = s->dif_bdev,
+						      .base = s->top,
 						      .key = s->key};
 		if (!rc)
 			rc = ferry_bdev_crypto_create(&copt, &s->crypto_bdev);
@@ -301,4 +311,112 @@ void ep_io_figures(const struct ep_counters *a, const struct ep_counters *b,
 	f->dma_data_bytes = data > 0 ? data / n : 0;
 	if (f->dma_data_bytes > f->bytes_bounced)
 		f->soc_bytes_copied += f->dma_data_bytes - f->bytes_bounced;
+}
+
+/* K/M suffixes, as ferry-nvme-host takes them; -1 if not a size. */
+static int64_t host_size(const char *v)
+{
+	char *end;
+	unsigned long long x = strtoull(v, &end, 0);
+	if (end == v)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		x *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		x *= 1024 * 1024, end++;
+	return *end || x > INT32_MAX ? -1 : (int64_t)x;
+}
+
+/* PRP list bytes each I/O of the host's workload fetches (every I/O has the same size and
+ * offset), from its options; -1 with SGL data pointers or options this cannot read. */
+int64_t ep_host_dptr_bytes(char *const *args)
+{
+	int64_t bs = 4096, off = 0; /* ferry-nvme-host's defaults: 4 KiB, PRP, offset 0 */
+	for (int i = 0; args[i]; i++) {
+		const char *v = args[i + 1];
+		if (!strcmp(args[i], "--dptr") && v && strcmp(v, "prp"))
+			return -1;
+		if (!strcmp(args[i], "--bs") && v)
+			bs = host_size(v);
+		else if (!strcmp(args[i], "--offset") && v)
+			off = host_size(v);
+	}
+	if (bs < 0 || off < 0)
+		return -1;
+	return (int64_t)ep_prp_list_bytes((uint64_t)bs, (uint32_t)off);
+}
+
+void ep_stack_report(const struct ep_counters *a, const struct ep_counters *b, int64_t dptr,
+		   int plain)
+{
+	struct ep_io_figures f;
+	ep_io_figures(a, b, dptr, &f);
+	double n = f.ios;
+	uint64_t hw = 0, sw = 0;
+	for (int i = 0; i < FERRY_ACCEL_OP_COUNT; i++) {
+		hw += b->acc.ops_hw[i] - a->acc.ops_hw[i];
+		sw += b->acc.ops_sw[i] - a->acc.ops_sw[i];
+	}
+	printf("firmware: %.0f I/O commands (%.1f MiB read, %.1f MiB written by the host), "
+	       "%llu admin commands, %llu errors, %llu resets\n",
+	       n, (double)(b->ctl.bytes_read - a->ctl.bytes_read) / 1048576.0,
+	       (double)(b->ctl.bytes_written - a->ctl.bytes_written) / 1048576.0,
+	       (unsigned long long)(b->ctl.admin_cmds - a->ctl.admin_cmds),
+	       (unsigned long long)(b->ctl.errors - a->ctl.errors),
+	       (unsigned long long)(b->ctl.resets - a->ctl.resets));
+	if (n <= 0)
+		return;
+	printf("firmware: per I/O command:\n");
+	if (!f.seq_path && !plain)
+		printf("  bytes copied on the SoC:   uncounted (see below)\n");
+	else if (f.dma_data_bytes < 0)
+		printf("  bytes copied on the SoC:   %8.0f (copies that ran %.0f + bounces %.0f; DMA "
+		       "data not estimated with SGL data pointers)\n",
+		       f.soc_bytes_copied, f.accel_bytes_copied, f.bytes_bounced);
+	else
+		printf("  bytes copied on the SoC:   %8.0f (copies that ran %.0f + bounces %.0f + "
+		       "other DMA data %.0f)\n",
+		       f.soc_bytes_copied, f.accel_bytes_copied, f.bytes_bounced,
+		       f.soc_bytes_copied - f.accel_bytes_copied - f.bytes_bounced);
+	printf("  pool buffers taken:        %8.3f (bounces %.2f)\n", f.pool_buffers,
+	       (double)(b->acc.bounces - a->acc.bounces) / n);
+	printf("  fused operations:          %8.3f (%.2f ops folded), writing %.0f bytes (their "
+	       "final output)\n",
+	       f.fusions, (double)(b->acc.fused_ops - a->acc.fused_ops) / n,
+	       f.fused_output_bytes);
+	printf("  DMA engine, host <-> SoC:  %6.2f transfers, %8.0f bytes (queue entries, PRP "
+	       "lists/SGL segments, data)\n",
+	       (double)(b->dma.xfers - a->dma.xfers) / n,
+	       (double)(b->dma.bytes - a->dma.bytes) / n);
+	printf("  host MMIO:                 %6.2f register reads, %.2f writes, %.2f doorbells; "
+	       "%.2f MSI-X interrupts\n",
+	       (double)(b->tr.bar_reads - a->tr.bar_reads) / n,
+	       (double)(b->tr.bar_writes - a->tr.bar_writes) / n,
+	       (double)(b->tr.doorbells - a->tr.doorbells) / n,
+	       (double)(b->tr.irqs - a->tr.irqs) / n);
+	printf("  accel operations:          %6.2f (engine %.2f, software %.2f), copies elided %.2f, "
+	       "copies run %.2f\n",
+	       (double)(hw + sw) / n, (double)hw / n, (double)sw / n,
+	       (double)(b->acc.copies_elided - a->acc.copies_elided) / n, f.copy_ops);
+	printf("  bytes written by accel ops: %7.0f (engine %.0f, software %.0f)\n",
+	       (double)(b->acc.bytes_out_hw - a->acc.bytes_out_hw + b->acc.bytes_out_sw -
+			a->acc.bytes_out_sw) /
+		       n,
+	       (double)(b->acc.bytes_out_hw - a->acc.bytes_out_hw) / n,
+	       (double)(b->acc.bytes_out_sw - a->acc.bytes_out_sw) / n);
+	if (!f.seq_path && !plain)
+		printf("  (no accel sequence reached the bdevs: the crypto and dif bdevs transformed "
+		       "the data in software on local bounce buffers, which these counters do not "
+		       "see)\n");
+}
+
+int ep_host_path(char *buf, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return -errno;
+	self[n] = '\0';
+	int w = snprintf(buf, len, "%s/ferry-nvme-host", dirname(self));
+	return w > 0 && (size_t)w < len ? 0 : -ENAMETOOLONG;
 }

@@ -30,11 +30,18 @@ struct ep_stack_opts {
 	uint64_t blocks;            /* namespace size in blocks (0 = 8192) */
 	const char *mock_args;      /* mock device arguments (NULL: host_mem=64M,iova_size=256M) */
 	const char *transport_args; /* "pcie" transport arguments (NULL: defaults) */
+	/* A terminal bdev of the caller's (an nvmf initiator bdev, say) instead of the malloc
+	 * bdev: the stack is built on it and it is not destroyed with the stack. With
+	 * crypto_dif its blocks must be data + 8 bytes of interleaved metadata. */
+	struct ferry_bdev *base;
+	int crypto_only;            /* crypto directly on the base (no dif); needs base */
+	const uint8_t *key;         /* AES-XTS-128 key1 || key2 (32 bytes; NULL: the sample's) */
 };
 
 struct ep_stack {
 	struct ferry_device *dev;
 	struct ferry_bdev *malloc_bdev, *dif_bdev, *crypto_bdev, *top;
+	struct ferry_bdev *base; /* malloc_bdev, or the caller's (not destroyed here) */
 	struct ferry_crypto_key *key;
 	struct ferry_endpoint *ep;
 	struct ferry_transport *transport;
@@ -102,5 +109,16 @@ uint64_t ep_prp_list_bytes(uint64_t len, uint32_t offset);
  * if unknown (dma_data_bytes is then -1 and left out of soc_bytes_copied). */
 void ep_io_figures(const struct ep_counters *a, const struct ep_counters *b,
 		   int64_t dptr_bytes_per_io, struct ep_io_figures *f);
+
+/* PRP list bytes each I/O of a ferry-nvme-host workload fetches, from its options (NULL
+ * terminated); -1 with SGL data pointers or options this cannot read. */
+int64_t ep_host_dptr_bytes(char *const *args);
+
+/* Print the firmware's per-I/O figures between two snapshots (@p plain: no crypto/dif). */
+void ep_stack_report(const struct ep_counters *a, const struct ep_counters *b, int64_t dptr,
+		     int plain);
+
+/* The path of ferry-nvme-host beside the running program. */
+int ep_host_path(char *buf, size_t len);
 
 #endif /* NVMEH_EP_STACK_H */
