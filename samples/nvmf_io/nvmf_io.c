@@ -31,7 +31,7 @@ struct req {
 	struct iovec iov;
 	uint8_t *buf;
 	uint64_t unit;
-	uint32_t gen;   /* generation written / expected */
+	uint32_t gen; /* generation written / expected */
 	int busy;
 	int verify_read;
 };
@@ -40,7 +40,7 @@ static struct {
 	struct ferry_bdev *bdev;
 	uint32_t bs, unit_blocks;
 	uint64_t units;
-	uint32_t *gen;   /* last completed write generation per unit (0: never written) */
+	uint32_t *gen; /* last completed write generation per unit (0: never written) */
 	uint8_t *busy;
 	uint64_t done, errors, mismatches, reads, writes, bytes;
 	uint64_t rng;
@@ -235,19 +235,45 @@ int main(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "a:n:q:d:gGh", lo, NULL)) != -1) {
 		switch (c) {
-		case 'a': o.addr = optarg; break;
-		case 'n': o.subnqn = optarg; break;
-		case 'H': o.hostnqn = optarg; break;
-		case 'q': o.num_io_queues = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case 'd': o.queue_depth = (uint16_t)strtoul(optarg, NULL, 0); break;
-		case 'g': o.hdgst = 1; break;
-		case 'G': o.ddgst = 1; break;
-		case 'i': ios = strtoull(optarg, NULL, 0); break;
-		case 'b': bs = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 't': secs = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'R': region = strtoull(optarg, NULL, 0); break;
-		case 'N': o.nsid = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'a':
+			o.addr = optarg;
+			break;
+		case 'n':
+			o.subnqn = optarg;
+			break;
+		case 'H':
+			o.hostnqn = optarg;
+			break;
+		case 'q':
+			o.num_io_queues = (uint16_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'd':
+			o.queue_depth = (uint16_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'g':
+			o.hdgst = 1;
+			break;
+		case 'G':
+			o.ddgst = 1;
+			break;
+		case 'i':
+			ios = strtoull(optarg, NULL, 0);
+			break;
+		case 'b':
+			bs = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 't':
+			secs = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'R':
+			region = strtoull(optarg, NULL, 0);
+			break;
+		case 'N':
+			o.nsid = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'r':
 			if (!strcmp(optarg, "randrw"))
 				mode = 0;
@@ -260,7 +286,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: usage(); return c == 'h' ? 0 : 2;
+		default:
+			usage();
+			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (!o.addr || !o.subnqn) {
@@ -270,7 +298,8 @@ int main(int argc, char **argv)
 	o.retry_count = 3;
 	int rc = ferry_bdev_nvmf_create(&o, &g.bdev);
 	if (rc) {
-		fprintf(stderr, "cannot connect to %s (%s): %s\n", o.addr, o.subnqn, ferry_last_error());
+		fprintf(stderr, "cannot connect to %s (%s): %s\n", o.addr, o.subnqn,
+			ferry_last_error());
 		return 1;
 	}
 	uint32_t lbs = ferry_bdev_get_block_size(g.bdev);
@@ -309,7 +338,8 @@ int main(int argc, char **argv)
 	struct rand_ctx rcx = {ios, mode};
 	uint64_t t0 = now_ns();
 	if (!rc)
-		rc = run(reqs, inflight, next_rand, &rcx, secs ? t0 + secs * 1000000000ull : forever);
+		rc = run(reqs, inflight, next_rand, &rcx,
+			 secs ? t0 + secs * 1000000000ull : forever);
 	double el = (double)(now_ns() - t0) / 1e9;
 	uint64_t nio = (g.writes - w0) + (g.reads - r0);
 	printf("workload: %llu I/Os (%llu writes, %llu reads) in %.3f s: %.0f IOPS, %.1f MiB/s\n",

@@ -55,54 +55,55 @@ FERRY_BEGIN_DECLS
 
 /** Options of ferry_bdev_nvmf_create(). Zero the structure, then set what you need. */
 struct ferry_bdev_nvmf_opts {
-	size_t size;             /**< sizeof(struct ferry_bdev_nvmf_opts) */
-	const char *name;        /**< bdev name (required, unique) */
+	size_t size;      /**< sizeof(struct ferry_bdev_nvmf_opts) */
+	const char *name; /**< bdev name (required, unique) */
 	/** A device with the NIC class to connect through (kept open by the caller until the
 	 *  bdev is destroyed); NULL: the bdev opens (and closes) a "tcp" device itself. */
 	struct ferry_device *nic;
-	const char *trtype;      /**< "tcp" (NULL = "tcp"); other transports: -ENOTSUP */
-	const char *addr;        /**< controller address "a.b.c.d:port" or "[v6]:port" (required) */
-	const char *subnqn;      /**< subsystem NQN (required, < 256 bytes) */
-	const char *hostnqn;     /**< host NQN; NULL: a generated "nqn.2014-08.org.nvmexpress:uuid:" NQN */
-	uint32_t nsid;           /**< namespace ID; 0: the first active namespace */
-	uint16_t num_io_queues;  /**< I/O queues (connections) to open; 0 = 1; capped by the
+	const char *trtype; /**< "tcp" (NULL = "tcp"); other transports: -ENOTSUP */
+	const char *addr;   /**< controller address "a.b.c.d:port" or "[v6]:port" (required) */
+	const char *subnqn; /**< subsystem NQN (required, < 256 bytes) */
+	const char
+		*hostnqn; /**< host NQN; NULL: a generated "nqn.2014-08.org.nvmexpress:uuid:" NQN */
+	uint32_t nsid;    /**< namespace ID; 0: the first active namespace */
+	uint16_t num_io_queues; /**< I/O queues (connections) to open; 0 = 1; capped by the
 				      controller's Number of Queues answer */
-	uint16_t queue_depth;    /**< commands in flight per I/O queue; 0 = 128; capped by CAP.MQES + 1 */
-	uint8_t hdgst;           /**< ask for header digests (the controller decides) */
-	uint8_t ddgst;           /**< ask for data digests (the controller decides) */
-	uint32_t kato_ms;        /**< keep-alive timeout given to Connect; 0 = 10000 */
-	uint32_t retry_count;    /**< resubmissions of an I/O after a connection loss (0: fail at once) */
-	uint32_t reconnect_delay_ms;   /**< first delay before a reconnect attempt; 0 = 100 */
+	uint16_t queue_depth; /**< commands in flight per I/O queue; 0 = 128; capped by CAP.MQES + 1 */
+	uint8_t hdgst;        /**< ask for header digests (the controller decides) */
+	uint8_t ddgst;        /**< ask for data digests (the controller decides) */
+	uint32_t kato_ms;     /**< keep-alive timeout given to Connect; 0 = 10000 */
+	uint32_t retry_count; /**< resubmissions of an I/O after a connection loss (0: fail at once) */
+	uint32_t reconnect_delay_ms;    /**< first delay before a reconnect attempt; 0 = 100 */
 	uint32_t ctrlr_loss_timeout_ms; /**< give up (fail I/O with -ENODEV) after this long
 					    without a connection; 0 = 30000 */
-	uint32_t connect_timeout_ms;   /**< bound of one connect attempt (create, reconnect); 0 = 5000 */
-	uint32_t flags;          /**< reserved, 0 */
+	uint32_t connect_timeout_ms; /**< bound of one connect attempt (create, reconnect); 0 = 5000 */
+	uint32_t flags;              /**< reserved, 0 */
 };
 
 /** Counters of an nvmf bdev (ferry_bdev_nvmf_get_stats()). */
 struct ferry_bdev_nvmf_stats {
-	size_t size;               /**< in: sizeof(struct ferry_bdev_nvmf_stats) */
-	uint64_t commands;         /**< NVMe commands sent (admin and I/O, retries included) */
-	uint64_t bytes_read;       /**< data bytes received for successful reads */
-	uint64_t bytes_written;    /**< data bytes sent for successful writes */
-	uint64_t icd_writes;       /**< writes whose data went in the capsule */
-	uint64_t r2ts;             /**< R2Ts served */
-	uint64_t h2c_pdus;         /**< H2CData PDUs sent */
-	uint64_t c2h_success;      /**< reads completed by a C2HData SUCCESS flag (no CapsuleResp) */
-	uint64_t digests_computed; /**< data digests computed (sent and received) */
-	uint64_t digest_errors;    /**< data or header digest mismatches received */
-	uint64_t rx_placed_bytes;  /**< read data received straight into its destination */
-	uint64_t rx_copied_bytes;  /**< read data copied out of the receive buffer */
-	uint64_t staged_ios;       /**< I/Os that went through a local staging buffer */
-	uint64_t staged_bytes;     /**< bytes moved through staging buffers */
-	uint64_t seq_ios;          /**< staged I/Os whose copy ran in the I/O's accel sequence
+	size_t size;            /**< in: sizeof(struct ferry_bdev_nvmf_stats) */
+	uint64_t commands;      /**< NVMe commands sent (admin and I/O, retries included) */
+	uint64_t bytes_read;    /**< data bytes received for successful reads */
+	uint64_t bytes_written; /**< data bytes sent for successful writes */
+	uint64_t icd_writes;    /**< writes whose data went in the capsule */
+	uint64_t r2ts;          /**< R2Ts served */
+	uint64_t h2c_pdus;      /**< H2CData PDUs sent */
+	uint64_t c2h_success;   /**< reads completed by a C2HData SUCCESS flag (no CapsuleResp) */
+	uint64_t digests_computed;  /**< data digests computed (sent and received) */
+	uint64_t digest_errors;     /**< data or header digest mismatches received */
+	uint64_t rx_placed_bytes;   /**< read data received straight into its destination */
+	uint64_t rx_copied_bytes;   /**< read data copied out of the receive buffer */
+	uint64_t staged_ios;        /**< I/Os that went through a local staging buffer */
+	uint64_t staged_bytes;      /**< bytes moved through staging buffers */
+	uint64_t seq_ios;           /**< staged I/Os whose copy ran in the I/O's accel sequence
 				        (where an engine fuses, one fused operation each) */
-	uint64_t keep_alives;      /**< keep-alive commands sent */
+	uint64_t keep_alives;       /**< keep-alive commands sent */
 	uint64_t connection_losses; /**< times the connections were torn down */
-	uint64_t reconnects;       /**< successful reconnections */
-	uint64_t retries;          /**< I/Os resubmitted after a connection loss */
-	uint64_t protocol_errors;  /**< controller violations detected (each sends an H2CTermReq) */
-	uint64_t io_errors;        /**< I/Os completed with an error */
+	uint64_t reconnects;        /**< successful reconnections */
+	uint64_t retries;           /**< I/Os resubmitted after a connection loss */
+	uint64_t protocol_errors; /**< controller violations detected (each sends an H2CTermReq) */
+	uint64_t io_errors;       /**< I/Os completed with an error */
 };
 
 /** @name Connection states (ferry_bdev_nvmf_get_state())

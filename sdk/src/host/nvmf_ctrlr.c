@@ -54,7 +54,8 @@ static int admin_sync(struct nvmf_qpair *q, struct ferry_nvme_sqe *sqe, void *da
 				  step, FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st),
 				  st & FERRY_NVME_STATUS_DNR ? " (DNR)" : "");
 		else
-			FERRY_ERR(NVMF_COMP, "'%s' %s failed: %s", c->name, step, ferry_strerror(rc));
+			FERRY_ERR(NVMF_COMP, "'%s' %s failed: %s", c->name, step,
+				  ferry_strerror(rc));
 		return st ? -EIO : rc;
 	}
 	return 0;
@@ -94,8 +95,8 @@ static int fabrics_connect(struct nvmf_qpair *q, uint16_t sqsize, uint64_t deadl
 	return 0;
 }
 
-static int prop_get(struct nvmf_ctrlr *c, uint32_t off, int eight, uint64_t *val,
-		    uint64_t deadline, const char *step)
+static int prop_get(struct nvmf_ctrlr *c, uint32_t off, int eight, uint64_t *val, uint64_t deadline,
+		    const char *step)
 {
 	struct ferry_nvme_sqe sqe;
 	struct ferry_nvmf_prop_get_cmd *cmd = (void *)&sqe;
@@ -152,22 +153,24 @@ static int enable(struct nvmf_ctrlr *c, uint64_t deadline)
 	rc = prop_set(c, FERRY_NVME_REG_CC, cc, deadline, "Property Set CC.EN");
 	if (rc)
 		return rc;
-	uint64_t to = nvmf_now_ns() + (uint64_t)FERRY_MAX(FERRY_NVME_CAP_TO(c->cap), 1) * 500000000ull;
+	uint64_t to = nvmf_now_ns() +
+		      (uint64_t)FERRY_MAX(FERRY_NVME_CAP_TO(c->cap), 1) * 500000000ull;
 	for (;;) {
 		rc = prop_get(c, FERRY_NVME_REG_CSTS, 0, &v, deadline, "Property Get CSTS");
 		if (rc)
 			return rc;
 		if (v & FERRY_NVME_CSTS_CFS) {
-			FERRY_ERR(NVMF_COMP, "'%s': controller fatal status (CSTS 0x%x) after enable",
-				  c->name, (unsigned)v);
+			FERRY_ERR(NVMF_COMP,
+				  "'%s': controller fatal status (CSTS 0x%x) after enable", c->name,
+				  (unsigned)v);
 			return -EIO;
 		}
 		if (v & FERRY_NVME_CSTS_RDY)
 			return 0;
 		uint64_t now = nvmf_now_ns();
 		if (now > to || now > deadline) {
-			FERRY_ERR(NVMF_COMP, "'%s': CSTS.RDY not set within CAP.TO (%u ms)", c->name,
-				  FERRY_NVME_CAP_TO(c->cap) * 500);
+			FERRY_ERR(NVMF_COMP, "'%s': CSTS.RDY not set within CAP.TO (%u ms)",
+				  c->name, FERRY_NVME_CAP_TO(c->cap) * 500);
 			return -ETIMEDOUT;
 		}
 		struct timespec ts = {0, 1000000};
@@ -187,8 +190,8 @@ static int identify_all(struct nvmf_ctrlr *c, int first, uint64_t deadline)
 	c->oncs = id->oncs;
 	c->vwc = id->vwc;
 	if (!(id->sgls & 3))
-		FERRY_WARN(NVMF_COMP, "'%s': controller reports no SGL support (SGLS 0x%x)", c->name,
-			   id->sgls);
+		FERRY_WARN(NVMF_COMP, "'%s': controller reports no SGL support (SGLS 0x%x)",
+			   c->name, id->sgls);
 
 	uint16_t want = first ? (c->opts.num_io_queues ? c->opts.num_io_queues : 1) : c->nq;
 	if (want > NVMF_MAX_QUEUES)
@@ -199,7 +202,8 @@ static int identify_all(struct nvmf_ctrlr *c, int first, uint64_t deadline)
 	sqe.opcode = FERRY_NVME_ADM_SET_FEATURES;
 	sqe.cdw10 = FERRY_NVME_FEAT_NUM_QUEUES;
 	sqe.cdw11 = (uint32_t)(want - 1) | (uint32_t)(want - 1) << 16;
-	rc = admin_sync(&c->admin, &sqe, NULL, 0, 0, &cqe, deadline, "Set Features Number of Queues");
+	rc = admin_sync(&c->admin, &sqe, NULL, 0, 0, &cqe, deadline,
+			"Set Features Number of Queues");
 	if (rc)
 		return rc;
 	uint32_t nsqa = (cqe.dw0 & 0xffff) + 1, ncqa = (cqe.dw0 >> 16) + 1;
@@ -220,7 +224,8 @@ static int identify_all(struct nvmf_ctrlr *c, int first, uint64_t deadline)
 			return rc;
 		memcpy(&nsid, c->idbuf, sizeof(nsid));
 		if (!nsid) {
-			FERRY_ERR(NVMF_COMP, "'%s': the subsystem has no active namespace", c->name);
+			FERRY_ERR(NVMF_COMP, "'%s': the subsystem has no active namespace",
+				  c->name);
 			return -ENODEV;
 		}
 	}

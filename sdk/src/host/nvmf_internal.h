@@ -17,14 +17,14 @@
 
 #define NVMF_COMP "bdev_nvmf"
 
-#define NVMF_ADMIN_DEPTH 32   /* admin queue slots (SQSIZE 31) */
-#define NVMF_MAX_QUEUES 64    /* I/O queues per controller */
-#define NVMF_SLOT_IOV 16      /* data segments a slot sends/receives directly */
+#define NVMF_ADMIN_DEPTH 32             /* admin queue slots (SQSIZE 31) */
+#define NVMF_MAX_QUEUES 64              /* I/O queues per controller */
+#define NVMF_SLOT_IOV 16                /* data segments a slot sends/receives directly */
 #define NVMF_TX_IOV (NVMF_SLOT_IOV + 2) /* header + data + digest */
-#define NVMF_RXBUF 16384      /* receive buffer for headers and small PDUs */
-#define NVMF_STAGING_MAX 64   /* staging buffers of the pool */
+#define NVMF_RXBUF 16384                /* receive buffer for headers and small PDUs */
+#define NVMF_STAGING_MAX 64             /* staging buffers of the pool */
 #define NVMF_STAGING_SIZE (128u * 1024) /* bytes of one staging buffer */
-#define NVMF_ADMIN_ICD 8192   /* in-capsule data the admin queue always takes (NVMe/TCP) */
+#define NVMF_ADMIN_ICD 8192 /* in-capsule data the admin queue always takes (NVMe/TCP) */
 
 /* Slot states. */
 enum nvmf_slot_state {
@@ -38,32 +38,32 @@ struct nvmf_ctrlr;
 /* One command slot of a queue pair (cid -> slot by the low bits of the cid). */
 struct nvmf_slot {
 	struct nvmf_slot *next_free;
-	struct nvmf_slot *tx_next;   /* on the queue pair's send FIFO */
+	struct nvmf_slot *tx_next; /* on the queue pair's send FIFO */
 	struct nvmf_qpair *q;
 	uint16_t idx;
-	uint16_t cid;                /* idx | generation << idx_bits */
+	uint16_t cid; /* idx | generation << idx_bits */
 	uint8_t state;
-	uint8_t on_tx;               /* queued for sending */
-	uint8_t dir;                 /* 0 none, 1 host -> controller, 2 controller -> host */
-	uint8_t icd;                 /* data went in the capsule */
+	uint8_t on_tx; /* queued for sending */
+	uint8_t dir;   /* 0 none, 1 host -> controller, 2 controller -> host */
+	uint8_t icd;   /* data went in the capsule */
 	uint8_t r2t_active;
-	uint8_t done;                /* synchronous admin: completed */
-	uint8_t failed;              /* a data error seen (digest, short read) */
-	uint8_t got_success;         /* C2H SUCCESS seen */
-	uint8_t resp_pending;        /* completed while our H2CData was still queued */
-	uint8_t is_ka;               /* a keep-alive */
+	uint8_t done;         /* synchronous admin: completed */
+	uint8_t failed;       /* a data error seen (digest, short read) */
+	uint8_t got_success;  /* C2H SUCCESS seen */
+	uint8_t resp_pending; /* completed while our H2CData was still queued */
+	uint8_t is_ka;        /* a keep-alive */
 	struct ferry_nvme_sqe sqe;
-	struct ferry_nvme_cqe cqe;   /* synchronous admin: the completion */
-	int status;                  /* completion status as errno */
-	struct ferry_bdev_io *io;    /* NULL: an internal admin command */
+	struct ferry_nvme_cqe cqe; /* synchronous admin: the completion */
+	int status;                /* completion status as errno */
+	struct ferry_bdev_io *io;  /* NULL: an internal admin command */
 	/* data: system-domain segments */
 	const struct iovec *data;
 	uint32_t data_cnt;
 	uint32_t len;
-	uint32_t c2h_next;           /* next expected C2HData offset */
-	uint32_t h2c_next;           /* next expected R2T offset */
-	uint32_t r2t_end;            /* end of the R2T being served */
-	uint32_t h2c_off;            /* next H2CData offset inside the R2T */
+	uint32_t c2h_next; /* next expected C2HData offset */
+	uint32_t h2c_next; /* next expected R2T offset */
+	uint32_t r2t_end;  /* end of the R2T being served */
+	uint32_t h2c_off;  /* next H2CData offset inside the R2T */
 	uint16_t ttag;
 	/* what is being sent */
 	struct iovec tx_iov[NVMF_TX_IOV];
@@ -87,7 +87,7 @@ struct nvmf_qpair {
 	struct ferry_hal_sock *sock;
 	struct ferry_nvme_tcp_params p;
 	struct ferry_nvme_tcp_rx rx;
-	uint32_t max_icd;            /* in-capsule data bytes this queue takes */
+	uint32_t max_icd; /* in-capsule data bytes this queue takes */
 	uint32_t maxh2cdata;
 	struct nvmf_slot *slots;
 	struct nvmf_slot *free;
@@ -97,7 +97,7 @@ struct nvmf_qpair {
 	uint8_t *rxbuf;
 	uint32_t rx_pos, rx_len;
 	struct iovec rx_iov[NVMF_SLOT_IOV + 2];
-	struct nvmf_slot *rx_slot;   /* slot of the C2HData being received */
+	struct nvmf_slot *rx_slot; /* slot of the C2HData being received */
 	uint8_t term[FERRY_NVME_TCP_TERM_MAX_PLEN];
 };
 
@@ -112,9 +112,9 @@ struct nvmf_ctrlr {
 	const struct ferry_hal_nic_ops *nic;
 	struct ferry_hal_sock_group *group;
 	uint32_t max_send_iov, max_recv_iov;
-	int connecting;               /* inside nvmf_ctrlr_connect(): a loss is its error */
-	uint8_t *idbuf;               /* 4096 bytes: Identify data */
-	uint8_t *cdata;               /* 1024 bytes: Connect data */
+	int connecting; /* inside nvmf_ctrlr_connect(): a loss is its error */
+	uint8_t *idbuf; /* 4096 bytes: Identify data */
+	uint8_t *cdata; /* 1024 bytes: Connect data */
 	char name[FERRY_BDEV_NAME_MAX];
 	char addr[128];
 	char subnqn[256];
@@ -124,7 +124,7 @@ struct nvmf_ctrlr {
 	uint16_t cntlid;
 	uint64_t cap;
 	uint32_t vs;
-	uint32_t mdts_bytes;          /* 0 = no limit */
+	uint32_t mdts_bytes; /* 0 = no limit */
 	uint32_t ioccsz;
 	uint32_t nsid;
 	uint32_t block_size;
@@ -132,19 +132,19 @@ struct nvmf_ctrlr {
 	uint64_t num_blocks;
 	uint16_t oncs;
 	uint8_t vwc;
-	uint32_t max_xfer;            /* largest data transfer of one command */
-	uint16_t nq;                  /* I/O queues */
+	uint32_t max_xfer; /* largest data transfer of one command */
+	uint16_t nq;       /* I/O queues */
 	uint16_t qd;
 	struct nvmf_qpair admin;
 	struct nvmf_qpair *ioq;
 	uint32_t next_q;
 	/* state */
-	uint32_t state;               /* FERRY_BDEV_NVMF_* */
-	uint64_t lost_ns;             /* when the connection was lost */
+	uint32_t state;   /* FERRY_BDEV_NVMF_* */
+	uint64_t lost_ns; /* when the connection was lost */
 	uint64_t next_attempt_ns;
 	uint32_t delay_ms;
 	uint64_t ka_next_ns;
-	uint64_t ka_sent_ns;          /* 0: no keep-alive outstanding */
+	uint64_t ka_sent_ns; /* 0: no keep-alive outstanding */
 	uint32_t kato_ms;
 	struct ferry_bdev_io *pend_head, *pend_tail; /* I/O waiting for a connection / slot */
 	int in_poll;

@@ -52,13 +52,26 @@ static void io_error_detail(struct ferry_bdev_io *io, uint16_t st)
 		return;
 	io->error_block = io->offset_blocks;
 	switch (sc) {
-	case FERRY_NVME_SC_COMPARE_FAILURE: io->error = FERRY_BDEV_ERR_MISCOMPARE; break;
-	case FERRY_NVME_SC_GUARD_CHECK: io->error = FERRY_BDEV_ERR_GUARD; break;
-	case FERRY_NVME_SC_APPTAG_CHECK: io->error = FERRY_BDEV_ERR_APPTAG; break;
-	case FERRY_NVME_SC_REFTAG_CHECK: io->error = FERRY_BDEV_ERR_REFTAG; break;
-	case FERRY_NVME_SC_UNRECOVERED_READ: io->error = FERRY_BDEV_ERR_READ; break;
-	case FERRY_NVME_SC_WRITE_FAULT: io->error = FERRY_BDEV_ERR_WRITE; break;
-	default: break;
+	case FERRY_NVME_SC_COMPARE_FAILURE:
+		io->error = FERRY_BDEV_ERR_MISCOMPARE;
+		break;
+	case FERRY_NVME_SC_GUARD_CHECK:
+		io->error = FERRY_BDEV_ERR_GUARD;
+		break;
+	case FERRY_NVME_SC_APPTAG_CHECK:
+		io->error = FERRY_BDEV_ERR_APPTAG;
+		break;
+	case FERRY_NVME_SC_REFTAG_CHECK:
+		io->error = FERRY_BDEV_ERR_REFTAG;
+		break;
+	case FERRY_NVME_SC_UNRECOVERED_READ:
+		io->error = FERRY_BDEV_ERR_READ;
+		break;
+	case FERRY_NVME_SC_WRITE_FAULT:
+		io->error = FERRY_BDEV_ERR_WRITE;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -161,7 +174,7 @@ static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 		break;
 	case FERRY_BDEV_IO_UNMAP:
 		e->opcode = FERRY_NVME_CMD_DSM;
-		e->cdw10 = 0;      /* one range */
+		e->cdw10 = 0;       /* one range */
 		e->cdw11 = 1u << 2; /* AD: deallocate */
 		e->cdw12 = 0;
 		s->dsm.attributes = 0;
@@ -293,7 +306,8 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 			rc = ferry_memdomain_push(&io->mem, &m->mem, read_copy_done, io);
 		}
 		if (rc) {
-			FERRY_ERR(NVMF_COMP, "'%s': cannot copy read data out of the staging buffer: %s",
+			FERRY_ERR(NVMF_COMP,
+				  "'%s': cannot copy read data out of the staging buffer: %s",
 				  c->name, ferry_strerror(rc));
 			io_finish(c, io, rc);
 		}
@@ -338,7 +352,8 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 		return -EINVAL;
 	}
 	if (io->seq && io->type == FERRY_BDEV_IO_COMPARE) {
-		FERRY_ERR(NVMF_COMP, "'%s': compare with an I/O sequence is not supported", c->name);
+		FERRY_ERR(NVMF_COMP, "'%s': compare with an I/O sequence is not supported",
+			  c->name);
 		return -ENOTSUP;
 	}
 	IO_NEXT(io) = NULL;
@@ -353,7 +368,8 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 		return 0;
 	}
 	if (len > NVMF_STAGING_SIZE) {
-		FERRY_ERR(NVMF_COMP, "'%s': a staged I/O (other domain or sequence) is limited to %u bytes",
+		FERRY_ERR(NVMF_COMP,
+			  "'%s': a staged I/O (other domain or sequence) is limited to %u bytes",
 			  c->name, NVMF_STAGING_SIZE);
 		return -EINVAL;
 	}
@@ -381,8 +397,9 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 		rc = ferry_seq_append_copy(io->seq, &m->mem, &io->mem, NULL, NULL);
 		if (rc) {
 			stage_put(c, io);
-			FERRY_ERR(NVMF_COMP, "'%s': cannot append the copy to the I/O's sequence: %s",
-				  c->name, ferry_strerror(rc));
+			FERRY_ERR(NVMF_COMP,
+				  "'%s': cannot append the copy to the I/O's sequence: %s", c->name,
+				  ferry_strerror(rc));
 			return rc;
 		}
 		rc = ferry_seq_finish(io->seq, write_staged, io);
@@ -608,7 +625,8 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	rc = ferry_bdev_create(&bo, &c->bdev);
 	if (rc)
 		goto err_free;
-	FERRY_INFO(NVMF_COMP, "'%s': %s nsid %u at %s: %llu blocks of %u bytes, %u I/O queues x %u%s%s",
+	FERRY_INFO(NVMF_COMP,
+		   "'%s': %s nsid %u at %s: %llu blocks of %u bytes, %u I/O queues x %u%s%s",
 		   c->name, c->subnqn, c->nsid, c->addr, (unsigned long long)c->num_blocks,
 		   c->block_size, c->nq, c->qd, c->admin.p.hdgst ? ", header digest" : "",
 		   c->admin.p.ddgst ? ", data digest" : "");

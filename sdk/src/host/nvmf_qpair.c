@@ -188,14 +188,16 @@ int nvmf_slot_submit(struct nvmf_slot *s)
 	s->sqe.cid = s->cid;
 	if (s->len) {
 		s->sqe.flags = (uint8_t)((s->sqe.flags & ~(3u << FERRY_NVME_FLAGS_PSDT_SHIFT)) |
-					 (FERRY_NVME_PSDT_SGL_MPTR_CONTIG << FERRY_NVME_FLAGS_PSDT_SHIFT));
+					 (FERRY_NVME_PSDT_SGL_MPTR_CONTIG
+					  << FERRY_NVME_FLAGS_PSDT_SHIFT));
 		s->sqe.dptr.sgl.address = 0;
 		s->sqe.dptr.sgl.length = s->len;
 		memset(s->sqe.dptr.sgl.rsvd, 0, sizeof(s->sqe.dptr.sgl.rsvd));
 		/* Fabrics commands (Connect) take up to 8 KiB in the capsule on every queue,
 		 * as on the admin queue (the I/O queue's IOCCSZ applies once it is connected;
 		 * SPDK and Linux do the same). */
-		uint32_t max_icd = s->sqe.opcode == FERRY_NVMF_OPC_FABRICS ? NVMF_ADMIN_ICD : q->max_icd;
+		uint32_t max_icd = s->sqe.opcode == FERRY_NVMF_OPC_FABRICS ? NVMF_ADMIN_ICD
+									   : q->max_icd;
 		if (s->dir == 1 && s->len <= max_icd) {
 			icd = s->len;
 			s->icd = 1;
@@ -262,7 +264,8 @@ int nvmf_qpair_flush(struct nvmf_qpair *q)
 	int work = 0;
 	while (q->tx_head && q->connected && !q->failed) {
 		uint32_t n = 0;
-		for (struct nvmf_slot *s = q->tx_head; s && n < FERRY_ARRAY_SIZE(v); s = s->tx_next) {
+		for (struct nvmf_slot *s = q->tx_head; s && n < FERRY_ARRAY_SIZE(v);
+		     s = s->tx_next) {
 			uint32_t i = s == q->tx_head ? s->tx_idx : 0;
 			size_t off = s == q->tx_head ? s->tx_off : 0;
 			for (; i < s->tx_cnt && n < FERRY_ARRAY_SIZE(v); i++, off = 0) {
@@ -372,7 +375,8 @@ static int on_header(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event 
 			       FERRY_ARRAY_SIZE(q->rx_iov));
 	if (!n || ferry_nvme_tcp_rx_set_dest(&q->rx, q->rx_iov, n))
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
-				   offsetof(struct ferry_nvme_tcp_data, datal), "C2HData destination");
+				   offsetof(struct ferry_nvme_tcp_data, datal),
+				   "C2HData destination");
 	q->rx_slot = s;
 	return 0;
 }
@@ -429,7 +433,8 @@ static int on_r2t(struct nvmf_qpair *q, const struct ferry_nvme_tcp_r2t *r)
 	q->c->st.r2ts++;
 	if (h2c_next_pdu(s))
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
-				   offsetof(struct ferry_nvme_tcp_r2t, r2tl), "R2T cannot be served");
+				   offsetof(struct ferry_nvme_tcp_r2t, r2tl),
+				   "R2T cannot be served");
 	return 0;
 }
 
@@ -445,13 +450,24 @@ static int on_done(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event *e
 		struct nvmf_slot *s = q->rx_slot;
 		q->rx_slot = NULL;
 		if (!s)
-			return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0, "C2HData state");
+			return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
+					   "C2HData state");
 		s->c2h_next += ev->data_len;
 		if (q->p.ddgst && !ev->all_crc_ok)
 			q->c->st.digests_computed++;
 		if (ev->ddgst_error) {
+			static struct log_ratelimit rl;
 			s->failed = 1;
 			q->c->st.digest_errors++;
+			ferry_set_last_error(NVMF_COMP,
+					     "'%s' queue %u: data digest error in C2HData "
+					     "(cid 0x%x, offset %u): the read fails",
+					     q->c->name, q->qid, s->cid, d->datao);
+			if (log_ratelimit(&rl, NULL))
+				FERRY_ERR(NVMF_COMP,
+					  "'%s' queue %u: data digest error in C2HData "
+					  "(cid 0x%x, offset %u): the read fails",
+					  q->c->name, q->qid, s->cid, d->datao);
 		}
 		if (d->ch.flags & FERRY_NVME_TCP_F_SUCCESS) {
 			if (s->c2h_next != s->len)
@@ -509,9 +525,10 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 		struct ferry_nvme_tcp_rx_event ev = {0};
 		if (q->rx_pos < q->rx_len) {
 			size_t used = 0;
-			if (ferry_nvme_tcp_rx_feed(&q->rx, q->rxbuf + q->rx_pos, q->rx_len - q->rx_pos,
-						   &used, &ev))
-				return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0, "feed");
+			if (ferry_nvme_tcp_rx_feed(&q->rx, q->rxbuf + q->rx_pos,
+						   q->rx_len - q->rx_pos, &used, &ev))
+				return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
+						   "feed");
 			q->rx_pos += (uint32_t)used;
 			if (ev.type == FERRY_NVME_TCP_RX_NONE && !used)
 				return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
@@ -607,7 +624,8 @@ static int icresp_check(struct nvmf_qpair *q, const struct ferry_nvme_tcp_icresp
 	uint8_t asked = (uint8_t)((c->opts.hdgst ? FERRY_NVME_TCP_DGST_HDGST : 0) |
 				  (c->opts.ddgst ? FERRY_NVME_TCP_DGST_DDGST : 0));
 	if (r->dgst & ~asked) {
-		FERRY_ERR(NVMF_COMP, "'%s' queue %u: ICResp enables digests 0x%x not asked for (0x%x)",
+		FERRY_ERR(NVMF_COMP,
+			  "'%s' queue %u: ICResp enables digests 0x%x not asked for (0x%x)",
 			  c->name, q->qid, r->dgst, asked);
 		return -EPROTO;
 	}
@@ -624,7 +642,8 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 {
 	struct nvmf_ctrlr *c = q->c;
 	const struct ferry_hal_nic_ops *nic = c->nic;
-	struct ferry_hal_sock_opts so = {.size = sizeof(so), .addr = c->addr,
+	struct ferry_hal_sock_opts so = {.size = sizeof(so),
+					 .addr = c->addr,
 					 .flags = FERRY_HAL_SOCK_F_NODELAY};
 	int rc;
 
@@ -676,8 +695,8 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 		uint32_t fl, n = ferry_nvme_tcp_rx_next(&q->rx, v, FERRY_ARRAY_SIZE(v));
 		if (!n) {
 			rc = -EPROTO;
-			FERRY_ERR(NVMF_COMP, "'%s' queue %u: ICResp: receive machine stalled", c->name,
-				  q->qid);
+			FERRY_ERR(NVMF_COMP, "'%s' queue %u: ICResp: receive machine stalled",
+				  c->name, q->qid);
 			goto err_close;
 		}
 		ssize_t r = nic->recvv(q->sock, v, n, &fl);
@@ -693,8 +712,8 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 		}
 		if (r <= 0) {
 			rc = r ? (int)r : -ECONNRESET;
-			FERRY_ERR(NVMF_COMP, "'%s' queue %u: waiting for ICResp: %s", c->name, q->qid,
-				  r ? ferry_strerror(rc) : "connection closed");
+			FERRY_ERR(NVMF_COMP, "'%s' queue %u: waiting for ICResp: %s", c->name,
+				  q->qid, r ? ferry_strerror(rc) : "connection closed");
 			goto err_close;
 		}
 		ferry_nvme_tcp_rx_advance(&q->rx, (size_t)r, 0, &ev);
@@ -702,8 +721,8 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 			ferry_nvme_tcp_rx_set_dest(&q->rx, NULL, 0);
 		if (ev.type == FERRY_NVME_TCP_RX_ERROR) {
 			rc = -EPROTO;
-			FERRY_ERR(NVMF_COMP, "'%s' queue %u: bad ICResp: %s (FEI %u)", c->name, q->qid,
-				  ferry_nvme_tcp_fes_str(ev.fes), ev.fei);
+			FERRY_ERR(NVMF_COMP, "'%s' queue %u: bad ICResp: %s (FEI %u)", c->name,
+				  q->qid, ferry_nvme_tcp_fes_str(ev.fes), ev.fei);
 			goto err_close;
 		}
 		if (ev.type != FERRY_NVME_TCP_RX_DONE)
@@ -716,7 +735,8 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 		}
 		if (ev.hdr->pdu_type == FERRY_NVME_TCP_C2H_TERM) {
 			const struct ferry_nvme_tcp_term *t = (const void *)ev.hdr;
-			FERRY_ERR(NVMF_COMP, "'%s' queue %u: controller answered ICReq with a TermReq: %s",
+			FERRY_ERR(NVMF_COMP,
+				  "'%s' queue %u: controller answered ICReq with a TermReq: %s",
 				  c->name, q->qid, ferry_nvme_tcp_fes_str(t->fes));
 		}
 		rc = -EPROTO;

@@ -49,15 +49,15 @@ struct fake_target {
 	/* config */
 	uint32_t block_size;
 	uint64_t blocks;
-	uint32_t ioccsz;      /* 4: no in-capsule data on I/O queues */
+	uint32_t ioccsz; /* 4: no in-capsule data on I/O queues */
 	uint32_t maxh2cdata;
-	uint32_t r2t_split;   /* bytes per R2T (0: one R2T for the whole write) */
-	uint32_t c2h_chunk;   /* bytes per C2HData */
-	int c2h_success;      /* use the SUCCESS flag instead of a CapsuleResp */
-	int allow_dgst;       /* grant the digests the host asks for */
+	uint32_t r2t_split; /* bytes per R2T (0: one R2T for the whole write) */
+	uint32_t c2h_chunk; /* bytes per C2HData */
+	int c2h_success;    /* use the SUCCESS flag instead of a CapsuleResp */
+	int allow_dgst;     /* grant the digests the host asks for */
 	enum fake_fault fault;
-	int fault_n;          /* the I/O command (1-based) the fault hits */
-	int fault_once;       /* the fault hits only once */
+	int fault_n;    /* the I/O command (1-based) the fault hits */
+	int fault_once; /* the fault hits only once */
 	/* state */
 	uint8_t *storage;
 	pthread_mutex_t lock;
@@ -68,7 +68,7 @@ struct fake_target {
 	atomic_int conns_open;
 	int fds[64];
 	int nfds;
-	uint8_t icreq[128];    /* first ICReq */
+	uint8_t icreq[128]; /* first ICReq */
 	uint8_t connect_cmd[64];
 	uint8_t connect_data[1024];
 	int cc_en;
@@ -251,7 +251,8 @@ static int ft_pull_h2c(struct fake_conn *c, uint16_t cid, uint8_t *buf, uint32_t
 				return rc;
 			struct ferry_nvme_tcp_data *d = (void *)hdr;
 			if (d->ch.pdu_type == FERRY_NVME_TCP_CAPSULE_CMD && c->bl_count < 256) {
-				struct fake_cmd *b = &c->backlog[(c->bl_head + c->bl_count++) % 256];
+				struct fake_cmd *b =
+					&c->backlog[(c->bl_head + c->bl_count++) % 256];
 				memcpy(b->hdr, hdr, sizeof(b->hdr));
 				b->data = data;
 				b->dlen = dlen;
@@ -265,7 +266,8 @@ static int ft_pull_h2c(struct fake_conn *c, uint16_t cid, uint8_t *buf, uint32_t
 			if (d->ch.pdu_type != FERRY_NVME_TCP_H2C_DATA || d->cccid != cid ||
 			    d->ttag != ttag || d->datao != off + got || d->datal != dlen ||
 			    got + dlen > chunk || dlen > t->maxh2cdata ||
-			    (!!(d->ch.flags & FERRY_NVME_TCP_F_LAST_PDU) != (got + dlen == chunk))) {
+			    (!!(d->ch.flags & FERRY_NVME_TCP_F_LAST_PDU) !=
+			     (got + dlen == chunk))) {
 				fprintf(stderr, "fake target: bad H2CData\n");
 				free(data);
 				return -1;
@@ -412,7 +414,9 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 			int last = o + l == end;
 			if (last)
 				d.ch.flags = FERRY_NVME_TCP_F_LAST_PDU |
-					     (t->c2h_success && end == len ? FERRY_NVME_TCP_F_SUCCESS : 0);
+					     (t->c2h_success && end == len
+						      ? FERRY_NVME_TCP_F_SUCCESS
+						      : 0);
 			d.cccid = e->cid;
 			d.datao = o;
 			d.datal = l + (oversize && last ? 512 : 0);
@@ -482,7 +486,8 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 			return -1;
 		if (r.slba + r.nlb <= t->blocks) {
 			pthread_mutex_lock(&t->lock);
-			memset(t->storage + r.slba * t->block_size, 0, (size_t)r.nlb * t->block_size);
+			memset(t->storage + r.slba * t->block_size, 0,
+			       (size_t)r.nlb * t->block_size);
 			pthread_mutex_unlock(&t->lock);
 		}
 		return ft_resp(c, e->cid, 0, 0, 0);

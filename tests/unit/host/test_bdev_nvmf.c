@@ -133,8 +133,8 @@ static void rw_roundtrip(struct fake_target *t, struct ferry_bdev *b)
 		fill(w, n * 512u, k + 1);
 		cr_assert_eq(run_io(b, FERRY_BDEV_IO_WRITE, lba, n, w), 0, "write %u: %s", n,
 			     ferry_last_error());
-		cr_assert_eq(memcmp(t->storage + lba * 512, w, n * 512u), 0, "target bytes, %u blocks",
-			     n);
+		cr_assert_eq(memcmp(t->storage + lba * 512, w, n * 512u), 0,
+			     "target bytes, %u blocks", n);
 		memset(r, 0, n * 512u);
 		cr_assert_eq(run_io(b, FERRY_BDEV_IO_READ, lba, n, r), 0, "read %u", n);
 		cr_assert_eq(memcmp(r, w, n * 512u), 0, "read back, %u blocks", n);

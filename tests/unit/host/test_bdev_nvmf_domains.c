@@ -90,7 +90,8 @@ Test(bdev_nvmf_domains, host_memory)
 			       {(void *)(uintptr_t)(19 * TM_PAGE), TM_PAGE}};
 	struct ferry_mem m = {.domain = dom, .iov = iov, .iovcnt = 2};
 	cr_assert_eq(run(b, NULL, FERRY_BDEV_IO_WRITE, 40, 32, &m), 0, "%s", ferry_last_error());
-	cr_assert_eq(memcmp(t.storage + 40 * 512, host, 4 * TM_PAGE), 0, "controller got host bytes");
+	cr_assert_eq(memcmp(t.storage + 40 * 512, host, 4 * TM_PAGE), 0,
+		     "controller got host bytes");
 	struct iovec riov = {(void *)(uintptr_t)(20 * TM_PAGE), 4 * TM_PAGE};
 	struct ferry_mem rm = {.domain = dom, .iov = &riov, .iovcnt = 1};
 	cr_assert_eq(run(b, NULL, FERRY_BDEV_IO_READ, 40, 32, &rm), 0);
@@ -121,7 +122,9 @@ Test(bdev_nvmf_domains, crypto_sequence)
 	ft_defaults(&t);
 	cr_assert_eq(ft_start(&t), 0);
 	struct ferry_bdev *b = connect_to(&t, "nvmf_crypto_base");
-	struct ferry_bdev_crypto_opts co = {.size = sizeof(co), .name = "nvmf_crypto", .base = b,
+	struct ferry_bdev_crypto_opts co = {.size = sizeof(co),
+					    .name = "nvmf_crypto",
+					    .base = b,
 					    .key = key};
 	struct ferry_bdev *cb = NULL;
 	cr_assert_eq(ferry_bdev_crypto_create(&co, &cb), 0, "%s", ferry_last_error());

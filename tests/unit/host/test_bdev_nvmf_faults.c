@@ -137,7 +137,8 @@ static void hostile(enum fake_fault f, int faulted_is_write, int dg, int expect_
 	} else {
 		memset(r, 0, sizeof(r));
 		rc = run_io(b, FERRY_BDEV_IO_READ, 64, 16, r);
-		cr_assert_neq(rc, 0, "fault %d: the read must fail (never wrong bytes as success)", f);
+		cr_assert_neq(rc, 0, "fault %d: the read must fail (never wrong bytes as success)",
+			      f);
 	}
 	cr_assert_eq(atomic_load(&t.fault_fired), 1);
 	struct ferry_bdev_nvmf_stats s = stats_of(b);
@@ -157,14 +158,38 @@ static void hostile(enum fake_fault f, int faulted_is_write, int dg, int expect_
 	ft_stop(&t);
 }
 
-Test(bdev_nvmf_faults, unknown_cid) { hostile(FAULT_BAD_CID, 0, 0, 1); }
-Test(bdev_nvmf_faults, oversize_c2hdata) { hostile(FAULT_OVERSIZE_C2H, 0, 0, 1); }
-Test(bdev_nvmf_faults, c2h_termreq) { hostile(FAULT_TERM, 0, 0, 0); }
-Test(bdev_nvmf_faults, malformed_cqe) { hostile(FAULT_BAD_CQE, 0, 1, 1); }
-Test(bdev_nvmf_faults, bad_data_digest) { hostile(FAULT_BAD_DDGST, 0, 1, 0); }
-Test(bdev_nvmf_faults, short_read) { hostile(FAULT_SHORT_READ, 0, 0, 0); }
-Test(bdev_nvmf_faults, r2t_beyond_write) { hostile(FAULT_R2T_BEYOND, 1, 0, 1); }
-Test(bdev_nvmf_faults, c2hdata_for_write) { hostile(FAULT_C2H_FOR_WRITE, 1, 0, 1); }
+Test(bdev_nvmf_faults, unknown_cid)
+{
+	hostile(FAULT_BAD_CID, 0, 0, 1);
+}
+Test(bdev_nvmf_faults, oversize_c2hdata)
+{
+	hostile(FAULT_OVERSIZE_C2H, 0, 0, 1);
+}
+Test(bdev_nvmf_faults, c2h_termreq)
+{
+	hostile(FAULT_TERM, 0, 0, 0);
+}
+Test(bdev_nvmf_faults, malformed_cqe)
+{
+	hostile(FAULT_BAD_CQE, 0, 1, 1);
+}
+Test(bdev_nvmf_faults, bad_data_digest)
+{
+	hostile(FAULT_BAD_DDGST, 0, 1, 0);
+}
+Test(bdev_nvmf_faults, short_read)
+{
+	hostile(FAULT_SHORT_READ, 0, 0, 0);
+}
+Test(bdev_nvmf_faults, r2t_beyond_write)
+{
+	hostile(FAULT_R2T_BEYOND, 1, 0, 1);
+}
+Test(bdev_nvmf_faults, c2hdata_for_write)
+{
+	hostile(FAULT_C2H_FOR_WRITE, 1, 0, 1);
+}
 
 /* 32 writes in flight, the connection drops at the 10th command: with retries every write
  * completes, and reading back after the reconnect finds every one of them. */
@@ -177,7 +202,10 @@ static void drop_mid_io(uint32_t retries)
 	t.fault_once = 1;
 	cr_assert_eq(ft_start(&t), 0);
 	struct ferry_bdev *b = connect_to(&t, "nvmf_drop", 0, retries, 30000);
-	enum { N = 32, NB = 8 };
+	enum {
+		N = 32,
+		NB = 8
+	};
 	static uint8_t w[N][NB * 512], r[NB * 512];
 	static struct io_slot s[N];
 	for (int i = 0; i < N; i++) {
@@ -213,8 +241,14 @@ static void drop_mid_io(uint32_t retries)
 	ft_stop(&t);
 }
 
-Test(bdev_nvmf_faults, drop_mid_io_retried) { drop_mid_io(3); }
-Test(bdev_nvmf_faults, drop_mid_io_no_retry) { drop_mid_io(0); }
+Test(bdev_nvmf_faults, drop_mid_io_retried)
+{
+	drop_mid_io(3);
+}
+Test(bdev_nvmf_faults, drop_mid_io_no_retry)
+{
+	drop_mid_io(0);
+}
 
 Test(bdev_nvmf_faults, controller_loss_fails_fast)
 {

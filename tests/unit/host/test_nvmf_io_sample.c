@@ -21,9 +21,11 @@ static int run_sample(struct fake_target *t, const char *extra1, const char *ext
 	snprintf(path, sizeof(path), "%s/ferry-nvmf-io", dirname(exe));
 	if (access(path, X_OK) != 0)
 		cr_skip_test("ferry-nvmf-io not built");
-	char *argv[] = {path, "-a", t->addr, "-n", "nqn.2026-01.io.ferry:sample", "--ios", "3000",
-			"-d", "16", "--bs", "4096", "--region", "1048576", (char *)extra1,
-			(char *)extra2, NULL};
+	char *argv[] = {
+		path,    "-a",       t->addr,   "-n",           "nqn.2026-01.io.ferry:sample",
+		"--ios", "3000",     "-d",      "16",           "--bs",
+		"4096",  "--region", "1048576", (char *)extra1, (char *)extra2,
+		NULL};
 	pid_t pid;
 	cr_assert_eq(posix_spawn(&pid, path, NULL, NULL, argv, environ), 0);
 	int st = 0;
