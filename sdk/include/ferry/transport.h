@@ -130,8 +130,9 @@ FERRY_API int ferry_transport_pg_poll(struct ferry_transport_pg *pg, uint32_t ma
  * @brief Destroy a poll group. Its thread must have stopped polling it.
  * @retval 0 destroyed (NULL is a no-op).
  * @retval -EBUSY the group still owns connections or a controller: close them first (stop
- *         the hosts, or destroy the transport instance, which closes every connection and
- *         then may destroy its groups itself).
+ *         the hosts), or destroy the transport instance instead: ferry_transport_destroy()
+ *         closes every connection and destroys the groups still alive with their handles
+ *         (their threads must have stopped polling them first).
  */
 FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg);
 

@@ -1337,8 +1337,10 @@ static void tcp_destroy(struct ferry_transport *t)
 	nvmf_tgt_destroy(tr->tgt);
 	/* Groups the integrator did not destroy go with the instance (their struct
 	 * ferry_transport_pg handles are freed by ferry_transport_pg_destroy only). */
-	for (uint32_t i = 0; i < tr->npgs; i++)
+	for (uint32_t i = 0; i < tr->npgs; i++) {
 		pg_teardown(tr, tr->pgs[i]);
+		free(tr->pgs[i]);
+	}
 	pg_teardown(tr, &tr->pg0);
 	if (tr->own_dev)
 		ferry_device_close(tr->dev);

@@ -13,11 +13,19 @@
 #define COMP "transport"
 #define MAX_TRANSPORTS 32
 
+struct ferry_transport_pg {
+	struct ferry_transport *transport;
+	void *ctx; /* the plugin's state of the group */
+	struct ferry_transport_pg *next;
+};
+
 struct ferry_transport {
 	const struct ferry_transport_ops *ops;
 	struct ferry_device *device;
 	void *ctx;
 	void *user_ctx;
+	pthread_mutex_t pg_lock;       /* the list of poll-group handles */
+	struct ferry_transport_pg *pgs; /* handles not destroyed yet (freed with the instance) */
 };
 
 static pthread_mutex_t tr_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -239,6 +247,7 @@ FERRY_API int ferry_transport_create(const char *name, const struct ferry_transp
 	if (!opts)
 		opts = &def;
 	t->ops = ops;
+	pthread_mutex_init(&t->pg_lock, NULL);
 	t->device = opts->device;
 	t->user_ctx = opts->user_ctx;
 	if (ops->create) {
@@ -249,6 +258,7 @@ FERRY_API int ferry_transport_create(const char *name, const struct ferry_transp
 		if (rc) {
 			FERRY_ERR(COMP, "create '%s': the plugin failed: %s", name, ferry_strerror(rc));
 			count_instance(ops, -1);
+			pthread_mutex_destroy(&t->pg_lock);
 			free(t);
 			return rc;
 		}
@@ -262,8 +272,14 @@ FERRY_API void ferry_transport_destroy(struct ferry_transport *t)
 	if (!t)
 		return;
 	if (t->ops->destroy)
-		t->ops->destroy(t);
+		t->ops->destroy(t); /* also the poll groups still alive */
 	count_instance(t->ops, -1);
+	while (t->pgs) {
+		struct ferry_transport_pg *pg = t->pgs;
+		t->pgs = pg->next;
+		free(pg);
+	}
+	pthread_mutex_destroy(&t->pg_lock);
 	free(t);
 }
 
@@ -321,10 +337,6 @@ FERRY_API struct ferry_device *ferry_transport_get_device(const struct ferry_tra
 
 /* ---- poll groups ------------------------------------------------------------------------ */
 
-struct ferry_transport_pg {
-	struct ferry_transport *transport;
-	void *ctx; /* the plugin's state of the group */
-};
 
 FERRY_API int ferry_transport_pg_create(struct ferry_transport *t, struct ferry_transport_pg **out)
 {
@@ -345,6 +357,10 @@ FERRY_API int ferry_transport_pg_create(struct ferry_transport *t, struct ferry_
 		free(pg);
 		return rc;
 	}
+	pthread_mutex_lock(&t->pg_lock);
+	pg->next = t->pgs;
+	t->pgs = pg;
+	pthread_mutex_unlock(&t->pg_lock);
 	*out = pg;
 	return 0;
 }
@@ -360,9 +376,17 @@ FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg)
 {
 	if (!pg)
 		return 0;
-	int rc = pg->transport->ops->pg_destroy(pg->transport, pg->ctx);
+	struct ferry_transport *t = pg->transport;
+	int rc = t->ops->pg_destroy(t, pg->ctx);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&t->pg_lock);
+	struct ferry_transport_pg **pp = &t->pgs;
+	while (*pp && *pp != pg)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = pg->next;
+	pthread_mutex_unlock(&t->pg_lock);
 	free(pg);
 	return 0;
 }
