@@ -65,10 +65,19 @@
  * Without a sequence the terminal bdev moves the data itself with pull/push.
  *
  * ## Threading
- * The registry (create/destroy/lookup/claim) is serialised internally. I/O to one bdev is
- * submitted and completed on one thread at a time (the polling thread that also polls the
- * memory domains involved); completions of asynchronous domains run from that thread's
+ * The registry (create/destroy/lookup/claim) is serialised internally. An I/O is submitted
+ * and completed on one thread (the thread that also polls the memory domains and the accel
+ * channel involved); completions of asynchronous domains run from that thread's
  * ferry_memdomain_poll().
+ *
+ * I/O to one bdev may be submitted from several threads at once if each thread uses its own
+ * accel channel (`io->seq` created on the submitting thread's channel, or no sequence) and
+ * polls only its own I/Os' channels and domains: the built-in modules (malloc, null,
+ * passthrough, crypto, dif) keep all per-I/O state in the I/O (`module_state`, the
+ * sequence), their counters are atomic, and a crypto key serves concurrent operations. The
+ * NVMe-oF target relies on this (one poll group thread per queue, <ferry/module/nvme_ctrlr.h>).
+ * ferry_bdev_poll() may run on those threads concurrently. Creating, destroying, claiming a
+ * bdev or its base must not race with I/O to it.
  */
 #ifndef FERRY_BDEV_H
 #define FERRY_BDEV_H

@@ -104,6 +104,8 @@ static void ctrlr_free(struct ferry_nvme_ctrlr *c)
 	free(c);
 }
 
+static int msg_ioq_busy(const struct ferry_nvme_ctrlr *c);
+
 /* The options of ferry_nvme_ctrlr_create() with their defaults applied. */
 struct ctrlr_cfg {
 	const struct ferry_transport_ops *tops;
@@ -355,6 +357,11 @@ FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *c)
 		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: %u transfer(s) or command(s) executing; "
 			  "disable the controller and poll until CSTS.RDY = 0 first", c->cntlid,
 			  c->async_ops);
+		return -EBUSY;
+	}
+	if (msg_ioq_busy(c)) {
+		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: commands are executing on I/O queues; "
+			  "quiesce and disconnect them first", c->cntlid);
 		return -EBUSY;
 	}
 	nvme_drop_parked(c);

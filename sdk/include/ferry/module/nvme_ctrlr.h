@@ -173,7 +173,8 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
  * @brief Destroy a controller. Disable it and poll until CSTS.RDY = 0 first when commands may
  * be executing.
  * @retval 0 destroyed (NULL is a no-op).
- * @retval -EBUSY commands or transfers are still executing.
+ * @retval -EBUSY commands or transfers are still executing (on the admin queue or, for a
+ *         message-based controller, on an I/O queue not yet quiesced).
  */
 FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *ctrlr);
 
@@ -231,10 +232,13 @@ FERRY_API int ferry_nvme_ctrlr_reg_write(struct ferry_nvme_ctrlr *ctrlr, uint32_
 					 uint32_t size, uint64_t val);
 
 /**
- * @brief Do the controller's work: poll the host domain (and the accel channel, if any),
- * finish a pending reset/shutdown,
- * fetch up to @p max new commands from the submission queues whose doorbells moved (round
- * robin, never more than the completion queue has room for), and raise coalesced interrupts.
+ * @brief Do the controller's work (admin thread): poll the host domain (and the accel channel,
+ * if any) and the namespaces' bdevs (ferry_bdev_poll(): a namespace on a network initiator
+ * bdev makes progress; message-based controllers poll them here only while admin-thread
+ * commands such as the shutdown flush are executing, the I/O queues poll theirs with
+ * ferry_nvme_ctrlr_poll_queue()), finish a pending reset/shutdown, fetch up to @p max new
+ * commands from the submission queues whose doorbells moved (round robin, never more than
+ * the completion queue has room for), and raise coalesced interrupts.
  * @return number of commands fetched (>= 0), or a negative errno (-EINVAL: NULL).
  */
 FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *ctrlr, uint32_t max);
