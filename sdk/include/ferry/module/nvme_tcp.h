@@ -64,6 +64,11 @@
  * by the caller after HEADER, which then reports ferry_nvme_tcp_rx_fail() so that the TermReq
  * carries the right code and offset.
  *
+ * ## Logging
+ * The codec does not log: an ERROR event, a TermReq received and a data digest error come
+ * from the network, so the caller logs each once, rate limited, naming the codes with
+ * ferry_nvme_tcp_fes_str() and ferry_nvme_tcp_pdu_str().
+ *
  * ## Threading
  * One machine per connection direction, used by one thread at a time.
  */
