@@ -17,6 +17,7 @@
 struct bench_opts bench_opts = {.json = 0, .seconds = 0.2, .only = NULL};
 
 void bench_suite_accel_qd(int json);
+void bench_suite_nvmf_tcp(int json); /* bench_nvmf_tcp.c */
 
 /* Suites with a built-in entry point (run before the suite's registered cases). */
 static const struct {
@@ -25,6 +26,7 @@ static const struct {
 } suites[] = {
 	{"accel", bench_suite_accel_ops},
 	{"accel-qd", bench_suite_accel_qd}, /* bench_accel_qd.c */
+	{"nvmf-tcp", bench_suite_nvmf_tcp}, /* bench_nvmf_tcp.c */
 };
 
 static struct bench_case *reg_head, **reg_tail = &reg_head;
