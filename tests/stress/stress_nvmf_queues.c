@@ -18,8 +18,8 @@
 #include <ferry/module/transport.h>
 #include "stress.h"
 
-#define NQ 4u        /* I/O queues = threads */
-#define SLOTS 32u    /* 4 KiB slots per queue */
+#define NQ 4u     /* I/O queues = threads */
+#define SLOTS 32u /* 4 KiB slots per queue */
 #define BLK 512u
 #define SLOT_BLKS 8u /* 4 KiB */
 
@@ -79,8 +79,10 @@ static void cmd(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t 
 		ferry_nvme_ctrlr_poll_queue(c, qid, 16);
 	}
 	ST_CHECK(cap.qid == qid && cap.cqe.cid == cid && cap.cqe.sqid == qid,
-		 "completion of queue %u cid %u came as queue %u cid %u", qid, cid, cap.qid, cap.cqe.cid);
-	ST_CHECK(cap.cqe.status == 0, "queue %u opcode 0x%x: status 0x%x", qid, opc, cap.cqe.status);
+		 "completion of queue %u cid %u came as queue %u cid %u", qid, cid, cap.qid,
+		 cap.cqe.cid);
+	ST_CHECK(cap.cqe.status == 0, "queue %u opcode 0x%x: status 0x%x", qid, opc,
+		 cap.cqe.status);
 }
 
 static void *qworker(void *arg)
@@ -92,20 +94,22 @@ static void *qworker(void *arg)
 	/* Every slot written first: an unwritten block of the crypto stack reads as noise. */
 	for (uint32_t slot = 0; slot < SLOTS; slot++) {
 		st_fill(q->shadow[slot], sizeof(q->shadow[slot]), &q->seed);
-		cmd(q->c, q->qid, FERRY_NVME_CMD_WRITE, cid++, base + slot * SLOT_BLKS, q->shadow[slot]);
+		cmd(q->c, q->qid, FERRY_NVME_CMD_WRITE, cid++, base + slot * SLOT_BLKS,
+		    q->shadow[slot]);
 		q->writes++;
 	}
 	while (st_now_ns() < deadline || q->writes < 64) {
 		uint32_t slot = (uint32_t)st_range(&q->seed, 0, SLOTS - 1);
 		st_fill(q->shadow[slot], sizeof(q->shadow[slot]), &q->seed);
-		cmd(q->c, q->qid, FERRY_NVME_CMD_WRITE, cid++, base + slot * SLOT_BLKS, q->shadow[slot]);
+		cmd(q->c, q->qid, FERRY_NVME_CMD_WRITE, cid++, base + slot * SLOT_BLKS,
+		    q->shadow[slot]);
 		q->writes++;
 		uint32_t rs = (uint32_t)st_range(&q->seed, 0, SLOTS - 1);
 		memset(buf, 0, sizeof(buf));
 		cmd(q->c, q->qid, FERRY_NVME_CMD_READ, cid++, base + rs * SLOT_BLKS, buf);
 		q->reads++;
-		ST_CHECK(memcmp(buf, q->shadow[rs], sizeof(buf)) == 0, "queue %u slot %u: data differs",
-			 q->qid, rs);
+		ST_CHECK(memcmp(buf, q->shadow[rs], sizeof(buf)) == 0,
+			 "queue %u slot %u: data differs", q->qid, rs);
 	}
 	return NULL;
 }
@@ -135,8 +139,10 @@ static void *admin_worker(void *arg)
 		admin_cmd(c, FERRY_NVME_ADM_KEEP_ALIVE, 0, NULL, 0);
 		admin_cmd(c, FERRY_NVME_ADM_IDENTIFY, FERRY_NVME_CNS_CTRLR, buf, 4096);
 		/* SMART (sums the queues' counters), error log: NUMDL in bits 31:16 */
-		admin_cmd(c, FERRY_NVME_ADM_GET_LOG_PAGE, FERRY_NVME_LOG_SMART | (127u << 16), buf, 512);
-		admin_cmd(c, FERRY_NVME_ADM_GET_LOG_PAGE, FERRY_NVME_LOG_ERROR | (15u << 16), buf, 64);
+		admin_cmd(c, FERRY_NVME_ADM_GET_LOG_PAGE, FERRY_NVME_LOG_SMART | (127u << 16), buf,
+			  512);
+		admin_cmd(c, FERRY_NVME_ADM_GET_LOG_PAGE, FERRY_NVME_LOG_ERROR | (15u << 16), buf,
+			  64);
 		struct ferry_nvme_ctrlr_stats st = {.size = sizeof(st)};
 		ST_CHECK(ferry_nvme_ctrlr_get_stats(c, &st) == 0, "get_stats");
 		ST_CHECK(st.io_cmds >= last, "io_cmds went back: %llu < %llu",
@@ -157,20 +163,26 @@ static void run(struct ferry_transport *t, struct ferry_bdev *ns_bdev, int with_
 	ST_CHECK(ferry_nvme_subsystem_create(&so, &s) == 0, "subsystem");
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = ns_bdev};
 	ST_CHECK(ferry_nvme_subsystem_add_ns(s, &no, NULL) == 0, "add_ns");
-	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = t,
+	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co),
+					   .subsys = s,
+					   .transport = t,
 					   .hostnqn = "nqn.2024-01.io.ferry:stress-host",
-					   .max_io_queues = NQ, .max_queue_entries = 64};
+					   .max_io_queues = NQ,
+					   .max_queue_entries = 64};
 	struct ferry_nvme_ctrlr *c;
 	ST_CHECK(ferry_nvme_ctrlr_create(&co, &c) == 0, "ctrlr_create");
 	ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, 0, 32) == 0, "admin queue");
 	ST_CHECK(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4,
-					    FERRY_NVME_CC_EN | (6u << 16) | (4u << 20)) == 0, "CC");
+					    FERRY_NVME_CC_EN | (6u << 16) | (4u << 20)) == 0,
+		 "CC");
 	struct ferry_accel_chan *chans[NQ] = {0};
 	for (uint16_t i = 0; i < NQ; i++) {
-		ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, (uint16_t)(i + 1), 32) == 0, "queue %u", i + 1);
+		ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, (uint16_t)(i + 1), 32) == 0, "queue %u",
+			 i + 1);
 		if (with_chans) {
 			ST_CHECK(ferry_accel_chan_create(NULL, NULL, &chans[i]) == 0, "chan");
-			ST_CHECK(ferry_nvme_ctrlr_set_queue_accel_chan(c, (uint16_t)(i + 1), chans[i]) == 0,
+			ST_CHECK(ferry_nvme_ctrlr_set_queue_accel_chan(c, (uint16_t)(i + 1),
+								       chans[i]) == 0,
 				 "set chan");
 		}
 		memset(&qt[i], 0, sizeof(qt[i]));
@@ -203,13 +215,14 @@ static void run(struct ferry_transport *t, struct ferry_bdev *ns_bdev, int with_
 	}
 	struct ferry_nvme_ctrlr_stats st = {.size = sizeof(st)};
 	ST_CHECK(ferry_nvme_ctrlr_get_stats(c, &st) == 0, "get_stats");
-	ST_CHECK(st.io_cmds == ios, "io_cmds %llu, threads did %llu", (unsigned long long)st.io_cmds,
-		 (unsigned long long)ios);
+	ST_CHECK(st.io_cmds == ios, "io_cmds %llu, threads did %llu",
+		 (unsigned long long)st.io_cmds, (unsigned long long)ios);
 	ST_CHECK(st.bytes_read == rd * sizeof(buf) && st.bytes_written == wr * sizeof(buf),
 		 "byte counters");
 	ST_CHECK(st.errors == 0, "errors %llu", (unsigned long long)st.errors);
 	for (uint16_t i = 0; i < NQ; i++) {
-		ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, (uint16_t)(i + 1)) == 0, "disconnect");
+		ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, (uint16_t)(i + 1)) == 0,
+			 "disconnect");
 		ferry_accel_chan_destroy(chans[i]);
 	}
 	ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, 0) == 0, "disconnect admin");
@@ -222,7 +235,9 @@ static void run(struct ferry_transport *t, struct ferry_bdev *ns_bdev, int with_
 static struct ferry_bdev *mk_malloc(const char *name)
 {
 	struct ferry_bdev *b;
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name, .block_size = BLK,
+	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+					    .name = name,
+					    .block_size = BLK,
 					    .num_blocks = (uint64_t)NQ * SLOTS * SLOT_BLKS};
 	ST_CHECK(ferry_bdev_malloc_create(&mo, &b) == 0, "malloc bdev");
 	return b;
@@ -241,7 +256,8 @@ int main(void)
 	/* A virtual bdev over malloc, sequences on each queue's channel. */
 	m = mk_malloc("stress.nvmf.pt.base");
 	struct ferry_bdev *pt;
-	struct ferry_bdev_passthru_opts po = {.size = sizeof(po), .name = "stress.nvmf.pt",
+	struct ferry_bdev_passthru_opts po = {.size = sizeof(po),
+					      .name = "stress.nvmf.pt",
 					      .base_name = "stress.nvmf.pt.base"};
 	ST_CHECK(ferry_bdev_passthru_create(&po, &pt) == 0, "passthru bdev");
 	run(t, pt, 1, "nqn.2024-01.io.ferry:stress-passthru");
@@ -253,14 +269,19 @@ int main(void)
 	st_fill(k1, sizeof(k1), &seed);
 	st_fill(k2, sizeof(k2), &seed);
 	k2[0] = (uint8_t)(k1[0] ^ 0x5a);
-	struct ferry_crypto_key_opts ko = {.size = sizeof(ko), .cipher = FERRY_CIPHER_AES_XTS_256,
-					   .key1 = k1, .key2 = k2, .key_len = 32,
+	struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
+					   .cipher = FERRY_CIPHER_AES_XTS_256,
+					   .key1 = k1,
+					   .key2 = k2,
+					   .key_len = 32,
 					   .data_unit_size = BLK};
 	struct ferry_crypto_key *key;
 	ST_CHECK(ferry_crypto_key_create(&ko, &key) == 0, "key");
 	struct ferry_bdev *base = mk_malloc("stress.nvmf.crypto.base"), *cb;
-	struct ferry_bdev_crypto_opts cbo = {.size = sizeof(cbo), .name = "stress.nvmf.crypto",
-					     .base = base, .key = key};
+	struct ferry_bdev_crypto_opts cbo = {.size = sizeof(cbo),
+					     .name = "stress.nvmf.crypto",
+					     .base = base,
+					     .key = key};
 	ST_CHECK(ferry_bdev_crypto_create(&cbo, &cb) == 0, "crypto bdev");
 	run(t, cb, 1, "nqn.2024-01.io.ferry:stress-crypto");
 	ST_CHECK(ferry_bdev_destroy(cb) == 0, "crypto destroy");

@@ -154,6 +154,8 @@ static void delete_sq(struct nvme_req *req)
 
 /* ---- features ----------------------------------------------------------------------- */
 
+#define KAS_MS (NVME_KAS * 100u) /* Keep Alive granularity, ms */
+
 /* A discovery controller has only the features about its admin queue. */
 static int discovery_feature(const struct ferry_nvme_ctrlr *c, uint8_t fid)
 {
@@ -290,7 +292,7 @@ static void set_features(struct nvme_req *req)
 		if (v > NVME_KATO_MAX)
 			st = NVME_GEN(FERRY_NVME_SC_INVALID_FIELD);
 		else
-			c->feat_kato = (v + NVME_KAS * 100 - 1) / (NVME_KAS * 100) * (NVME_KAS * 100);
+			c->feat_kato = (v + KAS_MS - 1) / KAS_MS * KAS_MS;
 		break;
 	}
 	nvme_req_complete(req, st);

@@ -189,9 +189,9 @@ void nvme_admin_identify(struct nvme_req *req)
 
 	if (req->ctrlr->discovery && cns != FERRY_NVME_CNS_CTRLR) {
 		/* No namespaces behind a discovery controller. */
-		nvme_req_complete(req, cns == FERRY_NVME_CNS_NS || cns == FERRY_NVME_CNS_NS_DESC_LIST
-					       ? NVME_GEN(FERRY_NVME_SC_INVALID_NS)
-					       : NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
+		int ns = cns == FERRY_NVME_CNS_NS || cns == FERRY_NVME_CNS_NS_DESC_LIST;
+		nvme_req_complete(req, ns ? NVME_GEN(FERRY_NVME_SC_INVALID_NS)
+					  : NVME_GEN(FERRY_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	switch (cns) {

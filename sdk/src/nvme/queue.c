@@ -597,9 +597,10 @@ FERRY_API int ferry_nvme_ctrlr_connect_queue(struct ferry_nvme_ctrlr *c, uint16_
 	}
 	if (qid > c->max_io_queues || entries < 2 || entries > c->mqes + 1 ||
 	    (qid && c->discovery)) {
-		FERRY_ERR(NVME_COMP, "controller %u: connect_queue %u with %u entries: %s", c->cntlid,
-			  qid, entries, qid && c->discovery ? "a discovery controller has no I/O queues"
-							  : "out of range");
+		FERRY_ERR(NVME_COMP, "controller %u: connect_queue %u with %u entries: %s",
+			  c->cntlid, qid, entries,
+			  qid && c->discovery ? "a discovery controller has no I/O queues"
+					      : "out of range");
 		return -EINVAL;
 	}
 	if (c->sq[qid].valid) {
@@ -645,8 +646,10 @@ FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *c, uint
 static struct nvme_qio *msg_ioq(struct ferry_nvme_ctrlr *c, uint16_t qid, const char *op)
 {
 	if (!c || !c->message || qid == 0) {
-		FERRY_ERR(NVME_COMP, "%s: %s", op, !c ? "NULL controller"
-			  : !c->message ? "not a message-based controller" : "qid 0 is the admin queue");
+		FERRY_ERR(NVME_COMP, "%s: %s", op,
+			  !c		? "NULL controller"
+			  : !c->message ? "not a message-based controller"
+					: "qid 0 is the admin queue");
 		return NULL;
 	}
 	if (qid > c->max_io_queues || !c->sq[qid].valid)
@@ -663,7 +666,7 @@ FERRY_API int ferry_nvme_ctrlr_set_queue_accel_chan(struct ferry_nvme_ctrlr *c, 
 	}
 	struct nvme_qio *q = msg_ioq(c, qid, "set_queue_accel_chan");
 	if (!q) {
-		FERRY_ERR(NVME_COMP, "controller %u: set_queue_accel_chan: queue %u is not connected",
+		FERRY_ERR(NVME_COMP, "controller %u: set_queue_accel_chan: queue %u not connected",
 			  c->cntlid, qid);
 		return -ENOENT;
 	}

@@ -51,9 +51,11 @@ AT(ferry_nvme_id_ctrlr, sgls, 536);
 AT(ferry_nvme_id_ctrlr, subnqn, 768);
 AT(ferry_nvme_id_ctrlr, maxcmd, 514);
 AT(ferry_nvme_id_ctrlr, nvmf, 1792);
-_Static_assert(FERRY_NVME_ID_NVMF_ICDOFF == 1800 - 1792 && FERRY_NVME_ID_NVMF_FCATT == 1802 - 1792 &&
-		       FERRY_NVME_ID_NVMF_MSDBD == 1803 - 1792 && FERRY_NVME_ID_NVMF_OFCS == 1804 - 1792,
-	       "Identify Controller fabrics offsets");
+_Static_assert(FERRY_NVME_ID_NVMF_IORCSZ == 1796 - 1792 && FERRY_NVME_ID_NVMF_ICDOFF == 1800 - 1792,
+	       "Identify Controller IORCSZ, ICDOFF");
+_Static_assert(FERRY_NVME_ID_NVMF_FCATT == 1802 - 1792 && FERRY_NVME_ID_NVMF_MSDBD == 1803 - 1792 &&
+		       FERRY_NVME_ID_NVMF_OFCS == 1804 - 1792,
+	       "Identify Controller FCATT, MSDBD, OFCS");
 AT(ferry_nvme_id_ctrlr, psd, 2048);
 AT(ferry_nvme_id_ctrlr, vs, 3072);
 

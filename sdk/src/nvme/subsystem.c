@@ -53,9 +53,10 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 	}
 	int disc = opts->type == FERRY_NVME_SUBSYS_DISCOVERY;
 	if (opts->type > FERRY_NVME_SUBSYS_DISCOVERY || disc != (opts->disc_log != NULL)) {
-		FERRY_ERR(NVME_COMP, "subsystem_create: %s", opts->type > FERRY_NVME_SUBSYS_DISCOVERY
-			  ? "unknown type" : disc ? "a discovery subsystem needs disc_log"
-			  : "disc_log is only for discovery subsystems");
+		FERRY_ERR(NVME_COMP, "subsystem_create: %s",
+			  opts->type > FERRY_NVME_SUBSYS_DISCOVERY ? "unknown type"
+			  : disc ? "a discovery subsystem needs disc_log"
+				 : "disc_log is only for discovery subsystems");
 		return -EINVAL;
 	}
 	struct ferry_nvme_subsystem *s = calloc(1, sizeof(*s));
@@ -90,7 +91,8 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 	pthread_mutex_lock(&subsys_lock);
 	for (struct ferry_nvme_subsystem *o = subsys_head; o; o = o->next) {
 		/* Discovery subsystems may share an NQN (the well-known one, one per transport). */
-		if (strcmp(o->nqn, s->nqn) == 0 && !(disc && o->type == FERRY_NVME_SUBSYS_DISCOVERY)) {
+		int shared = disc && o->type == FERRY_NVME_SUBSYS_DISCOVERY;
+		if (strcmp(o->nqn, s->nqn) == 0 && !shared) {
 			pthread_mutex_unlock(&subsys_lock);
 			FERRY_ERR(NVME_COMP, "subsystem_create: NQN '%s' exists", s->nqn);
 			free(s->ns);
@@ -243,7 +245,8 @@ FERRY_API int ferry_nvme_subsystem_add_ns(struct ferry_nvme_subsystem *s,
 		return -EINVAL;
 	}
 	if (s->type == FERRY_NVME_SUBSYS_DISCOVERY) {
-		FERRY_ERR(NVME_COMP, "add_ns: '%s' is a discovery subsystem (no namespaces)", s->nqn);
+		FERRY_ERR(NVME_COMP, "add_ns: '%s' is a discovery subsystem (no namespaces)",
+			  s->nqn);
 		return -EINVAL;
 	}
 	struct ferry_bdev *b = opts->bdev;
@@ -328,8 +331,8 @@ FERRY_API int ferry_nvme_subsystem_remove_ns(struct ferry_nvme_subsystem *s, uin
 	/* Their threads read the namespace without a reference: no removal under them. */
 	for (struct ferry_nvme_ctrlr *c = s->ctrlrs; c; c = c->next_in_subsys) {
 		if (nvme_msg_ioq_connected(c)) {
-			FERRY_ERR(NVME_COMP, "remove_ns %u: controller %u has I/O queues connected; "
-				  "disconnect them first", nsid, c->cntlid);
+			FERRY_ERR(NVME_COMP, "remove_ns %u: controller %u has I/O queues "
+				  "connected; disconnect them first", nsid, c->cntlid);
 			return -EBUSY;
 		}
 	}

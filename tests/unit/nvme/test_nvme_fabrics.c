@@ -89,8 +89,11 @@ static struct ferry_nvme_subsystem *nvm_subsys(const char *nqn)
 
 static struct ferry_nvme_ctrlr_opts copts(struct ferry_nvme_subsystem *s)
 {
-	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co), .subsys = s, .transport = tr,
-					   .hostnqn = HOSTNQN, .max_queue_entries = 128,
+	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co),
+					   .subsys = s,
+					   .transport = tr,
+					   .hostnqn = HOSTNQN,
+					   .max_queue_entries = 128,
 					   .max_io_queues = 4};
 	return co;
 }
@@ -139,7 +142,8 @@ static uint16_t get_log(struct ferry_nvme_ctrlr *c, uint8_t lid, uint64_t off, v
 static uint16_t features(struct ferry_nvme_ctrlr *c, int set, uint8_t fid, uint32_t val,
 			 uint32_t *dw0)
 {
-	struct ferry_nvme_sqe s = h_sqe(set ? FERRY_NVME_ADM_SET_FEATURES : FERRY_NVME_ADM_GET_FEATURES, 0);
+	struct ferry_nvme_sqe s =
+		h_sqe(set ? FERRY_NVME_ADM_SET_FEATURES : FERRY_NVME_ADM_GET_FEATURES, 0);
 	s.cdw10 = fid;
 	s.cdw11 = val;
 	return admin(c, &s, NULL, 0, dw0);
@@ -306,7 +310,8 @@ Test(nvme_fabrics, hostile_fabrics_options_are_refused)
 	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), -EINVAL, "sgls 1:0 = 11b reserved");
 	co = copts(s);
 	co.cntrltype = 2;
-	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), -EINVAL, "discovery type in an NVM subsystem");
+	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), -EINVAL,
+		     "discovery type in an NVM subsystem");
 	co = copts(s);
 	co.hostnqn = NULL;
 	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), -EINVAL, "host NQN required");
@@ -433,8 +438,8 @@ static void disc_fill(struct ferry_nvmf_disc_entry *e, uint32_t i)
 		e->tsas[k] = (uint8_t)(i * 7 + k); /* every byte distinct per entry */
 }
 
-static int disc_cb(void *ctx, struct ferry_nvmf_disc_entry *entries, uint32_t max,
-		   uint32_t *count, uint64_t *genctr)
+static int disc_cb(void *ctx, struct ferry_nvmf_disc_entry *entries, uint32_t max, uint32_t *count,
+		   uint64_t *genctr)
 {
 	struct disc_src *d = ctx;
 	d->calls++;
@@ -460,9 +465,11 @@ static uint8_t *disc_expected(const struct disc_src *d, size_t *len)
 static struct ferry_nvme_subsystem *disc_subsys(struct disc_src *d)
 {
 	struct ferry_nvme_subsystem *s;
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = FERRY_NVMF_DISCOVERY_NQN,
+	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
+					       .nqn = FERRY_NVMF_DISCOVERY_NQN,
 					       .type = FERRY_NVME_SUBSYS_DISCOVERY,
-					       .disc_log = disc_cb, .disc_ctx = d};
+					       .disc_log = disc_cb,
+					       .disc_ctx = d};
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &s), 0);
 	return s;
 }
@@ -487,8 +494,10 @@ Test(nvme_fabrics, discovery_subsystem_rules)
 	so.type = 2;
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &x), -EINVAL, "unknown type");
 	struct ferry_bdev *b;
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = "fab.disc.malloc",
-					    .block_size = 512, .num_blocks = 8};
+	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+					    .name = "fab.disc.malloc",
+					    .block_size = 512,
+					    .num_blocks = 8};
 	cr_assert_eq(ferry_bdev_malloc_create(&mo, &b), 0);
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = b};
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(s, &no, NULL), -EINVAL, "no namespaces");
@@ -534,7 +543,8 @@ Test(nvme_fabrics, discovery_controller_identify_and_commands)
 	cr_assert_eq(le32(buf + 1792), 0, "no I/O queue capsules");
 	cr_assert_eq(identify(c, FERRY_NVME_CNS_NS, 1, buf), ST(GENERIC, INVALID_NS));
 	cr_assert_eq(identify(c, FERRY_NVME_CNS_NS_DESC_LIST, 1, buf), ST(GENERIC, INVALID_NS));
-	cr_assert_eq(identify(c, FERRY_NVME_CNS_ACTIVE_NS_LIST, 0, buf), ST(GENERIC, INVALID_FIELD));
+	cr_assert_eq(identify(c, FERRY_NVME_CNS_ACTIVE_NS_LIST, 0, buf),
+		     ST(GENERIC, INVALID_FIELD));
 	uint32_t dw0;
 	cr_assert_eq(features(c, 0, FERRY_NVME_FEAT_KEEP_ALIVE, 0, &dw0), 0);
 	cr_assert_eq(dw0, 120000);
@@ -561,8 +571,9 @@ static void check_disc_read(struct ferry_nvme_ctrlr *c, const struct disc_src *d
 		     (unsigned long long)off, len);
 	for (uint32_t i = 0; i < len; i++) {
 		uint8_t w = off + i < size ? want[off + i] : 0;
-		cr_assert_eq(got[i], w, "%u entries, off %llu len %u: byte %u is 0x%02x, not 0x%02x",
-			     d->n, (unsigned long long)off, len, i, got[i], w);
+		cr_assert_eq(got[i], w,
+			     "%u entries, off %llu len %u: byte %u is 0x%02x, not 0x%02x", d->n,
+			     (unsigned long long)off, len, i, got[i], w);
 	}
 	free(got);
 	free(want);
@@ -590,7 +601,8 @@ Test(nvme_fabrics, discovery_log_page_entries_offsets_lengths)
 	check_disc_read(c, &d, 0, 2048);
 	check_disc_read(c, &d, 1024, 1024);
 	check_disc_read(c, &d, 1028, 8);
-	cr_assert_eq(get_log(c, FERRY_NVMF_LOG_DISCOVERY, 2048, tmp, 4), ST(GENERIC, INVALID_FIELD));
+	cr_assert_eq(get_log(c, FERRY_NVMF_LOG_DISCOVERY, 2048, tmp, 4),
+		     ST(GENERIC, INVALID_FIELD));
 	cr_assert_eq(get_log(c, FERRY_NVMF_LOG_DISCOVERY, 2, tmp, 4), ST(GENERIC, INVALID_FIELD),
 		     "offset not dword aligned");
 	/* Many: 37 entries, 38 KiB, read whole, in odd slices and across entry boundaries. */
@@ -628,7 +640,9 @@ Test(nvme_fabrics, discovery_log_page_entries_offsets_lengths)
 static struct ferry_bdev *mk_malloc(const char *name, uint64_t blocks)
 {
 	struct ferry_bdev *b;
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo), .name = name, .block_size = 512,
+	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
+					    .name = name,
+					    .block_size = 512,
 					    .num_blocks = blocks};
 	cr_assert_eq(ferry_bdev_malloc_create(&mo, &b), 0);
 	return b;
@@ -819,7 +833,9 @@ static void run_threads(int use_accel)
 		 * (connect + set here, before the thread starts: the ordering the API asks). */
 		if (use_accel) {
 			cr_assert_eq(ferry_accel_chan_create(NULL, NULL, &wk[i].chan), 0);
-			cr_assert_eq(ferry_nvme_ctrlr_set_queue_accel_chan(c, wk[i].qid, wk[i].chan), 0);
+			cr_assert_eq(ferry_nvme_ctrlr_set_queue_accel_chan(c, wk[i].qid,
+									   wk[i].chan),
+				     0);
 		}
 	}
 	volatile int stop = 0;
@@ -848,13 +864,15 @@ static void run_threads(int use_accel)
 			struct ferry_nvme_sqe sqe = h_sqe(0, 1);
 			h_rw(&sqe, FERRY_NVME_CMD_READ, (uint64_t)q * IOQ_SPAN * 8 + slot * 8, 8);
 			cr_assert_eq(ioq_cmd(&chk, &sqe, got, sizeof(got)), 0);
-			cr_assert_eq(memcmp(want, got, sizeof(got)), 0, "queue %d slot %u", q + 1, slot);
+			cr_assert_eq(memcmp(want, got, sizeof(got)), 0, "queue %d slot %u", q + 1,
+				     slot);
 		}
 	}
 	uint64_t ios = (uint64_t)IOQ_THREADS * (2 * IOQ_OPS + IOQ_SPAN);
 	struct ferry_nvme_ctrlr_stats st = {.size = sizeof(st)};
 	cr_assert_eq(ferry_nvme_ctrlr_get_stats(c, &st), 0);
-	cr_assert_eq(st.io_cmds, ios, "per-queue counters summed: %llu", (unsigned long long)st.io_cmds);
+	cr_assert_eq(st.io_cmds, ios, "per-queue counters summed: %llu",
+		     (unsigned long long)st.io_cmds);
 	cr_assert_eq(st.bytes_written, (uint64_t)IOQ_THREADS * IOQ_OPS * 4096);
 	cr_assert_eq(st.bytes_read, (uint64_t)IOQ_THREADS * (IOQ_OPS + IOQ_SPAN) * 4096);
 	cr_assert_eq(st.errors, 0);

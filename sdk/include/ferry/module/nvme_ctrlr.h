@@ -132,7 +132,7 @@ struct ferry_nvme_ctrlr_opts {
 	/** I/O queue command capsule size in 16-byte units, 4..65535 (0 = 4: no in-capsule
 	 *  data; in-capsule data = (ioccsz - 4) * 16 bytes). */
 	uint32_t ioccsz;
-	uint32_t iorcsz;    /**< I/O queue response capsule size in 16-byte units, 1..65535 (0 = 1) */
+	uint32_t iorcsz;    /**< I/O queue response capsule size, 16-byte units, 1..65535 (0 = 1) */
 	uint16_t icdoff;    /**< in-capsule data offset, 16-byte units */
 	uint8_t msdbd;      /**< maximum SGL data block descriptors per command (0 = 1) */
 	/**
