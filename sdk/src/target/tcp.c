@@ -606,15 +606,18 @@ static int h2c_header(struct tcp_conn *c, const struct ferry_nvme_tcp_ch *ch, ui
 	const struct ferry_nvme_tcp_data *d = (const void *)ch;
 	c->st.h2c_pdus++;
 	struct tcp_req *r = d->ttag < c->nreqs ? &c->reqs[d->ttag] : NULL;
-	int known = 0;
-	for (uint32_t i = 0; i < c->nreqs && !known; i++)
-		known = c->reqs[i].state == REQ_H2C && c->reqs[i].sqe.cid == d->cccid;
-	if (!known) {
-		TCP_HOST_ERR(c, "H2CData for CCCID %u, no command waits for data", d->cccid);
-		return hdr_fail(c, FERRY_NVME_TCP_FES_INVALID_HEADER,
-				offsetof(struct ferry_nvme_tcp_data, cccid));
-	}
 	if (!r || r->state != REQ_H2C || r->sqe.cid != d->cccid) {
+		/* Which field is wrong: a CCCID no command has, or a TTAG of no R2T of it
+		 * (the scan is on the error path only). */
+		int known = 0;
+		for (uint32_t i = 0; i < c->nreqs && !known; i++)
+			known = c->reqs[i].state == REQ_H2C && c->reqs[i].sqe.cid == d->cccid;
+		if (!known) {
+			TCP_HOST_ERR(c, "H2CData for CCCID %u, no command waits for data",
+				     d->cccid);
+			return hdr_fail(c, FERRY_NVME_TCP_FES_INVALID_HEADER,
+					offsetof(struct ferry_nvme_tcp_data, cccid));
+		}
 		TCP_HOST_ERR(c, "H2CData TTAG %u names no R2T of CCCID %u", d->ttag, d->cccid);
 		return hdr_fail(c, FERRY_NVME_TCP_FES_INVALID_HEADER,
 				offsetof(struct ferry_nvme_tcp_data, ttag));
