@@ -34,6 +34,11 @@
  * at a time (creating or destroying a controller, adding or removing a namespace, register
  * access, polling and the admin queue of any of its controllers must not run concurrently);
  * different subsystems are independent and may be driven from different threads.
+ * Relaxation for message-based transports: the controllers of one subsystem may each have
+ * their own admin thread if the caller serialises, among themselves, the subsystem-level
+ * calls (create/destroy a controller, ferry_nvme_subsystem_find_ctrlr()); adding or removing
+ * a namespace updates every controller's admin state (Changed Namespace List, events) and so
+ * must still not run concurrently with any of their admin threads.
  * - A memory-based (PCIe) controller is not thread-safe: every function of it runs on that
  *   one thread, the same thread that polls the memory domains and bdevs involved.
  * - A message-based (NVMe-oF) controller adds one exception: each I/O queue (qid >= 1) may

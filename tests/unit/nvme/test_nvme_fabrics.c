@@ -334,6 +334,45 @@ Test(nvme_fabrics, hostile_fabrics_options_are_refused)
 	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
 }
 
+Test(nvme_fabrics, fabrics_options_are_refused_for_memory_based_controllers)
+{
+	struct host *h = h_create(NULL);
+	struct ferry_nvme_ctrlr_opts base = {.size = sizeof(base), .subsys = h->subsys,
+					     .transport = h->tr, .host_domain = h->hm->dom,
+					     .cntlid = 77};
+	struct ferry_nvme_ctrlr_opts co[7];
+	for (int i = 0; i < 7; i++)
+		co[i] = base;
+	co[0].hostnqn = HOSTNQN;
+	co[1].hostid[15] = 1;
+	co[2].kato_ms = 1000;
+	co[3].ioccsz = 4;
+	co[4].sgls = FERRY_NVME_SGLS_SUPPORTED;
+	co[5].cntrltype = 1;
+	co[6].msdbd = 1;
+	ferry_log_set_handler(quiet_log);
+	for (int i = 0; i < 7; i++) {
+		struct ferry_nvme_ctrlr *c = NULL;
+		cr_assert_eq(ferry_nvme_ctrlr_create(&co[i], &c), -EINVAL, "option set %d", i);
+		cr_assert_null(c);
+	}
+	ferry_log_set_handler(NULL);
+	/* A PCIe controller reports no fabrics fields and keeps KAS 10. */
+	h_up(h, 0);
+	uint64_t buf = hm_alloc(h->hm, 4096, HM_PAGE);
+	struct ferry_nvme_sqe s = h_sqe(FERRY_NVME_ADM_IDENTIFY, 0);
+	s.cdw10 = FERRY_NVME_CNS_CTRLR;
+	h_prp(h, &s, buf, 4096, 0);
+	cr_assert_eq(h_cmd(h, 0, &s, NULL), 0);
+	const uint8_t *id = hm_ptr(h->hm, buf);
+	for (int i = 1792; i < 2048; i++)
+		cr_assert_eq(id[i], 0, "fabrics byte %d", i);
+	cr_assert_eq(le16(id + 320), 10, "KAS");
+	cr_assert_eq(id[111], 1, "CNTRLTYPE");
+	cr_assert_eq(le16(id + 514), 0, "MAXCMD");
+	h_destroy(h);
+}
+
 Test(nvme_fabrics, dynamic_cntlids_are_not_reused_at_once_and_found)
 {
 	struct ferry_nvme_subsystem *s = nvm_subsys("nqn.2024-01.io.ferry:fab-cntlid");
@@ -370,6 +409,32 @@ Test(nvme_fabrics, dynamic_cntlids_are_not_reused_at_once_and_found)
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c[0]), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c[2]), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c[3]), 0);
+	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
+}
+
+Test(nvme_fabrics, dynamic_cntlids_wrap_at_0xffef_and_skip_ids_in_use, .timeout = 120)
+{
+	struct ferry_nvme_subsystem *s = nvm_subsys("nqn.2024-01.io.ferry:fab-wrap");
+	struct ferry_nvme_ctrlr_opts co = copts(s);
+	co.max_inflight = 8;
+	co.max_io_queues = 1;
+	co.max_queue_entries = 2;
+	struct ferry_nvme_ctrlr *keep, *c;
+	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &keep), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_get_cntlid(keep), 1);
+	/* Every other ID once, in order, each freed at once: none is handed out twice. */
+	for (uint32_t id = 2; id <= 0xffef; id++) {
+		cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0);
+		uint16_t got = ferry_nvme_ctrlr_get_cntlid(c);
+		cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
+		if (got != id)
+			cr_assert_fail("dynamic ID %u, expected %u", got, id);
+	}
+	/* Wrapped: 1 is still in use, 2 is free again. */
+	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_get_cntlid(c), 2);
+	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_destroy(keep), 0);
 	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
 }
 
