@@ -58,8 +58,10 @@ struct qthread {
 	uint8_t shadow[SLOTS][SLOT_BLKS * BLK];
 };
 
-static void cmd(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t cid, uint64_t slba,
-		void *buf)
+/* One command driven to completion on this thread; -EAGAIN if the controller refused it
+ * (resetting), anything else fails the program. */
+static int cmd_try(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t cid,
+		   uint64_t slba, void *buf)
 {
 	struct ferry_nvme_sqe s;
 	memset(&s, 0, sizeof(s));
@@ -73,6 +75,8 @@ static void cmd(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t 
 	struct ferry_mem m = {.iov = &iov, .iovcnt = 1};
 	struct capsule cap = {0};
 	int rc = ferry_nvme_ctrlr_submit(c, qid, &s, &m, &cap);
+	if (rc == -EAGAIN)
+		return rc;
 	ST_CHECK(rc == 0, "queue %u submit: %d", qid, rc);
 	for (uint64_t spins = 0; !atomic_load_explicit(&cap.done, memory_order_acquire); spins++) {
 		ST_CHECK(spins < 50000000ull, "queue %u cid %u never completed", qid, cid);
@@ -83,6 +87,14 @@ static void cmd(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t 
 		 cap.cqe.cid);
 	ST_CHECK(cap.cqe.status == 0, "queue %u opcode 0x%x: status 0x%x", qid, opc,
 		 cap.cqe.status);
+	return 0;
+}
+
+static void cmd(struct ferry_nvme_ctrlr *c, uint16_t qid, uint8_t opc, uint16_t cid, uint64_t slba,
+		void *buf)
+{
+	int rc = cmd_try(c, qid, opc, cid, slba, buf);
+	ST_CHECK(rc == 0, "queue %u opcode 0x%x: submit refused (%d)", qid, opc, rc);
 }
 
 static void *qworker(void *arg)
@@ -110,6 +122,27 @@ static void *qworker(void *arg)
 		q->reads++;
 		ST_CHECK(memcmp(buf, q->shadow[rs], sizeof(buf)) == 0,
 			 "queue %u slot %u: data differs", q->qid, rs);
+	}
+	return NULL;
+}
+
+/* Until the controller refuses (a reset closed it): writes land in the shadow only once
+ * completed, so the shadow is what the blocks hold. */
+static void *qworker_until_reset(void *arg)
+{
+	struct qthread *q = arg;
+	uint8_t buf[SLOT_BLKS * BLK];
+	uint64_t base = (uint64_t)(q->qid - 1) * SLOTS * SLOT_BLKS;
+	uint16_t cid = 0;
+	for (;;) {
+		uint32_t slot = (uint32_t)st_range(&q->seed, 0, SLOTS - 1);
+		st_fill(buf, sizeof(buf), &q->seed);
+		if (cmd_try(q->c, q->qid, FERRY_NVME_CMD_WRITE, cid++, base + slot * SLOT_BLKS,
+			    buf))
+			break;
+		memcpy(q->shadow[slot], buf, sizeof(buf));
+		q->writes++;
+		ST_CHECK(q->writes < 100000000ull, "the reset never closed queue %u", q->qid);
 	}
 	return NULL;
 }
@@ -232,6 +265,85 @@ static void run(struct ferry_transport *t, struct ferry_bdev *ns_bdev, int with_
 	       (unsigned long long)ios, NQ);
 }
 
+/*
+ * A reset (Property Set CC.EN = 0 on the admin thread) while the queue threads write: their
+ * next submit gets -EAGAIN, the commands executing complete on their threads, CSTS.RDY stays 1
+ * until the last I/O queue is disconnected, and after re-enabling, every block holds what the
+ * last completed write put there.
+ */
+static void run_reset(struct ferry_transport *t, struct ferry_bdev *ns_bdev)
+{
+	struct ferry_nvme_subsystem *s;
+	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
+					       .nqn = "nqn.2024-01.io.ferry:stress-reset"};
+	ST_CHECK(ferry_nvme_subsystem_create(&so, &s) == 0, "subsystem");
+	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = ns_bdev};
+	ST_CHECK(ferry_nvme_subsystem_add_ns(s, &no, NULL) == 0, "add_ns");
+	struct ferry_nvme_ctrlr_opts co = {.size = sizeof(co),
+					   .subsys = s,
+					   .transport = t,
+					   .hostnqn = "nqn.2024-01.io.ferry:stress-host",
+					   .max_io_queues = NQ,
+					   .max_queue_entries = 64};
+	struct ferry_nvme_ctrlr *c;
+	ST_CHECK(ferry_nvme_ctrlr_create(&co, &c) == 0, "ctrlr_create");
+	ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, 0, 32) == 0, "admin queue");
+	const uint32_t cc = FERRY_NVME_CC_EN | (6u << 16) | (4u << 20);
+	ST_CHECK(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4, cc) == 0, "CC");
+	/* Known contents first (every slot written once, single-threaded). */
+	ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, 1, 32) == 0, "queue 1");
+	for (uint16_t i = 0; i < NQ; i++) {
+		memset(&qt[i], 0, sizeof(qt[i]));
+		qt[i].c = c;
+		qt[i].qid = (uint16_t)(i + 1);
+		qt[i].seed = 0x51ed2701ull * (i + 3);
+		for (uint32_t sl = 0; sl < SLOTS; sl++) {
+			st_fill(qt[i].shadow[sl], sizeof(qt[i].shadow[sl]), &qt[i].seed);
+			cmd(c, 1, FERRY_NVME_CMD_WRITE, 1, ((uint64_t)i * SLOTS + sl) * SLOT_BLKS,
+			    qt[i].shadow[sl]);
+		}
+	}
+	for (uint16_t i = 1; i < NQ; i++)
+		ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, (uint16_t)(i + 1), 32) == 0, "queue");
+	pthread_t th[NQ];
+	for (uint16_t i = 0; i < NQ; i++)
+		ST_CHECK(pthread_create(&th[i], NULL, qworker_until_reset, &qt[i]) == 0, "thread");
+	uint64_t until = st_now_ns() + st_run_ns(700) / 2;
+	while (st_now_ns() < until)
+		ferry_nvme_ctrlr_poll(c, 8);
+	ST_CHECK(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4, 0) == 0, "CC.EN = 0");
+	uint64_t csts = 0;
+	ST_CHECK(ferry_nvme_ctrlr_reg_read(c, FERRY_NVME_REG_CSTS, 4, &csts) == 0 &&
+			 csts == FERRY_NVME_CSTS_RDY,
+		 "CSTS 0x%llx while I/O queues are connected", (unsigned long long)csts);
+	for (uint16_t i = 0; i < NQ; i++)
+		pthread_join(th[i], NULL);
+	for (uint16_t i = 0; i < NQ; i++)
+		ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, (uint16_t)(i + 1)) == 0,
+			 "disconnect");
+	ST_CHECK(ferry_nvme_ctrlr_reg_read(c, FERRY_NVME_REG_CSTS, 4, &csts) == 0 && csts == 0,
+		 "CSTS 0x%llx after the last I/O queue", (unsigned long long)csts);
+	ST_CHECK(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4, cc) == 0, "re-enable");
+	ST_CHECK(ferry_nvme_ctrlr_connect_queue(c, 1, 32) == 0, "queue 1 again");
+	uint8_t buf[SLOT_BLKS * BLK];
+	uint64_t writes = 0;
+	for (uint16_t i = 0; i < NQ; i++) {
+		writes += qt[i].writes;
+		for (uint32_t sl = 0; sl < SLOTS; sl++) {
+			cmd(c, 1, FERRY_NVME_CMD_READ, 2, ((uint64_t)i * SLOTS + sl) * SLOT_BLKS,
+			    buf);
+			ST_CHECK(memcmp(buf, qt[i].shadow[sl], sizeof(buf)) == 0,
+				 "after the reset: queue %u slot %u", i + 1, sl);
+		}
+	}
+	ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, 1) == 0, "disconnect");
+	ST_CHECK(ferry_nvme_ctrlr_disconnect_queue(c, 0) == 0, "disconnect admin");
+	ST_CHECK(ferry_nvme_ctrlr_destroy(c) == 0, "destroy");
+	ST_CHECK(ferry_nvme_subsystem_destroy(s) == 0, "subsystem destroy");
+	printf("stress_nvmf_queues reset: %llu writes on %u queue threads before the reset\n",
+	       (unsigned long long)writes, NQ);
+}
+
 static struct ferry_bdev *mk_malloc(const char *name)
 {
 	struct ferry_bdev *b;
@@ -251,6 +363,7 @@ int main(void)
 
 	struct ferry_bdev *m = mk_malloc("stress.nvmf.malloc");
 	run(t, m, 0, "nqn.2024-01.io.ferry:stress-malloc");
+	run_reset(t, m);
 	ST_CHECK(ferry_bdev_destroy(m) == 0, "malloc destroy");
 
 	/* A virtual bdev over malloc, sequences on each queue's channel. */
