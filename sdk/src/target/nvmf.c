@@ -248,7 +248,8 @@ static struct ferry_nvme_subsystem *find_subsys(struct nvmf_tgt *tgt, const char
 
 /* ---- qpairs ------------------------------------------------------------------------------ */
 
-void nvmf_tgt_qpair_init(struct nvmf_qpair *qp, struct nvmf_tgt *tgt, struct pg_core *pg, void *conn)
+void nvmf_tgt_qpair_init(struct nvmf_qpair *qp, struct nvmf_tgt *tgt, struct pg_core *pg,
+			 void *conn)
 {
 	memset(qp, 0, sizeof(*qp));
 	qp->tgt = tgt;
@@ -329,7 +330,11 @@ static void ctrlr_kill(struct nvmf_ctrlr *nc, const char *why)
 		return;
 	FERRY_INFO(COMP, "controller %u (%s): association torn down: %s", nc->cntlid, nc->hostnqn,
 		   why);
+	/* Under the lock: an I/O Connect on another group looks controllers up under it and
+	 * skips dying ones, so none can be pending once the destroy sees pending == 0. */
+	pthread_mutex_lock(&nc->tgt->lock);
 	nc->dying = 1;
+	pthread_mutex_unlock(&nc->tgt->lock);
 	nc->dying_ns = now_ns();
 	/* New I/O is refused at once; executing commands finish on their threads. */
 	uint64_t cc = 0;
@@ -373,7 +378,7 @@ static void io_connect_admin(void *arg)
 {
 	struct io_connect *ic = arg;
 	struct nvmf_ctrlr *nc = ic->nc;
-	nc->pending--;
+	__atomic_fetch_sub(&nc->pending, 1, __ATOMIC_ACQ_REL);
 	if (nc->dying) {
 		ic->status = ST_GEN(FERRY_NVME_SC_CMD_SEQ_ERROR);
 	} else if (nc->io[ic->qid]) {
@@ -555,7 +560,7 @@ static void connect_io(struct nvmf_qpair *qp, const struct ferry_nvmf_connect_cm
 	else if (nc->subsys == tgt->disc)
 		bad = offsetof(struct ferry_nvmf_connect_data, subnqn);
 	if (!bad)
-		nc->pending++;
+		__atomic_fetch_add(&nc->pending, 1, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&tgt->lock);
 	if (bad) {
 		NVMF_HOST_ERR("I/O Connect: no controller %u of '%.64s' for host '%.64s'",
@@ -574,9 +579,7 @@ static void connect_io(struct nvmf_qpair *qp, const struct ferry_nvmf_connect_cm
 	if (nc->admin_pg == qp->pg) {
 		io_connect_admin(ic);
 	} else if (pg_post(nc->admin_pg, io_connect_admin, ic)) {
-		pthread_mutex_lock(&tgt->lock);
-		nc->pending--;
-		pthread_mutex_unlock(&tgt->lock);
+		__atomic_fetch_sub(&nc->pending, 1, __ATOMIC_ACQ_REL);
 		qp->connecting = 0;
 		free(ic);
 		complete_status(qp, cmd_ctx, cmd->cid, ST_GEN(FERRY_NVME_SC_INTERNAL), 0, 0);
@@ -706,7 +709,7 @@ static void fabrics(struct nvmf_qpair *qp, const struct ferry_nvme_sqe *sqe,
 }
 
 void nvmf_tgt_qpair_exec(struct nvmf_qpair *qp, const struct ferry_nvme_sqe *sqe,
-		     const struct ferry_mem *data, uint32_t data_len, void *cmd_ctx)
+			 const struct ferry_mem *data, uint32_t data_len, void *cmd_ctx)
 {
 	if (sqe->opcode == FERRY_NVMF_OPC_FABRICS) {
 		fabrics(qp, sqe, data, data_len, cmd_ctx);
@@ -824,9 +827,12 @@ int nvmf_pg_poll(struct nvmf_tgt *tgt, struct pg_core *pg)
 				ctrlr_kill(nc, "keep-alive timeout");
 				work++;
 			}
-		} else if (!nc->admin && nc->nio == 0 && nc->pending == 0) {
+		} else if (!nc->admin && nc->nio == 0 &&
+			   __atomic_load_n(&nc->pending, __ATOMIC_ACQUIRE) == 0) {
 			pthread_mutex_lock(&tgt->lock);
-			int rc = ferry_nvme_ctrlr_destroy(nc->c);
+			int rc = __atomic_load_n(&nc->pending, __ATOMIC_ACQUIRE)
+					 ? -EBUSY
+					 : ferry_nvme_ctrlr_destroy(nc->c);
 			if (rc == 0) {
 				struct nvmf_ctrlr **gp = &tgt->ctrlrs;
 				while (*gp != nc)

@@ -248,7 +248,7 @@ static void conn_close(struct tcp_conn *c, const char *why);
 
 static void set_want_out(struct tcp_conn *c, int on)
 {
-	if (c->want_out == on || !c->tr->nic->group_want_out)
+	if (c->want_out == on || !c->tr->nic->group_want_out || !c->sock)
 		return;
 	c->want_out = on;
 	c->tr->nic->group_want_out(c->pg->group, c->sock, on);
@@ -893,6 +893,8 @@ static void conn_reap(struct tcp_conn *c)
 static void nvmf_close(struct nvmf_qpair *qp)
 {
 	struct tcp_conn *c = qp->conn;
+	if (c->closed)
+		return;
 	conn_flush(c); /* a Disconnect's response goes first */
 	conn_close(c, "association ended");
 }
