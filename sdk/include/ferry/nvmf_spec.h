@@ -73,16 +73,28 @@ struct ferry_nvmf_connect_cmd {
 	uint16_t recfmt;    /**< record format, 0 */
 	uint16_t qid;       /**< queue ID: 0 admin, >= 1 I/O */
 	uint16_t sqsize;    /**< submission queue size, 0's based */
-	uint8_t cattr;      /**< connect attributes (bit 2: I/O queue deletion ... reserved here) */
+	uint8_t cattr;      /**< connect attributes: bits 1:0 priority class, bit 2 disable SQ flow
+				 control (FERRY_NVMF_CATTR_*) */
 	uint8_t rsvd47;     /**< reserved */
 	uint32_t kato;      /**< keep alive timeout, ms (admin queue only; 0 = disabled) */
 	uint8_t rsvd52[12]; /**< reserved */
 };
 
+/** @name Connect attributes (::ferry_nvmf_connect_cmd::cattr)
+ * @{ */
+#define FERRY_NVMF_CATTR_PRIORITY_MASK 0x03u /**< priority class (weighted round robin) */
+#define FERRY_NVMF_CATTR_DISABLE_SQFLOW 0x04u /**< SQ flow control disabled: SQHD is not
+						    maintained for this queue */
+/** @} */
+
+/** Connect response: cqe dw0 bits 15:0 carry the controller ID (Connect of the admin queue). */
+#define FERRY_NVMF_CONNECT_RSP_CNTLID(dw0) ((uint16_t)((dw0) & 0xffffu))
+
 /** Connect data (1024 bytes). */
 struct ferry_nvmf_connect_data {
 	uint8_t hostid[16];    /**< host identifier */
-	uint16_t cntlid;       /**< controller ID: 0xffff dynamic (admin), the admin's (I/O) */
+	uint16_t cntlid;       /**< controller ID: 0xffff dynamic (admin; 0xfffe = static model
+				    "any", refused by a dynamic-model subsystem), the admin's (I/O) */
 	uint8_t rsvd18[238];   /**< reserved */
 	char subnqn[256];      /**< subsystem NQN, NUL terminated */
 	char hostnqn[256];     /**< host NQN, NUL terminated */
