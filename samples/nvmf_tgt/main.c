@@ -118,6 +118,8 @@ static int hexval(char c)
 	return -1;
 }
 
+static int ns_format(struct ferry_bdev *b);
+
 /* Builds namespace @p idx from @p spec; exits 2 on a bad spec, returns -errno on a failure. */
 static int make_ns(const char *spec, unsigned int idx, struct ns *ns)
 {
@@ -216,6 +218,8 @@ static int make_ns(const char *spec, unsigned int idx, struct ns *ns)
 							       (dif != 3 ? FERRY_DIF_CHECK_REFTAG
 									 : 0)};
 		rc = ferry_bdev_dif_create(&o, &ns->bdev[1]);
+		if (!rc)
+			rc = ns_format(ns->bdev[1]);
 		if (rc)
 			return rc;
 	}
@@ -244,6 +248,41 @@ static int make_ns(const char *spec, unsigned int idx, struct ns *ns)
 		rc = ferry_bdev_crypto_create(&o, &ns->bdev[2]);
 	}
 	return rc;
+}
+
+static void io_done(struct ferry_bdev_io *io, void *arg)
+{
+	(void)io;
+	*(int *)arg = 1;
+}
+
+/* PI namespaces start formatted: WRITE_ZEROES through the dif bdev writes valid PI on every
+ * block (a fresh base holds none, and reads of unwritten blocks would fail the checks). */
+static int ns_format(struct ferry_bdev *b)
+{
+	uint64_t n = ferry_bdev_get_num_blocks(b);
+	for (uint64_t off = 0; off < n;) {
+		uint64_t cnt = n - off < 65536 ? n - off : 65536;
+		int done = 0;
+		struct ferry_bdev_io io;
+		memset(&io, 0, sizeof(io));
+		io.type = FERRY_BDEV_IO_WRITE_ZEROES;
+		io.offset_blocks = off;
+		io.num_blocks = cnt;
+		io.cb = io_done;
+		io.cb_arg = &done;
+		int rc = ferry_bdev_submit(b, &io);
+		if (rc)
+			return rc;
+		for (long i = 0; !done && i < 100000000L; i++)
+			ferry_bdev_io_poll(&io);
+		if (!done)
+			return -ETIMEDOUT;
+		if (io.status)
+			return io.status;
+		off += cnt;
+	}
+	return 0;
 }
 
 static struct ferry_bdev *ns_top(const struct ns *ns)
