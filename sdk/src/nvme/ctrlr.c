@@ -290,12 +290,18 @@ static int ctrlr_alloc(struct ferry_nvme_ctrlr *c, uint32_t nioq, uint32_t nvec,
 	c->vec_cd = calloc(nvec, 1);
 	c->vec_count = calloc(nvec, sizeof(*c->vec_count));
 	c->reqs = calloc(inflight, sizeof(*c->reqs));
-	uint32_t iov_cap = nvme_walk_prp_max_iov(c->max_xfer, 4096);
-	if (iov_cap < NVME_MAX_SGL_DESC)
-		iov_cap = NVME_MAX_SGL_DESC;
-	c->iov_pool = calloc((size_t)inflight * iov_cap, sizeof(*c->iov_pool));
-	c->kind_pool = calloc((size_t)inflight * iov_cap, 1);
-	int ok = c->sq && c->cq && c->vec_cd && c->vec_count && c->reqs && c->iov_pool && c->kind_pool;
+	/* Message-based commands come with their data described (submit): no PRP/SGL walk, no
+	 * iovec arrays (they would be most of a controller's memory, one per association). */
+	uint32_t iov_cap = 0;
+	if (!c->message) {
+		iov_cap = nvme_walk_prp_max_iov(c->max_xfer, 4096);
+		if (iov_cap < NVME_MAX_SGL_DESC)
+			iov_cap = NVME_MAX_SGL_DESC;
+		c->iov_pool = calloc((size_t)inflight * iov_cap, sizeof(*c->iov_pool));
+		c->kind_pool = calloc((size_t)inflight * iov_cap, 1);
+	}
+	int ok = c->sq && c->cq && c->vec_cd && c->vec_count && c->reqs &&
+		 (c->message || (c->iov_pool && c->kind_pool));
 	for (uint32_t i = 0; ok && i <= nioq; i++) {
 		c->sq[i].ctrlr = c;
 		c->sq[i].fetch_buf = calloc(NVME_FETCH_BATCH, sizeof(struct ferry_nvme_sqe));
@@ -306,8 +312,8 @@ static int ctrlr_alloc(struct ferry_nvme_ctrlr *c, uint32_t nioq, uint32_t nvec,
 	for (uint32_t i = 0; i < inflight; i++) {
 		struct nvme_req *r = &c->reqs[i];
 		r->ctrlr = c;
-		r->iov = &c->iov_pool[(size_t)i * iov_cap];
-		r->kind = &c->kind_pool[(size_t)i * iov_cap];
+		r->iov = iov_cap ? &c->iov_pool[(size_t)i * iov_cap] : NULL;
+		r->kind = iov_cap ? &c->kind_pool[(size_t)i * iov_cap] : NULL;
 		r->iov_cap = iov_cap;
 		r->next = c->free_reqs;
 		c->free_reqs = r;
