@@ -59,7 +59,7 @@ static void th_poll(void)
 	ferry_transport_poll(TT.t, 0);
 }
 
-static void th_tgt_up(const char *args)
+__attribute__((unused)) static void th_tgt_up(const char *args)
 {
 	memset(&TT, 0, sizeof(TT));
 	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
@@ -85,7 +85,7 @@ static void th_tgt_up(const char *args)
 	cr_assert_gt(TT.port, 0);
 }
 
-static void th_tgt_down(void)
+__attribute__((unused)) static void th_tgt_down(void)
 {
 	ferry_transport_destroy(TT.t);
 	cr_assert_eq(ferry_nvme_subsystem_destroy(TT.ss), 0, "a controller was left behind");
