@@ -17,7 +17,7 @@
 #                       ldd closure of every binary; <key> hashes this script, the kernel version
 #                       and the host binaries, so any change rebuilds it
 # Per test a second cpio is appended: /init (guest-init.sh), /vm/test.sh, /vm/lib.sh, the
-# Ferry binaries found in BUILD_DIR/bin under /ferry/bin, xts_check, and their ldd closure.
+# Ferry binaries found in BUILD_DIR/bin under /ferry/bin (ipu_forward runs ferry-nvme-host from beside it), xts_check, and their ldd closure.
 # The guest prints "FERRY-VM-RESULT rc=N" (0 pass, 77 skip, other fail) and powers off; the
 # console goes to BUILD_DIR/vm-logs/<test>.log, whose tail is printed on failure.
 #
@@ -246,7 +246,7 @@ prepare_base() {
 
 # ---- per-test part ------------------------------------------------------------------------------
 
-ferry_bins="ferry-nvmf-tgt ferry-nvmf-io ipu_forward"
+ferry_bins="ferry-nvmf-tgt ferry-nvmf-io ipu_forward ferry-nvme-host"
 
 # xts_check: the independent AES-XTS decryptor (OpenSSL EVP), built on the host.
 prepare_xts_check() {
