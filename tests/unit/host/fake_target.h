@@ -38,6 +38,7 @@ enum fake_fault {
 	FAULT_SHORT_READ,    /* success after half the data */
 	FAULT_R2T_BEYOND,    /* R2T beyond the write's length */
 	FAULT_C2H_FOR_WRITE, /* C2HData naming a write */
+	FAULT_NO_KEEP_ALIVE, /* never answer a Keep Alive */
 };
 
 struct fake_target {
@@ -353,6 +354,10 @@ static int ft_admin(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *data
 	case FERRY_NVME_ADM_SET_FEATURES:
 		return ft_resp(c, e->cid, 0, e->cdw11, 0);
 	case FERRY_NVME_ADM_KEEP_ALIVE:
+		if (t->fault == FAULT_NO_KEEP_ALIVE) {
+			atomic_store(&t->fault_fired, 1);
+			return 0;
+		}
 		return ft_resp(c, e->cid, 0, 0, 0);
 	default:
 		return ft_resp(c, e->cid, FERRY_NVME_SC_INVALID_OPCODE, 0, 0);

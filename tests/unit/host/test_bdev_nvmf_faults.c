@@ -296,3 +296,37 @@ Test(bdev_nvmf_faults, keep_alive_sent)
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ft_stop(&t);
 }
+
+Test(bdev_nvmf_faults, keep_alive_timeout)
+{
+	struct fake_target t;
+	ft_defaults(&t);
+	t.fault = FAULT_NO_KEEP_ALIVE;
+	cr_assert_eq(ft_start(&t), 0);
+	struct ferry_bdev_nvmf_opts o = {0};
+	o.size = sizeof(o);
+	o.name = "nvmf_kato";
+	o.addr = t.addr;
+	o.subnqn = "nqn.2026-01.io.ferry:kato";
+	o.kato_ms = 100;
+	o.reconnect_delay_ms = 5;
+	struct ferry_bdev *b = NULL;
+	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0);
+	uint64_t end = tm_now_ns() + 3000000000ull;
+	struct ferry_bdev_nvmf_stats s;
+	do {
+		ferry_bdev_poll(b, 64);
+		usleep(1000);
+		s = stats_of(b);
+	} while (s.connection_losses == 0 && tm_now_ns() < end);
+	cr_assert_eq(atomic_load(&t.fault_fired), 1);
+	cr_assert_geq(s.connection_losses, 1, "an unanswered keep-alive is a connection loss");
+	/* it reconnects, and I/O works in between keep-alive timeouts */
+	wait_connected(b);
+	uint8_t buf[4096];
+	memset(buf, 0x3c, sizeof(buf));
+	cr_assert_eq(run_io(b, FERRY_BDEV_IO_WRITE, 8, 8, buf), 0);
+	cr_assert_eq(memcmp(t.storage + 8 * 512, buf, sizeof(buf)), 0);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+	ft_stop(&t);
+}
