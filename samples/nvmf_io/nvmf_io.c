@@ -42,6 +42,7 @@ static struct {
 	uint64_t units;
 	uint32_t *gen; /* last completed write generation per unit (0: never written) */
 	uint8_t *busy;
+	uint8_t *expect; /* one unit: the pattern a read is compared with */
 	uint64_t done, errors, mismatches, reads, writes, bytes;
 	uint64_t rng;
 } g;
@@ -92,15 +93,13 @@ static void io_done(struct ferry_bdev_io *io, void *arg)
 		g.reads++;
 		g.bytes += g.bs;
 		if (r->gen) {
-			uint8_t *exp = malloc(g.bs);
-			pattern(exp, r->unit, r->gen);
-			if (memcmp(exp, r->buf, g.bs) != 0) {
+			pattern(g.expect, r->unit, r->gen);
+			if (memcmp(g.expect, r->buf, g.bs) != 0) {
 				g.mismatches++;
 				if (g.mismatches <= 10)
 					fprintf(stderr, "MISMATCH unit %llu generation %u\n",
 						(unsigned long long)r->unit, r->gen);
 			}
-			free(exp);
 		}
 	}
 	g.busy[r->unit] = 0;
@@ -315,6 +314,7 @@ int main(int argc, char **argv)
 		g.units = region / bs ? region / bs : 1;
 	g.gen = calloc(g.units, sizeof(*g.gen));
 	g.busy = calloc(g.units, 1);
+	g.expect = aligned_alloc(4096, (bs + 4095) / 4096 * 4096);
 	g.rng = seed;
 	uint32_t inflight = (uint32_t)(o.queue_depth ? o.queue_depth : 32) *
 			    (o.num_io_queues ? o.num_io_queues : 1);
@@ -376,6 +376,7 @@ int main(int argc, char **argv)
 	free(reqs);
 	free(g.gen);
 	free(g.busy);
+	free(g.expect);
 	int ok = !rc && !g.errors && !g.mismatches;
 	printf("%s\n", ok ? "PASS" : "FAIL");
 	return ok ? 0 : 1;
