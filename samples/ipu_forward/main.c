@@ -101,7 +101,7 @@ static pid_t start_target(const char *addr, uint64_t blocks, char *ready, size_t
 	}
 	snprintf(ready, ready_len, "/tmp/ipu_forward.%d.ready", (int)getpid());
 	unlink(ready);
-	snprintf(ns, sizeof(ns), "malloc:%llu:4096+8", (unsigned long long)blocks * 4096);
+	snprintf(ns, sizeof(ns), "malloc:%llu:4096+8", (unsigned long long)blocks * 4104);
 	char *args[] = {path, "-a", (char *)addr, "-n", SUBNQN, "--ns", ns, "--ready-file", ready,
 			NULL};
 	fflush(NULL);
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
 	printf("firmware: device %s, NVMe controller on PCI function 0 (\"pcie\" transport), "
 	       "namespace 1 = %s\n",
 	       ferry_device_get_name(s->dev), ferry_bdev_get_name(s->top));
-	printf("firmware: %s%s%s%s%s -> %s: NVMe/TCP to %s, %s, %u-byte blocks, %llu blocks%s\n",
+	printf("firmware: %s%s%s%s%s%s: NVMe/TCP to %s, %s, %u-byte blocks, %llu blocks%s\n",
 	       s->crypto_bdev ? ferry_bdev_get_name(s->crypto_bdev) : "",
 	       s->crypto_bdev ? " (AES-XTS-128) -> " : "",
 	       s->dif_bdev ? ferry_bdev_get_name(s->dif_bdev) : "",
