@@ -337,8 +337,10 @@ Test(nvme_fabrics, hostile_fabrics_options_are_refused)
 Test(nvme_fabrics, fabrics_options_are_refused_for_memory_based_controllers)
 {
 	struct host *h = h_create(NULL);
-	struct ferry_nvme_ctrlr_opts base = {.size = sizeof(base), .subsys = h->subsys,
-					     .transport = h->tr, .host_domain = h->hm->dom,
+	struct ferry_nvme_ctrlr_opts base = {.size = sizeof(base),
+					     .subsys = h->subsys,
+					     .transport = h->tr,
+					     .host_domain = h->hm->dom,
 					     .cntlid = 77};
 	struct ferry_nvme_ctrlr_opts co[7];
 	for (int i = 0; i < 7; i++)
@@ -1000,6 +1002,51 @@ Test(nvme_fabrics, queue_accel_channel_and_poll_queue_arguments)
 	cr_assert_geq(ferry_nvme_ctrlr_poll_queue(c, 1, 8), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), 0);
 	ferry_accel_chan_destroy(ch);
+	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
+	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+}
+
+Test(nvme_fabrics, shutdown_closes_io_queues_and_flushes)
+{
+	struct ferry_nvme_subsystem *s = nvm_subsys("nqn.2024-01.io.ferry:fab-shn");
+	struct ferry_bdev *b = mk_malloc("fab.shn.malloc", 64);
+	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = b};
+	cr_assert_eq(ferry_nvme_subsystem_add_ns(s, &no, NULL), 0);
+	struct ferry_nvme_ctrlr_opts co = copts(s);
+	struct ferry_nvme_ctrlr *c;
+	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0);
+	up(c, H_CC_DEFAULT);
+	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 1, 16), 0);
+	uint8_t w[512];
+	memset(w, 0x3c, sizeof(w));
+	struct ferry_nvme_sqe sqe = h_sqe(0, 1);
+	h_rw(&sqe, FERRY_NVME_CMD_WRITE, 0, 1);
+	struct capsule cap;
+	cr_assert_eq(submit(c, 1, &sqe, w, sizeof(w), &cap), 0);
+	cr_assert_eq(cap.cqe.status, 0);
+	struct ferry_bdev_stats bs = {.size = sizeof(bs)};
+	cr_assert_eq(ferry_bdev_get_stats(b, &bs), 0);
+	uint64_t flushes = bs.ios[FERRY_BDEV_IO_FLUSH];
+
+	cr_assert_eq(ferry_nvme_ctrlr_reg_write(c, FERRY_NVME_REG_CC, 4,
+						H_CC_DEFAULT | (FERRY_NVME_CC_SHN_NORMAL << 14)),
+		     0);
+	cr_assert_eq(submit(c, 1, &sqe, w, sizeof(w), &cap), -EAGAIN, "no I/O once SHN is set");
+	for (int i = 0; i < 100 && ((reg(c, FERRY_NVME_REG_CSTS, 4) & FERRY_NVME_CSTS_SHST_MASK) >>
+				    FERRY_NVME_CSTS_SHST_SHIFT) != FERRY_NVME_CSTS_SHST_COMPLETE;
+	     i++)
+		ferry_nvme_ctrlr_poll(c, 8);
+	cr_assert_eq((reg(c, FERRY_NVME_REG_CSTS, 4) & FERRY_NVME_CSTS_SHST_MASK) >>
+			     FERRY_NVME_CSTS_SHST_SHIFT,
+		     FERRY_NVME_CSTS_SHST_COMPLETE, "idle I/O queue: the shutdown completes");
+	cr_assert_eq(ferry_bdev_get_stats(b, &bs), 0);
+	cr_assert_eq(bs.ios[FERRY_BDEV_IO_FLUSH], flushes + 1,
+		     "normal shutdown flushed the namespace");
+	ferry_log_set_handler(quiet_log);
+	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 2, 16), -EAGAIN, "no new I/O queue");
+	ferry_log_set_handler(NULL);
+	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
 	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
