@@ -29,16 +29,18 @@
 
 enum fake_fault {
 	FAULT_NONE = 0,
-	FAULT_DROP,          /* close every connection when the Nth I/O command arrives */
-	FAULT_BAD_CID,       /* answer the Nth I/O command with an unknown cid */
-	FAULT_OVERSIZE_C2H,  /* C2HData beyond the read's length */
-	FAULT_TERM,          /* C2HTermReq instead of the Nth command's answer */
-	FAULT_BAD_CQE,       /* a CapsuleResp with a wrong HLEN */
-	FAULT_BAD_DDGST,     /* corrupt the data digest of the Nth read */
-	FAULT_SHORT_READ,    /* success after half the data */
-	FAULT_R2T_BEYOND,    /* R2T beyond the write's length */
-	FAULT_C2H_FOR_WRITE, /* C2HData naming a write */
-	FAULT_NO_KEEP_ALIVE, /* never answer a Keep Alive */
+	FAULT_DROP,             /* close every connection when the Nth I/O command arrives */
+	FAULT_BAD_CID,          /* answer the Nth I/O command with an unknown cid */
+	FAULT_OVERSIZE_C2H,     /* C2HData beyond the read's length */
+	FAULT_TERM,             /* C2HTermReq instead of the Nth command's answer */
+	FAULT_BAD_CQE,          /* a CapsuleResp with a wrong HLEN */
+	FAULT_BAD_DDGST,        /* corrupt the data digest of the Nth read */
+	FAULT_SHORT_READ,       /* success after half the data */
+	FAULT_R2T_BEYOND,       /* R2T beyond the write's length */
+	FAULT_C2H_FOR_WRITE,    /* C2HData naming a write */
+	FAULT_NO_KEEP_ALIVE,    /* never answer a Keep Alive */
+	FAULT_R2T_FOR_READ,     /* an R2T naming a read */
+	FAULT_C2H_OUT_OF_ORDER, /* the read's C2HData starts at a non-zero offset */
 };
 
 struct fake_target {
@@ -409,9 +411,21 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 		uint32_t end = len;
 		if (ft_fault_hits(t, n, FAULT_SHORT_READ))
 			end = len / 2;
+		if (ft_fault_hits(t, n, FAULT_R2T_FOR_READ)) {
+			struct ferry_nvme_tcp_r2t r;
+			memset(&r, 0, sizeof(r));
+			r.ch.pdu_type = FERRY_NVME_TCP_R2T;
+			r.cccid = e->cid;
+			r.ttag = 1;
+			r.r2tl = len;
+			return ft_send_pdu(c, &r, 24, NULL, 0, 0);
+		}
+		uint32_t first = 0;
+		if (ft_fault_hits(t, n, FAULT_C2H_OUT_OF_ORDER))
+			first = chunk < end ? chunk : 0;
 		int oversize = ft_fault_hits(t, n, FAULT_OVERSIZE_C2H);
 		int bad = ft_fault_hits(t, n, FAULT_BAD_DDGST);
-		for (uint32_t o = 0; o < end; o += chunk) {
+		for (uint32_t o = first; o < end; o += chunk) {
 			uint32_t l = chunk < end - o ? chunk : end - o;
 			struct ferry_nvme_tcp_data d;
 			memset(&d, 0, sizeof(d));

@@ -190,6 +190,14 @@ Test(bdev_nvmf_faults, c2hdata_for_write)
 {
 	hostile(FAULT_C2H_FOR_WRITE, 1, 0, 1);
 }
+Test(bdev_nvmf_faults, r2t_for_read)
+{
+	hostile(FAULT_R2T_FOR_READ, 0, 0, 1);
+}
+Test(bdev_nvmf_faults, c2hdata_out_of_order)
+{
+	hostile(FAULT_C2H_OUT_OF_ORDER, 0, 1, 1);
+}
 
 /* 32 writes in flight, the connection drops at the 10th command: with retries every write
  * completes, and reading back after the reconnect finds every one of them. */
