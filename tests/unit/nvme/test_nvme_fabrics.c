@@ -13,6 +13,7 @@
 #include <ferry/log.h>
 #include <ferry/bdev_malloc.h>
 #include <ferry/nvmf_spec.h>
+#include <ferry/module/bdev.h>
 #include <ferry/module/transport.h>
 #include <ferry/module/nvme_ctrlr.h>
 #include "test_nvme_host.h"
@@ -1047,6 +1048,111 @@ Test(nvme_fabrics, shutdown_closes_io_queues_and_flushes)
 	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 2, 16), -EAGAIN, "no new I/O queue");
 	ferry_log_set_handler(NULL);
 	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
+	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+}
+
+/* ---- bdevs with their own work: ferry_bdev_poll() from the controller ------------------ */
+
+/* A bdev that completes Write Zeroes only from its poll op, as a network initiator bdev
+ * completes I/O from its connections. */
+struct deferred {
+	struct ferry_bdev_io *q[8];
+	uint32_t n;
+	uint32_t polls;
+};
+
+static int deferred_wz(struct ferry_bdev *b, struct ferry_bdev_io *io)
+{
+	struct deferred *d = ferry_bdev_get_ctx(b);
+	if (d->n == 8)
+		return -ENOMEM;
+	d->q[d->n++] = io;
+	return 0;
+}
+
+static int deferred_poll(struct ferry_bdev *b, uint32_t max)
+{
+	struct deferred *d = ferry_bdev_get_ctx(b);
+	(void)max;
+	d->polls++;
+	uint32_t n = d->n;
+	d->n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		ferry_bdev_io_complete(d->q[i], 0);
+	return (int)n;
+}
+
+static const struct ferry_bdev_ops deferred_ops = {.abi_version = FERRY_BDEV_OPS_ABI,
+						   .write_zeroes = deferred_wz,
+						   .poll = deferred_poll};
+
+static struct ferry_bdev *mk_deferred(const char *name, struct deferred *d)
+{
+	struct ferry_bdev *b;
+	struct ferry_bdev_opts bo = {.size = sizeof(bo),
+				     .name = name,
+				     .module = "deferred",
+				     .block_size = 512,
+				     .num_blocks = 64,
+				     .ops = &deferred_ops,
+				     .ctx = d};
+	cr_assert_eq(ferry_bdev_create(&bo, &b), 0);
+	return b;
+}
+
+Test(nvme_fabrics, memory_based_poll_polls_the_namespace_bdevs)
+{
+	struct deferred d = {0};
+	struct ferry_bdev *b = mk_deferred("fab.deferred.pcie", &d);
+	struct host_opts o = {.ns_bdev = b};
+	struct host *h = h_create(&o);
+	h_up(h, 16);
+	struct ferry_nvme_sqe wz = h_sqe(FERRY_NVME_CMD_WRITE_ZEROES, 1);
+	wz.cdw10 = 4;
+	wz.cdw12 = 3;
+	cr_assert_eq(h_cmd(h, 1, &wz, NULL), 0, "completed by ferry_nvme_ctrlr_poll()'s bdev poll");
+	cr_assert_gt(d.polls, 0);
+	h_destroy(h);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+}
+
+Test(nvme_fabrics, poll_queue_polls_the_bdevs_the_queue_used)
+{
+	struct deferred d = {0};
+	struct ferry_bdev *b = mk_deferred("fab.deferred.msg", &d);
+	struct ferry_nvme_subsystem *s = nvm_subsys("nqn.2024-01.io.ferry:fab-deferred");
+	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = b};
+	cr_assert_eq(ferry_nvme_subsystem_add_ns(s, &no, NULL), 0);
+	struct ferry_nvme_ctrlr_opts co = copts(s);
+	struct ferry_nvme_ctrlr *c;
+	cr_assert_eq(ferry_nvme_ctrlr_create(&co, &c), 0);
+	up(c, H_CC_DEFAULT);
+	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 1, 16), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_connect_queue(c, 2, 16), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_poll_queue(c, 1, 8), 0, "no I/O yet: nothing polled");
+	cr_assert_eq(d.polls, 0);
+	struct ferry_nvme_sqe wz = h_sqe(FERRY_NVME_CMD_WRITE_ZEROES, 1);
+	wz.cid = 3;
+	wz.cdw10 = 4;
+	struct capsule cap;
+	cr_assert_eq(submit(c, 1, &wz, NULL, 0, &cap), 0);
+	cr_assert_eq(cap.done, 0, "in flight in the bdev");
+	cr_assert_eq(ferry_nvme_ctrlr_poll(c, 8), 0);
+	cr_assert_eq(cap.done, 0, "the admin thread does not poll the I/O queues' bdevs");
+	cr_assert_eq(ferry_nvme_ctrlr_poll_queue(c, 2, 8), 0, "queue 2 used no bdev");
+	cr_assert_eq(cap.done, 0);
+	ferry_log_set_handler(quiet_log);
+	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), -EBUSY, "a command is executing");
+	ferry_log_set_handler(NULL);
+	cr_assert_geq(ferry_nvme_ctrlr_poll_queue(c, 1, 8), 1);
+	cr_assert_eq(cap.done, 1);
+	cr_assert_eq(cap.qid, 1);
+	cr_assert_eq(cap.cqe.cid, 3);
+	cr_assert_eq(cap.cqe.status, 0);
+	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 1), 0);
+	cr_assert_eq(ferry_nvme_ctrlr_disconnect_queue(c, 2), 0);
 	cr_assert_eq(ferry_nvme_ctrlr_destroy(c), 0);
 	cr_assert_eq(ferry_nvme_subsystem_destroy(s), 0);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
