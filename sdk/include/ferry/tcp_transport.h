@@ -16,6 +16,7 @@
  * | max_h2c_data           | 131072  | MAXH2CDATA offered in ICResp, multiple of 4, >= 4096  |
  * | max_r2t                | 1       | R2Ts outstanding per command (only 1 is issued)       |
  * | buffers                | 2048    | data buffers (8 KiB each) per poll group, allocated at creation |
+ * | accel                  | 1       | 1: each poll group creates an accel channel on its thread (software engine) that carries its I/O queues' Read/Write sequences down the bdev stack; 0: none |
  *
  * ## Listening
  * ferry_transport_listen(t, subsys, "127.0.0.1:4420"): subsystems listened on one address

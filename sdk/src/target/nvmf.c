@@ -387,6 +387,14 @@ static void io_connect_admin(void *arg)
 		ic->status = ST_GEN(FERRY_NVME_SC_CMD_SEQ_ERROR) | FERRY_NVME_STATUS_DNR;
 	} else {
 		int rc = ferry_nvme_ctrlr_connect_queue(nc->c, ic->qid, ic->sqsize);
+		if (rc == 0 && ic->qp->chan) {
+			/* the channel of the queue's own group carries its Read/Write sequences */
+			rc = ferry_nvme_ctrlr_set_queue_accel_chan(nc->c, ic->qid, ic->qp->chan);
+			if (rc) {
+				ferry_nvme_ctrlr_disconnect_queue(nc->c, ic->qid);
+				rc = -ENOMEM;
+			}
+		}
 		if (rc == 0) {
 			nc->io[ic->qid] = ic->qp;
 			nc->nio++;

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <ferry/accel.h>
 #include <ferry/memdomain.h>
 #include <ferry/nvme.h>
 #include <ferry/nvme_spec.h>
@@ -51,6 +52,9 @@ struct nvmf_qpair {
 	struct nvmf_ctrlr *ctrlr; /* NULL before Connect */
 	struct pg_core *pg;       /* the group that serves the connection */
 	void *conn;               /* the transport's connection */
+	/* the group's accel channel for this queue's I/O (NULL: none), handed to the
+	 * controller at I/O Connect */
+	struct ferry_accel_chan *chan;
 	uint16_t qid;
 	uint16_t sqsize;    /* entries (1's based) */
 	uint8_t connecting; /* an I/O Connect waits for the admin group */
@@ -86,14 +90,15 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt);
 int nvmf_tgt_listen(struct nvmf_tgt *tgt, struct ferry_nvme_subsystem *subsys, uint8_t adrfam,
 		    const char *traddr, const char *trsvcid, uint16_t portid);
 
-void nvmf_tgt_qpair_init(struct nvmf_qpair *qp, struct nvmf_tgt *tgt, struct pg_core *pg, void *conn);
+void nvmf_tgt_qpair_init(struct nvmf_qpair *qp, struct nvmf_tgt *tgt, struct pg_core *pg,
+			 void *conn);
 /*
  * Execute a command capsule of @p qp (its data complete in @p data). Fabrics commands and the
  * discovery log page are answered by the layer (ops->complete, possibly later from a message
  * of the admin group); the others go to ferry_nvme_ctrlr_submit() (send_completion).
  */
 void nvmf_tgt_qpair_exec(struct nvmf_qpair *qp, const struct ferry_nvme_sqe *sqe,
-		     const struct ferry_mem *data, uint32_t data_len, void *cmd_ctx);
+			 const struct ferry_mem *data, uint32_t data_len, void *cmd_ctx);
 /* The qpair's connection is closed and nothing of it executes: detach it from its controller
  * (an admin queue tears the association down). On the qpair's own thread. */
 void nvmf_tgt_qpair_fini(struct nvmf_qpair *qp);

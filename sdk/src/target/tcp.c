@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ferry/accel.h>
 #include <ferry/crc.h>
 #include <ferry/hal/hal.h>
 #include <ferry/nvme.h>
@@ -128,6 +129,8 @@ struct tcp_pg {
 	void **buf_free;
 	uint32_t nfree, nbufs;
 	int idle;
+	int chan_tried;                /* the accel channel is created on the group's thread */
+	struct ferry_accel_chan *chan; /* NULL: accel=0, or its creation failed */
 	struct ferry_hal_sock_event ev[TCP_EVENTS];
 };
 
@@ -138,7 +141,7 @@ struct tcp_tr {
 	const struct ferry_hal_nic_ops *nic;
 	struct ferry_hal_nic_info info;
 	struct nvmf_tgt *tgt;
-	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs;
+	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs, accel;
 	pthread_mutex_t lock; /* lists of connections, groups and listeners; totals */
 	struct tcp_pg pg0;    /* the instance's own polling (and the listeners) */
 	struct tcp_pg *pgs[TCP_MAX_PG];
@@ -977,6 +980,7 @@ static void conn_adopt(void *arg)
 	struct tcp_tr *tr = c->tr;
 	struct tcp_pg *pg = c->pg;
 	nvmf_tgt_qpair_init(&c->qp, tr->tgt, &pg->core, c);
+	c->qp.chan = pg->chan;
 	c->st.pg = pg->core.index;
 	int rc = tr->nic->group_add(pg->group, c->sock, c);
 	pthread_mutex_lock(&tr->lock);
@@ -1065,6 +1069,9 @@ static int pg_setup(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t index)
 
 static void pg_teardown(struct tcp_tr *tr, struct tcp_pg *pg)
 {
+	/* Its thread has stopped polling the group (documented): the channel goes here. */
+	ferry_accel_chan_destroy(pg->chan);
+	pg->chan = NULL;
 	tr->nic->group_destroy(pg->group);
 	pg_core_fini(&pg->core);
 	free(pg->buf_mem);
@@ -1074,6 +1081,16 @@ static void pg_teardown(struct tcp_tr *tr, struct tcp_pg *pg)
 /* Serves the connections of @p pg (and, for pg0, the listeners). */
 static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 {
+	if (!pg->chan_tried && tr->accel) {
+		/* A channel belongs to the thread that creates it: the group's first poll. */
+		pg->chan_tried = 1;
+		int rc = ferry_accel_chan_create(NULL, NULL, &pg->chan);
+		if (rc)
+			FERRY_WARN(COMP,
+				   "poll group %u: no accel channel (%s): bdevs move the data "
+				   "themselves",
+				   pg->core.index, ferry_strerror(rc));
+	}
 	int work = pg_core_drain(&pg->core);
 	uint32_t budget = max ? max : TCP_PDU_BUDGET;
 	int n = tr->nic->group_poll(pg->group, pg->ev, TCP_EVENTS, pg->idle ? TCP_IDLE_US : 0);
@@ -1168,14 +1185,9 @@ static int tcp_pg_destroy(struct ferry_transport *t, void *ctx)
 
 /* ---- the plugin ---------------------------------------------------------------------------- */
 
-static const char *const tcp_keys[] = {"max_queue_depth",
-				       "max_io_queues",
-				       "in_capsule_data_size",
-				       "max_io_size",
-				       "max_h2c_data",
-				       "max_r2t",
-				       "buffers",
-				       NULL};
+static const char *const tcp_keys[] = {"max_queue_depth", "max_io_queues", "in_capsule_data_size",
+				       "max_io_size",     "max_h2c_data",  "max_r2t",
+				       "buffers",         "accel",         NULL};
 
 static int arg_u32(const char *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *val)
 {
@@ -1201,7 +1213,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	if (ferry_hal_args_check(opts->args, tcp_keys))
 		return -EINVAL;
 	uint32_t depth = 128, ioq = 8, icd = 8192, max_io = 131072, maxh2c = 131072, r2t = 1,
-		 bufs = 2048;
+		 bufs = 2048, accel = 1;
 	int rc = arg_u32(opts->args, "max_queue_depth", 2, 4096, &depth);
 	if (!rc)
 		rc = arg_u32(opts->args, "max_io_queues", 1, 256, &ioq);
@@ -1215,6 +1227,8 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 		rc = arg_u32(opts->args, "max_r2t", 1, 1, &r2t);
 	if (!rc)
 		rc = arg_u32(opts->args, "buffers", 16, 1u << 20, &bufs);
+	if (!rc)
+		rc = arg_u32(opts->args, "accel", 0, 1, &accel);
 	if (rc)
 		return rc;
 	if (icd % 16 || (max_io & (max_io - 1)) || maxh2c % 4) {
@@ -1239,6 +1253,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	tr->maxh2c = maxh2c;
 	tr->max_r2t = r2t;
 	tr->nbufs = bufs;
+	tr->accel = accel;
 	tr->segs = (FERRY_MAX(FERRY_MAX(max_io, icd), TCP_ADMIN_ICD) + TCP_CHUNK - 1) / TCP_CHUNK +
 		   1;
 	pthread_mutex_init(&tr->lock, NULL);

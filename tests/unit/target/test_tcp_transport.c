@@ -4,6 +4,7 @@
  * writes in-capsule and through R2T (several H2CData PDUs split at MAXH2CDATA), reads (C2HData
  * with the SUCCESS flag), with and without digests; data digest errors; the counters API.
  */
+#include <ferry/accel.h>
 #include "test_tcp_host.h"
 
 static void up(void)
@@ -174,10 +175,15 @@ static void on_stats(void *ctx, const struct ferry_tcp_conn_stats *st)
 
 Test(tcp_transport, counters)
 {
+	struct ferry_accel_stats as0 = {.size = sizeof(as0)}, as1 = {.size = sizeof(as1)};
+	cr_assert_eq(ferry_accel_get_stats(NULL, &as0), 0);
 	struct th_host a, q;
 	th_assoc(&a, &q, 0);
 	for (int i = 0; i < 8; i++)
 		th_io_check(&q, (uint64_t)i * 256, 256, 0, (uint32_t)i); /* 128 KiB each way */
+	/* the I/O queue's Read/Write went down as sequences on the group's accel channel */
+	cr_assert_eq(ferry_accel_get_stats(NULL, &as1), 0);
+	cr_assert_geq(as1.seqs_completed - as0.seqs_completed, 16);
 	struct stats_seen s = {0};
 	cr_assert_eq(ferry_tcp_transport_get_stats(TT.t, on_stats, &s), 2);
 	cr_assert_eq(s.n, 2);
