@@ -257,3 +257,36 @@ Test(tcp_connect, many_queues)
 		th_close(&q[i]);
 	th_close(&a);
 }
+
+Test(tcp_connect, controller_reset_and_reconnect)
+{
+	struct th_host a, q;
+	th_assoc(&a, &q, 0);
+	th_io_check(&q, 0, 64, 0, 1);
+	/* CC.EN 1 -> 0: the I/O connections go, CSTS.RDY falls, the association stays */
+	uint64_t cc = 0;
+	cr_assert_eq(th_prop(&a, 0, FERRY_NVME_REG_CC, 4, &cc), 0);
+	cc &= ~(uint64_t)FERRY_NVME_CC_EN;
+	cr_assert_eq(th_prop(&a, 1, FERRY_NVME_REG_CC, 4, &cc), 0);
+	cr_assert(th_wait_eof(&q), "I/O connection kept across a reset");
+	th_close(&q);
+	uint64_t csts = FERRY_NVME_CSTS_RDY;
+	for (int i = 0; i < 1000 && (csts & FERRY_NVME_CSTS_RDY); i++) {
+		cr_assert_eq(th_prop(&a, 0, FERRY_NVME_REG_CSTS, 4, &csts), 0);
+		th_poll();
+	}
+	cr_assert_eq(csts & FERRY_NVME_CSTS_RDY, 0, "CSTS.RDY still 1 after the reset");
+	/* enable again, reconnect the queue: the data written before is still there */
+	th_enable(&a);
+	th_open(&q);
+	th_ic(&q, 0, 0);
+	q.cntlid = a.cntlid;
+	cr_assert_eq(th_connect(&q, 1, 31, 0), 0, "I/O Connect after the reset");
+	uint8_t w[512], r[512];
+	th_fill(w, sizeof(w), 1);
+	cr_assert_eq(th_rw(&q, 0, 0, 1, r, 0), 0);
+	cr_assert_eq(memcmp(w, r, sizeof(r)), 0);
+	th_io_check(&q, 100, 8, 1, 2);
+	th_close(&q);
+	th_close(&a);
+}
