@@ -33,8 +33,9 @@
  * resubmitted on the new connection up to ::ferry_bdev_nvmf_opts::retry_count times, then
  * fail with -EIO; a write is reported complete only after the controller's completion, so no
  * completed write is lost. Reconnection is attempted from the poll after reconnect_delay_ms,
- * the delay doubling up to 16 times that; each attempt blocks the polling thread for at most
- * connect_timeout_ms. Once ctrlr_loss_timeout_ms passed without a connection, queued and new
+ * the delay doubling up to 16 times that; an attempt's TCP connect is watched without
+ * blocking, and once it is up the rest of the connect sequence blocks the polling thread for
+ * at most connect_timeout_ms. Once ctrlr_loss_timeout_ms passed without a connection, queued and new
  * I/Os fail at once with -ENODEV, while attempts continue at the longest delay; a later
  * success brings the bdev back.
  *

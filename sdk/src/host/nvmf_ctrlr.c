@@ -371,19 +371,8 @@ static void keep_alive(struct nvmf_ctrlr *c, uint64_t now)
 	c->ka_next_ns = now + (uint64_t)c->kato_ms * 500000ull;
 }
 
-static int reconnect(struct nvmf_ctrlr *c, uint64_t now)
+static void attempt_failed(struct nvmf_ctrlr *c, uint64_t now)
 {
-	if (now < c->next_attempt_ns)
-		return 0;
-	int rc = nvmf_ctrlr_connect(c, 0);
-	now = nvmf_now_ns();
-	if (rc == 0) {
-		FERRY_INFO(NVMF_COMP, "'%s': reconnected to %s", c->name, c->addr);
-		c->state = FERRY_BDEV_NVMF_CONNECTED;
-		c->st.reconnects++;
-		nvmf_io_kick(c);
-		return 1;
-	}
 	uint32_t cap = c->opts.reconnect_delay_ms * 16;
 	c->delay_ms = FERRY_MIN(c->delay_ms * 2, cap);
 	c->next_attempt_ns = now + (uint64_t)c->delay_ms * 1000000ull;
@@ -395,7 +384,53 @@ static int reconnect(struct nvmf_ctrlr *c, uint64_t now)
 		c->delay_ms = cap;
 		nvmf_io_fail_pending(c, -ENODEV);
 	}
-	return 0;
+}
+
+/*
+ * A reconnect attempt in two phases: the admin queue's TCP connect is started and then
+ * watched from the poll without blocking (an unreachable controller costs the polling thread
+ * nothing); once it is up, the rest of the sequence runs synchronously, bounded by
+ * connect_timeout_ms, against a controller that answers.
+ */
+static int reconnect(struct nvmf_ctrlr *c, uint64_t now)
+{
+	struct nvmf_qpair *a = &c->admin;
+	int rc;
+
+	if (now < c->next_attempt_ns)
+		return 0;
+	if (!a->sock) {
+		struct ferry_hal_sock_opts so = {.size = sizeof(so),
+						 .addr = c->addr,
+						 .flags = FERRY_HAL_SOCK_F_NODELAY};
+		rc = c->nic->connect(c->dev, &so, &a->sock);
+		if (rc) {
+			a->sock = NULL;
+			attempt_failed(c, now);
+			return 0;
+		}
+		c->attempt_deadline_ns = now + (uint64_t)c->opts.connect_timeout_ms * 1000000ull;
+		return 0;
+	}
+	rc = c->nic->sock_error(a->sock);
+	if (rc == -EINPROGRESS && now <= c->attempt_deadline_ns)
+		return 0;
+	if (rc) {
+		nvmf_qpair_close(a);
+		attempt_failed(c, now);
+		return 0;
+	}
+	rc = nvmf_ctrlr_connect(c, 0);
+	now = nvmf_now_ns();
+	if (rc) {
+		attempt_failed(c, now);
+		return 0;
+	}
+	FERRY_INFO(NVMF_COMP, "'%s': reconnected to %s", c->name, c->addr);
+	c->state = FERRY_BDEV_NVMF_CONNECTED;
+	c->st.reconnects++;
+	nvmf_io_kick(c);
+	return 1;
 }
 
 int nvmf_ctrlr_poll(struct nvmf_ctrlr *c)

@@ -17,13 +17,13 @@
 
 #define NVMF_COMP "bdev_nvmf"
 
-#define NVMF_ADMIN_DEPTH 32             /* admin queue slots (SQSIZE 31) */
-#define NVMF_MAX_QUEUES 64              /* I/O queues per controller */
-#define NVMF_SLOT_IOV 16                /* data segments a slot sends/receives directly */
-#define NVMF_TX_IOV (NVMF_SLOT_IOV + 2) /* header + data + digest */
-#define NVMF_RXBUF 16384                /* receive buffer for headers and small PDUs */
-#define NVMF_STAGING_MAX 64             /* staging buffers of the pool */
-#define NVMF_STAGING_SIZE (128u * 1024) /* bytes of one staging buffer */
+#define NVMF_ADMIN_DEPTH 32                  /* admin queue slots (SQSIZE 31) */
+#define NVMF_MAX_QUEUES 64                   /* I/O queues per controller */
+#define NVMF_SLOT_IOV 16                     /* data segments a slot sends/receives directly */
+#define NVMF_TX_IOV (NVMF_SLOT_IOV + 2)      /* header + data + digest */
+#define NVMF_RXBUF 16384                     /* receive buffer for headers and small PDUs */
+#define NVMF_STAGING_MAX 64                  /* staging buffers of the pool */
+#define NVMF_STAGING_SIZE_MAX (1024u * 1024) /* largest staging buffer (lazily backed) */
 #define NVMF_ADMIN_ICD 8192 /* in-capsule data the admin queue always takes (NVMe/TCP) */
 
 /* Slot states. */
@@ -142,6 +142,7 @@ struct nvmf_ctrlr {
 	uint32_t state;   /* FERRY_BDEV_NVMF_* */
 	uint64_t lost_ns; /* when the connection was lost */
 	uint64_t next_attempt_ns;
+	uint64_t attempt_deadline_ns; /* the reconnect's TCP connect gives up then */
 	uint32_t delay_ms;
 	uint64_t ka_next_ns;
 	uint64_t ka_sent_ns; /* 0: no keep-alive outstanding */
@@ -150,6 +151,7 @@ struct nvmf_ctrlr {
 	int in_poll;
 	/* staging */
 	uint8_t *staging;
+	uint32_t staging_size; /* bytes of one staging buffer: min(max_xfer, 1 MiB) */
 	uint32_t staging_free[NVMF_STAGING_MAX];
 	uint32_t staging_nfree;
 	struct ferry_bdev_nvmf_stats st;

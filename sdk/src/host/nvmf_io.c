@@ -367,10 +367,10 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 		io_dispatch(c, io);
 		return 0;
 	}
-	if (len > NVMF_STAGING_SIZE) {
+	if (len > c->staging_size) {
 		FERRY_ERR(NVMF_COMP,
 			  "'%s': a staged I/O (other domain or sequence) is limited to %u bytes",
-			  c->name, NVMF_STAGING_SIZE);
+			  c->name, c->staging_size);
 		return -EINVAL;
 	}
 	if (!c->staging_nfree)
@@ -378,7 +378,7 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	uint32_t b = c->staging_free[--c->staging_nfree];
 	struct ferry_bdev_module_state *m = ferry_bdev_io_module(io);
 	IO_STAGE(io) = b + 1;
-	m->iov[0].iov_base = c->staging + (size_t)b * NVMF_STAGING_SIZE;
+	m->iov[0].iov_base = c->staging + (size_t)b * c->staging_size;
 	m->iov[0].iov_len = len;
 	m->mem.domain = NULL;
 	m->mem.domain_ctx = NULL;
@@ -442,7 +442,7 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 	if (c->group)
 		c->nic->group_destroy(c->group);
 	if (c->staging)
-		munmap(c->staging, (size_t)NVMF_STAGING_MAX * NVMF_STAGING_SIZE);
+		munmap(c->staging, (size_t)NVMF_STAGING_MAX * c->staging_size);
 	if (c->own_dev)
 		ferry_device_close(c->dev);
 	free(c->idbuf);
@@ -589,16 +589,10 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	c->dev = opts->nic;
 	c->idbuf = calloc(1, 4096);
 	c->cdata = calloc(1, 1024);
-	void *p = mmap(NULL, (size_t)NVMF_STAGING_MAX * NVMF_STAGING_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	c->staging = p == MAP_FAILED ? NULL : p;
-	if (!c->idbuf || !c->cdata || !c->staging) {
+	if (!c->idbuf || !c->cdata) {
 		rc = -ENOMEM;
 		goto err_free;
 	}
-	for (uint32_t i = 0; i < NVMF_STAGING_MAX; i++)
-		c->staging_free[i] = NVMF_STAGING_MAX - 1 - i;
-	c->staging_nfree = NVMF_STAGING_MAX;
 	rc = nic_setup(c);
 	if (rc)
 		goto err_free;
@@ -609,6 +603,21 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	if (rc)
 		goto err_free;
 	c->state = FERRY_BDEV_NVMF_CONNECTED;
+	/* The staging pool: buffers as large as one command's transfer (up to 1 MiB), in one
+	 * anonymous mapping that only the pages actually used back (the free list is a stack,
+	 * so the same few buffers stay warm under light load). */
+	c->staging_size = (FERRY_MIN(c->max_xfer, NVMF_STAGING_SIZE_MAX) + 4095u) & ~4095u;
+	void *p = mmap(NULL, (size_t)NVMF_STAGING_MAX * c->staging_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		FERRY_ERR(NVMF_COMP, "create '%s': cannot map the staging pool", c->name);
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	c->staging = p;
+	for (uint32_t i = 0; i < NVMF_STAGING_MAX; i++)
+		c->staging_free[i] = NVMF_STAGING_MAX - 1 - i;
+	c->staging_nfree = NVMF_STAGING_MAX;
 
 	struct ferry_bdev_opts bo = {
 		.size = sizeof(bo),

@@ -663,12 +663,16 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 	q->tx_head = q->tx_tail = NULL;
 	q->rx_pos = q->rx_len = 0;
 	q->rx_slot = NULL;
-	rc = nic->connect(c->dev, &so, &q->sock);
-	if (rc) {
-		q->sock = NULL;
-		FERRY_ERR(NVMF_COMP, "'%s' queue %u: connect to %s: %s", c->name, q->qid, c->addr,
-			  ferry_strerror(rc));
-		return rc;
+	/* A socket may already be connecting (a reconnect starts the admin queue's TCP
+	 * connect without blocking and comes here once it finished). */
+	if (!q->sock) {
+		rc = nic->connect(c->dev, &so, &q->sock);
+		if (rc) {
+			q->sock = NULL;
+			FERRY_ERR(NVMF_COMP, "'%s' queue %u: connect to %s: %s", c->name, q->qid,
+				  c->addr, ferry_strerror(rc));
+			return rc;
+		}
 	}
 	while ((rc = nic->sock_error(q->sock)) == -EINPROGRESS) {
 		if (nvmf_now_ns() > deadline_ns) {
