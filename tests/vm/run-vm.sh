@@ -169,7 +169,7 @@ guest_modules="configfs nvme-tcp nvmet-tcp nvme-fabrics nvmet null_blk loop ext4
 
 host_bins() {
 	local b
-	for b in bash kmod nvme ip mke2fs e2fsck dd cmp losetup fio; do
+	for b in bash kmod nvme ip mke2fs e2fsck dd cmp losetup blkdiscard fio; do
 		command -v "$b" 2>/dev/null || true
 	done
 }

@@ -1,10 +1,11 @@
 #!/bin/bash
 # Guest test: Ferry's NVMe-oF/TCP target (ferry-nvmf-tgt, a 64 MiB malloc namespace of 512-byte
 # blocks on 127.0.0.1:4420) driven by the Linux kernel's nvme-tcp host: discovery lists the
-# subsystem; with digests off and on (-g -G) direct-I/O patterns read back equal; fio randrw
-# with crc32c verify (when fio was shipped); ext4: mkfs, files written and checksummed, unmount,
-# remount, checksums equal; disconnect, reconnect, mount again, checksums still equal; the target
-# exits 0 on SIGTERM. Skips while the binary does not exist.
+# subsystem; Identify Controller names it; with digests off and on (-g -G) direct-I/O patterns
+# read back equal; blkdiscard (when discard is advertised); fio randrw with crc32c verify (when
+# fio was shipped); ext4: mkfs, files written and checksummed, unmount, remount, checksums equal;
+# disconnect, reconnect, e2fsck clean, checksums still equal; the kernel logged no I/O error; the
+# target exits 0 on SIGTERM. Skips while the binary does not exist.
 . /vm/lib.sh
 nqn=nqn.2024-01.io.ferry:vm-tgt
 command -v ferry-nvmf-tgt >/dev/null || skip "ferry-nvmf-tgt was not built"
@@ -50,6 +51,12 @@ for mode in plain digests; do
 	[ "$(cat /sys/block/"${DEV#/dev/}"/queue/logical_block_size)" -eq 512 ] ||
 		fail "logical block size is not 512"
 	direct_io_check "$DEV" "$mode"
+	# Discard (Dataset Management) when the namespace advertises it: Linux always sends a
+	# 4096-byte range buffer (NVME_DSM_MAX_RANGES entries) whatever the number of ranges.
+	if [ $mode = plain ] && [ "$(cat /sys/block/"${DEV#/dev/}"/queue/discard_max_bytes)" -gt 0 ]; then
+		blkdiscard -o $((40 << 20)) -l $((1 << 20)) "$DEV" || fail "blkdiscard of 1 MiB failed"
+		echo "plain: blkdiscard of 1 MiB at 40 MiB completed"
+	fi
 	if [ $mode = digests ] && command -v fio >/dev/null; then
 		step "fio randrw, crc32c verify (digests on)"
 		fio --name=verify --filename="$DEV" --direct=1 --ioengine=libaio --iodepth=16 \
@@ -97,6 +104,11 @@ mount -t ext4 -o ro "$DEV" /mnt/f
 echo "ext4: $(wc -l </tmp/sums) files equal after reconnect"
 umount /mnt/f
 kernel_disconnect "$nqn"
+
+step "the kernel host logged no I/O error"
+if dmesg | grep -E "nvme|blk_update_request|I/O error|EXT4-fs" | grep -iwE "error|errors|failed|invalid"; then
+	fail "the kernel logged errors talking to ferry-nvmf-tgt"
+fi
 
 step "SIGTERM"
 kill -TERM $tgt
