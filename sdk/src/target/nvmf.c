@@ -76,6 +76,7 @@ static uint64_t now_ns(void)
 /* A remote party's mistake: rate limited, and the reason in ferry_last_error(). */
 #define NVMF_HOST_ERR(...)                                                                         \
 	do {                                                                                       \
+		ferry_set_last_error(COMP, __VA_ARGS__);                                           \
 		if (log_ratelimit(&nvmf_rl, NULL))                                                 \
 			ferry_log(FERRY_LOG_WARN, COMP, __VA_ARGS__);                              \
 	} while (0)

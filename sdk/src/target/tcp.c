@@ -142,6 +142,7 @@ struct tcp_tr {
 	struct ferry_hal_nic_info info;
 	struct nvmf_tgt *tgt;
 	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs, accel;
+	uint32_t c2h; /* C2HData payload: MAXH2CDATA, at least max_io / 16 (bounds the PDUs) */
 	pthread_mutex_t lock; /* lists of connections, groups and listeners; totals */
 	struct tcp_pg pg0;    /* the instance's own polling (and the listeners) */
 	struct tcp_pg *pgs[TCP_MAX_PG];
@@ -157,6 +158,7 @@ static struct log_ratelimit tcp_rl;
 
 #define TCP_HOST_ERR(c, fmt, ...)                                                                  \
 	do {                                                                                       \
+		ferry_set_last_error(COMP, "%s: " fmt, (c)->st.peer, __VA_ARGS__);                 \
 		if (log_ratelimit(&tcp_rl, NULL))                                                  \
 			ferry_log(FERRY_LOG_WARN, COMP, "%s: " fmt, (c)->st.peer, __VA_ARGS__);    \
 	} while (0)
@@ -382,7 +384,7 @@ static void req_complete(struct tcp_req *r, const struct ferry_nvme_cqe *cqe)
 	if (r->dir == 2 && r->len && status == 0) {
 		/* Read data: C2HData PDUs of at most MAXH2CDATA bytes (what the host's buffers
 		 * were sized for); the last one says SUCCESS, so no CapsuleResp. */
-		uint32_t off = 0, chunk = c->tr->maxh2c;
+		uint32_t off = 0, chunk = c->tr->c2h;
 		while (off < r->len) {
 			uint32_t l = FERRY_MIN(chunk, r->len - off);
 			int last = off + l == r->len;
@@ -923,10 +925,11 @@ static struct tcp_conn *conn_create(struct tcp_tr *tr, struct ferry_hal_sock *so
 	c->tr = tr;
 	c->sock = sock;
 	c->nreqs = FERRY_MAX(tr->depth, TCP_ADMIN_DEPTH);
-	/* PDUs a request may have queued at once: its C2HData PDUs and the response. */
-	uint32_t per = tr->max_io / tr->maxh2c + 2;
+	/* PDUs a request may have queued at once: its C2HData PDUs and the response; iovecs of
+	 * one PDU: header, the buffers of one C2HData payload, digest. */
+	uint32_t per = tr->max_io / tr->c2h + 2;
 	uint32_t ntx = c->nreqs * per + 4;
-	uint32_t tiov = tr->segs + 3;
+	uint32_t tiov = FERRY_MIN(tr->segs, tr->c2h / TCP_CHUNK + 2) + 3;
 	c->stage = malloc(TCP_STAGE);
 	c->reqs = calloc(c->nreqs, sizeof(*c->reqs));
 	c->txs = calloc(ntx, sizeof(*c->txs));
@@ -1254,6 +1257,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	tr->max_r2t = r2t;
 	tr->nbufs = bufs;
 	tr->accel = accel;
+	tr->c2h = FERRY_MAX(maxh2c, max_io / 16);
 	tr->segs = (FERRY_MAX(FERRY_MAX(max_io, icd), TCP_ADMIN_ICD) + TCP_CHUNK - 1) / TCP_CHUNK +
 		   1;
 	pthread_mutex_init(&tr->lock, NULL);
