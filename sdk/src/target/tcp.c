@@ -112,6 +112,7 @@ struct tcp_conn {
 	struct iovec *rx_iov;                  /* destination slice of the current data PDU */
 	struct tcp_req *wait_head, *wait_tail; /* REQ_WAIT_BUF, in order */
 	struct tcp_tx *txs, *tx_free, *tx_head, *tx_tail;
+	uint32_t ntx_free;
 	struct iovec *tx_iov_mem;
 	uint32_t busy; /* requests not free */
 	int closed, fini, want_out, icd_set, small_rd;
@@ -222,6 +223,7 @@ static struct tcp_tx *tx_get(struct tcp_conn *c)
 {
 	struct tcp_tx *tx = c->tx_free;
 	if (tx) {
+		c->ntx_free--;
 		c->tx_free = tx->next;
 		tx->next = NULL;
 		tx->idx = 0;
@@ -245,6 +247,7 @@ static void tx_done(struct tcp_conn *c, struct tcp_tx *tx)
 	struct tcp_req *r = tx->req;
 	tx->next = c->tx_free;
 	c->tx_free = tx;
+	c->ntx_free++;
 	if (r && --r->tx_pending == 0)
 		req_free(r);
 }
@@ -380,21 +383,20 @@ static void req_complete(struct tcp_req *r, const struct ferry_nvme_cqe *cqe)
 	}
 	r->state = REQ_TX;
 	uint16_t status = (uint16_t)(cqe->status >> 1);
-	int send_resp = 1;
-	if (r->dir == 2 && r->len && status == 0) {
-		/* Read data: C2HData PDUs of at most MAXH2CDATA bytes (what the host's buffers
-		 * were sized for); the last one says SUCCESS, so no CapsuleResp. */
-		uint32_t off = 0, chunk = c->tr->c2h;
-		while (off < r->len) {
+	uint32_t chunk = c->tr->c2h;
+	int data = r->dir == 2 && r->len && status == 0;
+	uint32_t need = data ? (r->len + chunk - 1) / chunk : 1;
+	if (c->ntx_free < need) { /* cannot happen: the pool is sized for the worst case */
+		conn_close(c, "send queue exhausted");
+		req_free(r);
+		return;
+	}
+	if (data) {
+		/* Read data: C2HData PDUs; the last one says SUCCESS, so no CapsuleResp. */
+		for (uint32_t off = 0; off < r->len;) {
 			uint32_t l = FERRY_MIN(chunk, r->len - off);
 			int last = off + l == r->len;
 			struct tcp_tx *tx = tx_get(c);
-			if (!tx) {
-				conn_close(c, "send queue exhausted");
-				if (r->tx_pending == 0)
-					req_free(r);
-				return;
-			}
 			size_t hl = ferry_nvme_tcp_build_data(
 				tx->hdr, &c->prm, FERRY_NVME_TCP_C2H_DATA, r->sqe.cid, 0, off, l,
 				last ? FERRY_NVME_TCP_F_LAST_PDU | FERRY_NVME_TCP_F_SUCCESS : 0);
@@ -402,16 +404,8 @@ static void req_complete(struct tcp_req *r, const struct ferry_nvme_cqe *cqe)
 			c->st.c2h_pdus++;
 			off += l;
 		}
-		send_resp = 0;
-	}
-	if (send_resp) {
+	} else {
 		struct tcp_tx *tx = tx_get(c);
-		if (!tx) {
-			conn_close(c, "send queue exhausted");
-			if (r->tx_pending == 0)
-				req_free(r);
-			return;
-		}
 		size_t hl = ferry_nvme_tcp_build_resp(tx->hdr, &c->prm, cqe);
 		tx_data(c, tx, hl, r, 0, 0);
 	}
@@ -951,6 +945,7 @@ static struct tcp_conn *conn_create(struct tcp_tr *tr, struct ferry_hal_sock *so
 		c->txs[i].iov = c->tx_iov_mem + (size_t)i * tiov;
 		c->txs[i].next = c->tx_free;
 		c->tx_free = &c->txs[i];
+		c->ntx_free++;
 	}
 	c->prm.role = FERRY_NVME_TCP_ROLE_CONTROLLER;
 	c->prm.maxh2cdata = tr->maxh2c;
