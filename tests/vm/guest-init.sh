@@ -19,11 +19,12 @@ echo "nqn.2014-08.org.nvmexpress:uuid:$uuid" >/etc/nvme/hostnqn
 echo "$uuid" >/etc/nvme/hostid
 echo "vm: $(cat /vm/name) on $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ { print $2 / 1024 }' /proc/meminfo) MiB"
 cd /tmp
+boot_lines=$(dmesg | wc -l)
 bash /vm/test.sh
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
-	echo "---- guest dmesg (last 60 lines) ----"
-	dmesg | tail -n 60
+	echo "---- guest dmesg since the test started (last 60 lines) ----"
+	dmesg | tail -n +$((boot_lines + 1)) | tail -n 60
 	echo "----"
 fi
 echo "FERRY-VM-RESULT rc=$rc"
