@@ -342,7 +342,15 @@ static int proto_error(struct nvmf_qpair *q, int ours, uint16_t fes, uint32_t fe
 		size_t len = ferry_nvme_tcp_build_term(q->term, FERRY_NVME_TCP_H2C_TERM, fes, fei,
 						       h, hl);
 		struct iovec v = {q->term, len};
-		(void)q->c->nic->sendv(q->sock, &v, 1);
+		if (q->c->nic->sendv(q->sock, &v, 1) > 0) {
+			/* Read what the controller already sent before closing: a close with
+			 * unread bytes resets the connection, and the reset may destroy the
+			 * TermReq before the controller reads it. */
+			struct iovec b = {q->rxbuf, NVMF_RXBUF};
+			uint32_t fl;
+			for (int i = 0; i < 64 && q->c->nic->recvv(q->sock, &b, 1, &fl) > 0; i++)
+				;
+		}
 	}
 	nvmf_qpair_fail(q, why);
 	return -EPROTO;
