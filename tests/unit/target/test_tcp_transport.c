@@ -212,3 +212,56 @@ Test(tcp_transport, counters)
 	cr_assert_eq(t.ctrlrs, 0);
 	cr_assert_eq(t.ctrlrs_destroyed, 1);
 }
+
+static void up_small_icd(void)
+{
+	th_tgt_up("buffers=64,in_capsule_data_size=4096,max_queue_depth=16");
+}
+
+TestSuite(tcp_small_icd, .init = up_small_icd, .fini = th_tgt_down, .timeout = 60);
+
+Test(tcp_small_icd, limits_follow_the_arguments)
+{
+	struct th_host a, q;
+	th_assoc(&a, NULL, 0); /* the admin queue still takes the 1024-byte Connect data inline */
+	th_open(&q);
+	th_ic(&q, 0, 0);
+	q.cntlid = a.cntlid;
+	cr_assert_eq(th_connect(&q, 1, 15, 0), 0);
+	struct ferry_nvme_sqe id = {0};
+	id.opcode = FERRY_NVME_ADM_IDENTIFY;
+	id.cid = a.cid++;
+	id.cdw10 = 1;
+	uint8_t idb[4096];
+	cr_assert_eq(th_read_cmd(&a, &id, idb, sizeof(idb)), 0);
+	uint32_t ioccsz;
+	memcpy(&ioccsz, idb + 1792, 4);
+	cr_assert_eq(ioccsz, 4 + 4096 / 16);
+	uint64_t cap = 0;
+	cr_assert_eq(th_prop(&a, 0, FERRY_NVME_REG_CAP, 8, &cap), 0);
+	th_io_check(&q, 0, 8, 1, 1); /* 4 KiB in-capsule: the limit */
+	/* 15 entries is MQES: a 16-entry I/O queue is refused */
+	struct th_host q2;
+	th_open(&q2);
+	th_ic(&q2, 0, 0);
+	struct ferry_nvme_cqe c;
+	int st = th_connect_ex(&q2, 2, 16, 0, TH_NQN, a.cntlid, 0, &c);
+	cr_assert_eq(st & 0x7ff, 0x100 | FERRY_NVMF_SC_CONNECT_INVALID_PARAM);
+	cr_assert_eq(th_connect_ex(&q2, 2, 15, 0, TH_NQN, a.cntlid, 0, &c), 0);
+	th_close(&q2);
+	/* 8 KiB in-capsule on the I/O queue: beyond what it advertised */
+	static uint8_t data[8192];
+	struct ferry_nvme_sqe s = {0};
+	s.opcode = FERRY_NVME_CMD_WRITE;
+	s.cid = q.cid++;
+	s.nsid = 1;
+	s.cdw12 = 15;
+	th_sqe_sgl(&s, 1, sizeof(data));
+	th_send_cmd(&q, &s, data, sizeof(data));
+	cr_assert_eq(th_recv(&q), 1);
+	cr_assert_eq(th_type(&q), FERRY_NVME_TCP_C2H_TERM);
+	const struct ferry_nvme_tcp_term *t = (const void *)q.hdr;
+	cr_assert_eq(t->fes, FERRY_NVME_TCP_FES_DATA_LIMIT);
+	th_close(&q);
+	th_close(&a);
+}
