@@ -18,7 +18,16 @@
 /* Module state of an I/O: see nvmf_internal.h. */
 #define IO_NEXT(io) (ferry_bdev_io_module(io)->ctx)
 #define IO_STAGE(io) (ferry_bdev_io_module(io)->iov[1].iov_len)
-#define IO_RETRIES(io) (*(uintptr_t *)&ferry_bdev_io_module(io)->iov[1].iov_base)
+
+static uintptr_t io_retries(struct ferry_bdev_io *io)
+{
+	return (uintptr_t)ferry_bdev_io_module(io)->iov[1].iov_base;
+}
+
+static void io_set_retries(struct ferry_bdev_io *io, uintptr_t n)
+{
+	ferry_bdev_io_module(io)->iov[1].iov_base = (void *)n;
+}
 
 int nvmf_status_errno(uint16_t st)
 {
@@ -236,8 +245,8 @@ static void io_dispatch(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 
 void nvmf_io_requeue(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, int status)
 {
-	if (IO_RETRIES(io) < c->opts.retry_count && c->state != FERRY_BDEV_NVMF_FAILED) {
-		IO_RETRIES(io)++;
+	if (io_retries(io) < c->opts.retry_count && c->state != FERRY_BDEV_NVMF_FAILED) {
+		io_set_retries(io, io_retries(io) + 1);
 		c->st.retries++;
 		pend_push(c, io, 0);
 		return;
@@ -358,7 +367,7 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	}
 	IO_NEXT(io) = NULL;
 	IO_STAGE(io) = 0;
-	IO_RETRIES(io) = 0;
+	io_set_retries(io, 0);
 	if (c->state == FERRY_BDEV_NVMF_FAILED) {
 		io_finish(c, io, -ENODEV);
 		return 0;
