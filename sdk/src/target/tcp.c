@@ -462,7 +462,25 @@ static void req_exec(struct tcp_req *r)
 	r->mem.domain_ctx = NULL;
 	r->mem.iov = r->iov;
 	r->mem.iovcnt = r->nseg;
-	nvmf_tgt_qpair_exec(&c->qp, &r->sqe, r->len ? &r->mem : NULL, r->len, r);
+	uint32_t len = r->len;
+	if (r->sqe.opcode == FERRY_NVME_CMD_DSM && c->qp.qid && len) {
+		/* Linux sends Dataset Management with a 4096-byte range buffer whatever the number
+		 * of ranges (an SGL longer than the data, as nvmet accepts): the controller gets
+		 * exactly the (NR + 1) * 16 bytes of ranges. The last segment is trimmed; the
+		 * buffers are returned by r->nseg, not by the lengths. */
+		uint32_t want = ((r->sqe.cdw10 & 0xff) + 1) * 16;
+		if (want < len) {
+			uint32_t n = 0, left = want;
+			while (left) {
+				size_t l = FERRY_MIN((size_t)left, r->iov[n].iov_len);
+				r->iov[n++].iov_len = l;
+				left -= (uint32_t)l;
+			}
+			r->mem.iovcnt = n;
+			len = want;
+		}
+	}
+	nvmf_tgt_qpair_exec(&c->qp, &r->sqe, len ? &r->mem : NULL, len, r);
 }
 
 /* The request has its buffers: ask for write data or execute. */

@@ -265,3 +265,32 @@ Test(tcp_small_icd, limits_follow_the_arguments)
 	th_close(&q);
 	th_close(&a);
 }
+
+Test(tcp_transport, dsm_with_a_page_of_ranges)
+{
+	struct th_host a, q;
+	th_assoc(&a, &q, 0);
+	th_io_check(&q, 64, 8, 0, 7);
+	/* one range (NR 0) in a 4096-byte buffer, as Linux sends it: deallocate 8 blocks */
+	static uint8_t ranges[4096];
+	memset(ranges, 0, sizeof(ranges));
+	uint32_t nlb = 8;
+	uint64_t slba = 64;
+	memcpy(ranges + 4, &nlb, 4);
+	memcpy(ranges + 8, &slba, 8);
+	for (int icd = 0; icd < 2; icd++) {
+		struct ferry_nvme_sqe s = {0};
+		s.opcode = FERRY_NVME_CMD_DSM;
+		s.cid = q.cid++;
+		s.nsid = 1;
+		s.cdw10 = 0;
+		s.cdw11 = 1u << 2; /* AD */
+		cr_assert_eq(th_write_cmd(&q, &s, ranges, sizeof(ranges), icd), 0,
+			     "DSM with a 4096-byte range buffer (%s)", icd ? "in-capsule" : "R2T");
+	}
+	uint8_t r[4096], z[4096] = {0};
+	cr_assert_eq(th_rw(&q, 0, 64, 8, r, 0), 0);
+	cr_assert_eq(memcmp(r, z, sizeof(z)), 0, "deallocated blocks read back zeroes");
+	th_close(&q);
+	th_close(&a);
+}
