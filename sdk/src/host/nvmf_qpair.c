@@ -186,25 +186,22 @@ int nvmf_slot_submit(struct nvmf_slot *s)
 	struct nvmf_qpair *q = s->q;
 	uint32_t icd = 0;
 	s->sqe.cid = s->cid;
-	if (s->len) {
-		s->sqe.flags = (uint8_t)((s->sqe.flags & ~(3u << FERRY_NVME_FLAGS_PSDT_SHIFT)) |
-					 (FERRY_NVME_PSDT_SGL_MPTR_CONTIG
-					  << FERRY_NVME_FLAGS_PSDT_SHIFT));
-		s->sqe.dptr.sgl.address = 0;
-		s->sqe.dptr.sgl.length = s->len;
-		memset(s->sqe.dptr.sgl.rsvd, 0, sizeof(s->sqe.dptr.sgl.rsvd));
-		/* Fabrics commands (Connect) take up to 8 KiB in the capsule on every queue,
-		 * as on the admin queue (the I/O queue's IOCCSZ applies once it is connected;
-		 * SPDK and Linux do the same). */
-		uint32_t max_icd = s->sqe.opcode == FERRY_NVMF_OPC_FABRICS ? NVMF_ADMIN_ICD
-									   : q->max_icd;
-		if (s->dir == 1 && s->len <= max_icd) {
-			icd = s->len;
-			s->icd = 1;
-			s->sqe.dptr.sgl.id = FERRY_NVME_TCP_SGL_ICD;
-		} else {
-			s->sqe.dptr.sgl.id = FERRY_NVME_TCP_SGL_TRANSPORT;
-		}
+	/* Every command on a fabric uses SGLs (PSDT 01b), also one without data: it carries a
+	 * null transport SGL (length 0). Linux nvmet refuses any other PSDT with Invalid Field. */
+	s->sqe.flags = (uint8_t)((s->sqe.flags & ~(3u << FERRY_NVME_FLAGS_PSDT_SHIFT)) |
+				 (FERRY_NVME_PSDT_SGL_MPTR_CONTIG << FERRY_NVME_FLAGS_PSDT_SHIFT));
+	s->sqe.dptr.sgl.address = 0;
+	s->sqe.dptr.sgl.length = s->len;
+	memset(s->sqe.dptr.sgl.rsvd, 0, sizeof(s->sqe.dptr.sgl.rsvd));
+	s->sqe.dptr.sgl.id = FERRY_NVME_TCP_SGL_TRANSPORT;
+	/* Fabrics commands (Connect) take up to 8 KiB in the capsule on every queue, as on the
+	 * admin queue (the I/O queue's IOCCSZ applies once it is connected; SPDK and Linux do
+	 * the same). */
+	uint32_t max_icd = s->sqe.opcode == FERRY_NVMF_OPC_FABRICS ? NVMF_ADMIN_ICD : q->max_icd;
+	if (s->len && s->dir == 1 && s->len <= max_icd) {
+		icd = s->len;
+		s->icd = 1;
+		s->sqe.dptr.sgl.id = FERRY_NVME_TCP_SGL_ICD;
 	}
 	size_t hlen = ferry_nvme_tcp_build_cmd(s->hdr, &q->p, &s->sqe, icd);
 	if (!hlen)

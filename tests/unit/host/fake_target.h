@@ -559,7 +559,13 @@ static void *ft_conn_main(void *arg)
 		int rc = 0;
 		if (ch->pdu_type == FERRY_NVME_TCP_CAPSULE_CMD) {
 			struct ferry_nvme_tcp_cmd *cmd = (void *)hdr;
-			if (cmd->sqe.opcode == FERRY_NVMF_OPC_FABRICS || c->qid == 0)
+			/* as Linux nvmet: every fabrics command uses SGLs (PSDT 01b) */
+			if ((cmd->sqe.flags >> FERRY_NVME_FLAGS_PSDT_SHIFT) !=
+			    FERRY_NVME_PSDT_SGL_MPTR_CONTIG)
+				rc = ft_resp(c, cmd->sqe.cid,
+					     FERRY_NVME_SC_INVALID_FIELD | FERRY_NVME_STATUS_DNR, 0,
+					     0);
+			else if (cmd->sqe.opcode == FERRY_NVMF_OPC_FABRICS || c->qid == 0)
 				rc = ft_admin(c, &cmd->sqe, data, dlen);
 			else
 				rc = ft_io(c, &cmd->sqe, data, dlen);
