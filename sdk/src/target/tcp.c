@@ -771,10 +771,12 @@ static int in_machine(const struct tcp_conn *c, const void *p)
 static int conn_rx(struct tcp_conn *c, uint32_t budget)
 {
 	const struct ferry_hal_nic_ops *nic = c->tr->nic;
-	int work = 0;
+	int work = 0, drained = 0;
 	uint32_t pdus = 0;
 	while (!c->closed && pdus < budget) {
 		struct ferry_nvme_tcp_rx_event ev;
+		if (c->stage_off >= c->stage_len && drained)
+			break; /* the last read was short: the socket is empty (saves an EAGAIN) */
 		if (c->stage_off < c->stage_len) {
 			size_t used = 0;
 			if (ferry_nvme_tcp_rx_feed(&c->rx, c->stage + c->stage_off,
@@ -798,10 +800,13 @@ static int conn_rx(struct tcp_conn *c, uint32_t budget)
 		}
 		uint32_t flags = 0;
 		ssize_t got;
+		size_t asked = 0;
 		int direct = !in_machine(c, iov[0].iov_base);
-		if (direct)
+		if (direct) {
+			for (uint32_t i = 0; i < n; i++)
+				asked += iov[i].iov_len;
 			got = nic->recvv(c->sock, iov, n, &flags);
-		else {
+		} else {
 			/* After a PDU with a large payload the next one is likely another: read
 			 * just an H2CData header so that its payload goes straight to the
 			 * buffers; after small PDUs read a big chunk (one call for many). */
@@ -811,6 +816,7 @@ static int conn_rx(struct tcp_conn *c, uint32_t budget)
 								      : 0)
 					      : TCP_STAGE;
 			struct iovec s = {c->stage, want};
+			asked = want;
 			got = nic->recvv(c->sock, &s, 1, &flags);
 		}
 		c->st.recv_calls++;
@@ -821,6 +827,7 @@ static int conn_rx(struct tcp_conn *c, uint32_t budget)
 			break;
 		}
 		c->st.bytes_in += (uint64_t)got;
+		drained = (size_t)got < asked;
 		work++;
 		if (!direct) {
 			c->stage_len = (uint32_t)got;
@@ -1134,6 +1141,9 @@ static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 			if (w > 0)
 				work += w;
 		}
+		/* Staged bytes left by the PDU budget: the socket may never report them again. */
+		if (!c->closed && c->stage_off < c->stage_len)
+			work += conn_rx(c, budget);
 		if (!c->closed && c->tx_head)
 			conn_flush(c);
 		if (c->closed)

@@ -294,3 +294,28 @@ Test(tcp_transport, dsm_with_a_page_of_ranges)
 	th_close(&q);
 	th_close(&a);
 }
+
+Test(tcp_transport, burst_beyond_the_poll_budget)
+{
+	/* 120 capsules in one send: more than one poll handles (64 PDUs); the rest stays in
+	 * the staging buffer with nothing more arriving on the socket, and must still run. */
+	struct th_host a;
+	th_open(&a);
+	th_ic(&a, 0, 0);
+	cr_assert_eq(th_connect(&a, 0, 127, 0), 0);
+	th_enable(&a);
+	static uint8_t burst[120 * 72];
+	for (int i = 0; i < 120; i++) {
+		struct ferry_nvme_sqe s = {0};
+		s.opcode = FERRY_NVME_ADM_KEEP_ALIVE;
+		s.cid = (uint16_t)(1000 + i);
+		cr_assert_eq(ferry_nvme_tcp_build_cmd(burst + i * 72, &a.p, &s, 0), 72);
+	}
+	cr_assert_eq(th_send(&a, burst, sizeof(burst)), 0);
+	for (int i = 0; i < 120; i++) {
+		struct ferry_nvme_cqe c;
+		cr_assert_eq(th_resp(&a, &c), 0, "response %d", i);
+		cr_assert_eq(c.cid, 1000 + i);
+	}
+	th_close(&a);
+}
