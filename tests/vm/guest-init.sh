@@ -17,7 +17,8 @@ ip link set lo up
 uuid=$(cat /proc/sys/kernel/random/uuid)
 echo "nqn.2014-08.org.nvmexpress:uuid:$uuid" >/etc/nvme/hostnqn
 echo "$uuid" >/etc/nvme/hostid
-echo "vm: $(cat /vm/name) on $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ { print $2 / 1024 }' /proc/meminfo) MiB"
+mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
+echo "vm: $(cat /vm/name) on $(uname -r), $(nproc) cpus, $mem_mb MiB"
 cd /tmp
 boot_lines=$(dmesg | wc -l)
 bash /vm/test.sh

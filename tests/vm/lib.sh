@@ -83,7 +83,10 @@ ns_of() {
 ctrl_of() {
 	local nqn=$1 d
 	for d in /sys/class/nvme/nvme*; do
-		[ -r "$d/subsysnqn" ] && [ "$(cat "$d/subsysnqn")" = "$nqn" ] && echo "${d##*/}" && return 0
+		if [ -r "$d/subsysnqn" ] && [ "$(cat "$d/subsysnqn")" = "$nqn" ]; then
+			echo "${d##*/}"
+			return 0
+		fi
 	done
 	return 1
 }
@@ -128,7 +131,8 @@ direct_io_check() {
 	dd if="$dev" of="/tmp/$tag.ra" bs=1M count=8 iflag=direct status=none
 	dd if="$dev" of="/tmp/$tag.rb" bs=4k skip=9475 count=257 iflag=direct status=none
 	cmp "/tmp/$tag.a" "/tmp/$tag.ra" || fail "$tag: 8 MiB at 0 read back differs"
-	cmp "/tmp/$tag.b" "/tmp/$tag.rb" || fail "$tag: 1028 KiB at 4 KiB block 9475 read back differs"
+	cmp "/tmp/$tag.b" "/tmp/$tag.rb" ||
+		fail "$tag: 1028 KiB at 4 KiB block 9475 read back differs"
 	rm -f "/tmp/$tag.ra" "/tmp/$tag.rb"
 	echo "$tag: direct I/O write + read-back verified (9 MiB + 4 KiB)"
 }

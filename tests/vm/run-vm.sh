@@ -13,16 +13,17 @@
 #   debs/               the kernel package linux-image-amd64 depends on (apt-get download)
 #   kernel-<kver>/      its unpacked modules (depmod run), the uncompressed vmlinux
 #   base-<key>.cpio     the initramfs without the test: busybox, bash, kmod, nvme-cli, iproute2,
-#                       e2fsprogs, coreutils dd, cmp, fio when the host has it, the modules and the
-#                       ldd closure of every binary; <key> hashes this script, the kernel version
-#                       and the host binaries, so any change rebuilds it
-# Per test a second cpio is appended: /init (guest-init.sh), /vm/test.sh, /vm/lib.sh, the
-# Ferry binaries found in BUILD_DIR/bin under /ferry/bin (ipu_forward runs ferry-nvme-host from beside it), xts_check, and their ldd closure.
+#                       e2fsprogs, coreutils dd, cmp, losetup, blkdiscard, fio when the host has
+#                       it, the modules and the ldd closure of every binary; <key> hashes this
+#                       script, the kernel version and the host binaries: any change rebuilds it
+# Per test a second cpio is appended: /init (guest-init.sh), /vm/test.sh, /vm/lib.sh, the Ferry
+# binaries found in BUILD_DIR/bin under /ferry/bin (ipu_forward runs ferry-nvme-host from beside
+# it), xts_check, and their ldd closure.
 # The guest prints "FERRY-VM-RESULT rc=N" (0 pass, 77 skip, other fail) and powers off; the
 # console goes to BUILD_DIR/vm-logs/<test>.log, whose tail is printed on failure.
 #
-# Environment: FERRY_VM_REQUIRE="t_a t_b" counts a SKIP of those tests as a failure (CI, once
-# the binaries they need exist); FERRY_VM_QEMU overrides qemu-system-x86_64.
+# Environment: FERRY_VM_REQUIRE="t_a t_b" counts a SKIP of those tests as a failure (CI sets it);
+# FERRY_VM_QEMU overrides qemu-system-x86_64.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,7 +71,7 @@ die() {
 
 for c in "$qemu" busybox kmod nvme ip cpio xz dpkg apt-get ldd mke2fs timeout; do
 	command -v "$c" >/dev/null 2>&1 ||
-		die "'$c' not found: run FERRY_VM_DEPS=1 cmake/install-deps.sh (or cmake/install-deps.sh --vm)"
+		die "'$c' not found: run cmake/install-deps.sh --vm (or FERRY_VM_DEPS=1)"
 done
 busybox --list 2>/dev/null | grep -qx sh ||
 	die "busybox has no applets (busybox-static needed: cmake/install-deps.sh --vm)"
@@ -91,7 +92,8 @@ prepare_kernel() {
 		pkg=$(kernel_pkg)
 		[ -n "$pkg" ] || die "apt knows no linux-image-amd64 (apt-get update needed?)"
 		say "downloading $pkg"
-		(cd "$cache_dir/debs" && apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2) ||
+		(cd "$cache_dir/debs" &&
+			apt-get -q -o APT::Sandbox::User=root download "$pkg" >&2) ||
 			die "apt-get download $pkg failed"
 		deb=$(ls -t "$cache_dir"/debs/"$pkg"_*.deb | head -n1)
 	fi
@@ -107,9 +109,12 @@ prepare_kernel() {
 		depmod -b "$tmp" "$kver"
 		# The uncompressed ELF vmlinux is the xz stream inside the bzImage (PVH entry: QEMU
 		# boots it straight, ~3 s to /init instead of ~6 s through the firmware).
-		off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/boot/vmlinuz-$kver" | head -n1 | cut -d: -f1 || true)
+		off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/boot/vmlinuz-$kver" |
+			head -n1 | cut -d: -f1 || true)
 		[ -n "$off" ] || die "no xz payload in vmlinuz-$kver"
-		tail -c +$((off + 1)) "$tmp/boot/vmlinuz-$kver" | xz -dcq >"$tmp/vmlinux" 2>/dev/null || true
+		# xz stops with an error at the bytes after the stream: expected.
+		tail -c +$((off + 1)) "$tmp/boot/vmlinuz-$kver" |
+			xz -dcq >"$tmp/vmlinux" 2>/dev/null || true
 		[ "$(head -c4 "$tmp/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
 			die "vmlinux extracted from vmlinuz-$kver is not an ELF file"
 		mv "$tmp" "$kdir"
@@ -120,7 +125,8 @@ prepare_kernel() {
 
 # ---- initramfs staging helpers ------------------------------------------------------------------
 
-# Guest layout is merged /usr: /bin /sbin /usr/sbin -> usr/bin, /lib -> usr/lib, /lib64 -> usr/lib64.
+# The guest's layout is merged /usr: /bin /sbin /usr/sbin -> usr/bin, /lib -> usr/lib,
+# /lib64 -> usr/lib64.
 guest_path() {
 	case $1 in
 	/lib64/*) echo "/usr/lib64/${1#/lib64/}" ;;
@@ -145,7 +151,8 @@ copy_libs() {
 	for b in "$@"; do
 		while read -r l; do
 			[ -n "$l" ] && copy_file "$root" "$l"
-		done < <(ldd "$b" 2>/dev/null | awk '/=> \// { print $3 } /^[ \t]*\/[^ ]+ \(0x/ { print $1 }')
+		done < <(ldd "$b" 2>/dev/null |
+			awk '/=> \// { print $3 } /^[ \t]*\/[^ ]+ \(0x/ { print $1 }')
 	done
 }
 
@@ -189,7 +196,8 @@ prepare_base() {
 	rm -f "$cache_dir"/base-*.cpio
 	root=$cache_dir/base-root
 	rm -rf "$root"
-	mkdir -p "$root"/{usr/bin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,mnt,etc/nvme,vm,ferry/bin,root}
+	mkdir -p "$root"/{usr/bin,usr/lib,usr/lib64,proc,sys,dev,tmp,run,mnt,etc/nvme,vm,ferry/bin}
+	mkdir -p "$root/root"
 	ln -s usr/bin "$root/bin"
 	ln -s usr/bin "$root/sbin"
 	ln -s bin "$root/usr/sbin"
@@ -207,7 +215,8 @@ prepare_base() {
 	ln -sf e2fsck "$root/usr/bin/fsck.ext4"
 	cp "$(command -v busybox)" "$root/usr/bin/busybox"
 	for m in $(busybox --list); do
-		[ -e "$root/usr/bin/$m" ] || [ -L "$root/usr/bin/$m" ] || ln -s busybox "$root/usr/bin/$m"
+		[ -e "$root/usr/bin/$m" ] || [ -L "$root/usr/bin/$m" ] ||
+			ln -s busybox "$root/usr/bin/$m"
 	done
 	# glibc dlopens libgcc_s for pthread_exit/cancellation.
 	for f in /lib/x86_64-linux-gnu/libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do
@@ -230,13 +239,14 @@ prepare_base() {
 		mkdir -p "$root/usr$(dirname "$m")"
 		cp -n "$f" "$root/usr$m"
 	done
-	cp "$kernel_dir/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} "$root/usr/lib/modules/$kver/"
+	cp "$kernel_dir/lib/modules/$kver"/modules.{builtin,builtin.modinfo,order} \
+		"$root/usr/lib/modules/$kver/"
 	depmod -b "$root" "$kver"
 	if [ "$(id -u)" -eq 0 ]; then
 		mknod -m 600 "$root/dev/console" c 5 1
 		mknod -m 666 "$root/dev/null" c 1 3
 	fi
-	# Uncompressed: inflating ~100 MB under TCG costs 3 s of every boot, the disk space is cheap.
+	# Uncompressed: inflating ~100 MB under TCG costs 3 s of every boot; disk space is cheap.
 	# (A compressed base would need padding to 4 bytes before the appended cpio.)
 	mkcpio "$root" >"$base.tmp"
 	mv "$base.tmp" "$base"
@@ -253,8 +263,8 @@ prepare_xts_check() {
 	xts_check=$build_dir/vm/xts_check
 	mkdir -p "$build_dir/vm"
 	if [ ! -x "$xts_check" ] || [ "$here/xts_check.c" -nt "$xts_check" ]; then
-		cc -std=c11 -O2 -Wall -Wextra -Werror -o "$xts_check" "$here/xts_check.c" -lcrypto ||
-			die "building xts_check failed (libssl-dev?)"
+		cc -std=c11 -O2 -Wall -Wextra -Werror -o "$xts_check" "$here/xts_check.c" \
+			-lcrypto || die "building xts_check failed (libssl-dev?)"
 	fi
 	# Self-check on IEEE 1619-2007 XTS-AES-128 vector 2 (key1 11.., key2 22.., data unit
 	# sequence number 0x3333333333, 32 bytes of 0x44), and that a wrong tweak is caught.
@@ -267,8 +277,10 @@ prepare_xts_check() {
 	} >"$d/xts-c.bin"
 	"$xts_check" -k "$k" -u 32 -t 0x3333333333 "$d/xts-c.bin" "$d/xts-p.bin" >/dev/null ||
 		die "xts_check fails the IEEE 1619 vector"
-	! "$xts_check" -k "$k" -u 32 -t 0x3333333334 "$d/xts-c.bin" "$d/xts-p.bin" >/dev/null 2>&1 ||
+	if "$xts_check" -k "$k" -u 32 -t 0x3333333334 "$d/xts-c.bin" "$d/xts-p.bin" \
+		>/dev/null 2>&1; then
 		die "xts_check accepts a wrong tweak"
+	fi
 	rm -f "$d/xts-p.bin" "$d/xts-c.bin"
 }
 
@@ -307,8 +319,8 @@ run_one() {
 		# The terminal is the guest's console, no timeout; QEMU's escape: Ctrl-A X.
 		"${qcmd[@]}" -append "$append ferry.shell=1" 2>&1 | tee "$log" || true
 	elif [ $verbose -eq 1 ]; then
-		timeout -k 5 "$tmo" "${qcmd[@]}" -append "$append" </dev/null 2>&1 | tee "$log" >&2 ||
-			true
+		timeout -k 5 "$tmo" "${qcmd[@]}" -append "$append" </dev/null 2>&1 |
+			tee "$log" >&2 || true
 	else
 		timeout -k 5 "$tmo" "${qcmd[@]}" -append "$append" </dev/null >"$log" 2>&1 || true
 	fi
@@ -322,11 +334,13 @@ run_one() {
 		return 0
 		;;
 	77)
-		echo "SKIP  $name (${dt} s): $(tr -d '\r' <"$log" | sed -n 's/^SKIP: //p' | tail -n1)"
+		echo "SKIP  $name (${dt} s): $(tr -d '\r' <"$log" | sed -n 's/^SKIP: //p' |
+			tail -n1)"
 		return 77
 		;;
 	none)
-		echo "FAIL  $name (${dt} s): no result line (timeout ${tmo} s or guest crash); console: $log"
+		echo "FAIL  $name (${dt} s): no result line (timeout ${tmo} s or guest crash);" \
+			"console: $log"
 		;;
 	*)
 		echo "FAIL  $name (${dt} s): exit $rc; console: $log"

@@ -14,14 +14,16 @@ dmesg -c >/dev/null
 for opts in "" "-g" "-G" "-g -G"; do
 	step "ferry-nvmf-io ${opts:-(no digests)}"
 	# shellcheck disable=SC2086 # the options are words
-	timeout 120 ferry-nvmf-io -a 127.0.0.1:4420 -n "$nqn" $opts --ios 2000 >/tmp/io.log 2>&1 || {
+	timeout 120 ferry-nvmf-io -a 127.0.0.1:4420 -n "$nqn" $opts --ios 2000 \
+		>/tmp/io.log 2>&1 || {
 		rc=$?
 		tail -n 40 /tmp/io.log
 		dmesg | tail -n 20
 		fail "ferry-nvmf-io ${opts:-(no digests)} exited $rc"
 	}
 	tail -n 5 /tmp/io.log
-	if dmesg | grep -iE "nvmet|nvme" | grep -iwE "error|errors|failed|fail|bad|invalid|unexpected|mismatch"; then
+	if dmesg | grep -iE "nvmet|nvme" |
+		grep -iwE "error|errors|failed|fail|bad|invalid|unexpected|mismatch"; then
 		fail "the kernel target logged errors with ${opts:-no digests}"
 	fi
 	[ -e "$NVMET/subsystems/$nqn" ] || fail "subsystem gone"

@@ -53,15 +53,17 @@ for mode in plain digests; do
 	direct_io_check "$DEV" "$mode"
 	# Discard (Dataset Management) when the namespace advertises it: Linux always sends a
 	# 4096-byte range buffer (NVME_DSM_MAX_RANGES entries) whatever the number of ranges.
-	if [ $mode = plain ] && [ "$(cat /sys/block/"${DEV#/dev/}"/queue/discard_max_bytes)" -gt 0 ]; then
-		blkdiscard -o $((40 << 20)) -l $((1 << 20)) "$DEV" || fail "blkdiscard of 1 MiB failed"
+	dmax=$(cat /sys/block/"${DEV#/dev/}"/queue/discard_max_bytes)
+	if [ $mode = plain ] && [ "$dmax" -gt 0 ]; then
+		blkdiscard -o $((40 << 20)) -l $((1 << 20)) "$DEV" ||
+			fail "blkdiscard of 1 MiB failed"
 		echo "plain: blkdiscard of 1 MiB at 40 MiB completed"
 	fi
 	if [ $mode = digests ] && command -v fio >/dev/null; then
 		step "fio randrw, crc32c verify (digests on)"
 		fio --name=verify --filename="$DEV" --direct=1 --ioengine=libaio --iodepth=16 \
-			--rw=randrw --bs=4k --offset=16M --size=8M --verify=crc32c --verify_fatal=1 \
-			--do_verify=1 --eta=never --output=/tmp/fio.out || {
+			--rw=randrw --bs=4k --offset=16M --size=8M --verify=crc32c \
+			--verify_fatal=1 --do_verify=1 --eta=never --output=/tmp/fio.out || {
 			cat /tmp/fio.out
 			fail "fio failed"
 		}
@@ -106,7 +108,8 @@ umount /mnt/f
 kernel_disconnect "$nqn"
 
 step "the kernel host logged no I/O error"
-if dmesg | grep -E "nvme|blk_update_request|I/O error|EXT4-fs" | grep -iwE "error|errors|failed|invalid"; then
+if dmesg | grep -E "nvme|blk_update_request|I/O error|EXT4-fs" |
+	grep -iwE "error|errors|failed|invalid"; then
 	fail "the kernel logged errors talking to ferry-nvmf-tgt"
 fi
 
