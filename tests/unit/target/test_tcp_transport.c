@@ -5,6 +5,9 @@
  * with the SUCCESS flag), with and without digests; data digest errors; the counters API.
  */
 #include <ferry/accel.h>
+#include <ferry/device.h>
+#include <ferry/hal/hal.h>
+#include <ferry/module/transport.h>
 #include "test_tcp_host.h"
 
 static void up(void)
@@ -318,4 +321,41 @@ Test(tcp_transport, burst_beyond_the_poll_budget)
 		cr_assert_eq(c.cid, 1000 + i);
 	}
 	th_close(&a);
+}
+
+Test(tcp_transport, device_given_or_not)
+{
+	/* a device without the NIC class is refused */
+	struct ferry_device *mock = NULL, *nic = NULL;
+	cr_assert_eq(ferry_device_open("mock", "", &mock), 0);
+	struct ferry_transport_opts o = {.size = sizeof(o), .device = mock, .args = "buffers=16"};
+	struct ferry_transport *t = NULL;
+	cr_assert_eq(ferry_transport_create("tcp", &o, &t), -ENOTSUP);
+	ferry_device_close(mock);
+	/* the integrator's own "tcp" device: used, not closed by the transport */
+	cr_assert_eq(ferry_device_open("tcp", "", &nic), 0);
+	o.device = nic;
+	cr_assert_eq(ferry_transport_create("tcp", &o, &t), 0);
+	cr_assert_eq(ferry_transport_get_device(t), nic);
+	cr_assert_eq(ferry_transport_listen(t, TT.ss, "127.0.0.1:0"), 0);
+	char a[64];
+	cr_assert_eq(ferry_tcp_transport_get_listen_addr(t, 0, a, sizeof(a)), 0);
+	struct ferry_transport *keep = TT.t;
+	int keep_port = TT.port;
+	TT.t = t;
+	TT.port = atoi(strrchr(a, ':') + 1);
+	struct th_host h;
+	th_open(&h);
+	th_ic(&h, 0, 0);
+	cr_assert_eq(th_connect(&h, 0, 31, 0), 0);
+	th_close(&h);
+	ferry_transport_destroy(t);
+	TT.t = keep;
+	TT.port = keep_port;
+	struct ferry_hal_sock_opts so = {.size = sizeof(so), .addr = "127.0.0.1:0"};
+	struct ferry_hal_sock *s = NULL;
+	const struct ferry_hal_nic_ops *ops = ferry_hal_dev_get_backend(nic)->nic;
+	cr_assert_eq(ops->listen(nic, &so, &s), 0, "the device still works after the transport");
+	ops->close(s);
+	ferry_device_close(nic);
 }
