@@ -54,6 +54,13 @@ int nvmf_status_errno(uint16_t st)
 	return -EIO;
 }
 
+static const char *io_type_name(enum ferry_bdev_io_type t)
+{
+	static const char *const names[] = {"read",         "write", "flush",
+					    "write zeroes", "unmap", "compare"};
+	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "I/O";
+}
+
 static void io_error_detail(struct ferry_bdev_io *io, uint16_t st)
 {
 	uint32_t sct = FERRY_NVME_STATUS_SCT(st), sc = FERRY_NVME_STATUS_SC(st);
@@ -293,6 +300,26 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 	uint32_t len = s->len;
 	nvmf_slot_put(s);
 	if (status) {
+		static struct log_ratelimit rl;
+		if (st) {
+			/* the controller's verdict: reason to ferry_last_error() always, to the
+			 * log rate limited (a remote party decides how often) */
+			ferry_set_last_error(NVMF_COMP,
+					     "'%s': %s of %llu blocks at LBA %llu failed: "
+					     "NVMe status SCT 0x%x SC 0x%02x",
+					     c->name, io_type_name(io->type),
+					     (unsigned long long)io->num_blocks,
+					     (unsigned long long)io->offset_blocks,
+					     FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
+			if (log_ratelimit(&rl, NULL))
+				FERRY_ERR(NVMF_COMP,
+					  "'%s': %s of %llu blocks at LBA %llu failed: "
+					  "NVMe status SCT 0x%x SC 0x%02x",
+					  c->name, io_type_name(io->type),
+					  (unsigned long long)io->num_blocks,
+					  (unsigned long long)io->offset_blocks,
+					  FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
+		}
 		io_error_detail(io, st);
 		io_finish(c, io, status);
 		nvmf_io_kick(c);
