@@ -7,16 +7,17 @@
  * `ferry_transport_create("tcp", &opts, &t)` with `opts.device` a device with the HAL NIC
  * class (<ferry/hal/nic.h>), or NULL: the plugin then opens the "tcp" backend (Linux sockets)
  * itself and closes it at destroy. `opts.args` is a "key=value,..." string of:
- * | key                    | default | meaning                                              |
- * | ---------------------- | ------- | ---------------------------------------------------- |
- * | max_queue_depth        | 128     | entries of every queue (MQES + 1), 2..4096            |
- * | max_io_queues          | 8       | I/O queues per controller, 1..256                     |
- * | in_capsule_data_size   | 8192    | in-capsule data of an I/O command (IOCCSZ), bytes, a multiple of 16, 0..131072 (the admin queue always takes 8192) |
- * | max_io_size            | 131072  | largest transfer (MDTS), a power of two, 4096..1048576 |
- * | max_h2c_data           | 131072  | MAXH2CDATA offered in ICResp, multiple of 4, >= 4096  |
- * | max_r2t                | 1       | R2Ts outstanding per command (only 1 is issued)       |
- * | buffers                | 2048    | data buffers (8 KiB each) per poll group, allocated at creation |
- * | accel                  | 1       | 1: each poll group creates an accel channel on its thread (software engine) that carries its I/O queues' Read/Write sequences down the bdev stack; 0: none |
+ * - `max_queue_depth` (128): entries a queue may have (CAP.MQES + 1), 32..4096; the admin
+ *   queue takes 32..min(128, max_queue_depth) (Connect SQSIZE 31..).
+ * - `max_io_queues` (8): I/O queues per controller, 1..256.
+ * - `in_capsule_data_size` (8192): in-capsule data of an I/O command (IOCCSZ), bytes, a
+ *   multiple of 16, 0..131072 (the admin queue always takes 8192).
+ * - `max_io_size` (131072): largest transfer (MDTS), a power of two, 4096..1048576.
+ * - `max_h2c_data` (131072): MAXH2CDATA offered in ICResp, a multiple of 4, >= 4096.
+ * - `max_r2t` (1): R2Ts outstanding per command (one R2T asks for the whole transfer).
+ * - `buffers` (2048): data buffers of 8 KiB per poll group, allocated at creation.
+ * - `accel` (1): 1 = each poll group creates an accel channel on its thread (software
+ *   engine) that carries its I/O queues' Read/Write sequences down the bdev stack; 0 = none.
  *
  * ## Listening
  * ferry_transport_listen(t, subsys, "127.0.0.1:4420"): subsystems listened on one address

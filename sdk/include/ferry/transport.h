@@ -137,7 +137,8 @@ FERRY_API int ferry_transport_pg_poll(struct ferry_transport_pg *pg, uint32_t ma
 FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg);
 
 /** @brief The transport instance of @p pg (NULL for NULL). */
-FERRY_API struct ferry_transport *ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg);
+FERRY_API struct ferry_transport *
+ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg);
 
 FERRY_END_DECLS
 

@@ -22,6 +22,7 @@
 #define NVMF_MAX_SUBSYS 64u
 #define NVMF_MAX_LISTEN 256u
 #define NVMF_ADMIN_DEPTH 128u /* admin queue entries offered (Connect SQSIZE + 1 at most) */
+#define NVMF_ADMIN_MIN 32u    /* admin queue entries at least */
 #define NVMF_DESTROY_NS 5000000000ull
 
 struct nvmf_listen_ent {
@@ -108,7 +109,7 @@ static int nvmf_disc_log(void *ctx, struct ferry_nvmf_disc_entry *entries, uint3
 		d->treq = FERRY_NVMF_TREQ_NOT_SPECIFIED;
 		d->portid = e->portid;
 		d->cntlid = FERRY_NVMF_CNTLID_DYNAMIC;
-		d->asqsz = NVMF_ADMIN_DEPTH;
+		d->asqsz = (uint16_t)FERRY_MIN(NVMF_ADMIN_DEPTH, tgt->lim.max_queue_depth);
 		pad_copy(d->trsvcid, sizeof(d->trsvcid), e->trsvcid);
 		snprintf(d->subnqn, sizeof(d->subnqn), "%s",
 			 ferry_nvme_subsystem_get_nqn(e->subsys));
@@ -430,9 +431,12 @@ static void connect_admin(struct nvmf_qpair *qp, const struct ferry_nvmf_connect
 {
 	struct nvmf_tgt *tgt = qp->tgt;
 	uint32_t entries = (uint32_t)cmd->sqsize + 1;
-	if (cmd->sqsize == 0 || entries > NVMF_ADMIN_DEPTH) {
-		NVMF_HOST_ERR("admin Connect: SQSIZE %u out of range 1..%u", cmd->sqsize,
-			      NVMF_ADMIN_DEPTH - 1);
+	/* The admin queue has at least 32 entries (SQSIZE >= 31, as SPDK and Linux use it) and
+	 * at most MQES + 1, like every queue. */
+	uint32_t amax = FERRY_MIN(NVMF_ADMIN_DEPTH, tgt->lim.max_queue_depth);
+	if (cmd->sqsize < NVMF_ADMIN_MIN - 1 || entries > amax) {
+		NVMF_HOST_ERR("admin Connect: SQSIZE %u out of range %u..%u", cmd->sqsize,
+			      NVMF_ADMIN_MIN - 1, amax - 1);
 		connect_invalid(qp, cmd_ctx, cmd->cid, FERRY_NVMF_IATTR_CMD,
 				offsetof(struct ferry_nvmf_connect_cmd, sqsize));
 		return;
@@ -471,9 +475,7 @@ static void connect_admin(struct nvmf_qpair *qp, const struct ferry_nvmf_connect
 		.subsys = ss,
 		.transport = tgt->transport,
 		.transport_ctx = nc,
-		.max_queue_entries = tgt->lim.max_queue_depth > NVMF_ADMIN_DEPTH
-					     ? tgt->lim.max_queue_depth
-					     : NVMF_ADMIN_DEPTH,
+		.max_queue_entries = tgt->lim.max_queue_depth, /* CAP.MQES + 1 */
 		.max_io_queues = disc ? 1 : tgt->lim.max_io_queues,
 		.mdts = mdts ? mdts : 1,
 		.hostnqn = cd->hostnqn,

@@ -1240,7 +1240,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 		return -EINVAL;
 	uint32_t depth = 128, ioq = 8, icd = 8192, max_io = 131072, maxh2c = 131072, r2t = 1,
 		 bufs = 2048, accel = 1;
-	int rc = arg_u32(opts->args, "max_queue_depth", 2, 4096, &depth);
+	int rc = arg_u32(opts->args, "max_queue_depth", 32, 4096, &depth);
 	if (!rc)
 		rc = arg_u32(opts->args, "max_io_queues", 1, 256, &ioq);
 	if (!rc)

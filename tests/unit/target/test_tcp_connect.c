@@ -43,16 +43,20 @@ Test(tcp_connect, recfmt_not_zero)
 	th_close(&h);
 }
 
-Test(tcp_connect, admin_sqsize_zero)
+Test(tcp_connect, admin_sqsize_bounds)
 {
-	struct th_host h;
-	th_open(&h);
-	th_ic(&h, 0, 0);
-	struct ferry_nvme_cqe c;
-	int st = th_connect_ex(&h, 0, 0, 0, TH_NQN, 0xffff, 0, &c);
-	cr_assert_eq(st & ST_MASK, CONNECT_INVALID);
-	cr_assert_eq(c.dw0, offsetof(struct ferry_nvmf_connect_cmd, sqsize));
-	th_close(&h);
+	/* below 32 entries (SQSIZE 31) and above 128 are refused */
+	uint16_t bad[] = {0, 1, 30, 128};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct th_host h;
+		th_open(&h);
+		th_ic(&h, 0, 0);
+		struct ferry_nvme_cqe c;
+		int st = th_connect_ex(&h, 0, bad[i], 0, TH_NQN, 0xffff, 0, &c);
+		cr_assert_eq(st & ST_MASK, CONNECT_INVALID, "admin SQSIZE %u accepted", bad[i]);
+		cr_assert_eq(c.dw0, offsetof(struct ferry_nvmf_connect_cmd, sqsize));
+		th_close(&h);
+	}
 }
 
 Test(tcp_connect, io_queue_errors)

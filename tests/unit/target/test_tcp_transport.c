@@ -218,7 +218,7 @@ Test(tcp_transport, counters)
 
 static void up_small_icd(void)
 {
-	th_tgt_up("buffers=64,in_capsule_data_size=4096,max_queue_depth=16");
+	th_tgt_up("buffers=64,in_capsule_data_size=4096,max_queue_depth=32");
 }
 
 TestSuite(tcp_small_icd, .init = up_small_icd, .fini = th_tgt_down, .timeout = 60);
@@ -230,7 +230,7 @@ Test(tcp_small_icd, limits_follow_the_arguments)
 	th_open(&q);
 	th_ic(&q, 0, 0);
 	q.cntlid = a.cntlid;
-	cr_assert_eq(th_connect(&q, 1, 15, 0), 0);
+	cr_assert_eq(th_connect(&q, 1, 31, 0), 0);
 	struct ferry_nvme_sqe id = {0};
 	id.opcode = FERRY_NVME_ADM_IDENTIFY;
 	id.cid = a.cid++;
@@ -242,15 +242,16 @@ Test(tcp_small_icd, limits_follow_the_arguments)
 	cr_assert_eq(ioccsz, 4 + 4096 / 16);
 	uint64_t cap = 0;
 	cr_assert_eq(th_prop(&a, 0, FERRY_NVME_REG_CAP, 8, &cap), 0);
+	cr_assert_eq(cap & 0xffff, 31, "CAP.MQES follows max_queue_depth");
 	th_io_check(&q, 0, 8, 1, 1); /* 4 KiB in-capsule: the limit */
-	/* 15 entries is MQES: a 16-entry I/O queue is refused */
+	/* 32 entries is MQES + 1: a 33-entry I/O queue is refused */
 	struct th_host q2;
 	th_open(&q2);
 	th_ic(&q2, 0, 0);
 	struct ferry_nvme_cqe c;
-	int st = th_connect_ex(&q2, 2, 16, 0, TH_NQN, a.cntlid, 0, &c);
+	int st = th_connect_ex(&q2, 2, 32, 0, TH_NQN, a.cntlid, 0, &c);
 	cr_assert_eq(st & 0x7ff, 0x100 | FERRY_NVMF_SC_CONNECT_INVALID_PARAM);
-	cr_assert_eq(th_connect_ex(&q2, 2, 15, 0, TH_NQN, a.cntlid, 0, &c), 0);
+	cr_assert_eq(th_connect_ex(&q2, 2, 31, 0, TH_NQN, a.cntlid, 0, &c), 0);
 	th_close(&q2);
 	/* 8 KiB in-capsule on the I/O queue: beyond what it advertised */
 	static uint8_t data[8192];
