@@ -439,6 +439,7 @@ int nvmf_ctrlr_poll(struct nvmf_ctrlr *c)
 	uint64_t now = nvmf_now_ns();
 	int work = 0;
 
+	nvmf_linger_poll(c, 0);
 	if (c->state != FERRY_BDEV_NVMF_CONNECTED)
 		return reconnect(c, now);
 	/* Send what was queued since the last poll (one sendv per queue), then receive. */

@@ -83,6 +83,7 @@ struct nvmf_qpair {
 	uint16_t gen;
 	int connected;
 	int in_group;
+	int linger; /* an H2CTermReq went out: close gracefully */
 	int failed;
 	struct ferry_hal_sock *sock;
 	struct ferry_nvme_tcp_params p;
@@ -154,6 +155,11 @@ struct nvmf_ctrlr {
 	uint32_t staging_size; /* bytes of one staging buffer: min(max_xfer, 1 MiB) */
 	uint32_t staging_free[NVMF_STAGING_MAX];
 	uint32_t staging_nfree;
+	/* A connection we sent an H2CTermReq on: drained until the controller closes it (or
+	 * 200 ms passed), so that our close does not reset the TermReq away. */
+	struct ferry_hal_sock *linger_sock;
+	uint64_t linger_deadline_ns;
+	uint8_t linger_buf[4096];
 	struct ferry_bdev_nvmf_stats st;
 };
 
@@ -177,6 +183,7 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first);
 void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *c);
 void nvmf_ctrlr_lost(struct nvmf_ctrlr *c);
 int nvmf_ctrlr_poll(struct nvmf_ctrlr *c);
+void nvmf_linger_poll(struct nvmf_ctrlr *c, int force_close);
 
 /* nvmf_io.c: I/O */
 void nvmf_slot_complete(struct nvmf_slot *s);

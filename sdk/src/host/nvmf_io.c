@@ -311,7 +311,9 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 					     (unsigned long long)io->num_blocks,
 					     (unsigned long long)io->offset_blocks,
 					     FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
-			if (log_ratelimit(&rl, NULL))
+			int miscompare = FERRY_NVME_STATUS_SCT(st) == FERRY_NVME_SCT_MEDIA &&
+					 FERRY_NVME_STATUS_SC(st) == FERRY_NVME_SC_COMPARE_FAILURE;
+			if (!miscompare && log_ratelimit(&rl, NULL))
 				FERRY_ERR(NVMF_COMP,
 					  "'%s': %s of %llu blocks at LBA %llu failed: "
 					  "NVMe status SCT 0x%x SC 0x%02x",
@@ -471,6 +473,7 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 {
 	nvmf_ctrlr_disconnect(c);
 	nvmf_io_fail_pending(c, -ENODEV);
+	nvmf_linger_poll(c, 1);
 	nvmf_qpair_fini(&c->admin);
 	for (uint16_t i = 0; c->ioq && i < c->nq; i++)
 		nvmf_qpair_fini(&c->ioq[i]);

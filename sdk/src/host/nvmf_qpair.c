@@ -339,15 +339,11 @@ static int proto_error(struct nvmf_qpair *q, int ours, uint16_t fes, uint32_t fe
 		size_t len = ferry_nvme_tcp_build_term(q->term, FERRY_NVME_TCP_H2C_TERM, fes, fei,
 						       h, hl);
 		struct iovec v = {q->term, len};
-		if (q->c->nic->sendv(q->sock, &v, 1) > 0) {
-			/* Read what the controller already sent before closing: a close with
-			 * unread bytes resets the connection, and the reset may destroy the
-			 * TermReq before the controller reads it. */
-			struct iovec b = {q->rxbuf, NVMF_RXBUF};
-			uint32_t fl;
-			for (int i = 0; i < 64 && q->c->nic->recvv(q->sock, &b, 1, &fl) > 0; i++)
-				;
-		}
+		/* The socket then lingers (nvmf_qpair_close()): a close with unread bytes
+		 * resets the connection, and the reset may destroy the TermReq before the
+		 * controller reads it. */
+		if (q->c->nic->sendv(q->sock, &v, 1) > 0)
+			q->linger = 1;
 	}
 	nvmf_qpair_fail(q, why);
 	return -EPROTO;
@@ -769,6 +765,27 @@ err_close:
 	return rc;
 }
 
+/* Drain the lingering socket; close it at EOF, on error, after its deadline or if forced. */
+void nvmf_linger_poll(struct nvmf_ctrlr *c, int force_close)
+{
+	if (!c->linger_sock)
+		return;
+	int done = force_close || nvmf_now_ns() > c->linger_deadline_ns;
+	for (int i = 0; i < 16 && !done; i++) {
+		struct iovec b = {c->linger_buf, sizeof(c->linger_buf)};
+		uint32_t fl;
+		ssize_t r = c->nic->recvv(c->linger_sock, &b, 1, &fl);
+		if (r == -EAGAIN)
+			break;
+		if (r <= 0)
+			done = 1;
+	}
+	if (done) {
+		c->nic->close(c->linger_sock);
+		c->linger_sock = NULL;
+	}
+}
+
 void nvmf_qpair_close(struct nvmf_qpair *q)
 {
 	if (q->sock) {
@@ -779,9 +796,16 @@ void nvmf_qpair_close(struct nvmf_qpair *q)
 		if (q->in_group)
 			c->nic->group_remove(c->group, q->sock);
 		q->in_group = 0;
-		c->nic->close(q->sock);
+		if (q->linger) {
+			nvmf_linger_poll(c, 1); /* one lingering socket at a time */
+			c->linger_sock = q->sock;
+			c->linger_deadline_ns = nvmf_now_ns() + 200000000ull;
+		} else {
+			c->nic->close(q->sock);
+		}
 		q->sock = NULL;
 	}
+	q->linger = 0;
 	q->connected = 0;
 	q->tx_head = q->tx_tail = NULL;
 	q->rx_pos = q->rx_len = 0;
