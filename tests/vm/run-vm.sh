@@ -73,7 +73,10 @@ for c in "$qemu" busybox kmod nvme ip cpio xz dpkg apt-get ldd mke2fs timeout; d
 	command -v "$c" >/dev/null 2>&1 ||
 		die "'$c' not found: run cmake/install-deps.sh --vm (or FERRY_VM_DEPS=1)"
 done
-busybox --list 2>/dev/null | grep -qx sh ||
+# (captured first: under pipefail, grep -q exiting at its first match kills busybox with
+# SIGPIPE and the pipeline would fail although the applet is there)
+applets=$(busybox --list 2>/dev/null || true)
+grep -qx sh <<<"$applets" ||
 	die "busybox has no applets (busybox-static needed: cmake/install-deps.sh --vm)"
 
 # ---- kernel: the package linux-image-amd64 depends on, unpacked once ----------------------------

@@ -11,7 +11,8 @@
 nqn=nqn.2024-01.io.ferry:vm-ipu
 key=000102030405060708090a0b0c0d0e0f''f0e0d0c0b0a090807060504030201000
 command -v ipu_forward >/dev/null || skip "ipu_forward was not built"
-ipu_forward --help 2>&1 | grep -q -- --target || skip "ipu_forward has no --target option yet"
+usage=$(ipu_forward --help 2>&1 || true)
+grep -q -- --target <<<"$usage" || skip "ipu_forward has no --target option yet"
 
 # 4 MiB: the host formats the namespace and reads all of it back, through the mock PCIe endpoint
 # whose three polling parties (host, ipu_forward, the kernel) share two TCG vCPUs.
