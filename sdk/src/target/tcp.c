@@ -854,6 +854,20 @@ static int conn_rx(struct tcp_conn *c, uint32_t budget)
 
 /* ---- connections --------------------------------------------------------------------------- */
 
+/* The memory of a connection (its sockets and registrations are gone). */
+static void conn_mem_free(struct tcp_conn *c)
+{
+	if (c->reqs)
+		for (uint32_t i = 0; i < c->nreqs; i++)
+			free(c->reqs[i].iov);
+	free(c->reqs);
+	free(c->txs);
+	free(c->tx_iov_mem);
+	free(c->rx_iov);
+	free(c->stage);
+	free(c);
+}
+
 static void conn_free(struct tcp_conn *c)
 {
 	struct tcp_tr *tr = c->tr;
@@ -867,15 +881,7 @@ static void conn_free(struct tcp_conn *c)
 	tr->conns--;
 	tr->closed++;
 	pthread_mutex_unlock(&tr->lock);
-	if (c->reqs)
-		for (uint32_t i = 0; i < c->nreqs; i++)
-			free(c->reqs[i].iov);
-	free(c->reqs);
-	free(c->txs);
-	free(c->tx_iov_mem);
-	free(c->rx_iov);
-	free(c->stage);
-	free(c);
+	conn_mem_free(c);
 }
 
 static void conn_close(struct tcp_conn *c, const char *why)
@@ -984,15 +990,7 @@ static struct tcp_conn *conn_create(struct tcp_tr *tr, struct ferry_hal_sock *so
 	snprintf(c->st.local, sizeof(c->st.local), "%s", l->bound);
 	return c;
 err:
-	if (c->reqs)
-		for (uint32_t i = 0; i < c->nreqs; i++)
-			free(c->reqs[i].iov);
-	free(c->reqs);
-	free(c->txs);
-	free(c->tx_iov_mem);
-	free(c->rx_iov);
-	free(c->stage);
-	free(c);
+	conn_mem_free(c);
 	return NULL;
 }
 
