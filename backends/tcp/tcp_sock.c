@@ -107,7 +107,7 @@ int tcp_listen(struct ferry_device *fdev, const struct ferry_hal_sock_opts *opts
 	struct tcp_dev *dev = tcp_dev_get(fdev);
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if (!dev || !out) {
 		TCP_ERR("listen: %s", dev ? "NULL out" : "not a tcp device");
@@ -180,7 +180,7 @@ int tcp_connect(struct ferry_device *fdev, const struct ferry_hal_sock_opts *opt
 	struct tcp_dev *dev = tcp_dev_get(fdev);
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	int fd, rc;
+	int fd = -1, rc;
 
 	if (!dev || !out) {
 		TCP_ERR("connect: %s", dev ? "NULL out" : "not a tcp device");
