@@ -86,12 +86,12 @@ static int raw_pair(int fds[2])
 fail:
 	if (l >= 0)
 		close(l);
-	return -errno;
+	return errno ? -errno : -EIO;
 }
 
 double bench_tcp_raw_gbps(size_t msg, int busy, double seconds, int send_cpu, int recv_cpu)
 {
-	int fds[2];
+	int fds[2] = {-1, -1};
 	if (raw_pair(fds))
 		bench_fail("raw TCP: cannot set up a loopback connection: %s", strerror(errno));
 	volatile int stop = 0;
