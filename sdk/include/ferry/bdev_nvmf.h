@@ -105,6 +105,7 @@ struct ferry_bdev_nvmf_stats {
 	uint64_t retries;           /**< I/Os resubmitted after a connection loss */
 	uint64_t protocol_errors; /**< controller violations detected (each sends an H2CTermReq) */
 	uint64_t io_errors;       /**< I/Os completed with an error */
+	uint64_t split_ios; /**< I/Os sent as several commands (larger than one command carries) */
 };
 
 /** @name Connection states (ferry_bdev_nvmf_get_state())

@@ -271,7 +271,7 @@ static void qpair_abandon(struct nvmf_ctrlr *c, struct nvmf_qpair *q, int requeu
 		struct ferry_bdev_io *io = s->io;
 		nvmf_slot_put(s);
 		if (io && requeue)
-			nvmf_io_requeue(c, io, -EIO);
+			nvmf_io_part_lost(c, io);
 	}
 }
 

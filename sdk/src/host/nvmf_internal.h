@@ -59,6 +59,7 @@ struct nvmf_slot {
 	/* data: system-domain segments */
 	const struct iovec *data;
 	uint32_t data_cnt;
+	uint32_t data_off; /* this command's data starts this far into data (a part of an I/O) */
 	uint32_t len;
 	uint32_t c2h_next; /* next expected C2HData offset */
 	uint32_t h2c_next; /* next expected R2T offset */
@@ -104,7 +105,9 @@ struct nvmf_qpair {
 
 /* The per-I/O state kept in ferry_bdev_io_module(io): ctx links pending I/Os; iov[0] is the
  * staging buffer (iov[1].iov_len its pool index + 1, 0 none); iov[1].iov_base counts retries;
- * mem describes iov[0]. */
+ * mem describes iov[0]. An I/O larger than one command goes out as several commands (parts):
+ * words[0] is the number of blocks already issued, words[1] the parts in flight (low 32 bits)
+ * and the flags IO_F_*, words[2] the first failing part's status (a negative errno). */
 
 struct nvmf_ctrlr {
 	struct ferry_bdev *bdev;
@@ -187,7 +190,7 @@ void nvmf_linger_poll(struct nvmf_ctrlr *c, int force_close);
 
 /* nvmf_io.c: I/O */
 void nvmf_slot_complete(struct nvmf_slot *s);
-void nvmf_io_requeue(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, int status);
+void nvmf_io_part_lost(struct nvmf_ctrlr *c, struct ferry_bdev_io *io);
 void nvmf_io_kick(struct nvmf_ctrlr *c);
 void nvmf_io_fail_pending(struct nvmf_ctrlr *c, int status);
 int nvmf_status_errno(uint16_t status);

@@ -18,6 +18,35 @@
 /* Module state of an I/O: see nvmf_internal.h. */
 #define IO_NEXT(io) (ferry_bdev_io_module(io)->ctx)
 #define IO_STAGE(io) (ferry_bdev_io_module(io)->iov[1].iov_len)
+#define IO_ISSUED(io) (ferry_bdev_io_module(io)->words[0]) /* blocks sent as commands */
+#define IO_PARTS(io) (ferry_bdev_io_module(io)->words[1])  /* in flight | IO_F_* */
+#define IO_STATUS(io) (ferry_bdev_io_module(io)->words[2]) /* first failure, (uint64_t)errno */
+#define IO_PARTS_MASK 0xffffffffull
+#define IO_F_PENDING (1ull << 32) /* on the pending list */
+#define IO_F_LOST (1ull << 33)    /* a part was lost with its connection: retry or fail */
+
+/* Blocks one command of @p io can carry: the transfer limit for data, the 16-bit NLB of
+ * Write Zeroes, the 32-bit NLB of a Dataset Management range. */
+static uint64_t part_blocks(const struct nvmf_ctrlr *c, const struct ferry_bdev_io *io)
+{
+	switch (io->type) {
+	case FERRY_BDEV_IO_READ:
+	case FERRY_BDEV_IO_WRITE:
+	case FERRY_BDEV_IO_COMPARE:
+		return c->max_xfer / c->block_size;
+	case FERRY_BDEV_IO_WRITE_ZEROES:
+		return 65536;
+	case FERRY_BDEV_IO_UNMAP:
+		return UINT32_MAX;
+	default:
+		return UINT64_MAX; /* flush: one command */
+	}
+}
+
+static uint64_t io_total_blocks(const struct ferry_bdev_io *io)
+{
+	return io->type == FERRY_BDEV_IO_FLUSH ? 1 : io->num_blocks;
+}
 
 static uintptr_t io_retries(struct ferry_bdev_io *io)
 {
@@ -61,12 +90,12 @@ static const char *io_type_name(enum ferry_bdev_io_type t)
 	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "I/O";
 }
 
-static void io_error_detail(struct ferry_bdev_io *io, uint16_t st)
+static void io_error_detail(struct ferry_bdev_io *io, uint16_t st, uint64_t part_lba)
 {
 	uint32_t sct = FERRY_NVME_STATUS_SCT(st), sc = FERRY_NVME_STATUS_SC(st);
 	if (sct != FERRY_NVME_SCT_MEDIA)
 		return;
-	io->error_block = io->offset_blocks;
+	io->error_block = part_lba;
 	switch (sc) {
 	case FERRY_NVME_SC_COMPARE_FAILURE:
 		io->error = FERRY_BDEV_ERR_MISCOMPARE;
@@ -123,6 +152,7 @@ static void io_finish(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, int status
 
 static void pend_push(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, int front)
 {
+	IO_PARTS(io) |= IO_F_PENDING;
 	IO_NEXT(io) = NULL;
 	if (!c->pend_head) {
 		c->pend_head = c->pend_tail = io;
@@ -142,12 +172,45 @@ static struct ferry_bdev_io *pend_pop(struct nvmf_ctrlr *c)
 		c->pend_head = IO_NEXT(io);
 		if (!c->pend_head)
 			c->pend_tail = NULL;
+		IO_PARTS(io) &= ~IO_F_PENDING;
 	}
 	return io;
 }
 
-/* Put @p io on a slot of one of the I/O queues; -EBUSY if every queue is full. */
-static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
+/* Take @p io off the pending list (rare: a part failed or was lost while more waited). */
+static void pend_unlink(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
+{
+	struct ferry_bdev_io *prev = NULL;
+	for (struct ferry_bdev_io *p = c->pend_head; p; prev = p, p = IO_NEXT(p)) {
+		if (p != io)
+			continue;
+		if (prev)
+			IO_NEXT(prev) = IO_NEXT(p);
+		else
+			c->pend_head = IO_NEXT(p);
+		if (c->pend_tail == p)
+			c->pend_tail = prev;
+		break;
+	}
+	IO_PARTS(io) &= ~IO_F_PENDING;
+}
+
+/* The I/O's status once its last part is back: the first failure, else 0. */
+static int io_status(struct ferry_bdev_io *io)
+{
+	return (int)(int64_t)IO_STATUS(io);
+}
+
+static void io_part_failed(struct ferry_bdev_io *io, int status)
+{
+	if (!IO_STATUS(io))
+		IO_STATUS(io) = (uint64_t)(int64_t)status;
+	IO_ISSUED(io) = io_total_blocks(io); /* send no more parts */
+}
+
+/* Put one command of @p io, @p nblk blocks from block @p rel of the I/O, on a slot of one of
+ * the I/O queues; -EBUSY if every queue is full. */
+static int part_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, uint64_t rel, uint64_t nblk)
 {
 	struct nvmf_slot *s = NULL;
 	for (uint16_t k = 0; k < c->nq && !s; k++) {
@@ -159,10 +222,11 @@ static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 	c->next_q = (c->next_q + 1) % c->nq;
 	struct ferry_nvme_sqe *e = &s->sqe;
 	uint32_t bs = c->block_size;
+	uint64_t lba = io->offset_blocks + rel;
 	e->nsid = c->nsid;
-	e->cdw10 = (uint32_t)io->offset_blocks;
-	e->cdw11 = (uint32_t)(io->offset_blocks >> 32);
-	e->cdw12 = io->num_blocks ? (uint32_t)(io->num_blocks - 1) : 0;
+	e->cdw10 = (uint32_t)lba;
+	e->cdw11 = (uint32_t)(lba >> 32);
+	e->cdw12 = nblk ? (uint32_t)(nblk - 1) : 0;
 	s->io = io;
 	const struct iovec *iov = IO_STAGE(io) ? ferry_bdev_io_module(io)->iov : io->mem.iov;
 	uint32_t cnt = IO_STAGE(io) ? 1 : io->mem.iovcnt;
@@ -194,8 +258,8 @@ static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 		e->cdw11 = 1u << 2; /* AD: deallocate */
 		e->cdw12 = 0;
 		s->dsm.attributes = 0;
-		s->dsm.nlb = (uint32_t)io->num_blocks;
-		s->dsm.slba = io->offset_blocks;
+		s->dsm.nlb = (uint32_t)nblk;
+		s->dsm.slba = lba;
 		s->dsm_iov.iov_base = &s->dsm;
 		s->dsm_iov.iov_len = sizeof(s->dsm);
 		iov = &s->dsm_iov;
@@ -208,8 +272,12 @@ static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 	if (s->dir) {
 		s->data = iov;
 		s->data_cnt = cnt;
-		s->len = io->type == FERRY_BDEV_IO_UNMAP ? (uint32_t)sizeof(s->dsm)
-							 : (uint32_t)(io->num_blocks * bs);
+		if (io->type == FERRY_BDEV_IO_UNMAP) {
+			s->len = (uint32_t)sizeof(s->dsm);
+		} else {
+			s->data_off = (uint32_t)(rel * bs);
+			s->len = (uint32_t)(nblk * bs);
+		}
 	}
 	int rc = nvmf_slot_submit(s);
 	if (rc) {
@@ -219,17 +287,44 @@ static int io_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 	return 0;
 }
 
+/*
+ * Send the parts of @p io not sent yet, as many as free slots allow. -EBUSY: parts remain
+ * (the caller puts the I/O on the pending list; the completions of its parts in flight free
+ * slots, so a split larger than every queue never deadlocks). Otherwise 0: every part went
+ * out, or a part could not be built and the I/O is done (finished here when none is in
+ * flight, else when its last part comes back).
+ */
+static int io_issue(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
+{
+	uint64_t total = io_total_blocks(io), per = part_blocks(c, io);
+	while (IO_ISSUED(io) < total) {
+		uint64_t rel = IO_ISSUED(io);
+		uint64_t n = FERRY_MIN(per, total - rel);
+		int rc = part_start(c, io, rel, io->type == FERRY_BDEV_IO_FLUSH ? 0 : n);
+		if (rc == -EBUSY)
+			return rc;
+		if (rc) {
+			io_part_failed(io, rc);
+			break;
+		}
+		IO_ISSUED(io) = rel + n;
+		IO_PARTS(io)++;
+		if (!rel && n < total)
+			c->st.split_ios++;
+	}
+	if (!(IO_PARTS(io) & IO_PARTS_MASK))
+		io_finish(c, io, io_status(io));
+	return 0;
+}
+
 void nvmf_io_kick(struct nvmf_ctrlr *c)
 {
 	struct ferry_bdev_io *io;
 	while (c->state == FERRY_BDEV_NVMF_CONNECTED && (io = pend_pop(c))) {
-		int rc = io_start(c, io);
-		if (rc == -EBUSY) {
+		if (io_issue(c, io) == -EBUSY) {
 			pend_push(c, io, 1);
 			return;
 		}
-		if (rc)
-			io_finish(c, io, rc);
 	}
 }
 
@@ -243,29 +338,46 @@ static void io_dispatch(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 		pend_push(c, io, 0);
 		return;
 	}
-	int rc = io_start(c, io);
-	if (rc == -EBUSY)
+	if (io_issue(c, io) == -EBUSY)
 		pend_push(c, io, 0);
-	else if (rc)
-		io_finish(c, io, rc);
 }
 
-void nvmf_io_requeue(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, int status)
+/* A part of @p io went with its connection. Once the last part in flight is gone, the whole
+ * I/O is resubmitted (every part again) or failed, exactly once. */
+static void io_lost_done(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 {
-	if (io_retries(io) < c->opts.retry_count && c->state != FERRY_BDEV_NVMF_FAILED) {
+	if (IO_PARTS(io) & IO_F_PENDING)
+		pend_unlink(c, io);
+	IO_PARTS(io) = 0;
+	int status = io_status(io);
+	if (!status && io_retries(io) < c->opts.retry_count &&
+	    c->state != FERRY_BDEV_NVMF_FAILED) {
 		io_set_retries(io, io_retries(io) + 1);
 		c->st.retries++;
+		IO_ISSUED(io) = 0;
 		pend_push(c, io, 0);
 		return;
 	}
-	io_finish(c, io, status);
+	io_finish(c, io, status ? status : -EIO);
+}
+
+void nvmf_io_part_lost(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
+{
+	IO_PARTS(io) = (IO_PARTS(io) - 1) | IO_F_LOST;
+	if (!(IO_PARTS(io) & IO_PARTS_MASK))
+		io_lost_done(c, io);
 }
 
 void nvmf_io_fail_pending(struct nvmf_ctrlr *c, int status)
 {
 	struct ferry_bdev_io *io;
-	while ((io = pend_pop(c)))
-		io_finish(c, io, status);
+	while ((io = pend_pop(c))) {
+		if (IO_PARTS(io) & IO_PARTS_MASK) {
+			io_part_failed(io, status); /* its last part in flight finishes it */
+			continue;
+		}
+		io_finish(c, io, io_status(io) ? io_status(io) : status);
+	}
 }
 
 static void read_copy_done(void *arg, int status)
@@ -298,8 +410,15 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 		return;
 	}
 	uint32_t len = s->len;
+	uint64_t lba = s->sqe.cdw10 | (uint64_t)s->sqe.cdw11 << 32;
+	uint64_t nblk = (uint64_t)(s->sqe.cdw12 & 0xffff) + 1;
+	if (io->type == FERRY_BDEV_IO_UNMAP) {
+		lba = s->dsm.slba;
+		nblk = s->dsm.nlb;
+	}
 	nvmf_slot_put(s);
-	if (status) {
+	IO_PARTS(io)--;
+	if (status && !IO_STATUS(io)) {
 		static struct log_ratelimit rl;
 		if (st) {
 			/* the controller's verdict: reason to ferry_last_error() always, to the
@@ -307,10 +426,9 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 			ferry_set_last_error(NVMF_COMP,
 					     "'%s': %s of %llu blocks at LBA %llu failed: "
 					     "NVMe status SCT 0x%x SC 0x%02x",
-					     c->name, io_type_name(io->type),
-					     (unsigned long long)io->num_blocks,
-					     (unsigned long long)io->offset_blocks,
-					     FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
+					     c->name, io_type_name(io->type), (unsigned long long)nblk,
+					     (unsigned long long)lba, FERRY_NVME_STATUS_SCT(st),
+					     FERRY_NVME_STATUS_SC(st));
 			int miscompare = FERRY_NVME_STATUS_SCT(st) == FERRY_NVME_SCT_MEDIA &&
 					 FERRY_NVME_STATUS_SC(st) == FERRY_NVME_SC_COMPARE_FAILURE;
 			if (!miscompare && log_ratelimit(&rl, NULL))
@@ -318,20 +436,40 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 					  "'%s': %s of %llu blocks at LBA %llu failed: "
 					  "NVMe status SCT 0x%x SC 0x%02x",
 					  c->name, io_type_name(io->type),
-					  (unsigned long long)io->num_blocks,
-					  (unsigned long long)io->offset_blocks,
+					  (unsigned long long)nblk, (unsigned long long)lba,
 					  FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
 		}
-		io_error_detail(io, st);
-		io_finish(c, io, status);
+		io_error_detail(io, st, lba);
+		io_part_failed(io, status);
+		if (IO_PARTS(io) & IO_F_PENDING)
+			pend_unlink(c, io);
+	} else if (!status) {
+		if (io->type == FERRY_BDEV_IO_READ)
+			c->st.bytes_read += len;
+		else if (io->type == FERRY_BDEV_IO_WRITE)
+			c->st.bytes_written += len;
+	}
+	/* The I/O is done when its last part is back and no part waits to be sent (one on the
+	 * pending list goes out from the kick below); with a part lost, retried or failed. */
+	if (!(IO_PARTS(io) & IO_PARTS_MASK) && (IO_PARTS(io) & IO_F_LOST)) {
+		io_lost_done(c, io);
 		nvmf_io_kick(c);
 		return;
 	}
-	if (io->type == FERRY_BDEV_IO_READ)
-		c->st.bytes_read += len;
-	else if (io->type == FERRY_BDEV_IO_WRITE)
-		c->st.bytes_written += len;
-	if (io->type == FERRY_BDEV_IO_READ && IO_STAGE(io)) {
+	if (IO_PARTS(io) & (IO_PARTS_MASK | IO_F_PENDING)) {
+		nvmf_io_kick(c);
+		return;
+	}
+	if (IO_ISSUED(io) < io_total_blocks(io)) {
+		/* parts remain, the I/O not queued: not reached (io_issue() queues it whenever
+		 * it stops short), kept so that no I/O can be forgotten */
+		pend_push(c, io, 1);
+		nvmf_io_kick(c);
+		return;
+	}
+	if (IO_STATUS(io)) {
+		io_finish(c, io, io_status(io));
+	} else if (io->type == FERRY_BDEV_IO_READ && IO_STAGE(io)) {
 		struct ferry_bdev_module_state *m = ferry_bdev_io_module(io);
 		int rc;
 		if (io->seq) {
@@ -378,15 +516,12 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	int data = io->type == FERRY_BDEV_IO_READ || io->type == FERRY_BDEV_IO_WRITE ||
 		   io->type == FERRY_BDEV_IO_COMPARE;
 
-	if (data && len > c->max_xfer) {
-		FERRY_ERR(NVMF_COMP, "'%s': I/O of %llu bytes exceeds the largest transfer (%u)",
-			  c->name, (unsigned long long)len, c->max_xfer);
-		return -EINVAL;
-	}
-	if (!data && io->type != FERRY_BDEV_IO_FLUSH &&
-	    io->num_blocks > (io->type == FERRY_BDEV_IO_UNMAP ? UINT32_MAX : 65536)) {
-		FERRY_ERR(NVMF_COMP, "'%s': %llu blocks in one command is too many", c->name,
-			  (unsigned long long)io->num_blocks);
+	/* Larger than one command's transfer: split into parts (io_issue()); the parts slice
+	 * the I/O's iovecs by a 32-bit offset. */
+	if (data && (len > UINT32_MAX || c->max_xfer < c->block_size)) {
+		FERRY_ERR(NVMF_COMP,
+			  "'%s': I/O of %llu bytes cannot be sent (largest transfer %u, block %u)",
+			  c->name, (unsigned long long)len, c->max_xfer, c->block_size);
 		return -EINVAL;
 	}
 	if (io->seq && io->type == FERRY_BDEV_IO_COMPARE) {
@@ -396,6 +531,7 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	}
 	IO_NEXT(io) = NULL;
 	IO_STAGE(io) = 0;
+	IO_ISSUED(io) = IO_PARTS(io) = IO_STATUS(io) = 0;
 	io_set_retries(io, 0);
 	if (c->state == FERRY_BDEV_NVMF_FAILED) {
 		io_finish(c, io, -ENODEV);
@@ -642,10 +778,11 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	if (rc)
 		goto err_free;
 	c->state = FERRY_BDEV_NVMF_CONNECTED;
-	/* The staging pool: buffers as large as one command's transfer (up to 1 MiB), in one
-	 * anonymous mapping that only the pages actually used back (the free list is a stack,
-	 * so the same few buffers stay warm under light load). */
-	c->staging_size = (FERRY_MIN(c->max_xfer, NVMF_STAGING_SIZE_MAX) + 4095u) & ~4095u;
+	/* The staging pool: buffers of 1 MiB (a staged I/O larger than one command is sent in
+	 * parts from its one buffer), in one anonymous mapping that only the pages actually
+	 * used back (the free list is a stack, so the same few buffers stay warm under light
+	 * load). */
+	c->staging_size = NVMF_STAGING_SIZE_MAX;
 	void *p = mmap(NULL, (size_t)NVMF_STAGING_MAX * c->staging_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {

@@ -116,6 +116,7 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 	s->io = NULL;
 	s->data = NULL;
 	s->data_cnt = 0;
+	s->data_off = 0;
 	s->len = s->c2h_next = s->h2c_next = s->r2t_end = s->h2c_off = 0;
 	q->busy++;
 	return s;
@@ -165,7 +166,8 @@ static int tx_set(struct nvmf_slot *s, size_t hlen, size_t off, size_t len)
 	s->tx_cnt = 1;
 	if (!len)
 		return 0;
-	uint32_t n = iov_slice(s->data, s->data_cnt, off, len, &s->tx_iov[1], NVMF_SLOT_IOV);
+	uint32_t n = iov_slice(s->data, s->data_cnt, s->data_off + off, len, &s->tx_iov[1],
+			       NVMF_SLOT_IOV);
 	if (!n)
 		return -EINVAL;
 	if (q->p.ddgst) {
@@ -372,8 +374,8 @@ static int on_header(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event 
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
 				   offsetof(struct ferry_nvme_tcp_data, datal),
 				   "C2HData beyond the command's length");
-	uint32_t n = iov_slice(s->data, s->data_cnt, d->datao, d->datal, q->rx_iov,
-			       FERRY_ARRAY_SIZE(q->rx_iov));
+	uint32_t n = iov_slice(s->data, s->data_cnt, (size_t)s->data_off + d->datao, d->datal,
+			       q->rx_iov, FERRY_ARRAY_SIZE(q->rx_iov));
 	if (!n || ferry_nvme_tcp_rx_set_dest(&q->rx, q->rx_iov, n))
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
 				   offsetof(struct ferry_nvme_tcp_data, datal),

@@ -4,7 +4,8 @@
  * layouts (independent of Ferry's codec, so the tests also cross-check it), a RAM namespace
  * that outlives connections, a record of what the host sent (ICReq, Connect), and fault
  * injection (connection drops, bad cids, oversize C2HData, TermReqs, malformed completions,
- * corrupted data digests, R2T splits).
+ * corrupted data digests, R2T splits, an NVMe error status), a configurable MDTS and counts of
+ * the commands by kind (to see how the host split its I/O).
  */
 #ifndef FAKE_TARGET_H
 #define FAKE_TARGET_H
@@ -41,6 +42,7 @@ enum fake_fault {
 	FAULT_NO_KEEP_ALIVE,    /* never answer a Keep Alive */
 	FAULT_R2T_FOR_READ,     /* an R2T naming a read */
 	FAULT_C2H_OUT_OF_ORDER, /* the read's C2HData starts at a non-zero offset */
+	FAULT_STATUS,           /* answer the Nth I/O command with fault_status, no data moved */
 };
 
 struct fake_target {
@@ -61,10 +63,16 @@ struct fake_target {
 	enum fake_fault fault;
 	int fault_n;    /* the I/O command (1-based) the fault hits */
 	int fault_once; /* the fault hits only once */
+	uint16_t fault_status; /* FAULT_STATUS: the status (SCT << 8 | SC) */
+	uint8_t mdts;          /* Identify MDTS (units of 4 KiB pages, power of two); 0: 5 */
 	/* state */
 	uint8_t *storage;
 	pthread_mutex_t lock;
 	atomic_int io_cmds;
+	atomic_int data_cmds;      /* reads, writes, compares */
+	atomic_int wz_cmds;        /* Write Zeroes */
+	atomic_uint max_data_len;  /* largest data command, bytes */
+	atomic_uint max_wz_blocks; /* largest Write Zeroes, blocks */
 	atomic_int connections;
 	atomic_int fault_fired;
 	atomic_int terms_received;
@@ -330,7 +338,7 @@ static int ft_admin(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *data
 		uint8_t cns = (uint8_t)e->cdw10;
 		if (cns == FERRY_NVME_CNS_CTRLR) {
 			struct ferry_nvme_id_ctrlr *id = (void *)buf;
-			id->mdts = 5;
+			id->mdts = t->mdts ? t->mdts : 5;
 			id->sgls = 1;
 			id->nn = 1;
 			id->oncs = 0x0d;
@@ -388,6 +396,31 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 		term.fes = FERRY_NVME_TCP_FES_INVALID_HEADER;
 		ft_write(c->fd, &term, 24);
 		return -1;
+	}
+	if (e->opcode == FERRY_NVME_CMD_READ || e->opcode == FERRY_NVME_CMD_WRITE ||
+	    e->opcode == FERRY_NVME_CMD_COMPARE) {
+		atomic_fetch_add(&t->data_cmds, 1);
+		unsigned m = atomic_load(&t->max_data_len);
+		while (len > m && !atomic_compare_exchange_weak(&t->max_data_len, &m, len))
+			;
+	}
+	if (e->opcode == FERRY_NVME_CMD_WRITE_ZEROES) {
+		atomic_fetch_add(&t->wz_cmds, 1);
+		unsigned m = atomic_load(&t->max_wz_blocks);
+		while (nlb > m && !atomic_compare_exchange_weak(&t->max_wz_blocks, &m, nlb))
+			;
+	}
+	if (ft_fault_hits(t, n, FAULT_STATUS)) {
+		/* a write's data is still taken (R2T) so the stream stays in step */
+		if ((e->opcode == FERRY_NVME_CMD_WRITE || e->opcode == FERRY_NVME_CMD_COMPARE) &&
+		    !icd) {
+			uint8_t *buf = malloc(len);
+			int rc = ft_pull_h2c(c, e->cid, buf, len, n);
+			free(buf);
+			if (rc)
+				return -1;
+		}
+		return ft_resp(c, e->cid, t->fault_status, 0, 0);
 	}
 	if (ft_fault_hits(t, n, FAULT_BAD_CID))
 		return ft_resp(c, (uint16_t)(e->cid ^ 0x5a5a), 0, 0, 0);
@@ -493,8 +526,15 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 		return ft_resp(c, e->cid, st, 0, 0);
 	}
 	case FERRY_NVME_CMD_WRITE_ZEROES:
+		/* zero only the non-zero pages: a large namespace stays untouched (calloc'd) */
 		pthread_mutex_lock(&t->lock);
-		memset(t->storage + off, 0, len);
+		for (uint64_t o = 0; o < len; o += 4096) {
+			uint8_t *p = t->storage + off + o;
+			size_t l = len - o < 4096 ? (size_t)(len - o) : 4096;
+			static const uint8_t zero[4096];
+			if (memcmp(p, zero, l))
+				memset(p, 0, l);
+		}
 		pthread_mutex_unlock(&t->lock);
 		return ft_resp(c, e->cid, 0, 0, 0);
 	case FERRY_NVME_CMD_DSM: {

@@ -107,6 +107,7 @@ struct ferry_bdev_module_state {
 	void *ctx;             /**< free for the module */
 	struct iovec iov[2];   /**< scratch (e.g. the module's own storage range) */
 	struct ferry_mem mem;  /**< scratch (a descriptor of iov) */
+	uint64_t words[3];     /**< free for the module */
 };
 
 /**
