@@ -24,7 +24,17 @@
  * copy(io->mem → local) (appended to the sequence, or a memory-domain pull), then sends the
  * local buffer; a read receives into it and runs copy(local → io->mem) (the sequence reversed,
  * or a push). No allocation happens per I/O; an I/O that finds the pool empty is refused with
- * -ENOMEM (busy: retry later).
+ * -ENOMEM (busy: retry later). A staging buffer holds 1 MiB: a larger staged I/O is refused
+ * with -EINVAL.
+ *
+ * ## Large I/O
+ * Any I/O the bdev layer accepts is carried: a read, write or compare longer than the
+ * controller's largest transfer (MDTS, and 65536 blocks), a Write Zeroes of more than 65536
+ * blocks or an Unmap of more than 2^32 - 1 blocks goes out as several commands (parts, whole
+ * blocks each, possibly on several queues, sent as command slots free up) and completes once,
+ * after its last part: with the first failing part's status (error_block is that part's
+ * first block), a staged read's copy-out running once at the end. A connection loss with
+ * parts in flight resubmits the whole I/O (every part) once all of them are gone.
  *
  * ## Connection loss
  * A socket error, an end of stream, a TermReq from the controller, a protocol violation by

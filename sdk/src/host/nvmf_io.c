@@ -350,8 +350,7 @@ static void io_lost_done(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 		pend_unlink(c, io);
 	IO_PARTS(io) = 0;
 	int status = io_status(io);
-	if (!status && io_retries(io) < c->opts.retry_count &&
-	    c->state != FERRY_BDEV_NVMF_FAILED) {
+	if (!status && io_retries(io) < c->opts.retry_count && c->state != FERRY_BDEV_NVMF_FAILED) {
 		io_set_retries(io, io_retries(io) + 1);
 		c->st.retries++;
 		IO_ISSUED(io) = 0;
@@ -426,18 +425,18 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 			ferry_set_last_error(NVMF_COMP,
 					     "'%s': %s of %llu blocks at LBA %llu failed: "
 					     "NVMe status SCT 0x%x SC 0x%02x",
-					     c->name, io_type_name(io->type), (unsigned long long)nblk,
-					     (unsigned long long)lba, FERRY_NVME_STATUS_SCT(st),
-					     FERRY_NVME_STATUS_SC(st));
+					     c->name, io_type_name(io->type),
+					     (unsigned long long)nblk, (unsigned long long)lba,
+					     FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
 			int miscompare = FERRY_NVME_STATUS_SCT(st) == FERRY_NVME_SCT_MEDIA &&
 					 FERRY_NVME_STATUS_SC(st) == FERRY_NVME_SC_COMPARE_FAILURE;
 			if (!miscompare && log_ratelimit(&rl, NULL))
 				FERRY_ERR(NVMF_COMP,
 					  "'%s': %s of %llu blocks at LBA %llu failed: "
 					  "NVMe status SCT 0x%x SC 0x%02x",
-					  c->name, io_type_name(io->type),
-					  (unsigned long long)nblk, (unsigned long long)lba,
-					  FERRY_NVME_STATUS_SCT(st), FERRY_NVME_STATUS_SC(st));
+					  c->name, io_type_name(io->type), (unsigned long long)nblk,
+					  (unsigned long long)lba, FERRY_NVME_STATUS_SCT(st),
+					  FERRY_NVME_STATUS_SC(st));
 		}
 		io_error_detail(io, st, lba);
 		io_part_failed(io, status);

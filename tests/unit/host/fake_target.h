@@ -61,8 +61,8 @@ struct fake_target {
 	int c2h_success;    /* use the SUCCESS flag instead of a CapsuleResp */
 	int allow_dgst;     /* grant the digests the host asks for */
 	enum fake_fault fault;
-	int fault_n;    /* the I/O command (1-based) the fault hits */
-	int fault_once; /* the fault hits only once */
+	int fault_n;           /* the I/O command (1-based) the fault hits */
+	int fault_once;        /* the fault hits only once */
 	uint16_t fault_status; /* FAULT_STATUS: the status (SCT << 8 | SC) */
 	uint8_t mdts;          /* Identify MDTS (units of 4 KiB pages, power of two); 0: 5 */
 	/* state */

@@ -3,7 +3,10 @@
  * on its own thread): a crypto -> dif -> nvmf stack on the initiator over a 4096+8 malloc
  * namespace, 100 000 random verified I/Os (each with an accel sequence on the software
  * engine) against a shadow copy, with and without digests; then raw blocks read through the
- * nvmf bdev alone are the AES-XTS ciphertext of the shadow with the PI reference tag.
+ * nvmf bdev alone are the AES-XTS ciphertext of the shadow with the PI reference tag. And
+ * against a target whose largest transfer is 16 KiB (max_io_size=16384): random reads,
+ * writes and write zeroes of 1..48 blocks through the same stack, each nvmf I/O split into
+ * parts of 3 blocks, verified.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -41,7 +44,7 @@ static void *tgt_main(void *arg)
 	return NULL;
 }
 
-static void tgt_up(void)
+static void tgt_up(const char *args)
 {
 	memset(&T, 0, sizeof(T));
 	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
@@ -54,7 +57,7 @@ static void tgt_up(void)
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &T.ss), 0, "%s", ferry_last_error());
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = T.malloc, .nsid = 1};
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(T.ss, &no, NULL), 0, "%s", ferry_last_error());
-	struct ferry_transport_opts to = {.size = sizeof(to), .args = "buffers=512"};
+	struct ferry_transport_opts to = {.size = sizeof(to), .args = args};
 	int rc = ferry_transport_create("tcp", &to, &T.t);
 	if (rc == -ENOENT || rc == -ENOTSUP)
 		cr_skip_test("no tcp target transport");
@@ -138,7 +141,7 @@ static void start(struct ferry_bdev *b, struct ferry_accel_chan *ch, struct req 
 
 static void workload(int dg, uint64_t n_ios)
 {
-	tgt_up();
+	tgt_up("buffers=512");
 	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
 	struct ferry_crypto_key *key = ta_key(21, FERRY_CIPHER_AES_XTS_128, 512);
 	struct ferry_bdev_nvmf_opts o = {.size = sizeof(o),
@@ -274,4 +277,182 @@ Test(bdev_nvmf_loopback, crypto_dif_no_digests, .timeout = 120)
 Test(bdev_nvmf_loopback, crypto_dif_digests, .timeout = 120)
 {
 	workload(1, n_ios());
+}
+
+/* --- multi-block I/O split by a 16 KiB MDTS --- */
+
+#define MB_MAX 48u /* blocks per I/O */
+#define MB_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+struct mreq {
+	struct ferry_bdev_io io;
+	struct iovec iov[3];
+	uint8_t buf[MB_MAX * LB_BS];
+	uint32_t blk, n;
+	int busy;
+};
+
+static struct {
+	struct mreq reqs[8];
+	uint64_t done, errors, mismatches;
+} M;
+
+static void mio_cb(struct ferry_bdev_io *io, void *arg)
+{
+	struct mreq *r = arg;
+	M.done++;
+	if (io->status) {
+		M.errors++;
+		if (M.errors < 5)
+			fprintf(stderr, "I/O error on blocks %u+%u: %d (%s)\n", r->blk, r->n,
+				io->status, ferry_last_error());
+	} else if (io->type == FERRY_BDEV_IO_READ) {
+		if (memcmp(r->buf, W.shadow[r->blk], (size_t)r->n * LB_BS))
+			M.mismatches++;
+	} else if (io->type == FERRY_BDEV_IO_WRITE) {
+		memcpy(W.shadow[r->blk], r->buf, (size_t)r->n * LB_BS);
+	} else {
+		memset(W.shadow[r->blk], 0, (size_t)r->n * LB_BS);
+	}
+	memset(&W.busy[r->blk], 0, r->n);
+	r->busy = 0;
+}
+
+static void mstart(struct ferry_bdev *b, struct ferry_accel_chan *ch, struct mreq *r,
+		   enum ferry_bdev_io_type type, uint32_t blk, uint32_t n, uint64_t *seed)
+{
+	memset(&r->io, 0, sizeof(r->io));
+	r->blk = blk;
+	r->n = n;
+	r->io.type = type;
+	r->io.offset_blocks = blk;
+	r->io.num_blocks = n;
+	if (type != FERRY_BDEV_IO_WRITE_ZEROES) {
+		/* three segments, the cuts off block boundaries */
+		size_t len = (size_t)n * LB_BS, a = len / 3 + 7, c = len / 3 - 5;
+		r->iov[0] = (struct iovec){r->buf, a};
+		r->iov[1] = (struct iovec){r->buf + a, len - a - c};
+		r->iov[2] = (struct iovec){r->buf + len - c, c};
+		r->io.mem.iov = r->iov;
+		r->io.mem.iovcnt = len >= 3 * 16 ? 3 : 1;
+		if (r->io.mem.iovcnt == 1)
+			r->iov[0].iov_len = len;
+		cr_assert_eq(ferry_seq_create(ch, &r->io.seq), 0);
+	}
+	r->io.cb = mio_cb;
+	r->io.cb_arg = r;
+	if (type == FERRY_BDEV_IO_WRITE)
+		ta_fill_rand(r->buf, (size_t)n * LB_BS, seed);
+	r->busy = 1;
+	memset(&W.busy[blk], 1, n);
+	int rc = ferry_bdev_submit(b, &r->io);
+	cr_assert_eq(rc, 0, "submit: %d (%s)", rc, ferry_last_error());
+}
+
+static int range_free(uint32_t blk, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (W.busy[blk + i])
+			return 0;
+	return 1;
+}
+
+Test(bdev_nvmf_loopback, split_16k_multi_block, .timeout = 120)
+{
+	tgt_up("buffers=512,max_io_size=16384");
+	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
+	struct ferry_crypto_key *key = ta_key(23, FERRY_CIPHER_AES_XTS_128, 512);
+	struct ferry_bdev_nvmf_opts o = {.size = sizeof(o),
+					 .name = "lbs_nvmf",
+					 .addr = T.addr,
+					 .subnqn = LB_NQN,
+					 .num_io_queues = 2,
+					 .queue_depth = 8,
+					 .ddgst = 1};
+	struct ferry_bdev *nv = NULL, *dif = NULL, *cry = NULL;
+	int rc = ferry_bdev_nvmf_create(&o, &nv);
+	cr_assert_eq(rc, 0, "nvmf: %d (%s)", rc, ferry_last_error());
+	struct ferry_bdev_dif_opts d = {.size = sizeof(d),
+					.name = "lbs_dif",
+					.base = nv,
+					.dif_type = 1,
+					.check_flags = FERRY_DIF_CHECK_GUARD |
+						       FERRY_DIF_CHECK_APPTAG |
+						       FERRY_DIF_CHECK_REFTAG,
+					.app_tag = 0x1234,
+					.app_tag_mask = 0xffff};
+	cr_assert_eq(ferry_bdev_dif_create(&d, &dif), 0, "%s", ferry_last_error());
+	struct ferry_bdev_crypto_opts c = {.size = sizeof(c),
+					   .name = "lbs_crypto",
+					   .base = dif,
+					   .key = key};
+	cr_assert_eq(ferry_bdev_crypto_create(&c, &cry), 0, "%s", ferry_last_error());
+
+	memset(&W, 0, sizeof(W));
+	memset(&M, 0, sizeof(M));
+	uint64_t seed = 777, issued = 0;
+	const uint64_t n_ios = 3000, prefill_ios = (LB_BLOCKS + MB_MAX - 1) / MB_MAX;
+	uint32_t prefill = 0;
+	uint64_t end = tm_now_ns() + 60000000000ull;
+	const uint32_t qd = sizeof(M.reqs) / sizeof(M.reqs[0]);
+	for (;;) {
+		uint32_t active = 0;
+		for (uint32_t i = 0; i < qd; i++) {
+			struct mreq *r = &M.reqs[i];
+			if (!r->busy) {
+				if (prefill < LB_BLOCKS) {
+					uint32_t n = MB_MIN(MB_MAX, LB_BLOCKS - prefill);
+					mstart(cry, ch, r, FERRY_BDEV_IO_WRITE, prefill, n, &seed);
+					prefill += n;
+				} else if (M.done >= prefill_ios && issued < n_ios) {
+					uint32_t n = 1 + (uint32_t)(tm_rand(&seed) % MB_MAX);
+					uint32_t blk = (uint32_t)(tm_rand(&seed) %
+								  (LB_BLOCKS - n + 1));
+					uint32_t k = (uint32_t)(tm_rand(&seed) % 16);
+					enum ferry_bdev_io_type ty =
+						k < 7    ? FERRY_BDEV_IO_READ
+						: k < 15 ? FERRY_BDEV_IO_WRITE
+							 : FERRY_BDEV_IO_WRITE_ZEROES;
+					if (range_free(blk, n)) {
+						mstart(cry, ch, r, ty, blk, n, &seed);
+						issued++;
+					}
+				}
+			}
+			active += r->busy;
+		}
+		if (!active && issued >= n_ios)
+			break;
+		cr_assert(tm_now_ns() < end, "workload did not finish in 60 s (%llu done)",
+			  (unsigned long long)M.done);
+		ferry_accel_chan_poll(ch, 64);
+		ferry_bdev_poll(cry, 64);
+	}
+	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
+	cr_assert_eq(ferry_bdev_nvmf_get_stats(nv, &s), 0);
+	fprintf(stderr, "split loopback: %llu I/Os, %llu split, %llu commands\n",
+		(unsigned long long)M.done, (unsigned long long)s.split_ios,
+		(unsigned long long)s.commands);
+	cr_assert_eq(M.errors, 0);
+	cr_assert_eq(M.mismatches, 0);
+	cr_assert_gt(s.split_ios, n_ios / 2, "most I/Os went out in parts");
+	cr_assert_eq(s.io_errors, 0);
+	/* a final full read-back of every block */
+	for (uint32_t blk = 0; blk < LB_BLOCKS; blk += MB_MAX) {
+		struct mreq *r = &M.reqs[0];
+		uint32_t n = MB_MIN(MB_MAX, LB_BLOCKS - blk);
+		mstart(cry, ch, r, FERRY_BDEV_IO_READ, blk, n, &seed);
+		uint64_t until = tm_now_ns() + 5000000000ull;
+		while (r->busy && tm_now_ns() < until)
+			ferry_bdev_io_poll(&r->io);
+		cr_assert_eq(r->busy, 0);
+	}
+	cr_assert_eq(M.errors, 0);
+	cr_assert_eq(M.mismatches, 0);
+	cr_assert_eq(ferry_bdev_destroy(cry), 0);
+	cr_assert_eq(ferry_bdev_destroy(dif), 0);
+	cr_assert_eq(ferry_bdev_destroy(nv), 0);
+	ferry_crypto_key_destroy(key);
+	ferry_accel_chan_destroy(ch);
+	tgt_down();
 }

@@ -149,7 +149,8 @@ Test(bdev_nvmf_split, write_read_parts)
 		fill(ws[i], KB100, 100 + (uint32_t)i);
 		v[i] = (struct iovec){ws[i], KB100};
 		struct ferry_mem m = {.iov = &v[i], .iovcnt = 1};
-		cr_assert_eq(submit(b, &q[i], FERRY_BDEV_IO_WRITE, 200u * (uint32_t)i + 1000, 200, &m),
+		cr_assert_eq(submit(b, &q[i], FERRY_BDEV_IO_WRITE, 200u * (uint32_t)i + 1000, 200,
+				    &m),
 			     0);
 	}
 	wait_reqs(b, q, 4);
@@ -157,14 +158,16 @@ Test(bdev_nvmf_split, write_read_parts)
 		cr_assert_eq(q[i].status, 0);
 		v[i] = (struct iovec){rs[i], KB100};
 		struct ferry_mem m = {.iov = &v[i], .iovcnt = 1};
-		cr_assert_eq(submit(b, &q[i], FERRY_BDEV_IO_READ, 200u * (uint32_t)i + 1000, 200, &m),
+		cr_assert_eq(submit(b, &q[i], FERRY_BDEV_IO_READ, 200u * (uint32_t)i + 1000, 200,
+				    &m),
 			     0);
 	}
 	wait_reqs(b, q, 4);
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(q[i].status, 0);
 		cr_assert_eq(memcmp(rs[i], ws[i], KB100), 0, "I/O %d", i);
-		cr_assert_eq(memcmp(t.storage + (200u * (uint32_t)i + 1000) * 512, ws[i], KB100), 0);
+		cr_assert_eq(memcmp(t.storage + (200u * (uint32_t)i + 1000) * 512, ws[i], KB100),
+			     0);
 	}
 	struct ferry_bdev_nvmf_stats s = stats_of(b);
 	cr_assert_eq(s.split_ios, 12);
