@@ -28,7 +28,7 @@ build: configure
 	@cmake --build --preset default -j $(JOBS)
 
 demo: build
-	./build/bin/nvme_endpoint
+	./build/bin/ipu_forward
 
 test: build
 	ctest --preset default -j $(JOBS)

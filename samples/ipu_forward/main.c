@@ -339,6 +339,11 @@ int main(int argc, char **argv)
 	}
 out:
 	fflush(stdout);
+	if (tgt > 0 && s) {
+		/* The target's per-connection counters while the connections still exist. */
+		kill(tgt, SIGUSR1);
+		usleep(300000);
+	}
 	ep_stack_destroy(s);
 	ferry_bdev_destroy(nvmf);
 	if (tgt > 0) {
