@@ -1,6 +1,6 @@
 /*
- * ferry-bench suite "nvmf-tcp": Ferry's NVMe/TCP target ("tcp" transport, one poll group on
- * its own thread pinned to CPU 1, a malloc namespace of 4 KiB blocks) and Ferry's initiator
+ * ferry-bench suite "nvmf-tcp": Ferry's NVMe/TCP target ("tcp" transport, one busy-polling
+ * poll group (idle_us=0) on its own thread pinned to CPU 1, a malloc namespace of 4 KiB blocks) and Ferry's initiator
  * (the nvmf bdev, driven from the main thread pinned to CPU 0) over 127.0.0.1, with the raw
  * loopback TCP stream of the same bytes (bench_tcp_raw.c, both ends busy-polling) as the
  * ceiling, in one run.
@@ -92,7 +92,7 @@ static void tgt_start(struct tgt *g)
 	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = NQN, .serial = "FERRYBENCH"};
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no)};
 	struct ferry_transport_opts to = {.size = sizeof(to),
-					  .args = "max_queue_depth=128,max_io_size=131072"};
+					  .args = "max_queue_depth=128,max_io_size=131072,idle_us=0"};
 	if (ferry_bdev_malloc_create(&mo, &g->ns) || ferry_nvme_subsystem_create(&so, &g->subsys))
 		bench_fail("nvmf-tcp: target setup: %s", ferry_last_error());
 	no.bdev = g->ns;

@@ -18,6 +18,9 @@
  * - `buffers` (2048): data buffers of 8 KiB per poll group, allocated at creation.
  * - `accel` (1): 1 = each poll group creates an accel channel on its thread (software
  *   engine) that carries its I/O queues' Read/Write sequences down the bdev stack; 0 = none.
+ * - `idle_us` (200): how long a poll that found nothing to do waits for readiness, in µs,
+ *   0..100000. 0 spins (the lowest latency, a full core per poll group, as SPDK's reactors);
+ *   the default sleeps in the NIC's group poll between bursts and wakes on the next PDU.
  *
  * ## Listening
  * ferry_transport_listen(t, subsys, "127.0.0.1:4420"): subsystems listened on one address

@@ -145,21 +145,6 @@ static const struct ferry_hal_pcie_ep_handlers pcie_handlers = {
 static const char *const pcie_keys[] = {"io_queues", "entries", "mdts", "inflight",
 					"sgl",       "accel",   NULL};
 
-static int arg_u32(const char *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-	char buf[24], *end;
-	int rc = ferry_hal_arg_get(args, key, buf, sizeof(buf));
-	if (rc == -ENOENT)
-		return 0;
-	unsigned long v = rc ? 0 : strtoul(buf, &end, 0);
-	if (rc || buf[0] < '0' || buf[0] > '9' || *end || v < lo || v > hi) {
-		FERRY_ERR(COMP, "argument %s='%s': must be a number in %u..%u", key, rc ? "?" : buf,
-			  lo, hi);
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
 
 static int pcie_create(struct ferry_transport *t, const struct ferry_transport_opts *opts)
 {
@@ -177,17 +162,17 @@ static int pcie_create(struct ferry_transport *t, const struct ferry_transport_o
 	if (ferry_hal_args_check(opts->args, pcie_keys))
 		return -EINVAL;
 	uint32_t ioq = 16, entries = 1024, mdts = 5, inflight = 256, sgl = 1, accel = 1;
-	int rc = arg_u32(opts->args, "io_queues", 1, 1024, &ioq);
+	int rc = transport_arg_u32(COMP, opts->args, "io_queues", 1, 1024, &ioq);
 	if (!rc)
-		rc = arg_u32(opts->args, "entries", 2, 65536, &entries);
+		rc = transport_arg_u32(COMP, opts->args, "entries", 2, 65536, &entries);
 	if (!rc)
-		rc = arg_u32(opts->args, "mdts", 1, 10, &mdts);
+		rc = transport_arg_u32(COMP, opts->args, "mdts", 1, 10, &mdts);
 	if (!rc)
-		rc = arg_u32(opts->args, "inflight", 8, 65536, &inflight);
+		rc = transport_arg_u32(COMP, opts->args, "inflight", 8, 65536, &inflight);
 	if (!rc)
-		rc = arg_u32(opts->args, "sgl", 0, 1, &sgl);
+		rc = transport_arg_u32(COMP, opts->args, "sgl", 0, 1, &sgl);
 	if (!rc)
-		rc = arg_u32(opts->args, "accel", 0, 1, &accel);
+		rc = transport_arg_u32(COMP, opts->args, "accel", 0, 1, &accel);
 	if (rc)
 		return rc;
 	struct pcie_tr *tr = calloc(1, sizeof(*tr));

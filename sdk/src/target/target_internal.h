@@ -27,4 +27,12 @@ struct builtin_transport {
 		__attribute__((used, section("ferry_builtin_transports"),                          \
 			       aligned(_Alignof(struct builtin_transport)))) = {order_, &ops_}
 
+/*
+ * A numeric transport argument: "key=N" of @p args (decimal, or 0x hex), in @p lo..@p hi.
+ * Absent: 0 and @p *val untouched (the caller's default). Malformed or out of range: -EINVAL,
+ * logged for component @p comp naming the key and the range.
+ */
+int transport_arg_u32(const char *comp, const char *args, const char *key, uint32_t lo,
+		      uint32_t hi, uint32_t *val);
+
 #endif /* FERRY_TARGET_INTERNAL_H */

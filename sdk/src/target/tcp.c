@@ -39,7 +39,7 @@
 #define TCP_EVENTS 64u
 #define TCP_SEND_IOV 64u
 #define TCP_RECV_IOV 16u
-#define TCP_IDLE_US 200u   /* group_poll wait once a poll found nothing to do */
+#define TCP_IDLE_US 200u   /* default group_poll wait once a poll found nothing to do */
 #define TCP_PDU_BUDGET 64u /* PDUs received per connection per poll (default) */
 
 enum {
@@ -143,6 +143,7 @@ struct tcp_tr {
 	struct ferry_hal_nic_info info;
 	struct nvmf_tgt *tgt;
 	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs, accel;
+	uint32_t idle_us; /* group_poll wait of a poll that found nothing to do (0: spin) */
 	uint32_t c2h; /* C2HData payload: MAXH2CDATA, at least max_io / 16 (bounds the PDUs) */
 	pthread_mutex_t lock; /* lists of connections, groups and listeners; totals */
 	struct tcp_pg pg0;    /* the instance's own polling (and the listeners) */
@@ -1114,7 +1115,7 @@ static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 	}
 	int work = pg_core_drain(&pg->core);
 	uint32_t budget = max ? max : TCP_PDU_BUDGET;
-	int n = tr->nic->group_poll(pg->group, pg->ev, TCP_EVENTS, pg->idle ? TCP_IDLE_US : 0);
+	int n = tr->nic->group_poll(pg->group, pg->ev, TCP_EVENTS, pg->idle ? tr->idle_us : 0);
 	for (int i = 0; i < n; i++) {
 		int *kind = pg->ev[i].ctx;
 		if (*kind == KIND_LISTENER) {
@@ -1211,24 +1212,9 @@ static int tcp_pg_destroy(struct ferry_transport *t, void *ctx)
 
 static const char *const tcp_keys[] = {"max_queue_depth", "max_io_queues", "in_capsule_data_size",
 				       "max_io_size",     "max_h2c_data",  "max_r2t",
-				       "buffers",         "accel",         NULL};
+				       "buffers",         "accel",         "idle_us",
+				       NULL};
 
-static int arg_u32(const char *args, const char *key, uint32_t lo, uint32_t hi, uint32_t *val)
-{
-	char buf[32];
-	int rc = ferry_hal_arg_get(args, key, buf, sizeof(buf));
-	if (rc == -ENOENT)
-		return 0;
-	char *end = NULL;
-	unsigned long long v = rc ? 0 : strtoull(buf, &end, 0);
-	if (rc || !end || *end || end == buf || v < lo || v > hi) {
-		FERRY_ERR(COMP, "create: %s must be %u..%u (got '%s')", key, lo, hi,
-			  rc ? "?" : buf);
-		return -EINVAL;
-	}
-	*val = (uint32_t)v;
-	return 0;
-}
 
 static void tcp_destroy(struct ferry_transport *t);
 
@@ -1237,22 +1223,24 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	if (ferry_hal_args_check(opts->args, tcp_keys))
 		return -EINVAL;
 	uint32_t depth = 128, ioq = 8, icd = 8192, max_io = 131072, maxh2c = 131072, r2t = 1,
-		 bufs = 2048, accel = 1;
-	int rc = arg_u32(opts->args, "max_queue_depth", 32, 4096, &depth);
+		 bufs = 2048, accel = 1, idle_us = TCP_IDLE_US;
+	int rc = transport_arg_u32(COMP, opts->args, "max_queue_depth", 32, 4096, &depth);
 	if (!rc)
-		rc = arg_u32(opts->args, "max_io_queues", 1, 256, &ioq);
+		rc = transport_arg_u32(COMP, opts->args, "max_io_queues", 1, 256, &ioq);
 	if (!rc)
-		rc = arg_u32(opts->args, "in_capsule_data_size", 0, 131072, &icd);
+		rc = transport_arg_u32(COMP, opts->args, "in_capsule_data_size", 0, 131072, &icd);
 	if (!rc)
-		rc = arg_u32(opts->args, "max_io_size", 4096, 1048576, &max_io);
+		rc = transport_arg_u32(COMP, opts->args, "max_io_size", 4096, 1048576, &max_io);
 	if (!rc)
-		rc = arg_u32(opts->args, "max_h2c_data", 4096, 16777216, &maxh2c);
+		rc = transport_arg_u32(COMP, opts->args, "max_h2c_data", 4096, 16777216, &maxh2c);
 	if (!rc)
-		rc = arg_u32(opts->args, "max_r2t", 1, 1, &r2t);
+		rc = transport_arg_u32(COMP, opts->args, "max_r2t", 1, 1, &r2t);
 	if (!rc)
-		rc = arg_u32(opts->args, "buffers", 16, 1u << 20, &bufs);
+		rc = transport_arg_u32(COMP, opts->args, "buffers", 16, 1u << 20, &bufs);
 	if (!rc)
-		rc = arg_u32(opts->args, "accel", 0, 1, &accel);
+		rc = transport_arg_u32(COMP, opts->args, "accel", 0, 1, &accel);
+	if (!rc)
+		rc = transport_arg_u32(COMP, opts->args, "idle_us", 0, 100000, &idle_us);
 	if (rc)
 		return rc;
 	if (icd % 16 || (max_io & (max_io - 1)) || maxh2c % 4) {
@@ -1278,6 +1266,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	tr->max_r2t = r2t;
 	tr->nbufs = bufs;
 	tr->accel = accel;
+	tr->idle_us = idle_us;
 	tr->c2h = FERRY_MAX(maxh2c, max_io / 16);
 	tr->segs = (FERRY_MAX(FERRY_MAX(max_io, icd), TCP_ADMIN_ICD) + TCP_CHUNK - 1) / TCP_CHUNK +
 		   1;

@@ -395,3 +395,22 @@ FERRY_API struct ferry_transport *ferry_transport_pg_get_transport(const struct 
 {
 	return pg ? pg->transport : NULL;
 }
+
+int transport_arg_u32(const char *comp, const char *args, const char *key, uint32_t lo,
+		      uint32_t hi, uint32_t *val)
+{
+	char buf[32];
+	int rc = ferry_hal_arg_get(args ? args : "", key, buf, sizeof(buf));
+	if (rc == -ENOENT)
+		return 0;
+	char *end = NULL;
+	unsigned long long v = rc ? 0 : strtoull(buf, &end, 0);
+	/* strtoull takes signs and blanks: only a digit may start the number */
+	if (rc || buf[0] < '0' || buf[0] > '9' || !end || *end || v < lo || v > hi) {
+		FERRY_ERR(comp, "argument %s='%s': must be a number in %u..%u", key,
+			  rc ? "?" : buf, lo, hi);
+		return -EINVAL;
+	}
+	*val = (uint32_t)v;
+	return 0;
+}
