@@ -1,9 +1,9 @@
 /*
  * ferry-bench suite "nvmf-tcp": Ferry's NVMe/TCP target ("tcp" transport, one busy-polling
- * poll group (idle_us=0) on its own thread pinned to CPU 1, a malloc namespace of 4 KiB blocks) and Ferry's initiator
- * (the nvmf bdev, driven from the main thread pinned to CPU 0) over 127.0.0.1, with the raw
- * loopback TCP stream of the same bytes (bench_tcp_raw.c, both ends busy-polling) as the
- * ceiling, in one run.
+ * poll group (idle_us=0) on its own thread pinned to CPU 1, a malloc namespace of 4 KiB
+ * blocks) and Ferry's initiator (the nvmf bdev, driven from the main thread pinned to CPU 0)
+ * over 127.0.0.1, with the raw loopback TCP stream of the same bytes (bench_tcp_raw.c, both
+ * ends busy-polling) as the ceiling, in one run.
  *
  * Cases: 4 KiB random read and write at queue depth 1 and 32, 128 KiB sequential read at QD 32
  * and write at QD 8 (the SPDK anchor's shapes), each without and with header + data digests.

@@ -391,7 +391,8 @@ FERRY_API int ferry_transport_pg_destroy(struct ferry_transport_pg *pg)
 	return 0;
 }
 
-FERRY_API struct ferry_transport *ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg)
+FERRY_API struct ferry_transport *
+ferry_transport_pg_get_transport(const struct ferry_transport_pg *pg)
 {
 	return pg ? pg->transport : NULL;
 }
