@@ -19,6 +19,7 @@
 
 #define NVMF_ADMIN_DEPTH 32                  /* admin queue slots (SQSIZE 31) */
 #define NVMF_MAX_QUEUES 64                   /* I/O queues per controller */
+#define NVMF_CLOCK_POLLS 64u /* connected polls per clock read (a power of two) */
 #define NVMF_SLOT_IOV 16                     /* data segments a slot sends/receives directly */
 #define NVMF_TX_IOV (NVMF_SLOT_IOV + 2)      /* header + data + digest */
 #define NVMF_RXBUF 16384                     /* receive buffer for headers and small PDUs */
@@ -110,6 +111,7 @@ struct nvmf_qpair {
  * and the flags IO_F_*, words[2] the first failing part's status (a negative errno). */
 
 struct nvmf_ctrlr {
+	uint32_t polls; /* nvmf_ctrlr_poll() calls (the clock is read every NVMF_CLOCK_POLLS) */
 	struct ferry_bdev *bdev;
 	struct ferry_device *dev;
 	int own_dev;

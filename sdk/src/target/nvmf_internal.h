@@ -31,6 +31,7 @@ struct pg_core {
 	uint32_t index; /* 0: the instance's own polling; 1..: ferry_transport_pg_create() order */
 	struct nvmf_ctrlr *ctrlrs; /* controllers whose admin queue this group serves (nvmf.c,
 				      touched by the group's thread only) */
+	uint32_t polls;            /* nvmf_pg_poll() calls (keep-alive timers checked every 64) */
 };
 
 int pg_core_init(struct pg_core *pg, uint32_t index);
