@@ -115,6 +115,7 @@ struct tcp_conn {
 	uint32_t ntx_free;
 	struct iovec *tx_iov_mem;
 	uint32_t busy; /* requests not free */
+	uint32_t held; /* data buffers its requests hold (bounded by tr->conn_bufs, see req_bufs) */
 	int closed, fini, want_out, icd_set, small_rd;
 	uint8_t term[FERRY_NVME_TCP_TERM_MAX_PLEN];
 	struct ferry_tcp_conn_stats st;
@@ -143,6 +144,7 @@ struct tcp_tr {
 	struct ferry_hal_nic_info info;
 	struct nvmf_tgt *tgt;
 	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs, accel;
+	uint32_t conn_bufs; /* buffers one connection may hold for R2T and read data */
 	uint32_t idle_us; /* group_poll wait of a poll that found nothing to do (0: spin) */
 	uint32_t c2h; /* C2HData payload: MAXH2CDATA, at least max_io / 16 (bounds the PDUs) */
 	pthread_mutex_t lock; /* lists of connections, groups and listeners; totals */
@@ -184,13 +186,21 @@ static int pool_init(struct tcp_pg *pg, uint32_t n)
 	return 0;
 }
 
-/* Gives @p r buffers for its transfer; -ENOMEM when the pool is short (the request waits). */
-static int req_bufs(struct tcp_req *r)
+/* Gives @p r buffers for its transfer; -ENOMEM when the pool is short (the request waits).
+ * @p capped: an R2T write or a read, whose buffers the host can keep as long as it likes (by
+ * never sending the data, or never reading its socket). Without a bound one connection took
+ * the whole group's pool that way (127 R2T writes of 128 KiB on each of two queues) and every
+ * other connection of the group got Namespace Not Ready on its Connect, or waited for ever:
+ * such a request of a connection holding its share already waits. In-capsule data is not
+ * capped (at most the queue's entries times the in-capsule size, executed at once). */
+static int req_bufs(struct tcp_req *r, int capped)
 {
-	struct tcp_pg *pg = r->conn->pg;
+	struct tcp_conn *c = r->conn;
+	struct tcp_pg *pg = c->pg;
 	uint32_t n = (r->len + TCP_CHUNK - 1) / TCP_CHUNK;
-	if (n > pg->nfree)
+	if (n > pg->nfree || (capped && c->held && c->held + n > c->tr->conn_bufs))
 		return -ENOMEM;
+	c->held += n;
 	uint32_t left = r->len;
 	for (uint32_t i = 0; i < n; i++) {
 		r->iov[i].iov_base = pg->buf_free[--pg->nfree];
@@ -209,6 +219,7 @@ static void req_free(struct tcp_req *r)
 	struct tcp_pg *pg = c->pg;
 	for (uint32_t i = 0; i < r->nseg; i++)
 		pg->buf_free[pg->nfree++] = r->iov[i].iov_base;
+	c->held -= r->nseg;
 	r->nseg = 0;
 	r->state = REQ_FREE;
 	r->next = c->free_reqs;
@@ -510,7 +521,7 @@ static void conn_kick_waiters(struct tcp_conn *c)
 {
 	while (c->wait_head) {
 		struct tcp_req *r = c->wait_head;
-		if (req_bufs(r))
+		if (req_bufs(r, 1))
 			return;
 		c->wait_head = r->next;
 		if (!c->wait_head)
@@ -531,7 +542,7 @@ static void cmd_done(struct tcp_conn *c, struct tcp_req *r)
 		req_exec(r);
 		return;
 	}
-	if (req_bufs(r)) {
+	if (req_bufs(r, 1)) {
 		r->state = REQ_WAIT_BUF;
 		r->next = NULL;
 		if (c->wait_tail)
@@ -605,7 +616,7 @@ static int cmd_header(struct tcp_conn *c, const struct ferry_nvme_tcp_ch *ch, ui
 	}
 	c->cur = r;
 	if (icd_len) {
-		if (!bad && req_bufs(r) == 0) {
+		if (!bad && req_bufs(r, 0) == 0) {
 			r->icd = 1;
 			return ferry_nvme_tcp_rx_set_dest(&c->rx, r->iov, r->nseg) ? -1 : 0;
 		}
@@ -1140,6 +1151,14 @@ static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 			if (w > 0)
 				work += w;
 		}
+		/* Buffers another connection returned: req_free() kicks only its own connection's
+		 * waiters, so a request waiting here for the pool had no one to wake it (a write
+		 * stuck for ever once the pool had been empty). */
+		if (!c->closed && c->wait_head) {
+			struct tcp_req *w = c->wait_head;
+			conn_kick_waiters(c);
+			work += c->wait_head != w;
+		}
 		/* Staged bytes left by the PDU budget: the socket may never report them again. */
 		if (!c->closed && c->stage_off < c->stage_len)
 			work += conn_rx(c, budget);
@@ -1265,6 +1284,8 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	tr->maxh2c = maxh2c;
 	tr->max_r2t = r2t;
 	tr->nbufs = bufs;
+	/* A quarter of the pool, at least one largest transfer (see req_bufs()). */
+	tr->conn_bufs = FERRY_MAX(bufs / 4, (max_io + TCP_CHUNK - 1) / TCP_CHUNK);
 	tr->accel = accel;
 	tr->idle_us = idle_us;
 	tr->c2h = FERRY_MAX(maxh2c, max_io / 16);
