@@ -329,6 +329,7 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 			goto out;
 	}
 	c->ka_next_ns = nvmf_now_ns() + (uint64_t)c->kato_ms * 500000ull;
+	c->io_check_ns = c->ka_next_ns;
 	c->ka_sent_ns = 0;
 out:
 	c->connecting = 0;
@@ -369,6 +370,29 @@ static void keep_alive(struct nvmf_ctrlr *c, uint64_t now)
 	c->st.keep_alives++;
 	c->ka_sent_ns = now;
 	c->ka_next_ns = now + (uint64_t)c->kato_ms * 500000ull;
+}
+
+/*
+ * A controller that answers keep-alives but never completes a command (a hostile or broken
+ * one) would hold that I/O forever, the bdev's user hanging with it: every KATO / 2 each busy
+ * I/O slot ages by one scan; a slot busy for more than NVMF_IO_TIMEOUT_SCANS scans fails its
+ * connection (reconnect, the I/O is resubmitted or fails). No clock read per command.
+ */
+static void io_timeout_scan(struct nvmf_ctrlr *c, uint64_t now)
+{
+	if (now < c->io_check_ns)
+		return;
+	c->io_check_ns = now + (uint64_t)c->kato_ms * 500000ull;
+	for (uint16_t i = 0; i < c->nq; i++) {
+		struct nvmf_qpair *q = &c->ioq[i];
+		for (uint16_t j = 0; q->busy && j < q->depth; j++) {
+			struct nvmf_slot *s = &q->slots[j];
+			if (s->state == SLOT_BUSY && ++s->age > NVMF_IO_TIMEOUT_SCANS) {
+				nvmf_qpair_fail(q, "a command got no completion within 3 x KATO");
+				return;
+			}
+		}
+	}
 }
 
 static void attempt_failed(struct nvmf_ctrlr *c, uint64_t now)
@@ -455,8 +479,12 @@ int nvmf_ctrlr_poll(struct nvmf_ctrlr *c)
 	}
 	if (c->state != FERRY_BDEV_NVMF_CONNECTED)
 		return work;
-	if (tick)
-		keep_alive(c, nvmf_now_ns());
+	if (tick) {
+		uint64_t now = nvmf_now_ns();
+		keep_alive(c, now);
+		if (c->state == FERRY_BDEV_NVMF_CONNECTED)
+			io_timeout_scan(c, now);
+	}
 	if (c->state != FERRY_BDEV_NVMF_CONNECTED)
 		return work;
 	nvmf_io_kick(c);

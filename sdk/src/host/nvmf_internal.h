@@ -26,6 +26,9 @@
 #define NVMF_STAGING_MAX 64                  /* staging buffers of the pool */
 #define NVMF_STAGING_SIZE_MAX (1024u * 1024) /* largest staging buffer (lazily backed) */
 #define NVMF_ADMIN_ICD 8192 /* in-capsule data the admin queue always takes (NVMe/TCP) */
+/* I/O command timeout, in scans of the I/O queues every KATO / 2: a command still busy after
+ * this many scans (3 x KATO, 30 s by default as Linux's io_timeout) fails its connection. */
+#define NVMF_IO_TIMEOUT_SCANS 6
 
 /* Slot states. */
 enum nvmf_slot_state {
@@ -53,6 +56,7 @@ struct nvmf_slot {
 	uint8_t got_success;  /* C2H SUCCESS seen */
 	uint8_t resp_pending; /* completed while our H2CData was still queued */
 	uint8_t is_ka;        /* a keep-alive */
+	uint8_t age;          /* I/O timeout scans seen busy (nvmf_ctrlr.c) */
 	struct ferry_nvme_sqe sqe;
 	struct ferry_nvme_cqe cqe; /* synchronous admin: the completion */
 	int status;                /* completion status as errno */
@@ -151,7 +155,8 @@ struct nvmf_ctrlr {
 	uint64_t attempt_deadline_ns; /* the reconnect's TCP connect gives up then */
 	uint32_t delay_ms;
 	uint64_t ka_next_ns;
-	uint64_t ka_sent_ns; /* 0: no keep-alive outstanding */
+	uint64_t ka_sent_ns;  /* 0: no keep-alive outstanding */
+	uint64_t io_check_ns; /* next I/O timeout scan */
 	uint32_t kato_ms;
 	struct ferry_bdev_io *pend_head, *pend_tail; /* I/O waiting for a connection / slot */
 	int in_poll;

@@ -109,7 +109,7 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 	s->cid = (uint16_t)(s->idx | (uint16_t)(gen << q->idx_bits));
 	s->state = SLOT_BUSY;
 	s->on_tx = s->dir = s->icd = s->r2t_active = s->done = s->failed = 0;
-	s->got_success = s->resp_pending = s->is_ka = 0;
+	s->got_success = s->resp_pending = s->is_ka = s->age = 0;
 	memset(&s->sqe, 0, sizeof(s->sqe));
 	memset(&s->cqe, 0, sizeof(s->cqe));
 	s->status = 0;

@@ -4,8 +4,8 @@
  * layouts (independent of Ferry's codec, so the tests also cross-check it), a RAM namespace
  * that outlives connections, a record of what the host sent (ICReq, Connect), and fault
  * injection (connection drops, bad cids, oversize C2HData, TermReqs, malformed completions,
- * corrupted data digests, R2T splits, an NVMe error status), a configurable MDTS and counts of
- * the commands by kind (to see how the host split its I/O).
+ * corrupted data digests, R2T splits, an NVMe error status, a command never answered), a
+ * configurable MDTS and counts of the commands by kind (to see how the host split its I/O).
  */
 #ifndef FAKE_TARGET_H
 #define FAKE_TARGET_H
@@ -43,6 +43,7 @@ enum fake_fault {
 	FAULT_R2T_FOR_READ,     /* an R2T naming a read */
 	FAULT_C2H_OUT_OF_ORDER, /* the read's C2HData starts at a non-zero offset */
 	FAULT_STATUS,           /* answer the Nth I/O command with fault_status, no data moved */
+	FAULT_NO_ANSWER,        /* swallow the Nth I/O command (keep-alives still answered) */
 };
 
 struct fake_target {
@@ -397,6 +398,8 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 		ft_write(c->fd, &term, 24);
 		return -1;
 	}
+	if (ft_fault_hits(t, n, FAULT_NO_ANSWER))
+		return 0; /* no data, no completion: the connection stays up */
 	if (e->opcode == FERRY_NVME_CMD_READ || e->opcode == FERRY_NVME_CMD_WRITE ||
 	    e->opcode == FERRY_NVME_CMD_COMPARE) {
 		atomic_fetch_add(&t->data_cmds, 1);
