@@ -629,6 +629,57 @@ def storm_case(port, rng, n):
     return "storm -> " + res, stream
 
 
+def race_case(port, rng, n):
+    """Association teardown against I/O in flight: pipelined reads and writes (some R2T
+    writes never get their data) on 1-3 I/O queues while the admin queue clears CC.EN, sets
+    CC.SHN, sends Disconnect, or just closes; then the I/O queues keep sending."""
+    a = Conn(port, timeout=1.0)
+    qs = []
+    try:
+        a.icreq()
+        cntlid = a.connect(0, 0xFFFF)
+        a.admin(prop_set_sqe(a.next_cid(), 0x14, (6 << 16) | (4 << 20) | 1))
+        for i in range(rng.randint(1, 3)):
+            q = Conn(port, timeout=1.0)
+            q.icreq()
+            q.connect(i + 1, cntlid, rng.choice([1, 31, 127]))
+            qs.append(q)
+
+        def burst():
+            for q in qs:
+                for _ in range(rng.randint(0, 24)):
+                    cid = q.next_cid()
+                    ln = rng.choice([512, 4096, 65536, 131072])
+                    op = rng.choice([1, 2])
+                    icd = op == 1 and ln <= 8192 and rng.random() < 0.5
+                    s = sqe(op, cid, 1, sgl_icd(ln) if icd else sgl_transport(ln),
+                            (rng.randrange(30000), 0, ln // 512 - 1, 0, 0, 0))
+                    q.capsule(s, bytes(ln) if icd else b"")
+        burst()
+        k = rng.randrange(5)
+        if k == 0:
+            a.capsule(prop_set_sqe(a.next_cid(), 0x14, 0))
+        elif k == 1:
+            a.capsule(prop_set_sqe(a.next_cid(), 0x14, (6 << 16) | (4 << 20) | 1 | (1 << 14)))
+        elif k == 2:
+            a.capsule(sqe(0x7F, a.next_cid(), fctype=0x08))
+        elif k == 3:
+            a.close()
+        else:
+            rng.choice(qs).capsule(sqe(0x7F, 9999, fctype=0x08))
+        burst()
+        time.sleep(rng.choice([0, 0.01, 0.1]))
+        burst()
+        res = "race %d" % k
+    except (Closed, OSError, TermReq, Proto) as e:
+        res = "race stop: %s" % e
+    finally:
+        a.close()
+        for q in qs:
+            q.close()
+    return "race -> " + res
+
+
 def flood(port, rng):
     socks = []
     for _ in range(rng.randint(20, 80)):
@@ -684,7 +735,9 @@ def main():
             r = rng.random()
             if r < 0.03:
                 desc = flood(port, rng)
-            elif r < 0.35 and opt.storm:
+            elif r < 0.15 and opt.storm:
+                desc = race_case(port, rng, n)
+            elif r < 0.40 and opt.storm:
                 desc, stream = storm_case(port, rng, n)
                 if "PROTO" in desc or "suspicious" in desc:
                     fail = desc

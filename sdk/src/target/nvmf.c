@@ -830,6 +830,15 @@ int nvmf_pg_poll(struct nvmf_tgt *tgt, struct pg_core *pg)
 		int n = ferry_nvme_ctrlr_poll(nc->c, 32);
 		if (n > 0)
 			work += n;
+		if (!nc->dying && nc->admin && nc->admin->closing) {
+			/* The admin connection closed (the host went away) while a command of it
+			 * still executes: the transport waits for it before nvmf_tgt_qpair_fini(),
+			 * but a parked Asynchronous Event Request never completes by itself, so
+			 * connection and controller were leaked. The teardown starts now: clearing
+			 * CC.EN aborts the parked requests. */
+			ctrlr_kill(nc, "admin connection closed");
+			work++;
+		}
 		if (!nc->dying) {
 			uint32_t kato = tick ? ferry_nvme_ctrlr_get_kato(nc->c) : 0;
 			if (kato && !now)

@@ -110,3 +110,43 @@ Test(tcp_hostile, waiter_woken_by_another_connection)
 	poll_ms(20);
 	th_tgt_down();
 }
+
+/* Polls until no controller and no connection is left, or 2 s pass. */
+static struct ferry_tcp_transport_totals settle(void)
+{
+	struct ferry_tcp_transport_totals t = {.size = sizeof(t)};
+	uint64_t end = th_now() + 2000000000ull;
+	do {
+		th_poll();
+		cr_assert_eq(ferry_tcp_transport_get_totals(TT.t, &t), 0);
+	} while ((t.ctrlrs || t.conns) && th_now() < end);
+	return t;
+}
+
+/* A host parks Asynchronous Event Requests (as Linux does) and goes away without Disconnect
+ * or CC.SHN. The parked commands kept the admin connection "executing", its teardown never
+ * started, and connection and controller stayed for ever (about 350 KB per host). */
+Test(tcp_hostile, host_gone_with_parked_aers)
+{
+	th_tgt_up("buffers=64");
+	for (int round = 0; round < 3; round++) {
+		struct th_host a, q;
+		th_assoc(&a, &q, 0);
+		for (int i = 0; i < 1 + round; i++) {
+			struct ferry_nvme_sqe s = {0};
+			s.opcode = FERRY_NVME_ADM_ASYNC_EVENT;
+			s.cid = a.cid++;
+			th_send_cmd(&a, &s, NULL, 0);
+		}
+		th_io_check(&q, 64, 8, 0, (uint32_t)round);
+		poll_ms(20);
+		th_close(&q);
+		th_close(&a);
+		struct ferry_tcp_transport_totals t = settle();
+		cr_assert_eq(t.ctrlrs, 0, "round %d: %u controllers left after the host went away",
+			     round, t.ctrlrs);
+		cr_assert_eq(t.conns, 0, "round %d: %u connections left", round, t.conns);
+		cr_assert_eq(t.ctrlrs_destroyed, (uint64_t)round + 1);
+	}
+	th_tgt_down();
+}
