@@ -710,6 +710,7 @@ def main():
     ap.add_argument("--args", default="")
     ap.add_argument("-p", type=int, default=1)
     ap.add_argument("-v", action="store_true", help="print every case")
+    ap.add_argument("--only", choices=["race", "storm"], help="one kind of case only")
     ap.add_argument("--storm", type=int, default=1, help="hostile SQE fields in well-framed "
                     "commands (1) or not (0)")
     opt = ap.parse_args()
@@ -733,6 +734,10 @@ def main():
         stream = b""
         try:
             r = rng.random()
+            if opt.only == "race":
+                r = 0.1
+            elif opt.only == "storm":
+                r = 0.3
             if r < 0.03:
                 desc = flood(port, rng)
             elif r < 0.15 and opt.storm:
