@@ -355,21 +355,29 @@ err_free:
 	return rc;
 }
 
+/* -EBUSY from destroy is a state callers poll on (a transport retries until its queues are
+ * quiet): the reason always goes to ferry_last_error(), the log gets it rate limited. */
+static int destroy_busy(struct ferry_nvme_ctrlr *c, const char *why)
+{
+	static struct log_ratelimit rl;
+	unsigned int dropped = 0;
+	ferry_set_last_error(NVME_COMP, "ctrlr_destroy %u: %s", c->cntlid, why);
+	if (log_ratelimit(&rl, &dropped))
+		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: %s%s", c->cntlid, why,
+			  dropped ? " (and earlier refusals, not logged)" : "");
+	return -EBUSY;
+}
+
 FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *c)
 {
 	if (!c)
 		return 0;
-	if (c->async_ops) {
-		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: %u transfer(s) or command(s) executing; "
-			  "disable the controller and poll until CSTS.RDY = 0 first", c->cntlid,
-			  c->async_ops);
-		return -EBUSY;
-	}
-	if (msg_ioq_busy(c)) {
-		FERRY_ERR(NVME_COMP, "ctrlr_destroy %u: commands are executing on I/O queues; "
-			  "quiesce and disconnect them first", c->cntlid);
-		return -EBUSY;
-	}
+	if (c->async_ops)
+		return destroy_busy(c, "transfers or commands executing; disable the controller "
+				       "and poll until CSTS.RDY = 0 first");
+	if (msg_ioq_busy(c))
+		return destroy_busy(c, "commands are executing on I/O queues; quiesce and "
+				       "disconnect them first");
 	nvme_drop_parked(c);
 	nvme_subsys_unlink(c->subsys, c);
 	ctrlr_free(c);
