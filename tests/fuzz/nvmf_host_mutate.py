@@ -59,8 +59,33 @@ MODES = {
     "c2h_term_big": "any", "resp_data": "any", "c2h_chunks": "pass", "c2h_zero_datal": "any",
     "identify_short": "fail", "identify_big": "fail", "csts_never": "fail", "h2c_type": "any",
     "c2h_hdr_only": "any", "close_after_resp": "any",
+    # the reconnect after a drop meets a changed or silent controller: the I/O fails
+    "bad_hdgst": "any", "bad_ddgst": "any", "bad_ddgst_success": "any", "no_ddgst": "any",
+    "resp_during_h2c": "pass", "c2h_bytewise": "pass",
+    "regeom": "fail", "nq_shrink": "fail", "reconnect_silent": "fail",
     "ms_ext": "any", "lbads16": "pass", "lbads9": "pass", "icd_big": "pass",
 }
+
+
+def _crc_table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+CRC_T = _crc_table()
+
+
+def crc32c(b):
+    c = 0xffffffff
+    t = CRC_T
+    for x in b:
+        c = t[(c ^ x) & 0xff] ^ (c >> 8)
+    return c ^ 0xffffffff
 
 
 def le16(b, o): return struct.unpack_from("<H", b, o)[0]
@@ -81,6 +106,8 @@ class Ctrl:
         self.lock = threading.Lock()
         self.io_count = 0
         self.fired = False
+        self.mdts = 5
+        self.digests = False
 
     def fire(self, kinds):
         """True once (at the trigger-th I/O command) if the mode attacks this kind of I/O."""
@@ -101,9 +128,11 @@ READ_MODES = {"cid_wrong", "cid_dup", "c2h_datao_oob", "c2h_overlap", "c2h_gap",
               "c2h_term", "close_mid", "r2t_for_read", "sqid_wrong", "sqhd_wrong", "drip",
               "c2h_stale_cid", "c2h_after_success", "resp_twice_read", "drop_io",
               "unknown_type", "resp_plen_huge", "icresp_again", "c2h_term_big", "resp_data",
-              "c2h_chunks", "c2h_zero_datal", "h2c_type", "c2h_hdr_only", "close_after_resp"}
+              "c2h_chunks", "c2h_zero_datal", "h2c_type", "c2h_hdr_only", "close_after_resp",
+              "regeom", "nq_shrink", "reconnect_silent", "bad_hdgst", "bad_ddgst",
+              "bad_ddgst_success", "no_ddgst", "c2h_bytewise"}
 WRITE_MODES = {"c2h_for_write", "r2t_beyond", "r2t_zero", "r2t_huge", "r2t_multi", "r2t_stale",
-               "resp_before_h2c", "r2t_split"}
+               "resp_before_h2c", "r2t_split", "resp_during_h2c"}
 
 
 class Conn:
@@ -114,6 +143,8 @@ class Conn:
         self.qid = None
         self.cpda = 0
         self.host_cpda = 0
+        self.hd = self.dd = False
+        self.early = {}  # resp_during_h2c: completed writes whose data still comes
         self.writes = {}  # cid -> [slba, length, bytearray, received]
         self.ttag = 1
         self.sqhd = 0
@@ -145,18 +176,28 @@ class Conn:
         return ch + self.recv_exact(plen - 8)
 
     # ---- builders
-    def pdu(self, typ, flags, hdr_rest, data=b"", hlen=None, pdo=None, plen=None):
+    def pdu(self, typ, flags, hdr_rest, data=b"", hlen=None, pdo=None, plen=None,
+            bad_hdgst=False, bad_ddgst=False):
         h = 8 + len(hdr_rest) if hlen is None else hlen
+        hd = self.hd and typ not in (ICRESP, C2HTERM)
+        dd = self.dd and bool(data)
+        flags |= (F_HDGST if hd else 0) | (F_DDGST if dd else 0)
+        hsz = 8 + len(hdr_rest) + (4 if hd else 0)
         if data:
             align = (self.cpda + 1) * 4
-            p = (8 + len(hdr_rest) + align - 1) // align * align if pdo is None else pdo
-            pad = b"\0" * max(0, p - 8 - len(hdr_rest))
+            p = (hsz + align - 1) // align * align if pdo is None else pdo
+            pad = b"\0" * max(0, p - hsz)
         else:
             p = 0 if pdo is None else pdo
             pad = b""
-        body = hdr_rest + pad + data
-        pl = 8 + len(body) if plen is None else plen
-        return struct.pack("<BBBBI", typ, flags, h, p, pl) + body
+        tail = b""
+        if dd:
+            tail = struct.pack("<I", crc32c(data) ^ (1 if bad_ddgst else 0))
+        pl = hsz + len(pad) + len(data) + len(tail) if plen is None else plen
+        hdr = struct.pack("<BBBBI", typ, flags, h, p, pl) + hdr_rest
+        if hd:
+            hdr += struct.pack("<I", crc32c(hdr) ^ (1 if bad_hdgst else 0))
+        return hdr + pad + data + tail
 
     def cqe(self, cid, status=0, dw0=0, dw1=0, sqid=None, sqhd=None):
         self.sqhd = (self.sqhd + 1) & 0xffff
@@ -192,12 +233,19 @@ class Conn:
         if p[0] != ICREQ:
             raise EOFError
         m = self.c.mode
+        if m == "reconnect_silent" and self.c.fired:
+            while self.s.recv(4096):
+                pass
+            raise EOFError
         pfv, cpda, dgst, maxh2c = 0, 0, 0, 131072
         if m == "pfv1": pfv = 1
         if m == "cpda32": cpda = 32
         if m == "cpda3": cpda = 3
         if m == "maxh2c0": maxh2c = 0
         if m == "icresp_dgst": dgst = 3
+        if self.c.digests and m != "icresp_dgst":
+            dgst = p[11] & 3
+            self.hd, self.dd = bool(dgst & 1), bool(dgst & 2)
         # CPDA binds the host's data PDUs; ours follow the HPDA of the ICReq.
         self.host_cpda = cpda
         self.cpda = p[10] if p[10] <= 31 else 0
@@ -218,12 +266,22 @@ class Conn:
             raise EOFError
         if typ == CMD:
             sqe = p[8:72]
-            data = p[pdo:] if pdo else b""
+            data = p[pdo:len(p) - (4 if flags & F_DDGST else 0)] if pdo else b""
             return self.command(sqe, data)
         if typ == H2CDATA:
             cid, ttag, off, dl = struct.unpack_from("<HHII", p, 8)
             w = self.writes.get(cid)
+            if w is None and cid in self.early:
+                self.early[cid][2][off:off + dl] = p[pdo:pdo + dl]
+                self.early[cid][3] += dl
+                if self.early[cid][3] >= self.early[cid][1]:
+                    e = self.early.pop(cid)
+                    self.c.disk[e[0]:e[0] + e[1]] = e[2][:e[1]]
+                return
             if w is None:
+                raise EOFError
+            if flags & F_DDGST and le32(p, pdo + dl) != crc32c(p[pdo:pdo + dl]):
+                sys.stderr.write("fake: the host's H2CData data digest is wrong\n")
                 raise EOFError
             w[2][off:off + dl] = p[pdo:pdo + dl]
             w[3] += dl
@@ -269,16 +327,19 @@ class Conn:
             d = bytearray(4096)
             cns = cdw10 & 0xff
             if cns == 1:
-                d[77] = {"mdts0": 0, "mdts_huge": 255, "mdts1_lbads16": 1}.get(m, 5)
+                d[77] = {"mdts0": 0, "mdts_huge": 255, "mdts1_lbads16": 1}.get(m, self.c.mdts)
                 struct.pack_into("<H", d, 78, 1)
                 struct.pack_into("<I", d, 80, 0x10400)
                 struct.pack_into("<H", d, 520, 0x0c)  # ONCS: write zeroes, DSM
                 d[525] = 1
                 struct.pack_into("<I", d, 536, 1)
-                ioccsz = {"ioccsz_small": 3, "ioccsz_huge": 0x0fffffff, "icd_big": 4 + 512}.get(m, 4 + 256)
+                ioccsz = {"ioccsz_small": 3, "ioccsz_huge": 0x0fffffff,
+                          "icd_big": 4 + 512}.get(m, 4 + 256)  # default: 4 KiB in capsule
                 struct.pack_into("<II", d, 1792, ioccsz, 1)
             elif cns == 0:
                 nsze = {"nsze0": 0, "nsze_huge": 1 << 63}.get(m, self.c.nblocks)
+                if m == "regeom" and self.c.fired:
+                    nsze -= 1
                 struct.pack_into("<QQQ", d, 0, nsze, nsze, nsze)
                 d[25] = 0  # NLBAF: one format
                 d[26] = 0xf if m == "lbaf_idx" else 0
@@ -298,6 +359,8 @@ class Conn:
         if opc == 0x09:  # Set Features
             if (cdw10 & 0xff) == 0x07:
                 v = 0xffffffff if m == "nq_huge" else cdw11
+                if m == "nq_shrink" and self.c.fired:
+                    v = 0
                 return self.send(self.cqe(cid, dw0=v))
             return self.send(self.cqe(cid))
         return self.send(self.cqe(cid))  # keep-alive, the rest
@@ -387,6 +450,21 @@ class Conn:
             p = self.c2h(cid, 0, corrupt, F_LAST | F_SUCCESS)
             self.send(p[:len(p) // 2])
             raise EOFError
+        if m == "bad_hdgst":
+            return self.send(self.c2h(cid, 0, corrupt, F_LAST | F_SUCCESS, bad_hdgst=True))
+        if m == "bad_ddgst":
+            return self.send(self.c2h(cid, 0, d, F_LAST, bad_ddgst=True) + self.cqe(cid))
+        if m == "bad_ddgst_success":
+            return self.send(self.c2h(cid, 0, d, F_LAST | F_SUCCESS, bad_ddgst=True))
+        if m == "no_ddgst":
+            dd, self.dd = self.dd, False
+            p = self.c2h(cid, 0, d, F_LAST | F_SUCCESS)
+            self.dd = dd
+            return self.send(p)
+        if m == "c2h_bytewise":
+            out = b"".join(self.c2h(cid, o, d[o:o + 1], F_LAST if o + 1 == ln else 0)
+                           for o in range(ln))
+            return self.send(out + self.cqe(cid))
         if m == "drop_io":
             return None
         if m == "unknown_type":
@@ -426,6 +504,8 @@ class Conn:
             raise EOFError
         if m == "r2t_for_read":
             return self.send(self.r2t(cid, 0, ln))
+        if m in ("regeom", "nq_shrink", "reconnect_silent"):
+            raise EOFError
         return self.send(self.c2h(cid, 0, d, F_LAST | F_SUCCESS))
 
     def write(self, cid, off, ln, bad):
@@ -453,14 +533,20 @@ class Conn:
             return self.send(self.r2t(cid, 0, h) + self.r2t(cid, h, ln - h))
         if m == "r2t_stale":
             return self.send(self.r2t(cid, 0, ln) + self.r2t(cid, 0, ln))
+        if m == "resp_during_h2c":
+            # success right behind the R2T, before the data: the data still lands
+            self.early[cid] = self.writes.pop(cid)
+            return self.send(self.r2t(cid, 0, ln) + self.cqe(cid))
         if m == "resp_before_h2c":
             del self.writes[cid]
             return self.send(self.cqe(cid))
         return self.send(self.r2t(cid, 0, ln))
 
 
-def serve(mode, port, trigger, lbads, nblocks, ready=None):
+def serve(mode, port, trigger, lbads, nblocks, ready=None, mdts=5, digests=False):
     ctrl = Ctrl(mode, trigger, lbads, nblocks)
+    ctrl.mdts = mdts
+    ctrl.digests = digests
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -480,15 +566,15 @@ def sweep(args):
         port = []
         lbads = 9 if m == "lbads9" else (16 if m == "lbads16" else 12)
         nblocks = (8 << 20) >> lbads
-        th = threading.Thread(target=serve, args=(m, 0, args.trigger, lbads, nblocks, port),
-                              daemon=True)
+        th = threading.Thread(target=serve, args=(m, 0, args.trigger, lbads, nblocks, port,
+                                                  args.mdts, args.digests), daemon=True)
         th.start()
         while not port:
             time.sleep(0.01)
-        bs = max(4096, 1 << lbads)
+        bs = args.bs or max(4096, 1 << lbads) * 2
         cmd = [args.tool, "-a", "127.0.0.1:%d" % port[0], "-n", "nqn.2026-01.io.ferry:fake",
-               "--ios", str(args.ios), "--region", str(4 << 20), "--bs", str(bs * 2),
-               "-q", "2", "-d", "8"]
+               "--ios", str(args.ios), "--region", str(4 << 20), "--bs", str(bs),
+               "-q", "2", "-d", "8"] + (["-g", "-G"] if args.digests else [])
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
         try:
@@ -533,16 +619,22 @@ def main():
     a.add_argument("--trigger", type=int, default=5, help="mutate the Nth I/O command")
     a.add_argument("--lbads", type=int, default=12)
     a.add_argument("--blocks", type=int, default=2048)
+    a.add_argument("--mdts", type=int, default=5)
+    a.add_argument("--digests", action="store_true", help="grant the digests asked for")
     b = sub.add_parser("sweep")
     b.add_argument("--tool", required=True)
     b.add_argument("--only", default="")
     b.add_argument("--ios", type=int, default=200)
     b.add_argument("--trigger", type=int, default=5)
     b.add_argument("--timeout", type=float, default=60)
+    b.add_argument("--mdts", type=int, default=5, help="Identify MDTS (4 KiB pages, 2^n)")
+    b.add_argument("--bs", type=int, default=0, help="the tool's I/O size (0: 2 blocks)")
+    b.add_argument("--digests", action="store_true", help="-g -G, the fake grants both")
     b.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if args.cmd == "serve":
-        serve(args.mode, args.port, args.trigger, args.lbads, args.blocks)
+        serve(args.mode, args.port, args.trigger, args.lbads, args.blocks, mdts=args.mdts,
+              digests=args.digests)
         return 0
     return sweep(args)
 
