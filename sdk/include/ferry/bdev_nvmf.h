@@ -38,8 +38,9 @@
  *
  * ## Connection loss
  * A socket error, an end of stream, a TermReq from the controller, a protocol violation by
- * the controller (every PDU and completion is checked; a violation sends an H2CTermReq) or an
- * unanswered keep-alive tears every connection of the bdev down. In-flight I/Os are
+ * the controller (every PDU and completion is checked; a violation sends an H2CTermReq), an
+ * unanswered keep-alive or an I/O command without a completion for 3 x KATO (30 s by default)
+ * tears every connection of the bdev down. In-flight I/Os are
  * resubmitted on the new connection up to ::ferry_bdev_nvmf_opts::retry_count times, then
  * fail with -EIO; a write is reported complete only after the controller's completion, so no
  * completed write is lost. Reconnection is attempted from the poll after reconnect_delay_ms,
