@@ -323,7 +323,11 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 		rc = nvmf_qpair_connect_sock(q, deadline);
 		if (rc)
 			goto out;
-		q->max_icd = c->ioccsz >= 4 ? c->ioccsz * 16 - 64 : 0;
+		/* IOCCSZ is the controller's word (16-byte units, 32 bits): computed in 64 bits
+		 * and capped at what one command may carry, so a huge value cannot wrap into a
+		 * small or bogus in-capsule limit. */
+		uint64_t icd = c->ioccsz >= 4 ? (uint64_t)c->ioccsz * 16 - 64 : 0;
+		q->max_icd = (uint32_t)FERRY_MIN(icd, (uint64_t)c->max_xfer);
 		rc = fabrics_connect(q, (uint16_t)(c->qd - 1), deadline);
 		if (rc)
 			goto out;
