@@ -21,6 +21,11 @@
  * - `idle_us` (200): how long a poll that found nothing to do waits for readiness, in µs,
  *   0..100000. 0 spins (the lowest latency, a full core per poll group, as SPDK's reactors);
  *   the default sleeps in the NIC's group poll between bursts and wakes on the next PDU.
+ * - `max_connections` (1024): connections open at once, 1..65536; a connection accepted past
+ *   it is closed at once (counted in ::ferry_tcp_transport_totals::refused). Each open
+ *   connection holds its receive buffer and request table from accept on.
+ * - `icreq_timeout_ms` (10000): a connection that has not sent its ICReq within this long is
+ *   closed (0: never), so sockets that say nothing do not hold memory for ever.
  *
  * ## Listening
  * ferry_transport_listen(t, subsys, "127.0.0.1:4420"): subsystems listened on one address
@@ -80,6 +85,7 @@ struct ferry_tcp_transport_totals {
 	uint64_t kato_expired;     /**< controllers torn down by the keep-alive timer */
 	uint64_t ctrlrs_created;   /**< controllers created (associations) */
 	uint64_t ctrlrs_destroyed; /**< controllers destroyed */
+	uint64_t refused;          /**< connections closed at accept: max_connections open */
 	uint32_t conns;            /**< connections open now */
 	uint32_t ctrlrs;           /**< controllers alive now */
 };

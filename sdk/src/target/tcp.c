@@ -117,6 +117,8 @@ struct tcp_conn {
 	uint32_t busy; /* requests not free */
 	uint32_t held; /* data buffers its requests hold (bounded by tr->conn_bufs, see req_bufs) */
 	int closed, fini, want_out, icd_set, small_rd;
+	int ic_done;        /* ICReq received and answered */
+	uint64_t born_ns;   /* accept time (the ICReq deadline counts from it) */
 	uint8_t term[FERRY_NVME_TCP_TERM_MAX_PLEN];
 	struct ferry_tcp_conn_stats st;
 	struct tcp_conn *next, *prev;
@@ -131,6 +133,7 @@ struct tcp_pg {
 	void **buf_free;
 	uint32_t nfree, nbufs;
 	int idle;
+	uint32_t rounds;               /* pg_run() calls (ICReq deadlines checked every 64) */
 	int chan_tried;                /* the accel channel is created on the group's thread */
 	struct ferry_accel_chan *chan; /* NULL: accel=0, or its creation failed */
 	struct ferry_hal_sock_event ev[TCP_EVENTS];
@@ -146,6 +149,9 @@ struct tcp_tr {
 	uint32_t depth, ioq, icd, max_io, maxh2c, max_r2t, nbufs, segs, accel;
 	uint32_t conn_bufs; /* buffers one connection may hold for R2T and read data */
 	uint32_t idle_us; /* group_poll wait of a poll that found nothing to do (0: spin) */
+	uint32_t max_conns;       /* connections open at once; more are closed at accept */
+	uint32_t icreq_timeout_ms; /* a connection without ICReq that long is closed */
+	uint64_t refused;         /* connections closed at accept for max_conns */
 	uint32_t c2h; /* C2HData payload: MAXH2CDATA, at least max_io / 16 (bounds the PDUs) */
 	pthread_mutex_t lock; /* lists of connections, groups and listeners; totals */
 	struct tcp_pg pg0;    /* the instance's own polling (and the listeners) */
@@ -695,6 +701,7 @@ static int icreq_done(struct tcp_conn *c, const struct ferry_nvme_tcp_ch *ch)
 	c->prm.ddgst = !!(dgst & FERRY_NVME_TCP_DGST_DDGST);
 	c->prm.hpda = ic->hpda;
 	c->prm.cpda = 0;
+	c->ic_done = 1;
 	return ferry_nvme_tcp_rx_set_params(&c->rx, &c->prm) ? -1 : 0;
 }
 
@@ -1042,6 +1049,24 @@ static int tcp_accept(struct tcp_tr *tr, struct tcp_listener *l)
 		if (rc)
 			return n;
 		n++;
+		/* Every connection costs its buffers from accept on, before the host said anything:
+		 * past max_connections a new one is closed at once (a host opening sockets by the
+		 * thousand must not take the memory the others need). */
+		pthread_mutex_lock(&tr->lock);
+		int full = tr->conns >= tr->max_conns;
+		tr->refused += (uint64_t)full;
+		pthread_mutex_unlock(&tr->lock);
+		if (full) {
+			static struct log_ratelimit rl;
+			unsigned int dropped = 0;
+			if (log_ratelimit(&rl, &dropped))
+				FERRY_WARN(COMP, "accept on %s: %u connections open "
+					   "(max_connections): a new one is closed%s",
+					   l->bound, tr->max_conns,
+					   dropped ? " (and earlier ones, not logged)" : "");
+			tr->nic->close(s);
+			continue;
+		}
 		struct tcp_conn *c = conn_create(tr, s, l);
 		if (!c) {
 			FERRY_ERR(COMP, "accept on %s: out of memory, connection refused",
@@ -1049,6 +1074,9 @@ static int tcp_accept(struct tcp_tr *tr, struct tcp_listener *l)
 			tr->nic->close(s);
 			continue;
 		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->born_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		pthread_mutex_lock(&tr->lock);
 		tr->accepted++;
 		tr->conns++;
@@ -1064,16 +1092,7 @@ static int tcp_accept(struct tcp_tr *tr, struct tcp_listener *l)
 			tr->nic->close(s);
 			c->sock = NULL;
 			c->pg = NULL;
-			free(c->stage);
-			c->stage = NULL;
-			/* not linked anywhere yet */
-			for (uint32_t i = 0; i < c->nreqs; i++)
-				free(c->reqs[i].iov);
-			free(c->reqs);
-			free(c->txs);
-			free(c->tx_iov_mem);
-			free(c->rx_iov);
-			free(c);
+			conn_mem_free(c); /* not linked anywhere yet */
 		}
 	}
 }
@@ -1141,10 +1160,20 @@ static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 		if (!c->closed && c->tx_head)
 			conn_flush(c);
 	}
+	/* ICReq deadlines are seconds: checked (and the clock read) once every 64 rounds. */
+	uint64_t now = 0;
+	if ((++pg->rounds & 63u) == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	/* I/O queues of this group progress their bdevs here; controllers whose admin queue is
 	 * here are polled by the NVMe-oF layer. */
 	for (struct tcp_conn *c = pg->conns, *next; c; c = next) {
 		next = c->next;
+		if (now && !c->closed && !c->ic_done && tr->icreq_timeout_ms &&
+		    now - c->born_ns > (uint64_t)tr->icreq_timeout_ms * 1000000ull)
+			conn_close(c, "no ICReq within icreq_timeout_ms");
 		if (!c->closed && c->qp.ctrlr && c->qp.qid) {
 			struct nvmf_qpair *qp = &c->qp;
 			int w = nvmf_tgt_qpair_poll(qp, budget);
@@ -1232,7 +1261,7 @@ static int tcp_pg_destroy(struct ferry_transport *t, void *ctx)
 static const char *const tcp_keys[] = {"max_queue_depth", "max_io_queues", "in_capsule_data_size",
 				       "max_io_size",     "max_h2c_data",  "max_r2t",
 				       "buffers",         "accel",         "idle_us",
-				       NULL};
+				       "max_connections", "icreq_timeout_ms", NULL};
 
 
 static void tcp_destroy(struct ferry_transport *t);
@@ -1242,7 +1271,7 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	if (ferry_hal_args_check(opts->args, tcp_keys))
 		return -EINVAL;
 	uint32_t depth = 128, ioq = 8, icd = 8192, max_io = 131072, maxh2c = 131072, r2t = 1,
-		 bufs = 2048, accel = 1, idle_us = TCP_IDLE_US;
+		 bufs = 2048, accel = 1, idle_us = TCP_IDLE_US, max_conns = 1024, ic_ms = 10000;
 	int rc = transport_arg_u32(COMP, opts->args, "max_queue_depth", 32, 4096, &depth);
 	if (!rc)
 		rc = transport_arg_u32(COMP, opts->args, "max_io_queues", 1, 256, &ioq);
@@ -1260,6 +1289,10 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 		rc = transport_arg_u32(COMP, opts->args, "accel", 0, 1, &accel);
 	if (!rc)
 		rc = transport_arg_u32(COMP, opts->args, "idle_us", 0, 100000, &idle_us);
+	if (!rc)
+		rc = transport_arg_u32(COMP, opts->args, "max_connections", 1, 65536, &max_conns);
+	if (!rc)
+		rc = transport_arg_u32(COMP, opts->args, "icreq_timeout_ms", 0, 3600000, &ic_ms);
 	if (rc)
 		return rc;
 	if (icd % 16 || (max_io & (max_io - 1)) || maxh2c % 4) {
@@ -1288,6 +1321,8 @@ static int tcp_create(struct ferry_transport *t, const struct ferry_transport_op
 	tr->conn_bufs = FERRY_MAX(bufs / 4, (max_io + TCP_CHUNK - 1) / TCP_CHUNK);
 	tr->accel = accel;
 	tr->idle_us = idle_us;
+	tr->max_conns = max_conns;
+	tr->icreq_timeout_ms = ic_ms;
 	tr->c2h = FERRY_MAX(maxh2c, max_io / 16);
 	tr->segs = (FERRY_MAX(FERRY_MAX(max_io, icd), TCP_ADMIN_ICD) + TCP_CHUNK - 1) / TCP_CHUNK +
 		   1;
@@ -1569,6 +1604,7 @@ FERRY_API int ferry_tcp_transport_get_totals(struct ferry_transport *t,
 	tot->accepted = tr->accepted;
 	tot->closed = tr->closed;
 	tot->pdu_errors = tr->pdu_errors;
+	tot->refused = tr->refused;
 	tot->conns = tr->conns;
 	pthread_mutex_unlock(&tr->lock);
 	nvmf_tgt_counts(tr->tgt, &tot->ctrlrs_created, &tot->ctrlrs_destroyed, &tot->kato_expired,

@@ -3,7 +3,8 @@
  * that asks for R2T writes and never sends the data keeps the group's data buffers. One
  * connection may not take the whole pool (other hosts still connect and do I/O), and a
  * command of one connection waiting for buffers is woken when another connection returns
- * them.
+ * them. A host that opens sockets and says nothing is bounded by max_connections and
+ * icreq_timeout_ms.
  */
 #include "test_tcp_host.h"
 
@@ -148,5 +149,70 @@ Test(tcp_hostile, host_gone_with_parked_aers)
 		cr_assert_eq(t.conns, 0, "round %d: %u connections left", round, t.conns);
 		cr_assert_eq(t.ctrlrs_destroyed, (uint64_t)round + 1);
 	}
+	th_tgt_down();
+}
+
+/* Waits (bounded) until the target closes @p h's socket: 1 closed, 0 still open. */
+static int closed_by_target(struct th_host *h, uint32_t ms)
+{
+	uint64_t end = th_now() + (uint64_t)ms * 1000000ull;
+	while (th_now() < end) {
+		char b;
+		ssize_t n = recv(h->fd, &b, 1, 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			return 1;
+		th_poll();
+	}
+	return 0;
+}
+
+/* A host that opens sockets by the dozen and says nothing: past max_connections new ones are
+ * closed at accept (counted), the ones in the limit stay, and when they go a healthy
+ * association is served again. */
+Test(tcp_hostile, max_connections_refuses_past_the_limit)
+{
+	th_tgt_up("buffers=256,max_connections=4");
+	struct th_host h[6];
+	for (int i = 0; i < 6; i++) {
+		th_open(&h[i]);
+		poll_ms(5);
+	}
+	poll_ms(50);
+	for (int i = 4; i < 6; i++)
+		cr_assert(closed_by_target(&h[i], 2000), "connection %d past the limit stayed", i);
+	for (int i = 0; i < 4; i++)
+		cr_assert_not(closed_by_target(&h[i], 20), "connection %d in the limit closed", i);
+	struct ferry_tcp_transport_totals t = {.size = sizeof(t)};
+	cr_assert_eq(ferry_tcp_transport_get_totals(TT.t, &t), 0);
+	cr_assert_eq(t.refused, 2, "refused %llu", (unsigned long long)t.refused);
+	cr_assert_eq(t.conns, 4);
+	for (int i = 0; i < 6; i++)
+		th_close(&h[i]);
+	poll_ms(50);
+	struct th_host a, q;
+	th_assoc(&a, &q, 0);
+	th_io_check(&q, 64, 8, 1, 3);
+	th_close(&q);
+	th_close(&a);
+	poll_ms(20);
+	th_tgt_down();
+}
+
+/* A socket that never sends its ICReq is closed after icreq_timeout_ms; one that did is not. */
+Test(tcp_hostile, silent_socket_closed_after_icreq_timeout)
+{
+	th_tgt_up("buffers=256,icreq_timeout_ms=200");
+	struct th_host silent, a, q;
+	th_open(&silent);
+	th_assoc(&a, &q, 0);
+	uint64_t t0 = th_now();
+	cr_assert(closed_by_target(&silent, 5000), "silent socket still open after 5 s");
+	cr_assert_geq(th_now() - t0, 150000000ull, "closed before its ICReq deadline");
+	poll_ms(300);
+	th_io_check(&q, 8, 8, 1, 5); /* the associations that did their ICReq are kept */
+	th_close(&silent);
+	th_close(&q);
+	th_close(&a);
+	poll_ms(20);
 	th_tgt_down();
 }
