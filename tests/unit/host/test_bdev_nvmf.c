@@ -8,6 +8,7 @@
 #include <ferry/bdev_nvmf.h>
 #include <ferry/log.h>
 #include "fake_target.h"
+#include "nvmf_test_util.h"
 #include "test_mock_util.h"
 
 struct io_wait {
@@ -65,18 +66,7 @@ static struct ferry_bdev *connect_to(struct fake_target *t, const char *name, in
 	return b;
 }
 
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)((i * 131u + seed * 7u + (i >> 9)) ^ seed);
-}
 
-static struct ferry_bdev_nvmf_stats stats_of(struct ferry_bdev *b)
-{
-	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
-	cr_assert_eq(ferry_bdev_nvmf_get_stats(b, &s), 0);
-	return s;
-}
 
 Test(bdev_nvmf, connect_sequence_bytes)
 {

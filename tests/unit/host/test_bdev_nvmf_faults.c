@@ -10,6 +10,7 @@
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
 #include "fake_target.h"
+#include "nvmf_test_util.h"
 #include "test_mock_util.h"
 
 struct io_slot {
@@ -88,18 +89,7 @@ static struct ferry_bdev *connect_to(struct fake_target *t, const char *name, in
 	return b;
 }
 
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)((i * 131u + seed * 7u + (i >> 9)) ^ seed);
-}
 
-static struct ferry_bdev_nvmf_stats stats_of(struct ferry_bdev *b)
-{
-	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
-	cr_assert_eq(ferry_bdev_nvmf_get_stats(b, &s), 0);
-	return s;
-}
 
 static void wait_connected(struct ferry_bdev *b)
 {

@@ -8,6 +8,7 @@
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
 #include "fake_target.h"
+#include "nvmf_test_util.h"
 #include "test_mock_util.h"
 
 struct io_slot {
@@ -69,18 +70,7 @@ static struct ferry_bdev *connect_kato(struct fake_target *t, uint32_t retries)
 	return b;
 }
 
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)((i * 131u + seed * 7u + (i >> 9)) ^ seed);
-}
 
-static struct ferry_bdev_nvmf_stats stats_of(struct ferry_bdev *b)
-{
-	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
-	cr_assert_eq(ferry_bdev_nvmf_get_stats(b, &s), 0);
-	return s;
-}
 
 /* Write (command 1), then a read the controller swallows (command 2): with a retry the read
  * comes back with the written bytes over a new connection. */

@@ -139,6 +139,27 @@ static void start(struct ferry_bdev *b, struct ferry_accel_chan *ch, struct req 
 	cr_assert_eq(rc, 0, "submit: %d (%s)", rc, ferry_last_error());
 }
 
+/* crypto -> dif (PI type 1, every check) on the nvmf bdev @p nv, names prefixed @p pre. */
+static void stack_up(const char *pre, struct ferry_bdev *nv, struct ferry_crypto_key *key,
+		     struct ferry_bdev **dif, struct ferry_bdev **cry)
+{
+	char dn[32], cn[32];
+	snprintf(dn, sizeof(dn), "%s_dif", pre);
+	snprintf(cn, sizeof(cn), "%s_crypto", pre);
+	struct ferry_bdev_dif_opts d = {.size = sizeof(d),
+					.name = dn,
+					.base = nv,
+					.dif_type = 1,
+					.check_flags = FERRY_DIF_CHECK_GUARD |
+						       FERRY_DIF_CHECK_APPTAG |
+						       FERRY_DIF_CHECK_REFTAG,
+					.app_tag = 0x1234,
+					.app_tag_mask = 0xffff};
+	cr_assert_eq(ferry_bdev_dif_create(&d, dif), 0, "%s", ferry_last_error());
+	struct ferry_bdev_crypto_opts c = {.size = sizeof(c), .name = cn, .base = *dif, .key = key};
+	cr_assert_eq(ferry_bdev_crypto_create(&c, cry), 0, "%s", ferry_last_error());
+}
+
 static void workload(int dg, uint64_t n_ios)
 {
 	tgt_up("buffers=512");
@@ -157,21 +178,7 @@ static void workload(int dg, uint64_t n_ios)
 	cr_assert_eq(rc, 0, "nvmf: %d (%s)", rc, ferry_last_error());
 	cr_assert_eq(ferry_bdev_get_block_size(nv), LB_BS + 8);
 	cr_assert_eq(ferry_bdev_get_md_size(nv), 8);
-	struct ferry_bdev_dif_opts d = {.size = sizeof(d),
-					.name = "lb_dif",
-					.base = nv,
-					.dif_type = 1,
-					.check_flags = FERRY_DIF_CHECK_GUARD |
-						       FERRY_DIF_CHECK_APPTAG |
-						       FERRY_DIF_CHECK_REFTAG,
-					.app_tag = 0x1234,
-					.app_tag_mask = 0xffff};
-	cr_assert_eq(ferry_bdev_dif_create(&d, &dif), 0, "%s", ferry_last_error());
-	struct ferry_bdev_crypto_opts c = {.size = sizeof(c),
-					   .name = "lb_crypto",
-					   .base = dif,
-					   .key = key};
-	cr_assert_eq(ferry_bdev_crypto_create(&c, &cry), 0, "%s", ferry_last_error());
+	stack_up("lb", nv, key, &dif, &cry);
 
 	memset(&W, 0, sizeof(W));
 	uint64_t seed = 1234 + (uint64_t)dg, issued = 0;
@@ -372,21 +379,7 @@ Test(bdev_nvmf_loopback, split_16k_multi_block, .timeout = 120)
 	struct ferry_bdev *nv = NULL, *dif = NULL, *cry = NULL;
 	int rc = ferry_bdev_nvmf_create(&o, &nv);
 	cr_assert_eq(rc, 0, "nvmf: %d (%s)", rc, ferry_last_error());
-	struct ferry_bdev_dif_opts d = {.size = sizeof(d),
-					.name = "lbs_dif",
-					.base = nv,
-					.dif_type = 1,
-					.check_flags = FERRY_DIF_CHECK_GUARD |
-						       FERRY_DIF_CHECK_APPTAG |
-						       FERRY_DIF_CHECK_REFTAG,
-					.app_tag = 0x1234,
-					.app_tag_mask = 0xffff};
-	cr_assert_eq(ferry_bdev_dif_create(&d, &dif), 0, "%s", ferry_last_error());
-	struct ferry_bdev_crypto_opts c = {.size = sizeof(c),
-					   .name = "lbs_crypto",
-					   .base = dif,
-					   .key = key};
-	cr_assert_eq(ferry_bdev_crypto_create(&c, &cry), 0, "%s", ferry_last_error());
+	stack_up("lbs", nv, key, &dif, &cry);
 
 	memset(&W, 0, sizeof(W));
 	memset(&M, 0, sizeof(M));
