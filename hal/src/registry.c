@@ -82,6 +82,18 @@ static int validate(const struct ferry_hal_backend *b)
 		FERRY_ERR(COMP, "register '%s': NIC ops missing a required member", b->name);
 		return -EINVAL;
 	}
+	/* The receive offloads come as a set: all of them or none. */
+	if (n) {
+		int set = !!n->ddp_queue_add + !!n->ddp_queue_del + !!n->ddp_setup +
+			  !!n->ddp_teardown + !!n->ddp_resync;
+		if (set != 0 && set != 5) {
+			FERRY_ERR(COMP,
+				  "register '%s': NIC receive offload ops incomplete (ddp_queue_add, "
+				  "ddp_queue_del, ddp_setup, ddp_teardown, ddp_resync: all or none)",
+				  b->name);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 

@@ -339,9 +339,21 @@ static void pdu_done(struct ferry_nvme_tcp_rx *rx, struct ferry_nvme_tcp_rx_even
 		ev->term_data = rx->scratch;
 	} else if (rx->data_len) {
 		ev->all_placed = !!(rx->span_flags & FERRY_NVME_TCP_RX_F_PLACED);
-		ev->all_crc_ok = !!(rx->span_flags & FERRY_NVME_TCP_RX_F_CRC_OK);
-		if (rx->dd && rx->sw_span) {
+		ev->all_crc_ok = !!(rx->span_flags & rx->dg_flags & FERRY_NVME_TCP_RX_F_CRC_OK);
+		if (!rx->dd)
+			ev->all_crc_ok = !!(rx->span_flags & FERRY_NVME_TCP_RX_F_CRC_OK);
+		else
+			ev->ddgst = pdu_get32(rx->ddgst);
+		/* Software checks the digest when a data span or the digest itself came without
+		 * the NIC's verdict, or when asked to check the NIC. */
+		if (rx->dd && (rx->sw_span || !ev->all_crc_ok ||
+			       (rx->dest_flags & FERRY_NVME_TCP_RX_DEST_F_VERIFY))) {
 			crc = rx->crc;
+			if (rx->apart_placed) {
+				/* Some bytes are where this CPU does not read them. */
+				ev->crc_deferred = 1;
+				goto counted;
+			}
 			if (rx->crc_done != rx->data_len) {
 				/*
 				 * CRC_OK and software spans mixed: the running CRC has holes.
@@ -354,9 +366,11 @@ static void pdu_done(struct ferry_nvme_tcp_rx *rx, struct ferry_nvme_tcp_rx_even
 			}
 			if (crc != pdu_get32(rx->ddgst)) {
 				ev->ddgst_error = 1;
+				ev->nic_crc_false = ev->all_crc_ok;
 				rx->stats.ddgst_errors++;
 			}
 		}
+counted:
 		rx->stats.data_bytes += rx->data_len;
 	}
 	if (is_ic(type))
@@ -428,10 +442,20 @@ static void part_done(struct ferry_nvme_tcp_rx *rx, struct ferry_nvme_tcp_rx_eve
 int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
 			       uint32_t iovcnt)
 {
+	return ferry_nvme_tcp_rx_set_dest_ex(rx, iov, iovcnt, 0);
+}
+
+int ferry_nvme_tcp_rx_set_dest_ex(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
+				  uint32_t iovcnt, uint32_t dflags)
+{
 	size_t total = 0;
 	uint32_t i;
 
 	if (!rx || rx->state != RX_WAIT_DEST || (!iov && iovcnt))
+		return -EINVAL;
+	if (dflags & ~(FERRY_NVME_TCP_RX_DEST_F_APART | FERRY_NVME_TCP_RX_DEST_F_VERIFY))
+		return -EINVAL;
+	if ((dflags & FERRY_NVME_TCP_RX_DEST_F_APART) && !iovcnt)
 		return -EINVAL;
 	for (i = 0; i < iovcnt; i++) {
 		if (!iov[i].iov_base && iov[i].iov_len)
@@ -454,7 +478,10 @@ int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const struct iovec 
 	rx->crc = 0;
 	rx->crc_done = 0;
 	rx->span_flags = ~0u;
+	rx->dg_flags = ~0u;
 	rx->sw_span = 0;
+	rx->apart_placed = 0;
+	rx->dest_flags = dflags;
 	if (rx->pad_len)
 		part(rx, RX_PAD, rx->pad_len);
 	else
@@ -561,11 +588,16 @@ uint32_t ferry_nvme_tcp_rx_next(struct ferry_nvme_tcp_rx *rx, struct iovec *iov,
 static void data_account(struct ferry_nvme_tcp_rx *rx, size_t k, uint32_t flags, const uint8_t *src,
 			 const uint8_t *disc)
 {
-	int sw = rx->dd && (!(flags & FERRY_NVME_TCP_RX_F_CRC_OK) || rx->discard);
-	int run = sw && rx->crc_done == rx->data_done;
+	int verify = !!(rx->dest_flags & FERRY_NVME_TCP_RX_DEST_F_VERIFY);
+	int sw = rx->dd && (!(flags & FERRY_NVME_TCP_RX_F_CRC_OK) || rx->discard || verify);
+	int apart = (rx->dest_flags & FERRY_NVME_TCP_RX_DEST_F_APART) &&
+		    (flags & FERRY_NVME_TCP_RX_F_PLACED);
+	int run = sw && !apart && rx->crc_done == rx->data_done;
 	size_t left = k, c;
 
 	rx->span_flags &= flags;
+	if (apart)
+		rx->apart_placed = 1;
 	if (flags & FERRY_NVME_TCP_RX_F_PLACED)
 		rx->stats.placed_bytes += k;
 	if (rx->dd && !(flags & FERRY_NVME_TCP_RX_F_CRC_OK))
@@ -627,6 +659,8 @@ static size_t consume(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t flags, co
 			k = n - used;
 		switch (rx->state) {
 		case RX_CH:
+			if (rx->have == 0)
+				rx->pdu_start = rx->stream_pos + used;
 			to = rx->hdr + rx->have;
 			break;
 		case RX_HDR:
@@ -637,6 +671,7 @@ static size_t consume(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t flags, co
 			break;
 		case RX_DDGST:
 			to = rx->ddgst + rx->have;
+			rx->dg_flags &= flags;
 			break;
 		case RX_PAD: /* padding content is not looked at */
 			to = NULL;
@@ -657,6 +692,7 @@ static size_t consume(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t flags, co
 				break;
 		}
 	}
+	rx->stream_pos += used;
 	return used;
 }
 
@@ -676,11 +712,35 @@ int ferry_nvme_tcp_rx_advance(struct ferry_nvme_tcp_rx *rx, size_t n, uint32_t f
 int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
 			   size_t *consumed, struct ferry_nvme_tcp_rx_event *ev)
 {
-	if (!rx || !consumed || !ev || (!buf && len))
+	return ferry_nvme_tcp_rx_feed_ex(rx, buf, len, 0, consumed, ev);
+}
+
+int ferry_nvme_tcp_rx_feed_ex(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
+			      uint32_t flags, size_t *consumed, struct ferry_nvme_tcp_rx_event *ev)
+{
+	if (!rx || !consumed || !ev || (!buf && len) || (flags & ~FERRY_NVME_TCP_RX_F_CRC_OK))
 		return -EINVAL;
 	rx->offered = 0;
-	*consumed = consume(rx, len, 0, buf, ev);
+	*consumed = consume(rx, len, flags, buf, ev);
 	return 0;
+}
+
+int ferry_nvme_tcp_rx_pdu_at(const struct ferry_nvme_tcp_rx *rx, uint64_t seq)
+{
+	if (!rx)
+		return -EINVAL;
+	if (rx->state == RX_CH && rx->have == 0 && seq == rx->stream_pos)
+		return 1; /* at a boundary: the next PDU starts there */
+	if (seq == rx->pdu_start && rx->stream_pos > seq)
+		return 1;
+	if (seq < rx->stream_pos)
+		return 0;
+	return -EAGAIN;
+}
+
+uint64_t ferry_nvme_tcp_rx_stream_pos(const struct ferry_nvme_tcp_rx *rx)
+{
+	return rx ? rx->stream_pos : 0;
 }
 
 void ferry_nvme_tcp_rx_fail(struct ferry_nvme_tcp_rx *rx, uint16_t fes, uint32_t fei)

@@ -304,7 +304,7 @@ static struct ferry_nvme_tcp_rx_event offload_run(uint32_t (*flag_of)(unsigned),
 		size_t amt = iov[0].iov_len < 1000 ? iov[0].iov_len : 1000;
 		memcpy(iov[0].iov_base, s->b + pos, amt);
 		pos += amt;
-		cr_assert_eq(ferry_nvme_tcp_rx_advance(&r->rx, amt, span < 4 ? flag_of(span) : 0,
+		cr_assert_eq(ferry_nvme_tcp_rx_advance(&r->rx, amt, flag_of(span),
 						       &ev),
 			     0);
 	}
@@ -339,6 +339,11 @@ static uint32_t fl_sw_first(unsigned i)
 {
 	return i == 0 ? 0 : FERRY_NVME_TCP_RX_F_CRC_OK;
 }
+/* every data span verified, but the digest span without the NIC's verdict (a mismatch) */
+static uint32_t fl_digest_bad(unsigned i)
+{
+	return i < 4 ? FERRY_NVME_TCP_RX_F_CRC_OK | FERRY_NVME_TCP_RX_F_PLACED : 0;
+}
 
 Test(nvme_tcp_rx, ddgst_offload_flags)
 {
@@ -371,6 +376,13 @@ Test(nvme_tcp_rx, ddgst_offload_flags)
 		cr_assert_eq(ev.ddgst_error, corrupt);
 		cr_assert_eq(st.crc_bytes, 1000 + 4000,
 			     "the running CRC of span 0, then recompute");
+
+		/* the NIC's verdict rides on the digest: without it, software recomputes */
+		ev = offload_run(fl_digest_bad, corrupt, &st);
+		cr_assert_eq(ev.ddgst_error, corrupt);
+		cr_assert_eq(ev.all_crc_ok, 0);
+		cr_assert_eq(ev.all_placed, 1);
+		cr_assert_eq(st.crc_bytes, 4000);
 	}
 }
 

@@ -2,9 +2,9 @@
  * @file ferry/hal/nic.h
  * @brief The NIC device class: what a vendor's NIC (or the host's socket stack) implements so
  * Ferry can run NVMe-oF over it. This revision has the TCP part: listening and connected
- * stream sockets, scatter-gather send, receive into caller iovecs, and socket groups polled
- * for readiness. The NVMe/TCP receive offloads (direct data placement, data-digest offload)
- * and RDMA come as further members of this table.
+ * stream sockets, scatter-gather send, receive into caller iovecs, socket groups polled
+ * for readiness, and the NVMe/TCP receive offloads (direct data placement of C2H payload,
+ * data-digest verification). RDMA comes as further members of this table.
  *
  * ## Model
  * - A **socket** (::ferry_hal_sock) is a backend object: a listener or a connected stream.
@@ -21,6 +21,41 @@
  *   never claims FERRY_HAL_NIC_RX_F_CRC_OK.
  * - No call allocates per I/O: sockets and groups are created at connection time; send and
  *   receive take caller memory.
+ *
+ * ## NVMe/TCP receive offloads (optional: FERRY_HAL_NIC_CAP_DDP, FERRY_HAL_NIC_CAP_DDP_CRC)
+ * The model of the Linux nvme-tcp receive offload: the NIC keeps using the TCP stream (nothing
+ * of the protocol moves into it) but tracks the NVMe/TCP PDUs in what it receives, writes the
+ * payload of C2HData PDUs straight into the destination registered for their command id
+ * (direct data placement, DDP), and verifies their data digest (CRC32C). Software skips the
+ * copy and the CRC exactly where the NIC did them, and does them itself everywhere else.
+ * - **Per queue**: after the ICReq/ICResp exchange the host calls ddp_queue_add() with the
+ *   negotiated parameters and where the next PDU starts in the stream. A failure is not an
+ *   error: the queue runs in software. ddp_queue_del() (or close()) ends it.
+ * - **Per I/O**: before sending a command that reads data, ddp_setup() maps its command id
+ *   to a destination (a ::ferry_mem in a domain of ::ferry_hal_nic_info::ddp_domains, within
+ *   ddp_max_sges / ddp_max_io); a failure means this I/O is received in software. After the
+ *   command's last PDU was processed, ddp_teardown() releases the mapping asynchronously: its
+ *   callback runs exactly once (iff it returned 0), from a later group_poll() of the socket's
+ *   group or from ddp_queue_del() / close() of the socket, never inside ddp_teardown(). The
+ *   command id may be set up again only after that callback (ddp_setup() gives -EBUSY).
+ * - **Receive flags** (recvv()): for data of a command with a mapping,
+ *   FERRY_HAL_NIC_RX_F_PLACED means the NIC wrote the bytes at the mapping's destination and
+ *   **not** into the caller's iovecs (unless they are that same memory); bytes without it
+ *   are in the caller's iovecs. FERRY_HAL_NIC_RX_F_CRC_OK on data bytes means the NIC is
+ *   verifying the PDU's digest and has seen no error; on the data digest bytes themselves it
+ *   means the NIC verified the digest and it matched. A PDU is trusted without a software
+ *   CRC only when its data **and** its digest bytes all came with CRC_OK: a NIC reports a
+ *   mismatch (or a digest it could not check) by delivering the digest bytes without CRC_OK.
+ *   recvv() returns short where flags change.
+ * - **Resync**: after loss or reordering that involved PDU headers the NIC stops tracking
+ *   (no flags at all) and calls ::ferry_hal_ddp_queue_cfg::resync with the stream offset
+ *   where it believes a PDU header starts; the host answers with ddp_resync() once it knows
+ *   (found: a PDU starts exactly there; not found: it does not, the NIC searches again).
+ * - **Stream offsets** count the bytes recvv() returned on the socket since it connected
+ *   (the first byte of the ICResp is offset 0).
+ * - A NIC never writes outside a mapping's destination (a PDU whose offset/length leave it
+ *   is not placed there) and never through a page the mapping's domain does not allow: the
+ *   bytes are then delivered without PLACED.
  *
  * ## Errors
  * Every op returns a negative errno on failure: -EAGAIN would block (try again after the
@@ -42,16 +77,24 @@
 #include <sys/uio.h>
 #include <ferry/export.h>
 #include <ferry/device.h>
+#include <ferry/memdomain.h>
 
 FERRY_BEGIN_DECLS
 
 /** ABI version of ::ferry_hal_nic_ops. */
-#define FERRY_HAL_NIC_ABI_VERSION 1
+#define FERRY_HAL_NIC_ABI_VERSION 2
 
 /** @name Capabilities (::ferry_hal_nic_info::caps)
  * @{ */
 #define FERRY_HAL_NIC_CAP_TCP (1u << 0) /**< TCP stream sockets (the ops below) */
+/** NVMe/TCP direct data placement of C2H payload (ddp_* ops). */
+#define FERRY_HAL_NIC_CAP_DDP (1u << 1)
+/** NVMe/TCP data digest verification on receive (with FERRY_HAL_NIC_CAP_DDP). */
+#define FERRY_HAL_NIC_CAP_DDP_CRC (1u << 2)
 /** @} */
+
+/** Memory domains one NIC may declare for placement. */
+#define FERRY_HAL_NIC_DDP_DOMAINS_MAX 4
 
 /** What a device's NIC offers. */
 struct ferry_hal_nic_info {
@@ -59,6 +102,18 @@ struct ferry_hal_nic_info {
 	uint32_t max_send_iov; /**< iovecs one sendv() takes (>= 16) */
 	uint32_t max_recv_iov; /**< iovecs one recvv() takes (>= 16) */
 	uint32_t max_sockets;  /**< sockets open at once (0 = no fixed limit) */
+	/** DDP: segments one destination may have (>= 1 with FERRY_HAL_NIC_CAP_DDP). */
+	uint32_t ddp_max_sges;
+	/** DDP: bytes one destination may hold (>= 4096 with FERRY_HAL_NIC_CAP_DDP); the host
+	 *  limits its commands' transfer size to it on offloaded queues. */
+	uint32_t ddp_max_io;
+	/** DDP: queues that may be offloaded at once (0 = no fixed limit). */
+	uint32_t ddp_max_queues;
+	/** DDP: how many of @p ddp_domains are set. */
+	uint32_t ddp_ndomains;
+	/** DDP: the memory domains the NIC can place into (ferry_memdomain_system() for local
+	 *  memory; a PCIe function domain for host memory it reaches through that function). */
+	struct ferry_memdomain *ddp_domains[FERRY_HAL_NIC_DDP_DOMAINS_MAX];
 };
 
 struct ferry_hal_sock;
@@ -100,6 +155,48 @@ struct ferry_hal_sock_event {
 						 through an intermediate buffer of the SDK */
 #define FERRY_HAL_NIC_RX_F_CRC_OK (1u << 1) /**< the NIC verified these bytes' data digest */
 /** @} */
+
+/**
+ * Resync request of an offloaded queue (::ferry_hal_ddp_queue_cfg::resync): the NIC lost track
+ * of the PDUs and believes one starts at stream offset @p seq. Called on the socket's polling
+ * thread from recvv() or group_poll(); answer with ddp_resync() (any time later, once).
+ */
+typedef void (*ferry_hal_ddp_resync_cb)(void *ctx, uint64_t seq);
+
+/** Completion of ddp_teardown(): @p status 0 (the mapping is released). */
+typedef void (*ferry_hal_ddp_done_cb)(void *ctx, int status);
+
+/** Configuration of an offloaded queue (ddp_queue_add()). */
+struct ferry_hal_ddp_queue_cfg {
+	size_t size;         /**< sizeof(struct ferry_hal_ddp_queue_cfg) */
+	uint8_t pfv;         /**< PDU format version (0) */
+	uint8_t hpda;        /**< host PDU data alignment (C2H data padded to (hpda+1)*4) */
+	uint8_t cpda;        /**< controller PDU data alignment */
+	uint8_t hdgst;       /**< header digests on */
+	uint8_t ddgst;       /**< data digests on (CRC offload needs them) */
+	uint32_t queue_size; /**< commands in flight at most (command ids 0..65535 may appear) */
+	int32_t io_cpu;      /**< the core that polls this queue (-1: unknown) */
+	uint64_t rx_seq;     /**< stream offset of the next PDU's first byte */
+	ferry_hal_ddp_resync_cb resync; /**< required: resync requests */
+	void *ctx;           /**< for @p resync */
+};
+
+/** Counters of a NIC's receive offloads (ddp_stats()), for the whole device. */
+struct ferry_hal_ddp_stats {
+	uint64_t queue_add;       /**< queues offloaded */
+	uint64_t queue_add_fail;  /**< ddp_queue_add() refused */
+	uint64_t queue_del;       /**< offloads ended */
+	uint64_t setup;           /**< ddp_setup() done */
+	uint64_t setup_fail;      /**< ddp_setup() refused */
+	uint64_t teardown;        /**< mappings released */
+	uint64_t drop;            /**< C2H payload bytes of a mapped command not placed */
+	uint64_t resync;          /**< resync requests made */
+	uint64_t resync_fail;     /**< resync requests answered "not found" */
+	uint64_t packets;         /**< packets received on offloaded queues */
+	uint64_t bytes;           /**< bytes received on offloaded queues */
+	uint64_t offloaded_bytes; /**< payload bytes placed by the NIC */
+	uint64_t crc_bytes;       /**< payload bytes whose digest the NIC verified */
+};
 
 /** Socket counters (sock_stats()). */
 struct ferry_hal_sock_stats {
@@ -193,6 +290,38 @@ struct ferry_hal_nic_ops {
 	 */
 	int (*group_want_out)(struct ferry_hal_sock_group *group, struct ferry_hal_sock *sock,
 			      int on);
+
+	/** @name NVMe/TCP receive offloads: required with FERRY_HAL_NIC_CAP_DDP, else NULL.
+	 * @{ */
+	/**
+	 * Offload the receive side of a connected socket (the host end of an NVMe/TCP queue)
+	 * with @p cfg. @retval 0; -ENOTSUP / -ENOSPC / -EINVAL (logged): the queue runs in
+	 * software, nothing changed.
+	 */
+	int (*ddp_queue_add)(struct ferry_hal_sock *sock, const struct ferry_hal_ddp_queue_cfg *cfg);
+	/** End the offload of @p sock: pending teardowns complete (their callbacks run now), every
+	 *  mapping is released, later bytes come without flags. No-op if not offloaded. */
+	void (*ddp_queue_del)(struct ferry_hal_sock *sock);
+	/**
+	 * Map command @p cid to @p dest (a domain of ::ferry_hal_nic_info::ddp_domains, at most
+	 * ddp_max_sges segments, ddp_max_io bytes; the descriptor is copied). The NIC places the
+	 * payload of C2HData PDUs of @p cid at DATAO into it.
+	 * @retval 0; -EBUSY @p cid is mapped or its teardown has not completed; -EINVAL /
+	 *         -EXDEV / -EFAULT / -ENOSPC (logged): not offloaded, receive this I/O in software.
+	 */
+	int (*ddp_setup)(struct ferry_hal_sock *sock, uint16_t cid, const struct ferry_mem *dest);
+	/**
+	 * Release the mapping of @p cid asynchronously; @p done(@p ctx, 0) runs exactly once if
+	 * this returns 0 (see the model above). @retval 0; -ENOENT @p cid is not mapped.
+	 */
+	int (*ddp_teardown)(struct ferry_hal_sock *sock, uint16_t cid, ferry_hal_ddp_done_cb done,
+			    void *ctx);
+	/** Answer the resync request for @p seq: @p found 1 if a PDU header starts exactly there
+	 *  (the NIC resumes tracking from it), 0 if not (it searches again). */
+	void (*ddp_resync)(struct ferry_hal_sock *sock, uint64_t seq, int found);
+	/** Optional: the device's offload counters. */
+	int (*ddp_stats)(struct ferry_device *dev, struct ferry_hal_ddp_stats *stats);
+	/** @} */
 };
 
 FERRY_END_DECLS

@@ -172,8 +172,20 @@ FERRY_API size_t ferry_nvme_tcp_build_term(void *buf, uint8_t pdu_type, uint16_t
  * @{ */
 #define FERRY_NVME_TCP_RX_F_PLACED (1u << 0) /**< the bytes are already at their destination
 						  (received straight into it): no copy */
-#define FERRY_NVME_TCP_RX_F_CRC_OK (1u << 1) /**< the data digest of these bytes was verified
-						  by the NIC: no software CRC for them */
+#define FERRY_NVME_TCP_RX_F_CRC_OK (1u << 1) /**< data bytes: the NIC checks this PDU's digest
+						  and saw no error; data digest bytes: the NIC
+						  verified the digest and it matched */
+/** @} */
+
+/** @name Destination flags (ferry_nvme_tcp_rx_set_dest_ex())
+ * @{ */
+/** Bytes arriving with FERRY_NVME_TCP_RX_F_PLACED are not in the iovecs given (a NIC placed
+ *  them in memory this CPU does not address, e.g. host memory): they are never read there.
+ *  When the digest then needs software, the DONE event sets crc_deferred instead of checking. */
+#define FERRY_NVME_TCP_RX_DEST_F_APART (1u << 0)
+/** Debug check of an offload NIC: compute the data digest in software even when the NIC
+ *  claimed it verified every byte; a mismatch sets both ddgst_error and nic_crc_false. */
+#define FERRY_NVME_TCP_RX_DEST_F_VERIFY (1u << 1)
 /** @} */
 
 /** What ferry_nvme_tcp_rx_advance() / feed() stopped at. */
@@ -199,8 +211,18 @@ struct ferry_nvme_tcp_rx_event {
 	uint8_t ddgst_error;
 	/** DONE: 1 if every data byte arrived with FERRY_NVME_TCP_RX_F_PLACED. */
 	uint8_t all_placed;
-	/** DONE: 1 if every data byte arrived with FERRY_NVME_TCP_RX_F_CRC_OK (no software CRC). */
+	/** DONE: 1 if every data byte and the data digest arrived with FERRY_NVME_TCP_RX_F_CRC_OK
+	 *  (no software CRC). */
 	uint8_t all_crc_ok;
+	/** DONE: 1 if the digest must be checked in software but some bytes are apart
+	 *  (FERRY_NVME_TCP_RX_DEST_F_APART): the caller computes the CRC32C of the final data and
+	 *  compares it with @p ddgst; ddgst_error is 0 then. */
+	uint8_t crc_deferred;
+	/** DONE with FERRY_NVME_TCP_RX_DEST_F_VERIFY: 1 if the NIC claimed the digest verified
+	 *  (all_crc_ok) but software found a mismatch (the NIC lied, or placed wrong bytes). */
+	uint8_t nic_crc_false;
+	/** DONE of a PDU with data and a data digest: the digest as received (host order). */
+	uint32_t ddgst;
 	/** ERROR: the TermReq fatal error status (FERRY_NVME_TCP_FES_*). */
 	uint16_t fes;
 	/** ERROR: the TermReq fatal error information (byte offset of the bad field, ...). */
@@ -251,6 +273,11 @@ struct ferry_nvme_tcp_rx {
 	uint8_t dd;                       /**< private: the PDU has a data digest */
 	uint8_t discard;                  /**< private: data goes nowhere */
 	uint8_t sw_span;                  /**< private: a data span without CRC_OK was seen */
+	uint8_t apart_placed;             /**< private: a PLACED span of an APART destination */
+	uint32_t dest_flags;              /**< private: FERRY_NVME_TCP_RX_DEST_F_* */
+	uint32_t dg_flags;                /**< private: AND of the data digest span flags */
+	uint64_t stream_pos;              /**< private: stream bytes consumed since rx_init() */
+	uint64_t pdu_start;               /**< private: stream offset of the current PDU */
 	struct ferry_nvme_tcp_rx_stats stats; /**< counters (read freely) */
 };
 
@@ -298,6 +325,17 @@ FERRY_API int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *b
 				     size_t *consumed, struct ferry_nvme_tcp_rx_event *ev);
 
 /**
+ * @brief ferry_nvme_tcp_rx_feed() of stream bytes that came with receive flags @p flags: only
+ * FERRY_NVME_TCP_RX_F_CRC_OK may be given (the bytes are in @p buf, so they were not placed).
+ * A NIC's digest verdict rides on the data digest bytes, which a caller may read into its own
+ * buffer with the headers around them.
+ * @retval 0; -EINVAL NULL arguments or FERRY_NVME_TCP_RX_F_PLACED / unknown flags.
+ */
+FERRY_API int ferry_nvme_tcp_rx_feed_ex(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
+					uint32_t flags, size_t *consumed,
+					struct ferry_nvme_tcp_rx_event *ev);
+
+/**
  * @brief After a HEADER event for a PDU with data: receive its @p data_len bytes into
  * @p iov (total at least data_len; the array must stay valid until DONE). NULL/0 discards the
  * data (it is consumed and digest-checked, not stored).
@@ -305,6 +343,30 @@ FERRY_API int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *b
  */
 FERRY_API int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
 					 uint32_t iovcnt);
+
+/**
+ * @brief ferry_nvme_tcp_rx_set_dest() with destination flags @p dflags
+ * (FERRY_NVME_TCP_RX_DEST_F_*; 0 is ferry_nvme_tcp_rx_set_dest()). With APART, @p iov still
+ * receives the bytes that arrive without PLACED (a receive offload's misses) and must hold
+ * data_len bytes; NULL/0 (discard) cannot be APART.
+ * @retval 0; -EINVAL as ferry_nvme_tcp_rx_set_dest(), unknown flags, or APART with discard.
+ */
+FERRY_API int ferry_nvme_tcp_rx_set_dest_ex(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
+					    uint32_t iovcnt, uint32_t dflags);
+
+/**
+ * @brief Resync answer of a receive offload: does a PDU start at stream offset @p seq (bytes
+ * consumed since ferry_nvme_tcp_rx_init(), the first byte of the IC PDU is 0)? Ask after each
+ * event until it answers.
+ * @retval 1 the current PDU starts at @p seq, or the machine is at a PDU boundary there;
+ * @retval 0 @p seq was consumed and is not the current PDU's start (inside a PDU, or an
+ *         earlier one: either way the NIC should search again);
+ * @retval -EAGAIN not consumed yet; -EINVAL NULL @p rx.
+ */
+FERRY_API int ferry_nvme_tcp_rx_pdu_at(const struct ferry_nvme_tcp_rx *rx, uint64_t seq);
+
+/** @brief Stream bytes consumed since ferry_nvme_tcp_rx_init() (0 for NULL). */
+FERRY_API uint64_t ferry_nvme_tcp_rx_stream_pos(const struct ferry_nvme_tcp_rx *rx);
 
 /**
  * @brief The caller found a per-command error in the header of the last HEADER event (no such
