@@ -50,6 +50,23 @@
  * I/Os fail at once with -ENODEV, while attempts continue at the longest delay; a later
  * success brings the bdev back.
  *
+ * ## Receive offloads
+ * On a NIC with FERRY_HAL_NIC_CAP_DDP (ferry/hal/nic.h), each I/O queue's receive is
+ * offloaded after its ICReq/ICResp exchange (a refusal: that queue runs in software), and the
+ * largest transfer of a command is capped to what the NIC maps. Every read is mapped to its
+ * destination before its command is sent: the I/O's own memory when it is local (or in a
+ * domain the NIC places into, such as host memory through the NIC's PCI function: the
+ * addresses are translated from the I/O's domain with ferry_memdomain_translate()), else the
+ * staging buffer its copy or accel sequence reads. The NIC then places the C2H payload there
+ * and verifies the data digest; software copies and checks exactly the bytes the NIC did
+ * not (for host memory: pushes them from the staging buffer), and a digest error is a
+ * digest error whichever side found it. The mapping is torn down after the command's last
+ * PDU, asynchronously: the I/O completes when the NIC released it. A read whose host pages the
+ * NIC's function cannot reach is staged as without offload (reason logged, counted). Resync
+ * requests of the NIC are answered from the receive machine's PDU boundaries. With
+ * FERRY_BDEV_NVMF_F_DDP_VERIFY every digest is also computed in software and a NIC whose
+ * claimed verdict is false is caught (ddp_nic_errors; the read fails and is retried).
+ *
  * ## Threading
  * One thread submits and polls a bdev's I/O (as every bdev); create and destroy from any
  * thread while no I/O is in flight.
@@ -89,8 +106,16 @@ struct ferry_bdev_nvmf_opts {
 	uint32_t ctrlr_loss_timeout_ms; /**< give up (fail I/O with -ENODEV) after this long
 					    without a connection; 0 = 30000 */
 	uint32_t connect_timeout_ms; /**< bound of one connect attempt (create, reconnect); 0 = 5000 */
-	uint32_t flags;              /**< reserved, 0 */
+	uint32_t flags;              /**< FERRY_BDEV_NVMF_F_* */
 };
+
+/** @name Option flags (::ferry_bdev_nvmf_opts::flags)
+ * @{ */
+/** Do not use the NIC's receive offloads even where it has them. */
+#define FERRY_BDEV_NVMF_F_NO_DDP (1u << 0)
+/** Debug check of an offload NIC (needs data digests): compute every digest in software too. */
+#define FERRY_BDEV_NVMF_F_DDP_VERIFY (1u << 1)
+/** @} */
 
 /** Counters of an nvmf bdev (ferry_bdev_nvmf_get_stats()). */
 struct ferry_bdev_nvmf_stats {
@@ -117,6 +142,25 @@ struct ferry_bdev_nvmf_stats {
 	uint64_t protocol_errors; /**< controller violations detected (each sends an H2CTermReq) */
 	uint64_t io_errors;       /**< I/Os completed with an error */
 	uint64_t split_ios; /**< I/Os sent as several commands (larger than one command carries) */
+	/* receive offloads */
+	uint64_t ddp_queues;         /**< I/O queue connections whose receive was offloaded */
+	uint64_t ddp_queue_refused;  /**< I/O queue connections the NIC refused to offload */
+	uint64_t ddp_ios;            /**< read commands mapped for direct data placement */
+	uint64_t ddp_setup_fail;     /**< read commands the NIC refused to map (software) */
+	uint64_t ddp_host_ios;       /**< of ddp_ios: mapped straight into another domain's
+					  memory (host memory: no SoC buffer) */
+	uint64_t ddp_untranslatable; /**< reads into another domain the NIC cannot reach (staged;
+					  the reason is logged) */
+	uint64_t ddp_placed_bytes;   /**< read data the NIC placed (no software copy) */
+	uint64_t ddp_host_bytes;     /**< of ddp_placed_bytes: placed into another domain */
+	uint64_t ddp_fallback_bytes; /**< read data of mapped commands the NIC did not place
+					  (software moved it) */
+	uint64_t nic_crc_bytes;      /**< read data whose data digest the NIC verified */
+	uint64_t sw_crc_bytes;       /**< read data whose data digest software computed */
+	uint64_t ddp_resyncs;        /**< NIC resync requests answered "found" */
+	uint64_t ddp_resync_fail;    /**< NIC resync requests answered "not found" */
+	uint64_t ddp_nic_errors;     /**< NIC misbehaviour caught (a false digest verdict, PLACED
+					  on bytes that are not payload): the I/O failed */
 };
 
 /** @name Connection states (ferry_bdev_nvmf_get_state())

@@ -683,7 +683,7 @@ static int opts_check(const struct ferry_bdev_nvmf_opts *o)
 			  o->name);
 		return -EINVAL;
 	}
-	if (o->flags) {
+	if (o->flags & ~(FERRY_BDEV_NVMF_F_NO_DDP | FERRY_BDEV_NVMF_F_DDP_VERIFY)) {
 		FERRY_ERR(NVMF_COMP, "create '%s': unknown flags 0x%x", o->name, o->flags);
 		return -EINVAL;
 	}
