@@ -1,63 +1,25 @@
 /*
  * The "tcp" backend: the HAL NIC class (ferry/hal/nic.h) over the host's Linux socket stack.
- * This file owns its registration, the device (open/close, no arguments), query() and the ops
- * table; tcp_sock.c has the sockets, tcp_group.c the epoll groups, tcp_addr.c the addresses.
+ * This file owns its registration, the device (open/close, no arguments) and the ops table,
+ * which is made of the backend SDK's socket kit (ferry/hal/sock.h: sockets, epoll groups,
+ * addresses, the rate-limited log of peer-caused failures; the design notes are there).
  *
  * Arguments: none (an unknown key is refused).
- *
- * Notes on the design:
- *  - Sockets are non-blocking from creation (SOCK_NONBLOCK, accept4): no call ever waits
- *    except group_poll() for at most its timeout.
- *  - The data path is one system call per sendv()/recvv() (sendmsg with MSG_NOSIGNAL, readv),
- *    no lock, no allocation, no copy: the kernel reads from and writes to the caller's
- *    iovecs, hence FERRY_HAL_NIC_RX_F_PLACED on every receive (and never CRC_OK: a socket
- *    does not check NVMe/TCP digests).
- *  - Groups are level-triggered epoll instances. OUT interest is off by default and switched
- *    by group_want_out() (one epoll_ctl only when it changes), so idle writable sockets do
- *    not wake a poller.
- *  - Failures a peer can cause (resets, broken pipes, refused connects) are logged through a
- *    per-device rate limit; local mistakes (bad address, bad arguments) always.
  */
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include "tcp_internal.h"
+#include <ferry/log.h>
+#include <ferry/hal/hal.h>
+#include <ferry/hal/sock.h>
+
+#define TCP_COMP "tcp"
 
 static const char *const tcp_keys[] = {NULL};
 
-static const struct ferry_hal_backend tcp_backend;
-
-struct tcp_dev *tcp_dev_get(struct ferry_device *fdev)
-{
-	if (!fdev || ferry_hal_dev_get_backend(fdev) != &tcp_backend)
-		return NULL;
-	return ferry_hal_dev_get_priv(fdev);
-}
-
-int tcp_ratelimit(struct tcp_ratelimit *rl, unsigned int *suppressed)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	unsigned long long now = (unsigned long long)ts.tv_sec * 1000000000ull +
-				 (unsigned long long)ts.tv_nsec;
-	unsigned long long start = atomic_load_explicit(&rl->window_start_ns, memory_order_relaxed);
-	if (now - start >= 1000000000ull &&
-	    atomic_compare_exchange_strong(&rl->window_start_ns, &start, now)) {
-		atomic_store(&rl->in_window, 0);
-		unsigned int s = atomic_exchange(&rl->suppressed, 0);
-		if (suppressed)
-			*suppressed = s;
-	} else if (suppressed) {
-		*suppressed = 0;
-	}
-	if (atomic_fetch_add(&rl->in_window, 1) < TCP_RL_BURST)
-		return 1;
-	atomic_fetch_add(&rl->suppressed, 1);
-	return 0;
-}
+/* The device's private state: the kit's handle first (ferry/hal/sock.h finds it there). */
+struct tcp_dev {
+	struct ferry_hal_lsock_dev *ld;
+};
 
 static int tcp_open(struct ferry_device *fdev, const char *args)
 {
@@ -65,11 +27,14 @@ static int tcp_open(struct ferry_device *fdev, const char *args)
 		return -EINVAL; /* logged, with the key */
 	struct tcp_dev *dev = calloc(1, sizeof(*dev));
 	if (!dev) {
-		TCP_ERR("open: out of memory");
+		ferry_log(FERRY_LOG_ERROR, TCP_COMP, "open: out of memory");
 		return -ENOMEM;
 	}
-	dev->fdev = fdev;
-	snprintf(dev->name, sizeof(dev->name), "%s", ferry_device_get_name(fdev));
+	int rc = ferry_hal_lsock_dev_create(fdev, TCP_COMP, &dev->ld);
+	if (rc) {
+		free(dev); /* logged by the kit */
+		return rc;
+	}
 	ferry_hal_dev_set_priv(fdev, dev);
 	return 0;
 }
@@ -79,53 +44,30 @@ static void tcp_dev_close(struct ferry_device *fdev)
 	struct tcp_dev *dev = ferry_hal_dev_get_priv(fdev);
 	if (!dev)
 		return;
-	/* Sockets and groups still open keep a pointer to dev for their rate limit: leak the
-	 * few bytes rather than leave them dangling, and say so. */
-	uint32_t ns = atomic_load(&dev->nsocks), ng = atomic_load(&dev->ngroups);
-	if (ns || ng) {
-		TCP_WARN("%s: closed with %u socket(s) and %u group(s) still open", dev->name, ns,
-			 ng);
-		ferry_hal_dev_set_priv(fdev, NULL);
-		return;
-	}
 	ferry_hal_dev_set_priv(fdev, NULL);
+	/* Sockets or groups still open: the kit warns and keeps its state for them. */
+	ferry_hal_lsock_dev_destroy(dev->ld);
 	free(dev);
-}
-
-static int tcp_query(struct ferry_device *fdev, struct ferry_hal_nic_info *info)
-{
-	if (!tcp_dev_get(fdev) || !info) {
-		TCP_ERR("query: %s", info ? "not a tcp device" : "NULL info");
-		return -EINVAL;
-	}
-	uint32_t iov = IOV_MAX < TCP_MAX_IOV ? (uint32_t)IOV_MAX : TCP_MAX_IOV;
-	*info = (struct ferry_hal_nic_info){
-		.caps = FERRY_HAL_NIC_CAP_TCP,
-		.max_send_iov = iov,
-		.max_recv_iov = iov,
-		.max_sockets = 0,
-	};
-	return 0;
 }
 
 static const struct ferry_hal_nic_ops tcp_nic_ops = {
 	.abi_version = FERRY_HAL_NIC_ABI_VERSION,
-	.query = tcp_query,
-	.listen = tcp_listen,
-	.accept = tcp_accept,
-	.connect = tcp_connect,
-	.sock_error = tcp_sock_error,
-	.close = tcp_close,
-	.get_addr = tcp_get_addr,
-	.sendv = tcp_sendv,
-	.recvv = tcp_recvv,
-	.group_create = tcp_group_create,
-	.group_destroy = tcp_group_destroy,
-	.group_add = tcp_group_add,
-	.group_remove = tcp_group_remove,
-	.group_poll = tcp_group_poll,
-	.sock_stats = tcp_sock_stats,
-	.group_want_out = tcp_group_want_out,
+	.query = ferry_hal_lsock_query,
+	.listen = ferry_hal_lsock_listen,
+	.accept = ferry_hal_lsock_accept,
+	.connect = ferry_hal_lsock_connect,
+	.sock_error = ferry_hal_lsock_sock_error,
+	.close = ferry_hal_lsock_close,
+	.get_addr = ferry_hal_lsock_get_addr,
+	.sendv = ferry_hal_lsock_sendv,
+	.recvv = ferry_hal_lsock_recvv,
+	.group_create = ferry_hal_lsock_group_create,
+	.group_destroy = ferry_hal_lsock_group_destroy,
+	.group_add = ferry_hal_lsock_group_add,
+	.group_remove = ferry_hal_lsock_group_remove,
+	.group_poll = ferry_hal_lsock_group_poll,
+	.sock_stats = ferry_hal_lsock_sock_stats,
+	.group_want_out = ferry_hal_lsock_group_want_out,
 };
 
 static const struct ferry_hal_backend tcp_backend = {

@@ -1,5 +1,5 @@
 /*
- * Address strings of the tcp backend: strict parsing of "a.b.c.d:port" and "[v6]:port" into
+ * Address strings of the socket kit: strict parsing of "a.b.c.d:port" and "[v6]:port" into
  * a sockaddr, and the reverse for get_addr(). No name resolution (it would block): numeric
  * addresses only. Every refusal is -EINVAL with a message naming the string and the rule.
  */
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include "tcp_internal.h"
+#include "lsock_internal.h"
 
 /* "0".."65535", decimal digits only (no sign, no space, no leading zero but "0" itself). */
 static int parse_port(const char *s, uint16_t *port)
@@ -25,10 +25,11 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
-_Static_assert(INET6_ADDRSTRLEN - 1 + sizeof("[]:65535") <= TCP_ADDR_STRLEN,
+_Static_assert(INET6_ADDRSTRLEN - 1 + sizeof("[]:65535") <= LSOCK_ADDR_STRLEN,
 	       "a parsed address string fits struct ferry_hal_sock::peer");
 
-int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, socklen_t *len)
+int lsock_addr_parse(const struct ferry_hal_lsock_dev *ld, const char *str, int listen,
+		     struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN]; /* longer is no numeric address */
 	const char *port_str;
@@ -36,14 +37,14 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 	uint16_t port;
 
 	if (!str) {
-		TCP_ERR("address: NULL (\"a.b.c.d:port\" or \"[v6]:port\" required)");
+		LSOCK_ERR(ld, "address: NULL (\"a.b.c.d:port\" or \"[v6]:port\" required)");
 		return -EINVAL;
 	}
 	if (str[0] == '[') {
 		const char *close = strchr(str, ']');
 		size_t hl = close ? (size_t)(close - str - 1) : 0;
 		if (!close || hl == 0 || hl >= sizeof(host) || close[1] != ':') {
-			TCP_ERR("address '%s': IPv6 is \"[addr]:port\"", str);
+			LSOCK_ERR(ld, "address '%s': IPv6 is \"[addr]:port\"", str);
 			return -EINVAL;
 		}
 		memcpy(host, str + 1, hl);
@@ -54,7 +55,7 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 		const char *colon = strrchr(str, ':');
 		size_t hl = colon ? (size_t)(colon - str) : 0;
 		if (!colon || hl == 0 || hl >= sizeof(host) || memchr(str, ':', hl)) {
-			TCP_ERR("address '%s': IPv4 is \"a.b.c.d:port\" (IPv6 in brackets)", str);
+			LSOCK_ERR(ld, "address '%s': IPv4 is \"a.b.c.d:port\" (IPv6 in brackets)", str);
 			return -EINVAL;
 		}
 		memcpy(host, str, hl);
@@ -63,11 +64,11 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 		v6 = 0;
 	}
 	if (parse_port(port_str, &port)) {
-		TCP_ERR("address '%s': port '%s' is not a decimal number 0..65535", str, port_str);
+		LSOCK_ERR(ld, "address '%s': port '%s' is not a decimal number 0..65535", str, port_str);
 		return -EINVAL;
 	}
 	if (port == 0 && !listen) {
-		TCP_ERR("address '%s': cannot connect to port 0", str);
+		LSOCK_ERR(ld, "address '%s': cannot connect to port 0", str);
 		return -EINVAL;
 	}
 	memset(ss, 0, sizeof(*ss));
@@ -76,7 +77,7 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons(port);
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-			TCP_ERR("address '%s': '%s' is not a numeric IPv6 address", str, host);
+			LSOCK_ERR(ld, "address '%s': '%s' is not a numeric IPv6 address", str, host);
 			return -EINVAL;
 		}
 		*len = sizeof(*a);
@@ -86,7 +87,7 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 		a->sin_port = htons(port);
 		/* inet_pton takes exactly four decimal parts 0..255 without leading zeros. */
 		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-			TCP_ERR("address '%s': '%s' is not a dotted-quad IPv4 address", str, host);
+			LSOCK_ERR(ld, "address '%s': '%s' is not a dotted-quad IPv4 address", str, host);
 			return -EINVAL;
 		}
 		*len = sizeof(*a);
@@ -94,7 +95,8 @@ int tcp_addr_parse(const char *str, int listen, struct sockaddr_storage *ss, soc
 	return 0;
 }
 
-int tcp_addr_format(const struct sockaddr *sa, char *buf, size_t len)
+int lsock_addr_format(const struct ferry_hal_lsock_dev *ld, const struct sockaddr *sa, char *buf,
+		      size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 	int n;
@@ -108,11 +110,11 @@ int tcp_addr_format(const struct sockaddr *sa, char *buf, size_t len)
 		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
 		n = snprintf(buf, len, "[%s]:%u", host, (unsigned int)ntohs(a->sin6_port));
 	} else {
-		TCP_ERR("get_addr: address family %d", (int)sa->sa_family);
+		LSOCK_ERR(ld, "get_addr: address family %d", (int)sa->sa_family);
 		return -EAFNOSUPPORT;
 	}
 	if (n < 0 || (size_t)n >= len) {
-		TCP_ERR("get_addr: buffer of %zu bytes too small (%d needed)", len, n + 1);
+		LSOCK_ERR(ld, "get_addr: buffer of %zu bytes too small (%d needed)", len, n + 1);
 		return -ENOBUFS;
 	}
 	return 0;
