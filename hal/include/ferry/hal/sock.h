@@ -14,8 +14,14 @@
  *
  * ## Use
  * - In the backend's open(): ferry_hal_lsock_dev_create(), and store the handle as the
- *   **first member** of the private state given to ferry_hal_dev_set_priv() (the kit finds
- *   it there from a ::ferry_device). In close(): ferry_hal_lsock_dev_destroy().
+ *   **first member** of the private state given to ferry_hal_dev_set_priv(): a
+ *   `struct ferry_hal_lsock_dev *` at offset 0 of that struct. The kit's functions that take
+ *   a ::ferry_device find their state as
+ *   `*(struct ferry_hal_lsock_dev **)ferry_hal_dev_get_priv(dev)`, and refuse (-EINVAL) a
+ *   device whose private state is NULL or whose handle is not one created for that very
+ *   device; a device of a backend that does not follow this layout must never reach them
+ *   (its first pointer would be read), which holds when they are only called through the
+ *   backend's own ops table. In close(): ferry_hal_lsock_dev_destroy().
  * - A socket's extra state: ferry_hal_lsock_set_priv() / ferry_hal_lsock_get_priv() (the kit
  *   never looks at it; the backend frees it in its close() wrapper before calling
  *   ferry_hal_lsock_close()).
@@ -27,6 +33,11 @@
  * IPv4 "a.b.c.d:port" and IPv6 "[v6]:port" only (no names); TCP_NODELAY on request; SIGPIPE
  * never raised; level-triggered epoll with microsecond timeouts; recvv() reports
  * FERRY_HAL_NIC_RX_F_PLACED (it reads straight into the caller's iovecs), never CRC_OK.
+ *
+ * Logging: every message names the component given to ferry_hal_lsock_dev_create() (e.g.
+ * "tcp"); a message with no device to name (a NULL socket or group) names "hal". Failures a
+ * peer can cause (resets, refused connects, broken pipes) are rate limited per device (10 per
+ * second, the rest counted); their reason always reaches ferry_last_error().
  *
  * Threading: as ferry/hal/nic.h (a socket on one thread at a time; create/destroy thread-safe).
  */
@@ -42,12 +53,24 @@ struct ferry_hal_lsock_dev;
 
 /**
  * @brief Create the kit's state for @p dev; @p comp names the backend in log messages.
- * @retval 0; -EINVAL NULL arguments; -ENOMEM.
+ *
+ * Does not store the handle: the backend puts it first in its private state (see "Use").
+ * @param[in] dev the device being opened.
+ * @param[in] comp log component, 1..31 characters (copied).
+ * @param[out] out the handle (untouched on failure).
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument, @p comp empty or longer than 31 characters.
+ * @retval -ENOMEM out of memory.
  */
 FERRY_API int ferry_hal_lsock_dev_create(struct ferry_device *dev, const char *comp,
 					 struct ferry_hal_lsock_dev **out);
 
-/** @brief Destroy the state (every socket and group of the device closed first). NULL: no-op. */
+/**
+ * @brief Destroy the state (every socket and group of the device closed first). NULL: no-op.
+ *
+ * With sockets or groups still open it logs a warning and keeps (leaks) the state they point
+ * to rather than leave them dangling.
+ */
 FERRY_API void ferry_hal_lsock_dev_destroy(struct ferry_hal_lsock_dev *ld);
 
 /** @name The TCP members of ::ferry_hal_nic_ops (same signatures and contracts)
@@ -85,7 +108,14 @@ FERRY_API int ferry_hal_lsock_group_add(struct ferry_hal_sock_group *group, stru
 					void *ctx);
 /** group_remove() */
 FERRY_API int ferry_hal_lsock_group_remove(struct ferry_hal_sock_group *group, struct ferry_hal_sock *sock);
-/** group_poll(): sockets marked ready come first and make the call not wait */
+/**
+ * group_poll(): sockets marked ready (ferry_hal_lsock_set_ready()) come first, as
+ * FERRY_HAL_SOCK_EV_IN, in FIFO order rotated by each poll (with more ready than @p max, the
+ * array is filled with ready sockets only and the next poll continues with the ones not
+ * reported); when any was reported the epoll wait that follows has timeout 0. Epoll events
+ * of a socket already reported ready are merged into its entry (OR of the flags): a socket
+ * appears at most once in one poll's output.
+ */
 FERRY_API int ferry_hal_lsock_group_poll(struct ferry_hal_sock_group *group,
 					 struct ferry_hal_sock_event *events, uint32_t max,
 					 uint32_t timeout_us);
@@ -96,20 +126,22 @@ FERRY_API int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *group,
 
 /** @name Backend hooks
  * @{ */
-/** @brief The backend's per-socket state (NULL until set). */
+/** @brief The backend's per-socket state (NULL until set; NULL for a NULL socket). */
 FERRY_API void *ferry_hal_lsock_get_priv(const struct ferry_hal_sock *sock);
-/** @brief Attach the backend's per-socket state. */
+/** @brief Attach the backend's per-socket state (NULL detaches; NULL socket: no-op). */
 FERRY_API void ferry_hal_lsock_set_priv(struct ferry_hal_sock *sock, void *priv);
 /** @brief The socket's file descriptor (-1 for NULL). */
 FERRY_API int ferry_hal_lsock_fd(const struct ferry_hal_sock *sock);
-/** @brief The device the socket belongs to. */
+/** @brief The device the socket belongs to (NULL for NULL). */
 FERRY_API struct ferry_device *ferry_hal_lsock_device(const struct ferry_hal_sock *sock);
-/** @brief The group the socket is in (NULL: none). */
+/** @brief The group the socket is in (NULL: none, or a NULL socket). */
 FERRY_API struct ferry_hal_sock_group *ferry_hal_lsock_group(const struct ferry_hal_sock *sock);
 /**
  * @brief While @p on, group_poll() of the socket's group reports it FERRY_HAL_SOCK_EV_IN
  * without waiting (the backend holds bytes or work for it). Call on the socket's thread; kept
- * across group changes; cleared by close().
+ * across group changes (set while in no group, or kept through group_remove() or the
+ * destruction of its group, the mark makes the next group report it); cleared by close().
+ * Setting it on when on, or off when off, changes nothing. NULL socket: no-op.
  */
 FERRY_API void ferry_hal_lsock_set_ready(struct ferry_hal_sock *sock, int on);
 /** @} */
