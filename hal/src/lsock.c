@@ -139,7 +139,8 @@ static struct ferry_hal_sock *sock_alloc(struct ferry_hal_lsock_dev *dev, int fd
 	return s;
 }
 
-static int set_int(const struct ferry_hal_lsock_dev *ld, int fd, int level, int name, int val, const char *what)
+static int set_int(const struct ferry_hal_lsock_dev *ld, int fd, int level, int name, int val,
+		   const char *what)
 {
 	if (setsockopt(fd, level, name, &val, sizeof(val))) {
 		int e = errno;
@@ -151,7 +152,8 @@ static int set_int(const struct ferry_hal_lsock_dev *ld, int fd, int level, int 
 
 /* Creates a non-blocking socket for @p opts, with the options that must precede
  * bind/connect (buffer sizes decide the window scale at the handshake). */
-static int sock_open(const struct ferry_hal_lsock_dev *ld, const char *op, const struct ferry_hal_sock_opts *opts, int listen,
+static int sock_open(const struct ferry_hal_lsock_dev *ld, const char *op,
+		     const struct ferry_hal_sock_opts *opts, int listen,
 		     struct sockaddr_storage *ss, socklen_t *sl, int *fd_out)
 {
 	const char *bad = sock_opts_check(opts);

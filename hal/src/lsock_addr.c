@@ -55,7 +55,8 @@ int lsock_addr_parse(const struct ferry_hal_lsock_dev *ld, const char *str, int 
 		const char *colon = strrchr(str, ':');
 		size_t hl = colon ? (size_t)(colon - str) : 0;
 		if (!colon || hl == 0 || hl >= sizeof(host) || memchr(str, ':', hl)) {
-			LSOCK_ERR(ld, "address '%s': IPv4 is \"a.b.c.d:port\" (IPv6 in brackets)", str);
+			LSOCK_ERR(ld, "address '%s': IPv4 is \"a.b.c.d:port\" (IPv6 in brackets)",
+				  str);
 			return -EINVAL;
 		}
 		memcpy(host, str, hl);
@@ -64,7 +65,8 @@ int lsock_addr_parse(const struct ferry_hal_lsock_dev *ld, const char *str, int 
 		v6 = 0;
 	}
 	if (parse_port(port_str, &port)) {
-		LSOCK_ERR(ld, "address '%s': port '%s' is not a decimal number 0..65535", str, port_str);
+		LSOCK_ERR(ld, "address '%s': port '%s' is not a decimal number 0..65535", str,
+			  port_str);
 		return -EINVAL;
 	}
 	if (port == 0 && !listen) {
@@ -77,7 +79,8 @@ int lsock_addr_parse(const struct ferry_hal_lsock_dev *ld, const char *str, int 
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons(port);
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-			LSOCK_ERR(ld, "address '%s': '%s' is not a numeric IPv6 address", str, host);
+			LSOCK_ERR(ld, "address '%s': '%s' is not a numeric IPv6 address", str,
+				  host);
 			return -EINVAL;
 		}
 		*len = sizeof(*a);
@@ -87,7 +90,8 @@ int lsock_addr_parse(const struct ferry_hal_lsock_dev *ld, const char *str, int 
 		a->sin_port = htons(port);
 		/* inet_pton takes exactly four decimal parts 0..255 without leading zeros. */
 		if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-			LSOCK_ERR(ld, "address '%s': '%s' is not a dotted-quad IPv4 address", str, host);
+			LSOCK_ERR(ld, "address '%s': '%s' is not a dotted-quad IPv4 address", str,
+				  host);
 			return -EINVAL;
 		}
 		*len = sizeof(*a);

@@ -198,8 +198,7 @@ void lsock_group_leave(struct ferry_hal_sock *s)
 	unlink_member(g, s);
 }
 
-int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *g, struct ferry_hal_sock *s,
-				   int on)
+int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *g, struct ferry_hal_sock *s, int on)
 {
 	if (!g || !s || s->group != g) {
 		LSOCK_ERR(g ? g->dev : NULL, "group_want_out: %s",

@@ -79,7 +79,7 @@ struct ferry_hal_sock_group {
 	uint32_t nmembers;
 	struct ferry_hal_sock *ready_head, *ready_tail; /* FIFO, rotated by group_poll() */
 	uint32_t nready;
-	uint64_t poll_gen; /* incremented by every group_poll() */
+	uint64_t poll_gen;       /* incremented by every group_poll() */
 	struct epoll_event *evs; /* LSOCK_GROUP_EVENTS, allocated at creation */
 };
 

@@ -78,19 +78,22 @@ FERRY_API void ferry_hal_lsock_dev_destroy(struct ferry_hal_lsock_dev *ld);
 /** query(): caps FERRY_HAL_NIC_CAP_TCP, iovec limits; the DDP fields 0. */
 FERRY_API int ferry_hal_lsock_query(struct ferry_device *dev, struct ferry_hal_nic_info *info);
 /** listen() */
-FERRY_API int ferry_hal_lsock_listen(struct ferry_device *dev, const struct ferry_hal_sock_opts *opts,
+FERRY_API int ferry_hal_lsock_listen(struct ferry_device *dev,
+				     const struct ferry_hal_sock_opts *opts,
 				     struct ferry_hal_sock **out);
 /** accept() */
 FERRY_API int ferry_hal_lsock_accept(struct ferry_hal_sock *listener, struct ferry_hal_sock **out);
 /** connect() */
-FERRY_API int ferry_hal_lsock_connect(struct ferry_device *dev, const struct ferry_hal_sock_opts *opts,
+FERRY_API int ferry_hal_lsock_connect(struct ferry_device *dev,
+				      const struct ferry_hal_sock_opts *opts,
 				      struct ferry_hal_sock **out);
 /** sock_error() */
 FERRY_API int ferry_hal_lsock_sock_error(struct ferry_hal_sock *sock);
 /** close() */
 FERRY_API void ferry_hal_lsock_close(struct ferry_hal_sock *sock);
 /** get_addr() */
-FERRY_API int ferry_hal_lsock_get_addr(struct ferry_hal_sock *sock, int peer, char *buf, size_t len);
+FERRY_API int ferry_hal_lsock_get_addr(struct ferry_hal_sock *sock, int peer, char *buf,
+				       size_t len);
 /** sendv() */
 FERRY_API ssize_t ferry_hal_lsock_sendv(struct ferry_hal_sock *sock, const struct iovec *iov,
 					uint32_t iovcnt);
@@ -98,16 +101,19 @@ FERRY_API ssize_t ferry_hal_lsock_sendv(struct ferry_hal_sock *sock, const struc
 FERRY_API ssize_t ferry_hal_lsock_recvv(struct ferry_hal_sock *sock, const struct iovec *iov,
 					uint32_t iovcnt, uint32_t *flags);
 /** sock_stats() */
-FERRY_API int ferry_hal_lsock_sock_stats(struct ferry_hal_sock *sock, struct ferry_hal_sock_stats *stats);
+FERRY_API int ferry_hal_lsock_sock_stats(struct ferry_hal_sock *sock,
+					 struct ferry_hal_sock_stats *stats);
 /** group_create() */
-FERRY_API int ferry_hal_lsock_group_create(struct ferry_device *dev, struct ferry_hal_sock_group **out);
+FERRY_API int ferry_hal_lsock_group_create(struct ferry_device *dev,
+					   struct ferry_hal_sock_group **out);
 /** group_destroy() */
 FERRY_API void ferry_hal_lsock_group_destroy(struct ferry_hal_sock_group *group);
 /** group_add() */
-FERRY_API int ferry_hal_lsock_group_add(struct ferry_hal_sock_group *group, struct ferry_hal_sock *sock,
-					void *ctx);
+FERRY_API int ferry_hal_lsock_group_add(struct ferry_hal_sock_group *group,
+					struct ferry_hal_sock *sock, void *ctx);
 /** group_remove() */
-FERRY_API int ferry_hal_lsock_group_remove(struct ferry_hal_sock_group *group, struct ferry_hal_sock *sock);
+FERRY_API int ferry_hal_lsock_group_remove(struct ferry_hal_sock_group *group,
+					   struct ferry_hal_sock *sock);
 /**
  * group_poll(): sockets marked ready (ferry_hal_lsock_set_ready()) come first, as
  * FERRY_HAL_SOCK_EV_IN, in FIFO order rotated by each poll (with more ready than @p max, the
