@@ -16,7 +16,7 @@
  *
  *   ipu_forward [--plain] [--digests] [--blocks N] [--crypto-key HEX]
  *               [--target ADDR:PORT --subnqn NQN] [--dump-written FILE] [--timeout S]
- *               [-- ferry-nvme-host options]
+ *               [--nic tcp|mock-offload] [--nic-args ARGS] [-- ferry-nvme-host options]
  *
  * --target uses a running NVMe-oF/TCP target instead of starting ferry-nvmf-tgt (the Linux
  * kernel's nvmet-tcp, in the guest tests): the stack is crypto on dif when its namespace has
@@ -24,6 +24,17 @@
  * key2 in hex (64 digits). --dump-written writes, after the host exited, the plaintext image
  * of the namespace as the host sees it (read back through the stack) to FILE, so that a test
  * can check the target's store independently.
+ *
+ * --nic mock-offload: the initiator connects through the NIC of the mock device that also
+ * provides the PCIe endpoint (functions "nvme" and "nic"), a model of an NVMe/TCP receive
+ * offload NIC (direct data placement and data-digest verification; ferry/hal/nic.h). The host
+ * maps its buffers in the "nic" function's IOMMU too (ferry-nvme-host --share-fn nic), so the
+ * NIC places a plain READ's C2H data straight into host memory (the nvmf bdev translates the
+ * I/O's "nvme" function addresses into the "nic" function's): no byte of it passes through a
+ * SoC buffer and no software computes its digest. With crypto/dif in the stack the NIC places
+ * into the one local buffer the fused decrypt/strip reads. Implies --digests (the NIC verifies
+ * data digests). --nic-args adds mock device arguments (its fault model: place_miss_ppm=...).
+ * Default: --nic tcp (the tcp backend, opened by the nvmf bdev).
  * Exit status: the host's (0: the workload ran and every block verified).
  */
 #include <errno.h>
@@ -53,7 +64,7 @@ static void usage(const char *argv0)
 	fprintf(stderr,
 		"usage: %s [--plain] [--digests] [--blocks N] [--crypto-key HEX]\n"
 		"          [--target ADDR:PORT --subnqn NQN] [--dump-written FILE] [--timeout S]\n"
-		"          [-- ferry-nvme-host options]\n",
+		"          [--nic tcp|mock-offload] [--nic-args ARGS] [-- ferry-nvme-host options]\n",
 		argv0);
 }
 
@@ -215,12 +226,46 @@ static void report_initiator(const struct ferry_bdev_nvmf_stats *a,
 	       (unsigned long long)(b->retries - a->retries));
 }
 
+/* What the NIC's receive offloads did with the read data (--nic mock-offload). */
+static void report_offload(const struct ferry_bdev_nvmf_stats *a,
+			   const struct ferry_bdev_nvmf_stats *b, const char *nic)
+{
+#define D(f) ((double)(b->f - a->f))
+	double rd = D(bytes_read), mib = 1048576.0;
+	double placed = D(ddp_placed_bytes), host = D(ddp_host_bytes);
+	printf("initiator receive offload (NIC of %s, direct data placement + data digests):\n",
+	       nic);
+	printf("  queues offloaded %llu (refused %llu); read commands mapped %.0f (straight into "
+	       "host memory %.0f), setups refused %.0f, host pages the NIC cannot see %.0f\n",
+	       (unsigned long long)b->ddp_queues, (unsigned long long)b->ddp_queue_refused,
+	       D(ddp_ios), D(ddp_host_ios), D(ddp_setup_fail), D(ddp_untranslatable));
+	printf("  read data:                 %.2f MiB; placed by the NIC %.2f MiB (into host memory "
+	       "through its PCI function %.2f MiB, into local buffers %.2f MiB), not placed "
+	       "%.2f MiB\n",
+	       rd / mib, placed / mib, host / mib, (placed - host) / mib,
+	       D(ddp_fallback_bytes) / mib);
+	printf("  SoC bytes of read data:    %.0f (%.3f per byte read)\n", rd - host,
+	       rd > 0 ? (rd - host) / rd : 0.0);
+	printf("  software CRC bytes:        %.0f (%.3f per byte read); verified by the NIC %.0f, "
+	       "digest errors %.0f, NIC errors caught %.0f\n",
+	       D(sw_crc_bytes), rd > 0 ? D(sw_crc_bytes) / rd : 0.0, D(nic_crc_bytes),
+	       D(digest_errors), D(ddp_nic_errors));
+	if (placed > host)
+		printf("  local placement:           %.2f MiB placed into the staging buffer whose "
+		       "accel sequence (the fused decrypt/strip) reads it; %.0f I/Os ran their copy "
+		       "in the sequence\n",
+		       (placed - host) / mib, D(seq_ios));
+	printf("  resyncs %.0f (not found %.0f)\n", D(ddp_resyncs), D(ddp_resync_fail));
+#undef D
+}
+
 int main(int argc, char **argv)
 {
 	int plain = 0, digests = 0;
 	uint64_t blocks = 8192;
 	double timeout = 300;
 	const char *target = NULL, *subnqn = SUBNQN, *dump = NULL, *keyhex = NULL;
+	const char *nic_name = "tcp", *nic_args = NULL;
 	char **host_args = default_host_args;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -240,6 +285,10 @@ int main(int argc, char **argv)
 			keyhex = argv[++i];
 		else if (!strcmp(a, "--dump-written") && v)
 			dump = argv[++i];
+		else if (!strcmp(a, "--nic") && v)
+			nic_name = argv[++i];
+		else if (!strcmp(a, "--nic-args") && v)
+			nic_args = argv[++i];
 		else if (!strcmp(a, "--")) {
 			host_args = argv + i + 1;
 			break;
@@ -253,6 +302,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ipu_forward: --crypto-key takes 64 hex digits (key1 || key2)\n");
 		return 2;
 	}
+	int offload = !strcmp(nic_name, "mock-offload");
+	if (!offload && strcmp(nic_name, "tcp")) {
+		fprintf(stderr, "ipu_forward: --nic takes tcp or mock-offload\n");
+		return 2;
+	}
+	if (offload)
+		digests = 1;
 	if (blocks == 0 || blocks > (1u << 22)) {
 		fprintf(stderr, "ipu_forward: --blocks takes 1..%u\n", 1u << 22);
 		return 2;
@@ -274,6 +330,31 @@ int main(int argc, char **argv)
 	int rc = 1;
 	struct ferry_bdev *nvmf = NULL;
 	struct ep_stack *s = NULL;
+	struct ferry_device *dev = NULL;
+	char **spawn_args = NULL;
+	if (offload) {
+		/* One mock device: the PCIe endpoint's "nvme" function and the offload NIC, whose
+		 * "nic" function sees host memory. */
+		char margs[512];
+		snprintf(margs, sizeof(margs), "host_mem=64M,iova_size=256M,functions=nvme:nic%s%s",
+			 nic_args ? "," : "", nic_args ? nic_args : "");
+		if (ferry_device_open("mock", margs, &dev) ||
+		    !(ferry_device_get_classes(dev) & FERRY_DEVICE_CLASS_NIC)) {
+			fprintf(stderr, "ipu_forward: no mock offload NIC (mock %s): %s\n", margs,
+				ferry_last_error());
+			goto out;
+		}
+		/* The host maps every buffer in the "nic" function too. */
+		int n = 0;
+		while (host_args[n])
+			n++;
+		spawn_args = calloc((size_t)n + 3, sizeof(*spawn_args));
+		if (!spawn_args)
+			goto out;
+		spawn_args[0] = "--share-fn";
+		spawn_args[1] = "nic";
+		memcpy(spawn_args + 2, host_args, (size_t)n * sizeof(*spawn_args));
+	}
 	struct ferry_bdev_nvmf_opts no = {.size = sizeof(no),
 					  .name = "ipu_nvmf0",
 					  .addr = target,
@@ -282,7 +363,8 @@ int main(int argc, char **argv)
 					  .queue_depth = 64,
 					  .hdgst = (uint8_t)digests,
 					  .ddgst = (uint8_t)digests,
-					  .retry_count = 3};
+					  .retry_count = 3,
+					  .nic = dev};
 	if (ferry_bdev_nvmf_create(&no, &nvmf)) {
 		fprintf(stderr, "ipu_forward: connecting to %s (%s) failed: %s\n", target, subnqn,
 			ferry_last_error());
@@ -294,25 +376,27 @@ int main(int argc, char **argv)
 				   .base = nvmf,
 				   .crypto_dif = !plain && has_pi,
 				   .crypto_only = !plain && !has_pi,
-				   .key = keyhex ? key : NULL};
+				   .key = keyhex ? key : NULL,
+				   .dev = dev};
 	if (ep_stack_create(&so, &s))
 		goto out;
 	printf("firmware: device %s, NVMe controller on PCI function 0 (\"pcie\" transport), "
 	       "namespace 1 = %s\n",
 	       ferry_device_get_name(s->dev), ferry_bdev_get_name(s->top));
-	printf("firmware: %s%s%s%s%s%s: NVMe/TCP to %s, %s, %u-byte blocks, %llu blocks%s\n",
+	printf("firmware: %s%s%s%s%s%s: NVMe/TCP to %s, %s, %u-byte blocks, %llu blocks%s%s\n",
 	       s->crypto_bdev ? ferry_bdev_get_name(s->crypto_bdev) : "",
 	       s->crypto_bdev ? " (AES-XTS-128) -> " : "",
 	       s->dif_bdev ? ferry_bdev_get_name(s->dif_bdev) : "",
 	       s->dif_bdev ? " (PI type 1)" : "", s->dif_bdev ? " -> " : "",
 	       ferry_bdev_get_name(nvmf), target, subnqn, ferry_bdev_get_block_size(nvmf),
 	       (unsigned long long)ferry_bdev_get_num_blocks(nvmf),
-	       digests ? ", header and data digests" : "");
+	       digests ? ", header and data digests" : "",
+	       offload ? ", receive offloads of the mock NIC (placement into host memory)" : "");
 	struct ep_counters before, after;
 	struct ferry_bdev_nvmf_stats nb = {.size = sizeof(nb)}, na = {.size = sizeof(na)};
 	ep_stack_snap(s, &before);
 	ferry_bdev_nvmf_get_stats(nvmf, &nb);
-	pid_t pid = ep_stack_spawn_host(s, host, host_args);
+	pid_t pid = ep_stack_spawn_host(s, host, spawn_args ? spawn_args : host_args);
 	if (pid < 0) {
 		fprintf(stderr, "ipu_forward: starting the host failed: %s\n", strerror(-pid));
 		goto out;
@@ -328,6 +412,8 @@ int main(int argc, char **argv)
 	printf("firmware: host exited with %d\n", rc);
 	ep_stack_report(&before, &after, ep_host_dptr_bytes(host_args), plain);
 	report_initiator(&nb, &na, (double)(after.ctl.io_cmds - before.ctl.io_cmds));
+	if (offload)
+		report_offload(&nb, &na, ferry_device_get_name(dev));
 	if (dump) {
 		int d = dump_written(s->top, dump);
 		if (d) {
@@ -346,6 +432,8 @@ out:
 	}
 	ep_stack_destroy(s);
 	ferry_bdev_destroy(nvmf);
+	ferry_device_close(dev);
+	free(spawn_args);
 	if (tgt > 0) {
 		kill(tgt, SIGTERM);
 		int st = 0;

@@ -51,9 +51,15 @@ int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out)
 	uint32_t bsz = o->block_size ? o->block_size : 4096;
 	uint64_t blocks = o->blocks ? o->blocks : 8192;
 	char name[64], dname[64], cname[64], nqn[96];
-	int rc = ferry_device_open("mock",
-				   o->mock_args ? o->mock_args : "host_mem=64M,iova_size=256M",
-				   &s->dev);
+	int rc = 0;
+	if (o->dev) {
+		s->dev = o->dev;
+	} else {
+		rc = ferry_device_open("mock",
+				       o->mock_args ? o->mock_args : "host_mem=64M,iova_size=256M",
+				       &s->dev);
+		s->own_dev = !rc;
+	}
 	if (!rc)
 		rc = ferry_mock_host_fd(s->dev, &s->mem_fd);
 	if (!rc)
@@ -147,7 +153,8 @@ void ep_stack_destroy(struct ep_stack *s)
 	ferry_bdev_destroy(s->dif_bdev);
 	ferry_bdev_destroy(s->malloc_bdev);
 	ferry_crypto_key_destroy(s->key);
-	ferry_device_close(s->dev);
+	if (s->own_dev)
+		ferry_device_close(s->dev);
 	free(s);
 }
 

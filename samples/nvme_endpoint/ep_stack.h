@@ -36,6 +36,9 @@ struct ep_stack_opts {
 	struct ferry_bdev *base;
 	int crypto_only;            /* crypto directly on the base (no dif); needs base */
 	const uint8_t *key;         /* AES-XTS-128 key1 || key2 (32 bytes; NULL: the sample's) */
+	/* An open mock device to use (the caller's: not closed with the stack; mock_args is then
+	 * ignored), e.g. one whose NIC the base bdev already connects through. NULL: open one. */
+	struct ferry_device *dev;
 };
 
 struct ep_stack {
@@ -47,6 +50,7 @@ struct ep_stack {
 	struct ferry_transport *transport;
 	struct ferry_nvme_ctrlr *ctrlr;
 	int mem_fd, pcie_fd; /* the device's fds (owned by the device) */
+	int own_dev;         /* dev was opened by the stack (closed with it) */
 };
 
 int ep_stack_create(const struct ep_stack_opts *o, struct ep_stack **out);

@@ -556,6 +556,8 @@ int nvmeh_open(const struct nvmeh_opts *opts, struct nvmeh_ctrlr **out)
 		c->o.cmd_timeout_ns = 5000000000ull;
 	c->io = calloc(c->o.io_queues, sizeof(*c->io));
 	int rc = c->io ? nvmeh_mem_open(opts->mem_fd, opts->fn, &c->mem) : -ENOMEM;
+	if (!rc && opts->share_fn)
+		rc = nvmeh_mem_share(c->mem, opts->share_fn);
 	if (!rc)
 		rc = ferry_mock_pcie_host_open(opts->pcie_fd, &c->pcie);
 	if (!rc && opts->mmio_timeout_ns)

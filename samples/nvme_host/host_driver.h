@@ -40,6 +40,9 @@ struct nvmeh_buf {
 #define NVMEH_MEM_SCATTER 4u /* take host pages in descending order (not contiguous) */
 
 int nvmeh_mem_open(int mem_fd, unsigned int fn, struct nvmeh_mem **out);
+/* Give function @p fn_name the same IOMMU mappings as the controller's function, at the same
+ * IOVAs (before the first allocation; its table is cleared first). */
+int nvmeh_mem_share(struct nvmeh_mem *m, const char *fn_name);
 void nvmeh_mem_close(struct nvmeh_mem *m);
 /* Allocates len bytes (rounded up to pages), zeroed, mapped with the given permissions. */
 int nvmeh_mem_alloc(struct nvmeh_mem *m, uint64_t len, uint32_t flags, struct nvmeh_buf *out);
@@ -71,6 +74,7 @@ struct nvmeh_opts {
 	int poll_mode;            /* 1: no interrupts (IEN = 0), completions by polling */
 	uint64_t mmio_timeout_ns; /* per MMIO access (0 = 1 s) */
 	uint64_t cmd_timeout_ns;  /* admin commands and nvmeh_wait() defaults (0 = 5 s) */
+	const char *share_fn;     /* another function mapping every buffer too (NULL: none) */
 };
 
 /* Maps the memories and the BAR; the controller is untouched (call nvmeh_init()). */

@@ -4,7 +4,7 @@
  * controller of one PCI function up, prints what Identify says, and runs a workload like a
  * small fio, printing IOPS, bandwidth and latency percentiles.
  *
- *   ferry-nvme-host --mem-fd N --pcie-fd N [--fn N] [workload options]
+ *   ferry-nvme-host --mem-fd N --pcie-fd N [--fn N] [--share-fn NAME] [workload options]
  * Exit status: 0 success; 1 the run failed or found errors; 2 bad usage.
  */
 #include <errno.h>
@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ferry-nvme-host --mem-fd N --pcie-fd N [options]\n"
 		"  --fn N            PCI function (default 0)\n"
+		"  --share-fn NAME   map every buffer in function NAME's IOMMU too (same IOVAs)\n"
 		"  --queues N        I/O queue pairs (default 1)\n"
 		"  --entries N       entries per I/O queue (default 128)\n"
 		"  --qd N            I/Os in flight (default 32)\n"
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {{"mem-fd", required_argument, 0, 'm'},
 					      {"pcie-fd", required_argument, 0, 'p'},
 					      {"fn", required_argument, 0, 'f'},
+					      {"share-fn", required_argument, 0, 'S'},
 					      {"queues", required_argument, 0, 'q'},
 					      {"entries", required_argument, 0, 'e'},
 					      {"qd", required_argument, 0, 'd'},
@@ -102,6 +104,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			ho.fn = (unsigned)atoi(optarg);
+			break;
+		case 'S':
+			ho.share_fn = optarg;
 			break;
 		case 'q':
 			ho.io_queues = (uint16_t)atoi(optarg);

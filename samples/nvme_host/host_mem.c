@@ -3,7 +3,9 @@
  * allocator over one PCI function's IOMMU space. Every buffer handed to the controller is
  * mapped in that function's IOMMU with only the permissions it needs, at IOVAs that differ
  * from the host offsets (allocations start at 1 MiB), so a device that confused the two
- * would fault instead of silently working.
+ * would fault instead of silently working. Optionally a second function (an IPU's NIC) gets
+ * the same mappings at the same IOVAs (nvmeh_mem_share()), as a host whose IOMMU puts both
+ * functions in one address space.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 struct nvmeh_mem {
 	struct ferry_mock_host *host;
 	unsigned int fn;
+	int share_fn; /* a second function given the same mappings (-1: none) */
 	uint32_t host_pages, iova_pages;
 	uint8_t *host_used;
 	uint32_t *iova_map; /* IOVA page -> host page, NO_PAGE if free */
@@ -41,6 +44,7 @@ int nvmeh_mem_open(int mem_fd, unsigned int fn, struct nvmeh_mem **out)
 		return -EINVAL;
 	}
 	m->fn = fn;
+	m->share_fn = -1;
 	uint64_t hp = ferry_mock_host_mem_size(m->host) / NVMEH_PAGE;
 	uint64_t ip = ferry_mock_host_iova_size(m->host) / NVMEH_PAGE;
 	m->host_pages = hp > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)hp;
@@ -91,12 +95,41 @@ static int64_t find_iova(const struct nvmeh_mem *m, uint32_t n)
 	return -1;
 }
 
+int nvmeh_mem_share(struct nvmeh_mem *m, const char *fn_name)
+{
+	int fn = m && fn_name ? ferry_mock_host_fn_lookup(m->host, fn_name) : -EINVAL;
+	if (fn < 0 || (unsigned int)fn == m->fn || m->used) {
+		fprintf(stderr, "nvme-host: cannot share the mappings with function '%s'\n",
+			fn_name ? fn_name : "(null)");
+		return fn < 0 ? fn : -EINVAL;
+	}
+	/* As for the controller's function: the host owns this IOMMU from scratch. */
+	int rc = ferry_mock_host_iommu_unmap(m->host, (unsigned int)fn, 0,
+					     (uint64_t)m->iova_pages * NVMEH_PAGE);
+	if (!rc)
+		m->share_fn = fn;
+	return rc;
+}
+
+static void unmap_iova(struct nvmeh_mem *m, uint64_t iova, uint64_t len)
+{
+	ferry_mock_host_iommu_unmap(m->host, m->fn, iova, len);
+	if (m->share_fn >= 0)
+		ferry_mock_host_iommu_unmap(m->host, (unsigned int)m->share_fn, iova, len);
+}
+
 static int map_run(struct nvmeh_mem *m, uint32_t iova_page, uint32_t host_page, uint32_t n,
 		   uint32_t perms)
 {
-	return ferry_mock_host_iommu_map(m->host, m->fn, (uint64_t)iova_page * NVMEH_PAGE,
-					 (uint64_t)host_page * NVMEH_PAGE, (uint64_t)n * NVMEH_PAGE,
-					 perms);
+	int rc = ferry_mock_host_iommu_map(m->host, m->fn, (uint64_t)iova_page * NVMEH_PAGE,
+					   (uint64_t)host_page * NVMEH_PAGE,
+					   (uint64_t)n * NVMEH_PAGE, perms);
+	if (!rc && m->share_fn >= 0)
+		rc = ferry_mock_host_iommu_map(m->host, (unsigned int)m->share_fn,
+					       (uint64_t)iova_page * NVMEH_PAGE,
+					       (uint64_t)host_page * NVMEH_PAGE,
+					       (uint64_t)n * NVMEH_PAGE, perms);
+	return rc;
 }
 
 int nvmeh_mem_alloc(struct nvmeh_mem *m, uint64_t len, uint32_t flags, struct nvmeh_buf *out)
@@ -136,8 +169,7 @@ int nvmeh_mem_alloc(struct nvmeh_mem *m, uint64_t len, uint32_t flags, struct nv
 	}
 	if (rc) {
 		fprintf(stderr, "nvme-host: IOMMU map of %u pages failed: %d\n", n, rc);
-		ferry_mock_host_iommu_unmap(m->host, m->fn, (uint64_t)first * NVMEH_PAGE,
-					    (uint64_t)n * NVMEH_PAGE);
+		unmap_iova(m, (uint64_t)first * NVMEH_PAGE, (uint64_t)n * NVMEH_PAGE);
 		for (uint32_t i = 0; i < n; i++) {
 			m->host_used[m->iova_map[first + i]] = 0;
 			m->iova_map[first + i] = NO_PAGE;
@@ -162,7 +194,11 @@ int nvmeh_mem_unmap(struct nvmeh_mem *m, const struct nvmeh_buf *b)
 {
 	if (!m || !b || !b->len)
 		return -EINVAL;
-	return ferry_mock_host_iommu_unmap(m->host, m->fn, b->iova, b->len);
+	int rc = ferry_mock_host_iommu_unmap(m->host, m->fn, b->iova, b->len);
+	if (!rc && m->share_fn >= 0)
+		rc = ferry_mock_host_iommu_unmap(m->host, (unsigned int)m->share_fn, b->iova,
+						 b->len);
+	return rc;
 }
 
 void nvmeh_mem_free(struct nvmeh_mem *m, struct nvmeh_buf *b)
@@ -170,7 +206,7 @@ void nvmeh_mem_free(struct nvmeh_mem *m, struct nvmeh_buf *b)
 	if (!m || !b || !b->len)
 		return;
 	uint32_t n = (uint32_t)(b->len / NVMEH_PAGE);
-	ferry_mock_host_iommu_unmap(m->host, m->fn, b->iova, b->len);
+	unmap_iova(m, b->iova, b->len);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t *e = &m->iova_map[b->first_page + i];
 		if (*e != NO_PAGE) {

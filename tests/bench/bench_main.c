@@ -18,6 +18,7 @@ struct bench_opts bench_opts = {.json = 0, .seconds = 0.2, .only = NULL};
 
 void bench_suite_accel_qd(int json);
 void bench_suite_nvmf_tcp(int json); /* bench_nvmf_tcp.c */
+void bench_suite_nvmf_tcp_offload(int json); /* bench_nvmf_tcp_offload.c */
 
 /* Suites with a built-in entry point (run before the suite's registered cases). */
 static const struct {
@@ -27,6 +28,7 @@ static const struct {
 	{"accel", bench_suite_accel_ops},
 	{"accel-qd", bench_suite_accel_qd}, /* bench_accel_qd.c */
 	{"nvmf-tcp", bench_suite_nvmf_tcp}, /* bench_nvmf_tcp.c */
+	{"nvmf-tcp-offload", bench_suite_nvmf_tcp_offload}, /* bench_nvmf_tcp_offload.c */
 };
 
 static struct bench_case *reg_head, **reg_tail = &reg_head;
