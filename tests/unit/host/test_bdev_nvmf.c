@@ -231,7 +231,7 @@ Test(bdev_nvmf, bad_options)
 	o.trtype = "rdma";
 	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), -ENOTSUP);
 	o.trtype = NULL;
-	o.flags = 1;
+	o.flags = 1u << 31; /* not a FERRY_BDEV_NVMF_F_* flag */
 	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), -EINVAL);
 	o.flags = 0;
 	o.connect_timeout_ms = 500;
