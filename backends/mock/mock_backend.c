@@ -10,6 +10,9 @@
  *   ring=<n>            default channel ring size, 1..65536 (default 256)
  *   seed=<n>            seed of random error injection (default 1)
  *   inject_ppm=<n>      random failures per million transfers, 0..10^6 (default 0)
+ * and the offload NIC's (mock_nic.c): ddp, ddp_max_sges, ddp_max_io, nic_pkt, ddp_seed,
+ * place_miss_ppm, crc_miss_ppm, setup_fail_ppm, queue_fail_ppm, resync_ppm, resync_wrong_ppm,
+ * lie_ppm.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +20,11 @@
 #include <string.h>
 #include "mock_internal.h"
 
-static const char *const mock_keys[] = {"host_mem", "iova_size", "functions",  "latency_ns",
-					"ring",     "seed",      "inject_ppm", NULL};
+static const char *const mock_keys[] = {
+	"host_mem",       "iova_size",      "functions",    "latency_ns",     "ring",
+	"seed",           "inject_ppm",     "ddp",          "ddp_max_sges",   "ddp_max_io",
+	"nic_pkt",        "ddp_seed",       "place_miss_ppm", "crc_miss_ppm", "setup_fail_ppm",
+	"queue_fail_ppm", "resync_ppm",     "resync_wrong_ppm", "lie_ppm",   NULL};
 
 struct mock_args {
 	uint64_t host_mem, iova_size, latency_ns, ring, seed, inject_ppm;
@@ -80,6 +86,12 @@ static int arg_u64(const char *args, const char *key, int size, uint64_t lo, uin
 	}
 	*out = v;
 	return 0;
+}
+
+int mock_arg_u64(const char *args, const char *key, int size, uint64_t lo, uint64_t hi,
+		 uint64_t *out)
+{
+	return arg_u64(args, key, size, lo, hi, out);
 }
 
 static int arg_functions(const char *args, struct mock_args *a)
@@ -155,6 +167,7 @@ struct mock_dev *mock_dev_get(struct ferry_device *fdev)
 
 static void mock_dev_free(struct mock_dev *dev)
 {
+	mock_nic_destroy(dev);
 	mock_pcie_free(dev);
 	mock_domains_destroy(dev);
 	mock_engine_stop(dev);
@@ -226,6 +239,8 @@ static int mock_open(struct ferry_device *fdev, const char *args)
 	rc = mock_engine_start(dev);
 	if (!rc)
 		rc = mock_domains_create(dev);
+	if (!rc)
+		rc = mock_nic_create(dev, args);
 	if (rc) {
 		mock_dev_free(dev);
 		return rc;
@@ -250,6 +265,7 @@ const struct ferry_hal_backend mock_backend = {
 	.close = mock_close,
 	.dma = &mock_dma_ops,
 	.pcie_ep = &mock_pcie_ep_ops,
+	.nic = &mock_nic_ops,
 };
 
 FERRY_HAL_BACKEND(mock, mock_backend)

@@ -325,7 +325,13 @@ struct mock_rule {
 	uint8_t status;
 };
 
+struct mock_nic;
+struct ferry_hal_lsock_dev;
+
 struct mock_dev {
+	/* First member: the socket kit finds its state here (ferry/hal/sock.h). */
+	struct ferry_hal_lsock_dev *lsock;
+	struct mock_nic *nic; /* the offload NIC (mock_nic.c) */
 	struct ferry_device *fdev;
 	char name[48];
 	struct ferry_mock_host *shm; /* the device's own mapping; owns the memfd */
@@ -373,6 +379,16 @@ extern const struct ferry_hal_backend mock_backend;         /* mock_backend.c */
 extern const struct ferry_hal_dma_ops mock_dma_ops;         /* mock_dma.c */
 extern const struct ferry_hal_accel_ops mock_accel_ops;     /* mock_accel.c */
 extern const struct ferry_hal_pcie_ep_ops mock_pcie_ep_ops; /* mock_pcie_ep.c */
+extern const struct ferry_hal_nic_ops mock_nic_ops;         /* mock_nic.c */
+
+/* mock_backend.c: an unsigned argument in [lo, hi] (sizes: K/M/G suffix, 4 KiB multiple);
+ * absent leaves *out unchanged. */
+int mock_arg_u64(const char *args, const char *key, int size, uint64_t lo, uint64_t hi,
+		 uint64_t *out);
+
+/* mock_nic.c: the NIC class of a device (socket kit, offload state, NIC arguments). */
+int mock_nic_create(struct mock_dev *dev, const char *args);
+void mock_nic_destroy(struct mock_dev *dev);
 
 /* mock_pcie_ep.c */
 void mock_pcie_free(struct mock_dev *dev);

@@ -1,8 +1,8 @@
 /**
  * @file ferry/mock.h
  * @brief Control API of the "mock" backend: the simulated host side (shared host memory and
- * per-function IOMMU tables) and the test knobs of its DMA engine (latency, error injection,
- * counters).
+ * per-function IOMMU tables), the test knobs of its DMA engine (latency, error injection,
+ * counters) and the fault model of its NVMe/TCP offload NIC.
  *
  * This header belongs to the mock backend, not to the SDK: firmware code uses only
  * ferry/ferry.h; tests and the simulated host use this header too.
@@ -229,6 +229,73 @@ FERRY_API int ferry_mock_inject_clear(struct ferry_device *dev);
  * @retval 0 success; -EINVAL not a mock device, NULL, or @p out->size too small.
  */
 FERRY_API int ferry_mock_get_stats(struct ferry_device *dev, struct ferry_mock_stats *out);
+
+/**
+ * @name The offload NIC
+ * The mock's NIC class (ferry/hal/nic.h) runs TCP on the kernel's loopback sockets and models
+ * an NVMe/TCP receive-offload NIC on offloaded queues (ddp_queue_add()): it reads the socket
+ * in "packets" of at most `nic_pkt` bytes, tracks the PDUs in them, places C2HData payload of
+ * mapped command ids (system memory, or host memory through the "nic" function's IOMMU,
+ * checked per page at placement time), verifies data digests, and delivers from its ring.
+ * Capabilities TCP | DDP | DDP_CRC (TCP only with `ddp=0`); ddp_max_sges 64 and ddp_max_io
+ * 1 MiB unless the arguments lower them; ddp_domains: the system domain and "mockN.nic" when
+ * the device has a function called "nic".
+ *
+ * Device arguments: `ddp=0|1`, `ddp_max_sges=1..64`, `ddp_max_io=4K..1M`, `nic_pkt=64..65536`
+ * (default 16384), `ddp_seed=<n>`, and each knob of ::ferry_mock_nic_faults by its field name
+ * (`place_miss_ppm=<n>`...).
+ *
+ * Determinism: the n-th decision of a knob on a socket is a hash of (seed, the socket's
+ * number on the device in connect/accept order, the knob, n); it does not depend on timing,
+ * threads or other knobs. Where packets split a stream depends on what the kernel holds when
+ * the NIC reads: tests that need exact splits send before they receive.
+ * @{
+ */
+
+/** Fault model of the offload NIC (ferry_mock_nic_set_faults()); rates per million. */
+struct ferry_mock_nic_faults {
+	size_t size;               /**< sizeof(struct ferry_mock_nic_faults) */
+	/** Per packet: its C2HData payload is not placed (delivered into the caller's iovecs,
+	 *  counted in ::ferry_hal_ddp_stats::drop for mapped commands). */
+	uint32_t place_miss_ppm;
+	/** Per PDU: the NIC does not check its digest (no CRC_OK on any of its bytes). */
+	uint32_t crc_miss_ppm;
+	/** Per ddp_setup(): refused with -ENOSPC. */
+	uint32_t setup_fail_ppm;
+	/** Per ddp_queue_add(): refused with -ENOSPC. */
+	uint32_t queue_fail_ppm;
+	/** Per packet of a tracked queue: the NIC loses track of the PDUs (no flags from that
+	 *  packet on), searches the stream for a plausible PDU header and asks for a resync. */
+	uint32_t resync_ppm;
+	/** Per resync request: first ask for a wrong offset (one byte before the candidate); after
+	 *  the "not found" answer, the candidate. */
+	uint32_t resync_wrong_ppm;
+	/** Per packet: claim PLACED | CRC_OK for its C2HData payload without writing it (a lying
+	 *  NIC, for the debug check FERRY_NVME_TCP_RX_DEST_F_VERIFY). */
+	uint32_t lie_ppm;
+	uint64_t seed;             /**< seed of every knob's decisions */
+};
+
+/**
+ * @brief Set the offload NIC's fault model (also the device arguments). Takes effect on the
+ * next decision of every socket.
+ * @param[in] dev a mock device.
+ * @param[in] faults the knobs; every rate at most 1 000 000.
+ * @retval 0 success.
+ * @retval -EINVAL not a mock device, NULL, a wrong @p faults->size or a rate above 10^6.
+ */
+FERRY_API int ferry_mock_nic_set_faults(struct ferry_device *dev,
+					const struct ferry_mock_nic_faults *faults);
+
+/**
+ * @brief Read the offload NIC's fault model.
+ * @param[in] dev a mock device.
+ * @param[out] faults filled; @p faults->size must be set on entry.
+ * @retval 0 success; -EINVAL not a mock device, NULL or a wrong size.
+ */
+FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
+					struct ferry_mock_nic_faults *faults);
+/** @} */
 
 FERRY_END_DECLS
 
