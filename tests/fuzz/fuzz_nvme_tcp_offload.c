@@ -129,7 +129,8 @@ static void consumed(struct fz *f, size_t amt, uint32_t fl)
 	}
 	if (f->in_data && amt) {
 		uint64_t o = f->pos - f->cur_start, e = o + amt;
-		uint64_t ds = f->pdo, de = (uint64_t)f->pdo + f->data_len, ge = de + (f->dd ? 4 : 0);
+		uint64_t ds = f->pdo, de = (uint64_t)f->pdo + f->data_len,
+			 ge = de + (f->dd ? 4 : 0);
 		uint64_t a = o > ds ? o : ds, b = e < de ? e : de;
 		if (a < b) {
 			f->data_and &= fl;
@@ -157,7 +158,7 @@ static void on_header(struct fz *f, const struct ferry_nvme_tcp_rx_event *ev)
 	f->pdo = h[3];
 	f->plen = le32(h + 4);
 	f->data_len = ev->data_len;
-	f->dd = (uint8_t)!!(h[1] & FERRY_NVME_TCP_F_DDGST);
+	f->dd = (uint8_t) !!(h[1] & FERRY_NVME_TCP_F_DDGST);
 	CHECK(f->pos == f->cur_start + h[2] + hd);
 	CHECK(f->pdo >= h[2] + hd);
 	CHECK((uint64_t)f->plen == (uint64_t)f->pdo + f->data_len + (f->dd ? 4 : 0));
@@ -167,7 +168,7 @@ static void on_header(struct fz *f, const struct ferry_nvme_tcp_rx_event *ev)
 	f->apart_placed = 0;
 	f->placed0 = f->rx.stats.placed_bytes;
 	f->data0 = f->rx.stats.data_bytes;
-	f->discard = (uint8_t)!!(b & 4);
+	f->discard = (uint8_t) !!(b & 4);
 	f->dflags = b & (D_APART | D_VERIFY);
 	free(f->dest);
 	f->dest = NULL;
@@ -365,16 +366,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct ferry_nvme_tcp_rx_event ev;
 		size_t c = 1;
 		uint64_t at = ferry_nvme_tcp_rx_stream_pos(&f->rx);
-		CHECK(ferry_nvme_tcp_rx_feed_ex(&f->rx, f->s + f->pos, f->n - f->pos, F_C, &c, &ev) ==
-		      0);
+		CHECK(ferry_nvme_tcp_rx_feed_ex(&f->rx, f->s + f->pos, f->n - f->pos, F_C, &c,
+						&ev) == 0);
 		CHECK(c == 0 && ev.type == FERRY_NVME_TCP_RX_NONE);
 		CHECK(ferry_nvme_tcp_rx_stream_pos(&f->rx) == at);
 	}
 	CHECK(f->rx.stats.placed_bytes <= f->rx.stats.data_bytes + (f->in_data ? f->data_len : 0));
 	CHECK(f->rx.stats.data_bytes <= f->pos);
 	if (getenv("FUZZ_NVME_TCP_OFFLOAD_VERBOSE"))
-		fprintf(stderr, "cfg %#x: %llu PDUs, %llu data, %llu placed, %llu crc, %s\n", f->cfg,
-			(unsigned long long)f->dones, (unsigned long long)f->rx.stats.data_bytes,
+		fprintf(stderr, "cfg %#x: %llu PDUs, %llu data, %llu placed, %llu crc, %s\n",
+			f->cfg, (unsigned long long)f->dones,
+			(unsigned long long)f->rx.stats.data_bytes,
 			(unsigned long long)f->rx.stats.placed_bytes,
 			(unsigned long long)f->rx.stats.crc_bytes, f->errored ? "error" : "ok");
 	free(f->dest);
@@ -534,8 +536,7 @@ int main(int argc, char **argv)
 				nseed++;
 			}
 	/* no digests at all, zero copy, every flag */
-	struct ferry_nvme_tcp_params p = {.role = FERRY_NVME_TCP_ROLE_HOST,
-					  .max_c2hdata = 65536};
+	struct ferry_nvme_tcp_params p = {.role = FERRY_NVME_TCP_ROLE_HOST, .max_c2hdata = 65536};
 	memset(&s, 0, sizeof(s));
 	uint8_t h[5] = {0x19, 0, 2, 0xFF, 0x0B};
 	put(&s, h, 5);

@@ -22,21 +22,21 @@
 
 enum corrupt {
 	C_NONE = 0,
-	C_DATA = 1,  /* one data byte flipped on the wire */
-	C_DGST = 2,  /* the digest flipped on the wire */
-	C_NIC = 4,   /* the wire is right, the NIC placed one wrong byte */
+	C_DATA = 1, /* one data byte flipped on the wire */
+	C_DGST = 2, /* the digest flipped on the wire */
+	C_NIC = 4,  /* the wire is right, the NIC placed one wrong byte */
 };
 
 struct ocase {
-	uint32_t len;     /* data bytes */
-	uint8_t hpda;     /* padding before the data */
-	unsigned nspans;  /* data spans (advances of their own) */
-	uint32_t span[4]; /* their lengths */
-	uint32_t fl[4];   /* their flags */
-	uint32_t dg_fl;   /* flags of the digest bytes */
+	uint32_t len;      /* data bytes */
+	uint8_t hpda;      /* padding before the data */
+	unsigned nspans;   /* data spans (advances of their own) */
+	uint32_t span[4];  /* their lengths */
+	uint32_t fl[4];    /* their flags */
+	uint32_t dg_fl;    /* flags of the digest bytes */
 	unsigned dg_split; /* the digest in two advances */
-	unsigned corrupt; /* enum corrupt */
-	uint32_t dflags;  /* FERRY_NVME_TCP_RX_DEST_F_* */
+	unsigned corrupt;  /* enum corrupt */
+	uint32_t dflags;   /* FERRY_NVME_TCP_RX_DEST_F_* */
 };
 
 struct ores {
@@ -50,10 +50,10 @@ struct ores {
 struct owork {
 	uint8_t stream[128 + 65536 + 4];
 	size_t n, pdo;
-	uint8_t orig[65536];         /* the data the digest was computed over */
+	uint8_t orig[65536]; /* the data the digest was computed over */
 	uint8_t iovmem[65536 + O_SLACK];
-	uint8_t apart[65536];        /* the NIC's destination of an APART PDU */
-	uint8_t want[65536];         /* what the iovecs must hold after DONE */
+	uint8_t apart[65536]; /* the NIC's destination of an APART PDU */
+	uint8_t want[65536];  /* what the iovecs must hold after DONE */
 	struct ferry_nvme_tcp_params p;
 };
 
@@ -190,7 +190,8 @@ static void o_run(struct owork *w, const struct ocase *c, struct ores *res)
 					}
 					uint32_t d = (uint32_t)(sp_pos - w->pdo);
 					if (j == 0)
-						cr_assert_eq(to, w->iovmem + d, "data in the iovecs");
+						cr_assert_eq(to, w->iovmem + d,
+							     "data in the iovecs");
 					if (nic_bad == d && (fl & F_P))
 						byte ^= 0x08;
 					if (apart && (fl & F_P)) {
@@ -285,10 +286,9 @@ static void o_check(struct owork *w, const struct ocase *c, const char *what)
 	o_run(w, c, &r);
 	struct oexp e = o_model(c, r.nic_bad_applied);
 	char tag[160];
-	snprintf(tag, sizeof(tag),
-		 "%s len %u spans %u fl %x/%x/%x/%x dg %x corrupt %u dflags %x", what, c->len,
-		 c->nspans, c->fl[0], c->fl[1], c->fl[2], c->fl[3], c->dg_fl, c->corrupt,
-		 c->dflags);
+	snprintf(tag, sizeof(tag), "%s len %u spans %u fl %x/%x/%x/%x dg %x corrupt %u dflags %x",
+		 what, c->len, c->nspans, c->fl[0], c->fl[1], c->fl[2], c->fl[3], c->dg_fl,
+		 c->corrupt, c->dflags);
 	cr_assert_eq(r.ev.ddgst_error, e.ddgst_error, "ddgst_error: %s", tag);
 	cr_assert_eq(r.ev.all_placed, e.all_placed, "all_placed: %s", tag);
 	cr_assert_eq(r.ev.all_crc_ok, e.all_crc_ok, "all_crc_ok: %s", tag);
@@ -310,8 +310,8 @@ static void o_check(struct owork *w, const struct ocase *c, const char *what)
 			if (c->fl[i] & F_P)
 				for (uint32_t j = off; j < off + c->span[i]; j++)
 					if ((int64_t)j != bad)
-						cr_assert_eq(w->apart[j],
-							     w->stream[w->pdo + j], "%s", tag);
+						cr_assert_eq(w->apart[j], w->stream[w->pdo + j],
+							     "%s", tag);
 	}
 }
 
@@ -485,14 +485,15 @@ static struct ferry_nvme_tcp_rx_event feed_pdu(struct owork *w, uint32_t data_fl
 		     "PLACED cannot come with bytes in a buffer");
 	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len, F_P | F_C, &c, &ev),
 		     -EINVAL);
-	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len, 1u << 7, &c, &ev),
-		     -EINVAL, "unknown flag");
+	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len, 1u << 7, &c, &ev), -EINVAL,
+		     "unknown flag");
 	cr_assert_eq(ferry_nvme_tcp_rx_stream_pos(rx), 128 + pos, "nothing accounted");
 	/* the data in two feeds, then the digest (with the bytes after it: none) */
 	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len / 2, data_fl, &c, &ev), 0);
 	cr_assert_eq(c, len / 2);
 	pos += c;
-	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len - len / 2, data_fl, &c, &ev),
+	cr_assert_eq(ferry_nvme_tcp_rx_feed_ex(rx, w->stream + pos, len - len / 2, data_fl, &c,
+					       &ev),
 		     0);
 	pos += c;
 	cr_assert_eq(ev.type, FERRY_NVME_TCP_RX_NONE);
@@ -551,8 +552,7 @@ Test(nvme_tcp_offload, set_dest_ex_arguments)
 	cr_assert_not_null(w);
 	o_build(w, 100, 0, C_NONE);
 	o_start(&rx, &w->p);
-	cr_assert_eq(ferry_nvme_tcp_rx_set_dest_ex(&rx, &d, 1, D_APART), -EINVAL,
-		     "no HEADER yet");
+	cr_assert_eq(ferry_nvme_tcp_rx_set_dest_ex(&rx, &d, 1, D_APART), -EINVAL, "no HEADER yet");
 	cr_assert_eq(ferry_nvme_tcp_rx_feed(&rx, w->stream, w->pdo, &c, &ev), 0);
 	cr_assert_eq(ev.type, FERRY_NVME_TCP_RX_HEADER);
 	cr_assert_eq(ferry_nvme_tcp_rx_set_dest_ex(&rx, NULL, 0, D_APART), -EINVAL,
@@ -621,7 +621,7 @@ Test(nvme_tcp_offload, pdu_at_everywhere)
 					amt = want;
 				for (uint32_t i = 0; i < k && off < amt; i++) {
 					size_t cc = iov[i].iov_len < amt - off ? iov[i].iov_len
-									     : amt - off;
+									       : amt - off;
 					memcpy(iov[i].iov_base, s->b + pos + off, cc);
 					off += cc;
 				}
