@@ -263,10 +263,12 @@ static int identify_all(struct nvmf_ctrlr *c, int first, uint64_t deadline)
 
 static void qpair_abandon(struct nvmf_ctrlr *c, struct nvmf_qpair *q, int requeue)
 {
-	nvmf_qpair_close(q);
+	nvmf_qpair_close(q); /* ends the receive offload first: no teardown is left pending */
 	for (uint16_t i = 0; q->slots && i < q->depth; i++) {
 		struct nvmf_slot *s = &q->slots[i];
-		if (s->state != SLOT_BUSY)
+		/* A command over whose bytes are being pushed into host memory completes from
+		 * the push's callback (it owns the slot until then), not here. */
+		if (s->state != SLOT_BUSY || s->ddp == DDP_PUSHING)
 			continue;
 		struct ferry_bdev_io *io = s->io;
 		nvmf_slot_put(s);
@@ -302,6 +304,13 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 	rc = identify_all(c, first, deadline);
 	if (rc)
 		goto out;
+	/* The controller's limits honour the NIC's: one command's transfer fits one DDP
+	 * mapping (the segments are checked per command, nvmf_ddp_map()). */
+	if (c->ddp_on && c->info.ddp_max_io < c->max_xfer) {
+		uint32_t mx = c->info.ddp_max_io - c->info.ddp_max_io % c->block_size;
+		if (mx >= c->block_size)
+			c->max_xfer = mx;
+	}
 	if (first) {
 		uint32_t qd = c->opts.queue_depth ? c->opts.queue_depth : 128;
 		qd = FERRY_MIN(qd, FERRY_NVME_CAP_MQES(c->cap) + 1);
@@ -480,6 +489,17 @@ int nvmf_ctrlr_poll(struct nvmf_ctrlr *c)
 	for (int i = 0; i < n && c->state == FERRY_BDEV_NVMF_CONNECTED; i++) {
 		struct nvmf_qpair *q = ev[i].ctx;
 		work += FERRY_MAX(nvmf_qpair_process(q), 0);
+	}
+	/* Commands whose DDP teardown completed (during group_poll() or a receive) finish
+	 * here, outside the NIC's calls; a resync request made in group_poll() is answered. */
+	for (uint16_t i = 0; i < c->nq && c->state == FERRY_BDEV_NVMF_CONNECTED; i++) {
+		struct nvmf_qpair *q = &c->ioq[i];
+		if (q->reap_head) {
+			nvmf_ddp_reap(q);
+			work++;
+		}
+		if (q->resync_pending)
+			nvmf_ddp_resync_answer(q);
 	}
 	if (c->state != FERRY_BDEV_NVMF_CONNECTED)
 		return work;

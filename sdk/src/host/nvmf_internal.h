@@ -29,6 +29,23 @@
 /* I/O command timeout, in scans of the I/O queues every KATO / 2: a command still busy after
  * this many scans (3 x KATO, 30 s by default as Linux's io_timeout) fails its connection. */
 #define NVMF_IO_TIMEOUT_SCANS 6
+#define NVMF_DDP_SGES 64  /* segments of one DDP destination we build (capped by the NIC's) */
+#define NVMF_DDP_MISSES 32 /* byte ranges of a host-placed read the NIC did not place */
+#define NVMF_PUSH_IOV 64  /* segments of the push of those ranges into the I/O's memory */
+
+/* DDP state of a slot (nvmf_slot::ddp). */
+enum nvmf_ddp_state {
+	DDP_NONE = 0,
+	DDP_MAPPED = 1,   /* ddp_setup() done: the NIC may place this command's data */
+	DDP_TEARDOWN = 2, /* last PDU processed, ddp_teardown() pending: the slot stays busy */
+	DDP_REAPED = 3,   /* the teardown callback ran: on the queue's reap list */
+	DDP_PUSHING = 4,  /* pushing bytes from the staging buffer into the I/O's memory */
+};
+
+/* A byte range of a command's data. */
+struct nvmf_range {
+	uint32_t off, len;
+};
 
 /* Slot states. */
 enum nvmf_slot_state {
@@ -79,6 +96,19 @@ struct nvmf_slot {
 	uint32_t ddgst;
 	struct ferry_nvme_dsm_range dsm; /* unmap data */
 	struct iovec dsm_iov;
+	/* receive offload (nvmf_ddp.c) */
+	uint8_t ddp;       /* enum nvmf_ddp_state */
+	uint8_t ddp_apart; /* mapped into another domain: misses land in the staging buffer */
+	uint8_t ddp_redo;  /* the I/O is redone without offload (nvmf_slot_complete()) */
+	uint8_t part_push; /* push this command's range(s) from staging into io->mem at the end */
+	struct nvmf_slot *reap_next;
+	uint32_t rx_cur;   /* next data offset of the C2HData being received (APART tracking) */
+	uint32_t nmiss;    /* ranges in miss[] to push (part_push) */
+	struct nvmf_range miss[NVMF_DDP_MISSES];
+	struct iovec ddp_iov[NVMF_DDP_SGES];
+	struct iovec push_dst[NVMF_PUSH_IOV];
+	struct iovec push_src[NVMF_DDP_MISSES];
+	struct ferry_mem push_mem[2]; /* the push's destination and source */
 };
 
 struct nvmf_qpair {
@@ -106,6 +136,15 @@ struct nvmf_qpair {
 	struct iovec rx_iov[NVMF_SLOT_IOV + 2];
 	struct nvmf_slot *rx_slot; /* slot of the C2HData being received */
 	uint8_t term[FERRY_NVME_TCP_TERM_MAX_PLEN];
+	/* receive offload */
+	int ddp;          /* the NIC offloads this queue's receive */
+	int ddp_closing;  /* inside ddp_queue_del(): teardown callbacks only release */
+	int resync_pending;
+	uint64_t resync_seq;
+	uint32_t rx_fl;   /* HAL receive flags of the bytes in rxbuf */
+	uint64_t placed0; /* rx.stats.placed_bytes at the current C2HData's header */
+	uint64_t copied0; /* rx.stats.copied_bytes before the last feed */
+	struct nvmf_slot *reap_head; /* slots whose teardown completed, finished by the poll */
 };
 
 /* The per-I/O state kept in ferry_bdev_io_module(io): ctx links pending I/Os; iov[0] is the
@@ -170,6 +209,10 @@ struct nvmf_ctrlr {
 	struct ferry_hal_sock *linger_sock;
 	uint64_t linger_deadline_ns;
 	uint8_t linger_buf[4096];
+	/* receive offload: the NIC's limits (query()), usable iff ddp_on */
+	int ddp_on;   /* FERRY_HAL_NIC_CAP_DDP and not FERRY_BDEV_NVMF_F_NO_DDP */
+	int ddp_host; /* ... and the NIC places into a domain other than the system one */
+	struct ferry_hal_nic_info info;
 	struct ferry_bdev_nvmf_stats st;
 };
 
@@ -188,6 +231,16 @@ int nvmf_qpair_flush(struct nvmf_qpair *q);
 int nvmf_qpair_wait(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns);
 void nvmf_qpair_fail(struct nvmf_qpair *q, const char *why);
 
+/* nvmf_ddp.c: receive offload of a queue and of its read commands */
+void nvmf_ddp_queue_add(struct nvmf_qpair *q);
+void nvmf_ddp_queue_del(struct nvmf_qpair *q);
+int nvmf_ddp_map(struct nvmf_slot *s, const struct ferry_mem *io_mem, int staged_seq);
+void nvmf_ddp_slot_end(struct nvmf_slot *s);
+void nvmf_ddp_reap(struct nvmf_qpair *q);
+void nvmf_ddp_resync_answer(struct nvmf_qpair *q);
+uint32_t nvmf_iov_slice(const struct iovec *src, uint32_t cnt, size_t off, size_t len,
+			struct iovec *dst, uint32_t max);
+
 /* nvmf_ctrlr.c: connect sequence, reconnect, keep-alive */
 int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first);
 void nvmf_ctrlr_disconnect(struct nvmf_ctrlr *c);
@@ -200,6 +253,7 @@ void nvmf_slot_complete(struct nvmf_slot *s);
 void nvmf_io_part_lost(struct nvmf_ctrlr *c, struct ferry_bdev_io *io);
 void nvmf_io_kick(struct nvmf_ctrlr *c);
 void nvmf_io_fail_pending(struct nvmf_ctrlr *c, int status);
+void nvmf_io_staged(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, size_t bytes);
 int nvmf_status_errno(uint16_t status);
 extern const struct ferry_bdev_ops nvmf_bdev_ops;
 

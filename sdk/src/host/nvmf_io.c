@@ -24,6 +24,12 @@
 #define IO_PARTS_MASK 0xffffffffull
 #define IO_F_PENDING (1ull << 32) /* on the pending list */
 #define IO_F_LOST (1ull << 33)    /* a part was lost with its connection: retry or fail */
+#define IO_F_NODDP (1ull << 34)   /* parts are not offloaded (a redo) */
+#define IO_F_PARTPUSH (1ull << 35) /* each part pushes its bytes from staging (host memory a
+				       * NIC may place into) */
+#define IO_F_STAGED (1ull << 36)  /* counted in staged_ios */
+#define IO_F_REDO (1ull << 37)    /* a part asked for a redo without offload */
+#define IO_F_KEEP (IO_F_NODDP | IO_F_PARTPUSH | IO_F_STAGED) /* flags a resubmission keeps */
 
 /* Blocks one command of @p io can carry: the transfer limit for data, the 16-bit NLB of
  * Write Zeroes, the 32-bit NLB of a Dataset Management range. */
@@ -279,12 +285,35 @@ static int part_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, uint64_t r
 			s->len = (uint32_t)(nblk * bs);
 		}
 	}
+	if (io->type == FERRY_BDEV_IO_READ) {
+		/* Each part of a host-memory read pushes its own bytes from staging at its end:
+		 * all of them, or (placed by the NIC into host memory) only its misses. */
+		if (IO_PARTS(io) & IO_F_PARTPUSH) {
+			s->part_push = 1;
+			s->nmiss = 1;
+			s->miss[0].off = 0;
+			s->miss[0].len = s->len;
+		}
+	}
 	int rc = nvmf_slot_submit(s);
 	if (rc) {
 		nvmf_slot_put(s);
 		return rc;
 	}
+	/* Mapped before the command goes out (submit only queued it; the flush sends it): its
+	 * first C2HData may follow at once. */
+	if (io->type == FERRY_BDEV_IO_READ && s->q->ddp && !(IO_PARTS(io) & IO_F_NODDP))
+		nvmf_ddp_map(s, &io->mem, (IO_PARTS(io) & IO_F_PARTPUSH) != 0);
 	return 0;
+}
+
+void nvmf_io_staged(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, size_t bytes)
+{
+	c->st.staged_bytes += bytes;
+	if (!(IO_PARTS(io) & IO_F_STAGED)) {
+		IO_PARTS(io) |= IO_F_STAGED;
+		c->st.staged_ios++;
+	}
 }
 
 /*
@@ -348,12 +377,24 @@ static void io_lost_done(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 {
 	if (IO_PARTS(io) & IO_F_PENDING)
 		pend_unlink(c, io);
-	IO_PARTS(io) = 0;
+	uint64_t fl = IO_PARTS(io);
+	IO_PARTS(io) = fl & IO_F_KEEP;
 	int status = io_status(io);
+	/* A redo without offload (the NIC's verdict could not be trusted or checked) does not
+	 * count against retry_count: it happens once, the redo itself is never offloaded. */
+	if (!status && (fl & IO_F_REDO) && !(fl & IO_F_LOST) &&
+	    c->state != FERRY_BDEV_NVMF_FAILED) {
+		IO_PARTS(io) |= IO_F_NODDP;
+		IO_ISSUED(io) = 0;
+		pend_push(c, io, 0);
+		return;
+	}
 	if (!status && io_retries(io) < c->opts.retry_count && c->state != FERRY_BDEV_NVMF_FAILED) {
 		io_set_retries(io, io_retries(io) + 1);
 		c->st.retries++;
 		IO_ISSUED(io) = 0;
+		if (fl & IO_F_REDO)
+			IO_PARTS(io) |= IO_F_NODDP;
 		pend_push(c, io, 0);
 		return;
 	}
@@ -409,6 +450,7 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 		return;
 	}
 	uint32_t len = s->len;
+	int redo = s->ddp_redo;
 	uint64_t lba = s->sqe.cdw10 | (uint64_t)s->sqe.cdw11 << 32;
 	uint64_t nblk = (uint64_t)(s->sqe.cdw12 & 0xffff) + 1;
 	if (io->type == FERRY_BDEV_IO_UNMAP) {
@@ -417,6 +459,17 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 	}
 	nvmf_slot_put(s);
 	IO_PARTS(io)--;
+	if (redo && !(IO_PARTS(io) & IO_F_NODDP)) {
+		/* Read this I/O again without offload once its other parts are back (their
+		 * status is kept: a real error still fails it). */
+		IO_PARTS(io) |= IO_F_REDO;
+		IO_ISSUED(io) = io_total_blocks(io); /* send no more parts */
+		if (IO_PARTS(io) & IO_F_PENDING)
+			pend_unlink(c, io);
+		status = 0;
+	} else if (redo && !status) {
+		status = -EIO; /* not reached: a part without offload asks no redo */
+	}
 	if (status && !IO_STATUS(io)) {
 		static struct log_ratelimit rl;
 		if (st) {
@@ -442,7 +495,7 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 		io_part_failed(io, status);
 		if (IO_PARTS(io) & IO_F_PENDING)
 			pend_unlink(c, io);
-	} else if (!status) {
+	} else if (!status && !redo) {
 		if (io->type == FERRY_BDEV_IO_READ)
 			c->st.bytes_read += len;
 		else if (io->type == FERRY_BDEV_IO_WRITE)
@@ -450,7 +503,7 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 	}
 	/* The I/O is done when its last part is back and no part waits to be sent (one on the
 	 * pending list goes out from the kick below); with a part lost, retried or failed. */
-	if (!(IO_PARTS(io) & IO_PARTS_MASK) && (IO_PARTS(io) & IO_F_LOST)) {
+	if (!(IO_PARTS(io) & IO_PARTS_MASK) && (IO_PARTS(io) & (IO_F_LOST | IO_F_REDO))) {
 		io_lost_done(c, io);
 		nvmf_io_kick(c);
 		return;
@@ -468,7 +521,8 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 	}
 	if (IO_STATUS(io)) {
 		io_finish(c, io, io_status(io));
-	} else if (io->type == FERRY_BDEV_IO_READ && IO_STAGE(io)) {
+	} else if (io->type == FERRY_BDEV_IO_READ && IO_STAGE(io) &&
+		   !(IO_PARTS(io) & IO_F_PARTPUSH)) {
 		struct ferry_bdev_module_state *m = ferry_bdev_io_module(io);
 		int rc;
 		if (io->seq) {
@@ -557,8 +611,15 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	m->mem.domain_ctx = NULL;
 	m->mem.iov = m->iov;
 	m->mem.iovcnt = 1;
-	c->st.staged_ios++;
-	c->st.staged_bytes += len;
+	if (io->type == FERRY_BDEV_IO_READ && !io->seq && c->ddp_host &&
+	    !(io->mem.domain == NULL || io->mem.domain == ferry_memdomain_system())) {
+		/* A read into another domain a NIC may place into: its parts push what went
+		 * through staging, counted then (0 bytes when the NIC placed everything). */
+		IO_PARTS(io) |= IO_F_PARTPUSH;
+	} else {
+		c->st.staged_ios++;
+		c->st.staged_bytes += len;
+	}
 	if (io->seq)
 		c->st.seq_ios++;
 	if (io->type == FERRY_BDEV_IO_READ) {
@@ -717,6 +778,15 @@ static int nic_setup(struct nvmf_ctrlr *c)
 	}
 	c->max_send_iov = FERRY_MAX(info.max_send_iov, 1u);
 	c->max_recv_iov = FERRY_MAX(info.max_recv_iov, 1u);
+	c->info = info;
+	c->ddp_on = (info.caps & FERRY_HAL_NIC_CAP_DDP) && !(c->opts.flags & FERRY_BDEV_NVMF_F_NO_DDP) &&
+		    c->nic->ddp_queue_add && c->nic->ddp_queue_del && c->nic->ddp_setup &&
+		    c->nic->ddp_teardown && c->nic->ddp_resync && info.ddp_max_sges &&
+		    info.ddp_max_io >= 4096;
+	for (uint32_t i = 0; c->ddp_on && i < info.ddp_ndomains && i < FERRY_HAL_NIC_DDP_DOMAINS_MAX;
+	     i++)
+		if (info.ddp_domains[i] && info.ddp_domains[i] != ferry_memdomain_system())
+			c->ddp_host = 1;
 	rc = c->nic->group_create(c->dev, &c->group);
 	if (rc) {
 		c->group = NULL;

@@ -39,8 +39,8 @@ static void put_le32(void *p, uint32_t v)
 }
 
 /* dst = the [off, off + len) range of src; 0 if it needs more than max segments. */
-static uint32_t iov_slice(const struct iovec *src, uint32_t cnt, size_t off, size_t len,
-			  struct iovec *dst, uint32_t max)
+uint32_t nvmf_iov_slice(const struct iovec *src, uint32_t cnt, size_t off, size_t len,
+			struct iovec *dst, uint32_t max)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < cnt && len; i++) {
@@ -118,6 +118,10 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 	s->data_cnt = 0;
 	s->data_off = 0;
 	s->len = s->c2h_next = s->h2c_next = s->r2t_end = s->h2c_off = 0;
+	s->ddp = DDP_NONE;
+	s->ddp_apart = s->ddp_redo = s->part_push = 0;
+	s->reap_next = NULL;
+	s->nmiss = 0;
 	q->busy++;
 	return s;
 }
@@ -132,14 +136,15 @@ void nvmf_slot_put(struct nvmf_slot *s)
 	q->busy--;
 }
 
-/* A slot is found only by its exact cid while busy: a stale or invented cid names nothing. */
+/* A slot is found only by its exact cid while busy: a stale or invented cid names nothing,
+ * nor does a command already over whose DDP teardown (or push) is still running. */
 static struct nvmf_slot *slot_lookup(struct nvmf_qpair *q, uint16_t cid)
 {
 	uint32_t idx = cid & ((1u << q->idx_bits) - 1);
 	if (idx >= q->depth)
 		return NULL;
 	struct nvmf_slot *s = &q->slots[idx];
-	if (s->state != SLOT_BUSY || s->cid != cid)
+	if (s->state != SLOT_BUSY || s->cid != cid || s->ddp >= DDP_TEARDOWN)
 		return NULL;
 	return s;
 }
@@ -166,7 +171,7 @@ static int tx_set(struct nvmf_slot *s, size_t hlen, size_t off, size_t len)
 	s->tx_cnt = 1;
 	if (!len)
 		return 0;
-	uint32_t n = iov_slice(s->data, s->data_cnt, s->data_off + off, len, &s->tx_iov[1],
+	uint32_t n = nvmf_iov_slice(s->data, s->data_cnt, s->data_off + off, len, &s->tx_iov[1],
 			       NVMF_SLOT_IOV);
 	if (!n)
 		return -EINVAL;
@@ -374,9 +379,19 @@ static int on_header(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event 
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
 				   offsetof(struct ferry_nvme_tcp_data, datal),
 				   "C2HData beyond the command's length");
-	uint32_t n = iov_slice(s->data, s->data_cnt, (size_t)s->data_off + d->datao, d->datal,
+	uint32_t n = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + d->datao, d->datal,
 			       q->rx_iov, FERRY_ARRAY_SIZE(q->rx_iov));
-	if (!n || ferry_nvme_tcp_rx_set_dest(&q->rx, q->rx_iov, n))
+	/* An offloaded queue: bytes the NIC placed apart (host memory) are not read from our
+	 * iovecs (the staging slice keeps only its misses); the debug check recomputes every
+	 * digest the NIC claims. */
+	uint32_t df = 0;
+	if (s->ddp == DDP_MAPPED && s->ddp_apart)
+		df |= FERRY_NVME_TCP_RX_DEST_F_APART;
+	if (q->ddp && (q->c->opts.flags & FERRY_BDEV_NVMF_F_DDP_VERIFY))
+		df |= FERRY_NVME_TCP_RX_DEST_F_VERIFY;
+	s->rx_cur = d->datao;
+	q->placed0 = q->rx.stats.placed_bytes;
+	if (!n || ferry_nvme_tcp_rx_set_dest_ex(&q->rx, q->rx_iov, n, df))
 		return proto_error(q, 1, FERRY_NVME_TCP_FES_DATA_OUT_OF_RANGE,
 				   offsetof(struct ferry_nvme_tcp_data, datal),
 				   "C2HData destination");
@@ -413,7 +428,7 @@ static int on_resp(struct nvmf_qpair *q, const struct ferry_nvme_tcp_resp *r)
 		s->r2t_active = 0;
 		return 0;
 	}
-	nvmf_slot_complete(s);
+	nvmf_ddp_slot_end(s);
 	return 0;
 }
 
@@ -441,6 +456,88 @@ static int on_r2t(struct nvmf_qpair *q, const struct ferry_nvme_tcp_r2t *r)
 	return 0;
 }
 
+/* A range of a host-placed command's data the NIC did not place: it is in the staging
+ * buffer and pushed at the end. Too many ranges: the I/O is redone without offload. */
+static void miss_add(struct nvmf_slot *s, uint32_t len)
+{
+	uint32_t off = s->rx_cur;
+	s->rx_cur += len;
+	if (!len || s->ddp_redo)
+		return;
+	struct nvmf_range *last = s->nmiss ? &s->miss[s->nmiss - 1] : NULL;
+	if (last && last->off + last->len == off) {
+		last->len += len;
+		return;
+	}
+	if (s->nmiss == NVMF_DDP_MISSES) {
+		s->ddp_redo = 1;
+		return;
+	}
+	s->miss[s->nmiss].off = off;
+	s->miss[s->nmiss].len = len;
+	s->nmiss++;
+}
+
+/* @p k data bytes of the C2HData being received arrived, @p placed by the NIC or not. */
+static void rx_data_seen(struct nvmf_qpair *q, size_t k, int placed)
+{
+	struct nvmf_slot *s = q->rx_slot;
+	if (!s || s->ddp != DDP_MAPPED || !s->ddp_apart || !k)
+		return;
+	if (placed)
+		s->rx_cur += (uint32_t)k;
+	else
+		miss_add(s, (uint32_t)k);
+}
+
+/* The offload side of a finished C2HData PDU: counters from the machine's verdicts. */
+static void rx_offload_done(struct nvmf_qpair *q, struct nvmf_slot *s,
+			    const struct ferry_nvme_tcp_rx_event *ev)
+{
+	static struct log_ratelimit rl_false, rl_def;
+	struct nvmf_ctrlr *c = q->c;
+	if (s->ddp == DDP_MAPPED) {
+		uint64_t placed = q->rx.stats.placed_bytes - q->placed0;
+		if (placed > ev->data_len)
+			placed = ev->data_len;
+		c->st.ddp_placed_bytes += placed;
+		if (s->ddp_apart)
+			c->st.ddp_host_bytes += placed;
+		c->st.ddp_fallback_bytes += ev->data_len - placed;
+	}
+	if (q->p.ddgst && ev->data_len) {
+		int verify = q->ddp && (c->opts.flags & FERRY_BDEV_NVMF_F_DDP_VERIFY);
+		if (ev->all_crc_ok)
+			c->st.nic_crc_bytes += ev->data_len;
+		if ((!ev->all_crc_ok || verify) && !ev->crc_deferred)
+			c->st.sw_crc_bytes += ev->data_len;
+	}
+	if (ev->crc_deferred) {
+		/* The digest needs software but some bytes are in host memory only: rather
+		 * than pulling them back, the I/O is read again without offload (rare: the NIC
+		 * placed a PDU it could not verify). */
+		s->ddp_redo = 1;
+		if (log_ratelimit(&rl_def, NULL))
+			FERRY_INFO(NVMF_COMP,
+				   "'%s' queue %u: cid 0x%x: digest of data placed in host memory "
+				   "not verified by the NIC: read again without offload",
+				   c->name, q->qid, s->cid);
+	}
+	if (ev->nic_crc_false) {
+		c->st.ddp_nic_errors++;
+		s->ddp_redo = 1;
+		ferry_set_last_error(NVMF_COMP,
+				     "'%s' queue %u: the NIC claimed a verified data digest that "
+				     "does not match (cid 0x%x)",
+				     c->name, q->qid, s->cid);
+		if (log_ratelimit(&rl_false, NULL))
+			FERRY_ERR(NVMF_COMP,
+				  "'%s' queue %u: the NIC claimed a verified data digest that does "
+				  "not match (cid 0x%x): the read is redone without offload",
+				  c->name, q->qid, s->cid);
+	}
+}
+
 static int on_done(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event *ev)
 {
 	switch (ev->hdr->pdu_type) {
@@ -456,6 +553,7 @@ static int on_done(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event *e
 			return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
 					   "C2HData state");
 		s->c2h_next += ev->data_len;
+		rx_offload_done(q, s, ev);
 		if (q->p.ddgst && !ev->all_crc_ok)
 			q->c->st.digests_computed++;
 		if (ev->ddgst_error) {
@@ -479,7 +577,7 @@ static int on_done(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event *e
 			s->got_success = 1;
 			s->status = s->failed ? -EIO : 0;
 			q->c->st.c2h_success++;
-			nvmf_slot_complete(s);
+			nvmf_ddp_slot_end(s);
 		}
 		return 0;
 	}
@@ -519,26 +617,45 @@ static int rx_internal(const struct nvmf_qpair *q, const void *p)
 	return !p || (b >= lo && b < lo + sizeof(q->rx));
 }
 
+/* The NIC flagged PLACED bytes we received into a header, padding, a digest or rxbuf: it
+ * tracks PDUs where there are none (or lies). Those bytes are not fed: the connection goes. */
+static int nic_out_of_sync(struct nvmf_qpair *q)
+{
+	q->c->st.ddp_nic_errors++;
+	nvmf_qpair_fail(q, "the offload NIC reported placed bytes outside any C2H payload");
+	return -EPROTO;
+}
+
 int nvmf_qpair_process(struct nvmf_qpair *q)
 {
 	const struct ferry_hal_nic_ops *nic = q->c->nic;
 	struct iovec v[NVMF_SLOT_IOV + 2];
 	int work = 0, drained = 0;
+	if (q->ddp)
+		nvmf_ddp_resync_answer(q);
 	for (int iter = 0; iter < 256 && q->connected && !q->failed; iter++) {
 		struct ferry_nvme_tcp_rx_event ev = {0};
 		if (q->rx_pos < q->rx_len) {
 			size_t used = 0;
-			if (ferry_nvme_tcp_rx_feed(&q->rx, q->rxbuf + q->rx_pos,
-						   q->rx_len - q->rx_pos, &used, &ev))
+			/* The NIC's digest verdict rides on the bytes (a data digest read here
+			 * with the headers around it). */
+			uint32_t ff = q->rx_fl & FERRY_HAL_NIC_RX_F_CRC_OK ? FERRY_NVME_TCP_RX_F_CRC_OK
+									     : 0;
+			q->copied0 = q->rx.stats.copied_bytes;
+			if (ferry_nvme_tcp_rx_feed_ex(&q->rx, q->rxbuf + q->rx_pos,
+						      q->rx_len - q->rx_pos, ff, &used, &ev))
 				return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
 						   "feed");
 			q->rx_pos += (uint32_t)used;
+			rx_data_seen(q, (size_t)(q->rx.stats.copied_bytes - q->copied0), 0);
 			if (ev.type == FERRY_NVME_TCP_RX_NONE && !used)
 				return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0,
 						   "receive machine stalled");
 			int rc = handle(q, &ev);
 			if (rc < 0)
 				return rc;
+			if (q->ddp)
+				nvmf_ddp_resync_answer(q);
 			work++;
 			continue;
 		}
@@ -552,7 +669,7 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 			break;
 		uint32_t fl = 0;
 		ssize_t r;
-		size_t asked;
+		size_t asked, data = 0;
 		int internal = rx_internal(q, v[0].iov_base);
 		if (internal) {
 			struct iovec b = {q->rxbuf, NVMF_RXBUF};
@@ -562,8 +679,11 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 			if (n > q->c->max_recv_iov)
 				n = q->c->max_recv_iov;
 			asked = 0;
-			for (uint32_t i = 0; i < n; i++)
+			for (uint32_t i = 0; i < n; i++) {
 				asked += v[i].iov_len;
+				if (!rx_internal(q, v[i].iov_base))
+					data += v[i].iov_len;
+			}
 			r = nic->recvv(q->sock, v, n, &fl);
 		}
 		if (r > 0 && (size_t)r < asked)
@@ -580,17 +700,27 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 		}
 		work++;
 		if (internal) {
+			/* A plain socket reports its zero-copy read into rxbuf as PLACED; on an
+			 * offloaded queue PLACED there means the NIC is out of step. */
+			if (q->ddp && (fl & FERRY_HAL_NIC_RX_F_PLACED))
+				return nic_out_of_sync(q);
 			q->rx_pos = 0;
 			q->rx_len = (uint32_t)r;
+			q->rx_fl = fl;
 			continue;
 		}
+		if (q->ddp && (fl & FERRY_HAL_NIC_RX_F_PLACED) && (size_t)r > data)
+			return nic_out_of_sync(q);
 		uint32_t f = (fl & FERRY_HAL_NIC_RX_F_PLACED ? FERRY_NVME_TCP_RX_F_PLACED : 0) |
 			     (fl & FERRY_HAL_NIC_RX_F_CRC_OK ? FERRY_NVME_TCP_RX_F_CRC_OK : 0);
+		rx_data_seen(q, FERRY_MIN((size_t)r, data), !!(f & FERRY_NVME_TCP_RX_F_PLACED));
 		if (ferry_nvme_tcp_rx_advance(&q->rx, (size_t)r, f, &ev))
 			return proto_error(q, 0, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0, "advance");
 		int rc = handle(q, &ev);
 		if (rc < 0)
 			return rc;
+		if (q->ddp)
+			nvmf_ddp_resync_answer(q);
 	}
 	return work;
 }
@@ -665,7 +795,11 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 	q->connected = 0;
 	q->tx_head = q->tx_tail = NULL;
 	q->rx_pos = q->rx_len = 0;
+	q->rx_fl = 0;
 	q->rx_slot = NULL;
+	q->ddp = 0;
+	q->resync_pending = 0;
+	q->reap_head = NULL;
 	/* A socket may already be connecting (a reconnect starts the admin queue's TCP
 	 * connect without blocking and comes here once it finished). */
 	if (!q->sock) {
@@ -761,6 +895,7 @@ int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
 		goto err_close;
 	}
 	q->connected = 1;
+	nvmf_ddp_queue_add(q);
 	return 0;
 err_close:
 	nvmf_qpair_close(q);
@@ -792,6 +927,7 @@ void nvmf_qpair_close(struct nvmf_qpair *q)
 {
 	if (q->sock) {
 		struct nvmf_ctrlr *c = q->c;
+		nvmf_ddp_queue_del(q); /* before the socket goes: mappings, pending teardowns */
 		c->st.rx_placed_bytes += q->rx.stats.placed_bytes;
 		c->st.rx_copied_bytes += q->rx.stats.copied_bytes;
 		memset(&q->rx.stats, 0, sizeof(q->rx.stats));
