@@ -428,8 +428,11 @@ ssize_t mock_nic_recvv(struct ferry_hal_sock *sock, const struct iovec *iov, uin
 		return ferry_hal_lsock_recvv(sock, iov, iovcnt, flags);
 	if (!s->offloaded && s->annot_end == s->delivered) {
 		ssize_t r = ferry_hal_lsock_recvv(sock, iov, iovcnt, flags);
-		if (r > 0)
+		if (r > 0) {
+			/* nothing tracked: the ring stays empty at the delivered offset */
 			s->delivered += (uint64_t)r;
+			s->ring_base = s->rx_end = s->annot_end = s->delivered;
+		}
 		return r;
 	}
 	size_t room = 0;
