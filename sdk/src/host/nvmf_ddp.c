@@ -134,14 +134,15 @@ int nvmf_ddp_map(struct nvmf_slot *s, const struct ferry_mem *io_mem, int other)
 	if (other) {
 		/* Host memory placement: the I/O's slice expressed in a domain the NIC places
 		 * into. Not with the debug check: its software digest needs the bytes here. */
-		for (uint32_t i = 0; c->ddp_host && !(c->opts.flags & FERRY_BDEV_NVMF_F_DDP_VERIFY) &&
-				     i < info->ddp_ndomains && i < FERRY_HAL_NIC_DDP_DOMAINS_MAX;
-		     i++) {
+		int try_host = c->ddp_host && s->part_push &&
+			       !(c->opts.flags & FERRY_BDEV_NVMF_F_DDP_VERIFY);
+		for (uint32_t i = 0;
+		     try_host && i < info->ddp_ndomains && i < FERRY_HAL_NIC_DDP_DOMAINS_MAX; i++) {
 			struct ferry_memdomain *d = info->ddp_domains[i];
 			if (is_system(d))
 				continue;
-			uint32_t n = nvmf_iov_slice(io_mem->iov, io_mem->iovcnt, s->data_off, s->len,
-						    s->push_dst, NVMF_PUSH_IOV);
+			uint32_t n = nvmf_iov_slice(io_mem->iov, io_mem->iovcnt, s->data_off,
+						    s->len, s->push_dst, NVMF_PUSH_IOV);
 			if (!n) {
 				why = -E2BIG;
 				break;
@@ -163,15 +164,16 @@ int nvmf_ddp_map(struct nvmf_slot *s, const struct ferry_mem *io_mem, int other)
 		if (!s->ddp_apart) {
 			c->st.ddp_untranslatable++;
 			if (log_ratelimit(&rl_tr, NULL))
-				FERRY_INFO(NVMF_COMP,
-					   "'%s' queue %u: read of %u bytes into '%s': the NIC cannot "
-					   "place there (%s): staged",
-					   c->name, q->qid, s->len,
-					   ferry_memdomain_get_name(io_mem->domain),
-					   why == -ENOBUFS || why == -E2BIG
-						   ? "more segments than it maps"
-						   : why == -EFAULT ? "a page its function cannot reach"
-								    : ferry_strerror(why));
+				FERRY_INFO(
+					NVMF_COMP,
+					"'%s' queue %u: read of %u bytes into '%s': the NIC cannot "
+					"place there (%s): staged",
+					c->name, q->qid, s->len,
+					ferry_memdomain_get_name(io_mem->domain),
+					why == -ENOBUFS || why == -E2BIG
+						? "more segments than it maps"
+					: why == -EFAULT ? "a page its function cannot reach"
+							 : ferry_strerror(why));
 		}
 	}
 	if (!s->ddp_apart) {
@@ -192,8 +194,9 @@ int nvmf_ddp_map(struct nvmf_slot *s, const struct ferry_mem *io_mem, int other)
 		c->st.ddp_setup_fail++;
 		s->ddp_apart = 0;
 		if (log_ratelimit(&rl_setup, NULL))
-			FERRY_INFO(NVMF_COMP, "'%s' queue %u: DDP setup of cid 0x%x refused (%s): "
-					      "received in software",
+			FERRY_INFO(NVMF_COMP,
+				   "'%s' queue %u: DDP setup of cid 0x%x refused (%s): "
+				   "received in software",
 				   c->name, q->qid, s->cid, ferry_strerror(rc));
 		return 0;
 	}
@@ -233,8 +236,9 @@ static int part_push(struct nvmf_slot *s)
 	size_t bytes = 0;
 	for (uint32_t i = 0; i < s->nmiss; i++) {
 		const struct nvmf_range *r = &s->miss[i];
-		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt, (size_t)s->data_off + r->off,
-					    r->len, s->push_dst + nd, NVMF_PUSH_IOV - nd);
+		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt,
+					    (size_t)s->data_off + r->off, r->len, s->push_dst + nd,
+					    NVMF_PUSH_IOV - nd);
 		uint32_t m = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + r->off,
 					    r->len, &s->push_src[i], 1);
 		if (!n || !m) {
@@ -266,8 +270,7 @@ static int part_push(struct nvmf_slot *s)
 static void part_end(struct nvmf_slot *s)
 {
 	s->ddp = DDP_NONE;
-	if (s->part_push && s->io && !s->status && !s->ddp_redo && s->nmiss &&
-	    part_push(s) == 0)
+	if (s->part_push && s->io && !s->status && !s->ddp_redo && s->nmiss && part_push(s) == 0)
 		return;
 	nvmf_slot_complete(s);
 }

@@ -19,7 +19,7 @@
 
 #define NVMF_ADMIN_DEPTH 32                  /* admin queue slots (SQSIZE 31) */
 #define NVMF_MAX_QUEUES 64                   /* I/O queues per controller */
-#define NVMF_CLOCK_POLLS 64u /* connected polls per clock read (a power of two) */
+#define NVMF_CLOCK_POLLS 64u                 /* connected polls per clock read (a power of two) */
 #define NVMF_SLOT_IOV 16                     /* data segments a slot sends/receives directly */
 #define NVMF_TX_IOV (NVMF_SLOT_IOV + 2)      /* header + data + digest */
 #define NVMF_RXBUF 16384                     /* receive buffer for headers and small PDUs */
@@ -29,9 +29,9 @@
 /* I/O command timeout, in scans of the I/O queues every KATO / 2: a command still busy after
  * this many scans (3 x KATO, 30 s by default as Linux's io_timeout) fails its connection. */
 #define NVMF_IO_TIMEOUT_SCANS 6
-#define NVMF_DDP_SGES 64  /* segments of one DDP destination we build (capped by the NIC's) */
+#define NVMF_DDP_SGES 64   /* segments of one DDP destination we build (capped by the NIC's) */
 #define NVMF_DDP_MISSES 32 /* byte ranges of a host-placed read the NIC did not place */
-#define NVMF_PUSH_IOV 64  /* segments of the push of those ranges into the I/O's memory */
+#define NVMF_PUSH_IOV 64   /* segments of the push of those ranges into the I/O's memory */
 
 /* DDP state of a slot (nvmf_slot::ddp). */
 enum nvmf_ddp_state {
@@ -102,8 +102,8 @@ struct nvmf_slot {
 	uint8_t ddp_redo;  /* the I/O is redone without offload (nvmf_slot_complete()) */
 	uint8_t part_push; /* push this command's range(s) from staging into io->mem at the end */
 	struct nvmf_slot *reap_next;
-	uint32_t rx_cur;   /* next data offset of the C2HData being received (APART tracking) */
-	uint32_t nmiss;    /* ranges in miss[] to push (part_push) */
+	uint32_t rx_cur; /* next data offset of the C2HData being received (APART tracking) */
+	uint32_t nmiss;  /* ranges in miss[] to push (part_push) */
 	struct nvmf_range miss[NVMF_DDP_MISSES];
 	struct iovec ddp_iov[NVMF_DDP_SGES];
 	struct iovec push_dst[NVMF_PUSH_IOV];
@@ -137,13 +137,13 @@ struct nvmf_qpair {
 	struct nvmf_slot *rx_slot; /* slot of the C2HData being received */
 	uint8_t term[FERRY_NVME_TCP_TERM_MAX_PLEN];
 	/* receive offload */
-	int ddp;          /* the NIC offloads this queue's receive */
-	int ddp_closing;  /* inside ddp_queue_del(): teardown callbacks only release */
+	int ddp;         /* the NIC offloads this queue's receive */
+	int ddp_closing; /* inside ddp_queue_del(): teardown callbacks only release */
 	int resync_pending;
 	uint64_t resync_seq;
-	uint32_t rx_fl;   /* HAL receive flags of the bytes in rxbuf */
-	uint64_t placed0; /* rx.stats.placed_bytes at the current C2HData's header */
-	uint64_t copied0; /* rx.stats.copied_bytes before the last feed */
+	uint32_t rx_fl;              /* HAL receive flags of the bytes in rxbuf */
+	uint64_t placed0;            /* rx.stats.placed_bytes at the current C2HData's header */
+	uint64_t copied0;            /* rx.stats.copied_bytes before the last feed */
 	struct nvmf_slot *reap_head; /* slots whose teardown completed, finished by the poll */
 };
 

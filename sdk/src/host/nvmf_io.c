@@ -25,10 +25,11 @@
 #define IO_F_PENDING (1ull << 32) /* on the pending list */
 #define IO_F_LOST (1ull << 33)    /* a part was lost with its connection: retry or fail */
 #define IO_F_NODDP (1ull << 34)   /* parts are not offloaded (a redo) */
-#define IO_F_PARTPUSH (1ull << 35) /* each part pushes its bytes from staging (host memory a
+#define IO_F_PARTPUSH                                                                              \
+	(1ull << 35)             /* each part pushes its bytes from staging (host memory a
 				       * NIC may place into) */
-#define IO_F_STAGED (1ull << 36)  /* counted in staged_ios */
-#define IO_F_REDO (1ull << 37)    /* a part asked for a redo without offload */
+#define IO_F_STAGED (1ull << 36) /* counted in staged_ios */
+#define IO_F_REDO (1ull << 37)   /* a part asked for a redo without offload */
 #define IO_F_KEEP (IO_F_NODDP | IO_F_PARTPUSH | IO_F_STAGED) /* flags a resubmission keeps */
 
 /* Blocks one command of @p io can carry: the transfer limit for data, the 16-bit NLB of
@@ -302,8 +303,11 @@ static int part_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, uint64_t r
 	}
 	/* Mapped before the command goes out (submit only queued it; the flush sends it): its
 	 * first C2HData may follow at once. */
-	if (io->type == FERRY_BDEV_IO_READ && s->q->ddp && !(IO_PARTS(io) & IO_F_NODDP))
-		nvmf_ddp_map(s, &io->mem, (IO_PARTS(io) & IO_F_PARTPUSH) != 0);
+	if (io->type == FERRY_BDEV_IO_READ && s->q->ddp && !(IO_PARTS(io) & IO_F_NODDP)) {
+		int other = IO_STAGE(io) && !io->seq && io->mem.domain &&
+			    io->mem.domain != ferry_memdomain_system();
+		nvmf_ddp_map(s, &io->mem, other);
+	}
 	return 0;
 }
 
@@ -779,12 +783,12 @@ static int nic_setup(struct nvmf_ctrlr *c)
 	c->max_send_iov = FERRY_MAX(info.max_send_iov, 1u);
 	c->max_recv_iov = FERRY_MAX(info.max_recv_iov, 1u);
 	c->info = info;
-	c->ddp_on = (info.caps & FERRY_HAL_NIC_CAP_DDP) && !(c->opts.flags & FERRY_BDEV_NVMF_F_NO_DDP) &&
-		    c->nic->ddp_queue_add && c->nic->ddp_queue_del && c->nic->ddp_setup &&
-		    c->nic->ddp_teardown && c->nic->ddp_resync && info.ddp_max_sges &&
-		    info.ddp_max_io >= 4096;
-	for (uint32_t i = 0; c->ddp_on && i < info.ddp_ndomains && i < FERRY_HAL_NIC_DDP_DOMAINS_MAX;
-	     i++)
+	c->ddp_on = (info.caps & FERRY_HAL_NIC_CAP_DDP) &&
+		    !(c->opts.flags & FERRY_BDEV_NVMF_F_NO_DDP) && c->nic->ddp_queue_add &&
+		    c->nic->ddp_queue_del && c->nic->ddp_setup && c->nic->ddp_teardown &&
+		    c->nic->ddp_resync && info.ddp_max_sges && info.ddp_max_io >= 4096;
+	for (uint32_t i = 0;
+	     c->ddp_on && i < info.ddp_ndomains && i < FERRY_HAL_NIC_DDP_DOMAINS_MAX; i++)
 		if (info.ddp_domains[i] && info.ddp_domains[i] != ferry_memdomain_system())
 			c->ddp_host = 1;
 	rc = c->nic->group_create(c->dev, &c->group);

@@ -172,7 +172,7 @@ static int tx_set(struct nvmf_slot *s, size_t hlen, size_t off, size_t len)
 	if (!len)
 		return 0;
 	uint32_t n = nvmf_iov_slice(s->data, s->data_cnt, s->data_off + off, len, &s->tx_iov[1],
-			       NVMF_SLOT_IOV);
+				    NVMF_SLOT_IOV);
 	if (!n)
 		return -EINVAL;
 	if (q->p.ddgst) {
@@ -380,7 +380,7 @@ static int on_header(struct nvmf_qpair *q, const struct ferry_nvme_tcp_rx_event 
 				   offsetof(struct ferry_nvme_tcp_data, datal),
 				   "C2HData beyond the command's length");
 	uint32_t n = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + d->datao, d->datal,
-			       q->rx_iov, FERRY_ARRAY_SIZE(q->rx_iov));
+				    q->rx_iov, FERRY_ARRAY_SIZE(q->rx_iov));
 	/* An offloaded queue: bytes the NIC placed apart (host memory) are not read from our
 	 * iovecs (the staging slice keeps only its misses); the debug check recomputes every
 	 * digest the NIC claims. */
@@ -639,8 +639,9 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 			size_t used = 0;
 			/* The NIC's digest verdict rides on the bytes (a data digest read here
 			 * with the headers around it). */
-			uint32_t ff = q->rx_fl & FERRY_HAL_NIC_RX_F_CRC_OK ? FERRY_NVME_TCP_RX_F_CRC_OK
-									     : 0;
+			uint32_t ff = q->rx_fl & FERRY_HAL_NIC_RX_F_CRC_OK
+					      ? FERRY_NVME_TCP_RX_F_CRC_OK
+					      : 0;
 			q->copied0 = q->rx.stats.copied_bytes;
 			if (ferry_nvme_tcp_rx_feed_ex(&q->rx, q->rxbuf + q->rx_pos,
 						      q->rx_len - q->rx_pos, ff, &used, &ev))
@@ -686,7 +687,8 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 			}
 			r = nic->recvv(q->sock, v, n, &fl);
 		}
-		if (r > 0 && (size_t)r < asked)
+		/* An offload NIC also returns short where the flags change (not drained). */
+		if (r > 0 && (size_t)r < asked && !q->ddp)
 			drained = 1;
 		if (r == -EAGAIN)
 			break;
