@@ -32,8 +32,9 @@
  * NIC places a plain READ's C2H data straight into host memory (the nvmf bdev translates the
  * I/O's "nvme" function addresses into the "nic" function's): no byte of it passes through a
  * SoC buffer and no software computes its digest. With crypto/dif in the stack the NIC places
- * into the one local buffer the fused decrypt/strip reads. Implies --digests (the NIC verifies
- * data digests). --nic-args adds mock device arguments (its fault model: place_miss_ppm=...).
+ * into the one local buffer the fused decrypt/strip reads. With --plain the "pcie" transport
+ * runs without accel sequences (accel=0: a read reaches the nvmf bdev as host memory, which
+ * is what the NIC places into). Implies --digests (the NIC verifies data digests). --nic-args adds mock device arguments (its fault model: place_miss_ppm=...).
  * Default: --nic tcp (the tcp backend, opened by the nvmf bdev).
  * Exit status: the host's (0: the workload ran and every block verified).
  */
@@ -252,8 +253,8 @@ static void report_offload(const struct ferry_bdev_nvmf_stats *a,
 	       D(digest_errors), D(ddp_nic_errors));
 	if (placed > host)
 		printf("  local placement:           %.2f MiB placed into the staging buffer whose "
-		       "accel sequence (the fused decrypt/strip) reads it; %.0f I/Os ran their copy "
-		       "in the sequence\n",
+		       "accel sequence (the fused decrypt/strip) reads it; %.0f staged I/Os (reads "
+		       "and writes) ran their copy in their sequence\n",
 		       (placed - host) / mib, D(seq_ios));
 	printf("  resyncs %.0f (not found %.0f)\n", D(ddp_resyncs), D(ddp_resync_fail));
 #undef D
@@ -377,7 +378,11 @@ int main(int argc, char **argv)
 				   .crypto_dif = !plain && has_pi,
 				   .crypto_only = !plain && !has_pi,
 				   .key = keyhex ? key : NULL,
-				   .dev = dev};
+				   .dev = dev,
+				   /* Plain on the offload NIC: reads reach the nvmf bdev as host
+				    * memory (no accel sequence carrying them), which the NIC
+				    * places into directly. */
+				   .transport_args = offload && plain ? "accel=0" : NULL};
 	if (ep_stack_create(&so, &s))
 		goto out;
 	printf("firmware: device %s, NVMe controller on PCI function 0 (\"pcie\" transport), "
