@@ -9,6 +9,7 @@
  * requests are answered from the receive machine's PDU boundaries.
  */
 #include <string.h>
+#include <ferry/crc.h>
 #include <ferry/memdomain.h>
 #include "core_internal.h"
 #include "nvmf_internal.h"
@@ -209,25 +210,104 @@ int nvmf_ddp_map(struct nvmf_slot *s, const struct ferry_mem *io_mem, int other)
 	return 0;
 }
 
-static void push_done(void *arg, int status)
+/* A domain transfer of a finished command failed: the read fails with the reason. */
+static void xfer_failed(struct nvmf_slot *s, int status, const char *what)
 {
+	if (s->status)
+		return;
+	s->status = status;
+	if (status == -EFAULT || status == -EIO) {
+		s->io->error = FERRY_BDEV_ERR_TRANSFER;
+		s->io->error_block = s->io->offset_blocks;
+	}
+	ferry_set_last_error(NVMF_COMP, "'%s': cannot %s read data in '%s': %s", s->q->c->name,
+			     what, ferry_memdomain_get_name(s->io->mem.domain),
+			     ferry_strerror(status));
+}
+
+static void pull_done(void *arg, int status)
+{
+	static struct log_ratelimit rl;
 	struct nvmf_slot *s = arg;
+	struct nvmf_ctrlr *c = s->q->c;
 	s->ddp = DDP_NONE;
-	if (status && !s->status) {
-		s->status = status;
-		if (s->io && (status == -EFAULT || status == -EIO)) {
-			s->io->error = FERRY_BDEV_ERR_TRANSFER;
-			s->io->error_block = s->io->offset_blocks;
-		}
-		ferry_set_last_error(NVMF_COMP, "'%s': cannot push read data into '%s': %s",
-				     s->q->c->name, ferry_memdomain_get_name(s->io->mem.domain),
-				     ferry_strerror(status));
+	if (status) {
+		xfer_failed(s, status, "pull back");
+		nvmf_slot_complete(s);
+		return;
+	}
+	/* Every byte of these PDUs is final in the I/O's memory now (placed by the NIC or
+	 * pushed from staging) and here again: their digests, as software would have. */
+	for (uint32_t i = 0; i < s->ndefer; i++) {
+		uint32_t crc = ferry_crc32c_iov(0, &s->pull_dst[i], 1);
+		c->st.sw_crc_bytes += s->defer[i].len;
+		if (crc == s->defer_dgst[i])
+			continue;
+		c->st.digest_errors++;
+		if (!s->status)
+			s->status = -EIO;
+		ferry_set_last_error(NVMF_COMP,
+				     "'%s' queue %u: data digest error in C2HData (cid 0x%x, "
+				     "offset %u): the read fails",
+				     c->name, s->q->qid, s->cid, s->defer[i].off);
+		if (log_ratelimit(&rl, NULL))
+			FERRY_ERR(NVMF_COMP,
+				  "'%s' queue %u: data digest error in C2HData (cid 0x%x, offset "
+				  "%u): the read fails",
+				  c->name, s->q->qid, s->cid, s->defer[i].off);
 	}
 	nvmf_slot_complete(s);
 }
 
+/* Pull the deferred PDUs back from the I/O's memory into their staging slices; 0: started
+ * (pull_done() completes the slot), else the caller completes it. */
+static int defer_pull(struct nvmf_slot *s)
+{
+	struct ferry_bdev_io *io = s->io;
+	uint32_t ns = 0;
+	for (uint32_t i = 0; i < s->ndefer; i++) {
+		const struct nvmf_range *r = &s->defer[i];
+		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt,
+					    (size_t)s->data_off + r->off, r->len, s->push_dst + ns,
+					    NVMF_PUSH_IOV - ns);
+		uint32_t m = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + r->off,
+					    r->len, &s->pull_dst[i], 1);
+		if (!n || !m) {
+			s->ddp_redo = 1; /* more segments than one pull takes */
+			return -E2BIG;
+		}
+		ns += n;
+	}
+	s->push_mem[0] = (struct ferry_mem){.domain = io->mem.domain,
+					    .domain_ctx = io->mem.domain_ctx,
+					    .iov = s->push_dst,
+					    .iovcnt = ns};
+	s->push_mem[1] = (struct ferry_mem){.iov = s->pull_dst, .iovcnt = s->ndefer};
+	s->ddp = DDP_PUSHING;
+	int rc = ferry_memdomain_pull(&s->push_mem[0], &s->push_mem[1], pull_done, s);
+	if (rc) {
+		s->ddp = DDP_NONE;
+		xfer_failed(s, rc, "pull back");
+		FERRY_ERR(NVMF_COMP, "'%s': cannot pull read data back from '%s': %s",
+			  s->q->c->name, ferry_memdomain_get_name(io->mem.domain),
+			  ferry_strerror(rc));
+	}
+	return rc;
+}
+
+static void push_done(void *arg, int status)
+{
+	struct nvmf_slot *s = arg;
+	s->ddp = DDP_NONE;
+	if (status)
+		xfer_failed(s, status, "push");
+	else if (s->ndefer && !s->status && !s->ddp_redo && defer_pull(s) == 0)
+		return;
+	nvmf_slot_complete(s);
+}
+
 /* Push the command's ranges listed in miss[] from the staging buffer into the I/O's memory;
- * 0: started (the push completes the slot), else the slot is completed by the caller. */
+ * 0: started (the push completes the slot), else the caller completes it. */
 static int part_push(struct nvmf_slot *s)
 {
 	struct nvmf_ctrlr *c = s->q->c;
@@ -259,19 +339,24 @@ static int part_push(struct nvmf_slot *s)
 	int rc = ferry_memdomain_push(&s->push_mem[0], &s->push_mem[1], push_done, s);
 	if (rc) {
 		s->ddp = DDP_NONE;
-		s->status = rc;
+		xfer_failed(s, rc, "push");
 		FERRY_ERR(NVMF_COMP, "'%s': cannot push read data into '%s': %s", c->name,
 			  ferry_memdomain_get_name(io->mem.domain), ferry_strerror(rc));
 	}
 	return rc;
 }
 
-/* The command is over (mapping released, if it had one). */
+/* The command is over (its mapping released, if it had one): push what went through
+ * staging, check the deferred digests, complete. */
 static void part_end(struct nvmf_slot *s)
 {
 	s->ddp = DDP_NONE;
-	if (s->part_push && s->io && !s->status && !s->ddp_redo && s->nmiss && part_push(s) == 0)
-		return;
+	if (s->part_push && s->io && !s->status && !s->ddp_redo) {
+		if (s->nmiss && part_push(s) == 0)
+			return;
+		if (!s->nmiss && s->ndefer && defer_pull(s) == 0)
+			return;
+	}
 	nvmf_slot_complete(s);
 }
 

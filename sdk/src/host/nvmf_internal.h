@@ -32,6 +32,7 @@
 #define NVMF_DDP_SGES 64   /* segments of one DDP destination we build (capped by the NIC's) */
 #define NVMF_DDP_MISSES 32 /* byte ranges of a host-placed read the NIC did not place */
 #define NVMF_PUSH_IOV 64   /* segments of the push of those ranges into the I/O's memory */
+#define NVMF_DDP_DEFER 16  /* PDUs of one command whose digest is checked after placement */
 
 /* DDP state of a slot (nvmf_slot::ddp). */
 enum nvmf_ddp_state {
@@ -39,7 +40,8 @@ enum nvmf_ddp_state {
 	DDP_MAPPED = 1,   /* ddp_setup() done: the NIC may place this command's data */
 	DDP_TEARDOWN = 2, /* last PDU processed, ddp_teardown() pending: the slot stays busy */
 	DDP_REAPED = 3,   /* the teardown callback ran: on the queue's reap list */
-	DDP_PUSHING = 4,  /* pushing bytes from the staging buffer into the I/O's memory */
+	DDP_PUSHING = 4,  /* pushing bytes from the staging buffer into the I/O's memory, or
+			   * pulling placed PDUs back to check their digest */
 };
 
 /* A byte range of a command's data. */
@@ -108,7 +110,13 @@ struct nvmf_slot {
 	struct iovec ddp_iov[NVMF_DDP_SGES];
 	struct iovec push_dst[NVMF_PUSH_IOV];
 	struct iovec push_src[NVMF_DDP_MISSES];
-	struct ferry_mem push_mem[2]; /* the push's destination and source */
+	struct ferry_mem push_mem[2]; /* the push's (pull's) two descriptors */
+	/* PDUs placed partly in host memory whose digest software must check (crc_deferred):
+	 * pulled back after the push and verified against their received digest */
+	uint32_t ndefer;
+	struct nvmf_range defer[NVMF_DDP_DEFER];
+	uint32_t defer_dgst[NVMF_DDP_DEFER];
+	struct iovec pull_dst[NVMF_DDP_DEFER];
 };
 
 struct nvmf_qpair {

@@ -121,7 +121,7 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 	s->ddp = DDP_NONE;
 	s->ddp_apart = s->ddp_redo = s->part_push = 0;
 	s->reap_next = NULL;
-	s->nmiss = 0;
+	s->nmiss = s->ndefer = 0;
 	q->busy++;
 	return s;
 }
@@ -513,14 +513,22 @@ static void rx_offload_done(struct nvmf_qpair *q, struct nvmf_slot *s,
 			c->st.sw_crc_bytes += ev->data_len;
 	}
 	if (ev->crc_deferred) {
-		/* The digest needs software but some bytes are in host memory only: rather
-		 * than pulling them back, the I/O is read again without offload (rare: the NIC
-		 * placed a PDU it could not verify). */
-		s->ddp_redo = 1;
+		/* The digest needs software but some bytes are in host memory only: checked
+		 * once the command's data is complete there (pulled back, nvmf_ddp.c); more
+		 * such PDUs than a slot records: the I/O is read again without offload. */
+		const struct ferry_nvme_tcp_data *d = (const void *)ev->hdr;
+		if (s->ndefer < NVMF_DDP_DEFER) {
+			s->defer[s->ndefer].off = d->datao;
+			s->defer[s->ndefer].len = ev->data_len;
+			s->defer_dgst[s->ndefer] = ev->ddgst;
+			s->ndefer++;
+		} else {
+			s->ddp_redo = 1;
+		}
 		if (log_ratelimit(&rl_def, NULL))
 			FERRY_INFO(NVMF_COMP,
 				   "'%s' queue %u: cid 0x%x: digest of data placed in host memory "
-				   "not verified by the NIC: read again without offload",
+				   "not verified by the NIC: checked after the transfer",
 				   c->name, q->qid, s->cid);
 	}
 	if (ev->nic_crc_false) {

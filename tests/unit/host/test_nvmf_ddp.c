@@ -21,6 +21,7 @@
 #include <ferry/nvme.h>
 #include <ferry/tcp_transport.h>
 #include <ferry/transport.h>
+#include "fake_target.h"
 #include "nvmf_test_util.h"
 #include "test_mock_util.h"
 
@@ -640,4 +641,79 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ferry_device_close(dev);
 	tgt_down();
+}
+
+/* Host-placed PDUs the NIC did not verify: their digests are checked in software after the
+ * transfer (pulled back from host memory), the data right, nothing redone. */
+Test(nvmf_ddp, host_memory_digest_checked_after_placement)
+{
+	struct env e;
+	env_up(&e, "host_mem=4M,functions=nvme:nic,crc_miss_ppm=500000,place_miss_ppm=100000", 0);
+	struct ferry_mock_host *h = tm_host(e.dev);
+	host_map(h, -1);
+	uint64_t bytes = 0;
+	host_reads(&e, h, &bytes);
+	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
+	cr_assert_gt(D(&e, s, sw_crc_bytes), 0, "no digest checked in software");
+	cr_assert_eq(D(&e, s, nic_crc_bytes) + D(&e, s, sw_crc_bytes), bytes);
+	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, ddp_fallback_bytes), bytes,
+		     "a read was redone");
+	cr_assert_eq(D(&e, s, io_errors), 0);
+	cr_assert_eq(D(&e, s, digest_errors), 0);
+	ferry_mock_host_close(h);
+	env_down(&e);
+}
+
+/* A controller that corrupts a read's data digest (fake target): the error is caught
+ * whichever side checks it: the NIC (no CRC_OK on the digest: software recomputes it over
+ * the placed bytes) and, for host-placed data, software after pulling the PDUs back. */
+Test(nvmf_ddp, corrupted_digest_caught)
+{
+	struct fake_target t;
+	ft_defaults(&t);
+	t.c2h_chunk = 8192;
+	t.fault = FAULT_BAD_DDGST;
+	t.fault_n = 1;
+	t.fault_once = 0;
+	cr_assert_eq(ft_start(&t), 0);
+	fill(t.storage, (size_t)t.blocks * t.block_size, 5);
+	struct ferry_device *dev = tm_open("host_mem=4M,functions=nvme:nic");
+	struct ferry_mock_host *h = tm_host(dev);
+	host_map(h, -1);
+	struct ferry_bdev_nvmf_opts o = {0};
+	o.size = sizeof(o);
+	o.name = "nvmf_ddp_bad";
+	o.nic = dev;
+	o.addr = t.addr;
+	o.subnqn = "nqn.2026-01.io.ferry:fake";
+	o.ddgst = 1;
+	struct ferry_bdev *b = NULL;
+	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	struct ferry_bdev_nvmf_stats s0 = stats_of(b);
+	/* the 1st I/O command: local memory, mapped */
+	memset(G_buf, 0, 32768);
+	struct iovec liov = {G_buf, 32768};
+	struct ferry_mem lm = {.iov = &liov, .iovcnt = 1};
+	cr_assert_eq(run(b, FERRY_BDEV_IO_READ, 0, 64, &lm), -EIO);
+	struct ferry_bdev_nvmf_stats s1 = stats_of(b);
+	cr_assert_eq(s1.digest_errors - s0.digest_errors, 1);
+	cr_assert_eq(s1.ddp_ios - s0.ddp_ios, 1);
+	/* the 2nd: host memory placed by the NIC, digest checked after the pull back */
+	t.fault_n = 2;
+	struct iovec iov = {TM_IOVA(16), 32768};
+	struct ferry_mem m = {.domain = tm_domain(dev, "nvme"), .iov = &iov, .iovcnt = 1};
+	cr_assert_eq(run(b, FERRY_BDEV_IO_READ, 0, 64, &m), -EIO);
+	struct ferry_bdev_nvmf_stats s2 = stats_of(b);
+	cr_assert_eq(s2.digest_errors - s1.digest_errors, 1);
+	cr_assert_eq(s2.ddp_host_ios - s1.ddp_host_ios, 1);
+	/* later reads are fine */
+	t.fault = FAULT_NONE;
+	cr_assert_eq(run(b, FERRY_BDEV_IO_READ, 64, 64, &m), 0);
+	uint8_t *host = ferry_mock_host_ptr(h, H_HOST * TM_PAGE, 32768);
+	cr_assert_eq(memcmp(host, t.storage + 64 * 512, 32768), 0);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+	ferry_mock_host_close(h);
+	ferry_device_close(dev);
+	ft_stop(&t);
 }
