@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ferry/accel.h>
 #include <ferry/bdev.h>
 #include <ferry/bdev_malloc.h>
 #include <ferry/bdev_nvmf.h>
@@ -23,6 +24,7 @@
 #include <ferry/transport.h>
 #include "fake_target.h"
 #include "nvmf_test_util.h"
+#include "test_accel_util.h"
 #include "test_mock_util.h"
 
 #define DDP_NQN "nqn.2026-01.io.ferry:ddp"
@@ -714,6 +716,110 @@ Test(nvmf_ddp, corrupted_digest_caught)
 	cr_assert_eq(memcmp(host, t.storage + 64 * 512, 32768), 0);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ferry_mock_host_close(h);
+	ferry_device_close(dev);
+	ft_stop(&t);
+}
+
+/* The NIC maps at most 256 KiB and 2 segments: a 1 MiB read goes out as 4 mapped commands;
+ * a read in 4 segments is not mapped (software), both with the right data. */
+Test(nvmf_ddp, nic_limits_honoured)
+{
+	struct env e;
+	env_up(&e, "ddp_max_io=262144,ddp_max_sges=2", 0);
+	memset(G_buf, 0, DDP_MAX);
+	cr_assert_eq(run_sys(e.b, FERRY_BDEV_IO_READ, 0, G_buf, DDP_MAX), 0);
+	cr_assert_eq(memcmp(G_buf, G_ref, DDP_MAX), 0);
+	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	cr_assert_eq(D(&e, s, split_ios), 1);
+	cr_assert_eq(D(&e, s, ddp_ios), 4);
+	cr_assert_eq(D(&e, s, ddp_placed_bytes), DDP_MAX);
+	/* 4 segments of 16 KiB each */
+	struct iovec iov[4];
+	memset(G_buf, 0, 65536);
+	for (int i = 0; i < 4; i++) {
+		iov[i].iov_base = G_buf + (size_t)i * 16384 + (size_t)i * DDP_BS;
+		iov[i].iov_len = 16384;
+	}
+	struct ferry_mem m = {.iov = iov, .iovcnt = 4};
+	cr_assert_eq(run(e.b, FERRY_BDEV_IO_READ, 32, 16, &m), 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(memcmp(iov[i].iov_base, G_ref + (32 + (size_t)i * 4) * DDP_BS, 16384),
+			     0);
+	struct ferry_bdev_nvmf_stats s2 = stats_of(e.b);
+	cr_assert_eq(s2.ddp_ios, s.ddp_ios, "a 4-segment read was mapped on a 2-SGE NIC");
+	cr_assert_eq(s2.ddp_placed_bytes, s.ddp_placed_bytes);
+	env_down(&e);
+}
+
+/* A read carrying an accel sequence: the NIC places into the staging buffer the sequence's
+ * copy reads. */
+Test(nvmf_ddp, sequence_read_placed_into_staging)
+{
+	struct env e;
+	env_up(&e, "", 0);
+	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
+	struct ferry_bdev_io io;
+	struct done d = {0};
+	struct iovec iov = {G_buf, 32 * DDP_BS};
+	memset(G_buf, 0, 32 * DDP_BS);
+	memset(&io, 0, sizeof(io));
+	io.type = FERRY_BDEV_IO_READ;
+	io.offset_blocks = 40;
+	io.num_blocks = 32;
+	io.mem.iov = &iov;
+	io.mem.iovcnt = 1;
+	io.cb = done_cb;
+	io.cb_arg = &d;
+	cr_assert_eq(ferry_seq_create(ch, &io.seq), 0);
+	cr_assert_eq(ferry_bdev_submit(e.b, &io), 0, "%s", ferry_last_error());
+	uint64_t end = tm_now_ns() + 10000000000ull;
+	while (!d.calls && tm_now_ns() < end)
+		ferry_bdev_io_poll(&io);
+	cr_assert_eq(d.calls, 1);
+	cr_assert_eq(d.status, 0, "%s", ferry_last_error());
+	cr_assert_eq(memcmp(G_buf, G_ref + 40 * DDP_BS, 32 * DDP_BS), 0);
+	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	cr_assert_eq(D(&e, s, seq_ios), 1);
+	cr_assert_eq(D(&e, s, ddp_ios), 1);
+	cr_assert_eq(D(&e, s, ddp_placed_bytes), 32 * DDP_BS);
+	cr_assert_eq(D(&e, s, rx_copied_bytes), 0);
+	ferry_accel_chan_destroy(ch);
+	env_down(&e);
+}
+
+/* A controller that ends reads with the C2H SUCCESS flag (no CapsuleResp): the read still
+ * completes once, after its mapping's teardown. */
+Test(nvmf_ddp, c2h_success_completes_after_teardown)
+{
+	struct fake_target t;
+	ft_defaults(&t);
+	t.c2h_chunk = 4096;
+	t.c2h_success = 1;
+	cr_assert_eq(ft_start(&t), 0);
+	fill(t.storage, (size_t)t.blocks * t.block_size, 9);
+	struct ferry_device *dev = tm_open("");
+	struct ferry_bdev_nvmf_opts o = {0};
+	o.size = sizeof(o);
+	o.name = "nvmf_ddp_succ";
+	o.nic = dev;
+	o.addr = t.addr;
+	o.subnqn = "nqn.2026-01.io.ferry:fake";
+	o.ddgst = 1;
+	struct ferry_bdev *b = NULL;
+	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	for (uint32_t k = 0; k < 8; k++) {
+		memset(G_buf, 0, 65536);
+		struct iovec iov = {G_buf, 65536};
+		struct ferry_mem m = {.iov = &iov, .iovcnt = 1};
+		cr_assert_eq(run(b, FERRY_BDEV_IO_READ, k * 128, 128, &m), 0, "%s",
+			     ferry_last_error());
+		cr_assert_eq(memcmp(G_buf, t.storage + (size_t)k * 65536, 65536), 0);
+	}
+	struct ferry_bdev_nvmf_stats s = stats_of(b);
+	cr_assert_eq(s.c2h_success, 8);
+	cr_assert_eq(s.ddp_ios, 8);
+	cr_assert_eq(s.ddp_placed_bytes, 8 * 65536);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ferry_device_close(dev);
 	ft_stop(&t);
 }
