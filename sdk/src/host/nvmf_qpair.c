@@ -496,6 +496,8 @@ static void rx_offload_done(struct nvmf_qpair *q, struct nvmf_slot *s,
 {
 	static struct log_ratelimit rl_false, rl_def;
 	struct nvmf_ctrlr *c = q->c;
+	if (!q->qid)
+		return; /* the counters are about read data: not the admin queue's Identify */
 	if (s->ddp == DDP_MAPPED) {
 		uint64_t placed = q->rx.stats.placed_bytes - q->placed0;
 		if (placed > ev->data_len)

@@ -238,8 +238,8 @@ Test(nvmf_ddp, all_placed_and_verified)
 		     (unsigned long long)D(&e, s, ddp_placed_bytes), (unsigned long long)bytes);
 	cr_assert_eq(D(&e, s, ddp_fallback_bytes), 0);
 	cr_assert_eq(D(&e, s, nic_crc_bytes), bytes);
-	cr_assert_eq(D(&e, s, sw_crc_bytes), 0, "software CRC of %llu bytes",
-		     (unsigned long long)D(&e, s, sw_crc_bytes));
+	cr_assert_eq(s.sw_crc_bytes, 0, "software CRC of %llu bytes",
+		     (unsigned long long)s.sw_crc_bytes);
 	cr_assert_eq(D(&e, s, rx_copied_bytes), 0, "copied %llu bytes",
 		     (unsigned long long)D(&e, s, rx_copied_bytes));
 	cr_assert_eq(D(&e, s, ddp_ios), D(&e, s, commands), "every read command mapped");
