@@ -396,7 +396,7 @@ int main(int argc, char **argv)
 	       ferry_bdev_get_name(nvmf), target, subnqn, ferry_bdev_get_block_size(nvmf),
 	       (unsigned long long)ferry_bdev_get_num_blocks(nvmf),
 	       digests ? ", header and data digests" : "",
-	       offload ? ", receive offloads of the mock NIC (placement into host memory)" : "");
+	       offload ? ", receive offloads of the mock NIC" : "");
 	struct ep_counters before, after;
 	struct ferry_bdev_nvmf_stats nb = {.size = sizeof(nb)}, na = {.size = sizeof(na)};
 	ep_stack_snap(s, &before);
