@@ -22,9 +22,12 @@
 #include "mock_nic_internal.h"
 
 static const char *const knob_keys[KNOB_COUNT] = {
-	[KNOB_PLACE_MISS] = "place_miss_ppm", [KNOB_CRC_MISS] = "crc_miss_ppm",
-	[KNOB_SETUP_FAIL] = "setup_fail_ppm", [KNOB_QUEUE_FAIL] = "queue_fail_ppm",
-	[KNOB_RESYNC] = "resync_ppm",         [KNOB_RESYNC_WRONG] = "resync_wrong_ppm",
+	[KNOB_PLACE_MISS] = "place_miss_ppm",
+	[KNOB_CRC_MISS] = "crc_miss_ppm",
+	[KNOB_SETUP_FAIL] = "setup_fail_ppm",
+	[KNOB_QUEUE_FAIL] = "queue_fail_ppm",
+	[KNOB_RESYNC] = "resync_ppm",
+	[KNOB_RESYNC_WRONG] = "resync_wrong_ppm",
 	[KNOB_LIE] = "lie_ppm",
 };
 
@@ -322,9 +325,11 @@ static int nic_ddp_queue_add(struct ferry_hal_sock *sock, const struct ferry_hal
 	if (!nic->ddp)
 		return queue_refuse(nic, -ENOTSUP, "receive offloads are off (ddp=0)");
 	if (!cfg || cfg->size != sizeof(*cfg))
-		return queue_refuse(nic, -EINVAL, !cfg ? "NULL cfg" : "cfg->size is not "
-								      "sizeof(struct "
-								      "ferry_hal_ddp_queue_cfg)");
+		return queue_refuse(nic, -EINVAL,
+				    !cfg ? "NULL cfg"
+					 : "cfg->size is not "
+					   "sizeof(struct "
+					   "ferry_hal_ddp_queue_cfg)");
 	if (!cfg->resync)
 		return queue_refuse(nic, -EINVAL, "no resync callback");
 	if (cfg->pfv != 0)
@@ -426,7 +431,8 @@ static int nic_ddp_setup(struct ferry_hal_sock *sock, uint16_t cid, const struct
 	for (uint32_t i = 0; i < dest->iovcnt; i++)
 		len += dest->iov[i].iov_len;
 	if (len == 0 || len > nic->max_io)
-		return setup_refuse(nic, -EINVAL, cid, len ? "more bytes than ddp_max_io" : "0 bytes");
+		return setup_refuse(nic, -EINVAL, cid,
+				    len ? "more bytes than ddp_max_io" : "0 bytes");
 	struct ferry_memdomain *d = dest->domain;
 	if (d == ferry_memdomain_system())
 		d = NULL;
@@ -447,7 +453,8 @@ static int nic_ddp_setup(struct ferry_hal_sock *sock, uint16_t cid, const struct
 	if (!free_map)
 		return setup_refuse(nic, -ENOSPC, cid, "every mapping of the queue is in use");
 	if (mock_nic_draw(s, KNOB_SETUP_FAIL))
-		return setup_refuse(nic, -ENOSPC, cid, "refused by the fault model (setup_fail_ppm)");
+		return setup_refuse(nic, -ENOSPC, cid,
+				    "refused by the fault model (setup_fail_ppm)");
 	free_map->state = MAP_MAPPED;
 	free_map->cid = cid;
 	free_map->domain = d;
@@ -542,8 +549,8 @@ const struct ferry_hal_nic_ops mock_nic_ops = {
 
 int mock_nic_create(struct mock_dev *dev, const char *args)
 {
-	uint64_t ddp = 1, sges = MOCK_NIC_MAX_SGES, io = MOCK_NIC_MAX_IO, pkt = MOCK_NIC_PKT_DEFAULT,
-		 seed = 1, ppm[KNOB_COUNT] = {0};
+	uint64_t ddp = 1, sges = MOCK_NIC_MAX_SGES, io = MOCK_NIC_MAX_IO,
+		 pkt = MOCK_NIC_PKT_DEFAULT, seed = 1, ppm[KNOB_COUNT] = {0};
 	int rc = mock_arg_u64(args, "ddp", 0, 0, 1, &ddp);
 	if (!rc)
 		rc = mock_arg_u64(args, "ddp_max_sges", 0, 1, MOCK_NIC_MAX_SGES, &sges);
@@ -604,9 +611,12 @@ FERRY_API int ferry_mock_nic_set_faults(struct ferry_device *fdev,
 		return -EINVAL;
 	}
 	const uint32_t v[KNOB_COUNT] = {
-		[KNOB_PLACE_MISS] = f->place_miss_ppm, [KNOB_CRC_MISS] = f->crc_miss_ppm,
-		[KNOB_SETUP_FAIL] = f->setup_fail_ppm, [KNOB_QUEUE_FAIL] = f->queue_fail_ppm,
-		[KNOB_RESYNC] = f->resync_ppm,         [KNOB_RESYNC_WRONG] = f->resync_wrong_ppm,
+		[KNOB_PLACE_MISS] = f->place_miss_ppm,
+		[KNOB_CRC_MISS] = f->crc_miss_ppm,
+		[KNOB_SETUP_FAIL] = f->setup_fail_ppm,
+		[KNOB_QUEUE_FAIL] = f->queue_fail_ppm,
+		[KNOB_RESYNC] = f->resync_ppm,
+		[KNOB_RESYNC_WRONG] = f->resync_wrong_ppm,
 		[KNOB_LIE] = f->lie_ppm,
 	};
 	for (int k = 0; k < KNOB_COUNT; k++) {

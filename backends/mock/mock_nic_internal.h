@@ -55,7 +55,7 @@ struct mock_nic_sock;
 /* The device's NIC (mock_dev::nic). */
 struct mock_nic {
 	struct mock_dev *dev;
-	int ddp;                 /* offloads on (argument ddp) */
+	int ddp; /* offloads on (argument ddp) */
 	uint32_t max_sges, max_io, pkt;
 	struct ferry_memdomain *nic_domain; /* the "nic" function's domain, NULL if none */
 	_Atomic uint32_t ppm[KNOB_COUNT];
@@ -63,11 +63,15 @@ struct mock_nic {
 	_Atomic uint64_t next_sock_id;
 	struct mock_nic_rl rl;
 	_Atomic uint64_t st_queue_add, st_queue_add_fail, st_queue_del, st_setup, st_setup_fail,
-		st_teardown, st_drop, st_resync, st_resync_fail, st_packets, st_bytes,
-		st_offloaded, st_crc;
+		st_teardown, st_drop, st_resync, st_resync_fail, st_packets, st_bytes, st_offloaded,
+		st_crc;
 };
 
-enum { MAP_FREE = 0, MAP_MAPPED, MAP_TEARDOWN };
+enum {
+	MAP_FREE = 0,
+	MAP_MAPPED,
+	MAP_TEARDOWN
+};
 
 /* One command id's destination. */
 struct mock_ddp_map {
@@ -88,14 +92,14 @@ struct mock_track {
 	uint32_t pos;       /* bytes of it consumed */
 	uint32_t hneed;     /* header bytes needed to parse it (8, then 24 for C2HData) */
 	uint8_t hdr[24];
-	uint8_t parsed;     /* header validated */
+	uint8_t parsed; /* header validated */
 	uint8_t type, has_dd;
 	uint32_t pdo, plen, datal, datao;
 	uint16_t cid;
-	uint32_t crc;       /* running CRC32C of the data */
+	uint32_t crc; /* running CRC32C of the data */
 	uint8_t dgst[4];
-	uint8_t crc_on;     /* the NIC verifies this PDU's digest */
-	uint8_t no_offload; /* part of the PDU was seen untracked: no flags for the rest */
+	uint8_t crc_on;           /* the NIC verifies this PDU's digest */
+	uint8_t no_offload;       /* part of the PDU was seen untracked: no flags for the rest */
 	struct mock_ddp_map *map; /* mapping of cid (MAPPED) when the header was parsed */
 };
 
@@ -109,9 +113,9 @@ struct mock_span {
 struct mock_nic_sock {
 	struct mock_nic *nic;
 	struct ferry_hal_sock *sock;
-	uint64_t id;            /* device-wide socket number (fault streams) */
+	uint64_t id; /* device-wide socket number (fault streams) */
 	uint64_t draws[KNOB_COUNT];
-	uint64_t delivered;     /* stream bytes returned by recvv() */
+	uint64_t delivered; /* stream bytes returned by recvv() */
 	int offloaded;
 	int eof;
 	struct ferry_hal_ddp_queue_cfg cfg;
@@ -128,13 +132,13 @@ struct mock_nic_sock {
 	struct mock_track t;
 	/* resync: search position, speculative tracker of the candidate, request state */
 	uint64_t scan_pos;
-	uint64_t cand;       /* where the speculative tracker started */
+	uint64_t cand; /* where the speculative tracker started */
 	int shadow_on, shadow_dead;
 	struct mock_track shadow;
-	int req_out;         /* a request is outstanding (answer awaited) */
-	int req_issue;       /* the request must still be made (callback) */
+	int req_out;   /* a request is outstanding (answer awaited) */
+	int req_issue; /* the request must still be made (callback) */
 	uint64_t req_seq;
-	int real_pending;    /* a wrong offset was asked first; the candidate is next */
+	int real_pending; /* a wrong offset was asked first; the candidate is next */
 
 	/* mappings */
 	struct mock_ddp_map *maps;

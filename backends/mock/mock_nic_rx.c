@@ -300,7 +300,7 @@ static int track_feed(struct mock_nic_sock *s, struct mock_track *t, uint64_t of
 			t->pos += (uint32_t)k;
 			i += k;
 		}
-	boundary:
+boundary:
 		if (t->parsed && t->pos == t->plen) {
 			t->pdu_start += t->plen;
 			t->pos = 0;
@@ -564,9 +564,8 @@ void mock_nic_rx_start(struct mock_nic_sock *s)
 		s->span_head = s->nspans = 0;
 	}
 	track_init(&s->t, s->delivered);
-	if (s->rx_end > s->delivered &&
-	    track_feed(s, &s->t, s->delivered, ring_at(s, s->delivered), s->rx_end - s->delivered,
-		       0, 0, 0, &used))
+	if (s->rx_end > s->delivered && track_feed(s, &s->t, s->delivered, ring_at(s, s->delivered),
+						   s->rx_end - s->delivered, 0, 0, 0, &used))
 		lose_sync(s, s->rx_end, s->delivered + 1);
 }
 

@@ -31,8 +31,8 @@ Test(mock_nic, query_args_domains, .timeout = 30)
 	cr_assert_eq(nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
 	memset(&info, 0, sizeof(info));
 	cr_assert_eq(nic->query(dev, &info), 0);
-	cr_assert_eq(info.caps, FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_DDP |
-					FERRY_HAL_NIC_CAP_DDP_CRC);
+	cr_assert_eq(info.caps,
+		     FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_DDP | FERRY_HAL_NIC_CAP_DDP_CRC);
 	cr_assert_eq(info.ddp_max_sges, 64);
 	cr_assert_eq(info.ddp_max_io, 1u << 20);
 	cr_assert_geq(info.max_recv_iov, 16);
@@ -72,8 +72,11 @@ Test(mock_nic, queue_add_checks, .timeout = 30)
 	struct nt t;
 	nt_open(&t, "");
 	nt_connect(&t);
-	struct ferry_hal_ddp_queue_cfg cfg = {.size = sizeof(cfg), .ddgst = 1, .queue_size = 8,
-					      .resync = nt_resync_cb, .ctx = &t};
+	struct ferry_hal_ddp_queue_cfg cfg = {.size = sizeof(cfg),
+					      .ddgst = 1,
+					      .queue_size = 8,
+					      .resync = nt_resync_cb,
+					      .ctx = &t};
 	struct ferry_hal_ddp_queue_cfg c = cfg;
 	c.size--;
 	cr_assert_eq(t.nic->ddp_queue_add(t.c, &c), -EINVAL, "size");
@@ -181,7 +184,8 @@ Test(mock_nic, place_host_memory_bounds, .timeout = 30)
 	nt_open(&t, "host_mem=1M,iova_size=2M,nic_pkt=1500");
 	struct ferry_mock_host *h;
 	cr_assert_eq(ferry_mock_host_attach(t.dev, &h), 0);
-	int fnvme = ferry_mock_host_fn_lookup(h, "nvme"), fnic = ferry_mock_host_fn_lookup(h, "nic");
+	int fnvme = ferry_mock_host_fn_lookup(h, "nvme"),
+	    fnic = ferry_mock_host_fn_lookup(h, "nic");
 	cr_assert_eq(ferry_mock_host_iommu_map(h, (unsigned)fnvme, 100 * TM_PAGE, 19 * TM_PAGE,
 					       6 * TM_PAGE, TM_RW),
 		     0);
@@ -364,9 +368,12 @@ Test(mock_nic, teardown_async_once, .timeout = 30)
 	cr_assert_eq(td2.calls, 1);
 
 	/* close completes them too */
-	struct ferry_hal_ddp_queue_cfg cfg = {.size = sizeof(cfg), .ddgst = 1, .queue_size = 4,
+	struct ferry_hal_ddp_queue_cfg cfg = {.size = sizeof(cfg),
+					      .ddgst = 1,
+					      .queue_size = 4,
 					      .rx_seq = ferry_nvme_tcp_rx_stream_pos(&t.rx),
-					      .resync = nt_resync_cb, .ctx = &t};
+					      .resync = nt_resync_cb,
+					      .ctx = &t};
 	cr_assert_eq(t.nic->ddp_queue_add(t.c, &cfg), 0);
 	cr_assert_eq(nt_setup_sys(&t, 9, buf, sizeof(buf)), 0);
 	cr_assert_eq(t.nic->ddp_teardown(t.c, 9, nt_td_cb, &td3), 0);

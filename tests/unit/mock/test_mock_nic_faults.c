@@ -15,8 +15,8 @@ static void faults(struct nt *t, struct ferry_mock_nic_faults f)
 }
 
 /* One command @p cid of @p n PDUs of @p pdu bytes, then its CapsuleResp. */
-static void stream_cmd(struct nt *t, struct nt_stream *s, uint16_t cid, const uint8_t *data,
-		       int n, uint32_t pdu, int bad_pdu)
+static void stream_cmd(struct nt *t, struct nt_stream *s, uint16_t cid, const uint8_t *data, int n,
+		       uint32_t pdu, int bad_pdu)
 {
 	for (int i = 0; i < n; i++)
 		nt_c2h(t, s, cid, (uint32_t)i * pdu, data + (size_t)i * pdu, pdu, i == n - 1,
@@ -207,7 +207,10 @@ Test(mock_nic_faults, resync_wrong_then_found, .timeout = 30)
 	nt_open(&t, "nic_pkt=512,resync_wrong_ppm=1000000");
 	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
 	t.rs_stop_loss = 1;
-	enum { NCMD = 5, LEN = 8192 };
+	enum {
+		NCMD = 5,
+		LEN = 8192
+	};
 	static uint8_t data[NCMD][LEN], buf[NCMD][LEN];
 	struct nt_stream s = {0};
 	for (int c = 0; c < NCMD; c++) {
@@ -224,7 +227,8 @@ Test(mock_nic_faults, resync_wrong_then_found, .timeout = 30)
 	nt_recv(&t, 3);
 	cr_assert(t.evs[0].ev.all_placed);
 	faults(&t, (struct ferry_mock_nic_faults){.resync_ppm = 1000000,
-						  .resync_wrong_ppm = 1000000, .seed = 1});
+						  .resync_wrong_ppm = 1000000,
+						  .seed = 1});
 	nt_send(&t, s.b + first, s.len - first);
 	nt_recv(&t, NCMD * 3);
 	for (int c = 0; c < NCMD; c++)

@@ -25,7 +25,7 @@
 #define NT_MAX_RESYNC 8
 
 struct nt_dest {
-	uint8_t *buf;    /* where the host's codec receives the command's data */
+	uint8_t *buf; /* where the host's codec receives the command's data */
 	size_t len;
 	uint32_t dflags; /* FERRY_NVME_TCP_RX_DEST_F_* */
 };
@@ -50,7 +50,7 @@ struct nt {
 	uint64_t rs_seq[NT_MAX_RESYNC];
 	int rs_answer[NT_MAX_RESYNC]; /* -1 not yet */
 	int nrs;
-	int rs_stop_loss; /* the resync callback turns resync_ppm off */
+	int rs_stop_loss;       /* the resync callback turns resync_ppm off */
 	uint64_t flag_bytes[4]; /* bytes received by flags value (PLACED | CRC_OK) */
 	struct iovec sub[4];
 };
@@ -90,7 +90,8 @@ static inline void nt_open(struct nt *t, const char *args)
 static inline void nt_connect(struct nt *t)
 {
 	char addr[64];
-	struct ferry_hal_sock_opts o = {.size = sizeof(o), .addr = "127.0.0.1:0",
+	struct ferry_hal_sock_opts o = {.size = sizeof(o),
+					.addr = "127.0.0.1:0",
 					.flags = FERRY_HAL_SOCK_F_NODELAY};
 	cr_assert_eq(t->nic->listen(t->dev, &o, &t->l), 0);
 	cr_assert_eq(t->nic->get_addr(t->l, 0, addr, sizeof(addr)), 0);
@@ -231,7 +232,8 @@ static inline void nt_event(struct nt *t, const struct ferry_nvme_tcp_rx_event *
 		if (e->type == FERRY_NVME_TCP_C2H_DATA)
 			e->cid = ((const struct ferry_nvme_tcp_data *)(const void *)ev->hdr)->cccid;
 		else if (e->type == FERRY_NVME_TCP_CAPSULE_RESP)
-			e->cid = ((const struct ferry_nvme_tcp_resp *)(const void *)ev->hdr)->cqe.cid;
+			e->cid = ((const struct ferry_nvme_tcp_resp *)(const void *)ev->hdr)
+					 ->cqe.cid;
 	} else {
 		cr_assert_neq(ev->type, FERRY_NVME_TCP_RX_ERROR, "codec error fes %u fei %u",
 			      ev->fes, ev->fei);
@@ -274,7 +276,8 @@ static inline int nt_handshake(struct nt *t, int hdgst, int ddgst)
 	t->p = (struct ferry_nvme_tcp_params){.role = FERRY_NVME_TCP_ROLE_HOST};
 	cr_assert_eq(ferry_nvme_tcp_rx_init(&t->rx, &t->p), 0);
 	uint8_t icresp[128];
-	uint8_t dg = (hdgst ? FERRY_NVME_TCP_DGST_HDGST : 0) | (ddgst ? FERRY_NVME_TCP_DGST_DDGST : 0);
+	uint8_t dg = (hdgst ? FERRY_NVME_TCP_DGST_HDGST : 0) |
+		     (ddgst ? FERRY_NVME_TCP_DGST_DDGST : 0);
 	cr_assert_eq(ferry_nvme_tcp_build_icresp(icresp, 0, dg, 131072), 128);
 	nt_send(t, icresp, sizeof(icresp));
 	nt_recv(t, 1);
