@@ -323,6 +323,11 @@ static int part_push(struct nvmf_slot *s)
 					    r->len, &s->push_src[i], 1);
 		if (!n || !m) {
 			/* more segments than one push takes: redo the I/O without offload */
+			ferry_set_last_error(NVMF_COMP,
+					     "'%s': %u ranges of a read need more than %u segments "
+					     "in '%s'",
+					     c->name, s->nmiss, NVMF_PUSH_IOV,
+					     ferry_memdomain_get_name(io->mem.domain));
 			s->ddp_redo = 1;
 			return -E2BIG;
 		}

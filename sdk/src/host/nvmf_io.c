@@ -22,14 +22,12 @@
 #define IO_PARTS(io) (ferry_bdev_io_module(io)->words[1])  /* in flight | IO_F_* */
 #define IO_STATUS(io) (ferry_bdev_io_module(io)->words[2]) /* first failure, (uint64_t)errno */
 #define IO_PARTS_MASK 0xffffffffull
-#define IO_F_PENDING (1ull << 32) /* on the pending list */
-#define IO_F_LOST (1ull << 33)    /* a part was lost with its connection: retry or fail */
-#define IO_F_NODDP (1ull << 34)   /* parts are not offloaded (a redo) */
-#define IO_F_PARTPUSH                                                                              \
-	(1ull << 35)             /* each part pushes its bytes from staging (host memory a
-				       * NIC may place into) */
-#define IO_F_STAGED (1ull << 36) /* counted in staged_ios */
-#define IO_F_REDO (1ull << 37)   /* a part asked for a redo without offload */
+#define IO_F_PENDING (1ull << 32)  /* on the pending list */
+#define IO_F_LOST (1ull << 33)     /* a part was lost with its connection: retry or fail */
+#define IO_F_NODDP (1ull << 34)    /* parts are not offloaded (a redo) */
+#define IO_F_PARTPUSH (1ull << 35) /* each part pushes its own bytes out of staging */
+#define IO_F_STAGED (1ull << 36)   /* counted in staged_ios */
+#define IO_F_REDO (1ull << 37)     /* a part asked for a redo without offload */
 #define IO_F_KEEP (IO_F_NODDP | IO_F_PARTPUSH | IO_F_STAGED) /* flags a resubmission keeps */
 
 /* Blocks one command of @p io can carry: the transfer limit for data, the 16-bit NLB of
@@ -472,7 +470,8 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 			pend_unlink(c, io);
 		status = 0;
 	} else if (redo && !status) {
-		status = -EIO; /* not reached: a part without offload asks no redo */
+		/* already redone without offload (a push that did not fit): fail */
+		status = -EIO;
 	}
 	if (status && !IO_STATUS(io)) {
 		static struct log_ratelimit rl;
@@ -616,9 +615,12 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 	m->mem.iov = m->iov;
 	m->mem.iovcnt = 1;
 	if (io->type == FERRY_BDEV_IO_READ && !io->seq && c->ddp_host &&
+	    io->mem.iovcnt <= NVMF_PUSH_IOV &&
 	    !(io->mem.domain == NULL || io->mem.domain == ferry_memdomain_system())) {
-		/* A read into another domain a NIC may place into: its parts push what went
-		 * through staging, counted then (0 bytes when the NIC placed everything). */
+		/* A read into another domain a NIC may place into (host memory): each part
+		 * pushes what went through staging (all of it, or only what the NIC did not
+		 * place), counted then: 0 bytes when the NIC placed everything. A part's slice
+		 * of the I/O's segments always fits one push. */
 		IO_PARTS(io) |= IO_F_PARTPUSH;
 	} else {
 		c->st.staged_ios++;
