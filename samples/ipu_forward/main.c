@@ -34,7 +34,8 @@
  * SoC buffer and no software computes its digest. With crypto/dif in the stack the NIC places
  * into the one local buffer the fused decrypt/strip reads. With --plain the "pcie" transport
  * runs without accel sequences (accel=0: a read reaches the nvmf bdev as host memory, which
- * is what the NIC places into). Implies --digests (the NIC verifies data digests). --nic-args adds mock device arguments (its fault model: place_miss_ppm=...).
+ * is what the NIC places into). Implies --digests (the NIC verifies data digests).
+ * --nic-args adds mock device arguments (its fault model: place_miss_ppm=...).
  * Default: --nic tcp (the tcp backend, opened by the nvmf bdev).
  * Exit status: the host's (0: the workload ran and every block verified).
  */
