@@ -28,6 +28,8 @@
 #include <ferry/nvme_tcp_spec.h>
 #include <ferry/nvmf_spec.h>
 
+struct fake_conn;
+
 enum fake_fault {
 	FAULT_NONE = 0,
 	FAULT_DROP,             /* close every connection when the Nth I/O command arrives */
@@ -66,6 +68,10 @@ struct fake_target {
 	int fault_once;        /* the fault hits only once */
 	uint16_t fault_status; /* FAULT_STATUS: the status (SCT << 8 | SC) */
 	uint8_t mdts;          /* Identify MDTS (units of 4 KiB pages, power of two); 0: 5 */
+	/* a test's own answer to an I/O command (scripted attacks): returns 1 to let the
+	 * target answer as usual, else what ft_io() returns (0: go on, < 0: close) */
+	int (*io_hook)(struct fake_conn *c, struct ferry_nvme_sqe *e, int n);
+	void *hook_arg;
 	/* state */
 	uint8_t *storage;
 	pthread_mutex_t lock;
@@ -384,6 +390,11 @@ static int ft_io(struct fake_conn *c, struct ferry_nvme_sqe *e, uint8_t *icd, ui
 	uint64_t off = slba * t->block_size;
 	uint32_t len = nlb * t->block_size;
 
+	if (t->io_hook) {
+		int hr = t->io_hook(c, e, n);
+		if (hr != 1)
+			return hr;
+	}
 	if (ft_fault_hits(t, n, FAULT_DROP)) {
 		ft_drop_all(t);
 		return -1;
