@@ -47,6 +47,8 @@ enum attack {
 	A_GARBAGE_HDR,      /* half the data, then 200 bytes of garbage */
 	A_RESET_MID_PDU,    /* a header and half its data, then the connection closed */
 	A_HUGE_PLEN,        /* a C2HData header saying PLEN 0xfffffff0 */
+	A_SKIP_SUCCESS,     /* only [len / 2, len) with LAST | SUCCESS */
+	A_BAD_HDGST,        /* a C2HData whose header digest is wrong */
 	A_C2H_FOR_WRITE,    /* (writes) a C2HData naming the write */
 };
 
@@ -252,6 +254,23 @@ static int h_read(struct fake_conn *c, struct ferry_nvme_sqe *e, enum attack a)
 		memset(z, 0xc3, sizeof(z));
 		return ft_write(c->fd, z, sizeof(z)) ? -1 : 0;
 	}
+	case A_SKIP_SUCCESS:
+		return h_data_pdu(c, cid, off, half, len - half, last | FERRY_NVME_TCP_F_SUCCESS)
+			       ? -1
+			       : 0;
+	case A_BAD_HDGST: {
+		uint8_t *src = h_data(c, off, 0, len);
+		uint8_t *buf = malloc(len + 64);
+		uint32_t n = h_build(c, buf, cid, src, 0, len, last);
+		if (c->hdgst)
+			buf[24] ^= 0x10;
+		else
+			buf[8] ^= 0x10; /* no header digest: DATAO off by 16 */
+		int rc = ft_write(c->fd, buf, n);
+		free(src);
+		free(buf);
+		return rc ? -1 : ft_resp(c, cid, 0, 0, 0);
+	}
 	default:
 		return 1;
 	}
@@ -445,6 +464,12 @@ static void attack_all(enum attack a, const char *nic_args, int expect_loss)
 			struct ferry_bdev_nvmf_stats s0 = stats_of(e.b);
 			struct outcome o = attacked_read(&e, a, host);
 			struct ferry_bdev_nvmf_stats s1 = stats_of(e.b);
+			if (getenv("HS_DEBUG"))
+				fprintf(stderr,
+					"attack %d host %d dgst %d: status %d losses %llu\n", a,
+					host, dgst, o.status,
+					(unsigned long long)(s1.connection_losses -
+							     s0.connection_losses));
 			if (expect_loss) {
 				cr_assert_geq(s1.connection_losses - s0.connection_losses, 1,
 					      "attack %d (host %d, dgst %d): connection kept", a,
@@ -488,7 +513,7 @@ Test(nvmf_ddp_hostile, offsets_overlapping, .init = quiet)
 
 Test(nvmf_ddp_hostile, datal_zero, .init = quiet)
 {
-	attack_all(A_DATAL0, "", 0);
+	attack_all(A_DATAL0, "", 1);
 }
 
 /* Valid PDUs cut at odd offsets into 64-byte NIC packets: right data, nothing lost. */
@@ -524,12 +549,12 @@ Test(nvmf_ddp_hostile, data_after_the_answer, .init = quiet)
 
 Test(nvmf_ddp_hostile, capsule_resp_before_the_data, .init = quiet)
 {
-	attack_all(A_RESP_FIRST, "", 0);
+	attack_all(A_RESP_FIRST, "", 1);
 }
 
 Test(nvmf_ddp_hostile, success_flag_and_capsule_resp, .init = quiet)
 {
-	attack_all(A_SUCCESS_AND_RESP, "", 0);
+	attack_all(A_SUCCESS_AND_RESP, "", 1);
 }
 
 Test(nvmf_ddp_hostile, garbage_header, .init = quiet)
@@ -545,6 +570,16 @@ Test(nvmf_ddp_hostile, reset_mid_pdu, .init = quiet)
 Test(nvmf_ddp_hostile, huge_plen, .init = quiet)
 {
 	attack_all(A_HUGE_PLEN, "", 1);
+}
+
+Test(nvmf_ddp_hostile, success_without_the_first_half, .init = quiet)
+{
+	attack_all(A_SKIP_SUCCESS, "", 1);
+}
+
+Test(nvmf_ddp_hostile, bad_header_digest, .init = quiet)
+{
+	attack_all(A_BAD_HDGST, "nic_pkt=512", 1);
 }
 
 /* A wrong data digest: -EIO whether the NIC verifies (digest delivered without CRC_OK) or
