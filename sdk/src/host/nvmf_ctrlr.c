@@ -400,6 +400,12 @@ static void io_timeout_scan(struct nvmf_ctrlr *c, uint64_t now)
 		struct nvmf_qpair *q = &c->ioq[i];
 		for (uint16_t j = 0; q->busy && j < q->depth; j++) {
 			struct nvmf_slot *s = &q->slots[j];
+			/* A slot moving its data between the staging buffer and the I/O's memory
+			 * (or reaped, waiting for the poll) waits on this side, not on the
+			 * controller: failing the connection would not help it (and it is not
+			 * resubmitted by a loss), so it does not age. */
+			if (s->ddp == DDP_PUSHING || s->ddp == DDP_REAPED)
+				continue;
 			if (s->state == SLOT_BUSY && ++s->age > NVMF_IO_TIMEOUT_SCANS) {
 				nvmf_qpair_fail(q, "a command got no completion within 3 x KATO");
 				return;
