@@ -12,47 +12,9 @@
 #include <ferry/crypto.h>
 #include <ferry/mock.h>
 #include "fake_target.h"
+#include "nvmf_test_util.h"
 #include "test_accel_util.h"
 #include "test_mock_util.h"
-
-struct done {
-	int calls;
-	int status;
-};
-
-static void done_cb(struct ferry_bdev_io *io, void *arg)
-{
-	struct done *d = arg;
-	d->calls++;
-	d->status = io->status;
-}
-
-static int run(struct ferry_bdev *b, struct ferry_accel_chan *ch, enum ferry_bdev_io_type type,
-	       uint64_t lba, uint64_t n, const struct ferry_mem *mem)
-{
-	struct ferry_bdev_io io;
-	struct done d = {0};
-	memset(&io, 0, sizeof(io));
-	io.type = type;
-	io.offset_blocks = lba;
-	io.num_blocks = n;
-	io.mem = *mem;
-	io.cb = done_cb;
-	io.cb_arg = &d;
-	if (ch)
-		cr_assert_eq(ferry_seq_create(ch, &io.seq), 0);
-	int rc = ferry_bdev_submit(b, &io);
-	if (rc) {
-		if (io.seq)
-			ferry_seq_abort(io.seq);
-		return rc;
-	}
-	uint64_t end = tm_now_ns() + 10000000000ull;
-	while (!d.calls && tm_now_ns() < end)
-		ferry_bdev_io_poll(&io);
-	cr_assert_eq(d.calls, 1);
-	return d.status;
-}
 
 static struct ferry_bdev *connect_to(struct fake_target *t, const char *name)
 {
@@ -89,18 +51,18 @@ Test(bdev_nvmf_domains, host_memory)
 	struct iovec iov[2] = {{(void *)(uintptr_t)(16 * TM_PAGE), 3 * TM_PAGE},
 			       {(void *)(uintptr_t)(19 * TM_PAGE), TM_PAGE}};
 	struct ferry_mem m = {.domain = dom, .iov = iov, .iovcnt = 2};
-	cr_assert_eq(run(b, NULL, FERRY_BDEV_IO_WRITE, 40, 32, &m), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_WRITE, 40, 32, &m), 0, "%s", ferry_last_error());
 	cr_assert_eq(memcmp(t.storage + 40 * 512, host, 4 * TM_PAGE), 0,
 		     "controller got host bytes");
 	struct iovec riov = {(void *)(uintptr_t)(20 * TM_PAGE), 4 * TM_PAGE};
 	struct ferry_mem rm = {.domain = dom, .iov = &riov, .iovcnt = 1};
-	cr_assert_eq(run(b, NULL, FERRY_BDEV_IO_READ, 40, 32, &rm), 0);
+	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_READ, 40, 32, &rm), 0);
 	cr_assert_eq(memcmp(host + 4 * TM_PAGE, host, 4 * TM_PAGE), 0, "host got the bytes back");
 	/* an unmapped IOVA: the pull fails, nothing is sent */
 	struct iovec bad = {(void *)(uintptr_t)(200 * TM_PAGE), TM_PAGE};
 	struct ferry_mem bm = {.domain = dom, .iov = &bad, .iovcnt = 1};
 	int cmds = atomic_load(&t.io_cmds);
-	int rc = run(b, NULL, FERRY_BDEV_IO_WRITE, 0, 8, &bm);
+	int rc = run_one(b, NULL, FERRY_BDEV_IO_WRITE, 0, 8, &bm);
 	cr_assert(rc == -EFAULT || rc == -EIO, "got %d", rc);
 	cr_assert_eq(atomic_load(&t.io_cmds), cmds, "no command for a failed pull");
 
@@ -134,14 +96,14 @@ Test(bdev_nvmf_domains, crypto_sequence)
 	ta_fill_rand(plain, sizeof(plain), &seed);
 	struct iovec iov;
 	struct ferry_mem m = ta_sys(&iov, plain, sizeof(plain));
-	cr_assert_eq(run(cb, ch, FERRY_BDEV_IO_WRITE, 100, 32, &m), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_WRITE, 100, 32, &m), 0, "%s", ferry_last_error());
 	/* the controller holds the software transform of the plaintext (tweak = LBA) */
 	struct iovec d = {expect, sizeof(expect)}, sv = {plain, sizeof(plain)};
 	cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &sv, 1, 100), 0);
 	cr_assert_eq(memcmp(t.storage + 100 * 512, expect, sizeof(expect)), 0);
 	cr_assert_neq(memcmp(t.storage + 100 * 512, plain, 512), 0);
 	struct ferry_mem rm = ta_sys(&iov, back, sizeof(back));
-	cr_assert_eq(run(cb, ch, FERRY_BDEV_IO_READ, 100, 32, &rm), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_READ, 100, 32, &rm), 0, "%s", ferry_last_error());
 	cr_assert_eq(memcmp(back, plain, sizeof(plain)), 0);
 
 	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};

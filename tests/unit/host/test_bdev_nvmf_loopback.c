@@ -20,6 +20,7 @@
 #include <ferry/nvme.h>
 #include <ferry/tcp_transport.h>
 #include <ferry/transport.h>
+#include "nvmf_test_util.h"
 #include "test_accel_util.h"
 #include "test_mock_util.h"
 
@@ -27,53 +28,19 @@
 #define LB_BLOCKS 1024u
 #define LB_BS 4096u
 
-static struct {
-	struct ferry_bdev *malloc;
-	struct ferry_nvme_subsystem *ss;
-	struct ferry_transport *t;
-	char addr[64];
-	pthread_t th;
-	atomic_int stop;
-} T;
+static struct tgt T;
 
-static void *tgt_main(void *arg)
+/* The target over a 4096+8 malloc namespace, its transport with @p args. */
+static void lb_tgt_up(const char *args)
 {
-	(void)arg;
-	while (!atomic_load(&T.stop))
-		ferry_transport_poll(T.t, 0);
-	return NULL;
-}
-
-static void tgt_up(const char *args)
-{
-	memset(&T, 0, sizeof(T));
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
-					    .name = "lb_malloc",
-					    .block_size = LB_BS + 8,
-					    .num_blocks = LB_BLOCKS,
-					    .md_size = 8};
-	cr_assert_eq(ferry_bdev_malloc_create(&mo, &T.malloc), 0, "%s", ferry_last_error());
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = LB_NQN, .serial = "LB"};
-	cr_assert_eq(ferry_nvme_subsystem_create(&so, &T.ss), 0, "%s", ferry_last_error());
-	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = T.malloc, .nsid = 1};
-	cr_assert_eq(ferry_nvme_subsystem_add_ns(T.ss, &no, NULL), 0, "%s", ferry_last_error());
-	struct ferry_transport_opts to = {.size = sizeof(to), .args = args};
-	int rc = ferry_transport_create("tcp", &to, &T.t);
-	if (rc == -ENOENT || rc == -ENOTSUP)
-		cr_skip_test("no tcp target transport");
-	cr_assert_eq(rc, 0, "create tcp: %d (%s)", rc, ferry_last_error());
-	cr_assert_eq(ferry_transport_listen(T.t, T.ss, "127.0.0.1:0"), 0);
-	cr_assert_eq(ferry_tcp_transport_get_listen_addr(T.t, 0, T.addr, sizeof(T.addr)), 0);
-	cr_assert_eq(pthread_create(&T.th, NULL, tgt_main, NULL), 0);
-}
-
-static void tgt_down(void)
-{
-	atomic_store(&T.stop, 1);
-	pthread_join(T.th, NULL);
-	ferry_transport_destroy(T.t);
-	cr_assert_eq(ferry_nvme_subsystem_destroy(T.ss), 0);
-	cr_assert_eq(ferry_bdev_destroy(T.malloc), 0);
+	struct tgt_cfg c = {.bdev_name = "lb_malloc",
+			    .block_size = LB_BS + 8,
+			    .num_blocks = LB_BLOCKS,
+			    .md_size = 8,
+			    .nqn = LB_NQN,
+			    .serial = "LB",
+			    .args = args};
+	tgt_up(&T, &c);
 }
 
 struct req {
@@ -162,7 +129,7 @@ static void stack_up(const char *pre, struct ferry_bdev *nv, struct ferry_crypto
 
 static void workload(int dg, uint64_t n_ios)
 {
-	tgt_up("buffers=512");
+	lb_tgt_up("buffers=512");
 	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
 	struct ferry_crypto_key *key = ta_key(21, FERRY_CIPHER_AES_XTS_128, 512);
 	struct ferry_bdev_nvmf_opts o = {.size = sizeof(o),
@@ -262,7 +229,7 @@ static void workload(int dg, uint64_t n_ios)
 	cr_assert_eq(ferry_bdev_destroy(nv), 0);
 	ferry_crypto_key_destroy(key);
 	ferry_accel_chan_destroy(ch);
-	tgt_down();
+	tgt_down(&T);
 }
 
 static uint64_t n_ios(void)
@@ -366,7 +333,7 @@ static int range_free(uint32_t blk, uint32_t n)
 
 Test(bdev_nvmf_loopback, split_16k_multi_block, .timeout = 120)
 {
-	tgt_up("buffers=512,max_io_size=16384");
+	lb_tgt_up("buffers=512,max_io_size=16384");
 	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
 	struct ferry_crypto_key *key = ta_key(23, FERRY_CIPHER_AES_XTS_128, 512);
 	struct ferry_bdev_nvmf_opts o = {.size = sizeof(o),
@@ -447,5 +414,5 @@ Test(bdev_nvmf_loopback, split_16k_multi_block, .timeout = 120)
 	cr_assert_eq(ferry_bdev_destroy(nv), 0);
 	ferry_crypto_key_destroy(key);
 	ferry_accel_chan_destroy(ch);
-	tgt_down();
+	tgt_down(&T);
 }

@@ -21,6 +21,7 @@
 #include <ferry/nvme.h>
 #include <ferry/tcp_transport.h>
 #include <ferry/transport.h>
+#include "nvmf_test_util.h"
 #include "test_mock_util.h"
 
 #define RS_NQN "nqn.2026-01.io.ferry:restart"
@@ -30,88 +31,14 @@
 #define RS_MAYBE 8u /* candidate generations kept per block */
 #define RS_SEC 1000000000ull
 
-static struct {
-	struct ferry_bdev *malloc;
-	struct ferry_nvme_subsystem *ss;
-	struct ferry_transport *t;
-	char addr[64];
-	pthread_t th;
-	atomic_int stop;
-	int running;
-	int ss_recreated;
-} T;
-
-static void *tgt_main(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&T.stop))
-		ferry_transport_poll(T.t, 0);
-	return NULL;
-}
-
-static void ss_create(void)
-{
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = RS_NQN, .serial = "RS"};
-	cr_assert_eq(ferry_nvme_subsystem_create(&so, &T.ss), 0, "%s", ferry_last_error());
-	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = T.malloc, .nsid = 1};
-	cr_assert_eq(ferry_nvme_subsystem_add_ns(T.ss, &no, NULL), 0, "%s", ferry_last_error());
-}
-
-/* Start a target on @p addr ("127.0.0.1:0" the first time, then the same address again). */
-static void tgt_start(const char *addr)
-{
-	struct ferry_transport_opts to = {.size = sizeof(to), .args = "buffers=256"};
-	int rc = ferry_transport_create("tcp", &to, &T.t);
-	if (rc == -ENOENT || rc == -ENOTSUP)
-		cr_skip_test("no tcp target transport");
-	cr_assert_eq(rc, 0, "create tcp: %d (%s)", rc, ferry_last_error());
-	rc = ferry_transport_listen(T.t, T.ss, addr);
-	if (rc != 0 && T.running == 0 && strcmp(addr, "127.0.0.1:0") != 0) {
-		/* the old subsystem could not be reused: recreate it over the same bdev */
-		fprintf(stderr, "restart: listen with the old subsystem: %d (%s); recreating it\n",
-			rc, ferry_last_error());
-		cr_assert_eq(ferry_nvme_subsystem_destroy(T.ss), 0, "%s", ferry_last_error());
-		ss_create();
-		T.ss_recreated = 1;
-		rc = ferry_transport_listen(T.t, T.ss, addr);
-	}
-	cr_assert_eq(rc, 0, "listen %s: %d (%s)", addr, rc, ferry_last_error());
-	cr_assert_eq(ferry_tcp_transport_get_listen_addr(T.t, 0, T.addr, sizeof(T.addr)), 0);
-	atomic_store(&T.stop, 0);
-	cr_assert_eq(pthread_create(&T.th, NULL, tgt_main, NULL), 0);
-	T.running = 1;
-}
-
-/* Kill the target: stop its thread, destroy the transport (connections and controllers). */
-static void tgt_kill(void)
-{
-	if (!T.running)
-		return;
-	atomic_store(&T.stop, 1);
-	pthread_join(T.th, NULL);
-	ferry_transport_destroy(T.t);
-	T.t = NULL;
-	T.running = 0;
-}
-
-static void tgt_setup(void)
-{
-	memset(&T, 0, sizeof(T));
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
-					    .name = "rs_malloc",
-					    .block_size = RS_BS,
-					    .num_blocks = RS_BLOCKS};
-	cr_assert_eq(ferry_bdev_malloc_create(&mo, &T.malloc), 0, "%s", ferry_last_error());
-	ss_create();
-	tgt_start("127.0.0.1:0");
-}
-
-static void tgt_teardown(void)
-{
-	tgt_kill();
-	cr_assert_eq(ferry_nvme_subsystem_destroy(T.ss), 0, "%s", ferry_last_error());
-	cr_assert_eq(ferry_bdev_destroy(T.malloc), 0);
-}
+static const struct tgt_cfg RS_TGT = {.bdev_name = "rs_malloc",
+				     .block_size = RS_BS,
+				     .num_blocks = RS_BLOCKS,
+				     .nqn = RS_NQN,
+				     .serial = "RS",
+				     .args = "buffers=256"};
+/* killed with tgt_stop(), started again on the same address with tgt_start() */
+static struct tgt T;
 
 /* --- the workload and its shadow --- */
 
@@ -141,7 +68,7 @@ static struct {
 	int first_error;
 } W;
 
-static void fill(uint64_t *buf, uint32_t blk, uint32_t gen)
+static void gen_fill(uint64_t *buf, uint32_t blk, uint32_t gen)
 {
 	for (uint32_t i = 0; i < RS_BS / 8; i++)
 		buf[i] = ((uint64_t)blk << 32 | gen) ^ ((uint64_t)i * 0x9e3779b97f4a7c15ull);
@@ -182,7 +109,7 @@ static int wr_start(struct ferry_bdev *b, struct req *r, uint32_t blk)
 	memset(&r->io, 0, sizeof(r->io));
 	r->blk = blk;
 	r->gen = ++W.next_gen;
-	fill(r->buf, blk, r->gen);
+	gen_fill(r->buf, blk, r->gen);
 	r->iov.iov_base = r->buf;
 	r->iov.iov_len = RS_BS;
 	r->io.type = FERRY_BDEV_IO_WRITE;
@@ -311,7 +238,7 @@ static void verify_all(struct ferry_bdev *b)
 		cr_assert_eq(s->overflow, 0, "block %u: too many errored writes", blk);
 		int rc = sync_io(b, FERRY_BDEV_IO_READ, blk, got);
 		cr_assert_eq(rc, 0, "read-back of block %u: %d (%s)", blk, rc, ferry_last_error());
-		fill(want, blk, s->gen);
+		gen_fill(want, blk, s->gen);
 		if (!memcmp(got, want, RS_BS)) {
 			exact++;
 			old += blk >= W.blk_lim;
@@ -319,7 +246,7 @@ static void verify_all(struct ferry_bdev *b)
 		}
 		int found = 0;
 		for (uint32_t k = 0; k < s->n_maybe && !found; k++) {
-			fill(want, blk, s->maybe[k]);
+			gen_fill(want, blk, s->maybe[k]);
 			found = !memcmp(got, want, RS_BS);
 		}
 		cr_assert(found,
@@ -378,7 +305,7 @@ static void prefill(struct ferry_bdev *b, struct state_log *sl)
 
 static void kill_restart(uint32_t retries)
 {
-	tgt_setup();
+	tgt_up(&T, &RS_TGT);
 	char addr[64];
 	snprintf(addr, sizeof(addr), "%s", T.addr);
 	struct ferry_bdev *b = connect_bdev(retries ? "rs_nvmf_r8" : "rs_nvmf_r0", retries, 3000);
@@ -393,7 +320,7 @@ static void kill_restart(uint32_t retries)
 	uint32_t at_kill = in_flight();
 	cr_assert_eq(at_kill, RS_QD);
 	uint64_t ok_before = W.ok;
-	tgt_kill();
+	tgt_stop(&T);
 	fprintf(stderr, "restart (retries %u): target killed with %u writes in flight\n", retries,
 		at_kill);
 
@@ -419,7 +346,7 @@ static void kill_restart(uint32_t retries)
 	 * only the lower half is written, so the upper half must read back what completed
 	 * before the kill (or, for an errored write, what was there or that write) */
 	W.blk_lim = RS_BLOCKS / 2;
-	tgt_start(addr);
+	tgt_start(&T, addr);
 	cr_assert_str_eq(T.addr, addr);
 	uint64_t up_deadline = tm_now_ns() + 5 * RS_SEC;
 	run(b, &seed, UINT64_MAX, up_deadline, 1, &sl, FERRY_BDEV_NVMF_CONNECTED);
@@ -472,7 +399,7 @@ static void kill_restart(uint32_t retries)
 	cr_assert_eq(st.io_errors, W.errors);
 	verify_all(b);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
-	tgt_teardown();
+	tgt_down(&T);
 }
 
 Test(bdev_nvmf_restart, kill_restart_no_retries, .timeout = 30)
@@ -487,7 +414,7 @@ Test(bdev_nvmf_restart, kill_restart_retries, .timeout = 30)
 
 Test(bdev_nvmf_restart, down_past_ctrlr_loss_timeout, .timeout = 30)
 {
-	tgt_setup();
+	tgt_up(&T, &RS_TGT);
 	char addr[64];
 	snprintf(addr, sizeof(addr), "%s", T.addr);
 	struct ferry_bdev *b = connect_bdev("rs_nvmf_loss", 8, 400);
@@ -498,7 +425,7 @@ Test(bdev_nvmf_restart, down_past_ctrlr_loss_timeout, .timeout = 30)
 	topup(b, &seed);
 	uint32_t at_kill = in_flight();
 	cr_assert_eq(at_kill, RS_QD);
-	tgt_kill();
+	tgt_stop(&T);
 
 	/* keep QD 32 queued until the bdev gives up */
 	uint64_t errs0 = W.errors, enodev0 = W.enodev;
@@ -530,7 +457,7 @@ Test(bdev_nvmf_restart, down_past_ctrlr_loss_timeout, .timeout = 30)
 
 	/* the target comes back: the bdev recovers (the upper half keeps its old writes) */
 	W.blk_lim = RS_BLOCKS / 2;
-	tgt_start(addr);
+	tgt_start(&T, addr);
 	uint64_t end = tm_now_ns() + 5 * RS_SEC;
 	while (sl.last != FERRY_BDEV_NVMF_CONNECTED && tm_now_ns() < end)
 		poll_once(b, &sl);
@@ -547,5 +474,5 @@ Test(bdev_nvmf_restart, down_past_ctrlr_loss_timeout, .timeout = 30)
 	cr_assert_geq(st.reconnects, 1);
 	verify_all(b);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
-	tgt_teardown();
+	tgt_down(&T);
 }

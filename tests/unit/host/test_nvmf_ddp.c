@@ -32,88 +32,18 @@
 #define DDP_BLOCKS 1024u /* 4 MiB namespace */
 #define DDP_MAX (1024u * 1024)
 
-static struct {
-	struct ferry_bdev *malloc;
-	struct ferry_nvme_subsystem *ss;
-	struct ferry_transport *t;
-	char addr[64];
-	pthread_t th;
-	atomic_int stop;
-} T;
+static const struct tgt_cfg DDP_TGT = {.bdev_name = "ddp_malloc",
+				      .block_size = DDP_BS,
+				      .num_blocks = DDP_BLOCKS,
+				      .nqn = DDP_NQN,
+				      .serial = "DDP",
+				      .args = "max_io_size=1048576,idle_us=0"};
+static struct tgt T;
 
-static void *tgt_main(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&T.stop))
-		ferry_transport_poll(T.t, 0);
-	return NULL;
-}
-
-static void tgt_up(void)
-{
-	memset(&T, 0, sizeof(T));
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
-					    .name = "ddp_malloc",
-					    .block_size = DDP_BS,
-					    .num_blocks = DDP_BLOCKS};
-	cr_assert_eq(ferry_bdev_malloc_create(&mo, &T.malloc), 0, "%s", ferry_last_error());
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so), .nqn = DDP_NQN, .serial = "DDP"};
-	cr_assert_eq(ferry_nvme_subsystem_create(&so, &T.ss), 0, "%s", ferry_last_error());
-	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = T.malloc, .nsid = 1};
-	cr_assert_eq(ferry_nvme_subsystem_add_ns(T.ss, &no, NULL), 0, "%s", ferry_last_error());
-	struct ferry_transport_opts to = {.size = sizeof(to),
-					  .args = "max_io_size=1048576,idle_us=0"};
-	int rc = ferry_transport_create("tcp", &to, &T.t);
-	if (rc == -ENOENT || rc == -ENOTSUP)
-		cr_skip_test("no tcp target transport");
-	cr_assert_eq(rc, 0, "create tcp: %d (%s)", rc, ferry_last_error());
-	cr_assert_eq(ferry_transport_listen(T.t, T.ss, "127.0.0.1:0"), 0);
-	cr_assert_eq(ferry_tcp_transport_get_listen_addr(T.t, 0, T.addr, sizeof(T.addr)), 0);
-	cr_assert_eq(pthread_create(&T.th, NULL, tgt_main, NULL), 0);
-}
-
-static void tgt_down(void)
-{
-	atomic_store(&T.stop, 1);
-	pthread_join(T.th, NULL);
-	ferry_transport_destroy(T.t);
-	cr_assert_eq(ferry_nvme_subsystem_destroy(T.ss), 0);
-	cr_assert_eq(ferry_bdev_destroy(T.malloc), 0);
-}
-
-struct done {
-	int calls;
-	int status;
-};
-
-static void done_cb(struct ferry_bdev_io *io, void *arg)
-{
-	struct done *d = arg;
-	d->calls++;
-	d->status = io->status;
-}
-
-/* One I/O, waited for (bounded). */
 static int run(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t lba, uint64_t n,
 	       const struct ferry_mem *mem)
 {
-	struct ferry_bdev_io io;
-	struct done d = {0};
-	memset(&io, 0, sizeof(io));
-	io.type = type;
-	io.offset_blocks = lba;
-	io.num_blocks = n;
-	io.mem = *mem;
-	io.cb = done_cb;
-	io.cb_arg = &d;
-	int rc = ferry_bdev_submit(b, &io);
-	if (rc)
-		return rc;
-	uint64_t end = tm_now_ns() + 20000000000ull;
-	while (!d.calls && tm_now_ns() < end)
-		ferry_bdev_io_poll(&io);
-	cr_assert_eq(d.calls, 1, "I/O did not complete");
-	return d.status;
+	return run_one(b, NULL, type, lba, n, mem);
 }
 
 static int run_sys(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t lba, void *buf,
@@ -185,12 +115,14 @@ static uint64_t read_sizes(struct ferry_bdev *b)
 struct env {
 	struct ferry_device *dev;
 	struct ferry_bdev *b;
+	struct ferry_mock_host *host; /* env_host_read()'s, closed by env_down() */
 	struct ferry_bdev_nvmf_stats before;
 };
 
 static void env_up(struct env *e, const char *args, uint32_t flags)
 {
-	tgt_up();
+	tgt_up(&T, &DDP_TGT);
+	e->host = NULL;
 	e->dev = tm_open(args);
 	e->b = bdev_up(e->dev, "nvmf_ddp", flags);
 	ns_fill(e->b);
@@ -217,8 +149,20 @@ static void env_down(struct env *e)
 			(unsigned long long)s.retries);
 	}
 	cr_assert_eq(ferry_bdev_destroy(e->b), 0);
+	if (e->host)
+		ferry_mock_host_close(e->host);
 	ferry_device_close(e->dev);
-	tgt_down();
+	tgt_down(&T);
+}
+
+/* env_up() and read_sizes(): the bytes read, the counters after them in @p s. */
+static uint64_t env_read(struct env *e, const char *args, uint32_t flags,
+			 struct ferry_bdev_nvmf_stats *s)
+{
+	env_up(e, args, flags);
+	uint64_t bytes = read_sizes(e->b);
+	*s = stats_of(e->b);
+	return bytes;
 }
 
 /* Counters since env_up()'s fill. */
@@ -227,9 +171,8 @@ static void env_down(struct env *e)
 Test(nvmf_ddp, all_placed_and_verified)
 {
 	struct env e;
-	env_up(&e, "", 0);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "", 0, &s);
 	cr_assert_eq(s.ddp_queues, 2, "both I/O queues offloaded (got %llu)",
 		     (unsigned long long)s.ddp_queues);
 	cr_assert_eq(s.ddp_queue_refused, 0);
@@ -253,9 +196,8 @@ Test(nvmf_ddp, all_placed_and_verified)
 Test(nvmf_ddp, every_packet_missed)
 {
 	struct env e;
-	env_up(&e, "place_miss_ppm=1000000,crc_miss_ppm=1000000", 0);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "place_miss_ppm=1000000,crc_miss_ppm=1000000", 0, &s);
 	cr_assert_eq(D(&e, s, ddp_placed_bytes), 0);
 	cr_assert_eq(D(&e, s, ddp_fallback_bytes), bytes);
 	cr_assert_eq(D(&e, s, nic_crc_bytes), 0);
@@ -268,9 +210,8 @@ Test(nvmf_ddp, every_packet_missed)
 Test(nvmf_ddp, mixed_misses)
 {
 	struct env e;
-	env_up(&e, "place_miss_ppm=300000,crc_miss_ppm=300000,nic_pkt=4096", 0);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "place_miss_ppm=300000,crc_miss_ppm=300000,nic_pkt=4096", 0, &s);
 	cr_assert_eq(D(&e, s, ddp_placed_bytes) + D(&e, s, ddp_fallback_bytes), bytes);
 	cr_assert_gt(D(&e, s, ddp_placed_bytes), 0);
 	cr_assert_gt(D(&e, s, ddp_fallback_bytes), 0);
@@ -285,9 +226,8 @@ Test(nvmf_ddp, mixed_misses)
 Test(nvmf_ddp, setup_refused)
 {
 	struct env e;
-	env_up(&e, "setup_fail_ppm=1000000", 0);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "setup_fail_ppm=1000000", 0, &s);
 	cr_assert_eq(s.ddp_queues, 2);
 	cr_assert_eq(D(&e, s, ddp_ios), 0);
 	cr_assert_eq(D(&e, s, ddp_setup_fail), D(&e, s, commands));
@@ -302,9 +242,8 @@ Test(nvmf_ddp, setup_refused)
 Test(nvmf_ddp, queue_refused)
 {
 	struct env e;
-	env_up(&e, "queue_fail_ppm=1000000", 0);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "queue_fail_ppm=1000000", 0, &s);
 	cr_assert_eq(s.ddp_queues, 0);
 	cr_assert_eq(s.ddp_queue_refused, 2);
 	cr_assert_eq(D(&e, s, ddp_ios), 0);
@@ -318,9 +257,8 @@ Test(nvmf_ddp, queue_refused)
 Test(nvmf_ddp, no_ddp_flag)
 {
 	struct env e;
-	env_up(&e, "", FERRY_BDEV_NVMF_F_NO_DDP);
-	uint64_t bytes = read_sizes(e.b);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_read(&e, "", FERRY_BDEV_NVMF_F_NO_DDP, &s);
 	cr_assert_eq(s.ddp_queues + s.ddp_queue_refused, 0);
 	cr_assert_eq(D(&e, s, ddp_ios), 0);
 	cr_assert_eq(D(&e, s, sw_crc_bytes), bytes);
@@ -434,15 +372,28 @@ static void host_reads(struct env *e, struct ferry_mock_host *h, uint64_t *bytes
 	}
 }
 
+/* env_up() on a device with host memory ("host_mem=4M,functions=nvme:nic" and @p args), the
+ * pages mapped (host_map(@p hole)) and host_reads() done: the bytes read, the counters after
+ * them in @p s. */
+static uint64_t env_host_read(struct env *e, const char *args, int hole,
+			      struct ferry_bdev_nvmf_stats *s)
+{
+	char a[256];
+	snprintf(a, sizeof(a), "host_mem=4M,functions=nvme:nic%s%s", *args ? "," : "", args);
+	env_up(e, a, 0);
+	e->host = tm_host(e->dev);
+	host_map(e->host, hole);
+	uint64_t bytes = 0;
+	host_reads(e, e->host, &bytes);
+	*s = stats_of(e->b);
+	return bytes;
+}
+
 Test(nvmf_ddp, host_memory_placement)
 {
 	struct env e;
-	env_up(&e, "host_mem=4M,functions=nvme:nic", 0);
-	struct ferry_mock_host *h = tm_host(e.dev);
-	host_map(h, -1);
-	uint64_t bytes = 0;
-	host_reads(&e, h, &bytes);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_host_read(&e, "", -1, &s);
 	cr_assert_eq(D(&e, s, ddp_host_bytes), bytes, "host-placed %llu of %llu",
 		     (unsigned long long)D(&e, s, ddp_host_bytes), (unsigned long long)bytes);
 	cr_assert_eq(D(&e, s, ddp_placed_bytes), bytes);
@@ -451,7 +402,6 @@ Test(nvmf_ddp, host_memory_placement)
 		     (unsigned long long)D(&e, s, staged_bytes));
 	cr_assert_eq(D(&e, s, sw_crc_bytes), 0);
 	cr_assert_eq(D(&e, s, ddp_untranslatable), 0);
-	ferry_mock_host_close(h);
 	env_down(&e);
 }
 
@@ -459,18 +409,13 @@ Test(nvmf_ddp, host_memory_placement)
 Test(nvmf_ddp, host_memory_misses_pushed)
 {
 	struct env e;
-	env_up(&e, "host_mem=4M,functions=nvme:nic,place_miss_ppm=300000", 0);
-	struct ferry_mock_host *h = tm_host(e.dev);
-	host_map(h, -1);
-	uint64_t bytes = 0;
-	host_reads(&e, h, &bytes);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_host_read(&e, "place_miss_ppm=300000", -1, &s);
 	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
 	cr_assert_gt(D(&e, s, ddp_fallback_bytes), 0);
 	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, ddp_fallback_bytes), bytes);
 	cr_assert_eq(D(&e, s, staged_bytes), D(&e, s, ddp_fallback_bytes));
 	cr_assert_eq(D(&e, s, io_errors), 0);
-	ferry_mock_host_close(h);
 	env_down(&e);
 }
 
@@ -479,63 +424,27 @@ Test(nvmf_ddp, host_memory_misses_pushed)
 Test(nvmf_ddp, host_memory_with_misses)
 {
 	struct env e;
-	env_up(&e, "host_mem=4M,functions=nvme:nic,place_miss_ppm=300000,nic_pkt=4096", 0);
-	struct ferry_mock_host *h = tm_host(e.dev);
-	host_map(h, -1);
-	uint64_t bytes = 0;
-	host_reads(&e, h, &bytes);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_host_read(&e, "place_miss_ppm=300000,nic_pkt=4096", -1, &s);
 	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
 	/* every byte either placed in host memory or pushed from staging (a redo pushes all) */
 	cr_assert_geq(D(&e, s, ddp_host_bytes) + D(&e, s, staged_bytes), bytes);
 	cr_assert_eq(D(&e, s, io_errors), 0);
-	ferry_mock_host_close(h);
 	env_down(&e);
 }
 
 Test(nvmf_ddp, host_page_the_nic_cannot_see)
 {
 	struct env e;
-	env_up(&e, "host_mem=4M,functions=nvme:nic", 0);
-	struct ferry_mock_host *h = tm_host(e.dev);
-	host_map(h, 3); /* the destination's 4th page is not mapped for the nic function */
-	uint64_t bytes = 0;
-	host_reads(&e, h, &bytes);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	/* the destination's 4th page is not mapped for the nic function */
+	uint64_t bytes = env_host_read(&e, "", 3, &s);
 	/* reads of 1 block do not reach the hole: placed; the others staged */
 	cr_assert_gt(D(&e, s, ddp_untranslatable), 0);
 	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, staged_bytes), bytes);
 	cr_assert_gt(D(&e, s, staged_bytes), 0);
 	cr_assert_eq(D(&e, s, io_errors), 0);
-	ferry_mock_host_close(h);
 	env_down(&e);
-}
-
-/* Kill the target (connections closed abruptly with reads and their mappings live) and
- * start it again on the same address. */
-static void tgt_kill_restart(void)
-{
-	atomic_store(&T.stop, 1);
-	pthread_join(T.th, NULL);
-	ferry_transport_destroy(T.t);
-	T.t = NULL;
-	struct ferry_transport_opts to = {.size = sizeof(to),
-					  .args = "max_io_size=1048576,idle_us=0"};
-	cr_assert_eq(ferry_transport_create("tcp", &to, &T.t), 0, "%s", ferry_last_error());
-	int rc = ferry_transport_listen(T.t, T.ss, T.addr);
-	if (rc) {
-		cr_assert_eq(ferry_nvme_subsystem_destroy(T.ss), 0, "%s", ferry_last_error());
-		struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
-						       .nqn = DDP_NQN,
-						       .serial = "DDP"};
-		cr_assert_eq(ferry_nvme_subsystem_create(&so, &T.ss), 0);
-		struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = T.malloc, .nsid = 1};
-		cr_assert_eq(ferry_nvme_subsystem_add_ns(T.ss, &no, NULL), 0);
-		rc = ferry_transport_listen(T.t, T.ss, T.addr);
-	}
-	cr_assert_eq(rc, 0, "listen again on %s: %s", T.addr, ferry_last_error());
-	atomic_store(&T.stop, 0);
-	cr_assert_eq(pthread_create(&T.th, NULL, tgt_main, NULL), 0);
 }
 
 #define RQ 16u
@@ -580,7 +489,7 @@ static void rq_start(struct ferry_bdev *b, struct rreq *r, uint64_t *seed)
  * completes exactly once, with status 0 and the right data after the reconnect. */
 Test(nvmf_ddp, connection_loss_with_mappings_live)
 {
-	tgt_up();
+	tgt_up(&T, &DDP_TGT);
 	struct ferry_device *dev = tm_open("place_miss_ppm=100000,nic_pkt=4096");
 	struct ferry_bdev_nvmf_opts o = {0};
 	o.size = sizeof(o);
@@ -611,7 +520,7 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 				break;
 			ferry_bdev_poll(b, 64);
 		}
-		tgt_kill_restart();
+		tgt_restart(&T); /* connections closed abruptly, mappings live */
 		uint64_t end = tm_now_ns() + 20000000000ull;
 		for (;;) {
 			unsigned busy = 0;
@@ -642,7 +551,7 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 	cr_assert_eq(completed, 3 * RQ);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ferry_device_close(dev);
-	tgt_down();
+	tgt_down(&T);
 }
 
 /* Host-placed PDUs the NIC did not verify: their digests are checked in software after the
@@ -650,12 +559,8 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 Test(nvmf_ddp, host_memory_digest_checked_after_placement)
 {
 	struct env e;
-	env_up(&e, "host_mem=4M,functions=nvme:nic,crc_miss_ppm=500000,place_miss_ppm=100000", 0);
-	struct ferry_mock_host *h = tm_host(e.dev);
-	host_map(h, -1);
-	uint64_t bytes = 0;
-	host_reads(&e, h, &bytes);
-	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
+	struct ferry_bdev_nvmf_stats s;
+	uint64_t bytes = env_host_read(&e, "crc_miss_ppm=500000,place_miss_ppm=100000", -1, &s);
 	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
 	cr_assert_gt(D(&e, s, sw_crc_bytes), 0, "no digest checked in software");
 	cr_assert_eq(D(&e, s, nic_crc_bytes) + D(&e, s, sw_crc_bytes), bytes);
@@ -663,7 +568,6 @@ Test(nvmf_ddp, host_memory_digest_checked_after_placement)
 		     "a read was redone");
 	cr_assert_eq(D(&e, s, io_errors), 0);
 	cr_assert_eq(D(&e, s, digest_errors), 0);
-	ferry_mock_host_close(h);
 	env_down(&e);
 }
 
@@ -758,25 +662,10 @@ Test(nvmf_ddp, sequence_read_placed_into_staging)
 	struct env e;
 	env_up(&e, "", 0);
 	struct ferry_accel_chan *ch = ta_chan(NULL, 0);
-	struct ferry_bdev_io io;
-	struct done d = {0};
 	struct iovec iov = {G_buf, 32 * DDP_BS};
+	struct ferry_mem m = {.iov = &iov, .iovcnt = 1};
 	memset(G_buf, 0, 32 * DDP_BS);
-	memset(&io, 0, sizeof(io));
-	io.type = FERRY_BDEV_IO_READ;
-	io.offset_blocks = 40;
-	io.num_blocks = 32;
-	io.mem.iov = &iov;
-	io.mem.iovcnt = 1;
-	io.cb = done_cb;
-	io.cb_arg = &d;
-	cr_assert_eq(ferry_seq_create(ch, &io.seq), 0);
-	cr_assert_eq(ferry_bdev_submit(e.b, &io), 0, "%s", ferry_last_error());
-	uint64_t end = tm_now_ns() + 10000000000ull;
-	while (!d.calls && tm_now_ns() < end)
-		ferry_bdev_io_poll(&io);
-	cr_assert_eq(d.calls, 1);
-	cr_assert_eq(d.status, 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(e.b, ch, FERRY_BDEV_IO_READ, 40, 32, &m), 0, "%s", ferry_last_error());
 	cr_assert_eq(memcmp(G_buf, G_ref + 40 * DDP_BS, 32 * DDP_BS), 0);
 	struct ferry_bdev_nvmf_stats s = stats_of(e.b);
 	cr_assert_eq(D(&e, s, seq_ios), 1);

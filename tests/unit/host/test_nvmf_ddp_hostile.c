@@ -292,38 +292,18 @@ static int h_hook(struct fake_conn *c, struct ferry_nvme_sqe *e, int n)
 	return h_read(c, e, a);
 }
 
-struct done {
-	int calls;
-	int status;
-};
-
-static void done_cb(struct ferry_bdev_io *io, void *arg)
-{
-	struct done *d = arg;
-	d->calls++;
-	d->status = io->status;
-}
-
 /* One I/O polled until it completes (bounded), then polled a little more so a second
  * completion or a late write into the destination would show. */
 static int run(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t lba, uint64_t n,
 	       const struct ferry_mem *mem)
 {
 	struct ferry_bdev_io io;
-	struct done d = {0};
-	memset(&io, 0, sizeof(io));
-	io.type = type;
-	io.offset_blocks = lba;
-	io.num_blocks = n;
-	io.mem = *mem;
-	io.cb = done_cb;
-	io.cb_arg = &d;
+	struct done d;
+	io_prep(&io, &d, type, lba, n, mem);
 	int rc = ferry_bdev_submit(b, &io);
 	if (rc)
 		return rc;
-	uint64_t end = tm_now_ns() + 20000000000ull;
-	while (!d.calls && tm_now_ns() < end)
-		ferry_bdev_io_poll(&io); /* also the domain a host-memory read pulls back from */
+	io_wait(&io, &d);
 	if (!d.calls && getenv("HS_DEBUG")) {
 		struct ferry_bdev_nvmf_stats st = stats_of(b);
 		fprintf(stderr,
@@ -335,7 +315,7 @@ static int run(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t lba,
 			(unsigned long long)st.ddp_nic_errors);
 	}
 	cr_assert_eq(d.calls, 1, "I/O did not complete within 20 s");
-	end = tm_now_ns() + 50000000ull;
+	uint64_t end = tm_now_ns() + 50000000ull;
 	while (tm_now_ns() < end)
 		ferry_bdev_poll(b, 64);
 	cr_assert_eq(d.calls, 1, "I/O completed %d times", d.calls);

@@ -225,18 +225,6 @@ static const struct ferry_hal_backend rg_backend = {
 	.nic = &rg_nic,
 };
 
-struct done {
-	int calls;
-	int status;
-};
-
-static void done_cb(struct ferry_bdev_io *io, void *arg)
-{
-	struct done *d = arg;
-	d->calls++;
-	d->status = io->status;
-}
-
 struct rd {
 	struct ferry_bdev_io io;
 	struct iovec iov;
@@ -246,18 +234,11 @@ struct rd {
 
 static void rd_start(struct ferry_bdev *b, struct rd *r, uint64_t lba)
 {
-	memset(&r->io, 0, sizeof(r->io));
-	memset(&r->d, 0, sizeof(r->d));
 	memset(r->buf, 0, sizeof(r->buf));
 	r->iov.iov_base = r->buf;
 	r->iov.iov_len = sizeof(r->buf);
-	r->io.type = FERRY_BDEV_IO_READ;
-	r->io.offset_blocks = lba;
-	r->io.num_blocks = sizeof(r->buf) / 512;
-	r->io.mem.iov = &r->iov;
-	r->io.mem.iovcnt = 1;
-	r->io.cb = done_cb;
-	r->io.cb_arg = &r->d;
+	struct ferry_mem m = {.iov = &r->iov, .iovcnt = 1};
+	io_prep(&r->io, &r->d, FERRY_BDEV_IO_READ, lba, sizeof(r->buf) / 512, &m);
 	cr_assert_eq(ferry_bdev_submit(b, &r->io), 0, "%s", ferry_last_error());
 }
 
