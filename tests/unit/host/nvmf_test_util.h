@@ -134,8 +134,9 @@ __attribute__((unused)) static void *tgt_thread(void *arg)
 
 __attribute__((unused)) static void tgt_ss_create(struct tgt *g)
 {
-	struct ferry_nvme_subsystem_opts so = {
-		.size = sizeof(so), .nqn = g->cfg.nqn, .serial = g->cfg.serial};
+	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
+					       .nqn = g->cfg.nqn,
+					       .serial = g->cfg.serial};
 	cr_assert_eq(ferry_nvme_subsystem_create(&so, &g->ss), 0, "%s", ferry_last_error());
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no), .bdev = g->malloc, .nsid = 1};
 	cr_assert_eq(ferry_nvme_subsystem_add_ns(g->ss, &no, NULL), 0, "%s", ferry_last_error());

@@ -51,7 +51,8 @@ Test(bdev_nvmf_domains, host_memory)
 	struct iovec iov[2] = {{(void *)(uintptr_t)(16 * TM_PAGE), 3 * TM_PAGE},
 			       {(void *)(uintptr_t)(19 * TM_PAGE), TM_PAGE}};
 	struct ferry_mem m = {.domain = dom, .iov = iov, .iovcnt = 2};
-	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_WRITE, 40, 32, &m), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_WRITE, 40, 32, &m), 0, "%s",
+		     ferry_last_error());
 	cr_assert_eq(memcmp(t.storage + 40 * 512, host, 4 * TM_PAGE), 0,
 		     "controller got host bytes");
 	struct iovec riov = {(void *)(uintptr_t)(20 * TM_PAGE), 4 * TM_PAGE};
@@ -96,14 +97,16 @@ Test(bdev_nvmf_domains, crypto_sequence)
 	ta_fill_rand(plain, sizeof(plain), &seed);
 	struct iovec iov;
 	struct ferry_mem m = ta_sys(&iov, plain, sizeof(plain));
-	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_WRITE, 100, 32, &m), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_WRITE, 100, 32, &m), 0, "%s",
+		     ferry_last_error());
 	/* the controller holds the software transform of the plaintext (tweak = LBA) */
 	struct iovec d = {expect, sizeof(expect)}, sv = {plain, sizeof(plain)};
 	cr_assert_eq(ferry_crypto_encrypt(key, &d, 1, &sv, 1, 100), 0);
 	cr_assert_eq(memcmp(t.storage + 100 * 512, expect, sizeof(expect)), 0);
 	cr_assert_neq(memcmp(t.storage + 100 * 512, plain, 512), 0);
 	struct ferry_mem rm = ta_sys(&iov, back, sizeof(back));
-	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_READ, 100, 32, &rm), 0, "%s", ferry_last_error());
+	cr_assert_eq(run_one(cb, ch, FERRY_BDEV_IO_READ, 100, 32, &rm), 0, "%s",
+		     ferry_last_error());
 	cr_assert_eq(memcmp(back, plain, sizeof(plain)), 0);
 
 	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};

@@ -32,11 +32,11 @@
 #define RS_SEC 1000000000ull
 
 static const struct tgt_cfg RS_TGT = {.bdev_name = "rs_malloc",
-				     .block_size = RS_BS,
-				     .num_blocks = RS_BLOCKS,
-				     .nqn = RS_NQN,
-				     .serial = "RS",
-				     .args = "buffers=256"};
+				      .block_size = RS_BS,
+				      .num_blocks = RS_BLOCKS,
+				      .nqn = RS_NQN,
+				      .serial = "RS",
+				      .args = "buffers=256"};
 /* killed with tgt_stop(), started again on the same address with tgt_start() */
 static struct tgt T;
 

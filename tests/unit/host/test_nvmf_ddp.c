@@ -33,11 +33,11 @@
 #define DDP_MAX (1024u * 1024)
 
 static const struct tgt_cfg DDP_TGT = {.bdev_name = "ddp_malloc",
-				      .block_size = DDP_BS,
-				      .num_blocks = DDP_BLOCKS,
-				      .nqn = DDP_NQN,
-				      .serial = "DDP",
-				      .args = "max_io_size=1048576,idle_us=0"};
+				       .block_size = DDP_BS,
+				       .num_blocks = DDP_BLOCKS,
+				       .nqn = DDP_NQN,
+				       .serial = "DDP",
+				       .args = "max_io_size=1048576,idle_us=0"};
 static struct tgt T;
 
 static int run(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t lba, uint64_t n,
@@ -168,101 +168,97 @@ static uint64_t env_read(struct env *e, const char *args, uint32_t flags,
 /* Counters since env_up()'s fill. */
 #define D(e, s, f) ((s).f - (e)->before.f)
 
-Test(nvmf_ddp, all_placed_and_verified)
+/* A test whose body (the block after the macro) checks the counters after @p up, which
+ * brings up the env e_ and returns the bytes it read: the body sees e (const struct env *),
+ * s (the counters after @p up) and bytes; env_down() follows it. */
+#define DDP_TEST_(name, up)                                                                        \
+	static void name##_check(const struct env *e, struct ferry_bdev_nvmf_stats s,              \
+				 __attribute__((unused)) uint64_t bytes);                          \
+	Test(nvmf_ddp, name)                                                                       \
+	{                                                                                          \
+		struct env e_;                                                                     \
+		struct ferry_bdev_nvmf_stats s_;                                                   \
+		uint64_t bytes_ = (up);                                                            \
+		name##_check(&e_, s_, bytes_);                                                     \
+		env_down(&e_);                                                                     \
+	}                                                                                          \
+	static void name##_check(const struct env *e, struct ferry_bdev_nvmf_stats s,              \
+				 __attribute__((unused)) uint64_t bytes)
+
+/* The counters after env_read(@p args, @p flags). */
+#define DDP_READ_TEST(name, args, flags) DDP_TEST_(name, env_read(&e_, args, flags, &s_))
+
+DDP_READ_TEST(all_placed_and_verified, "", 0)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "", 0, &s);
 	cr_assert_eq(s.ddp_queues, 2, "both I/O queues offloaded (got %llu)",
 		     (unsigned long long)s.ddp_queues);
 	cr_assert_eq(s.ddp_queue_refused, 0);
-	cr_assert_eq(D(&e, s, bytes_read), bytes);
-	cr_assert_eq(D(&e, s, ddp_placed_bytes), bytes, "placed %llu of %llu",
-		     (unsigned long long)D(&e, s, ddp_placed_bytes), (unsigned long long)bytes);
-	cr_assert_eq(D(&e, s, ddp_fallback_bytes), 0);
-	cr_assert_eq(D(&e, s, nic_crc_bytes), bytes);
+	cr_assert_eq(D(e, s, bytes_read), bytes);
+	cr_assert_eq(D(e, s, ddp_placed_bytes), bytes, "placed %llu of %llu",
+		     (unsigned long long)D(e, s, ddp_placed_bytes), (unsigned long long)bytes);
+	cr_assert_eq(D(e, s, ddp_fallback_bytes), 0);
+	cr_assert_eq(D(e, s, nic_crc_bytes), bytes);
 	cr_assert_eq(s.sw_crc_bytes, 0, "software CRC of %llu bytes",
 		     (unsigned long long)s.sw_crc_bytes);
-	cr_assert_eq(D(&e, s, rx_copied_bytes), 0, "copied %llu bytes",
-		     (unsigned long long)D(&e, s, rx_copied_bytes));
-	cr_assert_eq(D(&e, s, ddp_ios), D(&e, s, commands), "every read command mapped");
-	cr_assert_eq(D(&e, s, ddp_setup_fail), 0);
-	cr_assert_eq(D(&e, s, ddp_host_bytes), 0);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	cr_assert_eq(D(&e, s, ddp_nic_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, rx_copied_bytes), 0, "copied %llu bytes",
+		     (unsigned long long)D(e, s, rx_copied_bytes));
+	cr_assert_eq(D(e, s, ddp_ios), D(e, s, commands), "every read command mapped");
+	cr_assert_eq(D(e, s, ddp_setup_fail), 0);
+	cr_assert_eq(D(e, s, ddp_host_bytes), 0);
+	cr_assert_eq(D(e, s, io_errors), 0);
+	cr_assert_eq(D(e, s, ddp_nic_errors), 0);
 }
 
-Test(nvmf_ddp, every_packet_missed)
+DDP_READ_TEST(every_packet_missed, "place_miss_ppm=1000000,crc_miss_ppm=1000000", 0)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "place_miss_ppm=1000000,crc_miss_ppm=1000000", 0, &s);
-	cr_assert_eq(D(&e, s, ddp_placed_bytes), 0);
-	cr_assert_eq(D(&e, s, ddp_fallback_bytes), bytes);
-	cr_assert_eq(D(&e, s, nic_crc_bytes), 0);
-	cr_assert_eq(D(&e, s, sw_crc_bytes), bytes);
-	cr_assert_eq(D(&e, s, ddp_ios), D(&e, s, commands));
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, ddp_placed_bytes), 0);
+	cr_assert_eq(D(e, s, ddp_fallback_bytes), bytes);
+	cr_assert_eq(D(e, s, nic_crc_bytes), 0);
+	cr_assert_eq(D(e, s, sw_crc_bytes), bytes);
+	cr_assert_eq(D(e, s, ddp_ios), D(e, s, commands));
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
-Test(nvmf_ddp, mixed_misses)
+DDP_READ_TEST(mixed_misses, "place_miss_ppm=300000,crc_miss_ppm=300000,nic_pkt=4096", 0)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "place_miss_ppm=300000,crc_miss_ppm=300000,nic_pkt=4096", 0, &s);
-	cr_assert_eq(D(&e, s, ddp_placed_bytes) + D(&e, s, ddp_fallback_bytes), bytes);
-	cr_assert_gt(D(&e, s, ddp_placed_bytes), 0);
-	cr_assert_gt(D(&e, s, ddp_fallback_bytes), 0);
-	cr_assert_eq(D(&e, s, nic_crc_bytes) + D(&e, s, sw_crc_bytes), bytes);
-	cr_assert_gt(D(&e, s, nic_crc_bytes), 0);
-	cr_assert_gt(D(&e, s, sw_crc_bytes), 0);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	cr_assert_eq(D(&e, s, digest_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, ddp_placed_bytes) + D(e, s, ddp_fallback_bytes), bytes);
+	cr_assert_gt(D(e, s, ddp_placed_bytes), 0);
+	cr_assert_gt(D(e, s, ddp_fallback_bytes), 0);
+	cr_assert_eq(D(e, s, nic_crc_bytes) + D(e, s, sw_crc_bytes), bytes);
+	cr_assert_gt(D(e, s, nic_crc_bytes), 0);
+	cr_assert_gt(D(e, s, sw_crc_bytes), 0);
+	cr_assert_eq(D(e, s, io_errors), 0);
+	cr_assert_eq(D(e, s, digest_errors), 0);
 }
 
-Test(nvmf_ddp, setup_refused)
+DDP_READ_TEST(setup_refused, "setup_fail_ppm=1000000", 0)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "setup_fail_ppm=1000000", 0, &s);
 	cr_assert_eq(s.ddp_queues, 2);
-	cr_assert_eq(D(&e, s, ddp_ios), 0);
-	cr_assert_eq(D(&e, s, ddp_setup_fail), D(&e, s, commands));
-	cr_assert_eq(D(&e, s, ddp_placed_bytes), 0);
-	cr_assert_eq(D(&e, s, ddp_fallback_bytes), 0);
+	cr_assert_eq(D(e, s, ddp_ios), 0);
+	cr_assert_eq(D(e, s, ddp_setup_fail), D(e, s, commands));
+	cr_assert_eq(D(e, s, ddp_placed_bytes), 0);
+	cr_assert_eq(D(e, s, ddp_fallback_bytes), 0);
 	/* the NIC still verifies digests of commands it does not place */
-	cr_assert_eq(D(&e, s, nic_crc_bytes) + D(&e, s, sw_crc_bytes), bytes);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, nic_crc_bytes) + D(e, s, sw_crc_bytes), bytes);
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
-Test(nvmf_ddp, queue_refused)
+DDP_READ_TEST(queue_refused, "queue_fail_ppm=1000000", 0)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "queue_fail_ppm=1000000", 0, &s);
 	cr_assert_eq(s.ddp_queues, 0);
 	cr_assert_eq(s.ddp_queue_refused, 2);
-	cr_assert_eq(D(&e, s, ddp_ios), 0);
-	cr_assert_eq(D(&e, s, ddp_setup_fail), 0);
-	cr_assert_eq(D(&e, s, sw_crc_bytes), bytes);
-	cr_assert_eq(D(&e, s, nic_crc_bytes), 0);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, ddp_ios), 0);
+	cr_assert_eq(D(e, s, ddp_setup_fail), 0);
+	cr_assert_eq(D(e, s, sw_crc_bytes), bytes);
+	cr_assert_eq(D(e, s, nic_crc_bytes), 0);
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
-Test(nvmf_ddp, no_ddp_flag)
+DDP_READ_TEST(no_ddp_flag, "", FERRY_BDEV_NVMF_F_NO_DDP)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_read(&e, "", FERRY_BDEV_NVMF_F_NO_DDP, &s);
 	cr_assert_eq(s.ddp_queues + s.ddp_queue_refused, 0);
-	cr_assert_eq(D(&e, s, ddp_ios), 0);
-	cr_assert_eq(D(&e, s, sw_crc_bytes), bytes);
-	env_down(&e);
+	cr_assert_eq(D(e, s, ddp_ios), 0);
+	cr_assert_eq(D(e, s, sw_crc_bytes), bytes);
 }
 
 Test(nvmf_ddp, resync)
@@ -389,62 +385,49 @@ static uint64_t env_host_read(struct env *e, const char *args, int hole,
 	return bytes;
 }
 
-Test(nvmf_ddp, host_memory_placement)
+/* The counters after env_host_read(@p args, @p hole). */
+#define DDP_HOST_TEST(name, args, hole) DDP_TEST_(name, env_host_read(&e_, args, hole, &s_))
+
+DDP_HOST_TEST(host_memory_placement, "", -1)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_host_read(&e, "", -1, &s);
-	cr_assert_eq(D(&e, s, ddp_host_bytes), bytes, "host-placed %llu of %llu",
-		     (unsigned long long)D(&e, s, ddp_host_bytes), (unsigned long long)bytes);
-	cr_assert_eq(D(&e, s, ddp_placed_bytes), bytes);
-	cr_assert_eq(D(&e, s, ddp_host_ios), D(&e, s, ddp_ios));
-	cr_assert_eq(D(&e, s, staged_bytes), 0, "%llu bytes through staging",
-		     (unsigned long long)D(&e, s, staged_bytes));
-	cr_assert_eq(D(&e, s, sw_crc_bytes), 0);
-	cr_assert_eq(D(&e, s, ddp_untranslatable), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, ddp_host_bytes), bytes, "host-placed %llu of %llu",
+		     (unsigned long long)D(e, s, ddp_host_bytes), (unsigned long long)bytes);
+	cr_assert_eq(D(e, s, ddp_placed_bytes), bytes);
+	cr_assert_eq(D(e, s, ddp_host_ios), D(e, s, ddp_ios));
+	cr_assert_eq(D(e, s, staged_bytes), 0, "%llu bytes through staging",
+		     (unsigned long long)D(e, s, staged_bytes));
+	cr_assert_eq(D(e, s, sw_crc_bytes), 0);
+	cr_assert_eq(D(e, s, ddp_untranslatable), 0);
 }
 
 /* Misses of host-placed reads: exactly the bytes the NIC did not place go through staging. */
-Test(nvmf_ddp, host_memory_misses_pushed)
+DDP_HOST_TEST(host_memory_misses_pushed, "place_miss_ppm=300000", -1)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_host_read(&e, "place_miss_ppm=300000", -1, &s);
-	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
-	cr_assert_gt(D(&e, s, ddp_fallback_bytes), 0);
-	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, ddp_fallback_bytes), bytes);
-	cr_assert_eq(D(&e, s, staged_bytes), D(&e, s, ddp_fallback_bytes));
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_gt(D(e, s, ddp_host_bytes), 0);
+	cr_assert_gt(D(e, s, ddp_fallback_bytes), 0);
+	cr_assert_eq(D(e, s, ddp_host_bytes) + D(e, s, ddp_fallback_bytes), bytes);
+	cr_assert_eq(D(e, s, staged_bytes), D(e, s, ddp_fallback_bytes));
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
 /* So many small misses that their list overflows: the read is redone without offload
  * (staged whole), the data still right. */
-Test(nvmf_ddp, host_memory_with_misses)
+DDP_HOST_TEST(host_memory_with_misses, "place_miss_ppm=300000,nic_pkt=4096", -1)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_host_read(&e, "place_miss_ppm=300000,nic_pkt=4096", -1, &s);
-	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
+	cr_assert_gt(D(e, s, ddp_host_bytes), 0);
 	/* every byte either placed in host memory or pushed from staging (a redo pushes all) */
-	cr_assert_geq(D(&e, s, ddp_host_bytes) + D(&e, s, staged_bytes), bytes);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_geq(D(e, s, ddp_host_bytes) + D(e, s, staged_bytes), bytes);
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
-Test(nvmf_ddp, host_page_the_nic_cannot_see)
+DDP_HOST_TEST(host_page_the_nic_cannot_see, "", 3)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
 	/* the destination's 4th page is not mapped for the nic function */
-	uint64_t bytes = env_host_read(&e, "", 3, &s);
 	/* reads of 1 block do not reach the hole: placed; the others staged */
-	cr_assert_gt(D(&e, s, ddp_untranslatable), 0);
-	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, staged_bytes), bytes);
-	cr_assert_gt(D(&e, s, staged_bytes), 0);
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	env_down(&e);
+	cr_assert_gt(D(e, s, ddp_untranslatable), 0);
+	cr_assert_eq(D(e, s, ddp_host_bytes) + D(e, s, staged_bytes), bytes);
+	cr_assert_gt(D(e, s, staged_bytes), 0);
+	cr_assert_eq(D(e, s, io_errors), 0);
 }
 
 #define RQ 16u
@@ -556,19 +539,16 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 
 /* Host-placed PDUs the NIC did not verify: their digests are checked in software after the
  * transfer (pulled back from host memory), the data right, nothing redone. */
-Test(nvmf_ddp, host_memory_digest_checked_after_placement)
+DDP_HOST_TEST(host_memory_digest_checked_after_placement,
+	      "crc_miss_ppm=500000,place_miss_ppm=100000", -1)
 {
-	struct env e;
-	struct ferry_bdev_nvmf_stats s;
-	uint64_t bytes = env_host_read(&e, "crc_miss_ppm=500000,place_miss_ppm=100000", -1, &s);
-	cr_assert_gt(D(&e, s, ddp_host_bytes), 0);
-	cr_assert_gt(D(&e, s, sw_crc_bytes), 0, "no digest checked in software");
-	cr_assert_eq(D(&e, s, nic_crc_bytes) + D(&e, s, sw_crc_bytes), bytes);
-	cr_assert_eq(D(&e, s, ddp_host_bytes) + D(&e, s, ddp_fallback_bytes), bytes,
+	cr_assert_gt(D(e, s, ddp_host_bytes), 0);
+	cr_assert_gt(D(e, s, sw_crc_bytes), 0, "no digest checked in software");
+	cr_assert_eq(D(e, s, nic_crc_bytes) + D(e, s, sw_crc_bytes), bytes);
+	cr_assert_eq(D(e, s, ddp_host_bytes) + D(e, s, ddp_fallback_bytes), bytes,
 		     "a read was redone");
-	cr_assert_eq(D(&e, s, io_errors), 0);
-	cr_assert_eq(D(&e, s, digest_errors), 0);
-	env_down(&e);
+	cr_assert_eq(D(e, s, io_errors), 0);
+	cr_assert_eq(D(e, s, digest_errors), 0);
 }
 
 /* A controller that corrupts a read's data digest (fake target): the error is caught
