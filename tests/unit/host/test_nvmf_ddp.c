@@ -551,6 +551,22 @@ DDP_HOST_TEST(host_memory_digest_checked_after_placement,
 	cr_assert_eq(D(e, s, digest_errors), 0);
 }
 
+/* The nvmf bdev @p name on @p nic against the fake target @p t, data digests on. */
+static struct ferry_bdev *fake_bdev(struct ferry_device *nic, const struct fake_target *t,
+				    const char *name)
+{
+	struct ferry_bdev_nvmf_opts o = {0};
+	o.size = sizeof(o);
+	o.name = name;
+	o.nic = nic;
+	o.addr = t->addr;
+	o.subnqn = "nqn.2026-01.io.ferry:fake";
+	o.ddgst = 1;
+	struct ferry_bdev *b = NULL;
+	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	return b;
+}
+
 /* A controller that corrupts a read's data digest (fake target): the error is caught
  * whichever side checks it: the NIC (no CRC_OK on the digest: software recomputes it over
  * the placed bytes) and, for host-placed data, software after pulling the PDUs back. */
@@ -567,15 +583,7 @@ Test(nvmf_ddp, corrupted_digest_caught)
 	struct ferry_device *dev = tm_open("host_mem=4M,functions=nvme:nic");
 	struct ferry_mock_host *h = tm_host(dev);
 	host_map(h, -1);
-	struct ferry_bdev_nvmf_opts o = {0};
-	o.size = sizeof(o);
-	o.name = "nvmf_ddp_bad";
-	o.nic = dev;
-	o.addr = t.addr;
-	o.subnqn = "nqn.2026-01.io.ferry:fake";
-	o.ddgst = 1;
-	struct ferry_bdev *b = NULL;
-	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	struct ferry_bdev *b = fake_bdev(dev, &t, "nvmf_ddp_bad");
 	struct ferry_bdev_nvmf_stats s0 = stats_of(b);
 	/* the 1st I/O command: local memory, mapped */
 	memset(G_buf, 0, 32768);
@@ -667,15 +675,7 @@ Test(nvmf_ddp, c2h_success_completes_after_teardown)
 	cr_assert_eq(ft_start(&t), 0);
 	fill(t.storage, (size_t)t.blocks * t.block_size, 9);
 	struct ferry_device *dev = tm_open("");
-	struct ferry_bdev_nvmf_opts o = {0};
-	o.size = sizeof(o);
-	o.name = "nvmf_ddp_succ";
-	o.nic = dev;
-	o.addr = t.addr;
-	o.subnqn = "nqn.2026-01.io.ferry:fake";
-	o.ddgst = 1;
-	struct ferry_bdev *b = NULL;
-	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	struct ferry_bdev *b = fake_bdev(dev, &t, "nvmf_ddp_succ");
 	for (uint32_t k = 0; k < 8; k++) {
 		memset(G_buf, 0, 65536);
 		struct iovec iov = {G_buf, 65536};

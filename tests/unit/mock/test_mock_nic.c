@@ -105,19 +105,14 @@ Test(mock_nic, queue_add_checks, .timeout = 30)
 Test(mock_nic, place_system_same_memory, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "nic_pkt=1000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "nic_pkt=1000", 0, 1);
 	static uint8_t data[12288], buf[12288];
 	nt_fill(data, sizeof(data), 7);
 	memset(buf, 0xee, sizeof(buf));
-	t.dest[1] = (struct nt_dest){buf, sizeof(buf), 0};
-	cr_assert_eq(nt_setup_sys(&t, 1, buf, sizeof(buf)), 0);
+	nt_map_sys(&t, 1, buf, buf, sizeof(buf), 0);
 	struct nt_stream s = {0};
-	for (int i = 0; i < 3; i++)
-		nt_c2h(&t, &s, 1, (uint32_t)i * 4096, data + i * 4096, 4096, i == 2, 0);
-	nt_resp(&t, &s, 1);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 4);
+	nt_cmd(&t, &s, 1, data, 3, 4096, -1);
+	nt_exchange(&t, &s, 4);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(t.evs[i].type, FERRY_NVME_TCP_C2H_DATA);
 		cr_assert(t.evs[i].ev.all_placed, "PDU %d placed", i);
@@ -139,16 +134,14 @@ Test(mock_nic, place_system_same_memory, .timeout = 30)
 	cr_assert_eq(st.bytes, s.len);
 	cr_assert_geq(st.packets, (s.len + 999) / 1000);
 	cr_assert_eq(st.resync, 0);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /* A mapping apart from the iovecs: the iovecs get no placed byte. */
 Test(mock_nic, place_system_apart, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "");
-	cr_assert_eq(nt_handshake(&t, 1, 1), 0);
+	nt_up(&t, "", 1, 1);
 	static uint8_t data[8192], map[8192], fb[8192];
 	nt_fill(data, sizeof(data), 9);
 	memset(map, 0, sizeof(map));
@@ -158,18 +151,15 @@ Test(mock_nic, place_system_apart, .timeout = 30)
 	struct ferry_mem m = {.iov = v, .iovcnt = 2};
 	cr_assert_eq(t.nic->ddp_setup(t.c, 2, &m), 0);
 	struct nt_stream s = {0};
-	nt_c2h(&t, &s, 2, 0, data, 8192, 1, 0);
-	nt_resp(&t, &s, 2);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 2);
+	nt_cmd(&t, &s, 2, data, 1, 8192, -1);
+	nt_exchange(&t, &s, 2);
 	cr_assert(t.evs[0].ev.all_placed);
 	cr_assert(t.evs[0].ev.all_crc_ok);
 	cr_assert_not(t.evs[0].ev.crc_deferred);
 	cr_assert_arr_eq(map, data, sizeof(map));
 	for (size_t i = 0; i < sizeof(fb); i++)
 		cr_assert_eq(fb[i], 0xee, "iovec byte %zu written", i);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /*
@@ -211,8 +201,7 @@ Test(mock_nic, place_host_memory_bounds, .timeout = 30)
 	nt_c2h(&t, &s, 4, 0, data, 8192, 0, 0);
 	nt_c2h(&t, &s, 4, 8192, data + 8192, 8292, 1, 0);
 	nt_resp(&t, &s, 4);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 3);
+	nt_exchange(&t, &s, 3);
 	cr_assert(t.evs[0].ev.all_placed);
 	cr_assert(t.evs[0].ev.all_crc_ok);
 	cr_assert_not(t.evs[1].ev.all_placed, "the bytes past the mapping were not placed");
@@ -314,10 +303,8 @@ Test(mock_nic, page_unmapped_after_setup, .timeout = 30)
 	memset(fb, 0xee, sizeof(fb));
 	t.dest[7] = (struct nt_dest){fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART};
 	struct nt_stream s = {0};
-	nt_c2h(&t, &s, 7, 0, data, 8192, 1, 0);
-	nt_resp(&t, &s, 7);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 2);
+	nt_cmd(&t, &s, 7, data, 1, 8192, -1);
+	nt_exchange(&t, &s, 2);
 	cr_assert_not(t.evs[0].ev.all_placed);
 	cr_assert_arr_eq(hm, data, TM_PAGE, "the mapped page got its bytes");
 	for (size_t i = 0; i < TM_PAGE; i++)
@@ -333,8 +320,7 @@ Test(mock_nic, page_unmapped_after_setup, .timeout = 30)
 Test(mock_nic, teardown_async_once, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "", 0, 1);
 	static uint8_t buf[4096];
 	struct nt_td td = {0}, td2 = {0}, td3 = {0};
 	struct ferry_hal_sock_event ev[8];
@@ -394,18 +380,15 @@ Test(mock_nic, teardown_async_once, .timeout = 30)
 Test(mock_nic, hdgst_no_ddgst, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "nic_pkt=700");
-	cr_assert_eq(nt_handshake(&t, 1, 0), 0);
+	nt_up(&t, "nic_pkt=700", 1, 0);
 	static uint8_t data[6000], buf[6000];
 	nt_fill(data, sizeof(data), 17);
-	t.dest[5] = (struct nt_dest){buf, sizeof(buf), 0};
-	cr_assert_eq(nt_setup_sys(&t, 5, buf, sizeof(buf)), 0);
+	nt_map_sys(&t, 5, buf, buf, sizeof(buf), 0);
 	struct nt_stream s = {0};
 	nt_c2h(&t, &s, 5, 0, data, 1000, 0, 0);
 	nt_c2h(&t, &s, 5, 1000, data + 1000, 5000, 1, 0);
 	nt_resp(&t, &s, 5);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 3);
+	nt_exchange(&t, &s, 3);
 	cr_assert(t.evs[0].ev.all_placed);
 	cr_assert(t.evs[1].ev.all_placed);
 	cr_assert_not(t.evs[1].ev.all_crc_ok);
@@ -414,6 +397,5 @@ Test(mock_nic, hdgst_no_ddgst, .timeout = 30)
 			     t.flag_bytes[FERRY_HAL_NIC_RX_F_CRC_OK | FERRY_HAL_NIC_RX_F_PLACED],
 		     0);
 	cr_assert_eq(nt_stats(&t).crc_bytes, 0);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }

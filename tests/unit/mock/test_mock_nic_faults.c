@@ -14,16 +14,6 @@ static void faults(struct nt *t, struct ferry_mock_nic_faults f)
 	cr_assert_eq(ferry_mock_nic_set_faults(t->dev, &f), 0);
 }
 
-/* One command @p cid of @p n PDUs of @p pdu bytes, then its CapsuleResp. */
-static void stream_cmd(struct nt *t, struct nt_stream *s, uint16_t cid, const uint8_t *data, int n,
-		       uint32_t pdu, int bad_pdu)
-{
-	for (int i = 0; i < n; i++)
-		nt_c2h(t, s, cid, (uint32_t)i * pdu, data + (size_t)i * pdu, pdu, i == n - 1,
-		       i == bad_pdu);
-	nt_resp(t, s, cid);
-}
-
 Test(mock_nic_faults, set_faults_checks, .timeout = 30)
 {
 	struct nt t;
@@ -44,17 +34,14 @@ Test(mock_nic_faults, set_faults_checks, .timeout = 30)
 Test(mock_nic_faults, place_miss, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "place_miss_ppm=1000000,nic_pkt=2000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "place_miss_ppm=1000000,nic_pkt=2000", 0, 1);
 	static uint8_t data[8192], map[8192], fb[8192];
 	nt_fill(data, sizeof(data), 21);
 	memset(map, 0x11, sizeof(map));
-	t.dest[1] = (struct nt_dest){fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART};
-	cr_assert_eq(nt_setup_sys(&t, 1, map, sizeof(map)), 0);
+	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
 	struct nt_stream s = {0};
-	stream_cmd(&t, &s, 1, data, 2, 4096, -1);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 3);
+	nt_cmd(&t, &s, 1, data, 2, 4096, -1);
+	nt_exchange(&t, &s, 3);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_not(t.evs[i].ev.all_placed);
 		cr_assert(t.evs[i].ev.all_crc_ok, "CRC offload still on");
@@ -66,26 +53,21 @@ Test(mock_nic_faults, place_miss, .timeout = 30)
 	cr_assert_eq(st.drop, 8192);
 	cr_assert_eq(st.offloaded_bytes, 0);
 	cr_assert_eq(st.crc_bytes, 8192);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 Test(mock_nic_faults, crc_miss, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "crc_miss_ppm=1000000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "crc_miss_ppm=1000000", 0, 1);
 	static uint8_t data[8192], map[8192], fb[8192], same[8192];
 	nt_fill(data, sizeof(data), 23);
-	t.dest[1] = (struct nt_dest){fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART};
-	t.dest[2] = (struct nt_dest){same, sizeof(same), 0};
-	cr_assert_eq(nt_setup_sys(&t, 1, map, sizeof(map)), 0);
-	cr_assert_eq(nt_setup_sys(&t, 2, same, sizeof(same)), 0);
+	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
+	nt_map_sys(&t, 2, same, same, sizeof(same), 0);
 	struct nt_stream s = {0};
-	stream_cmd(&t, &s, 1, data, 1, 8192, -1);
-	stream_cmd(&t, &s, 2, data, 1, 8192, -1);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 4);
+	nt_cmd(&t, &s, 1, data, 1, 8192, -1);
+	nt_cmd(&t, &s, 2, data, 1, 8192, -1);
+	nt_exchange(&t, &s, 4);
 	/* apart: placed, digest left to the caller over the final data */
 	cr_assert(t.evs[0].ev.all_placed);
 	cr_assert_not(t.evs[0].ev.all_crc_ok);
@@ -99,27 +81,22 @@ Test(mock_nic_faults, crc_miss, .timeout = 30)
 	cr_assert_arr_eq(same, data, sizeof(same));
 	cr_assert_eq(nt_stats(&t).crc_bytes, 0);
 	cr_assert_eq(nt_stats(&t).offloaded_bytes, 16384);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /* A corrupted digest: delivered without CRC_OK, so software finds the mismatch. */
 Test(mock_nic_faults, bad_digest, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "nic_pkt=3000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "nic_pkt=3000", 0, 1);
 	static uint8_t data[8192], map[8192], fb[8192], same[8192];
 	nt_fill(data, sizeof(data), 25);
-	t.dest[1] = (struct nt_dest){fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART};
-	t.dest[2] = (struct nt_dest){same, sizeof(same), 0};
-	cr_assert_eq(nt_setup_sys(&t, 1, map, sizeof(map)), 0);
-	cr_assert_eq(nt_setup_sys(&t, 2, same, sizeof(same)), 0);
+	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
+	nt_map_sys(&t, 2, same, same, sizeof(same), 0);
 	struct nt_stream s = {0};
-	stream_cmd(&t, &s, 1, data, 2, 4096, 1);
-	stream_cmd(&t, &s, 2, data, 2, 4096, 0);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 6);
+	nt_cmd(&t, &s, 1, data, 2, 4096, 1);
+	nt_cmd(&t, &s, 2, data, 2, 4096, 0);
+	nt_exchange(&t, &s, 6);
 	cr_assert(t.evs[0].ev.all_crc_ok, "the good PDU");
 	cr_assert_not(t.evs[1].ev.all_crc_ok, "the digest bytes came without CRC_OK");
 	cr_assert(t.evs[1].ev.crc_deferred);
@@ -129,15 +106,13 @@ Test(mock_nic_faults, bad_digest, .timeout = 30)
 	cr_assert(t.evs[4].ev.all_crc_ok);
 	cr_assert_eq(t.flag_bytes[0] >= 8, 1);
 	cr_assert_eq(nt_stats(&t).crc_bytes, 8192, "two PDUs verified and matched");
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 Test(mock_nic_faults, setup_and_queue_refusals, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "setup_fail_ppm=1000000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "setup_fail_ppm=1000000", 0, 1);
 	static uint8_t buf[4096];
 	cr_assert_eq(nt_setup_sys(&t, 1, buf, sizeof(buf)), -ENOSPC);
 	faults(&t, (struct ferry_mock_nic_faults){0});
@@ -155,9 +130,8 @@ Test(mock_nic_faults, setup_and_queue_refusals, .timeout = 30)
 	nt_fill(data, sizeof(data), 27);
 	t.dest[1] = (struct nt_dest){buf, sizeof(buf), 0};
 	struct nt_stream s = {0};
-	stream_cmd(&t, &s, 1, data, 1, 4096, -1);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 2);
+	nt_cmd(&t, &s, 1, data, 1, 4096, -1);
+	nt_exchange(&t, &s, 2);
 	cr_assert_arr_eq(buf, data, sizeof(buf));
 	cr_assert_not(t.evs[0].ev.all_crc_ok);
 	cr_assert_not(t.evs[0].ev.ddgst_error);
@@ -165,25 +139,21 @@ Test(mock_nic_faults, setup_and_queue_refusals, .timeout = 30)
 	cr_assert_eq(st.queue_add_fail, 1);
 	cr_assert_eq(st.queue_add, 0);
 	cr_assert_eq(st.packets, 0);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /* A NIC that claims PLACED | CRC_OK without writing: the codec's VERIFY check catches it. */
 Test(mock_nic_faults, lie_caught_by_verify, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "lie_ppm=1000000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "lie_ppm=1000000", 0, 1);
 	static uint8_t data[4096], buf[4096];
 	nt_fill(data, sizeof(data), 29);
 	memset(buf, 0x5a, sizeof(buf));
-	t.dest[1] = (struct nt_dest){buf, sizeof(buf), FERRY_NVME_TCP_RX_DEST_F_VERIFY};
-	cr_assert_eq(nt_setup_sys(&t, 1, buf, sizeof(buf)), 0);
+	nt_map_sys(&t, 1, buf, buf, sizeof(buf), FERRY_NVME_TCP_RX_DEST_F_VERIFY);
 	struct nt_stream s = {0};
-	stream_cmd(&t, &s, 1, data, 1, 4096, -1);
-	nt_send(&t, s.b, s.len);
-	nt_recv(&t, 2);
+	nt_cmd(&t, &s, 1, data, 1, 4096, -1);
+	nt_exchange(&t, &s, 2);
 	cr_assert(t.evs[0].ev.all_placed, "the NIC claimed placement");
 	cr_assert(t.evs[0].ev.all_crc_ok, "and the digest");
 	cr_assert(t.evs[0].ev.nic_crc_false, "VERIFY found the lie");
@@ -191,8 +161,7 @@ Test(mock_nic_faults, lie_caught_by_verify, .timeout = 30)
 	for (size_t i = 0; i < sizeof(buf); i++)
 		cr_assert_eq(buf[i], 0x5a, "the lying NIC wrote byte %zu", i);
 	cr_assert_eq(nt_stats(&t).offloaded_bytes, 0);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /*
@@ -204,8 +173,7 @@ Test(mock_nic_faults, lie_caught_by_verify, .timeout = 30)
 Test(mock_nic_faults, resync_wrong_then_found, .timeout = 30)
 {
 	struct nt t;
-	nt_open(&t, "nic_pkt=512,resync_wrong_ppm=1000000");
-	cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+	nt_up(&t, "nic_pkt=512,resync_wrong_ppm=1000000", 0, 1);
 	t.rs_stop_loss = 1;
 	enum {
 		NCMD = 5,
@@ -218,7 +186,7 @@ Test(mock_nic_faults, resync_wrong_then_found, .timeout = 30)
 		memset(buf[c], 0, LEN);
 		t.dest[c + 1] = (struct nt_dest){buf[c], LEN, 0};
 		cr_assert_eq(nt_setup_sys(&t, (uint16_t)(c + 1), buf[c], LEN), 0);
-		stream_cmd(&t, &s, (uint16_t)(c + 1), data[c], 2, LEN / 2, -1);
+		nt_cmd(&t, &s, (uint16_t)(c + 1), data[c], 2, LEN / 2, -1);
 	}
 	/* Command 1 (3 PDUs) and 1000 bytes of command 2 first; the loss starts with the next
 	 * packet the NIC reads, in the middle of command 2's first PDU. */
@@ -258,8 +226,7 @@ Test(mock_nic_faults, resync_wrong_then_found, .timeout = 30)
 	struct ferry_hal_ddp_stats st = nt_stats(&t);
 	cr_assert_eq(st.resync, 2);
 	cr_assert_eq(st.resync_fail, 1);
-	free(s.b);
-	nt_close(&t);
+	nt_down(&t, &s);
 }
 
 /* The same seed makes the same decisions (two devices, one connection each). */
@@ -268,20 +235,16 @@ Test(mock_nic_faults, deterministic_by_seed, .timeout = 30)
 	uint64_t drop[2];
 	for (int r = 0; r < 2; r++) {
 		struct nt t;
-		nt_open(&t, "place_miss_ppm=500000,ddp_seed=77,nic_pkt=1024");
-		cr_assert_eq(nt_handshake(&t, 0, 1), 0);
+		nt_up(&t, "place_miss_ppm=500000,ddp_seed=77,nic_pkt=1024", 0, 1);
 		static uint8_t data[32768], buf[32768];
 		nt_fill(data, sizeof(data), 41);
-		t.dest[1] = (struct nt_dest){buf, sizeof(buf), 0};
-		cr_assert_eq(nt_setup_sys(&t, 1, buf, sizeof(buf)), 0);
+		nt_map_sys(&t, 1, buf, buf, sizeof(buf), 0);
 		struct nt_stream s = {0};
-		stream_cmd(&t, &s, 1, data, 8, 4096, -1);
-		nt_send(&t, s.b, s.len);
-		nt_recv(&t, 9);
+		nt_cmd(&t, &s, 1, data, 8, 4096, -1);
+		nt_exchange(&t, &s, 9);
 		cr_assert_arr_eq(buf, data, sizeof(buf));
 		drop[r] = nt_stats(&t).drop;
-		free(s.b);
-		nt_close(&t);
+		nt_down(&t, &s);
 	}
 	cr_assert_gt(drop[0], 0);
 	cr_assert_lt(drop[0], 32768);

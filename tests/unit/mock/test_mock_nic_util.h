@@ -333,4 +333,45 @@ static inline int nt_setup_sys(struct nt *t, uint16_t cid, void *buf, size_t len
 	return t->nic->ddp_setup(t->c, cid, &m);
 }
 
+/* nt_open() and nt_handshake(), the queue offloaded. */
+static inline void nt_up(struct nt *t, const char *args, int hdgst, int ddgst)
+{
+	nt_open(t, args);
+	cr_assert_eq(nt_handshake(t, hdgst, ddgst), 0);
+}
+
+/* Command @p cid's data for the iovecs @p buf (@p flags: FERRY_NVME_TCP_RX_DEST_F_*) and
+ * its mapping on @p map (the same memory unless APART), @p len bytes each. */
+static inline void nt_map_sys(struct nt *t, uint16_t cid, void *map, void *buf, size_t len,
+			      uint32_t flags)
+{
+	t->dest[cid] = (struct nt_dest){buf, len, flags};
+	cr_assert_eq(nt_setup_sys(t, cid, map, len), 0);
+}
+
+/* One command @p cid of @p n C2HData PDUs of @p pdu bytes of @p data (the PDU @p bad_pdu
+ * with a corrupted digest, -1 for none), then its CapsuleResp. */
+static inline void nt_cmd(struct nt *t, struct nt_stream *s, uint16_t cid, const uint8_t *data,
+			  int n, uint32_t pdu, int bad_pdu)
+{
+	for (int i = 0; i < n; i++)
+		nt_c2h(t, s, cid, (uint32_t)i * pdu, data + (size_t)i * pdu, pdu, i == n - 1,
+		       i == bad_pdu);
+	nt_resp(t, s, cid);
+}
+
+/* The stream @p s sent and @p nev events received. */
+static inline void nt_exchange(struct nt *t, const struct nt_stream *s, int nev)
+{
+	nt_send(t, s->b, s->len);
+	nt_recv(t, nev);
+}
+
+/* The stream freed, the connection and the device closed. */
+static inline void nt_down(struct nt *t, struct nt_stream *s)
+{
+	free(s->b);
+	nt_close(t);
+}
+
 #endif /* TEST_MOCK_NIC_UTIL_H */
