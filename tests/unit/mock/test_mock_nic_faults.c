@@ -36,12 +36,9 @@ Test(mock_nic_faults, place_miss, .timeout = 30)
 	struct nt t;
 	nt_up(&t, "place_miss_ppm=1000000,nic_pkt=2000", 0, 1);
 	static uint8_t data[8192], map[8192], fb[8192];
-	nt_fill(data, sizeof(data), 21);
 	memset(map, 0x11, sizeof(map));
-	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
 	struct nt_stream s = {0};
-	nt_cmd(&t, &s, 1, data, 2, 4096, -1);
-	nt_exchange(&t, &s, 3);
+	nt_read(&t, &s, 1, data, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART, 21, 2);
 	for (int i = 0; i < 2; i++) {
 		cr_assert_not(t.evs[i].ev.all_placed);
 		cr_assert(t.evs[i].ev.all_crc_ok, "CRC offload still on");
@@ -56,29 +53,45 @@ Test(mock_nic_faults, place_miss, .timeout = 30)
 	nt_down(&t, &s);
 }
 
+/* The same 8 KiB (pattern @p seed) for command 1, mapped apart from its iovecs, and command
+ * 2, mapped onto its own iovecs, each in @p n PDUs (@p bad1 / @p bad2: the PDU of each with
+ * a corrupted digest, -1 for none), sent and all their events received. */
+struct two {
+	uint8_t data[8192], map[8192], fb[8192], same[8192];
+};
+
+static struct two *two_cmds(struct nt *t, struct nt_stream *s, uint32_t seed, int n, int bad1,
+			    int bad2)
+{
+	static struct two w;
+	memset(&w, 0, sizeof(w));
+	nt_fill(w.data, sizeof(w.data), seed);
+	nt_map_sys(t, 1, w.map, w.fb, sizeof(w.fb), FERRY_NVME_TCP_RX_DEST_F_APART);
+	nt_map_sys(t, 2, w.same, w.same, sizeof(w.same), 0);
+	uint32_t pdu = (uint32_t)(sizeof(w.data) / (size_t)n);
+	nt_cmd(t, s, 1, w.data, n, pdu, bad1);
+	nt_cmd(t, s, 2, w.data, n, pdu, bad2);
+	nt_exchange(t, s, 2 * (n + 1));
+	return &w;
+}
+
 Test(mock_nic_faults, crc_miss, .timeout = 30)
 {
 	struct nt t;
 	nt_up(&t, "crc_miss_ppm=1000000", 0, 1);
-	static uint8_t data[8192], map[8192], fb[8192], same[8192];
-	nt_fill(data, sizeof(data), 23);
-	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
-	nt_map_sys(&t, 2, same, same, sizeof(same), 0);
 	struct nt_stream s = {0};
-	nt_cmd(&t, &s, 1, data, 1, 8192, -1);
-	nt_cmd(&t, &s, 2, data, 1, 8192, -1);
-	nt_exchange(&t, &s, 4);
+	struct two *w = two_cmds(&t, &s, 23, 1, -1, -1);
 	/* apart: placed, digest left to the caller over the final data */
 	cr_assert(t.evs[0].ev.all_placed);
 	cr_assert_not(t.evs[0].ev.all_crc_ok);
 	cr_assert(t.evs[0].ev.crc_deferred);
-	cr_assert_eq(ferry_crc32c(0, map, sizeof(map)), t.evs[0].ev.ddgst);
+	cr_assert_eq(ferry_crc32c(0, w->map, sizeof(w->map)), t.evs[0].ev.ddgst);
 	/* same memory: the codec computed it */
 	cr_assert(t.evs[2].ev.all_placed);
 	cr_assert_not(t.evs[2].ev.all_crc_ok);
 	cr_assert_not(t.evs[2].ev.ddgst_error);
 	cr_assert_eq(t.rx.stats.crc_bytes, 8192);
-	cr_assert_arr_eq(same, data, sizeof(same));
+	cr_assert_arr_eq(w->same, w->data, sizeof(w->same));
 	cr_assert_eq(nt_stats(&t).crc_bytes, 0);
 	cr_assert_eq(nt_stats(&t).offloaded_bytes, 16384);
 	nt_down(&t, &s);
@@ -89,18 +102,13 @@ Test(mock_nic_faults, bad_digest, .timeout = 30)
 {
 	struct nt t;
 	nt_up(&t, "nic_pkt=3000", 0, 1);
-	static uint8_t data[8192], map[8192], fb[8192], same[8192];
-	nt_fill(data, sizeof(data), 25);
-	nt_map_sys(&t, 1, map, fb, sizeof(fb), FERRY_NVME_TCP_RX_DEST_F_APART);
-	nt_map_sys(&t, 2, same, same, sizeof(same), 0);
 	struct nt_stream s = {0};
-	nt_cmd(&t, &s, 1, data, 2, 4096, 1);
-	nt_cmd(&t, &s, 2, data, 2, 4096, 0);
-	nt_exchange(&t, &s, 6);
+	struct two *w = two_cmds(&t, &s, 25, 2, 1, 0);
 	cr_assert(t.evs[0].ev.all_crc_ok, "the good PDU");
 	cr_assert_not(t.evs[1].ev.all_crc_ok, "the digest bytes came without CRC_OK");
 	cr_assert(t.evs[1].ev.crc_deferred);
-	cr_assert_neq(ferry_crc32c(0, map + 4096, 4096), t.evs[1].ev.ddgst, "caught by the caller");
+	cr_assert_neq(ferry_crc32c(0, w->map + 4096, 4096), t.evs[1].ev.ddgst,
+		      "caught by the caller");
 	cr_assert_not(t.evs[3].ev.all_crc_ok);
 	cr_assert(t.evs[3].ev.ddgst_error, "caught by the codec");
 	cr_assert(t.evs[4].ev.all_crc_ok);
@@ -148,12 +156,9 @@ Test(mock_nic_faults, lie_caught_by_verify, .timeout = 30)
 	struct nt t;
 	nt_up(&t, "lie_ppm=1000000", 0, 1);
 	static uint8_t data[4096], buf[4096];
-	nt_fill(data, sizeof(data), 29);
 	memset(buf, 0x5a, sizeof(buf));
-	nt_map_sys(&t, 1, buf, buf, sizeof(buf), FERRY_NVME_TCP_RX_DEST_F_VERIFY);
 	struct nt_stream s = {0};
-	nt_cmd(&t, &s, 1, data, 1, 4096, -1);
-	nt_exchange(&t, &s, 2);
+	nt_read(&t, &s, 1, data, buf, buf, sizeof(buf), FERRY_NVME_TCP_RX_DEST_F_VERIFY, 29, 1);
 	cr_assert(t.evs[0].ev.all_placed, "the NIC claimed placement");
 	cr_assert(t.evs[0].ev.all_crc_ok, "and the digest");
 	cr_assert(t.evs[0].ev.nic_crc_false, "VERIFY found the lie");
@@ -237,11 +242,8 @@ Test(mock_nic_faults, deterministic_by_seed, .timeout = 30)
 		struct nt t;
 		nt_up(&t, "place_miss_ppm=500000,ddp_seed=77,nic_pkt=1024", 0, 1);
 		static uint8_t data[32768], buf[32768];
-		nt_fill(data, sizeof(data), 41);
-		nt_map_sys(&t, 1, buf, buf, sizeof(buf), 0);
 		struct nt_stream s = {0};
-		nt_cmd(&t, &s, 1, data, 8, 4096, -1);
-		nt_exchange(&t, &s, 9);
+		nt_read(&t, &s, 1, data, buf, buf, sizeof(buf), 0, 41, 8);
 		cr_assert_arr_eq(buf, data, sizeof(buf));
 		drop[r] = nt_stats(&t).drop;
 		nt_down(&t, &s);

@@ -367,6 +367,18 @@ static inline void nt_exchange(struct nt *t, const struct nt_stream *s, int nev)
 	nt_recv(t, nev);
 }
 
+/* One read: @p len bytes of pattern @p seed in @p data, command @p cid's iovecs @p buf and
+ * mapping @p map (nt_map_sys() with @p flags), sent as @p n PDUs and a CapsuleResp into
+ * the stream @p s, all n + 1 events received. */
+static inline void nt_read(struct nt *t, struct nt_stream *s, uint16_t cid, uint8_t *data,
+			   void *map, void *buf, size_t len, uint32_t flags, uint32_t seed, int n)
+{
+	nt_fill(data, len, seed);
+	nt_map_sys(t, cid, map, buf, len, flags);
+	nt_cmd(t, s, cid, data, n, (uint32_t)(len / (size_t)n), -1);
+	nt_exchange(t, s, n + 1);
+}
+
 /* The stream freed, the connection and the device closed. */
 static inline void nt_down(struct nt *t, struct nt_stream *s)
 {
