@@ -57,7 +57,9 @@ static int run_sys(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint64_t 
 static uint8_t G_ref[DDP_BLOCKS * DDP_BS]; /* what the namespace holds */
 static uint8_t G_buf[DDP_MAX + 2 * DDP_BS];
 
-static struct ferry_bdev *bdev_up(struct ferry_device *nic, const char *name, uint32_t flags)
+/* The nvmf bdev @p name on @p nic against T, both digests, 2 I/O queues. */
+static struct ferry_bdev *bdev_up(struct ferry_device *nic, const char *name, uint32_t flags,
+				  uint32_t retry_count, uint32_t reconnect_delay_ms)
 {
 	struct ferry_bdev_nvmf_opts o = {0};
 	o.size = sizeof(o);
@@ -69,6 +71,8 @@ static struct ferry_bdev *bdev_up(struct ferry_device *nic, const char *name, ui
 	o.ddgst = 1;
 	o.num_io_queues = 2;
 	o.flags = flags;
+	o.retry_count = retry_count;
+	o.reconnect_delay_ms = reconnect_delay_ms;
 	struct ferry_bdev *b = NULL;
 	int rc = ferry_bdev_nvmf_create(&o, &b);
 	cr_assert_eq(rc, 0, "create: %s (%s)", ferry_strerror(rc), ferry_last_error());
@@ -124,7 +128,7 @@ static void env_up(struct env *e, const char *args, uint32_t flags)
 	tgt_up(&T, &DDP_TGT);
 	e->host = NULL;
 	e->dev = tm_open(args);
-	e->b = bdev_up(e->dev, "nvmf_ddp", flags);
+	e->b = bdev_up(e->dev, "nvmf_ddp", flags, 0, 0);
 	ns_fill(e->b);
 	e->before = stats_of(e->b);
 }
@@ -474,19 +478,7 @@ Test(nvmf_ddp, connection_loss_with_mappings_live)
 {
 	tgt_up(&T, &DDP_TGT);
 	struct ferry_device *dev = tm_open("place_miss_ppm=100000,nic_pkt=4096");
-	struct ferry_bdev_nvmf_opts o = {0};
-	o.size = sizeof(o);
-	o.name = "nvmf_ddp_loss";
-	o.nic = dev;
-	o.addr = T.addr;
-	o.subnqn = DDP_NQN;
-	o.hdgst = 1;
-	o.ddgst = 1;
-	o.num_io_queues = 2;
-	o.retry_count = 8;
-	o.reconnect_delay_ms = 20;
-	struct ferry_bdev *b = NULL;
-	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), 0, "%s", ferry_last_error());
+	struct ferry_bdev *b = bdev_up(dev, "nvmf_ddp_loss", 0, 8, 20);
 	ns_fill(b);
 	uint64_t seed = 9, completed = 0;
 	for (int round = 0; round < 3; round++) {
