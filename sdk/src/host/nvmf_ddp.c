@@ -259,30 +259,51 @@ static void pull_done(void *arg, int status)
 	nvmf_slot_complete(s);
 }
 
+/*
+ * Describe the command's ranges @p rs (offsets in the command's data) twice: in the I/O's
+ * memory (s->push_mem[0], segments in s->push_dst) and in the staging buffer (s->push_mem[1],
+ * one segment each in @p local). Returns the bytes, or -E2BIG when they need more segments
+ * than one transfer takes (the I/O is then redone without offload).
+ */
+static int64_t ranges_describe(struct nvmf_slot *s, const struct nvmf_range *rs, uint32_t nr,
+			       struct iovec *local)
+{
+	struct ferry_bdev_io *io = s->io;
+	uint32_t nd = 0;
+	int64_t bytes = 0;
+	for (uint32_t i = 0; i < nr; i++) {
+		size_t off = (size_t)s->data_off + rs[i].off;
+		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt, off, rs[i].len,
+					    s->push_dst + nd, NVMF_PUSH_IOV - nd);
+		uint32_t m = nvmf_iov_slice(s->data, s->data_cnt, off, rs[i].len, &local[i], 1);
+		if (!n || !m) {
+			ferry_set_last_error(NVMF_COMP,
+					     "'%s': %u ranges of a read need more than %u segments "
+					     "in '%s'",
+					     s->q->c->name, nr, NVMF_PUSH_IOV,
+					     ferry_memdomain_get_name(io->mem.domain));
+			s->ddp_redo = 1;
+			return -E2BIG;
+		}
+		nd += n;
+		bytes += rs[i].len;
+	}
+	s->push_mem[0] = (struct ferry_mem){.domain = io->mem.domain,
+					    .domain_ctx = io->mem.domain_ctx,
+					    .iov = s->push_dst,
+					    .iovcnt = nd};
+	s->push_mem[1] = (struct ferry_mem){.iov = local, .iovcnt = nr};
+	return bytes;
+}
+
 /* Pull the deferred PDUs back from the I/O's memory into their staging slices; 0: started
  * (pull_done() completes the slot), else the caller completes it. */
 static int defer_pull(struct nvmf_slot *s)
 {
 	struct ferry_bdev_io *io = s->io;
-	uint32_t ns = 0;
-	for (uint32_t i = 0; i < s->ndefer; i++) {
-		const struct nvmf_range *r = &s->defer[i];
-		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt,
-					    (size_t)s->data_off + r->off, r->len, s->push_dst + ns,
-					    NVMF_PUSH_IOV - ns);
-		uint32_t m = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + r->off,
-					    r->len, &s->pull_dst[i], 1);
-		if (!n || !m) {
-			s->ddp_redo = 1; /* more segments than one pull takes */
-			return -E2BIG;
-		}
-		ns += n;
-	}
-	s->push_mem[0] = (struct ferry_mem){.domain = io->mem.domain,
-					    .domain_ctx = io->mem.domain_ctx,
-					    .iov = s->push_dst,
-					    .iovcnt = ns};
-	s->push_mem[1] = (struct ferry_mem){.iov = s->pull_dst, .iovcnt = s->ndefer};
+	int64_t bytes = ranges_describe(s, s->defer, s->ndefer, s->pull_dst);
+	if (bytes < 0)
+		return (int)bytes;
 	s->ddp = DDP_PUSHING;
 	int rc = ferry_memdomain_pull(&s->push_mem[0], &s->push_mem[1], pull_done, s);
 	if (rc) {
@@ -312,35 +333,11 @@ static int part_push(struct nvmf_slot *s)
 {
 	struct nvmf_ctrlr *c = s->q->c;
 	struct ferry_bdev_io *io = s->io;
-	uint32_t nd = 0;
-	size_t bytes = 0;
-	for (uint32_t i = 0; i < s->nmiss; i++) {
-		const struct nvmf_range *r = &s->miss[i];
-		uint32_t n = nvmf_iov_slice(io->mem.iov, io->mem.iovcnt,
-					    (size_t)s->data_off + r->off, r->len, s->push_dst + nd,
-					    NVMF_PUSH_IOV - nd);
-		uint32_t m = nvmf_iov_slice(s->data, s->data_cnt, (size_t)s->data_off + r->off,
-					    r->len, &s->push_src[i], 1);
-		if (!n || !m) {
-			/* more segments than one push takes: redo the I/O without offload */
-			ferry_set_last_error(NVMF_COMP,
-					     "'%s': %u ranges of a read need more than %u segments "
-					     "in '%s'",
-					     c->name, s->nmiss, NVMF_PUSH_IOV,
-					     ferry_memdomain_get_name(io->mem.domain));
-			s->ddp_redo = 1;
-			return -E2BIG;
-		}
-		nd += n;
-		bytes += r->len;
-	}
-	s->push_mem[0] = (struct ferry_mem){.domain = io->mem.domain,
-					    .domain_ctx = io->mem.domain_ctx,
-					    .iov = s->push_dst,
-					    .iovcnt = nd};
-	s->push_mem[1] = (struct ferry_mem){.iov = s->push_src, .iovcnt = s->nmiss};
+	int64_t bytes = ranges_describe(s, s->miss, s->nmiss, s->push_src);
+	if (bytes < 0)
+		return (int)bytes;
 	s->ddp = DDP_PUSHING;
-	nvmf_io_staged(c, io, bytes);
+	nvmf_io_staged(c, io, (size_t)bytes);
 	int rc = ferry_memdomain_push(&s->push_mem[0], &s->push_mem[1], push_done, s);
 	if (rc) {
 		s->ddp = DDP_NONE;
