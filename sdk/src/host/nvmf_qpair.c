@@ -410,17 +410,20 @@ static int on_resp(struct nvmf_qpair *q, const struct ferry_nvme_tcp_resp *r)
 	if (r->cqe.sqid != q->qid && log_ratelimit(&rl, NULL))
 		FERRY_WARN(NVMF_COMP, "'%s' queue %u: completion names SQ %u (tolerated)",
 			   q->c->name, q->qid, r->cqe.sqid);
-	s->cqe = r->cqe;
 	uint16_t st = (uint16_t)(r->cqe.status >> 1);
-	s->status = nvmf_status_errno(st);
-	if (!s->status && s->dir == 2 && s->c2h_next != s->len) {
-		/* "success" without every byte of the read: never report it as data. */
-		s->status = -EIO;
-		ferry_set_last_error(NVMF_COMP, "'%s': read completed with %u of %u bytes",
-				     q->c->name, s->c2h_next, s->len);
+	/* "Success" for a read before all of its data, or for a write before asking for all of
+	 * it, is out of sequence: the controller and this stream disagree about the command, so
+	 * the connection fails and the I/O is retried on a new one (never reported as data, and
+	 * the outcome does not depend on whether more data for it was already in flight). */
+	if (!st && ((s->dir == 2 && s->c2h_next != s->len) ||
+		    (s->dir == 1 && !s->icd && s->h2c_next != s->len))) {
+		char why[96];
+		snprintf(why, sizeof(why), "CapsuleResp success for cid 0x%x after %u of %u bytes",
+			 s->cid, s->dir == 2 ? s->c2h_next : s->h2c_next, s->len);
+		return proto_error(q, 1, FERRY_NVME_TCP_FES_PDU_SEQUENCE, 0, why);
 	}
-	if (!s->status && s->dir == 1 && !s->icd && s->h2c_next != s->len)
-		s->status = -EIO; /* a write completed before asking for all its data */
+	s->cqe = r->cqe;
+	s->status = nvmf_status_errno(st);
 	if (s->failed && !s->status)
 		s->status = -EIO;
 	if (s->on_tx) {

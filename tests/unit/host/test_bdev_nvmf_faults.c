@@ -170,7 +170,7 @@ Test(bdev_nvmf_faults, bad_data_digest)
 }
 Test(bdev_nvmf_faults, short_read)
 {
-	hostile(FAULT_SHORT_READ, 0, 0, 0);
+	hostile(FAULT_SHORT_READ, 0, 0, 1);
 }
 Test(bdev_nvmf_faults, r2t_beyond_write)
 {
