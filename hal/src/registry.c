@@ -47,6 +47,9 @@ static int validate(const struct ferry_hal_backend *b)
 			       FERRY_HAL_PCIE_EP_ABI_VERSION);
 	if (!rc && b->nic)
 		rc = check_abi(b->name, "NIC", b->nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
+	if (!rc && b->nic && b->nic->rdma)
+		rc = check_abi(b->name, "RDMA", b->nic->rdma->abi_version,
+			       FERRY_HAL_RDMA_ABI_VERSION);
 	if (rc)
 		return rc;
 	if (!b->open || !b->close) {
@@ -93,6 +96,14 @@ static int validate(const struct ferry_hal_backend *b)
 				  b->name);
 			return -EINVAL;
 		}
+	}
+	const struct ferry_hal_rdma_ops *r = n ? n->rdma : NULL;
+	if (r && (!r->query || !r->mr_reg || !r->mr_dereg || !r->mr_keys || !r->cq_create ||
+		  !r->cq_destroy || !r->cq_poll || !r->listen || !r->listener_addr ||
+		  !r->listener_close || !r->get_request || !r->accept || !r->reject || !r->connect ||
+		  !r->qp_state || !r->qp_destroy || !r->qp_addr || !r->post_recv || !r->post_send)) {
+		FERRY_ERR(COMP, "register '%s': RDMA ops missing a required member", b->name);
+		return -EINVAL;
 	}
 	return 0;
 }

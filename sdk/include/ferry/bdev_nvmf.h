@@ -89,7 +89,8 @@ struct ferry_bdev_nvmf_opts {
 	/** A device with the NIC class to connect through (kept open by the caller until the
 	 *  bdev is destroyed); NULL: the bdev opens (and closes) a "tcp" device itself. */
 	struct ferry_device *nic;
-	const char *trtype; /**< "tcp" (NULL = "tcp"); other transports: -ENOTSUP */
+	const char *trtype; /**< "tcp" (NULL = "tcp") or "rdma" (@p nic must then have the NIC
+			      class's RDMA part, <ferry/hal/rdma.h>); others: -ENOTSUP */
 	const char *addr;   /**< controller address "a.b.c.d:port" or "[v6]:port" (required) */
 	const char *subnqn; /**< subsystem NQN (required, < 256 bytes) */
 	const char
@@ -107,6 +108,12 @@ struct ferry_bdev_nvmf_opts {
 					    without a connection; 0 = 30000 */
 	uint32_t connect_timeout_ms; /**< bound of one connect attempt (create, reconnect); 0 = 5000 */
 	uint32_t flags;              /**< FERRY_BDEV_NVMF_F_* */
+	/** RDMA: the domain through which the NIC reaches memory of I/Os in other domains (host
+	 *  memory: the NIC's PCI function domain). An I/O in another domain is translated into
+	 *  it and sent from / received into that memory directly (RDMA-direct: no SoC buffer);
+	 *  where that is impossible it is staged through a local registered buffer (the reason
+	 *  is logged). NULL: only domains the NIC declares are reached directly. */
+	struct ferry_memdomain *nic_domain;
 };
 
 /** @name Option flags (::ferry_bdev_nvmf_opts::flags)
@@ -115,6 +122,8 @@ struct ferry_bdev_nvmf_opts {
 #define FERRY_BDEV_NVMF_F_NO_DDP (1u << 0)
 /** Debug check of an offload NIC (needs data digests): compute every digest in software too. */
 #define FERRY_BDEV_NVMF_F_DDP_VERIFY (1u << 1)
+/** RDMA: never send or receive an I/O's memory directly; stage every I/O (a reference run). */
+#define FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT (1u << 2)
 /** @} */
 
 /** Counters of an nvmf bdev (ferry_bdev_nvmf_get_stats()). */
@@ -161,6 +170,19 @@ struct ferry_bdev_nvmf_stats {
 	uint64_t ddp_resync_fail;    /**< NIC resync requests answered "not found" */
 	uint64_t ddp_nic_errors;     /**< NIC misbehaviour caught (a false digest verdict, PLACED
 					  on bytes that are not payload): the I/O failed */
+	/* RDMA */
+	uint64_t rdma_direct_ios;    /**< I/Os whose keyed SGL named their own memory (host memory
+					  through nic_domain, or registered local memory): the NIC
+					  moved the data, no SoC buffer */
+	uint64_t rdma_staged_ios;    /**< I/Os that went through a local registered buffer */
+	uint64_t rdma_fused_ios;     /**< of rdma_staged_ios: staged because the I/O carries an
+					  accel sequence (crypto, dif): one fused operation into
+					  the buffer */
+	uint64_t rdma_untranslatable; /**< of rdma_staged_ios: memory the NIC cannot reach (the
+					   reason is logged) */
+	uint64_t rdma_direct_bytes;  /**< data bytes the NIC moved straight from/to I/O memory */
+	uint64_t rdma_icd_writes;    /**< writes whose data went in the capsule */
+	uint64_t rdma_wc_errors;     /**< work completions with an error (each fails its queue) */
 };
 
 /** @name Connection states (ferry_bdev_nvmf_get_state())

@@ -379,3 +379,41 @@ FERRY_API int ferry_memdomain_poll(struct ferry_memdomain *domain, uint32_t max)
 		return 0;
 	return d->ops->poll(d, max);
 }
+
+FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, int write,
+					   struct ferry_mem_backing *out, uint32_t *n)
+{
+	int rc = check_mem("export_local", mem, "source");
+	if (rc)
+		return rc;
+	if (!out || !n) {
+		FERRY_ERR(COMP, "export_local: NULL output");
+		return -EINVAL;
+	}
+	struct ferry_memdomain *d = resolve(mem->domain);
+	if (d == &system_domain) {
+		if (*n < mem->iovcnt) {
+			*n = mem->iovcnt;
+			return -ENOBUFS;
+		}
+		for (uint32_t i = 0; i < mem->iovcnt; i++) {
+			out[i].local = mem->iov[i].iov_base;
+			out[i].len = mem->iov[i].iov_len;
+			out[i].fd = -1;
+			out[i].fd_off = 0;
+		}
+		*n = mem->iovcnt;
+		return 0;
+	}
+	if (!d->ops->export_local) {
+		FERRY_ERR(COMP, "export_local: domain '%s' has no local backing to export", d->name);
+		return -ENOTSUP;
+	}
+	return d->ops->export_local(d, mem->domain_ctx, mem->iov, mem->iovcnt, write, out, n);
+}
+
+FERRY_API uint64_t ferry_memdomain_map_gen(struct ferry_memdomain *domain)
+{
+	struct ferry_memdomain *d = resolve(domain);
+	return d->ops && d->ops->map_gen ? d->ops->map_gen(d) : 0;
+}

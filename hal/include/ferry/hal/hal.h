@@ -10,6 +10,7 @@
 #include <ferry/hal/accel.h>
 #include <ferry/hal/pcie_ep.h>
 #include <ferry/hal/nic.h>
+#include <ferry/hal/rdma.h>
 #include <ferry/hal/iov.h>
 
 #endif /* FERRY_HAL_HAL_H */

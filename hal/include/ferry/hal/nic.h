@@ -4,7 +4,8 @@
  * Ferry can run NVMe-oF over it. This revision has the TCP part: listening and connected
  * stream sockets, scatter-gather send, receive into caller iovecs, socket groups polled
  * for readiness, and the NVMe/TCP receive offloads (direct data placement of C2H payload,
- * data-digest verification). RDMA comes as further members of this table.
+ * data-digest verification). The RDMA part (verbs, connection manager, memory
+ * registration) is its own table, ::ferry_hal_nic_ops::rdma (<ferry/hal/rdma.h>).
  *
  * ## Model
  * - A **socket** (::ferry_hal_sock) is a backend object: a listener or a connected stream.
@@ -82,7 +83,7 @@
 FERRY_BEGIN_DECLS
 
 /** ABI version of ::ferry_hal_nic_ops. */
-#define FERRY_HAL_NIC_ABI_VERSION 2
+#define FERRY_HAL_NIC_ABI_VERSION 3
 
 /** @name Capabilities (::ferry_hal_nic_info::caps)
  * @{ */
@@ -91,6 +92,8 @@ FERRY_BEGIN_DECLS
 #define FERRY_HAL_NIC_CAP_DDP (1u << 1)
 /** NVMe/TCP data digest verification on receive (with FERRY_HAL_NIC_CAP_DDP). */
 #define FERRY_HAL_NIC_CAP_DDP_CRC (1u << 2)
+/** RDMA verbs and connection manager (::ferry_hal_nic_ops::rdma, <ferry/hal/rdma.h>). */
+#define FERRY_HAL_NIC_CAP_RDMA (1u << 3)
 /** @} */
 
 /** Memory domains one NIC may declare for placement. */
@@ -118,6 +121,7 @@ struct ferry_hal_nic_info {
 
 struct ferry_hal_sock;
 struct ferry_hal_sock_group;
+struct ferry_hal_rdma_ops;
 
 /** @name Socket option flags (::ferry_hal_sock_opts::flags)
  * @{ */
@@ -322,6 +326,11 @@ struct ferry_hal_nic_ops {
 	/** Optional: the device's offload counters. */
 	int (*ddp_stats)(struct ferry_device *dev, struct ferry_hal_ddp_stats *stats);
 	/** @} */
+
+	/** Optional: the RDMA part (<ferry/hal/rdma.h>); set iff the device may report
+	 *  FERRY_HAL_NIC_CAP_RDMA. Its abi_version and required members are checked at
+	 *  registration too. */
+	const struct ferry_hal_rdma_ops *rdma;
 };
 
 FERRY_END_DECLS

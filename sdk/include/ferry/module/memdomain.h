@@ -15,8 +15,20 @@
 
 FERRY_BEGIN_DECLS
 
+/**
+ * @brief One segment of a domain's memory as the SoC maps it (::ferry_memdomain_ops::export_local):
+ * what a NIC backend that reaches host memory through the SoC's own mapping (software RDMA,
+ * a NIC without its own view of host memory) registers.
+ */
+struct ferry_mem_backing {
+	void *local;     /**< SoC-local address of the segment's first byte (a shared mapping) */
+	uint64_t len;    /**< bytes */
+	int fd;          /**< the file holding it (a memfd), -1 if none */
+	uint64_t fd_off; /**< offset of the first byte in @p fd */
+};
+
 /** ABI version of ::ferry_memdomain_ops; bump when the table changes. */
-#define FERRY_MEMDOMAIN_OPS_ABI 1
+#define FERRY_MEMDOMAIN_OPS_ABI 2
 
 /**
  * @brief Ops table of a domain. Every member is optional (NULL = unsupported, the wrapper
@@ -71,6 +83,25 @@ struct ferry_memdomain_ops {
 	int (*poll)(struct ferry_memdomain *domain, uint32_t max);
 	/** Optional. Called by ferry_memdomain_destroy() before the domain is freed. */
 	void (*destroy)(struct ferry_memdomain *domain);
+	/**
+	 * Optional, synchronous. The SoC-local backing of @p iov (addresses in @p domain), for
+	 * registration with a NIC (never for CPU access: the data path still goes through the
+	 * domain's ops). Only what the domain may reach is exported, with its permissions
+	 * checked now (a function's IOMMU view): the segments follow the backing's contiguity
+	 * (a range contiguous in the domain may be several segments).
+	 * @param[in,out] n in: entries of @p out; out: entries used (or needed, with -ENOBUFS).
+	 * @retval 0; -EFAULT a part is not mapped (or not writable with @p write); -ENOBUFS
+	 *         @p out too small; -ENOTSUP the domain has no local backing.
+	 */
+	int (*export_local)(struct ferry_memdomain *domain, void *domain_ctx,
+			    const struct iovec *iov, uint32_t iovcnt, int write,
+			    struct ferry_mem_backing *out, uint32_t *n);
+	/**
+	 * Optional. A value that changes whenever the domain's mappings change (a page mapped
+	 * or unmapped: the IOMMU's generation). Registrations made from export_local() are
+	 * revalidated by their user when it changed. Cheap (a load); any thread.
+	 */
+	uint64_t (*map_gen)(struct ferry_memdomain *domain);
 };
 
 /**
@@ -118,6 +149,20 @@ FERRY_API uint32_t ferry_memdomain_get_flags(const struct ferry_memdomain *domai
  * (silently ignored). NULL is a no-op.
  */
 FERRY_API void ferry_memdomain_destroy(struct ferry_memdomain *domain);
+
+/**
+ * @brief The SoC-local backing of @p mem; see ::ferry_memdomain_ops::export_local. The system
+ * domain exports its segments as they are (fd -1).
+ * @retval -ENOTSUP the domain has no export_local; the op's other values.
+ */
+FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, int write,
+					   struct ferry_mem_backing *out, uint32_t *n);
+
+/**
+ * @brief The domain's mapping generation (::ferry_memdomain_ops::map_gen); 0 for a domain
+ * without one (the system domain: its mappings never change under Ferry).
+ */
+FERRY_API uint64_t ferry_memdomain_map_gen(struct ferry_memdomain *domain);
 
 FERRY_END_DECLS
 
