@@ -16,6 +16,10 @@ struct bench_opts {
 	int json;         /* one JSON object per line instead of a table (also passed to run()) */
 	double seconds;   /* measured time per side and case (default 0.2 s) */
 	const char *only; /* run only cases whose name contains this (NULL: all) */
+	const char *nic;  /* suite "rdma": the RDMA NIC, "rxe" or "mock" (NULL: rxe if it opens,
+			     else mock) */
+	const char *addr; /* suite "rdma": the address to listen on, "a.b.c.d" (NULL: 10.9.0.1
+			     on rxe, 127.0.0.1 on mock) */
 };
 extern struct bench_opts bench_opts;
 

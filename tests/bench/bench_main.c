@@ -2,6 +2,7 @@
  * ferry-bench: command line, the table of suites, the timing and output helpers of bench.h.
  *
  *   ferry-bench <suite|all> [--json] [--time SECONDS] [--case SUBSTRING]
+ *               [--nic rxe|mock] [--addr A.B.C.D]
  *   ferry-bench --list
  *
  * Each suite prints one line per case: a table by default, one JSON object per line with
@@ -19,6 +20,7 @@ struct bench_opts bench_opts = {.json = 0, .seconds = 0.2, .only = NULL};
 void bench_suite_accel_qd(int json);
 void bench_suite_nvmf_tcp(int json); /* bench_nvmf_tcp.c */
 void bench_suite_nvmf_tcp_offload(int json); /* bench_nvmf_tcp_offload.c */
+void bench_suite_rdma(int json); /* bench_rdma.c */
 
 /* Suites with a built-in entry point (run before the suite's registered cases). */
 static const struct {
@@ -29,6 +31,7 @@ static const struct {
 	{"accel-qd", bench_suite_accel_qd}, /* bench_accel_qd.c */
 	{"nvmf-tcp", bench_suite_nvmf_tcp}, /* bench_nvmf_tcp.c */
 	{"nvmf-tcp-offload", bench_suite_nvmf_tcp_offload}, /* bench_nvmf_tcp_offload.c */
+	{"rdma", bench_suite_rdma}, /* bench_rdma.c */
 };
 
 static struct bench_case *reg_head, **reg_tail = &reg_head;
@@ -224,6 +227,7 @@ static void run_suite(const char *name)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry-bench <suite|all> [--json] [--time SECONDS] [--case SUBSTRING]\n"
+		   "                   [--nic rxe|mock] [--addr A.B.C.D]\n"
 		   "       ferry-bench --list\n");
 }
 
@@ -242,6 +246,14 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "--case") && i + 1 < argc) {
 			bench_opts.only = argv[++i];
+		} else if (!strcmp(argv[i], "--nic") && i + 1 < argc) {
+			bench_opts.nic = argv[++i];
+			if (strcmp(bench_opts.nic, "rxe") && strcmp(bench_opts.nic, "mock")) {
+				fprintf(stderr, "ferry-bench: --nic must be rxe or mock\n");
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--addr") && i + 1 < argc) {
+			bench_opts.addr = argv[++i];
 		} else if (!strcmp(argv[i], "--list")) {
 			list = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
