@@ -12,7 +12,7 @@
  *   inject_ppm=<n>      random failures per million transfers, 0..10^6 (default 0)
  * and the offload NIC's (mock_nic.c): ddp, ddp_max_sges, ddp_max_io, nic_pkt, ddp_seed,
  * place_miss_ppm, crc_miss_ppm, setup_fail_ppm, queue_fail_ppm, resync_ppm, resync_wrong_ppm,
- * lie_ppm.
+ * lie_ppm, and its RDMA part's (mock_rdma.c): rdma, rdma_seed, rdma_rnr_ms.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +24,8 @@ static const char *const mock_keys[] = {
 	"host_mem",       "iova_size",      "functions",    "latency_ns",     "ring",
 	"seed",           "inject_ppm",     "ddp",          "ddp_max_sges",   "ddp_max_io",
 	"nic_pkt",        "ddp_seed",       "place_miss_ppm", "crc_miss_ppm", "setup_fail_ppm",
-	"queue_fail_ppm", "resync_ppm",     "resync_wrong_ppm", "lie_ppm",   NULL};
+	"queue_fail_ppm", "resync_ppm",     "resync_wrong_ppm", "lie_ppm",   "rdma",
+	"rdma_seed",      "rdma_rnr_ms",    NULL};
 
 struct mock_args {
 	uint64_t host_mem, iova_size, latency_ns, ring, seed, inject_ppm;

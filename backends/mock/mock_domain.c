@@ -2,7 +2,9 @@
  * The PCIe function memory domains of a mock device ("<dev>.<fn>"): pull, push and memzero
  * through the device's DMA engine (one internal channel per function; a completion runs from
  * the domain's poll on the thread that started the operation), translate between functions,
- * invalidate.
+ * invalidate, and for NICs that reach host memory through the SoC's mapping: export_local
+ * (IOVAs -> this process's mapping of the host-RAM memfd, through the function's IOMMU) and
+ * map_gen (the function's IOMMU generation, in the shared memory the host programs).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -137,6 +139,68 @@ static int dom_invalidate(struct ferry_memdomain *d, void *ctx, const struct iov
 	return 0;
 }
 
+/*
+ * The SoC-local backing of IOVAs of the function: every page checked in its IOMMU table now
+ * (mapped; WRITE permission with @p write, else READ), pages adjacent in host RAM merged into
+ * one segment, each named by its pointer in this process's mapping and its offset in the
+ * memfd.
+ */
+static int dom_export_local(struct ferry_memdomain *d, void *ctx, const struct iovec *iov,
+			    uint32_t cnt, int write, struct ferry_mem_backing *out, uint32_t *n)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	struct mock_dev *dev = fn->dev;
+	uint64_t len = ferry_iov_length(iov, cnt);
+	struct ferry_mem m = {.domain = d, .domain_ctx = ctx, .iov = (struct iovec *)iov,
+			      .iovcnt = cnt};
+	uint32_t need = 0;
+	int st = mock_resolve(dev, &m, len, write, NULL, &need);
+	if (st > 0) {
+		char why[160];
+		if (st == FERRY_XFER_PAGE_FAULT)
+			mock_fault_explain(fn, iov, cnt, write, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", ferry_xfer_status_str(st));
+		MOCK_ERR("export_local %s.%s: %s", dev->name, fn->name, why);
+		return -EFAULT;
+	}
+	if (need > *n) {
+		MOCK_ERR("export_local %s.%s: the range needs %u segments, the output has %u",
+			 dev->name, fn->name, need, *n);
+		*n = need;
+		return -ENOBUFS;
+	}
+	struct iovec *seg = need ? malloc(sizeof(*seg) * need) : NULL;
+	if (need && !seg) {
+		MOCK_ERR("export_local %s.%s: out of memory", dev->name, fn->name);
+		return -ENOMEM;
+	}
+	uint32_t got = need;
+	st = mock_resolve(dev, &m, len, write, seg, &got);
+	if (st != 0) {
+		/* The host changed the table between the two walks. */
+		free(seg);
+		MOCK_ERR("export_local %s.%s: the mapping changed while it was exported",
+			 dev->name, fn->name);
+		return st == -ENOBUFS ? -EAGAIN : -EFAULT;
+	}
+	for (uint32_t i = 0; i < got; i++) {
+		out[i].local = seg[i].iov_base;
+		out[i].len = seg[i].iov_len;
+		out[i].fd = dev->shm->fd;
+		out[i].fd_off = (uint64_t)((uint8_t *)seg[i].iov_base - dev->shm->base);
+	}
+	free(seg);
+	*n = got;
+	return 0;
+}
+
+static uint64_t dom_map_gen(struct ferry_memdomain *d)
+{
+	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
+	return atomic_load_explicit(fn->gen, memory_order_acquire);
+}
+
 #define POLL_BATCH 32u
 
 /*
@@ -205,6 +269,8 @@ static const struct ferry_memdomain_ops mock_domain_ops = {
 	.translate = dom_translate,
 	.invalidate = dom_invalidate,
 	.poll = dom_poll,
+	.export_local = dom_export_local,
+	.map_gen = dom_map_gen,
 };
 
 int mock_domains_create(struct mock_dev *dev)

@@ -14,6 +14,7 @@
  *   ddp_seed=<n>            seed of the fault model (default 1)
  *   place_miss_ppm=<n> crc_miss_ppm=<n> setup_fail_ppm=<n> queue_fail_ppm=<n>
  *   resync_ppm=<n> resync_wrong_ppm=<n> lie_ppm=<n>   faults per million (ferry/mock.h)
+ *   rdma=0|1 rdma_seed=<n> rdma_rnr_ms=<n>   the RDMA part (mock_rdma.c; default on)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -293,6 +294,8 @@ static int nic_query(struct ferry_device *fdev, struct ferry_hal_nic_info *info)
 	int rc = ferry_hal_lsock_query(fdev, info);
 	if (rc)
 		return rc;
+	if (nic->rdma)
+		info->caps |= FERRY_HAL_NIC_CAP_RDMA;
 	if (!nic->ddp)
 		return 0;
 	info->caps |= FERRY_HAL_NIC_CAP_DDP | FERRY_HAL_NIC_CAP_DDP_CRC;
@@ -543,6 +546,7 @@ const struct ferry_hal_nic_ops mock_nic_ops = {
 	.ddp_teardown = nic_ddp_teardown,
 	.ddp_resync = mock_nic_ddp_resync,
 	.ddp_stats = nic_ddp_stats,
+	.rdma = &mock_rdma_ops,
 };
 
 /* ---- device -------------------------------------------------------------------------------- */
@@ -581,8 +585,14 @@ int mock_nic_create(struct mock_dev *dev, const char *args)
 	for (uint32_t i = 0; i < dev->nfn; i++)
 		if (strcmp(dev->fn[i].name, "nic") == 0)
 			nic->nic_domain = dev->fn[i].domain;
+	rc = mock_rdma_create(nic, args);
+	if (rc) {
+		free(nic);
+		return rc;
+	}
 	rc = ferry_hal_lsock_dev_create(dev->fdev, MOCK_COMP, &dev->lsock);
 	if (rc) {
+		mock_rdma_destroy(nic);
 		free(nic);
 		return rc;
 	}
@@ -592,6 +602,7 @@ int mock_nic_create(struct mock_dev *dev, const char *args)
 
 void mock_nic_destroy(struct mock_dev *dev)
 {
+	mock_rdma_destroy(dev->nic);
 	ferry_hal_lsock_dev_destroy(dev->lsock);
 	dev->lsock = NULL;
 	free(dev->nic);

@@ -51,6 +51,7 @@ struct mock_nic_rl {
 };
 
 struct mock_nic_sock;
+struct mock_rdma;
 
 /* The device's NIC (mock_dev::nic). */
 struct mock_nic {
@@ -58,6 +59,7 @@ struct mock_nic {
 	int ddp; /* offloads on (argument ddp) */
 	uint32_t max_sges, max_io, pkt;
 	struct ferry_memdomain *nic_domain; /* the "nic" function's domain, NULL if none */
+	struct mock_rdma *rdma;             /* the RDMA part (mock_rdma.c), NULL with rdma=0 */
 	_Atomic uint32_t ppm[KNOB_COUNT];
 	_Atomic uint64_t seed;
 	_Atomic uint64_t next_sock_id;
@@ -156,6 +158,11 @@ int mock_nic_ratelimit(struct mock_nic *nic);
 void mock_nic_update_ready(struct mock_nic_sock *s);
 /* Work is due on s (a teardown callback, a resync request) from its group's next poll. */
 void mock_nic_due_link(struct mock_nic_sock *s);
+
+/* mock_rdma.c: the RDMA part of the NIC class (argument rdma=0|1, rdma_seed, rdma_rnr_ms). */
+extern const struct ferry_hal_rdma_ops mock_rdma_ops;
+int mock_rdma_create(struct mock_nic *nic, const char *args);
+void mock_rdma_destroy(struct mock_nic *nic);
 
 /* mock_nic_rx.c */
 ssize_t mock_nic_recvv(struct ferry_hal_sock *sock, const struct iovec *iov, uint32_t iovcnt,

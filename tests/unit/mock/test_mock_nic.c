@@ -31,8 +31,8 @@ Test(mock_nic, query_args_domains, .timeout = 30)
 	cr_assert_eq(nic->abi_version, FERRY_HAL_NIC_ABI_VERSION);
 	memset(&info, 0, sizeof(info));
 	cr_assert_eq(nic->query(dev, &info), 0);
-	cr_assert_eq(info.caps,
-		     FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_DDP | FERRY_HAL_NIC_CAP_DDP_CRC);
+	cr_assert_eq(info.caps, FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_DDP |
+					FERRY_HAL_NIC_CAP_DDP_CRC | FERRY_HAL_NIC_CAP_RDMA);
 	cr_assert_eq(info.ddp_max_sges, 64);
 	cr_assert_eq(info.ddp_max_io, 1u << 20);
 	cr_assert_geq(info.max_recv_iov, 16);
@@ -60,7 +60,7 @@ Test(mock_nic, query_args_domains, .timeout = 30)
 	struct nt t;
 	nt_open(&t, "ddp=0");
 	cr_assert_eq(t.nic->query(t.dev, &info), 0);
-	cr_assert_eq(info.caps, FERRY_HAL_NIC_CAP_TCP);
+	cr_assert_eq(info.caps, FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_RDMA);
 	cr_assert_eq(info.ddp_ndomains, 0);
 	cr_assert_eq(nt_handshake(&t, 0, 1), -ENOTSUP);
 	cr_assert_eq(nt_stats(&t).queue_add_fail, 1);

@@ -2,7 +2,7 @@
  * @file ferry/mock.h
  * @brief Control API of the "mock" backend: the simulated host side (shared host memory and
  * per-function IOMMU tables), the test knobs of its DMA engine (latency, error injection,
- * counters) and the fault model of its NVMe/TCP offload NIC.
+ * counters), the fault model of its NVMe/TCP offload NIC and its software RDMA NIC.
  *
  * This header belongs to the mock backend, not to the SDK: firmware code uses only
  * ferry/ferry.h; tests and the simulated host use this header too.
@@ -295,6 +295,93 @@ FERRY_API int ferry_mock_nic_set_faults(struct ferry_device *dev,
  */
 FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
 					struct ferry_mock_nic_faults *faults);
+/** @} */
+
+/**
+ * @name The RDMA NIC
+ * The mock's NIC class also has the RDMA part (ferry/hal/rdma.h; capability
+ * FERRY_HAL_NIC_CAP_RDMA, device argument `rdma=0|1`, default 1): a software model of
+ * reliable-connected verbs over real loopback TCP sockets, one TCP connection per QP, so an
+ * NVMe-oF/RDMA target and initiator run on any machine, also in two processes (each opens its
+ * own device: fork before opening devices).
+ *
+ * - **Progress: mock QPs progress while their CQ is polled.** Both the requester side (sending
+ *   the requests of post_send()) and the responder side (applying the peer's SENDs, WRITEs and
+ *   READs) run inside cq_poll() / cq_wait() of the QP's CQ (and qp_state()); a peer whose CQ
+ *   nobody polls answers nothing. There is no thread.
+ * - Connection manager: connect() sends a request with its private data over a new TCP
+ *   connection; the listener's get_request() returns it; accept() answers with private data
+ *   (the passive QP is established at once), reject() with private data (the active side's
+ *   qp_state() is -ECONNREFUSED and gives it). Nothing listening: -ECONNREFUSED; no answer
+ *   within connect()'s timeout: -ETIMEDOUT; a peer that closes or destroys its QP:
+ *   -ECONNRESET and every outstanding work request flushes (-ECANCELED).
+ * - SEND consumes the peer's next posted receive (a message larger than it: the receive
+ *   completes -EMSGSIZE, the sender's request -EREMOTEIO, both QPs go to the error state). No
+ *   receive posted: the responder holds the message for `rdma_rnr_ms` (default 100 ms) of its
+ *   own progress, then the sender's request completes -ENOBUFS (RNR retries exceeded) and the
+ *   sender's QP errors (the peer then sees -ECONNRESET).
+ * - RDMA WRITE / READ are checked at the responder: the rkey must name a registered region,
+ *   the range must lie inside it, the region must allow REMOTE_WRITE / REMOTE_READ. Otherwise
+ *   the requester's request completes -EREMOTEIO and both QPs go to the error state; no byte
+ *   moves. Local SGEs are checked too (lkey, bounds, LOCAL_WRITE for receives and READ
+ *   destinations): a bad one fails its request with -EIO without touching memory. Every error
+ *   completion puts the QP in the error state (RC).
+ * - Memory: mr_reg() registers local memory (addresses are pointers); mr_reg_mem() registers
+ *   IOVAs of the "nic" function (the only entry of ::ferry_hal_rdma_info::domains, when the
+ *   device has such a function): every access through such a region goes through that
+ *   function's IOMMU at access time, so a page the host unmapped after registration fails the
+ *   access (-EREMOTEIO at the peer, -EIO locally) and nothing is written outside the mapping.
+ *   Keys: derived from `rdma_seed` (default 1) and the region's slot, never 0, unique while
+ *   registered; after mr_dereg() its keys are refused. A work request moves at most 16 MiB.
+ * - Limits (rdma query()): max_sge 16, max_inline 256, max_qp_wr 4096, max_cqe 65536,
+ *   max_qp_rd_atom / max_qp_init_rd_atom 16, max_mr_size 4 GiB. A CQ holds more completions
+ *   than its depth rather than losing one (an overrun is logged once).
+ * - Faults: ferry_mock_rdma_set_faults() (below); counters: rdma_stats().
+ *
+ * Memory domains for software NICs (ferry/module/memdomain.h): the function domains implement
+ * export_local (the SoC process's own shared mapping of the host-RAM memfd for the IOVAs:
+ * only mapped pages, with WRITE permission checked when `write`; pages adjacent in host RAM
+ * are merged into one segment; fd is the memfd of ferry_mock_host_fd(), fd_off the byte's
+ * offset in it; anything unmapped: -EFAULT) and map_gen (the function's IOMMU generation,
+ * kept in the shared memory with the tables: it changes at every map and unmap by any process,
+ * the host's included).
+ * @{
+ */
+
+/** Fault model of the RDMA NIC (ferry_mock_rdma_set_faults()). Counts start at the call. */
+struct ferry_mock_rdma_faults {
+	size_t size;             /**< sizeof(struct ferry_mock_rdma_faults) */
+	/** With @p fail_nth: the kind of work request to fail (enum ferry_hal_rdma_opcode:
+	 *  SEND, WRITE, READ, or RECV for receives). */
+	uint32_t fail_opcode;
+	/** The @p fail_nth request of that kind posted on the device (1 = the next) completes
+	 *  with @p fail_status without moving data (a RECV: when a message lands in it; the
+	 *  sender's request then completes -EREMOTEIO). 0: off. */
+	uint32_t fail_nth;
+	/** Negative errno of that completion (0 means -EIO). */
+	int32_t fail_status;
+	/** The n-th RDMA WRITE or READ posted on the device goes out with a wrong rkey (the
+	 *  responder refuses it: -EREMOTEIO). 0: off. */
+	uint32_t corrupt_rkey_nth;
+	/** Each QP's connection drops (both sides: -ECONNRESET, flushes) when it would send its
+	 *  request after the first @p drop_after_msgs ones. 0: off. */
+	uint32_t drop_after_msgs;
+	/** Completions become visible this many cq_poll() calls after they happened. */
+	uint32_t delay_polls;
+	/** Per send work request posted: it fails with -EIO with this probability per million,
+	 *  drawn from @p seed and the request's number (deterministic). */
+	uint32_t error_ppm;
+	uint64_t seed;           /**< seed of @p error_ppm's draws */
+};
+
+/**
+ * @brief Set the RDMA NIC's fault model (resets the counts of the nth knobs).
+ * @retval 0 success; -EINVAL not a mock device, RDMA off, NULL, a wrong @p faults->size, an
+ *         opcode that is not SEND/WRITE/READ/RECV, a positive @p fail_status or a rate above
+ *         10^6.
+ */
+FERRY_API int ferry_mock_rdma_set_faults(struct ferry_device *dev,
+					 const struct ferry_mock_rdma_faults *faults);
 /** @} */
 
 FERRY_END_DECLS
