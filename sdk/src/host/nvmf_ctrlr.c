@@ -187,6 +187,8 @@ static int identify_all(struct nvmf_ctrlr *c, int first, uint64_t deadline)
 	uint32_t mps = 4096u << FERRY_NVME_CAP_MPSMIN(c->cap);
 	c->mdts_bytes = id->mdts ? (id->mdts >= 20 ? 0 : mps << id->mdts) : 0;
 	memcpy(&c->ioccsz, id->nvmf, sizeof(c->ioccsz));
+	memcpy(&c->icdoff, id->nvmf + 8, sizeof(c->icdoff));
+	c->msdbd = id->nvmf[11];
 	c->oncs = id->oncs;
 	c->vwc = id->vwc;
 	if (!(id->sgls & 3))
@@ -291,10 +293,12 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 	int rc;
 
 	c->connecting = 1;
-	rc = nvmf_qpair_connect_sock(&c->admin, deadline);
+	rc = nvmf_qpair_connect(&c->admin, deadline);
 	if (rc)
 		goto out;
-	c->admin.max_icd = NVMF_ADMIN_ICD;
+	/* NVMe/TCP's admin queue takes 8 KiB in the capsule; an RDMA one may take none (Linux
+	 * nvmet-rdma): its data always goes by keyed SGL. */
+	c->admin.max_icd = c->rdma ? 0 : NVMF_ADMIN_ICD;
 	rc = fabrics_connect(&c->admin, NVMF_ADMIN_DEPTH - 1, deadline);
 	if (rc)
 		goto out;
@@ -311,6 +315,9 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 		if (mx >= c->block_size)
 			c->max_xfer = mx;
 	}
+	/* A keyed SGL descriptor's length has 24 bits. */
+	if (c->rdma && c->max_xfer >= (1u << 24))
+		c->max_xfer = ((1u << 24) - 1) / c->block_size * c->block_size;
 	if (first) {
 		uint32_t qd = c->opts.queue_depth ? c->opts.queue_depth : 128;
 		qd = FERRY_MIN(qd, FERRY_NVME_CAP_MQES(c->cap) + 1);
@@ -329,7 +336,7 @@ int nvmf_ctrlr_connect(struct nvmf_ctrlr *c, int first)
 	}
 	for (uint16_t i = 0; i < c->nq; i++) {
 		struct nvmf_qpair *q = &c->ioq[i];
-		rc = nvmf_qpair_connect_sock(q, deadline);
+		rc = nvmf_qpair_connect(q, deadline);
 		if (rc)
 			goto out;
 		/* IOCCSZ is the controller's word (16-byte units, 32 bits): computed in 64 bits
@@ -442,6 +449,12 @@ static int reconnect(struct nvmf_ctrlr *c, uint64_t now)
 
 	if (now < c->next_attempt_ns)
 		return 0;
+	if (c->rdma) {
+		/* The RDMA connect is watched inside the sequence, bounded by
+		 * connect_timeout_ms (the connection manager answers a refusal at once). */
+		(void)a;
+		goto sequence;
+	}
 	if (!a->sock) {
 		struct ferry_hal_sock_opts so = {.size = sizeof(so),
 						 .addr = c->addr,
@@ -463,6 +476,7 @@ static int reconnect(struct nvmf_ctrlr *c, uint64_t now)
 		attempt_failed(c, now);
 		return 0;
 	}
+sequence:
 	rc = nvmf_ctrlr_connect(c, 0);
 	now = nvmf_now_ns();
 	if (rc) {
@@ -491,14 +505,16 @@ int nvmf_ctrlr_poll(struct nvmf_ctrlr *c)
 	for (uint16_t i = 0; i < c->nq && c->state == FERRY_BDEV_NVMF_CONNECTED; i++)
 		if (c->ioq[i].tx_head)
 			work += FERRY_MAX(nvmf_qpair_flush(&c->ioq[i]), 0);
-	int n = c->nic->group_poll(c->group, ev, FERRY_ARRAY_SIZE(ev), 0);
+	int n = c->rdma ? 0 : c->nic->group_poll(c->group, ev, FERRY_ARRAY_SIZE(ev), 0);
+	if (c->rdma)
+		work += nvmf_rdma_poll(c);
 	for (int i = 0; i < n && c->state == FERRY_BDEV_NVMF_CONNECTED; i++) {
 		struct nvmf_qpair *q = ev[i].ctx;
 		work += FERRY_MAX(nvmf_qpair_process(q), 0);
 	}
 	/* Commands whose DDP teardown completed (during group_poll() or a receive) finish
 	 * here, outside the NIC's calls; a resync request made in group_poll() is answered. */
-	for (uint16_t i = 0; i < c->nq && c->state == FERRY_BDEV_NVMF_CONNECTED; i++) {
+	for (uint16_t i = 0; !c->rdma && i < c->nq && c->state == FERRY_BDEV_NVMF_CONNECTED; i++) {
 		struct nvmf_qpair *q = &c->ioq[i];
 		if (q->reap_head) {
 			nvmf_ddp_reap(q);

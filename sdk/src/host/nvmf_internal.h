@@ -57,6 +57,37 @@ enum nvmf_slot_state {
 
 struct nvmf_qpair;
 struct nvmf_ctrlr;
+struct nvmf_slot;
+struct nvmf_rdma_qpair; /* nvmf_rdma.c */
+struct nvmf_rdma_ctrlr; /* nvmf_rdma.c */
+
+/*
+ * The queue-pair transport seam: the controller (nvmf_ctrlr.c) and the I/O code (nvmf_io.c)
+ * drive a queue pair only through these ops (by the nvmf_qpair_* and nvmf_slot_submit()
+ * wrappers below); NVMe/TCP (nvmf_qpair.c) and NVMe-oF/RDMA (nvmf_rdma.c) implement them.
+ * Reconnect, keep-alive, timeouts, retries and the no-lost-write rule stay shared: a transport
+ * reports a loss with nvmf_qpair_fail() and completes a command with nvmf_slot_complete().
+ */
+struct nvmf_transport {
+	const char *name;
+	/* Connect the queue and run its transport handshake (not the Fabrics Connect). */
+	int (*connect)(struct nvmf_qpair *q, uint64_t deadline_ns);
+	/* Close the connection; no completion of its commands is seen afterwards. */
+	void (*close)(struct nvmf_qpair *q);
+	/* Free what connect() kept across connections (nvmf_qpair_fini()); may be NULL. */
+	void (*fini)(struct nvmf_qpair *q);
+	/* Build the command of a slot and queue it (flush() sends it). */
+	int (*submit)(struct nvmf_slot *s);
+	/* Receive and handle what the controller sent; work done (>= 0) or a negative errno. */
+	int (*process)(struct nvmf_qpair *q);
+	/* Send what is queued. */
+	int (*flush)(struct nvmf_qpair *q);
+	/* Drive @p q until the synchronous command of @p s is done, the queue failed or the
+	 * deadline passed (0, -ECONNRESET, -ETIMEDOUT). */
+	int (*wait)(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns);
+};
+extern const struct nvmf_transport nvmf_tcp_transport;
+extern const struct nvmf_transport nvmf_rdma_transport;
 
 /* One command slot of a queue pair (cid -> slot by the low bits of the cid). */
 struct nvmf_slot {
@@ -76,11 +107,14 @@ struct nvmf_slot {
 	uint8_t resp_pending; /* completed while our H2CData was still queued */
 	uint8_t is_ka;        /* a keep-alive */
 	uint8_t age;          /* I/O timeout scans seen busy (nvmf_ctrlr.c) */
+	uint8_t rdirect;      /* RDMA: the data moves straight from/to the I/O's memory */
 	struct ferry_nvme_sqe sqe;
 	struct ferry_nvme_cqe cqe; /* synchronous admin: the completion */
 	int status;                /* completion status as errno */
 	struct ferry_bdev_io *io;  /* NULL: an internal admin command */
-	/* data: system-domain segments */
+	/* data: system-domain segments (RDMA-direct: segments of data_dom) */
+	struct ferry_memdomain *data_dom; /* RDMA-direct: the I/O's domain; NULL: system */
+	void *data_dom_ctx;
 	const struct iovec *data;
 	uint32_t data_cnt;
 	uint32_t data_off; /* this command's data starts this far into data (a part of an I/O) */
@@ -153,6 +187,7 @@ struct nvmf_qpair {
 	uint64_t placed0;            /* rx.stats.placed_bytes at the current C2HData's header */
 	uint64_t copied0;            /* rx.stats.copied_bytes before the last feed */
 	struct nvmf_slot *reap_head; /* slots whose teardown completed, finished by the poll */
+	struct nvmf_rdma_qpair *rq;  /* RDMA: the QP, its CQ and registered slab */
 };
 
 /* The per-I/O state kept in ferry_bdev_io_module(io): ctx links pending I/Os; iov[0] is the
@@ -163,6 +198,9 @@ struct nvmf_qpair {
 
 struct nvmf_ctrlr {
 	uint32_t polls; /* nvmf_ctrlr_poll() calls (the clock is read every NVMF_CLOCK_POLLS) */
+	const struct nvmf_transport *tr; /* the queue pairs' transport */
+	int rdma;                        /* tr is nvmf_rdma_transport */
+	struct nvmf_rdma_ctrlr *rc;      /* RDMA: device ops, registration map, limits */
 	struct ferry_bdev *bdev;
 	struct ferry_device *dev;
 	int own_dev;
@@ -183,6 +221,8 @@ struct nvmf_ctrlr {
 	uint32_t vs;
 	uint32_t mdts_bytes; /* 0 = no limit */
 	uint32_t ioccsz;
+	uint16_t icdoff; /* in-capsule data offset (16-byte units), Identify */
+	uint8_t msdbd;   /* SGL descriptors one command may carry, Identify (0: 1) */
 	uint32_t nsid;
 	uint32_t block_size;
 	uint32_t md_size;
@@ -226,18 +266,47 @@ struct nvmf_ctrlr {
 
 uint64_t nvmf_now_ns(void);
 
-/* nvmf_qpair.c: one connection */
+/* nvmf_qpair.c: a queue pair's slots (any transport) and the NVMe/TCP connection */
 int nvmf_qpair_init(struct nvmf_ctrlr *c, struct nvmf_qpair *q, uint16_t qid, uint16_t depth);
 void nvmf_qpair_fini(struct nvmf_qpair *q);
-int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns);
-void nvmf_qpair_close(struct nvmf_qpair *q);
 struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q);
 void nvmf_slot_put(struct nvmf_slot *s);
-int nvmf_slot_submit(struct nvmf_slot *s);
-int nvmf_qpair_process(struct nvmf_qpair *q);
-int nvmf_qpair_flush(struct nvmf_qpair *q);
-int nvmf_qpair_wait(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns);
 void nvmf_qpair_fail(struct nvmf_qpair *q, const char *why);
+
+/* The transport's ops of a queue (the seam above). */
+static inline int nvmf_qpair_connect(struct nvmf_qpair *q, uint64_t deadline_ns)
+{
+	return q->c->tr->connect(q, deadline_ns);
+}
+static inline void nvmf_qpair_close(struct nvmf_qpair *q)
+{
+	q->c->tr->close(q);
+}
+static inline int nvmf_slot_submit(struct nvmf_slot *s)
+{
+	return s->q->c->tr->submit(s);
+}
+static inline int nvmf_qpair_process(struct nvmf_qpair *q)
+{
+	return q->c->tr->process(q);
+}
+static inline int nvmf_qpair_flush(struct nvmf_qpair *q)
+{
+	return q->c->tr->flush(q);
+}
+static inline int nvmf_qpair_wait(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns)
+{
+	return q->c->tr->wait(q, s, deadline_ns);
+}
+
+/* nvmf_rdma.c: the RDMA side of the controller (nvmf_rdma_transport above is its queues) */
+int nvmf_rdma_setup(struct nvmf_ctrlr *c);      /* device check, map (nic_setup()) */
+int nvmf_rdma_staging_reg(struct nvmf_ctrlr *c); /* the staging pool, registered once */
+void nvmf_rdma_teardown(struct nvmf_ctrlr *c);  /* after every queue's fini */
+int nvmf_rdma_poll(struct nvmf_ctrlr *c);       /* completions of every queue, map poll */
+/* How an I/O in another domain (or carrying a sequence) moves over RDMA: 1 direct (its own
+ * memory named by keyed SGLs), 0 staged (counted and, where untranslatable, logged). */
+int nvmf_rdma_io_direct(struct nvmf_ctrlr *c, struct ferry_bdev_io *io);
 
 /* nvmf_ddp.c: receive offload of a queue and of its read commands */
 void nvmf_ddp_queue_add(struct nvmf_qpair *q);

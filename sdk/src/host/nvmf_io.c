@@ -234,6 +234,14 @@ static int part_start(struct nvmf_ctrlr *c, struct ferry_bdev_io *io, uint64_t r
 	e->cdw12 = nblk ? (uint32_t)(nblk - 1) : 0;
 	s->io = io;
 	const struct iovec *iov = IO_STAGE(io) ? ferry_bdev_io_module(io)->iov : io->mem.iov;
+	if (c->rdma && !IO_STAGE(io) && io->type != FERRY_BDEV_IO_UNMAP) {
+		/* RDMA-direct: the keyed SGL names the I/O's own memory (nvmf_rdma.c) */
+		s->rdirect = 1;
+		if (io->mem.domain && io->mem.domain != ferry_memdomain_system()) {
+			s->data_dom = io->mem.domain;
+			s->data_dom_ctx = io->mem.domain_ctx;
+		}
+	}
 	uint32_t cnt = IO_STAGE(io) ? 1 : io->mem.iovcnt;
 	switch (io->type) {
 	case FERRY_BDEV_IO_READ:
@@ -453,6 +461,7 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 	}
 	uint32_t len = s->len;
 	int redo = s->ddp_redo;
+	int direct = s->rdirect && s->dir && !s->icd;
 	uint64_t lba = s->sqe.cdw10 | (uint64_t)s->sqe.cdw11 << 32;
 	uint64_t nblk = (uint64_t)(s->sqe.cdw12 & 0xffff) + 1;
 	if (io->type == FERRY_BDEV_IO_UNMAP) {
@@ -503,6 +512,8 @@ void nvmf_slot_complete(struct nvmf_slot *s)
 			c->st.bytes_read += len;
 		else if (io->type == FERRY_BDEV_IO_WRITE)
 			c->st.bytes_written += len;
+		if (direct)
+			c->st.rdma_direct_bytes += len;
 	}
 	/* The I/O is done when its last part is back and no part waits to be sent (one on the
 	 * pending list goes out from the kick below); with a part lost, retried or failed. */
@@ -593,7 +604,11 @@ static int nvmf_submit(struct ferry_bdev *bdev, struct ferry_bdev_io *io)
 		io_finish(c, io, -ENODEV);
 		return 0;
 	}
-	if (!io_staged(io)) {
+	/* RDMA: an I/O whose memory the NIC reaches (registered local memory, host memory
+	 * through nic_domain) and without a sequence moves straight from/to that memory;
+	 * anything else is staged (nvmf_rdma_io_direct() counts and logs which). */
+	int direct = c->rdma && data ? nvmf_rdma_io_direct(c, io) : !io_staged(io);
+	if (direct) {
 		io_dispatch(c, io);
 		return 0;
 	}
@@ -680,6 +695,8 @@ static void ctrlr_free(struct nvmf_ctrlr *c)
 	for (uint16_t i = 0; c->ioq && i < c->nq; i++)
 		nvmf_qpair_fini(&c->ioq[i]);
 	free(c->ioq);
+	if (c->rdma)
+		nvmf_rdma_teardown(c); /* the registration map: before the staging pool goes */
 	if (c->group)
 		c->nic->group_destroy(c->group);
 	if (c->staging)
@@ -750,12 +767,13 @@ static int opts_check(const struct ferry_bdev_nvmf_opts *o)
 			  o->name);
 		return -EINVAL;
 	}
-	if (o->flags & ~(FERRY_BDEV_NVMF_F_NO_DDP | FERRY_BDEV_NVMF_F_DDP_VERIFY)) {
+	if (o->flags & ~(FERRY_BDEV_NVMF_F_NO_DDP | FERRY_BDEV_NVMF_F_DDP_VERIFY |
+			 FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT)) {
 		FERRY_ERR(NVMF_COMP, "create '%s': unknown flags 0x%x", o->name, o->flags);
 		return -EINVAL;
 	}
-	if (o->trtype && strcmp(o->trtype, "tcp") != 0) {
-		FERRY_ERR(NVMF_COMP, "create '%s': transport '%s' is not supported (only tcp)",
+	if (o->trtype && strcmp(o->trtype, "tcp") != 0 && strcmp(o->trtype, "rdma") != 0) {
+		FERRY_ERR(NVMF_COMP, "create '%s': transport '%s' is not supported (tcp, rdma)",
 			  o->name, o->trtype);
 		return -ENOTSUP;
 	}
@@ -765,6 +783,8 @@ static int opts_check(const struct ferry_bdev_nvmf_opts *o)
 static int nic_setup(struct nvmf_ctrlr *c)
 {
 	int rc;
+	if (c->rdma)
+		return nvmf_rdma_setup(c);
 	if (!c->dev) {
 		rc = ferry_device_open("tcp", "", &c->dev);
 		if (rc) {
@@ -819,7 +839,10 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	struct nvmf_ctrlr *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->admin.c = c; /* a failed create closes the (never opened) admin queue */
 	c->opts = *opts;
+	c->rdma = opts->trtype && !strcmp(opts->trtype, "rdma");
+	c->tr = c->rdma ? &nvmf_rdma_transport : &nvmf_tcp_transport;
 	c->opts.name = c->opts.addr = c->opts.subnqn = c->opts.hostnqn = c->opts.trtype = NULL;
 	if (!c->opts.kato_ms)
 		c->opts.kato_ms = 10000;
@@ -869,6 +892,11 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 	for (uint32_t i = 0; i < NVMF_STAGING_MAX; i++)
 		c->staging_free[i] = NVMF_STAGING_MAX - 1 - i;
 	c->staging_nfree = NVMF_STAGING_MAX;
+	if (c->rdma) {
+		rc = nvmf_rdma_staging_reg(c);
+		if (rc)
+			goto err_free;
+	}
 
 	struct ferry_bdev_opts bo = {
 		.size = sizeof(bo),

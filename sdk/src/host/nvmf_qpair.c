@@ -89,7 +89,11 @@ int nvmf_qpair_init(struct nvmf_ctrlr *c, struct nvmf_qpair *q, uint16_t qid, ui
 
 void nvmf_qpair_fini(struct nvmf_qpair *q)
 {
-	nvmf_qpair_close(q);
+	if (q->c && q->c->tr) {
+		nvmf_qpair_close(q);
+		if (q->c->tr->fini)
+			q->c->tr->fini(q);
+	}
 	free(q->slots);
 	free(q->rxbuf);
 	q->slots = NULL;
@@ -115,6 +119,9 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 	s->status = 0;
 	s->io = NULL;
 	s->data = NULL;
+	s->data_dom = NULL;
+	s->data_dom_ctx = NULL;
+	s->rdirect = 0;
 	s->data_cnt = 0;
 	s->data_off = 0;
 	s->len = s->c2h_next = s->h2c_next = s->r2t_end = s->h2c_off = 0;
@@ -188,7 +195,7 @@ static int tx_set(struct nvmf_slot *s, size_t hlen, size_t off, size_t len)
 	return 0;
 }
 
-int nvmf_slot_submit(struct nvmf_slot *s)
+static int tcp_submit(struct nvmf_slot *s)
 {
 	struct nvmf_qpair *q = s->q;
 	uint32_t icd = 0;
@@ -261,7 +268,7 @@ static void tx_done(struct nvmf_slot *s)
 	}
 }
 
-int nvmf_qpair_flush(struct nvmf_qpair *q)
+static int tcp_flush(struct nvmf_qpair *q)
 {
 	const struct ferry_hal_nic_ops *nic = q->c->nic;
 	struct iovec v[64];
@@ -639,7 +646,7 @@ static int nic_out_of_sync(struct nvmf_qpair *q)
 	return -EPROTO;
 }
 
-int nvmf_qpair_process(struct nvmf_qpair *q)
+static int tcp_process(struct nvmf_qpair *q)
 {
 	const struct ferry_hal_nic_ops *nic = q->c->nic;
 	struct iovec v[NVMF_SLOT_IOV + 2];
@@ -740,7 +747,7 @@ int nvmf_qpair_process(struct nvmf_qpair *q)
 	return work;
 }
 
-int nvmf_qpair_wait(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns)
+static int tcp_wait(struct nvmf_qpair *q, struct nvmf_slot *s, uint64_t deadline_ns)
 {
 	struct ferry_hal_sock_event ev[8];
 	for (;;) {
@@ -797,7 +804,7 @@ static int icresp_check(struct nvmf_qpair *q, const struct ferry_nvme_tcp_icresp
 	return ferry_nvme_tcp_rx_set_params(&q->rx, &q->p) ? -EPROTO : 0;
 }
 
-int nvmf_qpair_connect_sock(struct nvmf_qpair *q, uint64_t deadline_ns)
+static int tcp_connect(struct nvmf_qpair *q, uint64_t deadline_ns)
 {
 	struct nvmf_ctrlr *c = q->c;
 	const struct ferry_hal_nic_ops *nic = c->nic;
@@ -938,7 +945,7 @@ void nvmf_linger_poll(struct nvmf_ctrlr *c, int force_close)
 	}
 }
 
-void nvmf_qpair_close(struct nvmf_qpair *q)
+static void tcp_close(struct nvmf_qpair *q)
 {
 	if (q->sock) {
 		struct nvmf_ctrlr *c = q->c;
@@ -964,3 +971,13 @@ void nvmf_qpair_close(struct nvmf_qpair *q)
 	q->rx_pos = q->rx_len = 0;
 	q->rx_slot = NULL;
 }
+
+const struct nvmf_transport nvmf_tcp_transport = {
+	.name = "tcp",
+	.connect = tcp_connect,
+	.close = tcp_close,
+	.submit = tcp_submit,
+	.process = tcp_process,
+	.flush = tcp_flush,
+	.wait = tcp_wait,
+};
