@@ -17,9 +17,9 @@ struct bench_rdma_nic {
 	struct ferry_device *dev;
 	const struct ferry_hal_rdma_ops *ops;
 	struct ferry_hal_rdma_info info;
-	int mock;       /* the mock backend's RDMA (no verbs device: no perftest reference) */
-	char host[64];  /* the address to listen on / connect to, "a.b.c.d" */
-	char why[256];  /* bench_rdma_open() failed: why */
+	int mock;      /* the mock backend's RDMA (no verbs device: no perftest reference) */
+	char host[64]; /* the address to listen on / connect to, "a.b.c.d" */
+	char why[256]; /* bench_rdma_open() failed: why */
 };
 
 /* Open the NIC --nic names (none: rxe0 if it opens, else mock). @return 0; -ENODEV with the

@@ -140,6 +140,6 @@ printf '%-34s %12s %12s %8s\n' "4 KiB randread QD32 IOPS" "$(cat /tmp/kernel.iop
 	"$(cat /tmp/ferry.iops)" "$(ratio "$(cat /tmp/ferry.iops)" "$(cat /tmp/kernel.iops)")"
 printf '%-34s %12s %12s %8s\n' "128 KiB read MiB/s" "$(cat /tmp/kernel.mibs)" \
 	"$(cat /tmp/ferry.mibs)" "$(ratio "$(cat /tmp/ferry.mibs)" "$(cat /tmp/kernel.mibs)")"
-grep -E '"case":"(write-bw|read-bw)"' /tmp/bench.json |
-	sed 's/.*"case":"\([^"]*\)".*"ferry_mibs":\([0-9.e+]*\).*"ref":"\([^"]*\)".*/\1: ferry \2 MiB\/s, ref \3/'
+echo "ferry-bench rdma (Ferry's NIC class vs perftest, Ferry target + initiator):"
+grep -E '"case":"(write-bw|read-bw|nvmf-)' /tmp/bench.json
 step "done"
