@@ -1,8 +1,9 @@
 /*
- * ferry-nvmf-tgt: an NVMe-oF/TCP target built from the app API only (docs/nvmf.md).
+ * ferry-nvmf-tgt: an NVMe-oF target (TCP, or RDMA with -t rdma) built from the app API only
+ * (docs/nvmf.md).
  *
- *   ferry-nvmf-tgt [-a ADDR:PORT]... [-p POLL_GROUPS] [-n SUBNQN] [--ns SPEC]...
- *                  [--ready-file F] [--quiet] [--args TRANSPORT_ARGS]
+ *   ferry-nvmf-tgt [-t tcp|rdma] [--nic NAME[:ARGS]] [-a ADDR:PORT]... [-p POLL_GROUPS]
+ *                  [-n SUBNQN] [--ns SPEC]... [--ready-file F] [--quiet] [--args TRANSPORT_ARGS]
  *
  * SPEC = malloc:SIZE[:BS[+MD]] or null:SIZE[:BS[+MD]], then optional layers ",dif=TYPE"
  * (PI inserted and checked: BS+8 blocks below, BS above) and ",crypto=HEXKEY" (AES-256-XTS,
@@ -10,6 +11,8 @@
  * groups from N threads (busy polling); the main thread accepts connections and runs the
  * keep-alive timers. SIGUSR1 prints the connections and their counters (also at exit);
  * SIGINT/SIGTERM stop cleanly (exit 0). Bad arguments: a message and exit 2.
+ * -t rdma serves NVMe-oF/RDMA through the device --nic names (default "rxe"; "mock" or
+ * "mock:ARGS" for the mock RDMA NIC); -t tcp (the default) opens its own sockets.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,9 +29,11 @@
 #include <ferry/bdev_malloc.h>
 #include <ferry/bdev_null.h>
 #include <ferry/crypto.h>
+#include <ferry/device.h>
 #include <ferry/dif.h>
 #include <ferry/log.h>
 #include <ferry/nvme.h>
+#include <ferry/rdma_transport.h>
 #include <ferry/tcp_transport.h>
 #include <ferry/transport.h>
 
@@ -45,6 +50,7 @@ struct ns {
 static volatile sig_atomic_t stop_sig, dump_sig;
 static atomic_int pg_stop;
 static int quiet;
+static int use_rdma; /* -t rdma */
 
 static void on_stop(int s)
 {
@@ -61,8 +67,11 @@ static void on_dump(int s)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ferry-nvmf-tgt [-a ADDR:PORT]... [-p POLL_GROUPS] [-n SUBNQN] [--ns SPEC]...\n"
+		"usage: ferry-nvmf-tgt [-t tcp|rdma] [--nic NAME[:ARGS]] [-a ADDR:PORT]...\n"
+		"                      [-p POLL_GROUPS] [-n SUBNQN] [--ns SPEC]...\n"
 		"                      [--ready-file F] [--quiet] [--args TRANSPORT_ARGS]\n"
+		"  -t tcp|rdma    transport (default tcp)\n"
+		"  --nic NAME[:ARGS]  -t rdma: the RDMA device's backend (default rxe; mock)\n"
 		"  -a ADDR:PORT   listen address (repeatable; default 127.0.0.1:4420)\n"
 		"  -p N           poll-group threads (default 1)\n"
 		"  -n SUBNQN      subsystem NQN (default nqn.2026-12.io.ferry:tgt)\n"
@@ -71,7 +80,8 @@ static void usage(FILE *f)
 		"                 (repeatable; NSIDs 1..n; default malloc:64M:512)\n"
 		"  --ready-file F written once listening\n"
 		"  --quiet        print only errors\n"
-		"  --args STR     tcp transport arguments (ferry/tcp_transport.h)\n");
+		"  --args STR     transport arguments (ferry/tcp_transport.h,\n"
+		"                 ferry/rdma_transport.h)\n");
 }
 
 static void bad(const char *fmt, const char *what)
@@ -315,8 +325,42 @@ static void print_conn(void *ctx, const struct ferry_tcp_conn_stats *s)
 	       (unsigned long long)s->recv_calls);
 }
 
+static void print_rdma_conn(void *ctx, const struct ferry_rdma_conn_stats *s)
+{
+	(void)ctx;
+	printf("  conn %s -> %s pg %u cntlid %u qid %u depth %u: cmds %llu icd %llu keyed %llu "
+	       "sgl-err %llu reads %llu (%llu bytes) writes %llu (%llu bytes) sends %llu "
+	       "sq-waits %llu ird-waits %llu wc-err %llu\n",
+	       s->peer, s->local, s->pg, s->cntlid, s->qid, s->depth, (unsigned long long)s->cmds,
+	       (unsigned long long)s->icd_cmds, (unsigned long long)s->keyed_cmds,
+	       (unsigned long long)s->sgl_errors, (unsigned long long)s->reads,
+	       (unsigned long long)s->read_bytes, (unsigned long long)s->writes,
+	       (unsigned long long)s->write_bytes, (unsigned long long)s->sends,
+	       (unsigned long long)s->sq_waits, (unsigned long long)s->ird_waits,
+	       (unsigned long long)s->wc_errors);
+}
+
+static void dump_rdma(struct ferry_transport *t)
+{
+	struct ferry_rdma_transport_totals tot = {.size = sizeof(tot)};
+	if (ferry_rdma_transport_get_totals(t, &tot) == 0)
+		printf("ferry-nvmf-tgt: %u connections, %u controllers (requests %llu, accepted "
+		       "%llu, rejected %llu, refused %llu, closed %llu, QP errors %llu, keep-alive "
+		       "expired %llu)\n",
+		       tot.conns, tot.ctrlrs, (unsigned long long)tot.requests,
+		       (unsigned long long)tot.accepted, (unsigned long long)tot.rejected,
+		       (unsigned long long)tot.refused, (unsigned long long)tot.closed,
+		       (unsigned long long)tot.qp_errors, (unsigned long long)tot.kato_expired);
+	ferry_rdma_transport_get_stats(t, print_rdma_conn, NULL);
+	fflush(stdout);
+}
+
 static void dump(struct ferry_transport *t)
 {
+	if (use_rdma) {
+		dump_rdma(t);
+		return;
+	}
 	struct ferry_tcp_transport_totals tot = {.size = sizeof(tot)};
 	if (ferry_tcp_transport_get_totals(t, &tot) == 0)
 		printf("ferry-nvmf-tgt: %u connections, %u controllers (accepted %llu, closed %llu, "
@@ -341,14 +385,16 @@ int main(int argc, char **argv)
 	const char *addrs[MAX_ADDRS], *specs[MAX_NS];
 	unsigned int naddrs = 0, nns = 0, npg = 1;
 	const char *nqn = "nqn.2026-12.io.ferry:tgt", *ready = NULL, *targs = NULL;
+	const char *nic = NULL;
 	static const struct option lo[] = {{"ns", required_argument, NULL, 'N'},
 					   {"ready-file", required_argument, NULL, 'R'},
 					   {"quiet", no_argument, NULL, 'q'},
 					   {"args", required_argument, NULL, 'A'},
+					   {"nic", required_argument, NULL, 'C'},
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "a:p:n:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:n:t:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			if (naddrs == MAX_ADDRS)
@@ -367,6 +413,15 @@ int main(int argc, char **argv)
 		}
 		case 'n':
 			nqn = optarg;
+			break;
+		case 't':
+			if (!strcmp(optarg, "rdma"))
+				use_rdma = 1;
+			else if (strcmp(optarg, "tcp"))
+				bad("-t takes tcp or rdma: %s", optarg);
+			break;
+		case 'C':
+			nic = optarg;
 			break;
 		case 'N':
 			if (nns == MAX_NS)
@@ -392,6 +447,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		bad("unexpected argument: %s", argv[optind]);
+	if (nic && !use_rdma)
+		bad("--nic is for -t rdma (tcp opens its own sockets): %s", nic);
 	if (!naddrs)
 		addrs[naddrs++] = "127.0.0.1:4420";
 	if (!nns)
@@ -402,6 +459,7 @@ int main(int argc, char **argv)
 	static struct ns ns[MAX_NS];
 	struct ferry_nvme_subsystem *subsys = NULL;
 	struct ferry_transport *t = NULL;
+	struct ferry_device *dev = NULL;
 	pthread_t th[MAX_PG];
 	struct ferry_transport_pg *pgs[MAX_PG];
 	unsigned int nth = 0;
@@ -428,12 +486,26 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ferry-nvmf-tgt: namespace %u (%s): %s\n", i + 1, specs[i],
 				ferry_last_error());
 	}
-	struct ferry_transport_opts to = {.size = sizeof(to), .args = targs};
-	if (!rc) {
-		rc = ferry_transport_create("tcp", &to, &t);
+	if (!rc && use_rdma) {
+		/* --nic NAME[:ARGS]: the backend and its device arguments */
+		char name[64];
+		const char *spec = nic ? nic : "rxe", *colon = strchr(spec, ':');
+		size_t nl = colon ? (size_t)(colon - spec) : strlen(spec);
+		if (nl == 0 || nl >= sizeof(name))
+			bad("--nic NAME[:ARGS]: %s", spec);
+		memcpy(name, spec, nl);
+		name[nl] = 0;
+		rc = ferry_device_open(name, colon ? colon + 1 : "", &dev);
 		if (rc)
-			fprintf(stderr, "ferry-nvmf-tgt: tcp transport%s%s: %s\n", targs ? " " : "",
-				targs ? targs : "", ferry_last_error());
+			fprintf(stderr, "ferry-nvmf-tgt: device %s: %s\n", spec, ferry_last_error());
+	}
+	struct ferry_transport_opts to = {.size = sizeof(to), .device = dev, .args = targs};
+	const char *tname = use_rdma ? "rdma" : "tcp";
+	if (!rc) {
+		rc = ferry_transport_create(tname, &to, &t);
+		if (rc)
+			fprintf(stderr, "ferry-nvmf-tgt: %s transport%s%s: %s\n", tname,
+				targs ? " " : "", targs ? targs : "", ferry_last_error());
 	}
 	for (unsigned int i = 0; i < npg && !rc; i++) {
 		rc = ferry_transport_pg_create(t, &pgs[i]);
@@ -451,12 +523,13 @@ int main(int argc, char **argv)
 			break;
 		}
 		char a[64];
-		if (ferry_tcp_transport_get_listen_addr(t, i, a, sizeof(a)))
+		if ((use_rdma ? ferry_rdma_transport_get_listen_addr(t, i, a, sizeof(a))
+			      : ferry_tcp_transport_get_listen_addr(t, i, a, sizeof(a))))
 			snprintf(a, sizeof(a), "%s", addrs[i]);
 		if (!quiet)
 			printf("ferry-nvmf-tgt: listening on %s subnqn %s (%u namespaces, %u poll "
-			       "groups)\n",
-			       a, nqn, nns, npg);
+			       "groups%s)\n",
+			       a, nqn, nns, npg, use_rdma ? ", rdma" : "");
 	}
 	fflush(stdout);
 	if (!rc && ready) {
@@ -497,6 +570,7 @@ int main(int argc, char **argv)
 	ferry_nvme_subsystem_destroy(subsys);
 	for (unsigned int i = 0; i < nns; i++)
 		ns_destroy(&ns[i]);
+	ferry_device_close(dev);
 	if (!quiet && !rc)
 		printf("ferry-nvmf-tgt: stopped\n");
 	return rc ? 1 : 0;

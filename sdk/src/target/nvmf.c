@@ -114,7 +114,14 @@ static int nvmf_disc_log(void *ctx, struct ferry_nvmf_disc_entry *entries, uint3
 		snprintf(d->subnqn, sizeof(d->subnqn), "%s",
 			 ferry_nvme_subsystem_get_nqn(e->subsys));
 		pad_copy(d->traddr, sizeof(d->traddr), e->traddr);
-		d->tsas[0] = FERRY_NVMF_TCP_SECTYPE_NONE;
+		if (d->trtype == FERRY_NVMF_TRTYPE_RDMA) {
+			/* TSAS for RDMA: rdma_qptype RC, rdma_prtype none, rdma_cms RDMA_CM */
+			d->tsas[0] = 1;
+			d->tsas[1] = 1;
+			d->tsas[2] = 1;
+		} else {
+			d->tsas[0] = FERRY_NVMF_TCP_SECTYPE_NONE;
+		}
 	}
 	*count = n;
 	*genctr = tgt->genctr;
@@ -269,6 +276,15 @@ int nvmf_tgt_qpair_poll(struct nvmf_qpair *qp, uint32_t max)
 {
 	struct nvmf_ctrlr *nc = qp->ctrlr;
 	if (!nc || qp->qid == 0 || qp->closing)
+		return 0;
+	int n = ferry_nvme_ctrlr_poll_queue(nc->c, qp->qid, max);
+	return n > 0 ? n : 0;
+}
+
+int nvmf_tgt_qpair_drain(struct nvmf_qpair *qp, uint32_t max)
+{
+	struct nvmf_ctrlr *nc = qp->ctrlr;
+	if (!nc || qp->qid == 0)
 		return 0;
 	int n = ferry_nvme_ctrlr_poll_queue(nc->c, qp->qid, max);
 	return n > 0 ? n : 0;
@@ -482,8 +498,11 @@ static void connect_admin(struct nvmf_qpair *qp, const struct ferry_nvmf_connect
 		.kato_ms = cmd->kato > 3600000u ? 3600000u : cmd->kato,
 		.ioccsz = disc ? 0 : ioccsz,
 		.iorcsz = 1,
-		.msdbd = 1,
-		.sgls = FERRY_NVME_SGLS_SUPPORTED | FERRY_NVME_SGLS_TRANSPORT |
+		.msdbd = tgt->lim.msdbd ? tgt->lim.msdbd : 1,
+		/* NVMe/TCP: transport data blocks; RDMA: keyed data blocks */
+		.sgls = FERRY_NVME_SGLS_SUPPORTED |
+			(tgt->lim.trtype == FERRY_NVMF_TRTYPE_RDMA ? FERRY_NVME_SGLS_KEYED
+								   : FERRY_NVME_SGLS_TRANSPORT) |
 			(tgt->lim.icd_size ? FERRY_NVME_SGLS_OFFSET : 0),
 	};
 	memcpy(co.hostid, cd->hostid, sizeof(co.hostid));

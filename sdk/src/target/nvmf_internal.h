@@ -80,6 +80,7 @@ struct nvmf_tgt_limits {
 	uint32_t icd_size;    /* in-capsule data of an I/O command, bytes */
 	uint32_t max_io_size; /* bytes, a power of two >= 4096 */
 	uint8_t trtype;       /* FERRY_NVMF_TRTYPE_* */
+	uint8_t msdbd;        /* SGL data block descriptors of one command (0: 1) */
 };
 
 int nvmf_tgt_create(struct ferry_transport *t, const struct nvmf_tgt_limits *lim,
@@ -111,6 +112,9 @@ void nvmf_tgt_counts(struct nvmf_tgt *tgt, uint64_t *created, uint64_t *destroye
 		     uint64_t *kato_expired, uint32_t *alive);
 /* I/O queue work on its own group: ferry_nvme_ctrlr_poll_queue() (0 for an admin queue). */
 int nvmf_tgt_qpair_poll(struct nvmf_qpair *qp, uint32_t max);
+/* The same for a closing qpair whose commands still execute (the transport waits for them
+ * before nvmf_tgt_qpair_fini(): their completions need the queue polled). */
+int nvmf_tgt_qpair_drain(struct nvmf_qpair *qp, uint32_t max);
 /* The cntlid of @p qp's controller (0xffff when not connected). */
 uint16_t nvmf_tgt_qpair_cntlid(const struct nvmf_qpair *qp);
 /* send_completion op helper: the transport's cmd_ctx handling stays in the transport. */

@@ -35,4 +35,11 @@ struct builtin_transport {
 int transport_arg_u32(const char *comp, const char *args, const char *key, uint32_t lo,
 		      uint32_t hi, uint32_t *val);
 
+/*
+ * A listen address "a.b.c.d:port" / "[v6]:port" split into its address and port strings and
+ * its FERRY_NVMF_ADRFAM_*. -EINVAL: malformed or too long for @p alen / @p plen.
+ */
+int transport_split_addr(const char *a, char *addr, size_t alen, char *port, size_t plen,
+			 uint8_t *adrfam);
+
 #endif /* FERRY_TARGET_INTERNAL_H */

@@ -1439,30 +1439,6 @@ static void tcp_destroy(struct ferry_transport *t)
 	ferry_transport_set_ctx(t, NULL);
 }
 
-/* "a.b.c.d:port" / "[v6]:port" → address and port strings; adrfam. */
-static int split_addr(const char *a, char *addr, size_t alen, char *port, size_t plen,
-		      uint8_t *adrfam)
-{
-	const char *colon = strrchr(a, ':');
-	if (!colon || colon == a || !colon[1])
-		return -EINVAL;
-	const char *s = a, *e = colon;
-	*adrfam = FERRY_NVMF_ADRFAM_IPV4;
-	if (*s == '[') {
-		if (e[-1] != ']')
-			return -EINVAL;
-		s++;
-		e--;
-		*adrfam = FERRY_NVMF_ADRFAM_IPV6;
-	}
-	if ((size_t)(e - s) >= alen || strlen(colon + 1) >= plen)
-		return -EINVAL;
-	memcpy(addr, s, (size_t)(e - s));
-	addr[e - s] = 0;
-	snprintf(port, plen, "%s", colon + 1);
-	return 0;
-}
-
 static int tcp_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *subsys,
 		      const char *address)
 {
@@ -1519,7 +1495,7 @@ static int tcp_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *su
 	}
 	char addr[64], port[32];
 	uint8_t fam;
-	int rc = split_addr(l->bound, addr, sizeof(addr), port, sizeof(port), &fam);
+	int rc = transport_split_addr(l->bound, addr, sizeof(addr), port, sizeof(port), &fam);
 	if (!rc)
 		rc = nvmf_tgt_listen(tr->tgt, subsys, fam, addr, port, l->portid);
 	if (rc) {

@@ -3,8 +3,10 @@
  * (create/destroy/listen/poll, per-instance context).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ferry/nvmf_spec.h>
 #include <ferry/transport.h>
 #include <ferry/module/transport.h>
 #include "core_internal.h"
@@ -413,5 +415,29 @@ int transport_arg_u32(const char *comp, const char *args, const char *key, uint3
 		return -EINVAL;
 	}
 	*val = (uint32_t)v;
+	return 0;
+}
+
+/* "a.b.c.d:port" / "[v6]:port" → address and port strings; adrfam. */
+int transport_split_addr(const char *a, char *addr, size_t alen, char *port, size_t plen,
+			 uint8_t *adrfam)
+{
+	const char *colon = strrchr(a, ':');
+	if (!colon || colon == a || !colon[1])
+		return -EINVAL;
+	const char *s = a, *e = colon;
+	*adrfam = FERRY_NVMF_ADRFAM_IPV4;
+	if (*s == '[') {
+		if (e[-1] != ']')
+			return -EINVAL;
+		s++;
+		e--;
+		*adrfam = FERRY_NVMF_ADRFAM_IPV6;
+	}
+	if ((size_t)(e - s) >= alen || strlen(colon + 1) >= plen)
+		return -EINVAL;
+	memcpy(addr, s, (size_t)(e - s));
+	addr[e - s] = 0;
+	snprintf(port, plen, "%s", colon + 1);
 	return 0;
 }
