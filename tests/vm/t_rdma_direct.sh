@@ -1,0 +1,51 @@
+#!/bin/bash
+# Guest test: samples/rdma_direct end to end on soft-RoCE (rxe0 on a dummy interface,
+# 10.9.0.1:4420): the host process's verified random workload through the mock PCIe endpoint
+# and the nvmf bdev over NVMe-oF/RDMA to ferry-nvmf-tgt -t rdma on rxe, a plain pass (every
+# I/O RDMA-direct: the target's RDMA READ/WRITE move the data between host memory, registered
+# through the SoC's mapping of it, and its buffers) and a crypto+dif pass (fused-staged).
+# Checked here on top of the sample's own exit status: the plain pass printed 0 SoC bytes and
+# no staged I/O, rdma_direct_ios and rdma_direct_bytes are not 0, the crypto+dif pass took
+# the fused path; the NIC counted RDMA traffic. Skips while rdma_direct was not built.
+. /vm/lib.sh
+command -v rdma_direct >/dev/null || skip "rdma_direct was not built"
+command -v ferry-nvmf-tgt >/dev/null || skip "ferry-nvmf-tgt was not built"
+command -v ferry-nvme-host >/dev/null || skip "ferry-nvme-host was not built"
+
+# Soft-RoCE on a dummy interface (rdma_cm refuses loopback): lib.sh's rxe_up when it has one.
+h6_rxe_up() {
+	modprobe rdma_rxe
+	modprobe rdma_ucm
+	modprobe ib_uverbs
+	ip link add d0 type dummy
+	ip addr add 10.9.0.1/24 dev d0
+	ip link set d0 up
+	rdma link add rxe0 type rxe netdev d0
+	wait_for 10 test -e /sys/class/infiniband/rxe0 || fail "rxe0 did not appear"
+}
+step "soft-RoCE rxe0 on d0 (10.9.0.1)"
+if declare -F rxe_up >/dev/null; then rxe_up; else h6_rxe_up; fi
+
+step "rdma_direct --nic rxe --addr 10.9.0.1:4420"
+set +e
+timeout 240 rdma_direct --nic rxe --addr 10.9.0.1:4420 --ios "${FERRY_RDMA_DIRECT_IOS:-2000}" \
+	--timeout 200 >/tmp/rd.log 2>&1
+rc=$?
+set -e
+cat /tmp/rd.log
+[ $rc -eq 0 ] || fail "rdma_direct exited $rc"
+grep -q '^pass plain: ok$' /tmp/rd.log || fail "the plain pass did not report ok"
+grep -q '^pass crypto+dif: ok$' /tmp/rd.log || fail "the crypto+dif pass did not report ok"
+grep -qE '^SoC bytes \(plain\): 0 \(0\.000 per I/O' /tmp/rd.log ||
+	fail "the plain pass moved bytes through the SoC"
+plain=$(sed -n '/^==== pass plain/,/^pass plain/p' /tmp/rd.log)
+grep -qE '^  rdma_direct_ios +[1-9]' <<<"$plain" || fail "plain: no RDMA-direct I/O"
+grep -qE '^  rdma_staged_ios +0 ' <<<"$plain" || fail "plain: staged I/Os"
+grep -qE '^  rdma_direct_bytes +[1-9]' <<<"$plain" || fail "plain: no byte moved RDMA-direct"
+crypto=$(sed -n '/^==== pass crypto+dif/,/^pass crypto+dif/p' /tmp/rd.log)
+grep -qE '^  rdma_fused_ios +[1-9]' <<<"$crypto" || fail "crypto+dif: no fused-staged I/O"
+grep -qE '^NIC [^:]*: sends [1-9]' <<<"$plain" || fail "plain: the NIC counted no SEND"
+if dmesg | grep -iE "rdma_rxe|infiniband" | grep -iwE "error|failed|bad|invalid"; then
+	fail "the rxe driver logged errors"
+fi
+step "done"
