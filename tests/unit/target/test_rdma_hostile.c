@@ -355,3 +355,42 @@ Test(rdma_hostile, disconnect_with_io_in_flight)
 	rh_free(&q);
 	rh_free(&a);
 }
+
+Test(rdma_hostile, flood_past_the_queue_size)
+{
+	/* 200 reads SENT at once on a 64-entry queue (the host ignores its SQ size): the target
+	 * takes what its receives hold (more: RNR, the NIC's business) and either answers every
+	 * one correctly or ends the connection for commands beyond its requests; never a crash or
+	 * a wedge, and the next queue works. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	rh_pattern(rh_data(&q, 0), 8192, 11);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 0, 16);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 8192);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	for (uint32_t i = 0; i < 200; i++) {
+		rh_rw(&s, (uint16_t)(1000 + i), 0, (i % 16), 1);
+		k = rh_kd(&q, 65536 + i * 512, 512);
+		uint8_t icd[16];
+		uint32_t u = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, u);
+	}
+	RH_UNTIL(&q, q.q.n == 200 || q.err || RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	if (q.q.n == 200 && !q.err) {
+		for (uint32_t i = 0; i < 200; i++)
+			cr_assert_eq(q.q.e[i].status >> 1, 0, "read %u", i);
+		for (uint32_t i = 0; i < 200; i++)
+			cr_assert_eq(memcmp(rh_data(&q, 65536 + i * 512), rh_data(&q, (i % 16) * 512),
+					    512),
+				     0, "read %u", i);
+	} else {
+		RH_UNTIL(&q, rh_totals().conns == 1);
+		cr_assert_eq(rh_totals().conns, 1, "the flooding queue was not torn down");
+	}
+	rh_free(&q);
+	rh_io_up(&q, &a, 1);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}

@@ -143,6 +143,13 @@ Test(rdma_transport, write_read_keyed_and_icd)
 	cr_assert_eq(rh_totals().conns, 0);
 }
 
+static void sum_cb(void *ctx, const struct ferry_rdma_conn_stats *st)
+{
+	struct ferry_rdma_conn_stats *s = ctx;
+	if (st->qid == 1)
+		*s = *st;
+}
+
 Test(rdma_transport, max_size_transfers)
 {
 	/* 128 KiB: 16 buffers, 16 RDMA READs / WRITEs, past the initiator depth of 16 with the
@@ -166,19 +173,21 @@ Test(rdma_transport, max_size_transfers)
 		cr_assert_eq(read_keyed(&q, 262144, (uint64_t)i * 256, 256), 0);
 		cr_assert_eq(memcmp(rh_data(&q, 262144), src, 131072), 0, "write %d differs", i);
 	}
-	struct st_sum {
-		uint64_t reads, writes, read_bytes, write_bytes, keyed;
-	} sum = {0};
-	(void)sum;
+	/* One descriptor over 8 KiB buffers: 16 RDMA READs per write, 16 WRITEs per read; the
+	 * second write found the 16 READ slots of the QP taken and waited. */
+	struct ferry_rdma_conn_stats st = {0};
+	cr_assert_eq(ferry_rdma_transport_get_stats(RT.t, sum_cb, &st), 2);
+	cr_assert_eq(st.reads, 64);
+	cr_assert_eq(st.writes, 64);
+	cr_assert_eq(st.read_bytes, 4u * 131072u);
+	cr_assert_eq(st.write_bytes, 4u * 131072u);
+	cr_assert_eq(st.keyed_cmds, 8);
+	cr_assert_eq(st.icd_cmds, 1, "the I/O Connect");
+	cr_assert_eq(st.sends, 9);
+	cr_assert_geq(st.ird_waits, 1, "RDMA READs past the initiator depth were posted");
+	cr_assert_eq(st.wc_errors, 0);
 	rh_free(&q);
 	rh_free(&a);
-}
-
-static void sum_cb(void *ctx, const struct ferry_rdma_conn_stats *st)
-{
-	struct ferry_rdma_conn_stats *s = ctx;
-	if (st->qid == 1)
-		*s = *st;
 }
 
 Test(rdma_transport, several_keyed_descriptors)
@@ -297,4 +306,40 @@ Test(rdma_transport, poll_groups)
 	RT.npgs = 0;
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(ferry_transport_pg_destroy(RT.pgs[i]), 0);
+}
+
+Test(rdma_transport, deep_reads_wait_for_send_queue_room)
+{
+	/* 64 reads of 128 KiB at once on a 64-entry queue: 17 work requests each (16 WRITEs and
+	 * the SEND) are more than the QP's send queue holds, so responses wait for room (counted)
+	 * and every byte still arrives. Buffers for 32 of them at once (a quarter of the pool
+	 * per connection). */
+	rh_tgt_down();
+	rh_tgt_up("buffers=2048,idle_us=0");
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	uint8_t *src = rh_data(&q, 0);
+	rh_pattern(src, 131072, 12);
+	cr_assert_eq(write_keyed(&q, 0, 0, 256), 0);
+	for (uint32_t i = 0; i < 64; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, (uint16_t)(500 + i), 0, 0, 256);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 131072 * (1 + i % 7), 131072);
+		uint8_t icd[16];
+		uint32_t u = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, u);
+	}
+	RH_UNTIL(&q, q.q.n == 64 || q.err);
+	cr_assert_eq(q.q.n, 64, "responses: %u (host error %d)", q.q.n, q.err);
+	for (uint32_t i = 0; i < 64; i++)
+		cr_assert_eq(q.q.e[i].status >> 1, 0);
+	for (uint32_t i = 1; i < 8; i++)
+		cr_assert_eq(memcmp(rh_data(&q, 131072 * i), src, 131072), 0, "region %u", i);
+	struct ferry_rdma_conn_stats st = {0};
+	cr_assert_eq(ferry_rdma_transport_get_stats(RT.t, sum_cb, &st), 2);
+	cr_assert_geq(st.sq_waits, 1, "the send queue never filled");
+	cr_assert_eq(st.writes, 64u * 16u);
+	cr_assert_eq(st.wc_errors, 0);
+	rh_free(&q);
+	rh_free(&a);
 }
