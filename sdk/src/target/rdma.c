@@ -379,6 +379,12 @@ static int post_tx(struct rdma_req *r)
 	s->remote_addr = 0;
 	s->next = NULL;
 	r->state = REQ_TX;
+	/* The host may reuse the command id as soon as it sees the response, before this
+	 * SEND's completion is polled here: the id is free from the post on. */
+	if (r->owns_cid) {
+		c->cids[r->cid >> 3] &= (uint8_t)~(1u << (r->cid & 7));
+		r->owns_cid = 0;
+	}
 	int rc = c->tr->rd->post_send(c->qp_hw, c->wr, NULL);
 	if (rc) {
 		conn_close(c, "post_send (response) failed");
@@ -504,20 +510,21 @@ static void req_exec(struct rdma_req *r)
 		r->mem.domain_ctx = NULL;
 		r->mem.iov = r->iov;
 		r->mem.iovcnt = r->nseg;
-		if (r->sqe.opcode == FERRY_NVME_CMD_DSM && c->qp.qid && len) {
-			/* As for "tcp": Linux sends a 4096-byte range buffer whatever NR says; the
-			 * controller gets exactly the (NR + 1) * 16 bytes of ranges. */
-			uint32_t want = ((r->sqe.cdw10 & 0xff) + 1) * 16;
-			if (want < len) {
-				uint32_t n = 0, left = want;
-				while (left) {
-					size_t l = FERRY_MIN((size_t)left, r->iov[n].iov_len);
-					r->iov[n++].iov_len = l;
-					left -= (uint32_t)l;
-				}
-				r->mem.iovcnt = n;
-				len = want;
+	}
+	if (r->sqe.opcode == FERRY_NVME_CMD_DSM && c->qp.qid && len) {
+		/* As for "tcp": Linux sends a 4096-byte range buffer whatever NR says; the
+		 * controller gets exactly the (NR + 1) * 16 bytes of ranges (buffers are returned
+		 * by r->nseg, not by these lengths). */
+		uint32_t want = ((r->sqe.cdw10 & 0xff) + 1) * 16;
+		if (want < len) {
+			uint32_t n = 0, left = want;
+			while (left) {
+				size_t l = FERRY_MIN((size_t)left, r->iov[n].iov_len);
+				r->iov[n++].iov_len = l;
+				left -= (uint32_t)l;
 			}
+			r->mem.iovcnt = n;
+			len = want;
 		}
 	}
 	nvmf_tgt_qpair_exec(&c->qp, &r->sqe, len ? &r->mem : NULL, len, r);
@@ -559,6 +566,17 @@ static void kick_waiters(struct rdma_conn *c)
 		r->waiting = 0;
 		req_go(r);
 	}
+}
+
+/* The keyed descriptors cover exactly the data length (piece() walks them by offset). */
+static int sgl_sane(const struct ferry_nvmf_rdma_sgl *g)
+{
+	if (g->ndesc > FERRY_NVMF_RDMA_SGL_MAX || (g->len && g->ndesc == 0))
+		return 0;
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < g->ndesc; i++)
+		sum += g->desc[i].len;
+	return sum == g->len;
 }
 
 /* A command capsule arrived in receive slot @p slot (@p len bytes). */
@@ -620,6 +638,12 @@ static void cmd_recv(struct rdma_conn *c, uint32_t slot, uint32_t len)
 			      r->cid, r->sqe.opcode, st, ferry_last_error());
 		r->status = (uint16_t)(st ? st : FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC,
 								   FERRY_NVME_SC_INVALID_FIELD)) |
+			    FERRY_NVME_STATUS_DNR;
+	} else if (r->sgl.kind == FERRY_NVMF_RDMA_SGL_KEYED && !sgl_sane(&r->sgl)) {
+		c->st.sgl_errors++;
+		RDMA_HOST_ERR(c, "command %u: %u keyed descriptors that do not add up to %u bytes",
+			      r->cid, r->sgl.ndesc, r->sgl.len);
+		r->status = FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, FERRY_NVME_SC_DATA_SGL_LEN) |
 			    FERRY_NVME_STATUS_DNR;
 	} else if (r->sgl.kind != FERRY_NVMF_RDMA_SGL_NONE && r->sgl.len &&
 		   (r->dir == 0 || r->dir == 3 ||
