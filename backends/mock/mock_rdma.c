@@ -580,7 +580,9 @@ static void qp_flush_out(struct ferry_hal_rdma_qp *qp)
 static void qp_read(struct ferry_hal_rdma_qp *qp)
 {
 	size_t budget = MR_READ_BUDGET;
-	while (!qp->eof && budget) {
+	/* At most one whole message ahead of what was processed: a peer cannot make the QP hold
+	 * more while a SEND waits for a receive. */
+	while (!qp->eof && budget && buf_len(&qp->in) < HDR + MR_MAX_MSG) {
 		if (buf_reserve(&qp->in, 65536)) {
 			qp_fail(qp, -ECONNRESET, "out of memory for received data");
 			return;
@@ -634,7 +636,8 @@ static void qp_progress(struct ferry_hal_rdma_qp *qp)
 	qp_flush_out(qp);
 	qp_read(qp);
 	while (qp->state == 0 || qp->state == -EINPROGRESS) {
-		if (buf_len(&qp->in) < HDR)
+		/* Answers wait while the peer does not read them (TCP pushes back on it). */
+		if (buf_len(&qp->in) < HDR || buf_len(&qp->out) >= MR_OUT_MAX)
 			break;
 		struct mr_msg m;
 		memcpy(&m, qp->in.p + qp->in.start, HDR);
@@ -666,8 +669,10 @@ static void qp_progress(struct ferry_hal_rdma_qp *qp)
 
 static void cq_progress(struct ferry_hal_rdma_cq *cq)
 {
+	pthread_mutex_lock(&cq->lock);
 	for (struct ferry_hal_rdma_qp *qp = cq->qps; qp; qp = qp->cq_next)
 		qp_progress(qp);
+	pthread_mutex_unlock(&cq->lock);
 }
 
 /* ---- CQ ops ---------------------------------------------------------------------------------- */
@@ -689,6 +694,7 @@ static int r_cq_create(struct ferry_device *fdev, uint32_t depth, struct ferry_h
 		MOCK_ERR("%s: cq_create: out of memory", r->dev->name);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&cq->lock, NULL);
 	cq->r = r;
 	cq->depth = depth;
 	cq->cap = depth;
@@ -706,6 +712,7 @@ static void r_cq_destroy(struct ferry_hal_rdma_cq *cq)
 		for (struct ferry_hal_rdma_qp *qp = cq->qps; qp; qp = qp->cq_next)
 			qp->cq = NULL;
 	}
+	pthread_mutex_destroy(&cq->lock);
 	free(cq->q);
 	free(cq);
 }
@@ -746,6 +753,7 @@ static int r_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 		struct pollfd pf[64];
 		nfds_t n = 0;
 		int tick = 0; /* something progresses with time alone */
+		pthread_mutex_lock(&cq->lock);
 		for (struct ferry_hal_rdma_qp *qp = cq->qps; qp; qp = qp->cq_next) {
 			if ((qp->state != 0 && qp->state != -EINPROGRESS) || qp->fd < 0)
 				continue;
@@ -761,6 +769,7 @@ static int r_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 			pf[n].revents = 0;
 			n++;
 		}
+		pthread_mutex_unlock(&cq->lock);
 		uint64_t left_ms = (end - now + 999999) / 1000000;
 		int ms = tick ? 1 : (int)(left_ms > 1000 ? 1000 : left_ms);
 		(void)poll(pf, n, ms);
@@ -822,8 +831,10 @@ static struct ferry_hal_rdma_qp *qp_new(struct mock_rdma *r, const struct ferry_
 	pthread_mutex_lock(&r->fault_lock);
 	qp->drop_after = r->f.drop_after_msgs;
 	pthread_mutex_unlock(&r->fault_lock);
+	pthread_mutex_lock(&a->cq->lock);
 	qp->cq_next = a->cq->qps;
 	a->cq->qps = qp;
+	pthread_mutex_unlock(&a->cq->lock);
 	return qp;
 }
 
@@ -833,12 +844,14 @@ static void r_qp_destroy(struct ferry_hal_rdma_qp *qp)
 		return;
 	struct ferry_hal_rdma_cq *cq = qp->cq;
 	if (cq) {
+		pthread_mutex_lock(&cq->lock);
 		for (struct ferry_hal_rdma_qp **pp = &cq->qps; *pp; pp = &(*pp)->cq_next) {
 			if (*pp == qp) {
 				*pp = qp->cq_next;
 				break;
 			}
 		}
+		pthread_mutex_unlock(&cq->lock);
 		/* No completion of its work requests after this: drop those not polled yet. */
 		size_t keep = 0;
 		for (size_t i = 0; i < cq->count; i++) {

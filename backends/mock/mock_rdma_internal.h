@@ -31,6 +31,7 @@
 #define MR_RNR_DEFAULT_MS 100u
 #define MR_REQ_TIMEOUT_NS 5000000000ull /* a connection must send its REQ within 5 s */
 #define MR_OUT_HIGH (1u << 20)          /* stop serialising new requests above this */
+#define MR_OUT_MAX (32u << 20)          /* stop answering the peer above this */
 #define MR_READ_BUDGET (4u << 20)       /* bytes read from one socket per progress call */
 
 enum mr_msg_type {
@@ -102,6 +103,9 @@ struct mr_wc {
 
 struct ferry_hal_rdma_cq {
 	struct mock_rdma *r;
+	/* Guards qps: QPs may be created (connect, accept) from another thread than the one
+	 * polling; everything else of the CQ and its QPs belongs to the polling thread. */
+	pthread_mutex_t lock;
 	uint32_t depth;
 	struct mr_wc *q;
 	size_t head, count, cap;

@@ -303,7 +303,7 @@ static int child_target(int wfd)
 	const struct ferry_hal_rdma_ops *ops = ferry_hal_dev_get_backend(dev)->nic->rdma;
 	struct ferry_hal_rdma_listener *l;
 	struct ferry_hal_rdma_cq *cq;
-	char addr[64];
+	char addr[64] = {0};
 	if (ops->listen(dev, "127.0.0.1:0", 4, &l) || ops->listener_addr(l, addr, sizeof(addr)) ||
 	    ops->cq_create(dev, 64, &cq))
 		return 11;
@@ -345,8 +345,11 @@ static int child_target(int wfd)
 			(void)ops->cq_wait(cq, 1000);
 			continue;
 		}
-		if (wc.status)
+		if (wc.status) {
+			fprintf(stderr, "target: wr 0x%llx opcode %u status %d\n",
+				(unsigned long long)wc.wr_id, wc.opcode, wc.status);
 			return 19;
+		}
 		if (wc.opcode == FERRY_HAL_RDMA_OP_SEND)
 			continue;
 		if (wc.opcode != FERRY_HAL_RDMA_OP_RECV)
