@@ -62,25 +62,25 @@ struct ferry_transport;
 
 /** Counters of one connection (one NVMe queue). */
 struct ferry_rdma_conn_stats {
-	size_t size;           /**< sizeof(struct ferry_rdma_conn_stats) (set by the library) */
-	char peer[64];         /**< the host's address "a.b.c.d:port" */
-	char local[64];        /**< the listener's address */
-	uint16_t cntlid;       /**< controller ID (0xffff: not connected yet) */
-	uint16_t qid;          /**< queue ID (0 admin), from the connect request */
-	uint32_t pg;           /**< poll group index (0: the instance's own polling) */
-	uint32_t depth;        /**< receive buffers posted (hsqsize + 1) */
-	uint64_t cmds;         /**< command capsules received */
-	uint64_t icd_cmds;     /**< commands with in-capsule data */
-	uint64_t keyed_cmds;   /**< commands with keyed SGL descriptors */
-	uint64_t sgl_errors;   /**< commands failed for their data pointer */
-	uint64_t reads;        /**< RDMA READ work requests posted */
-	uint64_t writes;       /**< RDMA WRITE work requests posted */
-	uint64_t sends;        /**< response SENDs posted */
-	uint64_t read_bytes;   /**< bytes read from the host */
-	uint64_t write_bytes;  /**< bytes written to the host */
-	uint64_t sq_waits;     /**< times a command waited for send-queue room */
-	uint64_t ird_waits;    /**< times a command waited for an RDMA READ slot */
-	uint64_t wc_errors;    /**< failed work completions (the first one ends the connection) */
+	size_t size;          /**< sizeof(struct ferry_rdma_conn_stats) (set by the library) */
+	char peer[64];        /**< the host's address "a.b.c.d:port" */
+	char local[64];       /**< the listener's address */
+	uint16_t cntlid;      /**< controller ID (0xffff: not connected yet) */
+	uint16_t qid;         /**< queue ID (0 admin), from the connect request */
+	uint32_t pg;          /**< poll group index (0: the instance's own polling) */
+	uint32_t depth;       /**< receive buffers posted (hsqsize + 1) */
+	uint64_t cmds;        /**< command capsules received */
+	uint64_t icd_cmds;    /**< commands with in-capsule data */
+	uint64_t keyed_cmds;  /**< commands with keyed SGL descriptors */
+	uint64_t sgl_errors;  /**< commands failed for their data pointer */
+	uint64_t reads;       /**< RDMA READ work requests posted */
+	uint64_t writes;      /**< RDMA WRITE work requests posted */
+	uint64_t sends;       /**< response SENDs posted */
+	uint64_t read_bytes;  /**< bytes read from the host */
+	uint64_t write_bytes; /**< bytes written to the host */
+	uint64_t sq_waits;    /**< times a command waited for send-queue room */
+	uint64_t ird_waits;   /**< times a command waited for an RDMA READ slot */
+	uint64_t wc_errors;   /**< failed work completions (the first one ends the connection) */
 };
 
 /** Callback of ferry_rdma_transport_get_stats(): one connection, @p st valid during it. */

@@ -42,7 +42,12 @@
 #define RDMA_BUDGET 64u
 #define RDMA_MAX_RD 16u /* RDMA READs a QP has outstanding as initiator, at most */
 
-enum { WR_RECV = 1, WR_READ = 2, WR_WRITE = 3, WR_SEND = 4 };
+enum {
+	WR_RECV = 1,
+	WR_READ = 2,
+	WR_WRITE = 3,
+	WR_SEND = 4
+};
 #define WRID(kind, idx) (((uint64_t)(kind) << 32) | (uint32_t)(idx))
 
 enum req_state {
@@ -67,16 +72,16 @@ struct rdma_req {
 	uint8_t owns_cid; /* its cid's bit in conn->cids is its own */
 	uint16_t status;  /* a status decided before execution (0: none) */
 	uint16_t cid;
-	int32_t recv;     /* receive slot whose buffer holds its data (ICD), -1: none */
+	int32_t recv; /* receive slot whose buffer holds its data (ICD), -1: none */
 	struct ferry_nvme_sqe sqe;
 	struct ferry_nvmf_rdma_sgl sgl;
-	uint32_t len;     /* transfer length */
-	uint32_t nseg;    /* data buffers held */
+	uint32_t len;      /* transfer length */
+	uint32_t nseg;     /* data buffers held */
 	struct iovec *iov; /* [segs] */
 	struct ferry_mem mem;
-	uint32_t rd_next; /* next byte to RDMA READ */
-	uint32_t rd_out;  /* its RDMA READs outstanding */
-	uint32_t tx_wrs;  /* work requests of its response (WRITEs + SEND) */
+	uint32_t rd_next;       /* next byte to RDMA READ */
+	uint32_t rd_out;        /* its RDMA READs outstanding */
+	uint32_t tx_wrs;        /* work requests of its response (WRITEs + SEND) */
 	struct rdma_req *next;  /* free list, buffer wait list */
 	struct rdma_req *qnext; /* send-queue FIFO */
 };
@@ -95,17 +100,18 @@ struct rdma_conn {
 	struct ferry_hal_rdma_qp *qp_hw;
 	struct nvmf_qpair qp;
 	uint16_t cm_qid, hsqsize, hrqsize;
-	uint32_t depth;  /* receive buffers (hsqsize + 1) */
-	uint32_t nreqs;  /* requests: twice the depth (a response's SEND completes after the host
-			    may already have sent the next command) */
-	uint32_t icd;    /* in-capsule data bytes of this queue */
-	uint32_t rsz;    /* receive buffer bytes */
-	uint32_t sq;     /* send work requests of the QP */
+	uint32_t depth; /* receive buffers (hsqsize + 1) */
+	/* requests: twice the depth (a response's SEND completes after the host may already have
+	 * sent its next command) */
+	uint32_t nreqs;
+	uint32_t icd; /* in-capsule data bytes of this queue */
+	uint32_t rsz; /* receive buffer bytes */
+	uint32_t sq;  /* send work requests of the QP */
 	uint32_t sq_free;
-	uint32_t ird;    /* RDMA READs outstanding at most */
-	uint32_t rd_out; /* RDMA READs outstanding */
+	uint32_t ird;      /* RDMA READs outstanding at most */
+	uint32_t rd_out;   /* RDMA READs outstanding */
 	uint32_t cq_share; /* CQ entries it takes */
-	uint8_t *mem;    /* receive buffers, then responses */
+	uint8_t *mem;      /* receive buffers, then responses */
 	struct ferry_hal_rdma_mr *mr;
 	uint32_t lkey;
 	struct rdma_req *reqs;
@@ -115,10 +121,10 @@ struct rdma_conn {
 	struct ferry_hal_rdma_wr *wr;           /* scratch: [maxwr] */
 	struct ferry_hal_rdma_sge *sge;         /* scratch: [maxwr] */
 	uint32_t maxwr;
-	uint8_t *cids;   /* bitmap of command ids in use */
-	uint32_t busy;   /* requests not free */
-	uint32_t held;   /* data buffers held */
-	int up, closed, fini, connect_ok;
+	uint8_t *cids; /* bitmap of command ids in use */
+	uint32_t busy; /* requests not free */
+	uint32_t held; /* data buffers held */
+	int closed, fini;
 	struct ferry_rdma_conn_stats st;
 	struct rdma_conn *next, *prev;
 };
@@ -270,7 +276,7 @@ static void req_free(struct rdma_req *r)
 		r->recv = -1;
 	}
 	if (r->owns_cid)
-		c->cids[r->cid >> 3] &= (uint8_t)~(1u << (r->cid & 7));
+		c->cids[r->cid >> 3] &= (uint8_t) ~(1u << (r->cid & 7));
 	r->owns_cid = 0;
 	r->state = REQ_FREE;
 	r->queued = 0;
@@ -382,7 +388,7 @@ static int post_tx(struct rdma_req *r)
 	/* The host may reuse the command id as soon as it sees the response, before this
 	 * SEND's completion is polled here: the id is free from the post on. */
 	if (r->owns_cid) {
-		c->cids[r->cid >> 3] &= (uint8_t)~(1u << (r->cid & 7));
+		c->cids[r->cid >> 3] &= (uint8_t) ~(1u << (r->cid & 7));
 		r->owns_cid = 0;
 	}
 	int rc = c->tr->rd->post_send(c->qp_hw, c->wr, NULL);
@@ -465,9 +471,6 @@ static void req_complete(struct rdma_req *r, const struct ferry_nvme_cqe *cqe)
 		c->st.sq_waits += c->q_head == NULL;
 		fifo_push(c, r);
 	}
-	/* A successful Connect fixes the queue's ID. */
-	if (!c->connect_ok && c->qp.ctrlr)
-		c->connect_ok = 1;
 }
 
 static int rdma_send_completion(struct ferry_transport *t, struct ferry_nvme_ctrlr *ctrlr,
@@ -636,8 +639,9 @@ static void cmd_recv(struct rdma_conn *c, uint32_t slot, uint32_t len)
 		c->st.sgl_errors++;
 		RDMA_HOST_ERR(c, "command %u (opcode 0x%x): bad data pointer (status 0x%x): %s",
 			      r->cid, r->sqe.opcode, st, ferry_last_error());
-		r->status = (uint16_t)(st ? st : FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC,
-								   FERRY_NVME_SC_INVALID_FIELD)) |
+		r->status = (uint16_t)(st ? st
+					  : FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC,
+							      FERRY_NVME_SC_INVALID_FIELD)) |
 			    FERRY_NVME_STATUS_DNR;
 	} else if (r->sgl.kind == FERRY_NVMF_RDMA_SGL_KEYED && !sgl_sane(&r->sgl)) {
 		c->st.sgl_errors++;
@@ -649,8 +653,10 @@ static void cmd_recv(struct rdma_conn *c, uint32_t slot, uint32_t len)
 		   (r->dir == 0 || r->dir == 3 ||
 		    (r->sgl.kind == FERRY_NVMF_RDMA_SGL_ICD && r->dir != 1))) {
 		c->st.sgl_errors++;
-		RDMA_HOST_ERR(c, "command %u (opcode 0x%x): data of a command that moves none "
-			      "that way", r->cid, r->sqe.opcode);
+		RDMA_HOST_ERR(c,
+			      "command %u (opcode 0x%x): data of a command that moves none "
+			      "that way",
+			      r->cid, r->sqe.opcode);
 		r->status = FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, FERRY_NVME_SC_INVALID_FIELD) |
 			    FERRY_NVME_STATUS_DNR;
 	} else if (r->sgl.kind == FERRY_NVMF_RDMA_SGL_ICD && r->sgl.len &&
@@ -668,8 +674,10 @@ static void cmd_recv(struct rdma_conn *c, uint32_t slot, uint32_t len)
 		 * receive buffers posted for it. */
 		const struct ferry_nvmf_connect_cmd *cc = (const void *)&r->sqe;
 		if (cc->qid != c->cm_qid || cc->sqsize > c->hsqsize) {
-			RDMA_HOST_ERR(c, "Connect QID %u SQSIZE %u: the connect request said QID %u "
-				      "HSQSIZE %u", cc->qid, cc->sqsize, c->cm_qid, c->hsqsize);
+			RDMA_HOST_ERR(c,
+				      "Connect QID %u SQSIZE %u: the connect request said QID %u "
+				      "HSQSIZE %u",
+				      cc->qid, cc->sqsize, c->cm_qid, c->hsqsize);
 			r->status = FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND,
 						      FERRY_NVMF_SC_CONNECT_INVALID_PARAM) |
 				    FERRY_NVME_STATUS_DNR;
@@ -960,8 +968,10 @@ static void conn_accept(void *arg)
 		pg->cq_used += c->cq_share;
 	pthread_mutex_unlock(&tr->lock);
 	if (!room) {
-		RDMA_HOST_ERR(c, "poll group %u: its completion queue is full: connect request "
-			      "rejected (no resources)", pg->core.index);
+		RDMA_HOST_ERR(c,
+			      "poll group %u: its completion queue is full: connect request "
+			      "rejected (no resources)",
+			      pg->core.index);
 		reject(tr, req, FERRY_NVMF_RDMA_CM_NO_RSC);
 		goto drop;
 	}
@@ -1039,9 +1049,10 @@ static int rdma_accept(struct rdma_tr *tr, struct rdma_listener *l)
 				sts = FERRY_NVMF_RDMA_CM_INVALID_LEN;
 			static struct log_ratelimit rl;
 			if (log_ratelimit(&rl, NULL))
-				FERRY_WARN(COMP, "connect request on %s rejected: %s (%u bytes of "
-					   "private data)", l->bound, ferry_nvmf_rdma_cm_sts_str(sts),
-					   plen);
+				FERRY_WARN(COMP,
+					   "connect request on %s rejected: %s (%u bytes of "
+					   "private data)",
+					   l->bound, ferry_nvmf_rdma_cm_sts_str(sts), plen);
 			ferry_set_last_error(COMP, "connect request on %s rejected: %s", l->bound,
 					     ferry_nvmf_rdma_cm_sts_str(sts));
 			pthread_mutex_lock(&tr->lock);
@@ -1063,9 +1074,10 @@ static int rdma_accept(struct rdma_tr *tr, struct rdma_listener *l)
 		if (full) {
 			static struct log_ratelimit rl;
 			if (log_ratelimit(&rl, NULL))
-				FERRY_WARN(COMP, "connect request on %s: %u connections open "
-					   "(max_connections): rejected (no resources)", l->bound,
-					   tr->max_conns);
+				FERRY_WARN(COMP,
+					   "connect request on %s: %u connections open "
+					   "(max_connections): rejected (no resources)",
+					   l->bound, tr->max_conns);
 			ferry_set_last_error(COMP, "connect request on %s: max_connections reached",
 					     l->bound);
 			reject(tr, req, FERRY_NVMF_RDMA_CM_NO_RSC);
@@ -1108,7 +1120,8 @@ static int pg_setup(struct rdma_tr *tr, struct rdma_pg *pg, uint32_t index)
 	pg->cq_depth = tr->info.max_cqe;
 	rc = tr->rd->cq_create(tr->dev, pg->cq_depth, &pg->cq);
 	if (rc) {
-		FERRY_ERR(COMP, "poll group %u: no completion queue: %s", index, ferry_strerror(rc));
+		FERRY_ERR(COMP, "poll group %u: no completion queue: %s", index,
+			  ferry_strerror(rc));
 		pg_core_fini(&pg->core);
 		return rc;
 	}
@@ -1168,9 +1181,7 @@ static int pg_run(struct rdma_tr *tr, struct rdma_pg *pg, uint32_t max)
 		next = c->next;
 		if (!c->closed) {
 			int s = tr->rd->qp_state(c->qp_hw, NULL, NULL);
-			if (s == 0) {
-				c->up = 1;
-			} else if (s != -EINPROGRESS) {
+			if (s != 0 && s != -EINPROGRESS) {
 				RDMA_HOST_ERR(c, "connection lost: %s", ferry_strerror(s));
 				conn_close(c, "connection lost");
 			}
@@ -1258,9 +1269,15 @@ static int rdma_pg_destroy(struct ferry_transport *t, void *ctx)
 
 /* ---- the plugin ---------------------------------------------------------------------------- */
 
-static const char *const rdma_keys[] = {"max_queue_depth", "max_io_queues", "in_capsule_data_size",
-					"max_io_size",     "max_sgl_desc",  "buffers",
-					"accel",           "idle_us",       "max_connections",
+static const char *const rdma_keys[] = {"max_queue_depth",
+					"max_io_queues",
+					"in_capsule_data_size",
+					"max_io_size",
+					"max_sgl_desc",
+					"buffers",
+					"accel",
+					"idle_us",
+					"max_connections",
 					NULL};
 
 static int rdma_create(struct ferry_transport *t, const struct ferry_transport_opts *opts)
@@ -1290,7 +1307,8 @@ static int rdma_create(struct ferry_transport *t, const struct ferry_transport_o
 	if (rc)
 		return rc;
 	if (icd % 16 || (max_io & (max_io - 1))) {
-		FERRY_ERR(COMP, "create: in_capsule_data_size must be a multiple of 16, max_io_size "
+		FERRY_ERR(COMP,
+			  "create: in_capsule_data_size must be a multiple of 16, max_io_size "
 			  "a power of two");
 		return -EINVAL;
 	}
@@ -1342,8 +1360,10 @@ static int rdma_create(struct ferry_transport *t, const struct ferry_transport_o
 		goto err_dev;
 	}
 	if (tr->info.max_qp_wr < depth + 1) {
-		FERRY_ERR(COMP, "create: device %s: QPs of %u work requests, max_queue_depth %u "
-			  "needs more", ferry_device_get_name(tr->dev), tr->info.max_qp_wr, depth);
+		FERRY_ERR(COMP,
+			  "create: device %s: QPs of %u work requests, max_queue_depth %u "
+			  "needs more",
+			  ferry_device_get_name(tr->dev), tr->info.max_qp_wr, depth);
 		rc = -EINVAL;
 		goto err_dev;
 	}
@@ -1466,7 +1486,8 @@ static int rdma_listen(struct ferry_transport *t, struct ferry_nvme_subsystem *s
 	int fresh = 0;
 	if (!l) {
 		if (nlst == RDMA_MAX_LISTEN) {
-			FERRY_ERR(COMP, "listen %s: %u addresses at most", address, RDMA_MAX_LISTEN);
+			FERRY_ERR(COMP, "listen %s: %u addresses at most", address,
+				  RDMA_MAX_LISTEN);
 			return -ENOSPC;
 		}
 		if (alen >= sizeof(l->want)) {

@@ -33,9 +33,9 @@
 #define RH_BLOCKS 4096u /* 512-byte blocks: 2 MiB */
 #define RH_WAIT_NS 5000000000ull
 #define RH_RECVS 64u
-#define RH_SLOT 16384u            /* one capsule slot: 64-byte SQE + up to 16320 bytes */
-#define RH_CAPS 32u               /* capsule slots */
-#define RH_DATA (1u << 20)        /* data area */
+#define RH_SLOT 16384u     /* one capsule slot: 64-byte SQE + up to 16320 bytes */
+#define RH_CAPS 32u        /* capsule slots */
+#define RH_DATA (1u << 20) /* data area */
 #define RH_RECV_OFF 0u
 #define RH_CAP_OFF (RH_RECVS * 64u)
 #define RH_DATA_OFF (RH_CAP_OFF + RH_CAPS * RH_SLOT)
@@ -69,7 +69,7 @@ struct rh_host {
 	uint16_t crqsize;
 	uint16_t rej_sts; /* the reject status of a refused connect */
 	uint32_t cap_next;
-	int err;          /* a failed work completion (its status) */
+	int err;           /* a failed work completion (its status) */
 	struct rh_cqe_q q; /* responses received, not taken yet */
 };
 
@@ -119,8 +119,9 @@ __attribute__((unused)) static void rh_tgt_down(void)
 
 static void rh_post_recv(struct rh_host *h, uint32_t i)
 {
-	struct ferry_hal_rdma_sge sge = {
-		.addr = h->k.addr + RH_RECV_OFF + i * 64u, .len = 64, .lkey = h->k.lkey};
+	struct ferry_hal_rdma_sge sge = {.addr = h->k.addr + RH_RECV_OFF + i * 64u,
+					 .len = 64,
+					 .lkey = h->k.lkey};
 	cr_assert_eq(RT.rd->post_recv(h->qp, i, &sge, 1), 0);
 }
 
@@ -247,8 +248,9 @@ static uint8_t *rh_data(struct rh_host *h, uint32_t off)
 
 static struct ferry_nvmf_rdma_kdesc rh_kd(struct rh_host *h, uint32_t off, uint32_t len)
 {
-	struct ferry_nvmf_rdma_kdesc d = {
-		.addr = h->k.addr + RH_DATA_OFF + off, .len = len, .key = h->k.rkey};
+	struct ferry_nvmf_rdma_kdesc d = {.addr = h->k.addr + RH_DATA_OFF + off,
+					  .len = len,
+					  .key = h->k.rkey};
 	return d;
 }
 
@@ -306,7 +308,8 @@ static uint32_t rh_sgl_keyed(struct ferry_nvme_sqe *s, void *icd, uint32_t cap,
 }
 
 static int rh_cmd_keyed(struct rh_host *h, struct ferry_nvme_sqe *s,
-			const struct ferry_nvmf_rdma_kdesc *d, uint32_t n, struct ferry_nvme_cqe *out)
+			const struct ferry_nvmf_rdma_kdesc *d, uint32_t n,
+			struct ferry_nvme_cqe *out)
 {
 	uint8_t icd[16 * FERRY_NVMF_RDMA_SGL_MAX];
 	uint32_t used = rh_sgl_keyed(s, icd, sizeof(icd), d, n);
@@ -314,8 +317,8 @@ static int rh_cmd_keyed(struct rh_host *h, struct ferry_nvme_sqe *s,
 	return rh_wait(h, s->cid, out);
 }
 
-static int rh_cmd_icd(struct rh_host *h, struct ferry_nvme_sqe *s, const void *data,
-		      uint32_t len, struct ferry_nvme_cqe *out)
+static int rh_cmd_icd(struct rh_host *h, struct ferry_nvme_sqe *s, const void *data, uint32_t len,
+		      struct ferry_nvme_cqe *out)
 {
 	ferry_nvmf_rdma_sgl_build_icd(s, len);
 	rh_send(h, s, data, len);
@@ -405,8 +408,7 @@ static void rh_io_up(struct rh_host *h, const struct rh_host *admin, uint16_t qi
 	cr_assert_eq(rh_fabrics_connect(h, qid, 63, 1), 0);
 }
 
-static void rh_rw(struct ferry_nvme_sqe *s, uint16_t cid, int write, uint64_t lba,
-		  uint32_t nblocks)
+static void rh_rw(struct ferry_nvme_sqe *s, uint16_t cid, int write, uint64_t lba, uint32_t nblocks)
 {
 	memset(s, 0, sizeof(*s));
 	s->opcode = write ? FERRY_NVME_CMD_WRITE : FERRY_NVME_CMD_READ;

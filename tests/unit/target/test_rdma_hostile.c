@@ -3,9 +3,11 @@
  * NIC): every malformed field of the connect request's private data is rejected with its
  * RDMA_CM status; max_connections gives NO_RSC; bad data pointers (SGL types, lengths,
  * offsets, descriptor counts, ICD on a read, data past MDTS) complete with the right NVMe
- * status and the queue keeps working; a reused command id; a Connect that does not match the
- * connect request; a capsule shorter than an SQE ends the connection; a bad rkey (RDMA READ and WRITE fault) tears the connection down and the
- * next host works; a disconnect with I/O in flight leaves nothing behind.
+ * status and the queue keeps working; a reused command id (in flight: a conflict; after its
+ * response: fine); a Connect that does not match the connect request; a capsule shorter than
+ * an SQE and a flood past the queue size end the connection; a bad rkey (RDMA READ and WRITE
+ * fault) tears the connection down and the next host works; a disconnect with I/O in flight
+ * leaves nothing behind.
  */
 #include "test_rdma_host.h"
 
@@ -16,8 +18,7 @@ static void up(void)
 
 TestSuite(rdma_hostile, .init = up, .fini = rh_tgt_down, .timeout = 90);
 
-static void pd_req(uint8_t *pd, uint16_t recfmt, uint16_t qid, uint16_t hrqsize,
-		   uint16_t hsqsize)
+static void pd_req(uint8_t *pd, uint16_t recfmt, uint16_t qid, uint16_t hrqsize, uint16_t hsqsize)
 {
 	memset(pd, 0, 32);
 	memcpy(pd, &recfmt, 2);
@@ -251,10 +252,12 @@ Test(rdma_hostile, cid_reuse_and_connect_mismatch)
 	cr_assert_eq(rh_connect_qp(&b, 2, 15), 0);
 	b.cntlid = a.cntlid;
 	cr_assert_eq(rh_fabrics_connect(&b, 1, 15, 1),
-		     FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, FERRY_NVMF_SC_CONNECT_INVALID_PARAM) |
+		     FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND,
+				       FERRY_NVMF_SC_CONNECT_INVALID_PARAM) |
 			     FERRY_NVME_STATUS_DNR);
 	cr_assert_eq(rh_fabrics_connect(&b, 2, 63, 1),
-		     FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND, FERRY_NVMF_SC_CONNECT_INVALID_PARAM) |
+		     FERRY_NVME_STATUS(FERRY_NVME_SCT_COMMAND,
+				       FERRY_NVMF_SC_CONNECT_INVALID_PARAM) |
 			     FERRY_NVME_STATUS_DNR);
 	cr_assert_eq(rh_fabrics_connect(&b, 2, 15, 1), 0);
 	rh_free(&b);
@@ -269,8 +272,12 @@ Test(rdma_hostile, short_capsule_ends_the_connection)
 	/* a 32-byte SEND */
 	uint8_t *p = q.mem + RH_CAP_OFF;
 	memset(p, 0, 64);
-	struct ferry_hal_rdma_sge sge = {.addr = q.k.addr + RH_CAP_OFF, .len = 32, .lkey = q.k.lkey};
-	struct ferry_hal_rdma_wr w = {.wr_id = 1, .opcode = FERRY_HAL_RDMA_OP_SEND, .sge = &sge,
+	struct ferry_hal_rdma_sge sge = {.addr = q.k.addr + RH_CAP_OFF,
+					 .len = 32,
+					 .lkey = q.k.lkey};
+	struct ferry_hal_rdma_wr w = {.wr_id = 1,
+				      .opcode = FERRY_HAL_RDMA_OP_SEND,
+				      .sge = &sge,
 				      .nsge = 1};
 	cr_assert_eq(RT.rd->post_send(q.qp, &w, NULL), 0);
 	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
@@ -384,8 +391,8 @@ Test(rdma_hostile, flood_past_the_queue_size)
 		for (uint32_t i = 0; i < 200; i++)
 			cr_assert_eq(q.q.e[i].status >> 1, 0, "read %u", i);
 		for (uint32_t i = 0; i < 200; i++)
-			cr_assert_eq(memcmp(rh_data(&q, 65536 + i * 512), rh_data(&q, (i % 16) * 512),
-					    512),
+			cr_assert_eq(memcmp(rh_data(&q, 65536 + i * 512),
+					    rh_data(&q, (i % 16) * 512), 512),
 				     0, "read %u", i);
 	} else {
 		RH_UNTIL(&q, rh_totals().conns == 1);

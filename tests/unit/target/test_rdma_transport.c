@@ -32,11 +32,16 @@ Test(rdma_transport, registered_after_tcp)
 Test(rdma_transport, bad_args_refused)
 {
 	struct ferry_transport *t = NULL;
-	const char *bad[] = {"nope=1",           "in_capsule_data_size=100", "max_io_size=5000",
-			     "max_queue_depth=1", "max_sgl_desc=17",          "buffers=1",
+	const char *bad[] = {"nope=1",
+			     "in_capsule_data_size=100",
+			     "max_io_size=5000",
+			     "max_queue_depth=1",
+			     "max_sgl_desc=17",
+			     "buffers=1",
 			     "max_io_size=1048576,buffers=16"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct ferry_transport_opts o = {.size = sizeof(o), .device = RT.dev,
+		struct ferry_transport_opts o = {.size = sizeof(o),
+						 .device = RT.dev,
 						 .args = bad[i]};
 		cr_assert_eq(ferry_transport_create("rdma", &o, &t), -EINVAL, "%s accepted",
 			     bad[i]);
