@@ -28,8 +28,10 @@ if declare -F rxe_up >/dev/null; then rxe_up; else h6_rxe_up; fi
 
 step "rdma_direct --nic rxe --addr 10.9.0.1:4420"
 set +e
-timeout 240 rdma_direct --nic rxe --addr 10.9.0.1:4420 --ios "${FERRY_RDMA_DIRECT_IOS:-2000}" \
-	--timeout 200 >/tmp/rd.log 2>&1
+# A small namespace (2 MiB): the host formats it (Write Zeroes: through the dif bdev, data) and
+# reads all of it back in each pass, each command within its 5 s timeout under TCG.
+timeout 240 rdma_direct --nic rxe --addr 10.9.0.1:4420 --blocks 512 \
+	--ios "${FERRY_RDMA_DIRECT_IOS:-1000}" --timeout 200 >/tmp/rd.log 2>&1
 rc=$?
 set -e
 cat /tmp/rd.log
