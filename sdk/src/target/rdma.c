@@ -638,7 +638,7 @@ static void cmd_recv(struct rdma_conn *c, uint32_t slot, uint32_t len)
 	if (rc) {
 		c->st.sgl_errors++;
 		RDMA_HOST_ERR(c, "command %u (opcode 0x%x): bad data pointer (status 0x%x): %s",
-			      r->cid, r->sqe.opcode, st, ferry_last_error());
+			      r->cid, r->sqe.opcode, st, ferry_nvme_status_str(st));
 		r->status = (uint16_t)(st ? st
 					  : FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC,
 							      FERRY_NVME_SC_INVALID_FIELD)) |
