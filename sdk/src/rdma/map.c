@@ -116,6 +116,8 @@ static int is_system(const struct ferry_memdomain *d)
 
 static int is_nic_domain(const struct ferry_rdma_map *m, const struct ferry_memdomain *d)
 {
+	if (!m->ops->mr_reg_mem) /* optional: without it no domain is registered directly */
+		return 0;
 	for (uint32_t i = 0; i < m->info.ndomains && i < FERRY_HAL_RDMA_DOMAINS_MAX; i++)
 		if (m->info.domains[i] && m->info.domains[i] == d)
 			return 1;

@@ -7,9 +7,10 @@
  * into several segments with the right addresses and keys, the generation change that
  * deregisters exactly the ranges no longer mapped (at poll and at the next map_mem),
  * untranslatable and unregistrable memory (-EFAULT / -EXDEV, refused, the reason text),
- * -ENOBUFS sizing, LRU eviction, destroy, bad arguments.
+ * -ENOBUFS sizing, LRU eviction, concurrent use from threads, destroy, bad arguments.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <criterion/criterion.h>
@@ -173,7 +174,7 @@ struct ferry_hal_rdma_mr {
 	struct ferry_memdomain *dom; /* NULL: mr_reg */
 };
 
-#define MAXMR 256
+#define MAXMR 1024
 static struct ferry_hal_rdma_mr mrs[MAXMR];
 static int nmr, nlive, ndereg, dereg_ids[MAXMR];
 static int reg_mem_fault; /* mr_reg_mem returns -EFAULT */
@@ -788,4 +789,45 @@ Test(rdma_map, bad_arguments)
 	cr_assert_eq(ferry_rdma_map_mem(map, NULL, NULL, RR, seg, &n), -EINVAL);
 	cr_assert_eq(ferry_rdma_map_get_stats(NULL, NULL), -EINVAL);
 	cr_assert_eq(ferry_rdma_map_poll(NULL), 0);
+}
+
+static uint8_t shared_buf[16][PG];
+
+static void *hammer(void *arg)
+{
+	unsigned int seed = (unsigned int)(uintptr_t)arg;
+	for (int i = 0; i < 200; i++) {
+		uint32_t pg = (uint32_t)rand_r(&seed) % 16, off = (uint32_t)rand_r(&seed) % 64;
+		struct ferry_rdma_seg seg[2];
+		uint32_t n = 2;
+		uint64_t a = (uintptr_t)shared_buf[pg] + off;
+		if (map1(NULL, a, 100, NULL, RR, seg, &n) || n != 1 || seg[0].addr != a ||
+		    seg[0].len != 100)
+			return (void *)1;
+		const struct ferry_hal_rdma_mr *m = &mrs[seg[0].lkey - 0x1000u];
+		if (seg[0].rkey != 0x2000u + (uint32_t)m->id || a < m->addr || a + 100 > m->addr + m->len)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+Test(rdma_map, concurrent_threads)
+{
+	ferry_rdma_map_destroy(map);
+	struct ferry_rdma_map_opts o = {.size = sizeof(o), .dev = dev, .max_regions = 4};
+	cr_assert_eq(ferry_rdma_map_create(&o, &map), 0);
+	pthread_t t[4];
+	for (uintptr_t i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, hammer, (void *)(i + 1)), 0);
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		cr_assert_null(r, "thread %d got a wrong segment", i);
+	}
+	struct ferry_rdma_map_stats s = stats();
+	cr_assert_eq(s.hits + s.misses, 800);
+	cr_assert_eq(s.registrations, s.misses);
+	cr_assert_leq(s.regions, 4);
+	cr_assert_eq(s.regions, (uint64_t)nlive);
+	cr_assert_eq(s.registrations - s.invalidations, s.regions);
 }
