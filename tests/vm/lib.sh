@@ -146,3 +146,26 @@ store_check() {
 	rm -f "/tmp/$tag.sb"
 	echo "$tag: bytes found in the target's store $f"
 }
+
+# rxe_up [IF] [ADDR/LEN]: soft-RoCE for rdma_cm users: a dummy interface IF (d0) with ADDR/LEN
+# (10.9.0.1/24) and the rxe device rxe0 on it (rdma_cm refuses loopback; both ends of a test
+# run on this one device). Sets RXE_ADDR to the address (without the length).
+rxe_up() {
+	local ifc=${1:-d0} cidr=${2:-10.9.0.1/24}
+	modprobe rdma_rxe || fail "modprobe rdma_rxe failed"
+	modprobe rdma_ucm || fail "modprobe rdma_ucm failed"
+	modprobe ib_uverbs || fail "modprobe ib_uverbs failed"
+	modprobe dummy || fail "modprobe dummy failed"
+	if ! ip link show "$ifc" >/dev/null 2>&1; then
+		ip link add "$ifc" type dummy
+		ip addr add "$cidr" dev "$ifc"
+	fi
+	ip link set "$ifc" up
+	if [ ! -e /sys/class/infiniband/rxe0 ]; then
+		rdma link add rxe0 type rxe netdev "$ifc" || fail "rdma link add rxe0 on $ifc failed"
+	fi
+	wait_for 10 test -e /sys/class/infiniband/rxe0 || fail "rxe0 did not appear"
+	wait_for 10 test -e /dev/infiniband/rdma_cm || fail "/dev/infiniband/rdma_cm missing"
+	RXE_ADDR=${cidr%/*}
+	export RXE_ADDR
+}

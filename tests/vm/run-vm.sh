@@ -16,9 +16,13 @@
 #                       e2fsprogs, coreutils dd, cmp, losetup, blkdiscard, fio when the host has
 #                       it, the modules and the ldd closure of every binary; <key> hashes this
 #                       script, the kernel version and the host binaries: any change rebuilds it
+#                       The base has soft-RoCE too: the rdma_rxe, rdma_ucm, nvme-rdma and
+#                       nvmet-rdma modules, iproute2's rdma, the rxe verbs provider
+#                       (libibverbs/librxe-rdmav*.so, /etc/libibverbs.d/rxe.driver), and rping /
+#                       ibv_devinfo / perftest when the host has them.
 # Per test a second cpio is appended: /init (guest-init.sh), /vm/test.sh, /vm/lib.sh, the Ferry
 # binaries found in BUILD_DIR/bin under /ferry/bin (ipu_forward runs ferry-nvme-host from beside
-# it), xts_check, and their ldd closure.
+# it; the rxe backend's unit tests test_rxe_*), xts_check, and their ldd closure.
 # The guest prints "FERRY-VM-RESULT rc=N" (0 pass, 77 skip, other fail) and powers off; the
 # console goes to BUILD_DIR/vm-logs/<test>.log, whose tail is printed on failure.
 #
@@ -175,11 +179,13 @@ mkcpio() {
 
 guest_modules="configfs nvme-tcp nvmet-tcp nvme-fabrics nvmet null_blk loop ext4 crc32c_generic
 	crc32c_intel crc32_generic crc32_pclmul crc64_rocksoft_generic crct10dif_pclmul
-	crct10dif_generic crc16"
+	crct10dif_generic crc16 rdma_rxe ib_uverbs rdma_ucm nvme-rdma nvmet-rdma dummy"
 
 host_bins() {
 	local b
-	for b in bash kmod nvme ip mke2fs e2fsck dd cmp losetup blkdiscard fio; do
+	# rdma (iproute2) sets up soft-RoCE; the rdma-core / perftest tools are optional.
+	for b in bash kmod nvme ip mke2fs e2fsck dd cmp losetup blkdiscard fio rdma ibv_devinfo \
+		rping ib_write_bw ib_read_bw ib_send_lat; do
 		command -v "$b" 2>/dev/null || true
 	done
 }
@@ -225,6 +231,14 @@ prepare_base() {
 	for f in /lib/x86_64-linux-gnu/libgcc_s.so.1 /usr/lib/x86_64-linux-gnu/libgcc_s.so.1; do
 		[ -f "$f" ] && copy_file "$root" "$f" && break
 	done
+	# The soft-RoCE verbs provider libibverbs loads (dlopen) for rxe devices.
+	for f in /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so; do
+		[ -f "$f" ] && copy_file "$root" "$f" && copy_libs "$root" "$f"
+	done
+	if [ -f /etc/libibverbs.d/rxe.driver ]; then
+		mkdir -p "$root/etc/libibverbs.d"
+		cp /etc/libibverbs.d/rxe.driver "$root/etc/libibverbs.d/"
+	fi
 	[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$root/etc/"
 	echo "root:x:0:0:root:/root:/bin/bash" >"$root/etc/passwd"
 	echo "root:x:0:" >"$root/etc/group"
@@ -259,7 +273,7 @@ prepare_base() {
 
 # ---- per-test part ------------------------------------------------------------------------------
 
-ferry_bins="ferry-nvmf-tgt ferry-nvmf-io ipu_forward ferry-nvme-host"
+ferry_bins="ferry-nvmf-tgt ferry-nvmf-io ipu_forward ferry-nvme-host rdma_direct ferry-bench"
 
 # xts_check: the independent AES-XTS decryptor (OpenSSL EVP), built on the host.
 prepare_xts_check() {
@@ -303,6 +317,13 @@ run_one() {
 		if [ -x "$build_dir/bin/$b" ]; then
 			cp "$build_dir/bin/$b" "$stage/ferry/bin/"
 			copy_libs "$stage" "$build_dir/bin/$b"
+		fi
+	done
+	# The unit tests of the rxe backend (they need a verbs device: t_rxe_backend runs them).
+	for b in "$build_dir"/bin/test_rxe_*; do
+		if [ -x "$b" ]; then
+			cp "$b" "$stage/ferry/bin/"
+			copy_libs "$stage" "$b"
 		fi
 	done
 	cp "$xts_check" "$stage/ferry/bin/"

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Guest test: the rxe backend's unit tests (tests/unit/rxe, Criterion) on soft-RoCE: rxe0 on
+# the dummy interface d0 (10.9.0.1, lib.sh's rxe_up), FERRY_RXE_ADDR pointing at it, so every
+# test runs instead of skipping: CM connect/accept/reject with private data, SEND/RECV,
+# inline, RDMA WRITE/READ integrity, remote access errors, flushes, disconnects, cq_wait.
+# A test that skips inside the guest counts as a failure. Skips while no test_rxe_* was built.
+. /vm/lib.sh
+ls /ferry/bin/test_rxe_* >/dev/null 2>&1 || skip "no test_rxe_* binary was built"
+
+step "soft-RoCE rxe0 on d0 (10.9.0.1)"
+rxe_up
+command -v ibv_devinfo >/dev/null && ibv_devinfo -d rxe0 | head -n 12
+export FERRY_RXE_ADDR=$RXE_ADDR
+dmesg -c >/dev/null
+
+for t in /ferry/bin/test_rxe_*; do
+	step "${t##*/}"
+	rc=0
+	timeout 280 "$t" --jobs 1 --ascii --verbose >/tmp/t.log 2>&1 || rc=$?
+	grep -E '^\[(PASS|FAIL|SKIP|----|====)' /tmp/t.log | tail -n 60 || true
+	if [ $rc -ne 0 ]; then
+		tail -n 80 /tmp/t.log
+		fail "${t##*/} exited $rc"
+	fi
+	if grep -q '^\[SKIP' /tmp/t.log; then
+		fail "${t##*/}: a test skipped although rxe0 is up"
+	fi
+done
+if dmesg | grep -iE "rdma_rxe|infiniband" | grep -iwE "error|failed|bad|invalid"; then
+	fail "the rxe driver logged errors"
+fi
+step "done"
