@@ -694,3 +694,165 @@ Test(mock_rdma, queue_limits, .timeout = 30)
 	rt_buf_free(&t, &b);
 	rt_close(&t);
 }
+
+/* ---- threads: two connections on different CQs of the same two devices, each driven by its
+ * own thread, while a third thread registers and deregisters regions on both devices. ---- */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+struct th {
+	const struct ferry_hal_rdma_ops *ops;
+	struct ferry_hal_rdma_cq *scq, *ccq;
+	struct ferry_hal_rdma_qp *cqp, *sqp;
+	struct ferry_hal_rdma_mr *lmr, *rmr;
+	uint8_t *loc, *rem, *back;
+	struct ferry_hal_rdma_mr_keys lk, rk, bk;
+	struct ferry_hal_rdma_mr *bmr;
+	int fail; /* 0 ok, else the step */
+	uint32_t seed;
+};
+
+static _Atomic int churn_stop;
+
+static int th_wait(struct th *x, uint64_t id)
+{
+	struct ferry_hal_rdma_wc wc;
+	uint64_t end = rt_now_ms() + 10000;
+	while (rt_now_ms() < end) {
+		(void)x->ops->cq_poll(x->scq, NULL, 0);
+		int n = x->ops->cq_poll(x->ccq, &wc, 1);
+		if (n < 0)
+			return -1;
+		if (n == 1)
+			return wc.wr_id == id && wc.status == 0 ? 0 : -1;
+	}
+	return -1;
+}
+
+static void *th_run(void *arg)
+{
+	struct th *x = arg;
+	for (uint32_t it = 0; it < 200 && !x->fail; it++) {
+		rt_fill(x->loc, 8192, x->seed + it);
+		struct ferry_hal_rdma_sge s = {.addr = x->lk.addr, .len = 8192, .lkey = x->lk.lkey};
+		struct ferry_hal_rdma_sge b = {.addr = x->bk.addr, .len = 8192, .lkey = x->bk.lkey};
+		struct ferry_hal_rdma_wr w = {.wr_id = 2 * it,
+					      .opcode = FERRY_HAL_RDMA_OP_WRITE,
+					      .flags = FERRY_HAL_RDMA_WR_F_SIGNALED,
+					      .sge = &s,
+					      .nsge = 1,
+					      .rkey = x->rk.rkey,
+					      .remote_addr = x->rk.addr};
+		if (x->ops->post_send(x->cqp, &w, NULL) || th_wait(x, 2 * it)) {
+			x->fail = 1;
+			break;
+		}
+		w.wr_id = 2 * it + 1;
+		w.opcode = FERRY_HAL_RDMA_OP_READ;
+		w.sge = &b;
+		if (x->ops->post_send(x->cqp, &w, NULL) || th_wait(x, 2 * it + 1)) {
+			x->fail = 2;
+			break;
+		}
+		if (memcmp(x->back, x->loc, 8192))
+			x->fail = 3;
+	}
+	return NULL;
+}
+
+struct churn {
+	const struct ferry_hal_rdma_ops *ops;
+	struct ferry_device *dev[2];
+	int fail;
+	unsigned long n;
+};
+
+static void *churn_run(void *arg)
+{
+	struct churn *c = arg;
+	static uint8_t mem[4096];
+	while (!atomic_load(&churn_stop)) {
+		struct ferry_hal_rdma_mr *m;
+		if (c->ops->mr_reg(c->dev[c->n & 1], mem, sizeof(mem), RT_ALL, &m)) {
+			c->fail = 1;
+			break;
+		}
+		c->ops->mr_dereg(m);
+		c->n++;
+	}
+	return NULL;
+}
+
+Test(mock_rdma, threads_separate_cqs, .timeout = 60)
+{
+	struct rt t;
+	rt_open(&t, "");
+	struct th x[2];
+	memset(x, 0, sizeof(x));
+	for (int i = 0; i < 2; i++) {
+		struct ferry_hal_rdma_cq *scq, *ccq;
+		cr_assert_eq(t.ops->cq_create(t.sd, 64, &scq), 0);
+		cr_assert_eq(t.ops->cq_create(t.cd, 64, &ccq), 0);
+		struct ferry_hal_rdma_qp_attr ca = rt_attr(ccq, NULL), sa = rt_attr(scq, NULL);
+		struct ferry_hal_rdma_qp *cqp, *sqp;
+		cr_assert_eq(t.ops->connect(t.cd, t.addr, &ca, NULL, 0, 5000, &cqp), 0);
+		struct ferry_hal_rdma_req *req = NULL;
+		uint64_t until = rt_now_ms() + 5000;
+		/* The request goes out while the connecting QP progresses (its CQ, qp_state). */
+		while (t.ops->get_request(t.l, &req, NULL, NULL) == -EAGAIN) {
+			cr_assert_lt(rt_now_ms(), until);
+			(void)t.ops->qp_state(cqp, NULL, NULL);
+		}
+		cr_assert_eq(t.ops->accept(req, &sa, NULL, 0, &sqp), 0);
+		uint64_t end = rt_now_ms() + 5000;
+		while (t.ops->qp_state(cqp, NULL, NULL) == -EINPROGRESS)
+			cr_assert_lt(rt_now_ms(), end);
+		cr_assert_eq(t.ops->qp_state(cqp, NULL, NULL), 0);
+		x[i] = (struct th){.ops = t.ops, .scq = scq, .ccq = ccq, .cqp = cqp, .sqp = sqp,
+				   .seed = 100u * (uint32_t)i};
+		x[i].loc = malloc(8192);
+		x[i].rem = malloc(8192);
+		x[i].back = malloc(8192);
+		cr_assert_eq(t.ops->mr_reg(t.cd, x[i].loc, 8192, 0, &x[i].lmr), 0);
+		cr_assert_eq(t.ops->mr_reg(t.sd, x[i].rem, 8192, RT_ALL, &x[i].rmr), 0);
+		cr_assert_eq(t.ops->mr_reg(t.cd, x[i].back, 8192, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE,
+					   &x[i].bmr),
+			     0);
+		t.ops->mr_keys(x[i].lmr, &x[i].lk);
+		t.ops->mr_keys(x[i].rmr, &x[i].rk);
+		t.ops->mr_keys(x[i].bmr, &x[i].bk);
+	}
+	struct churn c = {.ops = t.ops, .dev = {t.sd, t.cd}};
+	pthread_t tid[3];
+	atomic_store(&churn_stop, 0);
+	cr_assert_eq(pthread_create(&tid[2], NULL, churn_run, &c), 0);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(pthread_create(&tid[i], NULL, th_run, &x[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tid[i], NULL);
+	atomic_store(&churn_stop, 1);
+	pthread_join(tid[2], NULL);
+	for (int i = 0; i < 2; i++)
+		cr_assert_eq(x[i].fail, 0, "thread %d failed at step %d", i, x[i].fail);
+	cr_assert_eq(c.fail, 0);
+	cr_assert_gt(c.n, 0);
+	struct ferry_hal_rdma_stats st = rt_stats(&t, t.cd);
+	cr_assert_eq(st.writes, 400);
+	cr_assert_eq(st.reads, 400);
+	cr_assert_eq(st.wc_errors, 0);
+	cr_assert_eq(st.mr_regs - st.mr_deregs, 4, "the threads' 4 regions on the client");
+	for (int i = 0; i < 2; i++) {
+		t.ops->qp_destroy(x[i].cqp);
+		t.ops->qp_destroy(x[i].sqp);
+		t.ops->cq_destroy(x[i].ccq);
+		t.ops->cq_destroy(x[i].scq);
+		t.ops->mr_dereg(x[i].lmr);
+		t.ops->mr_dereg(x[i].rmr);
+		t.ops->mr_dereg(x[i].bmr);
+		free(x[i].loc);
+		free(x[i].rem);
+		free(x[i].back);
+	}
+	rt_close(&t);
+}

@@ -307,8 +307,10 @@ FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
  *
  * - **Progress: mock QPs progress while their CQ is polled.** Both the requester side (sending
  *   the requests of post_send()) and the responder side (applying the peer's SENDs, WRITEs and
- *   READs) run inside cq_poll() / cq_wait() of the QP's CQ (and qp_state()); a peer whose CQ
- *   nobody polls answers nothing. There is no thread.
+ *   READs) run inside cq_poll() / cq_wait() of the QP's CQ (and qp_state(); post_send()
+ *   starts sending at once); a peer whose CQ nobody polls answers nothing (there is no
+ *   transport timeout: a request waits for its answer as long as the connection lasts).
+ *   There is no thread.
  * - Connection manager: connect() sends a request with its private data over a new TCP
  *   connection; the listener's get_request() returns it; accept() answers with private data
  *   (the passive QP is established at once), reject() with private data (the active side's
@@ -348,7 +350,8 @@ FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
  * @{
  */
 
-/** Fault model of the RDMA NIC (ferry_mock_rdma_set_faults()). Counts start at the call. */
+/** Fault model of the RDMA NIC (ferry_mock_rdma_set_faults()), per device: the counts of the
+ *  nth knobs are over every QP of the device (in posting order) and start at the call. */
 struct ferry_mock_rdma_faults {
 	size_t size;             /**< sizeof(struct ferry_mock_rdma_faults) */
 	/** With @p fail_nth: the kind of work request to fail (enum ferry_hal_rdma_opcode:
@@ -363,8 +366,9 @@ struct ferry_mock_rdma_faults {
 	/** The n-th RDMA WRITE or READ posted on the device goes out with a wrong rkey (the
 	 *  responder refuses it: -EREMOTEIO). 0: off. */
 	uint32_t corrupt_rkey_nth;
-	/** Each QP's connection drops (both sides: -ECONNRESET, flushes) when it would send its
-	 *  request after the first @p drop_after_msgs ones. 0: off. */
+	/** Each QP created after the call drops its connection (both sides: -ECONNRESET,
+	 *  flushes) when it would send a request after its first @p drop_after_msgs ones.
+	 *  0: off. */
 	uint32_t drop_after_msgs;
 	/** Completions become visible this many cq_poll() calls after they happened. */
 	uint32_t delay_polls;
