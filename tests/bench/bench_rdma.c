@@ -433,6 +433,14 @@ static int ref_bw(struct bench_rdma_nic *n, const char *prog, int secs, double *
 	}
 	rewind(f);
 	int rc = crc == 0 ? parse_perftest(f, mibs) : -1;
+	if (rc == 0 && !(*mibs > 0)) {
+		/* Seen under TCG on a loaded machine: a run that completed but whose sampling
+		 * window measured nothing. Not a reference. */
+		snprintf(why, whylen, "%s reported %.2f MB/s (no sample in its window)", prog,
+			 *mibs);
+		fclose(f);
+		return -1;
+	}
 	if (rc) {
 		rewind(f);
 		char line[256] = "";

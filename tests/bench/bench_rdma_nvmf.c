@@ -319,6 +319,11 @@ static void direct_case(struct bench_nvmf_tgt *g, struct bench_rdma_nic *n)
 void bench_rdma_nvmf(int json)
 {
 	(void)json;
+	int any = bench_selected("nvmf-direct-soc-bytes");
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+		any |= bench_selected(shapes[i].name);
+	if (!any)
+		return;
 	struct bench_rdma_nic n;
 	if (bench_rdma_open(&n)) {
 		struct bench_kv kv[] = {{"skipped", n.why, 0}};
