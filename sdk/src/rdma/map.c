@@ -525,6 +525,21 @@ static struct map_reg *lookup(struct ferry_rdma_map *m, const struct piece *p, u
 	return NULL;
 }
 
+/* Move this call's cached registrations to the front (most recently used first), keeping
+ * their order: one pass from the tail over the entries that were there before any move. */
+static void mru_front(struct ferry_rdma_map *m)
+{
+	struct map_reg *r = m->cache.prev;
+	for (uint32_t left = m->ncached; left; left--) {
+		struct map_reg *pv = r->prev;
+		if (r->used == m->call) {
+			list_del(r);
+			list_add_head(&m->cache, r);
+		}
+		r = pv;
+	}
+}
+
 /* Evict least recently used registrations past max_regions (never one of this call). */
 static void evict(struct ferry_rdma_map *m)
 {
@@ -606,17 +621,7 @@ static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
 	*n = k;
 	rc = 0;
 done:
-	/* Move this call's cached registrations to the front (MRU), keeping their order, then
-	 * trim: one pass from the tail over the entries that were there before any move. */
-	struct map_reg *r = m->cache.prev;
-	for (uint32_t left = m->ncached; left; left--) {
-		struct map_reg *pv = r->prev;
-		if (r->used == m->call) {
-			list_del(r);
-			list_add_head(&m->cache, r);
-		}
-		r = pv;
-	}
+	mru_front(m);
 	evict(m);
 	free(tr.iov);
 	if (ps.v != ps.stack)
