@@ -19,19 +19,8 @@ fsecs=${FERRY_FIO_SECS:-8}
 nqn_k=nqn.2024-01.io.ferry:vm-kernel-rdma
 nqn_f=nqn.2024-01.io.ferry:vm-ferry-rdma
 
-# Soft-RoCE on a dummy interface (rdma_cm refuses loopback): lib.sh's rxe_up when it has one.
-h6_rxe_up() {
-	modprobe rdma_rxe
-	modprobe rdma_ucm
-	modprobe ib_uverbs
-	ip link add d0 type dummy
-	ip addr add 10.9.0.1/24 dev d0
-	ip link set d0 up
-	rdma link add rxe0 type rxe netdev d0
-	wait_for 10 test -e /sys/class/infiniband/rxe0 || fail "rxe0 did not appear"
-}
 step "soft-RoCE rxe0 on d0 (10.9.0.1)"
-if declare -F rxe_up >/dev/null; then rxe_up; else h6_rxe_up; fi
+rxe_up # lib.sh: rxe0 on a dummy interface d0 (rdma_cm refuses loopback)
 
 step "ferry-bench rdma --nic rxe --time $bsecs --json"
 set +e

@@ -11,19 +11,8 @@ addr=10.9.0.1
 command -v ferry-nvmf-io >/dev/null || skip "ferry-nvmf-io was not built"
 ferry-nvmf-io --help 2>&1 | grep -q -- '-t ' || skip "ferry-nvmf-io has no -t (transport) option"
 
-# Soft-RoCE on a dummy interface (rdma_cm refuses loopback): lib.sh's rxe_up when it has one.
-h6_rxe_up() {
-	modprobe rdma_rxe
-	modprobe rdma_ucm
-	modprobe ib_uverbs
-	ip link add d0 type dummy
-	ip addr add $addr/24 dev d0
-	ip link set d0 up
-	rdma link add rxe0 type rxe netdev d0
-	wait_for 10 test -e /sys/class/infiniband/rxe0 || fail "rxe0 did not appear"
-}
 step "soft-RoCE rxe0 on d0 ($addr)"
-if declare -F rxe_up >/dev/null; then rxe_up; else h6_rxe_up; fi
+rxe_up # lib.sh: rxe0 on a dummy interface d0 (rdma_cm refuses loopback)
 
 step "kernel nvmet-rdma target on /dev/loop0 (64 MiB) at $addr:4420"
 modprobe nvmet-rdma

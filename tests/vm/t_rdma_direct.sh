@@ -12,19 +12,8 @@ command -v rdma_direct >/dev/null || skip "rdma_direct was not built"
 command -v ferry-nvmf-tgt >/dev/null || skip "ferry-nvmf-tgt was not built"
 command -v ferry-nvme-host >/dev/null || skip "ferry-nvme-host was not built"
 
-# Soft-RoCE on a dummy interface (rdma_cm refuses loopback): lib.sh's rxe_up when it has one.
-h6_rxe_up() {
-	modprobe rdma_rxe
-	modprobe rdma_ucm
-	modprobe ib_uverbs
-	ip link add d0 type dummy
-	ip addr add 10.9.0.1/24 dev d0
-	ip link set d0 up
-	rdma link add rxe0 type rxe netdev d0
-	wait_for 10 test -e /sys/class/infiniband/rxe0 || fail "rxe0 did not appear"
-}
 step "soft-RoCE rxe0 on d0 (10.9.0.1)"
-if declare -F rxe_up >/dev/null; then rxe_up; else h6_rxe_up; fi
+rxe_up # lib.sh: rxe0 on a dummy interface d0 (rdma_cm refuses loopback)
 
 step "rdma_direct --nic rxe --addr 10.9.0.1:4420"
 set +e
