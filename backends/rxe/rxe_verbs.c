@@ -413,7 +413,7 @@ int rxe_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 	if (cq->nbacklog)
 		return 0;
 	uint32_t nfd = 1;
-	uint64_t now = rxe_now_ns(), deadline = now + (uint64_t)timeout_us * 1000u;
+	uint64_t now = rxe_now_ns(), want = now + (uint64_t)timeout_us * 1000u, deadline = want;
 	pthread_mutex_lock(&cq->lock);
 	for (struct ferry_hal_rdma_qp *q = cq->qps; q; q = q->next) {
 		if (q->ch)
@@ -457,8 +457,7 @@ int rxe_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 				cq->armed = 0;
 			}
 		}
-	} else if (deadline < rxe_now_ns() + 1000 && timeout_us &&
-		   deadline < (uint64_t)timeout_us * 1000u + now) {
+	} else if (deadline < want) {
 		out = 0; /* a connection deadline passed: cq_poll / qp_state report it */
 	}
 	free(pf);
