@@ -163,6 +163,7 @@ struct rdma_tr {
 	uint32_t nlst;
 	uint64_t requests, accepted, rejected, refused, closed, qp_errors;
 	uint32_t conns; /* connections counted from the request on (max_connections) */
+	int stopping;   /* destroy: new requests are rejected */
 };
 
 static const struct ferry_transport_ops rdma_transport_ops;
@@ -1062,9 +1063,11 @@ static int rdma_accept(struct rdma_tr *tr, struct rdma_listener *l)
 			continue;
 		}
 		/* Every connection costs its buffers from accept on: past max_connections a
-		 * request gets "no resources" (the host may retry later). */
+		 * request gets "no resources" (the host may retry later); so does every request
+		 * while the instance is being destroyed. */
 		pthread_mutex_lock(&tr->lock);
-		int full = tr->conns >= tr->max_conns;
+		int stopping = tr->stopping;
+		int full = tr->conns >= tr->max_conns || stopping;
 		if (full)
 			tr->refused++;
 		else
@@ -1073,7 +1076,7 @@ static int rdma_accept(struct rdma_tr *tr, struct rdma_listener *l)
 		pthread_mutex_unlock(&tr->lock);
 		if (full) {
 			static struct log_ratelimit rl;
-			if (log_ratelimit(&rl, NULL))
+			if (!stopping && log_ratelimit(&rl, NULL))
 				FERRY_WARN(COMP,
 					   "connect request on %s: %u connections open "
 					   "(max_connections): rejected (no resources)",
@@ -1441,16 +1444,21 @@ static void rdma_destroy(struct ferry_transport *t)
 	struct rdma_tr *tr = ferry_transport_get_ctx(t);
 	if (!tr)
 		return;
-	/* No new requests: the listeners go first (their pending requests are rejected). */
+	/* New requests are rejected from here; the ones taken already and posted to a group
+	 * are accepted there and closed with the rest. The listeners go once nothing of theirs
+	 * is in flight (their pending requests are rejected). */
+	pthread_mutex_lock(&tr->lock);
+	tr->stopping = 1;
+	pthread_mutex_unlock(&tr->lock);
+	rdma_drain_all(tr);
 	pthread_mutex_lock(&tr->lock);
 	uint32_t nlst = tr->nlst;
 	tr->nlst = 0;
 	pthread_mutex_unlock(&tr->lock);
-	for (uint32_t i = 0; i < nlst; i++)
+	for (uint32_t i = 0; i < nlst; i++) {
 		tr->rd->listener_close(tr->lst[i]->l);
-	rdma_drain_all(tr);
-	for (uint32_t i = 0; i < nlst; i++)
 		free(tr->lst[i]);
+	}
 	nvmf_tgt_destroy(tr->tgt);
 	for (uint32_t i = 0; i < tr->npgs; i++) {
 		pg_teardown(tr, tr->pgs[i]);

@@ -404,3 +404,62 @@ Test(rdma_hostile, flood_past_the_queue_size)
 	rh_free(&q);
 	rh_free(&a);
 }
+
+Test(rdma_hostile, destroy_with_hosts_connected)
+{
+	/* The instance goes with an association up, writes in flight and a connect request
+	 * pending: every host QP is disconnected, the controllers are destroyed (the fini's
+	 * subsystem destroy checks), and a new instance serves the next host. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	rh_pattern(rh_data(&q, 0), 131072, 13);
+	for (int i = 0; i < 8; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, 1, (uint64_t)i * 256, 256);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 131072);
+		uint8_t icd[16];
+		uint32_t u = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, u);
+	}
+	rh_poll(&q);
+	struct rh_host p = {0};
+	rh_mem(&p);
+	uint8_t pd[32];
+	ferry_nvmf_rdma_cm_req_build(pd, sizeof(pd), 0, 32, 31);
+	struct ferry_hal_rdma_qp_attr at = {.size = sizeof(at),
+					    .cq = p.cq,
+					    .max_send_wr = 16,
+					    .max_recv_wr = 16,
+					    .max_send_sge = 1,
+					    .max_recv_sge = 1,
+					    .initiator_depth = 1,
+					    .responder_resources = 1};
+	cr_assert_eq(RT.rd->connect(RT.dev, RT.addr, &at, pd, 32, 3000, &p.qp), 0);
+	ferry_transport_destroy(RT.t);
+	RT.t = NULL;
+	struct rh_host *hs[3] = {&a, &q, &p};
+	uint64_t end = rh_now() + RH_WAIT_NS;
+	int left = 3;
+	while (left && rh_now() < end) {
+		left = 0;
+		for (int i = 0; i < 3; i++) {
+			struct ferry_hal_rdma_wc wc[16];
+			RT.rd->cq_poll(hs[i]->cq, wc, 16);
+			int st = RT.rd->qp_state(hs[i]->qp, NULL, NULL);
+			left += st == 0 || st == -EINPROGRESS;
+		}
+	}
+	cr_assert_eq(left, 0, "a host QP still up after the instance went");
+	for (int i = 0; i < 3; i++)
+		rh_free(hs[i]);
+	struct ferry_transport_opts to = {.size = sizeof(to),
+					  .device = RT.dev,
+					  .args = "buffers=256,idle_us=0"};
+	cr_assert_eq(ferry_transport_create("rdma", &to, &RT.t), 0);
+	cr_assert_eq(ferry_transport_listen(RT.t, RT.ss, "127.0.0.1:0"), 0);
+	cr_assert_eq(ferry_rdma_transport_get_listen_addr(RT.t, 0, RT.addr, sizeof(RT.addr)), 0);
+	io_pair(&a, &q);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
