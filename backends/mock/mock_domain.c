@@ -151,7 +151,9 @@ static int dom_export_local(struct ferry_memdomain *d, void *ctx, const struct i
 	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
 	struct mock_dev *dev = fn->dev;
 	uint64_t len = ferry_iov_length(iov, cnt);
-	struct ferry_mem m = {.domain = d, .domain_ctx = ctx, .iov = (struct iovec *)iov,
+	struct ferry_mem m = {.domain = d,
+			      .domain_ctx = ctx,
+			      .iov = (struct iovec *)iov,
 			      .iovcnt = cnt};
 	uint32_t need = 0;
 	int st = mock_resolve(dev, &m, len, write, NULL, &need);
@@ -180,8 +182,8 @@ static int dom_export_local(struct ferry_memdomain *d, void *ctx, const struct i
 	if (st != 0) {
 		/* The host changed the table between the two walks. */
 		free(seg);
-		MOCK_ERR("export_local %s.%s: the mapping changed while it was exported",
-			 dev->name, fn->name);
+		MOCK_ERR("export_local %s.%s: the mapping changed while it was exported", dev->name,
+			 fn->name);
 		return st == -ENOBUFS ? -EAGAIN : -EFAULT;
 	}
 	for (uint32_t i = 0; i < got; i++) {

@@ -82,8 +82,8 @@ static void buf_free(struct mr_buf *b)
 }
 
 /* Appends a header and reserves @p plen payload bytes after it; returns the payload. */
-static uint8_t *msg_put(struct mr_buf *b, uint8_t type, uint32_t plen, uint32_t len,
-			uint64_t psn, uint64_t raddr, uint32_t rkey, int32_t status)
+static uint8_t *msg_put(struct mr_buf *b, uint8_t type, uint32_t plen, uint32_t len, uint64_t psn,
+			uint64_t raddr, uint32_t rkey, int32_t status)
 {
 	if (buf_reserve(b, HDR + plen))
 		return NULL;
@@ -486,8 +486,7 @@ static int rx_answer(struct ferry_hal_rdma_qp *qp, const struct mr_msg *m, uint8
 			return -ECONNRESET;
 		}
 		e->status = m->status;
-	} else if ((m->type == MR_M_READ_RESP) != is_read ||
-		   (is_read && m->len != e->len)) {
+	} else if ((m->type == MR_M_READ_RESP) != is_read || (is_read && m->len != e->len)) {
 		qp_fail(qp, -ECONNRESET, "the peer's answer does not match the request");
 		return -ECONNRESET;
 	} else if (is_read) {
@@ -612,8 +611,8 @@ static void qp_connecting(struct ferry_hal_rdma_qp *qp)
 			(void)getsockopt(qp->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 			if (err) {
 				int st = err == ENETUNREACH || err == EHOSTUNREACH ? -ENETUNREACH
-					 : err == ETIMEDOUT			  ? -ETIMEDOUT
-										  : -ECONNREFUSED;
+					 : err == ETIMEDOUT                        ? -ETIMEDOUT
+										   : -ECONNREFUSED;
 				qp_fail(qp, st, strerror(err));
 				return;
 			}
@@ -655,8 +654,7 @@ static void qp_progress(struct ferry_hal_rdma_qp *qp)
 		buf_consume(&qp->in, HDR + pl);
 	}
 	if (qp->state == 0) {
-		while (qp->sq_tx < qp->sq_tail && buf_len(&qp->out) < MR_OUT_HIGH &&
-		       tx_one(qp) > 0)
+		while (qp->sq_tx < qp->sq_tail && buf_len(&qp->out) < MR_OUT_HIGH && tx_one(qp) > 0)
 			;
 		sq_retire(qp);
 	}
@@ -664,7 +662,8 @@ static void qp_progress(struct ferry_hal_rdma_qp *qp)
 		qp_flush_out(qp);
 	if (qp->eof && (qp->state == 0 || qp->state == -EINPROGRESS))
 		qp_fail(qp, qp->state == 0 ? -ECONNRESET : -ECONNREFUSED,
-			qp->state == 0 ? "the peer disconnected" : "the peer closed the connection");
+			qp->state == 0 ? "the peer disconnected"
+				       : "the peer closed the connection");
 }
 
 static void cq_progress(struct ferry_hal_rdma_cq *cq)
@@ -681,9 +680,9 @@ static int r_cq_create(struct ferry_device *fdev, uint32_t depth, struct ferry_h
 {
 	struct mock_rdma *r = mock_rdma_of(fdev);
 	if (!r || !out || depth == 0 || depth > MR_MAX_CQE) {
-		MOCK_ERR("cq_create: %s", !r ? "not a mock device with RDMA (rdma=1)"
-				      : !out ? "NULL out"
-					     : "depth not in 1..max_cqe");
+		MOCK_ERR("cq_create: %s", !r     ? "not a mock device with RDMA (rdma=1)"
+					  : !out ? "NULL out"
+						 : "depth not in 1..max_cqe");
 		return !r ? -ENODEV : -EINVAL;
 	}
 	struct ferry_hal_rdma_cq *cq = calloc(1, sizeof(*cq));
@@ -764,8 +763,8 @@ static int r_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 				continue;
 			}
 			pf[n].fd = qp->fd;
-			pf[n].events = (short)(POLLIN | (buf_len(&qp->out) || !qp->tcp_up ? POLLOUT
-											 : 0));
+			pf[n].events = (short)(POLLIN |
+					       (buf_len(&qp->out) || !qp->tcp_up ? POLLOUT : 0));
 			pf[n].revents = 0;
 			n++;
 		}
@@ -780,14 +779,16 @@ static int r_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 
 static int attr_check(struct mock_rdma *r, const char *op, const struct ferry_hal_rdma_qp_attr *a)
 {
-	const char *why = !a					? "NULL attr"
-			  : a->size != sizeof(*a)		? "attr->size is not sizeof(attr)"
-			  : !a->cq || a->cq->r != r		? "attr->cq is not a CQ of this device"
-			  : !a->max_send_wr || a->max_send_wr > MR_MAX_QP_WR ? "max_send_wr not in 1..4096"
-			  : !a->max_recv_wr || a->max_recv_wr > MR_MAX_QP_WR ? "max_recv_wr not in 1..4096"
+	const char *why = !a                        ? "NULL attr"
+			  : a->size != sizeof(*a)   ? "attr->size is not sizeof(attr)"
+			  : !a->cq || a->cq->r != r ? "attr->cq is not a CQ of this device"
+			  : !a->max_send_wr || a->max_send_wr > MR_MAX_QP_WR
+				  ? "max_send_wr not in 1..4096"
+			  : !a->max_recv_wr || a->max_recv_wr > MR_MAX_QP_WR
+				  ? "max_recv_wr not in 1..4096"
 			  : a->max_send_sge > MR_MAX_SGE || a->max_recv_sge > MR_MAX_SGE
 				  ? "more SGEs than max_sge (16)"
-			  : a->max_inline > MR_MAX_INLINE	? "max_inline above 256"
+			  : a->max_inline > MR_MAX_INLINE ? "max_inline above 256"
 			  : a->initiator_depth > MR_MAX_RD_ATOM ||
 					  a->responder_resources > MR_MAX_RD_ATOM
 				  ? "initiator_depth / responder_resources above 16"
@@ -800,7 +801,7 @@ static int attr_check(struct mock_rdma *r, const char *op, const struct ferry_ha
 }
 
 static struct ferry_hal_rdma_qp *qp_new(struct mock_rdma *r, const struct ferry_hal_rdma_qp_attr *a,
-				       int fd)
+					int fd)
 {
 	struct ferry_hal_rdma_qp *qp = calloc(1, sizeof(*qp));
 	if (!qp)
@@ -886,10 +887,10 @@ static int r_connect(struct ferry_device *fdev, const char *addr,
 	if (!out || parse_addr(addr, &sa) || pdata_len > FERRY_HAL_RDMA_PDATA_MAX ||
 	    (pdata_len && !pdata)) {
 		MOCK_ERR("%s: connect: %s", r->dev->name,
-			 !out			      ? "NULL out"
+			 !out                                   ? "NULL out"
 			 : pdata_len > FERRY_HAL_RDMA_PDATA_MAX ? "private data above 56 bytes"
-			 : (pdata_len && !pdata)		? "NULL private data"
-								: "address is not \"a.b.c.d:port\"");
+			 : (pdata_len && !pdata)                ? "NULL private data"
+						 : "address is not \"a.b.c.d:port\"");
 		return -EINVAL;
 	}
 	int rc = attr_check(r, "connect", attr);
@@ -910,7 +911,8 @@ static int r_connect(struct ferry_device *fdev, const char *addr,
 		return -ENOMEM;
 	}
 	qp->state = -EINPROGRESS;
-	qp->deadline_ns = mock_now_ns() + (uint64_t)(timeout_ms ? timeout_ms : 1) * 1000000ull;
+	qp->deadline_ns = mock_now_ns() +
+			  (uint64_t)(timeout_ms ? timeout_ms : MR_CONNECT_DEFAULT_MS) * 1000000ull;
 	uint8_t *pl = msg_put(&qp->out, MR_M_REQ, pdata_len, pdata_len, 0, 0, 0, 0);
 	if (!pl) {
 		r_qp_destroy(qp);
@@ -925,7 +927,7 @@ static int r_connect(struct ferry_device *fdev, const char *addr,
 		int e = errno;
 		qp_fail(qp,
 			e == ENETUNREACH || e == EHOSTUNREACH ? -ENETUNREACH
-			: e == ETIMEDOUT		      ? -ETIMEDOUT
+			: e == ETIMEDOUT                      ? -ETIMEDOUT
 							      : -ECONNREFUSED,
 			strerror(e));
 	}
@@ -962,7 +964,7 @@ static int r_qp_addr(struct ferry_hal_rdma_qp *qp, int peer, char *buf, size_t l
 		return -EINVAL;
 	}
 	int rc = qp->fd < 0 ? -1
-		 : peer	    ? getpeername(qp->fd, (struct sockaddr *)&sa, &l)
+		 : peer     ? getpeername(qp->fd, (struct sockaddr *)&sa, &l)
 			    : getsockname(qp->fd, (struct sockaddr *)&sa, &l);
 	if (rc) {
 		MOCK_ERR("%s: qp_addr: no %s address", qp->r->dev->name, peer ? "peer" : "local");
@@ -1151,8 +1153,9 @@ static int r_listener_addr(struct ferry_hal_rdma_listener *l, char *buf, size_t 
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	if (!l || !buf || getsockname(l->fd, (struct sockaddr *)&sa, &sl)) {
-		MOCK_ERR("listener_addr: %s", !l ? "NULL listener" : !buf ? "NULL buffer"
-									 : strerror(errno));
+		MOCK_ERR("listener_addr: %s", !l     ? "NULL listener"
+					      : !buf ? "NULL buffer"
+						     : strerror(errno));
 		return -EINVAL;
 	}
 	int rc = fmt_addr(&sa, buf, len);
@@ -1170,8 +1173,7 @@ static void req_free(struct ferry_hal_rdma_req *q)
 }
 
 /* Answers a request with REP/REJ bytes written straight to its (fresh, idle) socket. */
-static int req_answer(struct ferry_hal_rdma_req *q, uint8_t type, const void *pdata,
-		      uint32_t len)
+static int req_answer(struct ferry_hal_rdma_req *q, uint8_t type, const void *pdata, uint32_t len)
 {
 	uint8_t m[HDR + FERRY_HAL_RDMA_PDATA_MAX];
 	struct mr_msg h = {.type = type, .len = len};
@@ -1353,10 +1355,9 @@ static int r_query(struct ferry_device *fdev, struct ferry_hal_rdma_info *info)
 {
 	struct mock_rdma *r = mock_rdma_of(fdev);
 	if (!r || !info) {
-		MOCK_ERR("rdma query: %s",
-			 !mock_nic_of(fdev) ? "not a mock device"
-			 : !r		    ? "RDMA is off on this device (rdma=0)"
-					    : "NULL info");
+		MOCK_ERR("rdma query: %s", !mock_nic_of(fdev) ? "not a mock device"
+					   : !r ? "RDMA is off on this device (rdma=0)"
+						: "NULL info");
 		return !info && r ? -EINVAL : -ENODEV;
 	}
 	memset(info, 0, sizeof(*info));
@@ -1471,7 +1472,7 @@ FERRY_API int ferry_mock_rdma_set_faults(struct ferry_device *fdev,
 				  ? "NULL or f->size is not sizeof(struct ferry_mock_rdma_faults)"
 			  : f->fail_nth && f->fail_opcode > FERRY_HAL_RDMA_OP_RECV
 				  ? "fail_opcode is not SEND, WRITE, READ or RECV"
-			  : f->fail_status > 0	     ? "fail_status is not a negative errno"
+			  : f->fail_status > 0     ? "fail_status is not a negative errno"
 			  : f->error_ppm > 1000000 ? "error_ppm above 1000000"
 						   : NULL;
 	if (why) {

@@ -25,10 +25,11 @@
 #define MR_MAX_QP_WR 4096u
 #define MR_MAX_CQE 65536u
 #define MR_MAX_RD_ATOM 16u
-#define MR_MAX_MSG (16u << 20)          /* bytes of one work request / message */
-#define MR_MAX_MR_SIZE (1ull << 32)     /* bytes of one memory region */
-#define MR_MAX_SLOTS ((1u << 23) - 1u)  /* regions registered at once */
+#define MR_MAX_MSG (16u << 20)         /* bytes of one work request / message */
+#define MR_MAX_MR_SIZE (1ull << 32)    /* bytes of one memory region */
+#define MR_MAX_SLOTS ((1u << 23) - 1u) /* regions registered at once */
 #define MR_RNR_DEFAULT_MS 100u
+#define MR_CONNECT_DEFAULT_MS 3000u     /* connect()'s timeout_ms 0 */
 #define MR_REQ_TIMEOUT_NS 5000000000ull /* a connection must send its REQ within 5 s */
 #define MR_OUT_HIGH (1u << 20)          /* stop serialising new requests above this */
 #define MR_OUT_MAX (32u << 20)          /* stop answering the peer above this */
@@ -82,8 +83,7 @@ struct mock_rdma {
 	uint64_t n_wr;      /* send work requests posted since (error_ppm draws) */
 
 	_Atomic uint64_t st_sends, st_recvs, st_writes, st_reads, st_send_bytes, st_recv_bytes,
-		st_write_bytes, st_read_bytes, st_wc_errors, st_mr_regs, st_mr_deregs,
-		st_qp_errors;
+		st_write_bytes, st_read_bytes, st_wc_errors, st_mr_regs, st_mr_deregs, st_qp_errors;
 };
 
 struct ferry_hal_rdma_mr {
@@ -115,7 +115,11 @@ struct ferry_hal_rdma_cq {
 	struct ferry_hal_rdma_qp *qps;
 };
 
-enum { MR_E_QUEUED = 0, MR_E_SENT, MR_E_DONE };
+enum {
+	MR_E_QUEUED = 0,
+	MR_E_SENT,
+	MR_E_DONE
+};
 
 struct mr_sq_ent {
 	uint64_t wr_id;
@@ -187,9 +191,8 @@ struct mock_rdma *mock_rdma_of(struct ferry_device *fdev);
 /* mock_rdma_mr.c: memory regions (registration, keys, checked copies). */
 int mock_rdma_mr_reg(struct ferry_device *dev, void *addr, size_t len, uint32_t access,
 		     struct ferry_hal_rdma_mr **out);
-int mock_rdma_mr_reg_mem(struct ferry_device *dev, struct ferry_memdomain *domain,
-			 uint64_t addr, size_t len, uint32_t access,
-			 struct ferry_hal_rdma_mr **out);
+int mock_rdma_mr_reg_mem(struct ferry_device *dev, struct ferry_memdomain *domain, uint64_t addr,
+			 size_t len, uint32_t access, struct ferry_hal_rdma_mr **out);
 void mock_rdma_mr_dereg(struct ferry_hal_rdma_mr *mr);
 void mock_rdma_mr_keys(const struct ferry_hal_rdma_mr *mr, struct ferry_hal_rdma_mr_keys *k);
 void mock_rdma_mr_free_all(struct mock_rdma *r);

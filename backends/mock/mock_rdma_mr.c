@@ -108,10 +108,10 @@ static int reg_args(struct mock_rdma *r, const char *op, size_t len, uint32_t ac
 	}
 	if (!out || len == 0 || len > MR_MAX_MR_SIZE || (access & ~ACCESS_ALL)) {
 		MOCK_ERR("%s: %s: %s", r->dev->name, op,
-			 !out	  ? "NULL out"
-			 : !len	  ? "0 bytes"
+			 !out                     ? "NULL out"
+			 : !len                   ? "0 bytes"
 			 : (access & ~ACCESS_ALL) ? "unknown access bits"
-					  : "more than max_mr_size bytes");
+						  : "more than max_mr_size bytes");
 		return -EINVAL;
 	}
 	return 0;
@@ -139,9 +139,8 @@ int mock_rdma_mr_reg(struct ferry_device *fdev, void *addr, size_t len, uint32_t
 	return reg_common(r, mr, out);
 }
 
-int mock_rdma_mr_reg_mem(struct ferry_device *fdev, struct ferry_memdomain *domain,
-			 uint64_t addr, size_t len, uint32_t access,
-			 struct ferry_hal_rdma_mr **out)
+int mock_rdma_mr_reg_mem(struct ferry_device *fdev, struct ferry_memdomain *domain, uint64_t addr,
+			 size_t len, uint32_t access, struct ferry_hal_rdma_mr **out)
 {
 	struct mock_rdma *r = mock_rdma_of(fdev);
 	int rc = reg_args(r, "mr_reg_mem", len, access, out);
@@ -157,8 +156,8 @@ int mock_rdma_mr_reg_mem(struct ferry_device *fdev, struct ferry_memdomain *doma
 	/* Every page must be mapped now with what the access needs (checked again at access). */
 	struct iovec iov = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
 	struct ferry_mem m = {.domain = domain, .iov = &iov, .iovcnt = 1};
-	int writes = !!(access & (FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE |
-				  FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE));
+	int writes = !!(access &
+			(FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE));
 	for (int w = 0; w <= writes; w++) {
 		uint32_t cnt = 0;
 		int st = mock_resolve(r->dev, &m, len, w, NULL, &cnt);
@@ -201,8 +200,10 @@ void mock_rdma_mr_keys(const struct ferry_hal_rdma_mr *mr, struct ferry_hal_rdma
 {
 	if (!mr || !k)
 		return;
-	*k = (struct ferry_hal_rdma_mr_keys){
-		.addr = mr->addr, .len = mr->len, .lkey = mr->lkey, .rkey = mr->rkey};
+	*k = (struct ferry_hal_rdma_mr_keys){.addr = mr->addr,
+					     .len = mr->len,
+					     .lkey = mr->lkey,
+					     .rkey = mr->rkey};
 }
 
 void mock_rdma_mr_free_all(struct mock_rdma *r)
@@ -278,7 +279,7 @@ int mock_rdma_sge_check(struct mock_rdma *r, const struct ferry_hal_rdma_sge *sg
 	uint64_t t = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct ferry_hal_rdma_mr *mr = mr_find(r, sge[i].lkey, 1);
-		const char *why = !mr					? "no region has this lkey"
+		const char *why = !mr ? "no region has this lkey"
 				  : !in_bounds(mr, sge[i].addr, sge[i].len) ? "outside its region"
 				  : (mr->access & need) != need ? "the region lacks LOCAL_WRITE"
 								: NULL;
@@ -301,10 +302,12 @@ int mock_rdma_sge_copy(struct mock_rdma *r, const struct ferry_hal_rdma_sge *sge
 	for (uint32_t i = 0; i < n && len; i++) {
 		struct ferry_hal_rdma_mr *mr = mr_find(r, sge[i].lkey, 1);
 		uint64_t l = sge[i].len < len ? sge[i].len : len;
-		if (!mr || !in_bounds(mr, sge[i].addr, l) || mr_copy(mr, sge[i].addr, buf, l, to_sge)) {
+		if (!mr || !in_bounds(mr, sge[i].addr, l) ||
+		    mr_copy(mr, sge[i].addr, buf, l, to_sge)) {
 			if (mock_nic_ratelimit(r->nic))
-				MOCK_ERR("%s: local SGE %u (addr 0x%llx lkey 0x%x): %s", r->dev->name,
-					 i, (unsigned long long)sge[i].addr, sge[i].lkey,
+				MOCK_ERR("%s: local SGE %u (addr 0x%llx lkey 0x%x): %s",
+					 r->dev->name, i, (unsigned long long)sge[i].addr,
+					 sge[i].lkey,
 					 mr ? "a page is not reachable through the function's IOMMU"
 					    : "no region has this lkey");
 			return -EIO;
@@ -321,10 +324,10 @@ int mock_rdma_remote_copy(struct mock_rdma *r, uint32_t rkey, uint64_t addr, uin
 	uint32_t need = write ? FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE
 			      : FERRY_HAL_RDMA_ACCESS_REMOTE_READ;
 	struct ferry_hal_rdma_mr *mr = mr_find(r, rkey, 0);
-	const char *why = !mr				  ? "no region has this rkey"
-			  : !in_bounds(mr, addr, len)	  ? "outside the region"
-			  : !(mr->access & need)	  ? (write ? "the region lacks REMOTE_WRITE"
-							   : "the region lacks REMOTE_READ")
+	const char *why = !mr                         ? "no region has this rkey"
+			  : !in_bounds(mr, addr, len) ? "outside the region"
+			  : !(mr->access & need)      ? (write ? "the region lacks REMOTE_WRITE"
+							       : "the region lacks REMOTE_READ")
 			  : mr_copy(mr, addr, buf, len, write) ? "a page is not reachable through "
 								 "the function's IOMMU"
 							       : NULL;

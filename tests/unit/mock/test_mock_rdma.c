@@ -177,7 +177,7 @@ Test(mock_rdma, connect_to_nobody_and_timeouts, .timeout = 30)
 	struct ferry_hal_rdma_listener *l2;
 	cr_assert_eq(t.ops->listen(t.sd, t.addr, 4, &l2), -EADDRINUSE);
 	const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:70000", "localhost:4420",
-			     "1.2.3:5", ":4420", "127.0.0.1:44x"};
+			     "1.2.3:5",   ":4420",      "127.0.0.1:44x"};
 	struct ferry_hal_rdma_qp *q;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(t.ops->listen(t.sd, bad[i], 4, &l2), -EINVAL, "%s", bad[i]);
@@ -445,8 +445,8 @@ Test(mock_rdma, remote_access_refused, .timeout = 60)
 		rt_connect(&t);
 		struct rt_buf loc, rem, ro;
 		rt_buf(&t, t.cd, &loc, 8192, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE, 9);
-		rt_buf(&t, t.sd, &rem, 4096, FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE |
-					       FERRY_HAL_RDMA_ACCESS_REMOTE_READ, 0);
+		rt_buf(&t, t.sd, &rem, 4096,
+		       FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ, 0);
 		rt_buf(&t, t.sd, &ro, 4096, FERRY_HAL_RDMA_ACCESS_REMOTE_READ, 0);
 		memset(rem.p, 0x11, rem.len);
 		memset(ro.p, 0x22, ro.len);
@@ -545,8 +545,8 @@ Test(mock_rdma, bad_lkey_fails_locally, .timeout = 30)
 			b.len = 4097;
 		else
 			b.lkey = loc.k.rkey;
-		cr_assert_eq(rt_post1(&t, t.cqp, 0xf2, FERRY_HAL_RDMA_OP_WRITE, 0, &b, 1, rem.k.addr,
-				      rem.k.rkey),
+		cr_assert_eq(rt_post1(&t, t.cqp, 0xf2, FERRY_HAL_RDMA_OP_WRITE, 0, &b, 1,
+				      rem.k.addr, rem.k.rkey),
 			     0);
 		rt_expect(rt_wc(&t, t.ccq), 0xf2, 0, -EIO);
 		cr_assert_eq(memcmp(rem.p, before, sizeof(before)), 0);
@@ -809,7 +809,11 @@ Test(mock_rdma, threads_separate_cqs, .timeout = 60)
 		while (t.ops->qp_state(cqp, NULL, NULL) == -EINPROGRESS)
 			cr_assert_lt(rt_now_ms(), end);
 		cr_assert_eq(t.ops->qp_state(cqp, NULL, NULL), 0);
-		x[i] = (struct th){.ops = t.ops, .scq = scq, .ccq = ccq, .cqp = cqp, .sqp = sqp,
+		x[i] = (struct th){.ops = t.ops,
+				   .scq = scq,
+				   .ccq = ccq,
+				   .cqp = cqp,
+				   .sqp = sqp,
 				   .seed = 100u * (uint32_t)i};
 		x[i].loc = malloc(8192);
 		x[i].rem = malloc(8192);

@@ -47,9 +47,9 @@ static void post_recvs(struct fx *f, int n)
 static int post(struct fx *f, uint64_t id, uint32_t op)
 {
 	struct ferry_hal_rdma_sge s = op == FERRY_HAL_RDMA_OP_READ ? rt_sge(&f->back, 0, 64)
-								    : rt_sge(&f->src, 0, 64);
-	return rt_post1(&f->t, f->t.cqp, id, op, FERRY_HAL_RDMA_WR_F_SIGNALED, &s, 1,
-			f->rem.k.addr, f->rem.k.rkey);
+								   : rt_sge(&f->src, 0, 64);
+	return rt_post1(&f->t, f->t.cqp, id, op, FERRY_HAL_RDMA_WR_F_SIGNALED, &s, 1, f->rem.k.addr,
+			f->rem.k.rkey);
 }
 
 Test(mock_rdma_faults, fail_nth_send_write_read, .timeout = 30)
@@ -80,9 +80,12 @@ Test(mock_rdma_faults, fail_nth_send_write_read, .timeout = 30)
 		struct ferry_hal_rdma_sge s = ops[k] == FERRY_HAL_RDMA_OP_READ
 						      ? rt_sge(&f.back, 0, 64)
 						      : rt_sge(&f.src, 0, 64);
-		struct ferry_hal_rdma_wr w4 = {.wr_id = 4, .opcode = ops[k],
-					       .flags = FERRY_HAL_RDMA_WR_F_SIGNALED, .sge = &s,
-					       .nsge = 1, .rkey = f.rem.k.rkey,
+		struct ferry_hal_rdma_wr w4 = {.wr_id = 4,
+					       .opcode = ops[k],
+					       .flags = FERRY_HAL_RDMA_WR_F_SIGNALED,
+					       .sge = &s,
+					       .nsge = 1,
+					       .rkey = f.rem.k.rkey,
 					       .remote_addr = f.rem.k.addr};
 		struct ferry_hal_rdma_wr w3 = w4;
 		w3.wr_id = 3;

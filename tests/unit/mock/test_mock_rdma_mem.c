@@ -48,7 +48,8 @@ Test(mock_rdma_mem, reg_mem_through_nic_function, .timeout = 30)
 	uint8_t *hm = ferry_mock_host_ptr(h, 3 * PG, 6 * PG);
 	cr_assert_not_null(hm);
 	memset(hm, 0xca, 6 * PG);
-	cr_assert_eq(ferry_mock_host_iommu_map(h, (unsigned)nicf, 0x10000, 4 * PG, 4 * PG, RT_RW), 0);
+	cr_assert_eq(ferry_mock_host_iommu_map(h, (unsigned)nicf, 0x10000, 4 * PG, 4 * PG, RT_RW),
+		     0);
 	cr_assert_eq(ferry_mock_host_iommu_map(h, (unsigned)nicf, 0x20000, 20 * PG, PG,
 					       FERRY_MOCK_IOMMU_READ),
 		     0);
@@ -73,8 +74,7 @@ Test(mock_rdma_mem, reg_mem_through_nic_function, .timeout = 30)
 				       &m2),
 		     0);
 	t.ops->mr_dereg(m2);
-	cr_assert_eq(t.ops->mr_reg_mem(t.sd, domain_of(t.sd, "nvme"), 0x10000, PG, 0, &m2),
-		     -EXDEV);
+	cr_assert_eq(t.ops->mr_reg_mem(t.sd, domain_of(t.sd, "nvme"), 0x10000, PG, 0, &m2), -EXDEV);
 	cr_assert_eq(t.ops->mr_reg_mem(t.sd, ferry_memdomain_system(), 0x10000, PG, 0, &m2),
 		     -EXDEV);
 	cr_assert_eq(t.ops->mr_reg_mem(t.sd, domain_of(t.cd, "nic"), 0x10000, PG, 0, &m2), -EXDEV,
@@ -84,7 +84,8 @@ Test(mock_rdma_mem, reg_mem_through_nic_function, .timeout = 30)
 	struct rt_buf loc, back;
 	rt_buf(&t, t.cd, &loc, 4 * PG, 0, 11);
 	rt_buf(&t, t.cd, &back, 4 * PG, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE, 0);
-	struct ferry_hal_rdma_sge ws[2] = {rt_sge(&loc, 0, 5000), rt_sge(&loc, 5000, 4 * PG - 5000)};
+	struct ferry_hal_rdma_sge ws[2] = {rt_sge(&loc, 0, 5000),
+					   rt_sge(&loc, 5000, 4 * PG - 5000)};
 	cr_assert_eq(rt_post1(&t, t.cqp, 1, FERRY_HAL_RDMA_OP_WRITE, FERRY_HAL_RDMA_WR_F_SIGNALED,
 			      ws, 2, 0x10000, k.rkey),
 		     0);
@@ -159,15 +160,16 @@ Test(mock_rdma_mem, read_lands_in_host_memory, .timeout = 30)
 		*p8 = ferry_mock_host_ptr(h, 8 * PG, PG);
 	memset(p8, 0xcb, PG);
 	struct ferry_hal_rdma_mr *mr;
-	cr_assert_eq(t.ops->mr_reg_mem(t.cd, nic, 0, 2 * PG, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE, &mr),
+	cr_assert_eq(t.ops->mr_reg_mem(t.cd, nic, 0, 2 * PG, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE,
+				       &mr),
 		     0);
 	struct ferry_hal_rdma_mr_keys k;
 	t.ops->mr_keys(mr, &k);
 	struct rt_buf rem;
 	rt_buf(&t, t.sd, &rem, 2 * PG, RT_ALL, 21);
 	struct ferry_hal_rdma_sge s = {.addr = 100, .len = 2 * PG - 200, .lkey = k.lkey};
-	cr_assert_eq(rt_post1(&t, t.cqp, 1, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED, &s,
-			      1, rem.k.addr, rem.k.rkey),
+	cr_assert_eq(rt_post1(&t, t.cqp, 1, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED,
+			      &s, 1, rem.k.addr, rem.k.rkey),
 		     0);
 	rt_expect(rt_wc(&t, t.ccq), 1, FERRY_HAL_RDMA_OP_READ, 0);
 	cr_assert_eq(memcmp(p9 + 100, rem.p, PG - 100), 0);
@@ -176,8 +178,8 @@ Test(mock_rdma_mem, read_lands_in_host_memory, .timeout = 30)
 		cr_assert_eq(p8[i], 0xcb, "host page 8 (between) written at %zu", i);
 	/* The SEND source is host memory too; then the page goes away: -EIO locally. */
 	cr_assert_eq(ferry_mock_host_iommu_unmap(h, (unsigned)nicf, PG, PG), 0);
-	cr_assert_eq(rt_post1(&t, t.cqp, 2, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED, &s,
-			      1, rem.k.addr, rem.k.rkey),
+	cr_assert_eq(rt_post1(&t, t.cqp, 2, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED,
+			      &s, 1, rem.k.addr, rem.k.rkey),
 		     0);
 	rt_expect(rt_wc(&t, t.ccq), 2, 0, -EIO);
 	t.ops->mr_dereg(mr);
@@ -248,7 +250,8 @@ Test(mock_rdma_mem, export_local_and_map_gen, .timeout = 30)
 	iov.iov_base = (void *)(uintptr_t)(64ull << 20);
 	iov.iov_len = PG; /* outside the IOVA space */
 	cr_assert_eq(ferry_memdomain_export_local(&m, 0, b, &n), -EFAULT);
-	struct iovec two[2] = {{(void *)(uintptr_t)(PG + 16), 16}, {(void *)(uintptr_t)(PG + 100), 32}};
+	struct iovec two[2] = {{(void *)(uintptr_t)(PG + 16), 16},
+			       {(void *)(uintptr_t)(PG + 100), 32}};
 	struct ferry_mem m2 = {.domain = d, .iov = two, .iovcnt = 2};
 	n = 4;
 	cr_assert_eq(ferry_memdomain_export_local(&m2, 0, b, &n), 0);
@@ -330,7 +333,9 @@ static int child_target(int wfd)
 	if (ops->accept(req, &a, &pd, sizeof(pd), &qp))
 		return 15;
 	for (uint64_t i = 0; i < 4; i++) {
-		struct ferry_hal_rdma_sge s = {.addr = rk.addr + i * 256, .len = 256, .lkey = rk.lkey};
+		struct ferry_hal_rdma_sge s = {.addr = rk.addr + i * 256,
+					       .len = 256,
+					       .lkey = rk.lkey};
 		if (ops->post_recv(qp, i, &s, 1))
 			return 16;
 	}
@@ -359,8 +364,11 @@ static int child_target(int wfd)
 			break;
 		memcpy(tx, m, wc.byte_len);
 		tx[0]++;
-		struct ferry_hal_rdma_sge ts = {.addr = tk.addr, .len = wc.byte_len, .lkey = tk.lkey};
-		struct ferry_hal_rdma_sge s = {.addr = rk.addr + wc.wr_id * 256, .len = 256,
+		struct ferry_hal_rdma_sge ts = {.addr = tk.addr,
+						.len = wc.byte_len,
+						.lkey = tk.lkey};
+		struct ferry_hal_rdma_sge s = {.addr = rk.addr + wc.wr_id * 256,
+					       .len = 256,
 					       .lkey = rk.lkey};
 		struct ferry_hal_rdma_wr w = {.wr_id = 100,
 					      .opcode = FERRY_HAL_RDMA_OP_SEND,
@@ -419,14 +427,15 @@ Test(mock_rdma_mem, target_in_child_process, .timeout = 60)
 	rt_buf(&t, t.cd, &back, TGT_LEN, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE, 0);
 	rt_buf(&t, t.cd, &rx, 256, FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE, 0);
 	rt_buf(&t, t.cd, &tx, 256, 0, 3);
-	struct ferry_hal_rdma_sge ls[2] = {rt_sge(&loc, 0, 10000), rt_sge(&loc, 10000, TGT_LEN - 10000)};
-	cr_assert_eq(rt_post1(&t, t.cqp, 1, FERRY_HAL_RDMA_OP_WRITE, FERRY_HAL_RDMA_WR_F_SIGNALED, ls,
-			      2, pd.addr, pd.rkey),
+	struct ferry_hal_rdma_sge ls[2] = {rt_sge(&loc, 0, 10000),
+					   rt_sge(&loc, 10000, TGT_LEN - 10000)};
+	cr_assert_eq(rt_post1(&t, t.cqp, 1, FERRY_HAL_RDMA_OP_WRITE, FERRY_HAL_RDMA_WR_F_SIGNALED,
+			      ls, 2, pd.addr, pd.rkey),
 		     0);
 	rt_expect(rt_wc(&t, t.ccq), 1, FERRY_HAL_RDMA_OP_WRITE, 0);
 	struct ferry_hal_rdma_sge bs = rt_sge(&back, 0, TGT_LEN);
-	cr_assert_eq(rt_post1(&t, t.cqp, 2, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED, &bs,
-			      1, pd.addr, pd.rkey),
+	cr_assert_eq(rt_post1(&t, t.cqp, 2, FERRY_HAL_RDMA_OP_READ, FERRY_HAL_RDMA_WR_F_SIGNALED,
+			      &bs, 1, pd.addr, pd.rkey),
 		     0);
 	rt_expect(rt_wc(&t, t.ccq), 2, FERRY_HAL_RDMA_OP_READ, 0);
 	cr_assert_eq(memcmp(back.p, loc.p, TGT_LEN), 0);

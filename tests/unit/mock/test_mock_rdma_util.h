@@ -145,8 +145,9 @@ static inline void rt_no_wc(struct rt *t, struct ferry_hal_rdma_cq *cq, uint32_t
 	struct ferry_hal_rdma_wc wc;
 	uint64_t end = rt_now_ms() + ms;
 	while (rt_now_ms() < end) {
-		cr_assert_eq(t->ops->cq_poll(cq, &wc, 1), 0, "unexpected completion wr_id 0x%llx "
-							     "status %d",
+		cr_assert_eq(t->ops->cq_poll(cq, &wc, 1), 0,
+			     "unexpected completion wr_id 0x%llx "
+			     "status %d",
 			     (unsigned long long)wc.wr_id, wc.status);
 		struct ferry_hal_rdma_cq *other = cq == t->scq ? t->ccq : t->scq;
 		if (other)
@@ -157,8 +158,8 @@ static inline void rt_no_wc(struct rt *t, struct ferry_hal_rdma_cq *cq, uint32_t
 static inline void rt_expect(struct ferry_hal_rdma_wc wc, uint64_t wr_id, uint32_t opcode,
 			     int status)
 {
-	cr_assert_eq(wc.wr_id, wr_id, "wr_id 0x%llx, expected 0x%llx",
-		     (unsigned long long)wc.wr_id, (unsigned long long)wr_id);
+	cr_assert_eq(wc.wr_id, wr_id, "wr_id 0x%llx, expected 0x%llx", (unsigned long long)wc.wr_id,
+		     (unsigned long long)wr_id);
 	cr_assert_eq(wc.status, status, "wr 0x%llx: status %d, expected %d",
 		     (unsigned long long)wr_id, wc.status, status);
 	if (status == 0)
@@ -230,9 +231,9 @@ static inline struct ferry_hal_rdma_sge rt_sge(const struct rt_buf *b, size_t of
 	return (struct ferry_hal_rdma_sge){.addr = b->k.addr + off, .len = len, .lkey = b->k.lkey};
 }
 
-static inline int rt_post1(struct rt *t, struct ferry_hal_rdma_qp *qp, uint64_t wr_id,
-			   uint32_t op, uint32_t flags, const struct ferry_hal_rdma_sge *sge,
-			   uint32_t nsge, uint64_t raddr, uint32_t rkey)
+static inline int rt_post1(struct rt *t, struct ferry_hal_rdma_qp *qp, uint64_t wr_id, uint32_t op,
+			   uint32_t flags, const struct ferry_hal_rdma_sge *sge, uint32_t nsge,
+			   uint64_t raddr, uint32_t rkey)
 {
 	struct ferry_hal_rdma_wr wr = {.wr_id = wr_id,
 				       .opcode = op,

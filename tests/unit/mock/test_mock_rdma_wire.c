@@ -24,7 +24,17 @@ struct wmsg {
 	uint32_t rkey;
 	int32_t status;
 };
-enum { W_REQ = 1, W_REP, W_REJ, W_SEND, W_WRITE, W_READ, W_READ_RESP, W_ACK, W_NAK };
+enum {
+	W_REQ = 1,
+	W_REP,
+	W_REJ,
+	W_SEND,
+	W_WRITE,
+	W_READ,
+	W_READ_RESP,
+	W_ACK,
+	W_NAK
+};
 
 static int tcp_to(const char *addr)
 {

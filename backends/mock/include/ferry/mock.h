@@ -315,7 +315,7 @@ FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
  *   connection; the listener's get_request() returns it; accept() answers with private data
  *   (the passive QP is established at once), reject() with private data (the active side's
  *   qp_state() is -ECONNREFUSED and gives it). Nothing listening: -ECONNREFUSED; no answer
- *   within connect()'s timeout: -ETIMEDOUT; a peer that closes or destroys its QP:
+ *   within connect()'s timeout (0: 3 s): -ETIMEDOUT; a peer that closes or destroys its QP:
  *   -ECONNRESET and every outstanding work request flushes (-ECANCELED).
  * - SEND consumes the peer's next posted receive (a message larger than it: the receive
  *   completes -EMSGSIZE, the sender's request -EREMOTEIO, both QPs go to the error state). No
@@ -353,7 +353,7 @@ FERRY_API int ferry_mock_nic_get_faults(struct ferry_device *dev,
 /** Fault model of the RDMA NIC (ferry_mock_rdma_set_faults()), per device: the counts of the
  *  nth knobs are over every QP of the device (in posting order) and start at the call. */
 struct ferry_mock_rdma_faults {
-	size_t size;             /**< sizeof(struct ferry_mock_rdma_faults) */
+	size_t size; /**< sizeof(struct ferry_mock_rdma_faults) */
 	/** With @p fail_nth: the kind of work request to fail (enum ferry_hal_rdma_opcode:
 	 *  SEND, WRITE, READ, or RECV for receives). */
 	uint32_t fail_opcode;
@@ -375,7 +375,7 @@ struct ferry_mock_rdma_faults {
 	/** Per send work request posted: it fails with -EIO with this probability per million,
 	 *  drawn from @p seed and the request's number (deterministic). */
 	uint32_t error_ppm;
-	uint64_t seed;           /**< seed of @p error_ppm's draws */
+	uint64_t seed; /**< seed of @p error_ppm's draws */
 };
 
 /**
