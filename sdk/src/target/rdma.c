@@ -40,7 +40,8 @@
 #define RDMA_WC 64u
 #define RDMA_IDLE_US 200u
 #define RDMA_BUDGET 64u
-#define RDMA_MAX_RD 16u /* RDMA READs a QP has outstanding as initiator, at most */
+#define RDMA_MAX_RD 16u  /* RDMA READs a QP has outstanding as initiator, at most */
+#define RDMA_MAX_SGE 16u /* SGEs of one RDMA READ / WRITE, at most */
 
 enum {
 	WR_RECV = 1,
@@ -121,9 +122,10 @@ struct rdma_conn {
 	struct ferry_hal_rdma_wr *wr;           /* scratch: [maxwr] */
 	struct ferry_hal_rdma_sge *sge;         /* scratch: [maxwr] */
 	uint32_t maxwr;
-	uint8_t *cids; /* bitmap of command ids in use */
-	uint32_t busy; /* requests not free */
-	uint32_t held; /* data buffers held */
+	uint32_t max_sge; /* SGEs of one RDMA READ / WRITE */
+	uint8_t *cids;    /* bitmap of command ids in use */
+	uint32_t busy;    /* requests not free */
+	uint32_t held;    /* data buffers held */
 	int closed, fini;
 	struct ferry_rdma_conn_stats st;
 	struct rdma_conn *next, *prev;
@@ -293,10 +295,11 @@ static void req_free(struct rdma_req *r)
 
 /*
  * The piece of @p r's transfer at byte @p off: one keyed descriptor's part inside one data
- * buffer. Fills @p sge (local) and the remote address/key; returns its length.
+ * buffer. Fills @p sge (local) and the remote address/key; returns its length, and in
+ * @p desc_end whether it ends its descriptor.
  */
 static uint32_t piece(const struct rdma_req *r, uint32_t off, struct ferry_hal_rdma_sge *sge,
-		      uint64_t *raddr, uint32_t *rkey)
+		      uint64_t *raddr, uint32_t *rkey, int *desc_end)
 {
 	uint32_t base = 0, d = 0;
 	while (d < r->sgl.ndesc && off >= base + r->sgl.desc[d].len)
@@ -310,22 +313,60 @@ static uint32_t piece(const struct rdma_req *r, uint32_t off, struct ferry_hal_r
 	sge->lkey = r->conn->pg->lkey;
 	*raddr = k->addr + in_desc;
 	*rkey = k->key;
+	*desc_end = in_desc + len == k->len;
 	return len;
+}
+
+/*
+ * One RDMA READ / WRITE of @p r from byte @p off: the pieces of one descriptor (contiguous at
+ * the host), up to the QP's SGEs, gathered from / scattered into the data buffers. Fills
+ * @p w's remote address, key, sge and nsge (@p sge: room for max_sge entries); returns the
+ * bytes it moves.
+ */
+static uint32_t wr_fill(const struct rdma_req *r, uint32_t off, struct ferry_hal_rdma_wr *w,
+			struct ferry_hal_rdma_sge *sge)
+{
+	uint32_t max = r->conn->max_sge, n = 0, bytes = 0;
+	int end = 0;
+	while (n < max && off + bytes < r->len && !end) {
+		uint64_t ra;
+		uint32_t rk;
+		bytes += piece(r, off + bytes, &sge[n], &ra, &rk, &end);
+		if (n == 0) {
+			w->remote_addr = ra;
+			w->rkey = rk;
+		}
+		n++;
+	}
+	w->sge = sge;
+	w->nsge = n;
+	return bytes;
+}
+
+/* Work requests @p r's data takes (READs of a write, WRITEs of a read). */
+static uint32_t wr_count(const struct rdma_req *r)
+{
+	struct ferry_hal_rdma_sge sge[RDMA_MAX_SGE];
+	struct ferry_hal_rdma_wr w;
+	uint32_t n = 0;
+	for (uint32_t off = 0; off < r->len; n++)
+		off += wr_fill(r, off, &w, sge);
+	return n;
 }
 
 /* Posts what room allows of @p r's RDMA READs. Returns 1 when all are posted. */
 static int post_reads(struct rdma_req *r)
 {
 	struct rdma_conn *c = r->conn;
-	uint32_t n = 0;
-	while (r->rd_next < r->len && n < c->maxwr && c->sq_free > n && c->rd_out + n < c->ird) {
+	uint32_t n = 0, si = 0;
+	while (r->rd_next < r->len && si + c->max_sge <= c->maxwr && c->sq_free > n &&
+	       c->rd_out + n < c->ird) {
 		struct ferry_hal_rdma_wr *w = &c->wr[n];
-		uint32_t l = piece(r, r->rd_next, &c->sge[n], &w->remote_addr, &w->rkey);
+		uint32_t l = wr_fill(r, r->rd_next, w, &c->sge[si]);
+		si += w->nsge;
 		w->wr_id = WRID(WR_READ, r->idx);
 		w->opcode = FERRY_HAL_RDMA_OP_READ;
 		w->flags = FERRY_HAL_RDMA_WR_F_SIGNALED;
-		w->sge = &c->sge[n];
-		w->nsge = 1;
 		w->next = NULL;
 		if (n)
 			c->wr[n - 1].next = w;
@@ -353,16 +394,15 @@ static int post_tx(struct rdma_req *r)
 	struct rdma_conn *c = r->conn;
 	if (c->sq_free < r->tx_wrs)
 		return 0;
-	uint32_t n = 0;
+	uint32_t n = 0, si = 0;
 	if (r->tx_wrs > 1) {
 		for (uint32_t off = 0; off < r->len;) {
 			struct ferry_hal_rdma_wr *w = &c->wr[n];
-			uint32_t l = piece(r, off, &c->sge[n], &w->remote_addr, &w->rkey);
+			uint32_t l = wr_fill(r, off, w, &c->sge[si]);
+			si += w->nsge;
 			w->wr_id = WRID(WR_WRITE, r->idx);
 			w->opcode = FERRY_HAL_RDMA_OP_WRITE;
 			w->flags = 0;
-			w->sge = &c->sge[n];
-			w->nsge = 1;
 			w->next = &c->wr[n + 1];
 			off += l;
 			c->st.write_bytes += l;
@@ -371,16 +411,16 @@ static int post_tx(struct rdma_req *r)
 		c->st.writes += n;
 	}
 	struct ferry_hal_rdma_wr *s = &c->wr[n];
-	c->sge[n].addr = (uint64_t)(uintptr_t)(c->mem + (size_t)c->depth * c->rsz +
-					       (size_t)r->idx * sizeof(struct ferry_nvme_cqe));
-	c->sge[n].len = sizeof(struct ferry_nvme_cqe);
-	c->sge[n].lkey = c->lkey;
+	c->sge[si].addr = (uint64_t)(uintptr_t)(c->mem + (size_t)c->depth * c->rsz +
+						(size_t)r->idx * sizeof(struct ferry_nvme_cqe));
+	c->sge[si].len = sizeof(struct ferry_nvme_cqe);
+	c->sge[si].lkey = c->lkey;
 	s->wr_id = WRID(WR_SEND, r->idx);
 	s->opcode = FERRY_HAL_RDMA_OP_SEND;
 	s->flags = FERRY_HAL_RDMA_WR_F_SIGNALED;
 	if (c->tr->info.max_inline >= sizeof(struct ferry_nvme_cqe))
 		s->flags |= FERRY_HAL_RDMA_WR_F_INLINE;
-	s->sge = &c->sge[n];
+	s->sge = &c->sge[si];
 	s->nsge = 1;
 	s->rkey = 0;
 	s->remote_addr = 0;
@@ -459,13 +499,8 @@ static void req_complete(struct rdma_req *r, const struct ferry_nvme_cqe *cqe)
 	rsp->sqid = c->qp.qid;
 	uint16_t status = (uint16_t)(cqe->status >> 1);
 	uint32_t nw = 0;
-	if (r->dir == 2 && r->len && status == 0 && r->sgl.kind == FERRY_NVMF_RDMA_SGL_KEYED) {
-		struct ferry_hal_rdma_sge sge;
-		uint64_t ra;
-		uint32_t rk;
-		for (uint32_t off = 0; off < r->len; nw++)
-			off += piece(r, off, &sge, &ra, &rk);
-	}
+	if (r->dir == 2 && r->len && status == 0 && r->sgl.kind == FERRY_NVMF_RDMA_SGL_KEYED)
+		nw = wr_count(r);
 	r->tx_wrs = nw + 1;
 	r->state = REQ_WAIT_TX;
 	if (c->q_head || !post_tx(r)) {
@@ -904,6 +939,7 @@ static struct rdma_conn *conn_alloc(struct rdma_tr *tr, const struct ferry_nvmf_
 	c->rsz = RDMA_SQE + c->icd;
 	c->ird = FERRY_MAX(1u, FERRY_MIN(tr->info.max_qp_rd_atom, RDMA_MAX_RD));
 	c->maxwr = tr->segs + FERRY_NVMF_RDMA_SGL_MAX + 2;
+	c->max_sge = FERRY_MAX(1u, FERRY_MIN(tr->info.max_sge, RDMA_MAX_SGE));
 	/* Responses of every request at once plus one command's WRs, within the device's. */
 	c->sq = FERRY_MIN(tr->info.max_qp_wr, FERRY_MAX(c->nreqs + c->maxwr, 64u));
 	c->sq_free = c->sq;
@@ -983,7 +1019,7 @@ static void conn_accept(void *arg)
 		.cq = pg->cq,
 		.max_send_wr = c->sq,
 		.max_recv_wr = c->depth,
-		.max_send_sge = 1,
+		.max_send_sge = c->max_sge,
 		.max_recv_sge = 1,
 		.max_inline = tr->info.max_inline >= sizeof(struct ferry_nvme_cqe)
 				      ? (uint32_t)sizeof(struct ferry_nvme_cqe)

@@ -155,41 +155,68 @@ static void sum_cb(void *ctx, const struct ferry_rdma_conn_stats *st)
 		*s = *st;
 }
 
+/* The 16 descriptors of 8 KiB, in reverse order, that name [0, 128 KiB) of the data area at
+ * @p base: 16 RDMA READs / WRITEs (one per descriptor, one buffer each). */
+static void kd16(struct rh_host *q, uint32_t base, struct ferry_nvmf_rdma_kdesc *d)
+{
+	for (int i = 0; i < 16; i++)
+		d[i] = rh_kd(q, base + (uint32_t)(15 - i) * 8192, 8192);
+}
+
 Test(rdma_transport, max_size_transfers)
 {
-	/* 128 KiB: 16 buffers, 16 RDMA READs / WRITEs, past the initiator depth of 16 with the
-	 * other requests queued behind. */
+	/* 128 KiB writes and reads: one descriptor is one RDMA READ / WRITE of 16 SGEs (the 16
+	 * buffers); 16 descriptors are 16 work requests, and four such writes at once need more
+	 * RDMA READs than the QP's initiator depth of 16: the later ones wait for slots. */
 	struct rh_host a, q;
 	io_pair(&a, &q);
 	uint8_t *src = rh_data(&q, 0);
 	rh_pattern(src, 131072, 3);
+	uint8_t rev[131072];
+	for (int i = 0; i < 16; i++)
+		memcpy(rev + i * 8192, src + (15 - i) * 8192, 8192);
 	struct ferry_nvme_sqe s[4];
 	for (int i = 0; i < 4; i++) {
 		rh_rw(&s[i], q.cid++, 1, (uint64_t)i * 256, 256);
-		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 131072);
-		uint8_t icd[16];
-		uint32_t used = rh_sgl_keyed(&s[i], icd, sizeof(icd), &k, 1);
+		uint8_t icd[16 * 16];
+		uint32_t used;
+		if (i < 2) {
+			struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 131072);
+			used = rh_sgl_keyed(&s[i], icd, sizeof(icd), &k, 1);
+		} else {
+			struct ferry_nvmf_rdma_kdesc d[16];
+			kd16(&q, 0, d);
+			used = rh_sgl_keyed(&s[i], icd, sizeof(icd), d, 16);
+		}
 		rh_send(&q, &s[i], icd, used);
 	}
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(rh_wait(&q, s[i].cid, NULL), 0);
+	/* read back: writes 0 and 1 as they are, 2 and 3 (gathered in reverse) reversed */
 	for (int i = 0; i < 4; i++) {
 		memset(rh_data(&q, 262144), 0, 131072);
 		cr_assert_eq(read_keyed(&q, 262144, (uint64_t)i * 256, 256), 0);
-		cr_assert_eq(memcmp(rh_data(&q, 262144), src, 131072), 0, "write %d differs", i);
+		cr_assert_eq(memcmp(rh_data(&q, 262144), i < 2 ? src : rev, 131072), 0,
+			     "write %d differs", i);
 	}
-	/* One descriptor over 8 KiB buffers: 16 RDMA READs per write, 16 WRITEs per read; the
-	 * second write found the 16 READ slots of the QP taken and waited. */
+	/* and a read scattered through 16 descriptors puts it back in order */
+	memset(rh_data(&q, 262144), 0, 131072);
+	struct ferry_nvme_sqe r;
+	rh_rw(&r, q.cid++, 0, 512, 256);
+	struct ferry_nvmf_rdma_kdesc d[16];
+	kd16(&q, 262144, d);
+	cr_assert_eq(rh_cmd_keyed(&q, &r, d, 16, NULL), 0);
+	cr_assert_eq(memcmp(rh_data(&q, 262144), src, 131072), 0, "16-descriptor read");
 	struct ferry_rdma_conn_stats st = {0};
 	cr_assert_eq(ferry_rdma_transport_get_stats(RT.t, sum_cb, &st), 2);
-	cr_assert_eq(st.reads, 64);
-	cr_assert_eq(st.writes, 64);
+	cr_assert_eq(st.reads, 1 + 1 + 16 + 16);
+	cr_assert_eq(st.writes, 4 + 16);
 	cr_assert_eq(st.read_bytes, 4u * 131072u);
-	cr_assert_eq(st.write_bytes, 4u * 131072u);
-	cr_assert_eq(st.keyed_cmds, 8);
+	cr_assert_eq(st.write_bytes, 5u * 131072u);
+	cr_assert_eq(st.keyed_cmds, 9);
 	cr_assert_eq(st.icd_cmds, 1, "the I/O Connect");
-	cr_assert_eq(st.sends, 9);
-	cr_assert_geq(st.ird_waits, 1, "RDMA READs past the initiator depth were posted");
+	cr_assert_eq(st.sends, 10);
+	cr_assert_geq(st.ird_waits, 1, "more RDMA READs than the initiator depth were posted");
 	cr_assert_eq(st.wc_errors, 0);
 	rh_free(&q);
 	rh_free(&a);
@@ -315,8 +342,8 @@ Test(rdma_transport, poll_groups)
 
 Test(rdma_transport, deep_reads_wait_for_send_queue_room)
 {
-	/* 64 reads of 128 KiB at once on a 64-entry queue: 17 work requests each (16 WRITEs and
-	 * the SEND) are more than the QP's send queue holds, so responses wait for room (counted)
+	/* 64 reads of 128 KiB at once on a 64-entry queue, 16 descriptors each: 17 work requests
+	 * each (16 WRITEs and the SEND) are more than the QP's send queue holds, so responses wait for room (counted)
 	 * and every byte still arrives. Buffers for 32 of them at once (a quarter of the pool
 	 * per connection). */
 	rh_tgt_down();
@@ -329,17 +356,22 @@ Test(rdma_transport, deep_reads_wait_for_send_queue_room)
 	for (uint32_t i = 0; i < 64; i++) {
 		struct ferry_nvme_sqe s;
 		rh_rw(&s, (uint16_t)(500 + i), 0, 0, 256);
-		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 131072 * (1 + i % 7), 131072);
-		uint8_t icd[16];
-		uint32_t u = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		struct ferry_nvmf_rdma_kdesc d[16];
+		kd16(&q, 131072 * (1 + i % 7), d);
+		uint8_t icd[16 * 16];
+		uint32_t u = rh_sgl_keyed(&s, icd, sizeof(icd), d, 16);
 		rh_send(&q, &s, icd, u);
 	}
 	RH_UNTIL(&q, q.q.n == 64 || q.err);
 	cr_assert_eq(q.q.n, 64, "responses: %u (host error %d)", q.q.n, q.err);
 	for (uint32_t i = 0; i < 64; i++)
 		cr_assert_eq(q.q.e[i].status >> 1, 0);
+	/* kd16() names the data area's 8 KiB pieces in reverse order */
 	for (uint32_t i = 1; i < 8; i++)
-		cr_assert_eq(memcmp(rh_data(&q, 131072 * i), src, 131072), 0, "region %u", i);
+		for (uint32_t p = 0; p < 16; p++)
+			cr_assert_eq(memcmp(rh_data(&q, 131072 * i + (15 - p) * 8192),
+					    src + p * 8192, 8192),
+				     0, "region %u piece %u", i, p);
 	struct ferry_rdma_conn_stats st = {0};
 	cr_assert_eq(ferry_rdma_transport_get_stats(RT.t, sum_cb, &st), 2);
 	cr_assert_geq(st.sq_waits, 1, "the send queue never filled");
