@@ -1,14 +1,17 @@
 /*
- * ferry-nvmf-io: connect the nvmf bdev (NVMe-oF/TCP initiator) to a controller, run a verified
- * random workload, read everything written back, and print IOPS, MiB/s, errors and the
- * bdev's counters. Every written unit holds a pattern derived from its number and a
+ * ferry-nvmf-io: connect the nvmf bdev (NVMe-oF initiator, TCP or RDMA) to a controller, run a
+ * verified random workload, read everything written back, and print IOPS, MiB/s, errors and
+ * the bdev's counters. Every written unit holds a pattern derived from its number and a
  * generation count, so each read is checked against what the last completed write put there.
  * No two I/Os to the same unit are in flight at once.
  *
- * Usage: ferry-nvmf-io -a ADDR:PORT -n SUBNQN [--hostnqn NQN] [-q NUM_IO_QUEUES]
+ * Usage: ferry-nvmf-io -a ADDR:PORT -n SUBNQN [-t tcp|rdma] [--nic NAME[:ARGS]]
+ *                      [--hostnqn NQN] [-q NUM_IO_QUEUES]
  *                      [-d QUEUE_DEPTH] [-g] [-G] [--ios N] [--bs BYTES]
  *                      [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]
  *                      [--region BYTES] [--nsid N]
+ *   -t rdma connects over NVMe-oF/RDMA through the device --nic names (default "rxe"; "mock"
+ *   or "mock:ARGS" for the mock RDMA NIC); -t tcp (the default) opens its own sockets.
  *   -g header digest, -G data digest. The workload keeps QUEUE_DEPTH x NUM_IO_QUEUES I/Os in
  *   flight (at most 256) over the first --region bytes of the namespace (default 256 MiB).
  * Exits 0 only if every I/O succeeded and every byte read matched.
@@ -22,6 +25,7 @@
 #include <time.h>
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
+#include <ferry/device.h>
 #include <ferry/log.h>
 
 #define MAX_INFLIGHT 256
@@ -210,7 +214,8 @@ static int next_seq(int *w, uint64_t *u, void *arg)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ferry-nvmf-io -a ADDR:PORT -n SUBNQN [--hostnqn NQN] [-q NUM_IO_QUEUES]\n"
+		"usage: ferry-nvmf-io -a ADDR:PORT -n SUBNQN [-t tcp|rdma] [--nic NAME[:ARGS]]\n"
+		"       [--hostnqn NQN] [-q NUM_IO_QUEUES]\n"
 		"       [-d QUEUE_DEPTH] [-g] [-G] [--ios N] [--bs BYTES]\n"
 		"       [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]\n"
 		"       [--region BYTES] [--nsid N]\n");
@@ -223,16 +228,23 @@ int main(int argc, char **argv)
 	uint32_t bs = 4096, secs = 0;
 	int mode = 0;
 	static const struct option lo[] = {
-		{"hostnqn", required_argument, NULL, 'H'}, {"ios", required_argument, NULL, 'i'},
-		{"bs", required_argument, NULL, 'b'},      {"rw", required_argument, NULL, 'r'},
-		{"seed", required_argument, NULL, 's'},    {"time", required_argument, NULL, 't'},
-		{"region", required_argument, NULL, 'R'},  {"nsid", required_argument, NULL, 'N'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"hostnqn", required_argument, NULL, 'H'},
+		{"ios", required_argument, NULL, 'i'},
+		{"bs", required_argument, NULL, 'b'},
+		{"rw", required_argument, NULL, 'r'},
+		{"seed", required_argument, NULL, 's'},
+		{"time", required_argument, NULL, 'S'},
+		{"nic", required_argument, NULL, 'C'},
+		{"region", required_argument, NULL, 'R'},
+		{"nsid", required_argument, NULL, 'N'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	o.size = sizeof(o);
 	o.name = "nvmf0";
 	int c;
-	while ((c = getopt_long(argc, argv, "a:n:q:d:gGh", lo, NULL)) != -1) {
+	const char *nic = NULL;
+	while ((c = getopt_long(argc, argv, "a:n:t:q:d:gGh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			o.addr = optarg;
@@ -264,8 +276,18 @@ int main(int argc, char **argv)
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
 			break;
-		case 't':
+		case 'S':
 			secs = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			if (strcmp(optarg, "tcp") && strcmp(optarg, "rdma")) {
+				usage();
+				return 2;
+			}
+			o.trtype = optarg;
+			break;
+		case 'C':
+			nic = optarg;
 			break;
 		case 'R':
 			region = strtoull(optarg, NULL, 0);
@@ -294,17 +316,43 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	int rdma = o.trtype && !strcmp(o.trtype, "rdma");
+	if (nic && !rdma) {
+		fprintf(stderr, "--nic is for -t rdma (tcp opens its own sockets)\n");
+		return 2;
+	}
+	struct ferry_device *dev = NULL;
+	if (rdma) {
+		/* --nic NAME[:ARGS]: the backend and its device arguments */
+		char name[32];
+		const char *spec = nic ? nic : "rxe", *colon = strchr(spec, ':');
+		size_t nl = colon ? (size_t)(colon - spec) : strlen(spec);
+		if (nl == 0 || nl >= sizeof(name)) {
+			fprintf(stderr, "--nic NAME[:ARGS]: %s\n", spec);
+			return 2;
+		}
+		memcpy(name, spec, nl);
+		name[nl] = '\0';
+		if (ferry_device_open(name, colon ? colon + 1 : "", &dev)) {
+			fprintf(stderr, "cannot open the RDMA device %s: %s\n", spec,
+				ferry_last_error());
+			return 1;
+		}
+		o.nic = dev;
+	}
 	o.retry_count = 3;
 	int rc = ferry_bdev_nvmf_create(&o, &g.bdev);
 	if (rc) {
 		fprintf(stderr, "cannot connect to %s (%s): %s\n", o.addr, o.subnqn,
 			ferry_last_error());
+		ferry_device_close(dev);
 		return 1;
 	}
 	uint32_t lbs = ferry_bdev_get_block_size(g.bdev);
 	if (bs < lbs || bs % lbs || bs % 8) {
 		fprintf(stderr, "--bs %u must be a multiple of the block size %u\n", bs, lbs);
 		ferry_bdev_destroy(g.bdev);
+		ferry_device_close(dev);
 		return 2;
 	}
 	g.bs = bs;
@@ -371,6 +419,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)s.reconnects, (unsigned long long)s.retries,
 	       (unsigned long long)s.protocol_errors);
 	ferry_bdev_destroy(g.bdev);
+	ferry_device_close(dev);
 	for (uint32_t i = 0; i < inflight; i++)
 		free(reqs[i].buf);
 	free(reqs);
