@@ -22,7 +22,9 @@
  *
  * Lifetime: a cached registration may be evicted (deregistered) by a later call once
  * max_regions others are newer; the segments of one call are never evicted by that call. The
- * caller sizes max_regions for the I/Os it has in flight.
+ * caller sizes max_regions for the I/Os it has in flight. A domain whose memory the map
+ * registered must outlive the map (its generation is read at every call): destroy the map
+ * before the domain.
  */
 #include <errno.h>
 #include <inttypes.h>
