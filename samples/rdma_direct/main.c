@@ -21,8 +21,9 @@
  *   crypto+dif    namespace 2 (4096 + 8 bytes of PI), AES-XTS-128 on PI type 1: each I/O is
  *                 staged through one local registered buffer that one fused operation fills
  * Per pass it prints the initiator's per-path counters (rdma_direct_ios, rdma_staged_ios,
- * rdma_fused_ios, staged_bytes, rdma_direct_bytes), the firmware's data-path figures and the
- * NIC's own counters; the target prints its connection counters when it exits.
+ * rdma_fused_ios, staged_bytes, rdma_direct_bytes: the bytes the NIC moved straight from/to
+ * the I/Os' memory) and the firmware's data-path figures; the target prints its connection
+ * counters when it exits (its RDMA READ / WRITE work requests and bytes).
  *
  *   rdma_direct [--nic mock|rxe] [--addr A.B.C.D:PORT] [--pass plain|crypto|both]
  *               [--ios N] [--blocks N] [--timeout S] [--target-args ARGS] [--no-direct]
@@ -52,9 +53,6 @@
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
 #include <ferry/ferry.h>
-#include <ferry/hal/backend.h>
-#include <ferry/hal/nic.h>
-#include <ferry/hal/rdma.h>
 #include "ep_stack.h"
 
 #define SUBNQN "nqn.2026-12.io.ferry:rdma-direct"
@@ -163,16 +161,6 @@ static pid_t start_target(const char *addr, const char *nic, uint64_t blocks, co
 	return -ETIMEDOUT;
 }
 
-/* The RDMA counters of @p dev's NIC (zeros when it has none). */
-static void nic_stats(struct ferry_device *dev, struct ferry_hal_rdma_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	const struct ferry_hal_backend *be = ferry_hal_dev_get_backend(dev);
-	const struct ferry_hal_rdma_ops *r = be && be->nic ? be->nic->rdma : NULL;
-	if (r && r->rdma_stats)
-		(void)r->rdma_stats(dev, st);
-}
-
 struct pass {
 	const char *name;
 	uint32_t nsid;
@@ -182,7 +170,7 @@ struct pass {
 /* One pass: the stack on a fresh mock device, the host's workload, the counters, the checks.
  * @return 0 verified (and, plain, no SoC byte); 1 otherwise. */
 static int run_pass(const struct pass *p, const char *nic_name, const char *addr, const char *host,
-		    uint64_t ios, double timeout, int no_direct)
+		    uint64_t ios, double timeout, int no_direct, pid_t tgt)
 {
 	int rc = 1, mock = !strcmp(nic_name, "mock");
 	struct ferry_device *dev = NULL, *nic = NULL;
@@ -254,10 +242,8 @@ static int run_pass(const struct pass *p, const char *nic_name, const char *addr
 			 "--ios",      nios,   "--verify", "--format", NULL};
 	struct ep_counters before, after;
 	struct ferry_bdev_nvmf_stats nb = {.size = sizeof(nb)}, na = {.size = sizeof(na)};
-	struct ferry_hal_rdma_stats r0, r1;
 	ep_stack_snap(s, &before);
 	ferry_bdev_nvmf_get_stats(nvmf, &nb);
-	nic_stats(nic, &r0);
 	pid_t pid = ep_stack_spawn_host(s, host, hargs);
 	if (pid < 0) {
 		fprintf(stderr, "rdma_direct: starting the host failed: %s\n", strerror(-pid));
@@ -269,7 +255,6 @@ static int run_pass(const struct pass *p, const char *nic_name, const char *addr
 		goto out;
 	ep_stack_snap(s, &after);
 	ferry_bdev_nvmf_get_stats(nvmf, &na);
-	nic_stats(nic, &r1);
 	int hrc = WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
 	printf("firmware: host exited with %d\n", hrc);
 	ep_stack_report(&before, &after, ep_host_dptr_bytes(hargs + 2), !p->crypto);
@@ -294,18 +279,6 @@ static int run_pass(const struct pass *p, const char *nic_name, const char *addr
 	printf("  rdma_icd_writes %llu, rdma_wc_errors %llu, io_errors %llu, connection losses "
 	       "%llu\n",
 	       D(rdma_icd_writes), D(rdma_wc_errors), D(io_errors), D(connection_losses));
-	printf("NIC %s: sends %llu (%llu bytes), recvs %llu (%llu bytes), RDMA writes %llu "
-	       "(%llu bytes), reads %llu (%llu bytes), registrations %llu, errors %llu\n",
-	       ferry_device_get_name(nic), (unsigned long long)(r1.sends - r0.sends),
-	       (unsigned long long)(r1.send_bytes - r0.send_bytes),
-	       (unsigned long long)(r1.recvs - r0.recvs),
-	       (unsigned long long)(r1.recv_bytes - r0.recv_bytes),
-	       (unsigned long long)(r1.writes - r0.writes),
-	       (unsigned long long)(r1.write_bytes - r0.write_bytes),
-	       (unsigned long long)(r1.reads - r0.reads),
-	       (unsigned long long)(r1.read_bytes - r0.read_bytes),
-	       (unsigned long long)(r1.mr_regs - r0.mr_regs),
-	       (unsigned long long)(r1.wc_errors - r0.wc_errors));
 	double soc = f.soc_bytes_copied * f.ios + (double)D(staged_bytes);
 	printf("SoC bytes (%s): %.0f (%.3f per I/O: firmware copies/bounces %.0f + initiator "
 	       "staging %llu)\n",
@@ -338,6 +311,11 @@ static int run_pass(const struct pass *p, const char *nic_name, const char *addr
 	printf("pass %s: %s\n", p->name, rc ? "FAILED" : "ok");
 out:
 	fflush(stdout);
+	if (nvmf) {
+		/* The target's per-connection counters while the connections still exist. */
+		kill(tgt, SIGUSR1);
+		usleep(300000);
+	}
 	ep_stack_destroy(s);
 	ferry_bdev_destroy(nvmf);
 	if (nic && nic != dev)
@@ -416,7 +394,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(passes) / sizeof(passes[0]); i++) {
 		if (strcmp(which, "both") && strcmp(which, i ? "crypto" : "plain"))
 			continue;
-		rc |= run_pass(&passes[i], nic, addr, host, ios, timeout, no_direct);
+		rc |= run_pass(&passes[i], nic, addr, host, ios, timeout, no_direct, tgt);
 	}
 	fflush(stdout);
 	kill(tgt, SIGTERM);
