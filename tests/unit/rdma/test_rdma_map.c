@@ -7,7 +7,7 @@
  * into several segments with the right addresses and keys, the generation change that
  * deregisters exactly the ranges no longer mapped (at poll and at the next map_mem),
  * untranslatable and unregistrable memory (-EFAULT / -EXDEV, refused, the reason text),
- * -ENOBUFS sizing, LRU eviction, concurrent use from threads, destroy, bad arguments.
+ * -ENOBUFS sizing, the device's region size limit, LRU eviction, concurrent use from threads, destroy, bad arguments.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,7 +34,7 @@ struct fdom {
 	uint8_t *local[NPG];  /* export_local: the page's backing */
 	uint64_t target[NPG]; /* translate: the page's address in the target domain */
 	uint64_t gen;
-	int translate_calls, export_calls;
+	int translate_calls, export_calls, last_write;
 };
 
 static uint8_t backing[NPG * 4][PG] __attribute__((aligned(4096)));
@@ -119,6 +119,7 @@ static int f_export(struct ferry_memdomain *domain, void *ctx, const struct iove
 {
 	struct fdom *f = ferry_memdomain_get_ctx(domain);
 	f->export_calls++;
+	f->last_write = write;
 	uint64_t a[64], l[64];
 	uint32_t k;
 	int rc = fdom_walk(f, iov, iovcnt, x_local, a, l, *n < 64 ? *n : 64, &k);
@@ -177,7 +178,8 @@ struct ferry_hal_rdma_mr {
 #define MAXMR 1024
 static struct ferry_hal_rdma_mr mrs[MAXMR];
 static int nmr, nlive, ndereg, dereg_ids[MAXMR];
-static int reg_mem_fault; /* mr_reg_mem returns -EFAULT */
+static int reg_mem_fault;                 /* mr_reg_mem returns -EFAULT */
+static uint64_t fake_max_mr = 1ull << 32; /* the device's max_mr_size */
 
 static int r_query(struct ferry_device *dev, struct ferry_hal_rdma_info *info)
 {
@@ -186,7 +188,7 @@ static int r_query(struct ferry_device *dev, struct ferry_hal_rdma_info *info)
 	info->max_sge = 4;
 	info->max_qp_wr = 64;
 	info->max_cqe = 256;
-	info->max_mr_size = 1ull << 32;
+	info->max_mr_size = fake_max_mr;
 	info->ndomains = 1;
 	info->domains[0] = nic.d;
 	return 0;
@@ -830,4 +832,29 @@ Test(rdma_map, concurrent_threads)
 	cr_assert_leq(s.regions, 4);
 	cr_assert_eq(s.regions, (uint64_t)nlive);
 	cr_assert_eq(s.registrations - s.invalidations, s.regions);
+}
+
+Test(rdma_map, region_size_limit_splits_and_export_asks_for_write)
+{
+	ferry_rdma_map_destroy(map);
+	fake_max_mr = 2 * PG;
+	struct ferry_rdma_map_opts o = {.size = sizeof(o), .dev = dev};
+	cr_assert_eq(ferry_rdma_map_create(&o, &map), 0);
+	static uint8_t b[5 * PG];
+	struct ferry_rdma_seg seg[4];
+	uint32_t n = 4;
+	cr_assert_eq(map1(NULL, (uintptr_t)b, sizeof(b), NULL, RR, seg, &n), 0);
+	cr_assert_eq(n, 3);
+	seg_is(&seg[0], (uintptr_t)b, 2 * PG, 0);
+	seg_is(&seg[1], (uintptr_t)b + 2 * PG, 2 * PG, 1);
+	seg_is(&seg[2], (uintptr_t)b + 4 * PG, PG, 2);
+	for (int i = 0; i < 3; i++)
+		cr_assert_leq(mrs[i].len, 2 * PG);
+	/* A destination's export is checked for write, a source's for read only. */
+	n = 4;
+	cr_assert_eq(map1(host.d, HOST_BASE, PG, NULL, RW, seg, &n), 0);
+	cr_assert_eq(host.last_write, 1);
+	n = 4;
+	cr_assert_eq(map1(host.d, HOST_BASE + PG, PG, NULL, RR, seg, &n), 0);
+	cr_assert_eq(host.last_write, 0);
 }
