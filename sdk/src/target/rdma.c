@@ -127,6 +127,9 @@ struct rdma_conn {
 	uint32_t busy;    /* requests not free */
 	uint32_t held;    /* data buffers held */
 	int closed, fini;
+	uint32_t tx_busy;     /* requests whose response is queued or posted */
+	int close_after_tx;   /* the layer closed it: once the responses left (a Disconnect's) */
+	uint64_t close_by_ns; /* ... or by then */
 	struct ferry_rdma_conn_stats st;
 	struct rdma_conn *next, *prev;
 };
@@ -274,6 +277,8 @@ static void req_free(struct rdma_req *r)
 		pg->buf_free[pg->nfree++] = r->iov[i].iov_base;
 	c->held -= r->nseg;
 	r->nseg = 0;
+	if (r->state == REQ_WAIT_TX || r->state == REQ_TX)
+		c->tx_busy--;
 	if (r->recv >= 0) {
 		repost_recv(c, (uint32_t)r->recv);
 		r->recv = -1;
@@ -503,6 +508,7 @@ static void req_complete(struct rdma_req *r, const struct ferry_nvme_cqe *cqe)
 		nw = wr_count(r);
 	r->tx_wrs = nw + 1;
 	r->state = REQ_WAIT_TX;
+	c->tx_busy++;
 	if (c->q_head || !post_tx(r)) {
 		c->st.sq_waits += c->q_head == NULL;
 		fifo_push(c, r);
@@ -903,11 +909,28 @@ static void conn_reap(struct rdma_conn *c)
 	nvmf_tgt_qpair_fini(&c->qp);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void nvmf_close(struct nvmf_qpair *qp)
 {
 	struct rdma_conn *c = qp->conn;
 	if (c->closed)
 		return;
+	if (c->tx_busy) {
+		/* A Disconnect's response (and any other) goes first: destroying the QP now
+		 * would drop SENDs posted or queued. No new command executes meanwhile. */
+		c->qp.closing = 1;
+		if (!c->close_after_tx) {
+			c->close_after_tx = 1;
+			c->close_by_ns = mono_ns() + 1000000000ull;
+		}
+		return;
+	}
 	conn_close(c, "association ended");
 }
 
@@ -1243,6 +1266,8 @@ static int pg_run(struct rdma_tr *tr, struct rdma_pg *pg, uint32_t max)
 		}
 		if (!c->closed && c->q_head)
 			conn_progress(c);
+		if (!c->closed && c->close_after_tx && (!c->tx_busy || mono_ns() > c->close_by_ns))
+			conn_close(c, "association ended");
 		if (c->closed)
 			conn_reap(c);
 	}

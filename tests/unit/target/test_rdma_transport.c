@@ -380,3 +380,27 @@ Test(rdma_transport, deep_reads_wait_for_send_queue_room)
 	rh_free(&q);
 	rh_free(&a);
 }
+
+Test(rdma_transport, disconnect_command_answered_then_closed)
+{
+	/* Fabrics Disconnect on an I/O queue: its response arrives before the target ends the
+	 * connection; the association goes on on the admin queue. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	struct ferry_nvmf_cmd d = {0};
+	d.opcode = FERRY_NVMF_OPC_FABRICS;
+	d.fctype = FERRY_NVMF_FCTYPE_DISCONNECT;
+	d.cid = q.cid++;
+	struct ferry_nvme_sqe *s = (struct ferry_nvme_sqe *)(void *)&d;
+	cr_assert_eq(rh_cmd_keyed(&q, s, NULL, 0, NULL), 0, "no response to Disconnect");
+	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	cr_assert_eq(RT.rd->qp_state(q.qp, NULL, NULL), -ECONNRESET);
+	RH_UNTIL(&a, rh_totals().conns == 1);
+	cr_assert_eq(rh_totals().conns, 1);
+	cr_assert_eq(rh_totals().ctrlrs, 1);
+	uint64_t v = 0;
+	cr_assert_eq(rh_prop(&a, 0, FERRY_NVME_REG_CSTS, 4, &v), 0);
+	cr_assert(v & FERRY_NVME_CSTS_RDY);
+	rh_free(&q);
+	rh_free(&a);
+}
