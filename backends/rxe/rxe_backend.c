@@ -124,12 +124,16 @@ static uint32_t probe_inline(struct rxe_dev *d)
 			.send_cq = cq,
 			.recv_cq = cq,
 			.qp_type = IBV_QPT_RC,
-			.cap = {.max_send_wr = 1, .max_recv_wr = 1, .max_send_sge = 1,
-				.max_recv_sge = 1, .max_inline_data = tries[i]},
+			.cap = {.max_send_wr = 1,
+				.max_recv_wr = 1,
+				.max_send_sge = 1,
+				.max_recv_sge = 1,
+				.max_inline_data = tries[i]},
 		};
 		struct ibv_qp *qp = ibv_create_qp(d->pd, &ia);
 		if (qp) {
-			got = ia.cap.max_inline_data >= tries[i] ? tries[i] : ia.cap.max_inline_data;
+			got = ia.cap.max_inline_data >= tries[i] ? tries[i]
+								 : ia.cap.max_inline_data;
 			ibv_destroy_qp(qp);
 		}
 	}
@@ -281,8 +285,8 @@ static int rdma_query(struct ferry_device *fdev, struct ferry_hal_rdma_info *inf
 
 /* ---- memory regions ------------------------------------------------------------------------ */
 
-#define RXE_ACCESS_ALL                                                                       \
-	(FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ |                 \
+#define RXE_ACCESS_ALL                                                                             \
+	(FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ |                   \
 	 FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE)
 
 static int mr_reg(struct ferry_device *fdev, void *addr, size_t len, uint32_t access,
@@ -294,8 +298,9 @@ static int mr_reg(struct ferry_device *fdev, void *addr, size_t len, uint32_t ac
 		return -ENODEV;
 	}
 	if (!out || !addr || !len) {
-		RXE_ERR("mr_reg: %s", !out ? "no output pointer" : !addr ? "NULL address"
-								    : "zero length");
+		RXE_ERR("mr_reg: %s", !out    ? "no output pointer"
+				      : !addr ? "NULL address"
+					      : "zero length");
 		return -EINVAL;
 	}
 	if (access & ~RXE_ACCESS_ALL) {

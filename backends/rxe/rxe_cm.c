@@ -59,8 +59,10 @@ static uint32_t pdata_copy(uint8_t *dst, const void *src, uint32_t len)
 static int attr_check(struct rxe_dev *d, const char *what, const struct ferry_hal_rdma_qp_attr *a)
 {
 	if (!a || a->size < sizeof(*a)) {
-		RXE_ERR("%s: %s", what, !a ? "no QP attributes" : "QP attributes too short "
-								  "(size field)");
+		RXE_ERR("%s: %s", what,
+			!a ? "no QP attributes"
+			   : "QP attributes too short "
+			     "(size field)");
 		return -EINVAL;
 	}
 	if (!a->cq || a->cq->dev != d) {
@@ -89,7 +91,7 @@ static int attr_check(struct rxe_dev *d, const char *what, const struct ferry_ha
 }
 
 static struct ferry_hal_rdma_qp *qp_new(struct rxe_dev *d, const struct ferry_hal_rdma_qp_attr *a,
-					 int active)
+					int active)
 {
 	struct ferry_hal_rdma_qp *qp = calloc(1, sizeof(*qp));
 	if (!qp)
@@ -132,8 +134,10 @@ static int qp_create_verbs(struct ferry_hal_rdma_qp *qp, const char *what)
 		.recv_cq = qp->cq->cq,
 		.qp_type = IBV_QPT_RC,
 		.sq_sig_all = 0,
-		.cap = {.max_send_wr = qp->max_send_wr, .max_recv_wr = qp->max_recv_wr,
-			.max_send_sge = qp->max_send_sge, .max_recv_sge = qp->max_recv_sge,
+		.cap = {.max_send_wr = qp->max_send_wr,
+			.max_recv_wr = qp->max_recv_wr,
+			.max_send_sge = qp->max_send_sge,
+			.max_recv_sge = qp->max_recv_sge,
 			.max_inline_data = qp->max_inline},
 	};
 	if (rdma_create_qp(qp->id, qp->dev->pd, &ia)) {
@@ -195,8 +199,9 @@ static void qp_event(struct ferry_hal_rdma_qp *qp, struct rdma_cm_event *ev)
 		if (qp->phase != RXE_QP_ADDR)
 			break;
 		if (!qp->id->verbs || qp->id->verbs != d->ctx) {
-			const char *other = qp->id->verbs ? ibv_get_device_name(qp->id->verbs->device)
-							  : "no device";
+			const char *other = qp->id->verbs
+						    ? ibv_get_device_name(qp->id->verbs->device)
+						    : "no device";
 			RXE_ERR("connect: the address resolves to %s, not to this device %s", other,
 				d->name);
 			rxe_qp_fail(qp, -ENETUNREACH, "address on another RDMA device");
@@ -252,11 +257,13 @@ static void qp_event(struct ferry_hal_rdma_qp *qp, struct rdma_cm_event *ev)
 			qp->peer_pdata_len = 0;
 		RXE_DBG("connect: rejected (reason %d)", ev->status);
 		rxe_qp_fail(qp, -ECONNREFUSED,
-			    ev->status == RXE_REJ_CONSUMER_DEFINED ? "the peer rejected the connection"
-								   : "nothing listens there");
+			    ev->status == RXE_REJ_CONSUMER_DEFINED
+				    ? "the peer rejected the connection"
+				    : "nothing listens there");
 		break;
 	case RDMA_CM_EVENT_ADDR_ERROR:
-		rxe_qp_fail(qp, cm_status_err(ev->status, -ENETUNREACH), "address resolution failed");
+		rxe_qp_fail(qp, cm_status_err(ev->status, -ENETUNREACH),
+			    "address resolution failed");
 		break;
 	case RDMA_CM_EVENT_ROUTE_ERROR:
 		rxe_qp_fail(qp, cm_status_err(ev->status, -ENETUNREACH), "route resolution failed");
@@ -265,8 +272,9 @@ static void qp_event(struct ferry_hal_rdma_qp *qp, struct rdma_cm_event *ev)
 		rxe_qp_fail(qp, cm_status_err(ev->status, -ETIMEDOUT), "the peer is unreachable");
 		break;
 	case RDMA_CM_EVENT_CONNECT_ERROR:
-		rxe_qp_fail(qp, qp->was_established ? -ECONNRESET
-						     : cm_status_err(ev->status, -ENETUNREACH),
+		rxe_qp_fail(qp,
+			    qp->was_established ? -ECONNRESET
+						: cm_status_err(ev->status, -ENETUNREACH),
 			    "connection error");
 		break;
 	case RDMA_CM_EVENT_DISCONNECTED:
@@ -373,8 +381,9 @@ int rxe_listener_addr(struct ferry_hal_rdma_listener *l, char *buf, size_t len)
 	}
 	struct sockaddr_storage ss;
 	struct sockaddr *sa = rdma_get_local_addr(l->id);
-	memcpy(&ss, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						   : sizeof(struct sockaddr_in));
+	memcpy(&ss, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in));
 	if (ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&ss)->sin_port = rdma_get_src_port(l->id);
 	int rc = rxe_addr_format((struct sockaddr *)&ss, buf, len);
@@ -494,8 +503,9 @@ int rxe_accept(struct ferry_hal_rdma_req *req, const struct ferry_hal_rdma_qp_at
 	}
 	struct rxe_dev *d = req->dev;
 	if (!out || pdata_len > FERRY_HAL_RDMA_PDATA_MAX || (pdata_len && !pdata)) {
-		RXE_ERR("accept: %s", !out ? "no output pointer" : "bad private data (at most 56 "
-								   "bytes)");
+		RXE_ERR("accept: %s", !out ? "no output pointer"
+					   : "bad private data (at most 56 "
+					     "bytes)");
 		rc = -EINVAL;
 		goto reject;
 	}
@@ -568,8 +578,9 @@ int rxe_connect(struct ferry_device *fdev, const char *addr,
 		return -ENODEV;
 	}
 	if (!out || pdata_len > FERRY_HAL_RDMA_PDATA_MAX || (pdata_len && !pdata)) {
-		RXE_ERR("connect: %s", !out ? "no output pointer" : "bad private data (at most 56 "
-								    "bytes)");
+		RXE_ERR("connect: %s", !out ? "no output pointer"
+					    : "bad private data (at most 56 "
+					      "bytes)");
 		return -EINVAL;
 	}
 	rc = rxe_addr_parse("connect", addr, &sa);
@@ -605,7 +616,8 @@ int rxe_connect(struct ferry_device *fdev, const char *addr,
 	if (rdma_resolve_addr(qp->id, NULL, (struct sockaddr *)&sa, (int)ms_left(qp))) {
 		rc = errno ? -errno : -EIO;
 		RXE_ERR("connect: rdma_resolve_addr %s: %s", addr, strerror(errno));
-		rc = rc == -ENETUNREACH || rc == -ENODEV || rc == -EADDRNOTAVAIL ? -ENETUNREACH : rc;
+		rc = rc == -ENETUNREACH || rc == -ENODEV || rc == -EADDRNOTAVAIL ? -ENETUNREACH
+										 : rc;
 		goto fail;
 	}
 	rxe_obj_get(d);
@@ -673,16 +685,16 @@ int rxe_qp_addr(struct ferry_hal_rdma_qp *qp, int peer, char *buf, size_t len)
 		RXE_ERR("qp_addr: %s", !qp ? "no QP" : "no buffer");
 		return -EINVAL;
 	}
-	if (peer && qp->phase != RXE_QP_EST &&
-	    !(qp->phase == RXE_QP_FAILED && qp->was_established))
+	if (peer && qp->phase != RXE_QP_EST && !(qp->phase == RXE_QP_FAILED && qp->was_established))
 		return -ENOTCONN;
 	struct sockaddr_storage ss;
 	struct sockaddr *sa = peer ? rdma_get_peer_addr(qp->id) : rdma_get_local_addr(qp->id);
-	memcpy(&ss, sa, sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						   : sizeof(struct sockaddr_in));
+	memcpy(&ss, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					 : sizeof(struct sockaddr_in));
 	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port =
-			peer ? rdma_get_dst_port(qp->id) : rdma_get_src_port(qp->id);
+		((struct sockaddr_in *)&ss)->sin_port = peer ? rdma_get_dst_port(qp->id)
+							     : rdma_get_src_port(qp->id);
 	if (ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_addr.s_addr == 0 &&
 	    ((struct sockaddr_in *)&ss)->sin_port == 0)
 		return -ENOTCONN;

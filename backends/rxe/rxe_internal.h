@@ -13,6 +13,8 @@
  *   request (the ibv wr_id is the slot, bit 63 set for receives), so the queue-full check and
  *   the completion counters are exact; a successful completion the caller did not ask for is
  *   consumed silently.
+ * - Since every work request has a CQE underneath, the CQ is grown (ibv_resize_cq, up to
+ *   max_cqe) to hold the send and receive slots of all its QPs: it cannot overflow.
  * - A CQE is matched to its QP by qp_num among the CQ's live QPs; qp_destroy() drains the CQ
  *   into a backlog (dropping the dead QP's entries) before and after destroying the QP, so no
  *   completion of a destroyed QP is reported even when its number is reused.
@@ -73,8 +75,8 @@ struct rxe_dev {
 	uint32_t max_inline; /* probed at open */
 	uint32_t max_sge;    /* min(attr.max_sge, RXE_SGE_MAX) */
 	char name[32];
-	uint64_t nobjs; /* live regions, CQs, QPs, listeners, requests (atomic) */
-	struct rxe_stats st;   /* atomic counters */
+	uint64_t nobjs;      /* live regions, CQs, QPs, listeners, requests (atomic) */
+	struct rxe_stats st; /* atomic counters */
 };
 
 struct ferry_hal_rdma_mr {
@@ -93,10 +95,11 @@ struct ferry_hal_rdma_cq {
 	struct ibv_comp_channel *ch;
 	struct ibv_cq *cq;
 	uint32_t depth;
-	int armed;                  /* ibv_req_notify_cq() done, no event taken since */
-	pthread_mutex_t lock;       /* the QP list (connect() may run on another thread) */
-	struct ferry_hal_rdma_qp *qps;         /* live QPs on this CQ */
-	struct ibv_wc *backlog;     /* CQEs taken from the CQ but not reported yet */
+	uint64_t need; /* send + receive slots of the CQ's QPs: the CQ is grown to hold them */
+	int armed;     /* ibv_req_notify_cq() done, no event taken since */
+	pthread_mutex_t lock;          /* the QP list (connect() may run on another thread) */
+	struct ferry_hal_rdma_qp *qps; /* live QPs on this CQ */
+	struct ibv_wc *backlog;        /* CQEs taken from the CQ but not reported yet */
 	uint32_t nbacklog, capbacklog;
 	struct rxe_synth *synth;
 	uint32_t nsynth, capsynth;
@@ -147,10 +150,10 @@ struct ferry_hal_rdma_qp {
 	uint32_t peer_pdata_len;
 	/* outstanding work requests */
 	struct rxe_slot *sslots, *rslots;
-	uint32_t sfree, rfree; /* free list heads (UINT32_MAX: none) */
-	uint32_t nsend, nrecv; /* outstanding */
-	int npending;          /* receives waiting for the verbs QP */
-	struct ferry_hal_rdma_qp *next;   /* the CQ's list */
+	uint32_t sfree, rfree;          /* free list heads (UINT32_MAX: none) */
+	uint32_t nsend, nrecv;          /* outstanding */
+	int npending;                   /* receives waiting for the verbs QP */
+	struct ferry_hal_rdma_qp *next; /* the CQ's list */
 };
 
 struct ferry_hal_rdma_listener {

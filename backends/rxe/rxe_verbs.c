@@ -68,6 +68,14 @@ void rxe_cq_add_qp(struct ferry_hal_rdma_cq *cq, struct ferry_hal_rdma_qp *qp)
 	pthread_mutex_lock(&cq->lock);
 	qp->next = cq->qps;
 	cq->qps = qp;
+	cq->need += (uint64_t)qp->max_send_wr + qp->max_recv_wr;
+	uint64_t need = cq->need,
+		 max = cq->dev->attr.max_cqe > 0 ? (uint64_t)cq->dev->attr.max_cqe : 0;
+	if (need > max)
+		need = max;
+	if (need > (uint64_t)cq->cq->cqe && ibv_resize_cq(cq->cq, (int)need))
+		RXE_WARN("cq: growing to %llu entries for its QPs failed: it may overflow",
+			 (unsigned long long)need);
 	pthread_mutex_unlock(&cq->lock);
 }
 
@@ -85,6 +93,7 @@ void rxe_cq_forget_qp(struct ferry_hal_rdma_cq *cq, struct ferry_hal_rdma_qp *qp
 	for (struct ferry_hal_rdma_qp **pp = &cq->qps; *pp; pp = &(*pp)->next) {
 		if (*pp == qp) {
 			*pp = qp->next;
+			cq->need -= (uint64_t)qp->max_send_wr + qp->max_recv_wr;
 			break;
 		}
 	}
@@ -156,7 +165,8 @@ int rxe_qp_post_pending(struct ferry_hal_rdma_qp *qp)
 		struct rxe_slot *s = &qp->rslots[i];
 		if (!s->used || !s->pending)
 			continue;
-		struct ibv_recv_wr wr = {.wr_id = RXE_WRID_RECV | i, .sg_list = s->pend_sge,
+		struct ibv_recv_wr wr = {.wr_id = RXE_WRID_RECV | i,
+					 .sg_list = s->pend_sge,
 					 .num_sge = (int)s->pend_nsge};
 		struct ibv_recv_wr *bad = NULL;
 		int rc = ibv_post_recv(qp->qp, &wr, &bad);
@@ -176,8 +186,10 @@ void rxe_qp_flush_pending(struct ferry_hal_rdma_qp *qp)
 		struct rxe_slot *s = &qp->rslots[i];
 		if (!s->used || !s->pending)
 			continue;
-		struct ferry_hal_rdma_wc wc = {.wr_id = s->wr_id, .qp_ctx = qp->ctx,
-					       .status = -ECANCELED, .opcode = FERRY_HAL_RDMA_OP_RECV};
+		struct ferry_hal_rdma_wc wc = {.wr_id = s->wr_id,
+					       .qp_ctx = qp->ctx,
+					       .status = -ECANCELED,
+					       .opcode = FERRY_HAL_RDMA_OP_RECV};
 		synth_push(qp->cq, qp, &wc);
 		rxe_stat_add(qp->dev, RXE_ST_WC_ERRORS, 1);
 		slot_put(qp->rslots, &qp->rfree, i);
@@ -311,7 +323,7 @@ static int wc_convert(struct ferry_hal_rdma_cq *cq, const struct ibv_wc *w,
 	if (st) {
 		rxe_stat_add(d, RXE_ST_WC_ERRORS, 1);
 		if (st != -ECANCELED)
-			RXE_DBG("qp %u: wr %#llx: %s (vendor_err %u)", qp->qp_num,
+			RXE_ERR("qp %u: wr %#llx: %s (vendor_err %u)", qp->qp_num,
 				(unsigned long long)s->wr_id, ibv_wc_status_str(w->status),
 				w->vendor_err);
 		rxe_qp_fail(qp, -ECONNRESET, "a work request completed in error");
@@ -492,7 +504,8 @@ static int sge_convert(const char *what, const struct ferry_hal_rdma_sge *in, ui
 			RXE_ERR("%s: SGE %u wraps the address space", what, i);
 			return -EINVAL;
 		}
-		out[i] = (struct ibv_sge){.addr = in[i].addr, .length = in[i].len,
+		out[i] = (struct ibv_sge){.addr = in[i].addr,
+					  .length = in[i].len,
 					  .lkey = in[i].lkey};
 		t += in[i].len;
 	}
@@ -550,8 +563,8 @@ int rxe_post_recv(struct ferry_hal_rdma_qp *qp, uint64_t wr_id,
 	return 0;
 }
 
-#define RXE_WR_FLAGS (FERRY_HAL_RDMA_WR_F_SIGNALED | FERRY_HAL_RDMA_WR_F_INLINE | \
-		      FERRY_HAL_RDMA_WR_F_FENCE)
+#define RXE_WR_FLAGS                                                                               \
+	(FERRY_HAL_RDMA_WR_F_SIGNALED | FERRY_HAL_RDMA_WR_F_INLINE | FERRY_HAL_RDMA_WR_F_FENCE)
 
 static int post_one(struct ferry_hal_rdma_qp *qp, const struct ferry_hal_rdma_wr *w)
 {

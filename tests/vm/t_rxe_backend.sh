@@ -22,6 +22,8 @@ for t in /ferry/bin/test_rxe_*; do
 		tail -n 80 /tmp/t.log
 		fail "${t##*/} exited $rc"
 	fi
+	echo "-- the backend's messages (what the failure paths logged), by count:"
+	grep -E '^ferry (error|warn)' /tmp/t.log | sort | uniq -c | sort -rn | head -n 40 || true
 	if grep -q '^\[SKIP' /tmp/t.log; then
 		fail "${t##*/}: a test skipped although rxe0 is up"
 	fi
