@@ -31,11 +31,17 @@
  * with its RDMA_CM reject status. An accepted queue gets hsqsize + 1 receive buffers
  * (crqsize) and a QP sized for them. Commands carry their data in the capsule (writes, up to
  * the queue's in-capsule size) or name host memory with keyed SGL descriptors (up to
- * max_sgl_desc): the target RDMA-READs write data into its buffers (at most the QP's
- * initiator depth at once) and RDMA-WRITEs read data before the response's SEND. A bad data
- * pointer completes the command with the parse's NVMe status; a remote access error (a bad
- * key), a QP error or a disconnect tears the connection down like an NVMe/TCP connection
- * loss (commands executing finish first; an admin queue ends its association).
+ * max_sgl_desc): the target RDMA-READs write data into its buffers (one work request per
+ * descriptor part of up to 16 buffers, at most the QP's initiator depth at once) and
+ * RDMA-WRITEs read data before the response's SEND (RC order: unsignaled WRITEs, signaled
+ * SEND); work requests that do not fit the send queue wait in order. A bad data pointer
+ * completes the command with the parse's NVMe status (DNR) and the queue goes on; a command
+ * id still in flight gets Command ID Conflict; a Connect whose QID or SQSIZE does not match
+ * the connect request gets Connect Invalid Parameters. A capsule shorter than an SQE, more
+ * commands than the queue can hold, a remote access error (a bad key), a QP error or a
+ * disconnect tear the connection down like an NVMe/TCP connection loss (commands executing
+ * finish first; an admin queue ends its association). A connection the target ends itself
+ * (Disconnect, association teardown) keeps its QP until its responses left (at most 1 s).
  *
  * ## Listening
  * ferry_transport_listen(t, subsys, "a.b.c.d:4420"): subsystems on one address share its
