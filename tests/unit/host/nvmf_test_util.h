@@ -109,7 +109,12 @@ struct tgt_cfg {
 	const char *bdev_name; /* the malloc bdev */
 	uint32_t block_size, num_blocks, md_size;
 	const char *nqn, *serial;
-	const char *args; /* the tcp transport's */
+	const char *args; /* the transport's */
+	/* The target transport ("tcp" when NULL), its device (NULL: the transport's default)
+	 * and the listen-address getter of its header (NULL: the tcp transport's). */
+	const char *trtype;
+	struct ferry_device *dev;
+	int (*listen_addr)(struct ferry_transport *t, unsigned int index, char *buf, size_t len);
 };
 
 struct tgt {
@@ -157,14 +162,16 @@ __attribute__((unused)) static void tgt_init(struct tgt *g, const struct tgt_cfg
 }
 
 /* A transport listening on @p addr ("127.0.0.1:0" the first time, then the address it had
- * before tgt_stop()) and its polling thread; skips the test without a tcp transport. */
+ * before tgt_stop()) and its polling thread; skips the test without such a transport. */
 __attribute__((unused)) static void tgt_start(struct tgt *g, const char *addr)
 {
-	struct ferry_transport_opts to = {.size = sizeof(to), .args = g->cfg.args};
-	int rc = ferry_transport_create("tcp", &to, &g->t);
+	const char *tr = g->cfg.trtype ? g->cfg.trtype : "tcp";
+	struct ferry_transport_opts to = {.size = sizeof(to), .device = g->cfg.dev,
+					  .args = g->cfg.args};
+	int rc = ferry_transport_create(tr, &to, &g->t);
 	if (rc == -ENOENT || rc == -ENOTSUP)
-		cr_skip_test("no tcp target transport");
-	cr_assert_eq(rc, 0, "create tcp: %d (%s)", rc, ferry_last_error());
+		cr_skip_test("no %s target transport", tr);
+	cr_assert_eq(rc, 0, "create %s: %d (%s)", tr, rc, ferry_last_error());
 	rc = ferry_transport_listen(g->t, g->ss, addr);
 	if (rc != 0 && strcmp(addr, "127.0.0.1:0") != 0) {
 		/* the old subsystem could not be reused: recreate it over the same bdev */
@@ -176,7 +183,10 @@ __attribute__((unused)) static void tgt_start(struct tgt *g, const char *addr)
 		rc = ferry_transport_listen(g->t, g->ss, addr);
 	}
 	cr_assert_eq(rc, 0, "listen %s: %d (%s)", addr, rc, ferry_last_error());
-	cr_assert_eq(ferry_tcp_transport_get_listen_addr(g->t, 0, g->addr, sizeof(g->addr)), 0);
+	cr_assert_eq((g->cfg.listen_addr ? g->cfg.listen_addr
+					 : ferry_tcp_transport_get_listen_addr)(g->t, 0, g->addr,
+										sizeof(g->addr)),
+		     0);
 	atomic_store(&g->stop, 0);
 	cr_assert_eq(pthread_create(&g->th, NULL, tgt_thread, g), 0);
 	g->running = 1;
