@@ -45,7 +45,9 @@ static void fill_id_fabrics(struct ferry_nvme_ctrlr *c, struct ferry_nvme_id_ctr
 		id->vwc = 0;
 		id->sqes = 0;
 		id->cqes = 0;
-		id->sgls = FERRY_NVME_SGLS_SUPPORTED;
+		/* Keyed data blocks stay: the Linux RDMA host refuses any controller without
+		 * them, the discovery controller's too ("Mandatory keyed sgls"). */
+		id->sgls = FERRY_NVME_SGLS_SUPPORTED | (c->sgls & FERRY_NVME_SGLS_KEYED);
 		id->psd[0].mp = 0;
 		return;
 	}

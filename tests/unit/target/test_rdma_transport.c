@@ -289,7 +289,18 @@ Test(rdma_transport, discovery_log_rdma_entries)
 	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", RH_HOSTNQN);
 	cr_assert_eq(rh_cmd_icd(&h, (struct ferry_nvme_sqe *)(void *)&c, &d, sizeof(d), NULL), 0);
 	rh_enable(&h);
+	/* the discovery controller says keyed SGLs too (Linux refuses it otherwise) */
 	struct ferry_nvme_sqe s = {0};
+	s.opcode = FERRY_NVME_ADM_IDENTIFY;
+	s.cid = h.cid++;
+	s.cdw10 = 1;
+	struct ferry_nvmf_rdma_kdesc ki = rh_kd(&h, 0, 4096);
+	cr_assert_eq(rh_cmd_keyed(&h, &s, &ki, 1, NULL), 0);
+	uint32_t sgls;
+	memcpy(&sgls, rh_data(&h, 536), 4);
+	cr_assert_eq(sgls & 3, 1);
+	cr_assert(sgls & (1u << 2), "discovery SGLS without keyed data blocks: 0x%x", sgls);
+	memset(&s, 0, sizeof(s));
 	s.opcode = FERRY_NVME_ADM_GET_LOG_PAGE;
 	s.cid = h.cid++;
 	s.cdw10 = 0x70 | ((2048u / 4 - 1) << 16);
