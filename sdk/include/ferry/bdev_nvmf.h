@@ -1,7 +1,8 @@
 /**
  * @file ferry/bdev_nvmf.h
  * @brief The `nvmf` bdev: a terminal bdev that is an NVMe over Fabrics initiator (host). Its
- * blocks are one namespace of a remote NVM subsystem reached over NVMe/TCP.
+ * blocks are one namespace of a remote NVM subsystem reached over NVMe/TCP or NVMe-oF/RDMA
+ * (::ferry_bdev_nvmf_opts::trtype).
  *
  * ## Life cycle
  * ferry_bdev_nvmf_create() connects synchronously, bounded by
@@ -66,6 +67,23 @@
  * requests of the NIC are answered from the receive machine's PDU boundaries. With
  * FERRY_BDEV_NVMF_F_DDP_VERIFY every digest is also computed in software and a NIC whose
  * claimed verdict is false is caught (ddp_nic_errors; the read fails and is retried).
+ *
+ * ## NVMe-oF/RDMA
+ * With trtype "rdma" each queue is one RC queue pair of the device's RDMA part
+ * (<ferry/hal/rdma.h>) set up through its connection manager (the binding's private data: a
+ * reject's status is named in the error, an accept's crqsize bounds the commands in flight).
+ * Capsules go by SEND from a registered slab, completions come by receive (a completion for
+ * a command not in flight, or a second one, is a protocol violation: the connection fails).
+ * Data moves by keyed SGLs: an I/O without an accel sequence is RDMA-direct, its own memory
+ * named (local memory registered through the map of <ferry/module/rdma.h>, memory of another
+ * domain translated into ::ferry_bdev_nvmf_opts::nic_domain first): 0 bytes through SoC
+ * buffers (rdma_direct_ios / rdma_direct_bytes). An I/O with a sequence is staged with it
+ * fused into the copy into one registered staging buffer (rdma_fused_ios); memory the NIC
+ * cannot reach is staged too (rdma_untranslatable, the reason logged, rate limited);
+ * FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT stages everything. Small staged writes (and Dataset
+ * Management ranges) go in the capsule up to the controller's IOCCSZ. A work completion with
+ * an error, a QP error or a disconnect is a connection loss as above. A reconnect attempt
+ * runs the whole connect sequence from the poll, bounded by connect_timeout_ms.
  *
  * ## Threading
  * One thread submits and polls a bdev's I/O (as every bdev); create and destroy from any
@@ -198,7 +216,8 @@ struct ferry_bdev_nvmf_stats {
  * @param[out] out the new bdev (destroy with ferry_bdev_destroy()).
  * @retval 0 connected.
  * @retval -EINVAL bad options (size, name, addr, subnqn, flags).
- * @retval -ENOTSUP a trtype other than "tcp", a device without the NIC class, a namespace
+ * @retval -ENOTSUP a trtype other than "tcp" or "rdma", a device without the NIC class (or,
+ *         for "rdma", without its RDMA part or no RDMA device to open), a namespace
  *         format Ferry cannot use.
  * @retval -ETIMEDOUT a step did not finish within connect_timeout_ms.
  * @retval -ECONNREFUSED, -ECONNRESET, -EHOSTUNREACH the connection failed.

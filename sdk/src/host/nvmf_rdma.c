@@ -28,12 +28,12 @@
 #include "core_internal.h"
 #include "nvmf_internal.h"
 
-#define RDMA_CQE_LEN 16u        /* a response capsule: one CQE */
-#define RDMA_ICD_MAX 8192u      /* in-capsule data bytes a slot's capsule holds at most */
-#define RDMA_ADMIN_ICD 256u     /* admin capsule room: a keyed SGL list, never data */
-#define RDMA_WC_BATCH 32u       /* completions taken per cq_poll() */
-#define RDMA_POST_BATCH 32u     /* capsules posted per post_send() */
-#define RDMA_IDLE_CHECK 256u    /* empty polls between two qp_state() checks */
+#define RDMA_CQE_LEN 16u     /* a response capsule: one CQE */
+#define RDMA_ICD_MAX 8192u   /* in-capsule data bytes a slot's capsule holds at most */
+#define RDMA_ADMIN_ICD 256u  /* admin capsule room: a keyed SGL list, never data */
+#define RDMA_WC_BATCH 32u    /* completions taken per cq_poll() */
+#define RDMA_POST_BATCH 32u  /* capsules posted per post_send() */
+#define RDMA_IDLE_CHECK 256u /* empty polls between two qp_state() checks */
 #define WR_KIND_SEND 1u
 #define WR_KIND_RECV 2u
 
@@ -55,9 +55,9 @@ struct nvmf_rdma_qpair {
 	struct ferry_hal_rdma_mr_keys keys;
 	uint32_t cap_size; /* 64 + icd_cap */
 	uint32_t icd_cap;
-	uint32_t epoch;     /* connection number: in every wr_id, older ones name nothing */
-	uint32_t idle;      /* empty polls since the last qp_state() check */
-	uint16_t lim;       /* slots usable on this connection: min(depth, crqsize) */
+	uint32_t epoch; /* connection number: in every wr_id, older ones name nothing */
+	uint32_t idle;  /* empty polls since the last qp_state() check */
+	uint16_t lim;   /* slots usable on this connection: min(depth, crqsize) */
 };
 
 static void sleep_us(unsigned us)
@@ -151,8 +151,9 @@ static int map_range(struct nvmf_ctrlr *c, struct ferry_memdomain *dom, void *do
 	struct iovec v[NVMF_SLOT_IOV];
 	uint32_t n = nvmf_iov_slice(iov, cnt, off, len, v, NVMF_SLOT_IOV);
 	if (!n) {
-		ferry_set_last_error(NVMF_COMP, "'%s': %zu bytes at offset %zu span more than %u "
-						"segments",
+		ferry_set_last_error(NVMF_COMP,
+				     "'%s': %zu bytes at offset %zu span more than %u "
+				     "segments",
 				     c->name, len, off, NVMF_SLOT_IOV);
 		return -ENOBUFS;
 	}
@@ -198,7 +199,7 @@ static int slot_keys(struct nvmf_qpair *q, struct nvmf_slot *s, struct ferry_nvm
 
 static void tx_enqueue(struct nvmf_qpair *q, struct nvmf_slot *s)
 {
-	s->on_tx = 1; /* until the SEND's completion */
+	s->on_tx = 1;  /* until the SEND's completion */
 	s->tx_idx = 0; /* 0 queued, 1 posted */
 	s->tx_next = NULL;
 	if (q->tx_tail)
@@ -273,8 +274,9 @@ static int rdma_flush(struct nvmf_qpair *q)
 		uint32_t n = 0;
 		for (struct nvmf_slot *s = q->tx_head; s && n < RDMA_POST_BATCH; s = s->tx_next) {
 			uint8_t *cap = capsule_of(q, s);
-			sge[n] = (struct ferry_hal_rdma_sge){
-				.addr = nic_addr(q, cap), .len = s->tx_cnt, .lkey = rq->keys.lkey};
+			sge[n] = (struct ferry_hal_rdma_sge){.addr = nic_addr(q, cap),
+							     .len = s->tx_cnt,
+							     .lkey = rq->keys.lkey};
 			wr[n] = (struct ferry_hal_rdma_wr){.wr_id = wr_id(rq, WR_KIND_SEND, s->idx),
 							   .opcode = FERRY_HAL_RDMA_OP_SEND,
 							   .flags = FERRY_HAL_RDMA_WR_F_SIGNALED,
@@ -310,8 +312,9 @@ static int rdma_flush(struct nvmf_qpair *q)
 static int post_rsp(struct nvmf_qpair *q, uint32_t idx)
 {
 	struct nvmf_rdma_qpair *rq = q->rq;
-	struct ferry_hal_rdma_sge sge = {
-		.addr = nic_addr(q, rsp_of(q, idx)), .len = RDMA_CQE_LEN, .lkey = rq->keys.lkey};
+	struct ferry_hal_rdma_sge sge = {.addr = nic_addr(q, rsp_of(q, idx)),
+					 .len = RDMA_CQE_LEN,
+					 .lkey = rq->keys.lkey};
 	return c_ops(q)->post_recv(rq->qp, wr_id(rq, WR_KIND_RECV, idx), &sge, 1);
 }
 
@@ -471,7 +474,7 @@ static int slab_alloc(struct nvmf_qpair *q)
 	 * queue is up) within RDMA_ICD_MAX; the admin queue's only for an SGL list. */
 	uint64_t icd = c->ioccsz >= 4 ? (uint64_t)c->ioccsz * 16 - 64 : 0;
 	rq->icd_cap = q->qid ? (uint32_t)FERRY_MIN(FERRY_MAX(icd, (uint64_t)RDMA_ADMIN_ICD),
-						     (uint64_t)RDMA_ICD_MAX)
+						   (uint64_t)RDMA_ICD_MAX)
 			     : RDMA_ADMIN_ICD;
 	rq->icd_cap = (rq->icd_cap + 63u) & ~63u;
 	rq->cap_size = (uint32_t)sizeof(struct ferry_nvme_sqe) + rq->icd_cap;
@@ -575,8 +578,8 @@ static int rdma_connect(struct nvmf_qpair *q, uint64_t deadline_ns)
 		.max_send_sge = 1,
 		.max_recv_sge = 1,
 		.initiator_depth = (uint8_t)FERRY_MAX(FERRY_MIN(info->max_qp_rd_atom, 16u), 1u),
-		.responder_resources =
-			(uint8_t)FERRY_MAX(FERRY_MIN(info->max_qp_init_rd_atom, 16u), 1u),
+		.responder_resources = (uint8_t)FERRY_MAX(FERRY_MIN(info->max_qp_init_rd_atom, 16u),
+							  1u),
 		.ctx = q,
 	};
 	uint8_t pdata[32];
@@ -665,8 +668,9 @@ int nvmf_rdma_setup(struct nvmf_ctrlr *c)
 	if (!c->dev) {
 		rc = ferry_device_open("rxe", "", &c->dev);
 		if (rc) {
-			FERRY_ERR(NVMF_COMP, "create '%s': trtype rdma without opts.nic: cannot open "
-					     "the rxe backend: %s",
+			FERRY_ERR(NVMF_COMP,
+				  "create '%s': trtype rdma without opts.nic: cannot open "
+				  "the rxe backend: %s",
 				  c->name, ferry_strerror(rc));
 			return -ENOTSUP; /* no RDMA device here */
 		}
@@ -694,8 +698,8 @@ int nvmf_rdma_setup(struct nvmf_ctrlr *c)
 	rc = ferry_rdma_map_create(&mo, &r->map);
 	if (rc) {
 		r->map = NULL;
-		FERRY_ERR(NVMF_COMP, "create '%s': cannot create the registration map: %s",
-			  c->name, ferry_strerror(rc));
+		FERRY_ERR(NVMF_COMP, "create '%s': cannot create the registration map: %s", c->name,
+			  ferry_strerror(rc));
 		return rc;
 	}
 	uint32_t acc = FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ |
@@ -797,13 +801,14 @@ int nvmf_rdma_io_direct(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 			c->st.rdma_staged_ios++;
 			c->st.rdma_untranslatable++;
 			if (log_ratelimit(&rl, NULL))
-				FERRY_WARN(NVMF_COMP,
-					   "'%s': %s of %llu blocks at LBA %llu is staged: its memory "
-					   "is not reachable by the NIC (%s: %s)",
-					   c->name, io->type == FERRY_BDEV_IO_READ ? "read" : "write",
-					   (unsigned long long)io->num_blocks,
-					   (unsigned long long)io->offset_blocks, ferry_strerror(rc),
-					   ferry_last_error());
+				FERRY_WARN(
+					NVMF_COMP,
+					"'%s': %s of %llu blocks at LBA %llu is staged: its memory "
+					"is not reachable by the NIC (%s: %s)",
+					c->name, io->type == FERRY_BDEV_IO_READ ? "read" : "write",
+					(unsigned long long)io->num_blocks,
+					(unsigned long long)io->offset_blocks, ferry_strerror(rc),
+					ferry_last_error());
 			return 0;
 		}
 	}

@@ -133,8 +133,7 @@ static uint64_t local_rw(struct ferry_bdev *b)
 	return bytes;
 }
 
-static struct ferry_bdev_nvmf_stats S(struct ferry_bdev *b)
-{
+static struct ferry_bdev_nvmf_stats S(struct ferry_bdev *b) {
 	return stats_of(b);
 }
 
@@ -167,8 +166,8 @@ Test(nvmf_rdma, no_rdma_direct_stages_everything)
 {
 	rtgt_up(R_BS, 0);
 	struct ferry_device *dev = tm_open("");
-	struct ferry_bdev *b =
-		rbdev_up(dev, "nvmf_rdma_staged", FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT, NULL, 0);
+	struct ferry_bdev *b = rbdev_up(dev, "nvmf_rdma_staged", FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT,
+					NULL, 0);
 	/* staged I/O is limited to one 1 MiB buffer: 1..255 blocks */
 	fill(G_ref, sizeof(G_ref), 43);
 	uint64_t ios = 0, bytes = 0, small = 0;
@@ -250,8 +249,8 @@ static uint64_t host_rw(struct ferry_bdev *b, struct ferry_device *dev, struct f
 		memset(host, 0x5a, (H_PAGES + 2) * TM_PAGE);
 		rc = run_one(b, NULL, FERRY_BDEV_IO_READ, lba, n, &m);
 		cr_assert_eq(rc, 0, "host read %u blocks: %d (%s)", n, rc, ferry_last_error());
-		cr_assert_eq(memcmp(host + TM_PAGE, want, len), 0, "host read %u blocks: data differ",
-			     n);
+		cr_assert_eq(memcmp(host + TM_PAGE, want, len), 0,
+			     "host read %u blocks: data differ", n);
 		canaries_ok(host, TM_PAGE, len, (H_PAGES + 1) * TM_PAGE - len, 0x5a);
 		bytes += 2 * len;
 		*ios += 2;
@@ -321,7 +320,8 @@ Test(nvmf_rdma, crypto_dif_stack_fused)
 					.name = "rdma_dif",
 					.base = nv,
 					.dif_type = 1,
-					.check_flags = FERRY_DIF_CHECK_GUARD | FERRY_DIF_CHECK_APPTAG |
+					.check_flags = FERRY_DIF_CHECK_GUARD |
+						       FERRY_DIF_CHECK_APPTAG |
 						       FERRY_DIF_CHECK_REFTAG,
 					.app_tag = 0x1234,
 					.app_tag_mask = 0xffff};

@@ -33,7 +33,11 @@
 #define HX_DEPTH 32u
 #define HX_CAP (64u + 4096u)
 
-enum hx_cm { CM_OK, CM_REJECT, CM_BAD_ACCEPT };
+enum hx_cm {
+	CM_OK,
+	CM_REJECT,
+	CM_BAD_ACCEPT
+};
 enum hx_attack {
 	A_NONE,
 	A_UNKNOWN_CID,
@@ -180,8 +184,8 @@ static void on_command(uint32_t ci, uint32_t i, uint32_t len)
 	struct ferry_nvme_cqe e = {.sqid = H.c[ci].qid, .cid = sqe.cid};
 	struct ferry_nvmf_rdma_sgl g;
 	uint16_t st = 0;
-	int has_sgl = !ferry_nvmf_rdma_sgl_parse(&sqe, H.rx[ci][i] + 64, len - 64, 16, 1u << 20,
-						 &g, &st);
+	int has_sgl = !ferry_nvmf_rdma_sgl_parse(&sqe, H.rx[ci][i] + 64, len - 64, 16, 1u << 20, &g,
+						 &st);
 	if (sqe.opcode == FERRY_NVMF_OPC_FABRICS) {
 		const struct ferry_nvmf_prop_get_cmd *p = (const void *)&sqe;
 		if (p->fctype == FERRY_NVMF_FCTYPE_CONNECT) {
@@ -365,8 +369,8 @@ static int hx_bdev(struct ferry_device *dev, struct ferry_bdev **b)
 
 Test(nvmf_rdma_hostile, reject_names_each_status)
 {
-	for (uint16_t sts = FERRY_NVMF_RDMA_CM_INVALID_LEN; sts <= FERRY_NVMF_RDMA_CM_INVALID_CNTLID;
-	     sts++) {
+	for (uint16_t sts = FERRY_NVMF_RDMA_CM_INVALID_LEN;
+	     sts <= FERRY_NVMF_RDMA_CM_INVALID_CNTLID; sts++) {
 		hx_up(CM_REJECT, sts, A_NONE, 0);
 		struct ferry_device *dev = tm_open("");
 		struct ferry_bdev *b = NULL;
