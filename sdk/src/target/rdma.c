@@ -1243,6 +1243,9 @@ static int pg_run(struct rdma_tr *tr, struct rdma_pg *pg, uint32_t max)
 		next = c->next;
 		if (!c->closed) {
 			int s = tr->rd->qp_state(c->qp_hw, NULL, NULL);
+			if (s == 0 && c->st.peer[0] == '?' &&
+			    tr->rd->qp_addr(c->qp_hw, 1, c->st.peer, sizeof(c->st.peer)))
+				snprintf(c->st.peer, sizeof(c->st.peer), "?"); /* not known (yet) */
 			if (s != 0 && s != -EINPROGRESS) {
 				RDMA_HOST_ERR(c, "connection lost: %s", ferry_strerror(s));
 				conn_close(c, "connection lost");
