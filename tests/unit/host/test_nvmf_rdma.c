@@ -20,6 +20,7 @@
 #include <ferry/bdev_nvmf.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>
+#include <ferry/hal/rdma.h>
 #include <ferry/mock.h>
 #include <ferry/rdma_transport.h>
 #include "nvmf_test_util.h"
@@ -427,6 +428,47 @@ Test(nvmf_rdma, device_without_rdma_refused)
 	struct ferry_bdev *b = NULL;
 	cr_assert_eq(ferry_bdev_nvmf_create(&o, &b), -ENOTSUP);
 	cr_assert_null(b);
+	ferry_device_close(dev);
+	rtgt_down();
+}
+
+/* A SEND of the host's that completes with an error (the mock's fault model), then an RDMA
+ * WRITE of the target's with a wrong rkey: each is a work-completion error on a queue, the
+ * connection goes, the I/O is retried and the data is right. */
+Test(nvmf_rdma, work_completion_errors_retried)
+{
+	rtgt_up(R_BS, 0);
+	struct ferry_device *dev = tm_open("");
+	struct ferry_bdev *b = rbdev_up(dev, "nvmf_rdma_wcerr", 0, NULL, 4);
+	fill(G_ref, 64 * R_BS, 61);
+	struct ferry_mock_rdma_faults f = {.size = sizeof(f),
+					   .fail_opcode = FERRY_HAL_RDMA_OP_SEND,
+					   .fail_nth = 1,
+					   .fail_status = -EIO};
+	cr_assert_eq(ferry_mock_rdma_set_faults(dev, &f), 0, "%s", ferry_last_error());
+	struct iovec w = {G_ref, 64 * R_BS};
+	struct ferry_mem wm = {.iov = &w, .iovcnt = 1};
+	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_WRITE, 100, 64, &wm), 0, "%s",
+		     ferry_last_error());
+	struct ferry_bdev_nvmf_stats s1 = S(b);
+	cr_assert_geq(s1.rdma_wc_errors, 1);
+	cr_assert_eq(s1.connection_losses, 1);
+	cr_assert_eq(s1.retries, 1);
+	struct ferry_mock_rdma_faults g = {.size = sizeof(g), .corrupt_rkey_nth = 1};
+	cr_assert_eq(ferry_mock_rdma_set_faults(TDEV, &g), 0, "%s", ferry_last_error());
+	memset(G_buf, 0x11, sizeof(G_buf));
+	struct iovec r = {G_buf + R_BS, 64 * R_BS};
+	struct ferry_mem rm = {.iov = &r, .iovcnt = 1};
+	cr_assert_eq(run_one(b, NULL, FERRY_BDEV_IO_READ, 100, 64, &rm), 0, "%s",
+		     ferry_last_error());
+	cr_assert_eq(memcmp(G_buf + R_BS, G_ref, 64 * R_BS), 0);
+	canaries_ok(G_buf, R_BS, 64 * R_BS, R_BS, 0x11);
+	struct ferry_bdev_nvmf_stats s2 = S(b);
+	cr_assert_gt(s2.rdma_wc_errors, s1.rdma_wc_errors);
+	cr_assert_eq(s2.connection_losses, 2);
+	cr_assert_eq(s2.retries, 2);
+	cr_assert_eq(s2.io_errors, 0);
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
 	ferry_device_close(dev);
 	rtgt_down();
 }
