@@ -13,6 +13,8 @@
  *   request (the ibv wr_id is the slot, bit 63 set for receives), so the queue-full check and
  *   the completion counters are exact; a successful completion the caller did not ask for is
  *   consumed silently.
+ * - cq_poll() takes the CM events of its QPs at most every RXE_DRIVE_NS (one syscall per QP
+ *   each time: not on every poll of a busy loop); cq_wait() and qp_state() take them at once.
  * - Since every work request has a CQE underneath, the CQ is grown (ibv_resize_cq, up to
  *   max_cqe) to hold the send and receive slots of all its QPs: it cannot overflow.
  * - A CQE is matched to its QP by qp_num among the CQ's live QPs; qp_destroy() drains the CQ
@@ -41,6 +43,8 @@
 
 /** The ibv wr_id bit of receives (the rest is the slot index). */
 #define RXE_WRID_RECV (1ull << 63)
+/** cq_poll() advances the connection manager of its QPs at most this often. */
+#define RXE_DRIVE_NS 200000ull
 /** Upper bound of SGEs one work request may have here (the device may offer fewer). */
 #define RXE_SGE_MAX 32u
 /** IB CM reject reason "consumer defined" (the only one carrying the peer's private data). */
@@ -96,8 +100,9 @@ struct ferry_hal_rdma_cq {
 	struct ibv_cq *cq;
 	uint32_t depth;
 	uint64_t need; /* send + receive slots of the CQ's QPs: the CQ is grown to hold them */
-	int armed;     /* ibv_req_notify_cq() done, no event taken since */
-	pthread_mutex_t lock;          /* the QP list (connect() may run on another thread) */
+	uint64_t last_drive_ns; /* when cq_poll() last took its QPs' CM events (0: at once) */
+	int armed;              /* ibv_req_notify_cq() done, no event taken since */
+	pthread_mutex_t lock;   /* the QP list (connect() may run on another thread) */
 	struct ferry_hal_rdma_qp *qps; /* live QPs on this CQ */
 	struct ibv_wc *backlog;        /* CQEs taken from the CQ but not reported yet */
 	uint32_t nbacklog, capbacklog;

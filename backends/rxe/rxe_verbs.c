@@ -371,7 +371,11 @@ int rxe_cq_poll(struct ferry_hal_rdma_cq *cq, struct ferry_hal_rdma_wc *wc, uint
 		RXE_ERR("cq_poll: %s", !cq ? "no CQ" : "no completion array");
 		return -EINVAL;
 	}
-	cq_drive_qps(cq);
+	uint64_t now = rxe_now_ns();
+	if (!cq->last_drive_ns || now - cq->last_drive_ns >= RXE_DRIVE_NS) {
+		cq_drive_qps(cq);
+		cq->last_drive_ns = now;
+	}
 	uint32_t got = 0;
 	while (got < max && cq->nsynth) {
 		wc[got++] = cq->synth[0].wc;
@@ -461,6 +465,9 @@ int rxe_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 		out = -EIO;
 	} else if (rc > 0) {
 		out = 0;
+		for (uint32_t i = 1; i < nfd; i++)
+			if (pf[i].revents)
+				cq->last_drive_ns = 0; /* a CM event: the next cq_poll takes it */
 		if (pf[0].revents & POLLIN) {
 			struct ibv_cq *evcq;
 			void *evctx;
@@ -471,6 +478,7 @@ int rxe_cq_wait(struct ferry_hal_rdma_cq *cq, uint32_t timeout_us)
 		}
 	} else if (deadline < want) {
 		out = 0; /* a connection deadline passed: cq_poll / qp_state report it */
+		cq->last_drive_ns = 0;
 	}
 	free(pf);
 	return out;

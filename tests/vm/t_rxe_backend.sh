@@ -24,6 +24,12 @@ for t in /ferry/bin/test_rxe_*; do
 	fi
 	echo "-- the backend's messages (what the failure paths logged), by count:"
 	grep -E '^ferry (error|warn)' /tmp/t.log | sort | uniq -c | sort -rn | head -n 40 || true
+	# A sanitizer build (FERRY_SANITIZE): Criterion passes a test whose worker reported a
+	# leak or an error after the body passed; catch the reports here.
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' /tmp/t.log; then
+		grep -E -A 25 'ERROR: (Address|Leak)Sanitizer|runtime error:' /tmp/t.log | head -n 120
+		fail "${t##*/}: sanitizer reports"
+	fi
 	if grep -q '^\[SKIP' /tmp/t.log; then
 		fail "${t##*/}: a test skipped although rxe0 is up"
 	fi

@@ -281,6 +281,15 @@ Test(rxe, query_limits)
 	cr_assert_eq(ferry_hal_dev_get_backend(dev)->nic->query(dev, &ni), 0);
 	cr_assert_eq(ni.caps & (FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_RDMA),
 		     FERRY_HAL_NIC_CAP_TCP | FERRY_HAL_NIC_CAP_RDMA);
+	/* the same device by name: a second device of it, its own PD */
+	char args[64];
+	snprintf(args, sizeof(args), "dev=%s", info.name);
+	struct ferry_device *d2 = NULL;
+	cr_assert_eq(ferry_device_open("rxe", args, &d2), 0, "%s: %s", args, ferry_last_error());
+	struct ferry_hal_rdma_info i2;
+	cr_assert_eq(R->query(d2, &i2), 0);
+	cr_assert_str_eq(i2.name, info.name);
+	ferry_device_close(d2);
 }
 
 Test(rxe, connect_accept_private_data_and_addresses)
