@@ -685,7 +685,9 @@ int rxe_qp_addr(struct ferry_hal_rdma_qp *qp, int peer, char *buf, size_t len)
 		RXE_ERR("qp_addr: %s", !qp ? "no QP" : "no buffer");
 		return -EINVAL;
 	}
-	if (peer && qp->phase != RXE_QP_EST && !(qp->phase == RXE_QP_FAILED && qp->was_established))
+	/* The passive side knows its peer from the request; the active side once connected. */
+	if (peer && qp->active && qp->phase != RXE_QP_EST &&
+	    !(qp->phase == RXE_QP_FAILED && qp->was_established))
 		return -ENOTCONN;
 	struct sockaddr_storage ss;
 	struct sockaddr *sa = peer ? rdma_get_peer_addr(qp->id) : rdma_get_local_addr(qp->id);

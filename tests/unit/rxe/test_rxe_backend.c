@@ -232,6 +232,10 @@ static void pair_up(struct side *cli, struct side *srv, struct ferry_hal_rdma_li
 	cr_assert_eq(memcmp(pd, cpd, sizeof(cpd)), 0, "request private data differs");
 	rc = R->accept(r, &sa, spd, sizeof(spd), &srv->qp);
 	cr_assert_eq(rc, 0, "accept: %d (%s)", rc, ferry_last_error());
+	char early[64]; /* the accepting side knows its peer at once */
+	rc = R->qp_addr(srv->qp, 1, early, sizeof(early));
+	cr_assert_eq(rc, 0, "server's peer address before ESTABLISHED: %d", rc);
+	cr_assert_eq(strncmp(early, addr, strlen(addr)), 0, "peer %s", early);
 	pd = NULL;
 	pl = 0;
 	int st = wait_state(cli, srv, &pd, &pl);
