@@ -127,6 +127,7 @@ struct rdma_conn {
 	uint32_t busy;    /* requests not free */
 	uint32_t held;    /* data buffers held */
 	int closed, fini;
+	int up;               /* qp_state() said established: sends may be posted */
 	uint32_t tx_busy;     /* requests whose response is queued or posted */
 	int close_after_tx;   /* the layer closed it: once the responses left (a Disconnect's) */
 	uint64_t close_by_ns; /* ... or by then */
@@ -359,11 +360,25 @@ static uint32_t wr_count(const struct rdma_req *r)
 	return n;
 }
 
+/*
+ * Sends may be posted (the HAL: once qp_state() returns 0). The host may send its first
+ * capsule as soon as its side is established, before the connection manager told this side
+ * (rxe: the Connect arrived while post_send still said -ENOTCONN): work waits in the FIFO.
+ */
+static int conn_up(struct rdma_conn *c)
+{
+	if (!c->up && c->tr->rd->qp_state(c->qp_hw, NULL, NULL) == 0)
+		c->up = 1;
+	return c->up;
+}
+
 /* Posts what room allows of @p r's RDMA READs. Returns 1 when all are posted. */
 static int post_reads(struct rdma_req *r)
 {
 	struct rdma_conn *c = r->conn;
 	uint32_t n = 0, si = 0;
+	if (!conn_up(c))
+		return 0;
 	while (r->rd_next < r->len && si + c->max_sge <= c->maxwr && c->sq_free > n &&
 	       c->rd_out + n < c->ird) {
 		struct ferry_hal_rdma_wr *w = &c->wr[n];
@@ -397,7 +412,7 @@ static int post_reads(struct rdma_req *r)
 static int post_tx(struct rdma_req *r)
 {
 	struct rdma_conn *c = r->conn;
-	if (c->sq_free < r->tx_wrs)
+	if (c->sq_free < r->tx_wrs || !conn_up(c))
 		return 0;
 	uint32_t n = 0, si = 0;
 	if (r->tx_wrs > 1) {
@@ -510,7 +525,7 @@ static void req_complete(struct rdma_req *r, const struct ferry_nvme_cqe *cqe)
 	r->state = REQ_WAIT_TX;
 	c->tx_busy++;
 	if (c->q_head || !post_tx(r)) {
-		c->st.sq_waits += c->q_head == NULL;
+		c->st.sq_waits += c->q_head == NULL && c->up;
 		fifo_push(c, r);
 	}
 }
@@ -584,7 +599,7 @@ static void req_go(struct rdma_req *r)
 		r->rd_next = 0;
 		r->rd_out = 0;
 		if (c->q_head || !post_reads(r)) {
-			if (!c->q_head) {
+			if (!c->q_head && c->up) {
 				if (c->rd_out >= c->ird)
 					c->st.ird_waits++;
 				else
@@ -1243,6 +1258,8 @@ static int pg_run(struct rdma_tr *tr, struct rdma_pg *pg, uint32_t max)
 		next = c->next;
 		if (!c->closed) {
 			int s = tr->rd->qp_state(c->qp_hw, NULL, NULL);
+			if (s == 0)
+				c->up = 1;
 			if (s == 0 && c->st.peer[0] == '?' &&
 			    tr->rd->qp_addr(c->qp_hw, 1, c->st.peer, sizeof(c->st.peer)))
 				snprintf(c->st.peer, sizeof(c->st.peer), "?"); /* not known (yet) */
