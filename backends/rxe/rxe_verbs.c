@@ -328,6 +328,16 @@ static int wc_convert(struct ferry_hal_rdma_cq *cq, const struct ibv_wc *w,
 				w->vendor_err);
 		rxe_qp_fail(qp, -ECONNRESET, "a work request completed in error");
 	} else if (recv) {
+		if (!qp->active && qp->phase == RXE_QP_CONN) {
+			/* rdma_accept() took the QP to RTS; the ESTABLISHED event (the active side's
+			 * RTU) may come after its first message. A message received proves the
+			 * connection is up: the QP is established now, so the answer to that
+			 * message may be posted at once (rdma.h: accepted QPs). */
+			qp->phase = RXE_QP_EST;
+			qp->state = 0;
+			qp->was_established = 1;
+			qp->deadline_ns = 0;
+		}
 		rxe_stat_add(d, RXE_ST_RECVS, 1);
 		rxe_stat_add(d, RXE_ST_RECV_BYTES, w->byte_len);
 	} else {

@@ -246,7 +246,9 @@ struct ferry_hal_rdma_ops {
 			   const void **pdata, uint32_t *pdata_len);
 	/** Accept @p req with a QP of @p attr, sending @p pdata (<= FERRY_HAL_RDMA_PDATA_MAX
 	 *  bytes). @p req is consumed either way. The QP is usable for post_recv() at once and
-	 *  for post_send() once qp_state() returns 0. */
+	 *  for post_send() once qp_state() returns 0, which it does at the latest once a receive
+	 *  of the QP completed successfully (the peer sent on it: the connection is up, even if
+	 *  the connection manager's "established" event is still on its way). */
 	int (*accept)(struct ferry_hal_rdma_req *req, const struct ferry_hal_rdma_qp_attr *attr,
 		      const void *pdata, uint32_t pdata_len, struct ferry_hal_rdma_qp **out);
 	/** Reject @p req sending @p pdata (may be NULL); @p req is consumed. */
