@@ -146,8 +146,9 @@ static int dom_invalidate(struct ferry_memdomain *d, void *ctx, const struct iov
  * memfd.
  */
 static int dom_export_local(struct ferry_memdomain *d, void *ctx, const struct iovec *iov,
-			    uint32_t cnt, int write, struct ferry_mem_backing *out, uint32_t *n)
+			    uint32_t cnt, uint32_t flags, struct ferry_mem_backing *out, uint32_t *n)
 {
+	int write = (flags & FERRY_MEM_EXPORT_F_WRITE) != 0;
 	struct mock_fn *fn = ferry_memdomain_get_ctx(d);
 	struct mock_dev *dev = fn->dev;
 	uint64_t len = ferry_iov_length(iov, cnt);
@@ -163,13 +164,12 @@ static int dom_export_local(struct ferry_memdomain *d, void *ctx, const struct i
 			mock_fault_explain(fn, iov, cnt, write, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s", ferry_xfer_status_str(st));
-		MOCK_ERR("export_local %s.%s: %s", dev->name, fn->name, why);
+		if (!(flags & FERRY_MEM_EXPORT_F_PROBE))
+			MOCK_ERR("export_local %s.%s: %s", dev->name, fn->name, why);
 		return -EFAULT;
 	}
 	if (need > *n) {
-		MOCK_ERR("export_local %s.%s: the range needs %u segments, the output has %u",
-			 dev->name, fn->name, need, *n);
-		*n = need;
+		*n = need; /* a size answer (module/memdomain.h): not logged */
 		return -ENOBUFS;
 	}
 	struct iovec *seg = need ? malloc(sizeof(*seg) * need) : NULL;

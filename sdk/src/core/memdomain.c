@@ -380,7 +380,7 @@ FERRY_API int ferry_memdomain_poll(struct ferry_memdomain *domain, uint32_t max)
 	return d->ops->poll(d, max);
 }
 
-FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, int write,
+FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, uint32_t flags,
 					   struct ferry_mem_backing *out, uint32_t *n)
 {
 	int rc = check_mem("export_local", mem, "source");
@@ -409,7 +409,7 @@ FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, int writ
 		FERRY_ERR(COMP, "export_local: domain '%s' has no local backing to export", d->name);
 		return -ENOTSUP;
 	}
-	return d->ops->export_local(d, mem->domain_ctx, mem->iov, mem->iovcnt, write, out, n);
+	return d->ops->export_local(d, mem->domain_ctx, mem->iov, mem->iovcnt, flags, out, n);
 }
 
 FERRY_API uint64_t ferry_memdomain_map_gen(struct ferry_memdomain *domain)

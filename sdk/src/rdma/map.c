@@ -160,10 +160,11 @@ static int gen_track(struct ferry_rdma_map *m, struct ferry_memdomain *d, uint64
 	return 0;
 }
 
-static int export_write(uint32_t access)
+static uint32_t export_write(uint32_t access)
 {
-	return (access & (FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE)) !=
-	       0;
+	return (access & (FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE))
+		       ? FERRY_MEM_EXPORT_F_WRITE
+		       : 0;
 }
 
 /* Does @p r's source range still export to exactly the local range it registered? */
@@ -174,7 +175,9 @@ static int reg_still_exported(const struct map_reg *r)
 				.iovcnt = 1};
 	struct ferry_mem_backing b;
 	uint32_t n = 1;
-	if (ferry_memdomain_export_local(&mem, export_write(r->access), &b, &n) || n != 1)
+	if (ferry_memdomain_export_local(&mem, export_write(r->access) | FERRY_MEM_EXPORT_F_PROBE,
+					 &b, &n) ||
+	    n != 1)
 		return 0;
 	return (uint64_t)(uintptr_t)b.local == r->start && b.len == r->len;
 }

@@ -214,7 +214,7 @@ Test(mock_rdma_mem, export_local_and_map_gen, .timeout = 30)
 	struct ferry_mem m = {.domain = d, .iov = &iov, .iovcnt = 1};
 	struct ferry_mem_backing b[4];
 	uint32_t n = 4;
-	cr_assert_eq(ferry_memdomain_export_local(&m, 1, b, &n), 0);
+	cr_assert_eq(ferry_memdomain_export_local(&m, FERRY_MEM_EXPORT_F_WRITE, b, &n), 0);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(b[0].len, 2 * PG - 0x800);
 	cr_assert_eq(b[1].len, 0x800);
@@ -235,12 +235,12 @@ Test(mock_rdma_mem, export_local_and_map_gen, .timeout = 30)
 
 	/* Too small an output; unmapped; read-only for writing; two iovecs. */
 	n = 1;
-	cr_assert_eq(ferry_memdomain_export_local(&m, 1, b, &n), -ENOBUFS);
+	cr_assert_eq(ferry_memdomain_export_local(&m, FERRY_MEM_EXPORT_F_WRITE, b, &n), -ENOBUFS);
 	cr_assert_eq(n, 2);
 	iov.iov_base = (void *)(uintptr_t)(3 * PG);
 	iov.iov_len = PG;
 	n = 4;
-	cr_assert_eq(ferry_memdomain_export_local(&m, 1, b, &n), -EFAULT);
+	cr_assert_eq(ferry_memdomain_export_local(&m, FERRY_MEM_EXPORT_F_WRITE, b, &n), -EFAULT);
 	cr_assert_eq(ferry_memdomain_export_local(&m, 0, b, &n), 0);
 	cr_assert_eq(n, 1);
 	iov.iov_base = (void *)(uintptr_t)(3 * PG);

@@ -115,9 +115,10 @@ static int f_translate(struct ferry_memdomain *domain, void *ctx, const struct i
 }
 
 static int f_export(struct ferry_memdomain *domain, void *ctx, const struct iovec *iov,
-		    uint32_t iovcnt, int write, struct ferry_mem_backing *out, uint32_t *n)
+		    uint32_t iovcnt, uint32_t flags, struct ferry_mem_backing *out, uint32_t *n)
 {
 	struct fdom *f = ferry_memdomain_get_ctx(domain);
+	int write = (flags & FERRY_MEM_EXPORT_F_WRITE) != 0;
 	f->export_calls++;
 	f->last_write = write;
 	uint64_t a[64], l[64];

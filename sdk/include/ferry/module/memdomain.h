@@ -27,6 +27,14 @@ struct ferry_mem_backing {
 	uint64_t fd_off; /**< offset of the first byte in @p fd */
 };
 
+/** @name export_local() flags
+ * @{ */
+#define FERRY_MEM_EXPORT_F_WRITE (1u << 0) /**< the NIC will write it: every page writable */
+/** A check whether the range is still exported (a registration cache revalidating): an
+ *  unmapped page is an expected answer, not logged. */
+#define FERRY_MEM_EXPORT_F_PROBE (1u << 1)
+/** @} */
+
 /** ABI version of ::ferry_memdomain_ops; bump when the table changes. */
 #define FERRY_MEMDOMAIN_OPS_ABI 2
 
@@ -89,12 +97,14 @@ struct ferry_memdomain_ops {
 	 * domain's ops). Only what the domain may reach is exported, with its permissions
 	 * checked now (a function's IOMMU view): the segments follow the backing's contiguity
 	 * (a range contiguous in the domain may be several segments).
+	 * @param[in] flags FERRY_MEM_EXPORT_F_*.
 	 * @param[in,out] n in: entries of @p out; out: entries used (or needed, with -ENOBUFS).
-	 * @retval 0; -EFAULT a part is not mapped (or not writable with @p write); -ENOBUFS
-	 *         @p out too small; -ENOTSUP the domain has no local backing.
+	 * @retval 0; -EFAULT a part is not mapped (or not writable with
+	 *         FERRY_MEM_EXPORT_F_WRITE): logged unless FERRY_MEM_EXPORT_F_PROBE; -ENOBUFS
+	 *         @p out too small (a size answer: not logged); -ENOTSUP no local backing.
 	 */
 	int (*export_local)(struct ferry_memdomain *domain, void *domain_ctx,
-			    const struct iovec *iov, uint32_t iovcnt, int write,
+			    const struct iovec *iov, uint32_t iovcnt, uint32_t flags,
 			    struct ferry_mem_backing *out, uint32_t *n);
 	/**
 	 * Optional. A value that changes whenever the domain's mappings change (a page mapped
@@ -155,7 +165,7 @@ FERRY_API void ferry_memdomain_destroy(struct ferry_memdomain *domain);
  * domain exports its segments as they are (fd -1).
  * @retval -ENOTSUP the domain has no export_local; the op's other values.
  */
-FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, int write,
+FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, uint32_t flags,
 					   struct ferry_mem_backing *out, uint32_t *n);
 
 /**
