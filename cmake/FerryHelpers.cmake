@@ -88,8 +88,18 @@ function(_ferry_install_backend name incdir libs)
     install(DIRECTORY ${incdir}/ferry DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT sdk
             FILES_MATCHING PATTERN "*.h")
   endif()
-  # ferry-<name>.pc, written at install time like ferry.pc (cmake/FerryPkgConfig.cmake).
+  # ferry-<name>.pc, written at install time like ferry.pc (cmake/FerryPkgConfig.cmake). The
+  # backend's own libraries (LIBS: plain names or -l flags) follow its archive on Libs.
+  set(pc_libs "")
+  foreach(l ${libs})
+    if(l MATCHES "^-")
+      string(APPEND pc_libs " ${l}")
+    elseif(NOT l MATCHES "::" AND NOT l MATCHES "/")
+      string(APPEND pc_libs " -l${l}")
+    endif()
+  endforeach()
   install(CODE "
+    set(FERRY_PC_LIBS \"${pc_libs}\")
     set(FERRY_PC_NAME \"${name}\")
     set(FERRY_PC_VERSION \"${PROJECT_VERSION}\")
     set(FERRY_PC_LIBDIR \"${CMAKE_INSTALL_LIBDIR}\")
