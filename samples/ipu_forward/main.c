@@ -40,16 +40,12 @@
  * Exit status: the host's (0: the workload ran and every block verified).
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
@@ -70,76 +66,14 @@ static void usage(const char *argv0)
 		argv0);
 }
 
-static int sibling(const char *name, char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	int w = snprintf(buf, len, "%s/%s", dirname(self), name);
-	return w > 0 && (size_t)w < len && access(buf, X_OK) == 0 ? 0 : -ENOENT;
-}
-
-/* A port nothing listens on now (the child binds it a moment later). */
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Start ferry-nvmf-tgt on @p addr with one malloc namespace of @p blocks 4104-byte blocks;
  * wait until it listens. */
 static pid_t start_target(const char *addr, uint64_t blocks, char *ready, size_t ready_len)
 {
-	char path[PATH_MAX], ns[64];
-	if (sibling("ferry-nvmf-tgt", path, sizeof(path))) {
-		fprintf(stderr, "ipu_forward: ferry-nvmf-tgt not found beside this program\n");
-		return -ENOENT;
-	}
-	snprintf(ready, ready_len, "/tmp/ipu_forward.%d.ready", (int)getpid());
-	unlink(ready);
+	char ns[64];
 	snprintf(ns, sizeof(ns), "malloc:%llu:4096+8", (unsigned long long)blocks * 4104);
-	char *args[] = {path, "-a", (char *)addr, "-n", SUBNQN, "--ns", ns, "--ready-file", ready,
-			NULL};
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execv(path, args);
-		fprintf(stderr, "ipu_forward: exec %s: %s\n", path, strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		return -errno;
-	for (double t0 = now_s(); now_s() - t0 < 20;) {
-		if (access(ready, F_OK) == 0)
-			return pid;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fprintf(stderr, "ipu_forward: ferry-nvmf-tgt exited before listening\n");
-			return -ECHILD;
-		}
-		usleep(10000);
-	}
-	fprintf(stderr, "ipu_forward: ferry-nvmf-tgt did not listen within 20 s\n");
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -ETIMEDOUT;
+	char *args[] = {"-a", (char *)addr, "-n", SUBNQN, "--ns", ns, NULL};
+	return ep_start_target("ipu_forward", args, 20, ready, ready_len);
 }
 
 static int hex_key(const char *hex, uint8_t key[32])
@@ -186,7 +120,7 @@ static int dump_written(struct ferry_bdev *bdev, const char *path)
 					   .cb = rd_cb,
 					   .cb_arg = &r};
 		rc = ferry_bdev_submit(bdev, &io);
-		for (double t0 = now_s(); !rc && !r.done && now_s() - t0 < 30;)
+		for (double t0 = ep_now_s(); !rc && !r.done && ep_now_s() - t0 < 30;)
 			ferry_bdev_io_poll(&io);
 		if (!rc)
 			rc = !r.done ? -ETIMEDOUT : io.status;
@@ -322,7 +256,7 @@ int main(int argc, char **argv)
 	}
 	pid_t tgt = 0;
 	if (!target) {
-		int port = free_port();
+		int port = ep_free_port();
 		snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 		tgt = port > 0 ? start_target(addr, blocks, ready, sizeof(ready)) : -EADDRNOTAVAIL;
 		if (tgt < 0)

@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -417,13 +419,89 @@ void ep_stack_report(const struct ep_counters *a, const struct ep_counters *b, i
 		       "see)\n");
 }
 
-int ep_host_path(char *buf, size_t len)
+/* The path of @p name in the running program's folder. */
+static int beside_self(const char *name, char *buf, size_t len)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
 		return -errno;
 	self[n] = '\0';
-	int w = snprintf(buf, len, "%s/ferry-nvme-host", dirname(self));
+	int w = snprintf(buf, len, "%s/%s", dirname(self), name);
 	return w > 0 && (size_t)w < len ? 0 : -ENAMETOOLONG;
+}
+
+int ep_host_path(char *buf, size_t len)
+{
+	return beside_self("ferry-nvme-host", buf, len);
+}
+
+double ep_now_s(void)
+{
+	return now_s();
+}
+
+int ep_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+pid_t ep_start_target(const char *who, char *const *args, double wait_s, char *ready,
+		      size_t ready_len)
+{
+	char path[PATH_MAX];
+	char *argv[EP_TARGET_MAX_ARGS + 4];
+	int na = 0;
+	if (beside_self("ferry-nvmf-tgt", path, sizeof(path)) || access(path, X_OK) != 0) {
+		fprintf(stderr, "%s: ferry-nvmf-tgt not found beside this program\n", who);
+		return -ENOENT;
+	}
+	argv[na++] = path;
+	for (; args && args[na - 1]; na++) {
+		if (na > EP_TARGET_MAX_ARGS) {
+			fprintf(stderr, "%s: more than %d ferry-nvmf-tgt arguments\n", who,
+				EP_TARGET_MAX_ARGS);
+			return -E2BIG;
+		}
+		argv[na] = args[na - 1];
+	}
+	int w = snprintf(ready, ready_len, "/tmp/%s.%d.ready", who, (int)getpid());
+	if (w <= 0 || (size_t)w >= ready_len)
+		return -ENAMETOOLONG;
+	unlink(ready);
+	argv[na++] = "--ready-file";
+	argv[na++] = ready;
+	argv[na] = NULL;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execv(path, argv);
+		fprintf(stderr, "%s: exec %s: %s\n", who, path, strerror(errno));
+		_exit(127);
+	}
+	if (pid < 0)
+		return -errno;
+	for (double t0 = now_s(); now_s() - t0 < wait_s;) {
+		if (access(ready, F_OK) == 0)
+			return pid;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			fprintf(stderr, "%s: ferry-nvmf-tgt exited before listening\n", who);
+			return -ECHILD;
+		}
+		usleep(10000);
+	}
+	fprintf(stderr, "%s: ferry-nvmf-tgt did not listen within %.0f s\n", who, wait_s);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -ETIMEDOUT;
 }

@@ -125,4 +125,23 @@ void ep_stack_report(const struct ep_counters *a, const struct ep_counters *b, i
 /* The path of ferry-nvme-host beside the running program. */
 int ep_host_path(char *buf, size_t len);
 
+/* Helpers of the samples that start ferry-nvmf-tgt (samples/nvmf_tgt) as their remote target. */
+
+/* CLOCK_MONOTONIC in seconds. */
+double ep_now_s(void);
+
+/* A TCP port nothing listens on now on 127.0.0.1 (a child binds it a moment later), or -1. */
+int ep_free_port(void);
+
+/* How many arguments ep_start_target() passes on at the most. */
+#define EP_TARGET_MAX_ARGS 32
+
+/* Starts ferry-nvmf-tgt (beside the running program) with @p args (its options, NULL
+ * terminated) and --ready-file /tmp/<who>.<pid>.ready, and waits up to @p wait_s seconds
+ * until it listens. @p who prefixes the messages; the ready file's path is written to
+ * @p ready (@p ready_len bytes; the caller unlinks it once the target ended). Returns the
+ * child's pid, or a negative errno (the child, if any, is gone). */
+pid_t ep_start_target(const char *who, char *const *args, double wait_s, char *ready,
+		      size_t ready_len);
+
 #endif /* NVMEH_EP_STACK_H */

@@ -39,16 +39,12 @@
  * through the SoC; 1 otherwise; 2 bad usage.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <ferry/bdev.h>
 #include <ferry/bdev_nvmf.h>
@@ -66,99 +62,19 @@ static void usage(FILE *f, const char *argv0)
 		argv0);
 }
 
-static int sibling(const char *name, char *buf, size_t len)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return -errno;
-	self[n] = '\0';
-	int w = snprintf(buf, len, "%s/%s", dirname(self), name);
-	return w > 0 && (size_t)w < len && access(buf, X_OK) == 0 ? 0 : -ENOENT;
-}
-
-/* A TCP port nothing listens on now on 127.0.0.1 (the mock RDMA NIC's connections are TCP
- * connections; the child binds it a moment later). */
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof(a);
-	int port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Start ferry-nvmf-tgt -t rdma on @p addr with namespace 1 of @p blocks 4096-byte blocks and
  * namespace 2 of @p blocks 4104-byte blocks; wait until it listens. */
 static pid_t start_target(const char *addr, const char *nic, uint64_t blocks, const char *extra,
 			  char *ready, size_t ready_len)
 {
-	char path[PATH_MAX], ns1[64], ns2[64];
-	if (sibling("ferry-nvmf-tgt", path, sizeof(path))) {
-		fprintf(stderr, "rdma_direct: ferry-nvmf-tgt not found beside this program\n");
-		return -ENOENT;
-	}
-	snprintf(ready, ready_len, "/tmp/rdma_direct.%d.ready", (int)getpid());
-	unlink(ready);
+	char ns1[64], ns2[64];
 	snprintf(ns1, sizeof(ns1), "malloc:%llu:4096", (unsigned long long)blocks * 4096);
 	snprintf(ns2, sizeof(ns2), "malloc:%llu:4096+8", (unsigned long long)blocks * 4104);
-	char *args[20];
-	int na = 0;
-	args[na++] = path;
-	args[na++] = "-t";
-	args[na++] = "rdma";
-	args[na++] = "--nic";
-	args[na++] = (char *)nic;
-	args[na++] = "-a";
-	args[na++] = (char *)addr;
-	args[na++] = "-n";
-	args[na++] = SUBNQN;
-	args[na++] = "--ns";
-	args[na++] = ns1;
-	args[na++] = "--ns";
-	args[na++] = ns2;
-	args[na++] = "--ready-file";
-	args[na++] = ready;
-	if (extra) { /* the transport's own argument string */
-		args[na++] = "--args";
-		args[na++] = (char *)extra;
-	}
-	args[na] = NULL;
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execv(path, args);
-		fprintf(stderr, "rdma_direct: exec %s: %s\n", path, strerror(errno));
-		_exit(127);
-	}
-	if (pid < 0)
-		return -errno;
-	for (double t0 = now_s(); now_s() - t0 < 30;) {
-		if (access(ready, F_OK) == 0)
-			return pid;
-		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			fprintf(stderr, "rdma_direct: ferry-nvmf-tgt exited before listening\n");
-			return -ECHILD;
-		}
-		usleep(10000);
-	}
-	fprintf(stderr, "rdma_direct: ferry-nvmf-tgt did not listen within 30 s\n");
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -ETIMEDOUT;
+	char *args[] = {"-t",  "rdma", "--nic", (char *)nic, "-a",      (char *)addr, "-n",
+			SUBNQN, "--ns", ns1,     "--ns",      ns2,
+			/* the transport's own argument string */
+			extra ? "--args" : NULL, (char *)extra, NULL};
+	return ep_start_target("rdma_direct", args, 30, ready, ready_len);
 }
 
 struct pass {
@@ -374,7 +290,7 @@ int main(int argc, char **argv)
 	}
 	if (!addr) {
 		if (!strcmp(nic, "mock")) {
-			int port = free_port();
+			int port = ep_free_port();
 			if (port <= 0) {
 				fprintf(stderr, "rdma_direct: no free port on 127.0.0.1\n");
 				return 1;
