@@ -53,21 +53,7 @@ static void tcp_dev_close(struct ferry_device *fdev)
 static const struct ferry_hal_nic_ops tcp_nic_ops = {
 	.abi_version = FERRY_HAL_NIC_ABI_VERSION,
 	.query = ferry_hal_lsock_query,
-	.listen = ferry_hal_lsock_listen,
-	.accept = ferry_hal_lsock_accept,
-	.connect = ferry_hal_lsock_connect,
-	.sock_error = ferry_hal_lsock_sock_error,
-	.close = ferry_hal_lsock_close,
-	.get_addr = ferry_hal_lsock_get_addr,
-	.sendv = ferry_hal_lsock_sendv,
-	.recvv = ferry_hal_lsock_recvv,
-	.group_create = ferry_hal_lsock_group_create,
-	.group_destroy = ferry_hal_lsock_group_destroy,
-	.group_add = ferry_hal_lsock_group_add,
-	.group_remove = ferry_hal_lsock_group_remove,
-	.group_poll = ferry_hal_lsock_group_poll,
-	.sock_stats = ferry_hal_lsock_sock_stats,
-	.group_want_out = ferry_hal_lsock_group_want_out,
+	FERRY_HAL_LSOCK_NIC_OPS, /* the socket kit, every TCP member */
 };
 
 static const struct ferry_hal_backend tcp_backend = {

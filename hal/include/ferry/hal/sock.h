@@ -130,6 +130,30 @@ FERRY_API int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *group,
 					     struct ferry_hal_sock *sock, int on);
 /** @} */
 
+/**
+ * @brief Every TCP member of ::ferry_hal_nic_ops but query(), all taken from the kit: for a
+ * backend that wraps none of them, in its ops table's initializer:
+ * @code
+ * static const struct ferry_hal_nic_ops ops = {
+ *	.abi_version = FERRY_HAL_NIC_ABI_VERSION,
+ *	.query = ferry_hal_lsock_query, // or the backend's own
+ *	FERRY_HAL_LSOCK_NIC_OPS,
+ *	.rdma = &my_rdma_ops,           // members beyond TCP: the backend's
+ * };
+ * @endcode
+ * A backend that wraps some of them lists the members itself (naming a member twice in one
+ * initializer is what -Woverride-init warns about).
+ */
+#define FERRY_HAL_LSOCK_NIC_OPS                                                                  \
+	.listen = ferry_hal_lsock_listen, .accept = ferry_hal_lsock_accept,                       \
+	.connect = ferry_hal_lsock_connect, .sock_error = ferry_hal_lsock_sock_error,             \
+	.close = ferry_hal_lsock_close, .get_addr = ferry_hal_lsock_get_addr,                     \
+	.sendv = ferry_hal_lsock_sendv, .recvv = ferry_hal_lsock_recvv,                           \
+	.group_create = ferry_hal_lsock_group_create,                                             \
+	.group_destroy = ferry_hal_lsock_group_destroy, .group_add = ferry_hal_lsock_group_add,   \
+	.group_remove = ferry_hal_lsock_group_remove, .group_poll = ferry_hal_lsock_group_poll,   \
+	.sock_stats = ferry_hal_lsock_sock_stats, .group_want_out = ferry_hal_lsock_group_want_out
+
 /** @name Backend hooks
  * @{ */
 /** @brief The backend's per-socket state (NULL until set; NULL for a NULL socket). */
