@@ -1,0 +1,647 @@
+/*
+ * The "rdma" target transport under attack (an independent hostile review; test_rdma_host.h
+ * over the mock RDMA NIC): keyed descriptors longer than the command moves (no stale byte of
+ * another request may reach the host), addresses that wrap, capsules at and past the receive
+ * buffer, private data at every length, connect/disconnect storms, a Connect on an I/O queue
+ * before any admin queue, commands after Disconnect, a dead peer with RDMA READs in flight,
+ * failures of each work request of a request (READ, WRITE, SEND, RECV), command id 0xffff and
+ * a full queue of distinct ids. Each test asserts bytes, statuses and counters, and that the
+ * target still serves a fresh host afterwards.
+ */
+#include <ferry/mock.h>
+#include "test_rdma_host.h"
+
+static void up(void)
+{
+	rh_tgt_up("buffers=256,idle_us=0,max_connections=8,max_io_queues=2");
+}
+
+TestSuite(rdma_attack, .init = up, .fini = rh_tgt_down, .timeout = 120);
+
+#define ST(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
+#define NODNR(st) ((st) & ~FERRY_NVME_STATUS_DNR)
+
+static void io_pair(struct rh_host *a, struct rh_host *q)
+{
+	memset(a, 0, sizeof(*a));
+	memset(q, 0, sizeof(*q));
+	rh_admin_up(a);
+	rh_io_up(q, a, 1);
+}
+
+/* A write then read of 8 blocks at LBA 16 works on @p q. */
+static void queue_works(struct rh_host *q)
+{
+	uint8_t *d = rh_data(q, 0);
+	rh_pattern(d, 4096, 11);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q->cid++, 1, 16, 8);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(q, 0, 4096);
+	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0, "write on a live queue");
+	memset(rh_data(q, 65536), 0, 4096);
+	rh_rw(&s, q->cid++, 0, 16, 8);
+	k = rh_kd(q, 65536, 4096);
+	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0);
+	cr_assert_eq(memcmp(rh_data(q, 65536), d, 4096), 0);
+}
+
+/* A fresh association works (the target survived). */
+static void fresh_host_works(void)
+{
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
+
+static void all_gone(void)
+{
+	RH_UNTIL(NULL, rh_totals().conns == 0 && rh_totals().ctrlrs == 0);
+	cr_assert_eq(rh_totals().conns, 0, "connections left behind");
+	cr_assert_eq(rh_totals().ctrlrs, 0, "controllers left behind");
+}
+
+/* Fills the target's data buffers with a secret: writes of 64 KiB of 0xA5 (LBA 1024..). */
+static void fill_pool_with_secret(struct rh_host *q)
+{
+	memset(rh_data(q, 0), 0xa5, 65536);
+	for (int i = 0; i < 4; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q->cid++, 1, 1024 + (uint64_t)i * 128, 128);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(q, 0, 65536);
+		cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0);
+	}
+}
+
+static int has_byte(const uint8_t *p, size_t n, uint8_t b)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] == b)
+			return 1;
+	return 0;
+}
+
+Test(rdma_attack, read_descriptor_longer_than_the_data_leaks_nothing)
+{
+	/* NVMe allows an SGL longer than the data; the target must then move only the data: the
+	 * rest of its buffers holds other requests' bytes. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	fill_pool_with_secret(&q);
+	/* LBA 0..: zeros (never written) */
+	memset(rh_data(&q, 131072), 0xee, 65536);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 0, 0, 1);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 131072, 65536);
+	int st = rh_cmd_keyed(&q, &s, &k, 1, NULL);
+	cr_assert_geq(st, 0, "no response");
+	cr_assert(!has_byte(rh_data(&q, 131072), 65536, 0xa5),
+		  "a read of 512 bytes with a 64 KiB descriptor (status 0x%x) wrote another "
+		  "request's stale data to the host",
+		  st);
+	if (st == 0) {
+		uint8_t z[512] = {0};
+		cr_assert_eq(memcmp(rh_data(&q, 131072), z, 512), 0, "the block's data");
+	}
+	/* Identify (4096 bytes) with an 8 KiB descriptor on the admin queue */
+	fill_pool_with_secret(&q);
+	memset(rh_data(&a, 131072), 0xee, 8192);
+	memset(&s, 0, sizeof(s));
+	s.opcode = FERRY_NVME_ADM_IDENTIFY;
+	s.cid = a.cid++;
+	s.cdw10 = 1;
+	k = rh_kd(&a, 131072, 8192);
+	st = rh_cmd_keyed(&a, &s, &k, 1, NULL);
+	cr_assert_geq(st, 0);
+	cr_assert(!has_byte(rh_data(&a, 131072 + 4096), 4096, 0xa5),
+		  "Identify with an 8 KiB descriptor (status 0x%x) wrote stale data", st);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
+
+Test(rdma_attack, write_descriptor_longer_than_the_data)
+{
+	/* A write of 1 block with a 64 KiB descriptor: the block gets the first 512 bytes (or
+	 * the command fails); the neighbours are untouched. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	uint8_t *d = rh_data(&q, 0);
+	rh_pattern(d, 65536, 3);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 200, 1);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 65536);
+	int st = rh_cmd_keyed(&q, &s, &k, 1, NULL);
+	cr_assert_geq(st, 0);
+	memset(rh_data(&q, 131072), 0xee, 8192);
+	rh_rw(&s, q.cid++, 0, 200, 16);
+	k = rh_kd(&q, 131072, 8192);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	if (st == 0)
+		cr_assert_eq(memcmp(rh_data(&q, 131072), d, 512), 0);
+	uint8_t z[8192] = {0};
+	cr_assert_eq(memcmp(rh_data(&q, 131072 + 512), z, 8192 - 512), 0,
+		     "blocks past the command's changed");
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
+
+Test(rdma_attack, wrapping_and_edge_addresses)
+{
+	struct rh_host a, q;
+	/* a descriptor whose address + length wraps past 2^64: the RDMA READ fails, the
+	 * connection ends, nothing else */
+	uint64_t addrs[] = {UINT64_MAX - 255, UINT64_MAX, 0, 1};
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		io_pair(&a, &q);
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, (int)(i & 1), 0, 1);
+		struct ferry_nvmf_rdma_kdesc k = {.addr = addrs[i], .len = 512, .key = q.k.rkey};
+		int st = rh_cmd_keyed(&q, &s, &k, 1, NULL);
+		cr_assert(st != 0, "a transfer at 0x%llx succeeded",
+			  (unsigned long long)addrs[i]);
+		RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+		rh_free(&q);
+		rh_free(&a);
+		all_gone();
+	}
+	/* two descriptors: the second one's address at the last byte of the region */
+	io_pair(&a, &q);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 0, 2);
+	struct ferry_nvmf_rdma_kdesc kd[2] = {rh_kd(&q, 0, 512), rh_kd(&q, RH_DATA - 1, 512)};
+	int st = rh_cmd_keyed(&q, &s, kd, 2, NULL);
+	cr_assert(st != 0, "a transfer past the region succeeded");
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, capsules_at_and_past_the_receive_buffer)
+{
+	/* I/O queue in-capsule data is 4096 bytes: 64 + 4096 is the largest capsule; one more
+	 * byte fails the receive (the connection ends, the target stays) */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	static uint8_t icd[8192];
+	rh_pattern(icd, sizeof(icd), 5);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 300, 8);
+	cr_assert_eq(rh_cmd_icd(&q, &s, icd, 4096, NULL), 0, "a full capsule");
+	rh_rw(&s, q.cid++, 1, 300, 8);
+	ferry_nvmf_rdma_sgl_build_icd(&s, 4096);
+	rh_send(&q, &s, icd, 4097);
+	int st = rh_wait(&q, s.cid, NULL);
+	cr_assert_eq(st, -1, "a capsule past the receive buffer answered (0x%x)", st);
+	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	cr_assert_neq(RT.rd->qp_state(q.qp, NULL, NULL), 0);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+	/* an empty SEND */
+	io_pair(&a, &q);
+	struct ferry_hal_rdma_sge sge = {.addr = q.k.addr + RH_CAP_OFF, .len = 0, .lkey = q.k.lkey};
+	struct ferry_hal_rdma_wr w = {.wr_id = 7,
+				      .opcode = FERRY_HAL_RDMA_OP_SEND,
+				      .flags = FERRY_HAL_RDMA_WR_F_SIGNALED,
+				      .sge = &sge,
+				      .nsge = 1};
+	cr_assert_eq(RT.rd->post_send(q.qp, &w, NULL), 0);
+	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, private_data_at_every_length)
+{
+	/* a valid 32-byte request followed by 0..24 more bytes: accepted; fewer than 32:
+	 * INVALID_LEN */
+	uint8_t pd[FERRY_HAL_RDMA_PDATA_MAX];
+	memset(pd, 0x77, sizeof(pd));
+	size_t n = ferry_nvmf_rdma_cm_req_build(pd, sizeof(pd), 0, 32, 31);
+	cr_assert_eq(n, 32);
+	for (uint32_t len = 0; len <= FERRY_HAL_RDMA_PDATA_MAX; len++) {
+		struct rh_host h = {0};
+		int st = rh_connect_raw(&h, pd, len);
+		if (len < 32) {
+			cr_assert_eq(st, -ECONNREFUSED, "%u bytes: state %d", len, st);
+			cr_assert_eq(h.rej_sts, FERRY_NVMF_RDMA_CM_INVALID_LEN, "%u bytes", len);
+		} else {
+			cr_assert(st == 0 || st == -ECONNREFUSED, "%u bytes: state %d", len, st);
+		}
+		rh_free(&h);
+	}
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, connect_disconnect_storm)
+{
+	/* 64 connections that go at once (before the target saw the request, after the accept,
+	 * after the Connect), 8 at a time: nothing left, counters add up */
+	for (int round = 0; round < 8; round++) {
+		struct rh_host h[8];
+		memset(h, 0, sizeof(h));
+		for (int i = 0; i < 8; i++) {
+			int st = rh_connect_qp(&h[i], 0, 31);
+			cr_assert_eq(st, 0, "round %d connection %d: %d (sts %u)", round, i, st,
+				     h[i].rej_sts);
+			if ((i + round) % 3 == 1)
+				cr_assert_eq(rh_fabrics_connect(&h[i], 0, 31, 0), 0);
+			if ((i + round) % 3 == 2) {
+				cr_assert_eq(rh_fabrics_connect(&h[i], 0, 31, 1), 0);
+				/* a command left in flight */
+				struct ferry_nvme_sqe s = {0};
+				s.opcode = FERRY_NVME_ADM_IDENTIFY;
+				s.cid = h[i].cid++;
+				s.cdw10 = 1;
+				struct ferry_nvmf_rdma_kdesc k = rh_kd(&h[i], 0, 4096);
+				uint8_t icd[16];
+				uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+				rh_send(&h[i], &s, icd, used);
+			}
+		}
+		for (int i = 0; i < 8; i++)
+			rh_free(&h[i]);
+		/* max_connections is 8: the target must notice all 8 are gone */
+		all_gone();
+	}
+	struct ferry_rdma_transport_totals t = rh_totals();
+	cr_assert_eq(t.accepted, 64);
+	cr_assert_eq(t.closed, 64);
+	cr_assert_eq(t.ctrlrs_created, t.ctrlrs_destroyed);
+	/* requests whose host is gone before the target polls */
+	for (int i = 0; i < 16; i++) {
+		struct rh_host h = {0};
+		rh_mem(&h);
+		uint8_t pd[32];
+		ferry_nvmf_rdma_cm_req_build(pd, sizeof(pd), 0, 32, 31);
+		struct ferry_hal_rdma_qp_attr qa = {.size = sizeof(qa),
+						    .cq = h.cq,
+						    .max_send_wr = 16,
+						    .max_recv_wr = 16,
+						    .max_send_sge = 1,
+						    .max_recv_sge = 1};
+		cr_assert_eq(RT.rd->connect(RT.dev, RT.addr, &qa, pd, 32, 3000, &h.qp), 0);
+		rh_free(&h);
+	}
+	for (int i = 0; i < 50; i++)
+		rh_poll(NULL);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, io_queue_connect_before_any_admin)
+{
+	struct rh_host q = {0};
+	cr_assert_eq(rh_connect_qp(&q, 1, 63), 0);
+	q.cntlid = 1;
+	int st = rh_fabrics_connect(&q, 1, 63, 1);
+	cr_assert_gt(st, 0, "an I/O queue Connect with no controller succeeded");
+	/* and I/O on that queue is refused, not executed */
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 0, 1);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 512);
+	st = rh_cmd_keyed(&q, &s, &k, 1, NULL);
+	cr_assert(st != 0, "a write on a queue with no controller succeeded");
+	rh_free(&q);
+	/* admin queue Connect with qid 0 on a qid-1 connect request */
+	cr_assert_eq(rh_connect_qp(&q, 1, 63), 0);
+	st = rh_fabrics_connect(&q, 0, 63, 1);
+	cr_assert_gt(st, 0, "qid mismatch accepted");
+	rh_free(&q);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, commands_after_disconnect_do_not_execute)
+{
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	/* LBA 400 holds zeros; the Disconnect and a write to it go in one burst */
+	rh_pattern(rh_data(&q, 0), 512, 9);
+	struct ferry_nvmf_cmd d = {0};
+	d.opcode = FERRY_NVMF_OPC_FABRICS;
+	d.fctype = FERRY_NVMF_FCTYPE_DISCONNECT;
+	d.cid = q.cid++;
+	struct ferry_nvme_sqe *ds = (struct ferry_nvme_sqe *)(void *)&d;
+	uint8_t icd[16];
+	uint32_t used = rh_sgl_keyed(ds, icd, sizeof(icd), NULL, 0);
+	rh_send(&q, ds, icd, used);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q.cid++, 1, 400, 1);
+	int st = rh_cmd_icd(&q, &s, rh_data(&q, 0), 512, NULL);
+	cr_assert_neq(st, 0, "a write after Disconnect succeeded");
+	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	rh_free(&q);
+	/* the block is still zero (read through the admin's new I/O queue) */
+	struct rh_host q2 = {0};
+	rh_io_up(&q2, &a, 1);
+	memset(rh_data(&q2, 0), 0xee, 512);
+	rh_rw(&s, q2.cid++, 0, 400, 1);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q2, 0, 512);
+	cr_assert_eq(rh_cmd_keyed(&q2, &s, &k, 1, NULL), 0);
+	uint8_t z[512] = {0};
+	cr_assert_eq(memcmp(rh_data(&q2, 0), z, 512), 0, "a write after Disconnect executed");
+	rh_free(&q2);
+	rh_free(&a);
+	all_gone();
+}
+
+Test(rdma_attack, dead_peer_with_reads_in_flight)
+{
+	/* 16 writes of 128 KiB posted, the host gone before the target polls their data: the
+	 * buffers come back, the next host gets all of them */
+	for (int round = 0; round < 3; round++) {
+		struct rh_host a, q;
+		io_pair(&a, &q);
+		for (int i = 0; i < 16; i++) {
+			struct ferry_nvme_sqe s;
+			rh_rw(&s, q.cid++, 1, (uint64_t)i * 256, 256);
+			struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 131072);
+			uint8_t icd[16];
+			uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+			rh_send(&q, &s, icd, used);
+		}
+		/* let part of it go */
+		for (int i = 0; i < round * 3; i++)
+			rh_poll(&q);
+		rh_free(&q);
+		rh_free(&a);
+		all_gone();
+	}
+	/* all 256 buffers are back: a host can use the whole pool */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	rh_pattern(rh_data(&q, 0), 131072, 4);
+	for (int i = 0; i < 8; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, 1, (uint64_t)i * 256, 256);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 131072);
+		cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	}
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+}
+
+/* Sets the mock's fault model: the @p nth work request of @p opcode fails. */
+static void fault(uint32_t opcode, uint32_t nth)
+{
+	struct ferry_mock_rdma_faults f = {.size = sizeof(f), .fail_opcode = opcode, .fail_nth = nth};
+	cr_assert_eq(ferry_mock_rdma_set_faults(RT.dev, &f), 0);
+}
+
+Test(rdma_attack, work_request_failures_at_each_stage)
+{
+	/* a write of 3 descriptors whose 2nd RDMA READ fails; a read whose RDMA WRITE fails; a
+	 * response SEND that fails; a receive that fails: each ends its connection only */
+	struct {
+		uint32_t op, nth;
+		int write;
+	} cases[] = {
+		{FERRY_HAL_RDMA_OP_READ, 2, 1},
+		{FERRY_HAL_RDMA_OP_READ, 1, 1},
+		{FERRY_HAL_RDMA_OP_WRITE, 2, 0},
+		{FERRY_HAL_RDMA_OP_SEND, 1, 1},
+		{FERRY_HAL_RDMA_OP_RECV, 1, 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rh_host a, q;
+		io_pair(&a, &q);
+		fault(cases[i].op, cases[i].nth);
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, cases[i].write, 500, 24);
+		struct ferry_nvmf_rdma_kdesc kd[3] = {rh_kd(&q, 0, 4096), rh_kd(&q, 8192, 4096),
+						      rh_kd(&q, 16384, 4096)};
+		int st = rh_cmd_keyed(&q, &s, kd, 3, NULL);
+		(void)st;
+		fault(0, 0);
+		RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0 || q.err);
+		rh_free(&q);
+		rh_free(&a);
+		all_gone();
+		fresh_host_works();
+		all_gone();
+	}
+}
+
+Test(rdma_attack, command_ids_at_the_limits)
+{
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	/* 64 commands in flight with ids 0xffff, 0, and 62 others; each answered once */
+	uint16_t ids[64];
+	ids[0] = 0xffff;
+	ids[1] = 0;
+	for (int i = 2; i < 64; i++)
+		ids[i] = (uint16_t)(0x8000 + i * 257);
+	for (int i = 0; i < 64; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, ids[i], 0, (uint64_t)i * 8, 8);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, (uint32_t)i * 4096, 4096);
+		uint8_t icd[16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, used);
+	}
+	for (int i = 0; i < 64; i++)
+		cr_assert_eq(rh_wait(&q, ids[i], NULL), 0, "command id 0x%x", ids[i]);
+	for (int i = 0; i < 10; i++)
+		rh_poll(&q);
+	cr_assert_eq(q.q.n, 0, "%u extra responses", q.q.n);
+	q.cid = 100;
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
+
+/* Fabrics Connect with the given keep-alive timeout (ms), data in the capsule. */
+static int connect_kato(struct rh_host *h, uint16_t qid, uint16_t sqsize, uint32_t kato)
+{
+	struct ferry_nvmf_connect_cmd c = {0};
+	c.opcode = FERRY_NVMF_OPC_FABRICS;
+	c.fctype = FERRY_NVMF_FCTYPE_CONNECT;
+	c.cid = h->cid++;
+	c.qid = qid;
+	c.sqsize = sqsize;
+	c.kato = kato;
+	struct ferry_nvmf_connect_data d = {0};
+	memset(d.hostid, 0x5a, sizeof(d.hostid));
+	d.cntlid = qid ? h->cntlid : 0xffff;
+	snprintf(d.subnqn, sizeof(d.subnqn), "%s", RH_NQN);
+	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", RH_HOSTNQN);
+	struct ferry_nvme_cqe r;
+	int st = rh_cmd_icd(h, (struct ferry_nvme_sqe *)(void *)&c, &d, sizeof(d), &r);
+	if (st == 0 && qid == 0)
+		h->cntlid = (uint16_t)r.dw0;
+	return st;
+}
+
+Test(rdma_attack, keep_alive_expiry_with_io_in_flight)
+{
+	/* kato 1 s, nothing on the admin queue for 2.5 s while the I/O queue has 32 reads
+	 * posted: the association is torn down, both connections end, nothing leaks */
+	struct rh_host a = {0}, q = {0};
+	cr_assert_eq(rh_connect_qp(&a, 0, 31), 0);
+	cr_assert_eq(connect_kato(&a, 0, 31, 1000), 0);
+	rh_enable(&a);
+	rh_io_up(&q, &a, 1);
+	for (int i = 0; i < 32; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, 0, (uint64_t)i * 8, 8);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, (uint32_t)i * 4096, 4096);
+		uint8_t icd[16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, used);
+	}
+	uint64_t end = rh_now() + 2500000000ull;
+	while (rh_now() < end) {
+		rh_poll(&q);
+		rh_poll(&a);
+	}
+	RH_UNTIL(&q, rh_totals().kato_expired == 1 && rh_totals().conns == 0);
+	cr_assert_eq(rh_totals().kato_expired, 1);
+	cr_assert_eq(rh_totals().conns, 0);
+	cr_assert_neq(RT.rd->qp_state(a.qp, NULL, NULL), 0);
+	cr_assert_neq(RT.rd->qp_state(q.qp, NULL, NULL), 0);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, controller_reset_with_io_in_flight)
+{
+	/* CC.EN = 0 while 32 writes are in flight on the I/O queue: the I/O connection ends,
+	 * the admin queue answers, enabling again works, a new I/O queue works */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	rh_pattern(rh_data(&q, 0), 131072, 2);
+	for (int i = 0; i < 32; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, 1, (uint64_t)i * 64, 64);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 32768);
+		uint8_t icd[16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q, &s, icd, used);
+	}
+	rh_poll(&q);
+	uint64_t cc = 0;
+	cr_assert_eq(rh_prop(&a, 1, FERRY_NVME_REG_CC, 4, &cc), 0);
+	RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
+	cr_assert_neq(RT.rd->qp_state(q.qp, NULL, NULL), 0, "the I/O connection survived CC.EN=0");
+	rh_free(&q);
+	RH_UNTIL(&a, rh_totals().conns == 1);
+	cr_assert_eq(rh_totals().conns, 1);
+	uint64_t csts = 1;
+	for (int i = 0; i < 1000 && (csts & FERRY_NVME_CSTS_RDY); i++)
+		cr_assert_eq(rh_prop(&a, 0, FERRY_NVME_REG_CSTS, 4, &csts), 0);
+	cr_assert_eq(csts & FERRY_NVME_CSTS_RDY, 0);
+	rh_enable(&a);
+	struct rh_host q2 = {0};
+	rh_io_up(&q2, &a, 1);
+	queue_works(&q2);
+	rh_free(&q2);
+	rh_free(&a);
+	all_gone();
+}
+
+Test(rdma_attack, commands_before_connect_and_double_connect)
+{
+	/* I/O and admin commands on an accepted QP before any Fabrics Connect: refused, not
+	 * executed */
+	struct rh_host h = {0};
+	cr_assert_eq(rh_connect_qp(&h, 0, 31), 0);
+	struct ferry_nvme_sqe s = {0};
+	s.opcode = FERRY_NVME_ADM_IDENTIFY;
+	s.cid = h.cid++;
+	s.cdw10 = 1;
+	memset(rh_data(&h, 0), 0xee, 4096);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&h, 0, 4096);
+	int st = rh_cmd_keyed(&h, &s, &k, 1, NULL);
+	cr_assert_gt(st, 0, "Identify before Connect: %d", st);
+	cr_assert_eq(rh_data(&h, 0)[0], 0xee, "Identify data before Connect");
+	uint64_t v = 0;
+	cr_assert_gt(rh_prop(&h, 0, FERRY_NVME_REG_CAP, 8, &v), 0, "Property Get before Connect");
+	/* now Connect; then a second Connect on the same queue: refused, the first stays */
+	cr_assert_eq(rh_fabrics_connect(&h, 0, 31, 1), 0);
+	uint16_t cntlid = h.cntlid;
+	st = rh_fabrics_connect(&h, 0, 31, 1);
+	cr_assert_gt(st, 0, "a second Connect on a connected queue succeeded");
+	h.cntlid = cntlid;
+	rh_enable(&h);
+	cr_assert_eq(rh_totals().ctrlrs, 1);
+	/* two Connects in flight at once on a fresh QP */
+	struct rh_host g = {0};
+	cr_assert_eq(rh_connect_qp(&g, 0, 31), 0);
+	struct ferry_nvmf_connect_cmd c = {0};
+	c.opcode = FERRY_NVMF_OPC_FABRICS;
+	c.fctype = FERRY_NVMF_FCTYPE_CONNECT;
+	c.sqsize = 31;
+	c.kato = 30000;
+	struct ferry_nvmf_connect_data d = {0};
+	memset(d.hostid, 0x5b, sizeof(d.hostid));
+	d.cntlid = 0xffff;
+	snprintf(d.subnqn, sizeof(d.subnqn), "%s", RH_NQN);
+	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", RH_HOSTNQN);
+	for (int i = 0; i < 2; i++) {
+		c.cid = (uint16_t)(50 + i);
+		ferry_nvmf_rdma_sgl_build_icd((struct ferry_nvme_sqe *)(void *)&c, sizeof(d));
+		rh_send(&g, (struct ferry_nvme_sqe *)(void *)&c, &d, sizeof(d));
+	}
+	int s1 = rh_wait(&g, 50, NULL), s2 = rh_wait(&g, 51, NULL);
+	cr_assert((s1 == 0) + (s2 == 0) <= 1, "two Connects succeeded on one queue (%d %d)", s1,
+		  s2);
+	rh_free(&g);
+	RH_UNTIL(&h, rh_totals().ctrlrs == 1);
+	cr_assert_eq(rh_totals().ctrlrs, 1, "a controller of the closed queue is left");
+	rh_free(&h);
+	all_gone();
+}
+
+static void up_deep(void)
+{
+	rh_tgt_up("buffers=256,idle_us=0,max_queue_depth=1024,max_io_queues=64,"
+		  "in_capsule_data_size=0");
+}
+
+TestSuite(rdma_attack_deep, .init = up_deep, .fini = rh_tgt_down, .timeout = 120);
+
+Test(rdma_attack_deep, completion_queue_limit_refuses_then_recovers)
+{
+	/* I/O queues of 1024 entries: each takes thousands of CQ entries; the group's CQ
+	 * (mock max_cqe 65536) holds a few dozen. Past it: NO_RSC, and after some go, accepted
+	 * again; totals exact. */
+	enum { N = 40 };
+	static struct rh_host h[N];
+	memset(h, 0, sizeof(h));
+	int ok = 0, refused = 0;
+	for (int i = 0; i < N; i++) {
+		int st = rh_connect_qp(&h[i], (uint16_t)(1 + i), 1023);
+		if (st == 0) {
+			ok++;
+		} else {
+			cr_assert_eq(st, -ECONNREFUSED);
+			cr_assert_eq(h[i].rej_sts, FERRY_NVMF_RDMA_CM_NO_RSC);
+			refused++;
+		}
+	}
+	cr_assert_gt(refused, 0, "%d connections of 1024 entries fit one CQ", ok);
+	struct ferry_rdma_transport_totals t = rh_totals();
+	cr_assert_eq(t.refused, (uint64_t)refused);
+	cr_assert_eq(t.conns, (uint32_t)ok);
+	for (int i = 0; i < 4; i++)
+		rh_free(&h[i]);
+	RH_UNTIL(NULL, rh_totals().conns == (uint32_t)ok - 4);
+	struct rh_host x = {0};
+	cr_assert_eq(rh_connect_qp(&x, 1, 1023), 0, "no room after 4 went (sts %u)", x.rej_sts);
+	rh_free(&x);
+	for (int i = 0; i < N; i++)
+		rh_free(&h[i]);
+	all_gone();
+}
