@@ -12,25 +12,9 @@ nvmet_loop_target "$nqn" 64
 dmesg -c >/dev/null
 
 for opts in "" "-g" "-G" "-g -G"; do
-	step "ferry-nvmf-io ${opts:-(no digests)}"
 	# shellcheck disable=SC2086 # the options are words
-	timeout 120 ferry-nvmf-io -a 127.0.0.1:4420 -n "$nqn" $opts --ios 2000 \
-		>/tmp/io.log 2>&1 || {
-		rc=$?
-		tail -n 40 /tmp/io.log
-		dmesg | tail -n 20
-		fail "ferry-nvmf-io ${opts:-(no digests)} exited $rc"
-	}
-	tail -n 5 /tmp/io.log
-	if dmesg | grep -iE "nvmet|nvme" |
-		grep -iwE "error|errors|failed|fail|bad|invalid|unexpected|mismatch"; then
-		fail "the kernel target logged errors with ${opts:-no digests}"
-	fi
-	[ -e "$NVMET/subsystems/$nqn" ] || fail "subsystem gone"
+	nvmf_io_run "${opts:-(no digests)}" 120 "$nqn" -a 127.0.0.1:4420 $opts --ios 2000
 done
-# The target's store is not all zeros any more: the I/O reached the loop file.
-if cmp -s /tmp/nvmet.img <(head -c $((64 << 20)) /dev/zero); then
-	fail "no byte of the namespace changed: ferry-nvmf-io wrote nothing"
-fi
+nvmet_store_written 64
 nvmet_teardown "$nqn"
 step "done"

@@ -15,52 +15,18 @@ step "soft-RoCE rxe0 on d0 ($addr)"
 rxe_up # lib.sh: rxe0 on a dummy interface d0 (rdma_cm refuses loopback)
 
 step "kernel nvmet-rdma target on /dev/loop0 (64 MiB) at $addr:4420"
-modprobe nvmet-rdma
-modprobe loop
-dd if=/dev/zero of=/tmp/nvmet.img bs=1M count=64 status=none
-losetup /dev/loop0 /tmp/nvmet.img
-mkdir "$NVMET/subsystems/$nqn"
-echo 1 >"$NVMET/subsystems/$nqn/attr_allow_any_host"
-mkdir "$NVMET/subsystems/$nqn/namespaces/1"
-echo -n /dev/loop0 >"$NVMET/subsystems/$nqn/namespaces/1/device_path"
-echo 1 >"$NVMET/subsystems/$nqn/namespaces/1/enable"
-mkdir "$NVMET/ports/1"
-echo rdma >"$NVMET/ports/1/addr_trtype"
-echo ipv4 >"$NVMET/ports/1/addr_adrfam"
-echo $addr >"$NVMET/ports/1/addr_traddr"
-echo 4420 >"$NVMET/ports/1/addr_trsvcid"
-ln -s "$NVMET/subsystems/$nqn" "$NVMET/ports/1/subsystems/$nqn"
+nvmet_loop_target "$nqn" 64 4420 rdma $addr
 dmesg -c >/dev/null
 
 run_io() {
 	local what=$1
 	shift
-	step "ferry-nvmf-io -t rdma $what"
-	timeout 180 ferry-nvmf-io -t rdma -a $addr:4420 -n "$nqn" "$@" >/tmp/io.log 2>&1 || {
-		rc=$?
-		tail -n 40 /tmp/io.log
-		dmesg | tail -n 20
-		fail "ferry-nvmf-io -t rdma $what exited $rc"
-	}
-	tail -n 5 /tmp/io.log
-	if dmesg | grep -iE "nvmet|nvme" |
-		grep -iwE "error|errors|failed|fail|bad|invalid|unexpected|mismatch"; then
-		fail "the kernel target logged errors ($what)"
-	fi
-	[ -e "$NVMET/subsystems/$nqn" ] || fail "subsystem gone"
+	nvmf_io_run "-t rdma $what" 180 "$nqn" -t rdma -a $addr:4420 "$@"
 }
 run_io "randrw 4 KiB" --ios 4000 --bs 4096 --rw randrw --seed 1
 run_io "randrw 128 KiB, 2 queues" --ios 400 --bs 131072 --rw randrw -q 2 -d 32 --seed 2
 run_io "randwrite then verify, 1 MiB region" --ios 2000 --bs 4096 --rw randwrite \
 	--region $((1 << 20)) --seed 3
-# The target's store is not all zeros any more: the I/O reached the loop file.
-if cmp -s /tmp/nvmet.img <(head -c $((64 << 20)) /dev/zero); then
-	fail "no byte of the namespace changed: ferry-nvmf-io wrote nothing"
-fi
-rm -f "$NVMET/ports/1/subsystems/$nqn"
-rmdir "$NVMET/ports/1"
-echo 0 >"$NVMET/subsystems/$nqn/namespaces/1/enable"
-rmdir "$NVMET/subsystems/$nqn/namespaces/1"
-rmdir "$NVMET/subsystems/$nqn"
-losetup -d /dev/loop0
+nvmet_store_written 64
+nvmet_teardown "$nqn"
 step "done"
