@@ -1179,6 +1179,13 @@ static int pg_run(struct tcp_tr *tr, struct tcp_pg *pg, uint32_t max)
 			int w = nvmf_tgt_qpair_poll(qp, budget);
 			if (w > 0)
 				work += w;
+		} else if (c->closed && c->busy && !c->fini && c->qp.ctrlr && c->qp.qid) {
+			/* Commands of a lost connection still execute: their queue is polled until
+			 * they finish (nvmf_tgt_qpair_poll() skips a closing queue; unpolled, the
+			 * bdev never completed them and connection and controller leaked). */
+			int w = nvmf_tgt_qpair_drain(&c->qp, budget);
+			if (w > 0)
+				work += w;
 		}
 		/* Buffers another connection returned: req_free() kicks only its own connection's
 		 * waiters, so a request waiting here for the pool had no one to wake it (a write
