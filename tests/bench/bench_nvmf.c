@@ -14,6 +14,7 @@
 #include <ferry/bdev_nvmf.h>
 #include <ferry/ferry.h>
 #include <ferry/nvme.h>
+#include <ferry/rdma_transport.h>
 #include <ferry/tcp_transport.h>
 #include <ferry/transport.h>
 #include "bench.h"
@@ -62,6 +63,20 @@ static void *tgt_thread(void *arg)
 
 void bench_nvmf_tgt_start(struct bench_nvmf_tgt *g, const char *nqn)
 {
+	bench_nvmf_tgt_start_opts(g, nqn, NULL);
+}
+
+void bench_nvmf_tgt_start_opts(struct bench_nvmf_tgt *g, const char *nqn,
+			       const struct bench_nvmf_tgt_opts *o)
+{
+	static const struct bench_nvmf_tgt_opts dflt = {0};
+	if (!o)
+		o = &dflt;
+	const char *trtype = o->trtype ? o->trtype : "tcp";
+	const char *listen = o->listen ? o->listen : "127.0.0.1:0";
+	int rdma = !strcmp(trtype, "rdma");
+	if (!rdma && strcmp(trtype, "tcp"))
+		bench_fail("nvmf: no target on transport %s", trtype);
 	memset(g, 0, sizeof(*g));
 	snprintf(g->nqn, sizeof(g->nqn), "%s", nqn);
 	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
@@ -70,20 +85,31 @@ void bench_nvmf_tgt_start(struct bench_nvmf_tgt *g, const char *nqn)
 					    .num_blocks = BENCH_NVMF_NS_BLOCKS};
 	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
 					       .nqn = g->nqn,
-					       .serial = "FERRYBENCH"};
+					       .serial = o->serial ? o->serial : "FERRYBENCH"};
 	struct ferry_nvme_ns_opts no = {.size = sizeof(no)};
 	struct ferry_transport_opts to = {
-		.size = sizeof(to), .args = "max_queue_depth=128,max_io_size=131072,idle_us=0"};
+		.size = sizeof(to),
+		.device = o->device,
+		.args = o->args ? o->args : "max_queue_depth=128,max_io_size=131072,idle_us=0"};
 	if (ferry_bdev_malloc_create(&mo, &g->ns) || ferry_nvme_subsystem_create(&so, &g->subsys))
 		bench_fail("nvmf: target setup: %s", ferry_last_error());
 	no.bdev = g->ns;
 	if (ferry_nvme_subsystem_add_ns(g->subsys, &no, NULL) ||
-	    ferry_transport_create("tcp", &to, &g->t) || ferry_transport_pg_create(g->t, &g->pg) ||
-	    ferry_transport_listen(g->t, g->subsys, "127.0.0.1:0") ||
-	    ferry_tcp_transport_get_listen_addr(g->t, 0, g->addr, sizeof(g->addr)))
-		bench_fail("nvmf: target setup: %s", ferry_last_error());
+	    ferry_transport_create(trtype, &to, &g->t) || ferry_transport_pg_create(g->t, &g->pg) ||
+	    ferry_transport_listen(g->t, g->subsys, listen) ||
+	    (rdma ? ferry_rdma_transport_get_listen_addr(g->t, 0, g->addr, sizeof(g->addr))
+		  : ferry_tcp_transport_get_listen_addr(g->t, 0, g->addr, sizeof(g->addr))))
+		bench_fail("nvmf: %s target setup on %s: %s", trtype, listen, ferry_last_error());
 	if (pthread_create(&g->th, NULL, tgt_thread, g))
 		bench_fail("nvmf: cannot start the poll-group thread");
+}
+
+void bench_nvmf_snap(void *ctx, int after)
+{
+	struct bench_nvmf_snaps *x = ctx;
+	x->s[after] = (struct ferry_bdev_nvmf_stats){.size = sizeof(x->s[after])};
+	if (ferry_bdev_nvmf_get_stats(x->b, &x->s[after]))
+		bench_fail("nvmf: reading the nvmf bdev's counters: %s", ferry_last_error());
 }
 
 void bench_nvmf_tgt_stop(struct bench_nvmf_tgt *g)

@@ -1,7 +1,8 @@
 /*
- * ferry-bench: what the NVMe-oF/TCP suites share ("nvmf-tcp" in bench_nvmf_tcp.c,
- * "nvmf-tcp-offload" in bench_nvmf_tcp_offload.c): Ferry's NVMe/TCP target on the tcp
- * transport with a malloc namespace, served by one busy-polling poll-group thread pinned to
+ * ferry-bench: what the NVMe-oF suites share ("nvmf-tcp" in bench_nvmf_tcp.c,
+ * "nvmf-tcp-offload" in bench_nvmf_tcp_offload.c, the nvmf cases of "rdma" in
+ * bench_rdma_nvmf.c): Ferry's NVMe-oF target on the tcp (or rdma) transport with a malloc
+ * namespace, served by one busy-polling poll-group thread pinned to
  * CPU 1; filling the namespace; and a queue-depth workload on an initiator bdev driven from
  * the calling thread (pinned to CPU 0 by the suites), warm-up then measured phase.
  */
@@ -10,8 +11,10 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <ferry/bdev_nvmf.h>
 
 struct ferry_bdev;
+struct ferry_device;
 struct ferry_transport;
 struct ferry_transport_pg;
 struct ferry_nvme_subsystem;
@@ -31,8 +34,22 @@ struct bench_nvmf_tgt {
 	char nqn[128];
 };
 
-/* Start the target with subsystem @p nqn (bench_fail() on any error). */
+/* Start the target with subsystem @p nqn (bench_fail() on any error): NVMe/TCP on
+ * 127.0.0.1. */
 void bench_nvmf_tgt_start(struct bench_nvmf_tgt *g, const char *nqn);
+
+/* Where and how bench_nvmf_tgt_start_opts() serves (NULL members: the tcp suites' target). */
+struct bench_nvmf_tgt_opts {
+	const char *trtype;          /* "tcp" (NULL) or "rdma" */
+	struct ferry_device *device; /* the transport's device (NULL: its default) */
+	const char *listen;          /* "ADDR:PORT", port 0 a free one (NULL: 127.0.0.1:0) */
+	const char *args;            /* transport arguments (NULL: the tcp suites') */
+	const char *serial;          /* the subsystem's serial number (NULL: FERRYBENCH) */
+};
+
+/* bench_nvmf_tgt_start() with @p o (NULL: the same as bench_nvmf_tgt_start()). */
+void bench_nvmf_tgt_start_opts(struct bench_nvmf_tgt *g, const char *nqn,
+			       const struct bench_nvmf_tgt_opts *o);
 void bench_nvmf_tgt_stop(struct bench_nvmf_tgt *g);
 
 /* Write the whole namespace once (plain tcp initiator) so that reads return written data. */
@@ -73,5 +90,16 @@ void bench_nvmf_measure(struct bench_nvmf_tgt *g, struct ferry_bdev *b,
 			const struct bench_nvmf_load *l, const char *what,
 			void (*snap)(void *ctx, int after), void *ctx,
 			struct bench_nvmf_result *res);
+
+/* The initiator bdev's counters before (s[0]) and after (s[1]) a measured phase: pass
+ * bench_nvmf_snap with a struct bench_nvmf_snaps {.b = the bdev} to bench_nvmf_measure(). */
+struct bench_nvmf_snaps {
+	struct ferry_bdev *b;
+	struct ferry_bdev_nvmf_stats s[2];
+};
+
+/* The snap callback of bench_nvmf_measure() for @p ctx a struct bench_nvmf_snaps (a failed
+ * read of the counters aborts the run: bench_fail()). */
+void bench_nvmf_snap(void *ctx, int after);
 
 #endif /* FERRY_BENCH_NVMF_H */

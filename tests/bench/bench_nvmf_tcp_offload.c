@@ -117,19 +117,6 @@ static void model_rates(double *copy_bps, double *crc_bps)
 
 /* ---- one case ---------------------------------------------------------------------------- */
 
-struct snaps {
-	struct ferry_bdev *b;
-	struct ferry_bdev_nvmf_stats s[2];
-};
-
-static void snap(void *ctx, int after)
-{
-	struct snaps *x = ctx;
-	x->s[after] = (struct ferry_bdev_nvmf_stats){.size = sizeof(x->s[after])};
-	if (ferry_bdev_nvmf_get_stats(x->b, &x->s[after]))
-		bench_fail(SUITE ": reading the nvmf bdev's counters: %s", ferry_last_error());
-}
-
 #define ROUNDS 3
 #define NNICS (sizeof(nics) / sizeof(nics[0]))
 
@@ -176,8 +163,8 @@ static void measure(struct bench_nvmf_tgt *g, const struct shape *sh, const stru
 	struct ferry_bdev *b;
 	if (ferry_bdev_nvmf_create(&no, &b))
 		bench_fail(SUITE ": %s: connecting the initiator: %s", cname, ferry_last_error());
-	struct snaps x = {.b = b};
-	bench_nvmf_measure(g, b, &sh->load, cname, snap, &x, &m->res);
+	struct bench_nvmf_snaps x = {.b = b};
+	bench_nvmf_measure(g, b, &sh->load, cname, bench_nvmf_snap, &x, &m->res);
 	m->ran = 1;
 	/* Every counter is a uint64_t after size: difference them all. */
 	const uint64_t *p0 = (const uint64_t *)((const char *)&x.s[0] + sizeof(size_t));

@@ -37,56 +37,18 @@
 #define SUITE "rdma"
 #define NQN "nqn.2026-12.io.ferry:bench-rdma"
 
-static void *tgt_thread(void *arg)
-{
-	struct bench_nvmf_tgt *g = arg;
-	bench_pin(1);
-	for (uint64_t i = 0; !__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE); i++) {
-		ferry_transport_pg_poll(g->pg, 64);
-		if ((i & 63) == 0)
-			ferry_transport_poll(g->t, 16);
-	}
-	return NULL;
-}
-
 /* The target of bench_nvmf.h on the "rdma" transport of @p n (a free port on n->host). */
 static void tgt_start(struct bench_nvmf_tgt *g, struct bench_rdma_nic *n)
 {
-	memset(g, 0, sizeof(*g));
-	snprintf(g->nqn, sizeof(g->nqn), "%s", NQN);
-	struct ferry_bdev_malloc_opts mo = {.size = sizeof(mo),
-					    .name = "bench_rdma_ns",
-					    .block_size = BENCH_NVMF_BS,
-					    .num_blocks = BENCH_NVMF_NS_BLOCKS};
-	struct ferry_nvme_subsystem_opts so = {.size = sizeof(so),
-					       .nqn = g->nqn,
-					       .serial = "FERRYBENCHRDMA"};
-	struct ferry_nvme_ns_opts no = {.size = sizeof(no)};
-	struct ferry_transport_opts to = {
-		.size = sizeof(to),
-		.device = n->dev,
-		.args = "max_queue_depth=128,max_io_size=131072,idle_us=0,accel=0"};
 	char addr[80];
 	snprintf(addr, sizeof(addr), "%s:0", n->host);
-	if (ferry_bdev_malloc_create(&mo, &g->ns) || ferry_nvme_subsystem_create(&so, &g->subsys))
-		bench_fail(SUITE ": target setup: %s", ferry_last_error());
-	no.bdev = g->ns;
-	if (ferry_nvme_subsystem_add_ns(g->subsys, &no, NULL) ||
-	    ferry_transport_create("rdma", &to, &g->t) || ferry_transport_pg_create(g->t, &g->pg) ||
-	    ferry_transport_listen(g->t, g->subsys, addr) ||
-	    ferry_rdma_transport_get_listen_addr(g->t, 0, g->addr, sizeof(g->addr)))
-		bench_fail(SUITE ": rdma target setup on %s: %s", addr, ferry_last_error());
-	if (pthread_create(&g->th, NULL, tgt_thread, g))
-		bench_fail(SUITE ": cannot start the poll-group thread");
-}
-
-static void tgt_stop(struct bench_nvmf_tgt *g)
-{
-	__atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
-	pthread_join(g->th, NULL);
-	ferry_transport_destroy(g->t);
-	ferry_nvme_subsystem_destroy(g->subsys);
-	ferry_bdev_destroy(g->ns);
+	struct bench_nvmf_tgt_opts o = {
+		.trtype = "rdma",
+		.device = n->dev,
+		.listen = addr,
+		.args = "max_queue_depth=128,max_io_size=131072,idle_us=0,accel=0",
+		.serial = "FERRYBENCHRDMA"};
+	bench_nvmf_tgt_start_opts(g, NQN, &o);
 }
 
 static struct ferry_bdev *initiator(struct bench_nvmf_tgt *g, struct bench_rdma_nic *n,
@@ -114,18 +76,6 @@ static struct ferry_bdev *initiator(struct bench_nvmf_tgt *g, struct bench_rdma_
 			"ferry-bench: " SUITE ": connecting %s failed (%s): retrying once\n", name,
 			ferry_last_error());
 	}
-}
-
-struct snaps {
-	struct ferry_bdev *b;
-	struct ferry_bdev_nvmf_stats s[2];
-};
-
-static void snap(void *ctx, int after)
-{
-	struct snaps *x = ctx;
-	x->s[after] = (struct ferry_bdev_nvmf_stats){.size = sizeof(x->s[after])};
-	ferry_bdev_nvmf_get_stats(x->b, &x->s[after]);
 }
 
 static const struct {
@@ -340,9 +290,10 @@ void bench_rdma_nvmf(int json)
 			continue;
 		if (!b)
 			b = initiator(&g, &n, "bench_rdma_nvmf", NULL);
-		struct snaps x = {.b = b};
+		struct bench_nvmf_snaps x = {.b = b};
 		struct bench_nvmf_result res;
-		bench_nvmf_measure(&g, b, &shapes[i].load, shapes[i].name, snap, &x, &res);
+		bench_nvmf_measure(&g, b, &shapes[i].load, shapes[i].name, bench_nvmf_snap, &x,
+				   &res);
 #define D(f) ((double)(x.s[1].f - x.s[0].f))
 		struct bench_kv kv[] = {
 			{"nic", n.mock ? "mock" : n.info.name, 0},
@@ -364,6 +315,6 @@ void bench_rdma_nvmf(int json)
 	if (b && ferry_bdev_destroy(b))
 		bench_fail(SUITE ": destroying the initiator: %s", ferry_last_error());
 	direct_case(&g, &n);
-	tgt_stop(&g);
+	bench_nvmf_tgt_stop(&g);
 	bench_rdma_close(&n);
 }
