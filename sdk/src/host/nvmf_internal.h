@@ -12,6 +12,7 @@
 #include <ferry/bdev_nvmf.h>
 #include <ferry/module/bdev.h>
 #include <ferry/module/nvme_tcp.h>
+#include <ferry/module/rdma.h>
 #include <ferry/nvme_spec.h>
 #include <ferry/hal/hal.h>
 
@@ -108,6 +109,10 @@ struct nvmf_slot {
 	uint8_t is_ka;        /* a keep-alive */
 	uint8_t age;          /* I/O timeout scans seen busy (nvmf_ctrlr.c) */
 	uint8_t rdirect;      /* RDMA: the data moves straight from/to the I/O's memory */
+	uint8_t nheld;        /* RDMA: entries of held[] */
+	/* RDMA: the registration-map segments the keyed SGL names, held (not evictable) until
+	 * the slot is put: the controller uses the keys until the CQE (nvmf_slot_put()) */
+	struct ferry_rdma_seg held[FERRY_NVMF_RDMA_SGL_MAX];
 	struct ferry_nvme_sqe sqe;
 	struct ferry_nvme_cqe cqe; /* synchronous admin: the completion */
 	int status;                /* completion status as errno */
@@ -307,6 +312,8 @@ int nvmf_rdma_poll(struct nvmf_ctrlr *c);       /* completions of every queue, m
 /* How an I/O in another domain (or carrying a sequence) moves over RDMA: 1 direct (its own
  * memory named by keyed SGLs), 0 staged (counted and, where untranslatable, logged). */
 int nvmf_rdma_io_direct(struct nvmf_ctrlr *c, struct ferry_bdev_io *io);
+/* Release the map segments a slot holds (nvmf_slot_put(), whatever ends the command). */
+void nvmf_rdma_slot_release(struct nvmf_slot *s);
 
 /* nvmf_ddp.c: receive offload of a queue and of its read commands */
 void nvmf_ddp_queue_add(struct nvmf_qpair *q);

@@ -136,6 +136,8 @@ struct nvmf_slot *nvmf_slot_get(struct nvmf_qpair *q)
 void nvmf_slot_put(struct nvmf_slot *s)
 {
 	struct nvmf_qpair *q = s->q;
+	if (s->nheld) /* completion, connection loss, a failed submit: the keys are done with */
+		nvmf_rdma_slot_release(s);
 	s->state = SLOT_FREE;
 	s->io = NULL;
 	s->next_free = q->free;

@@ -11,7 +11,11 @@
  * - data by keyed SGLs from the registration map (<ferry/module/rdma.h>): the staging pool and
  *   the controller's Identify/Connect buffers are registered once, the I/O's own memory
  *   (RDMA-direct: local memory, host memory through opts.nic_domain) through
- *   ferry_rdma_map_mem();
+ *   ferry_rdma_map_mem(); a slot holds the segments its keyed SGL names (s->held: the map
+ *   evicts no held registration) until it is put (nvmf_slot_put(): its completion, the loss
+ *   of its connection, a failed submit), so the keys stay valid as long as the controller
+ *   may use them. Only the host unmapping the memory ends them early: the controller's access
+ *   then fails, the connection is lost and the I/O retried (mapped again, or staged);
  * - a work completion with an error, a QP error or a disconnect is a connection loss: the
  *   controller's shared reconnect/retry path (nvmf_qpair_fail()).
  * And the controller-level RDMA parts: the device check, the map, the staging registration,
@@ -191,8 +195,30 @@ static int slot_keys(struct nvmf_qpair *q, struct nvmf_slot *s, struct ferry_nvm
 		d[i].key = seg[i].rkey;
 		d[i].invalidate = 0;
 	}
+	if (s->nheld) /* never: a slot is submitted once per get; no reference is lost */
+		nvmf_rdma_slot_release(s);
+	memcpy(s->held, seg, n * sizeof(seg[0]));
+	s->nheld = (uint8_t)n;
 	*nd = n;
 	return 0;
+}
+
+void nvmf_rdma_slot_release(struct nvmf_slot *s)
+{
+	struct nvmf_ctrlr *c = s->q->c;
+	uint32_t n = s->nheld;
+	s->nheld = 0;
+	if (!n || !c->rc || !c->rc->map)
+		return;
+	int rc = ferry_rdma_map_release(c->rc->map, s->held, n);
+	if (rc) {
+		static struct log_ratelimit rl;
+		if (log_ratelimit(&rl, NULL))
+			FERRY_ERR(NVMF_COMP,
+				  "'%s' queue %u: releasing the %u registered segments of slot %u "
+				  "failed: %s",
+				  c->name, s->q->qid, n, s->idx, ferry_strerror(rc));
+	}
 }
 
 /* ---- send side ------------------------------------------------------------------------- */
@@ -522,6 +548,9 @@ static void rdma_fini(struct nvmf_qpair *q)
 	struct nvmf_rdma_qpair *rq = q->rq;
 	if (!rq)
 		return;
+	/* A slot still busy at the end holds its segments: the map is destroyed after this. */
+	for (uint32_t i = 0; q->slots && i < q->depth; i++)
+		nvmf_rdma_slot_release(&q->slots[i]);
 	c_ops(q)->mr_dereg(rq->mr);
 	free(rq->slab);
 	free(rq);
@@ -792,6 +821,9 @@ int nvmf_rdma_io_direct(struct nvmf_ctrlr *c, struct ferry_bdev_io *io)
 		int rc = map_range(c, dom, io->mem.domain_ctx, io->mem.iov, io->mem.iovcnt,
 				   (size_t)(rel * bs), (size_t)(n * bs),
 				   io->type == FERRY_BDEV_IO_READ, seg, &nseg);
+		/* A probe only: the submissions map (and hold) again, found in the cache. */
+		if (!rc)
+			(void)ferry_rdma_map_release(c->rc->map, seg, nseg);
 		if (rc == -ENOBUFS || rc == -ENOMEM) {
 			/* more segments than a command carries: staged, nothing wrong */
 			c->st.rdma_staged_ios++;

@@ -20,11 +20,19 @@
  * map hands out anything. MEM registrations need no revalidation: the NIC checks every access
  * against the domain's own permissions (<ferry/hal/rdma.h>, mr_reg_mem()).
  *
- * Lifetime: a cached registration may be evicted (deregistered) by a later call once
- * max_regions others are newer; the segments of one call are never evicted by that call. The
- * caller sizes max_regions for the I/Os it has in flight. A domain whose memory the map
- * registered must outlive the map (its generation is read at every call): destroy the map
- * before the domain.
+ * Lifetime: every segment of a cached registration that ferry_rdma_map_mem() hands out holds
+ * a reference on it (refs) until ferry_rdma_map_release() drops it: the keys may be on the
+ * wire until the I/O's completion. Eviction (least recently used first, past max_regions)
+ * skips held registrations; the cache then stays above max_regions until they are released
+ * (counted: over_limit). Pinned regions are not counted (they live as long as the map).
+ * Revalidation does not wait for holders: a held registration whose range is gone is
+ * deregistered at once (the host's unmap wins) and its record stays, dead, in the key index
+ * (a "zombie", off the cache) until its last reference is released, so that the release is
+ * still recognised. No live registration shares keys with a zombie (reg_new() registers again
+ * on a clash), so a release names exactly one record.
+ * Every record is in the key index (hashed by lkey): a release is found without a walk.
+ * A domain whose memory the map registered must outlive the map (its generation is read at
+ * every call): destroy the map before the domain.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,6 +67,10 @@ struct map_reg {
 	uint64_t start, len;         /* in the key space */
 	uint32_t access;
 	uint64_t used;               /* the call that last used it (eviction guard) */
+	uint32_t refs;               /* segments handed out and not released (cached only) */
+	uint8_t pinned;              /* ferry_rdma_map_register(): never counted nor evicted */
+	uint8_t dead;                /* a zombie: deregistered while held (mr NULL) */
+	struct map_reg *hnext;       /* key index chain */
 };
 
 /* A domain whose exports were registered, and the generation they were valid for. */
@@ -76,6 +88,8 @@ struct ferry_rdma_map {
 	struct map_reg pinned; /* list heads (sentinels) */
 	struct map_reg cache;  /* most recently used first */
 	uint32_t ncached;
+	struct map_reg **hash; /* key index: every record (pinned, cached, zombie) by lkey */
+	uint32_t nhash, nbuckets;
 	struct map_gen_ent *gens;
 	uint32_t ngens, capgens;
 	uint64_t call;
@@ -89,6 +103,7 @@ struct piece {
 	void *src_ctx;
 	uint64_t src_addr;
 	uint64_t addr, len;
+	struct map_reg *reg; /* map_mem: the registration serving it */
 };
 
 static void list_init(struct map_reg *h)
@@ -126,12 +141,79 @@ static int is_nic_domain(const struct ferry_rdma_map *m, const struct ferry_memd
 	return 0;
 }
 
+/* ---- key index -------------------------------------------------------------------------- */
+
+static uint32_t key_hash(const struct ferry_rdma_map *m, uint32_t lkey)
+{
+	return (uint32_t)((lkey * 0x9e3779b1u) >> 8) & (m->nbuckets - 1);
+}
+
+static int hash_grow(struct ferry_rdma_map *m)
+{
+	uint32_t nb = m->nbuckets ? 2 * m->nbuckets : 64;
+	struct map_reg **h = calloc(nb, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	uint32_t old = m->nbuckets;
+	struct map_reg **oh = m->hash;
+	m->hash = h;
+	m->nbuckets = nb;
+	for (uint32_t i = 0; i < old; i++)
+		for (struct map_reg *r = oh[i], *nx; r; r = nx) {
+			nx = r->hnext;
+			uint32_t b = key_hash(m, r->keys.lkey);
+			r->hnext = h[b];
+			h[b] = r;
+		}
+	free(oh);
+	return 0;
+}
+
+/* A record with @p keys' lkey and rkey (live or zombie), or NULL. */
+static struct map_reg *hash_find(const struct ferry_rdma_map *m, uint32_t lkey, uint32_t rkey)
+{
+	if (!m->nbuckets)
+		return NULL;
+	for (struct map_reg *r = m->hash[key_hash(m, lkey)]; r; r = r->hnext)
+		if (r->keys.lkey == lkey && r->keys.rkey == rkey)
+			return r;
+	return NULL;
+}
+
+static void hash_add(struct ferry_rdma_map *m, struct map_reg *r)
+{
+	uint32_t b = key_hash(m, r->keys.lkey);
+	r->hnext = m->hash[b];
+	m->hash[b] = r;
+	m->nhash++;
+}
+
+static void hash_del(struct ferry_rdma_map *m, struct map_reg *r)
+{
+	for (struct map_reg **pp = &m->hash[key_hash(m, r->keys.lkey)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == r) {
+			*pp = r->hnext;
+			m->nhash--;
+			return;
+		}
+}
+
+/* Deregister @p r (its keys stop working) and take it off its list; the record is freed, or
+ * kept as a zombie while segments of it are held. */
 static void reg_free(struct ferry_rdma_map *m, struct map_reg *r)
 {
 	list_del(r);
-	m->ops->mr_dereg(r->mr);
-	m->st.regions--;
-	m->st.invalidations++;
+	if (!r->dead) {
+		m->ops->mr_dereg(r->mr);
+		r->mr = NULL;
+		m->st.regions--;
+		m->st.invalidations++;
+	}
+	if (r->refs) {
+		r->dead = 1;
+		return;
+	}
+	hash_del(m, r);
 	free(r);
 }
 
@@ -200,8 +282,11 @@ static int map_revalidate(struct ferry_rdma_map *m)
 				continue;
 			FERRY_DBG(RDMA_COMP,
 				  "map: [0x%" PRIx64 ", +%" PRIu64 ") of domain '%s' is no longer "
-				  "mapped: registration invalidated",
-				  r->src_addr, r->len, ferry_memdomain_get_name(g->dom));
+				  "mapped: registration invalidated%s",
+				  r->src_addr, r->len, ferry_memdomain_get_name(g->dom),
+				  r->refs ? " while held (its I/O fails on the wire)" : "");
+			if (r->refs)
+				m->st.held_invalidated++;
 			cache_drop(m, r);
 			dropped++;
 		}
@@ -248,6 +333,10 @@ int ferry_rdma_map_create(const struct ferry_rdma_map_opts *opts, struct ferry_r
 	m->max_regions = opts->max_regions ? opts->max_regions : MAP_DEFAULT_REGIONS;
 	list_init(&m->pinned);
 	list_init(&m->cache);
+	if (hash_grow(m)) {
+		free(m);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	*out = m;
 	return 0;
@@ -261,27 +350,65 @@ void ferry_rdma_map_destroy(struct ferry_rdma_map *map)
 		cache_drop(map, map->cache.next);
 	while (map->pinned.next != &map->pinned)
 		reg_free(map, map->pinned.next);
+	/* Zombies and held records (references not released: the caller's leak, freed here). */
+	for (uint32_t i = 0; i < map->nbuckets; i++)
+		for (struct map_reg *r = map->hash[i], *nx; r; r = nx) {
+			nx = r->hnext;
+			free(r);
+		}
+	free(map->hash);
 	pthread_mutex_destroy(&map->lock);
 	free(map->gens);
 	free(map);
 }
 
-/* Register a piece; the new registration is not yet in a list. */
+static int reg_call(struct ferry_rdma_map *m, const struct piece *p, uint32_t access,
+		    struct ferry_hal_rdma_mr **mr)
+{
+	return p->kind == REG_MEM
+		       ? m->ops->mr_reg_mem(m->dev, p->dom, p->addr, (size_t)p->len, access, mr)
+		       : m->ops->mr_reg(m->dev, (void *)(uintptr_t)p->addr, (size_t)p->len, access,
+					mr);
+}
+
+/* Register a piece; the new registration is in the key index, not yet in a list. */
 static int reg_new(struct ferry_rdma_map *m, const struct piece *p, uint32_t access,
 		   struct map_reg **out)
 {
+	if (m->nhash >= 2 * m->nbuckets && hash_grow(m))
+		return -ENOMEM;
 	struct map_reg *r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	int rc = p->kind == REG_MEM
-			 ? m->ops->mr_reg_mem(m->dev, p->dom, p->addr, (size_t)p->len, access, &r->mr)
-			 : m->ops->mr_reg(m->dev, (void *)(uintptr_t)p->addr, (size_t)p->len, access,
-					  &r->mr);
+	int rc = reg_call(m, p, access, &r->mr);
 	if (rc) {
 		free(r);
 		return rc;
 	}
 	m->ops->mr_keys(r->mr, &r->keys);
+	/* Keys a zombie still has (a held registration invalidated; the device reused them):
+	 * register again while holding the clashing region, so that the keys differ. */
+	struct ferry_hal_rdma_mr *clash[5];
+	uint32_t nclash = 0;
+	while (hash_find(m, r->keys.lkey, r->keys.rkey) && nclash < 4) {
+		clash[nclash++] = r->mr;
+		rc = reg_call(m, p, access, &r->mr);
+		if (rc)
+			break;
+		m->ops->mr_keys(r->mr, &r->keys);
+	}
+	if (!rc && hash_find(m, r->keys.lkey, r->keys.rkey)) {
+		clash[nclash++] = r->mr;
+		rc = -EAGAIN;
+	}
+	for (uint32_t i = 0; i < nclash; i++)
+		m->ops->mr_dereg(clash[i]);
+	if (rc) {
+		FERRY_ERR(RDMA_COMP, "map on '%s': the device keeps handing out keys still held",
+			  ferry_device_get_name(m->dev));
+		free(r);
+		return rc;
+	}
 	r->kind = p->kind;
 	r->dom = p->dom;
 	r->src_ctx = p->src_ctx;
@@ -290,6 +417,7 @@ static int reg_new(struct ferry_rdma_map *m, const struct piece *p, uint32_t acc
 	r->len = p->len;
 	r->access = access;
 	list_init(r);
+	hash_add(m, r);
 	m->st.regions++;
 	m->st.registrations++;
 	*out = r;
@@ -306,8 +434,10 @@ int ferry_rdma_map_register(struct ferry_rdma_map *map, void *addr, size_t len, 
 	struct map_reg *r;
 	pthread_mutex_lock(&map->lock);
 	int rc = reg_new(map, &p, access, &r);
-	if (!rc)
+	if (!rc) {
+		r->pinned = 1;
 		list_add_head(&map->pinned, r);
+	}
 	pthread_mutex_unlock(&map->lock);
 	if (rc)
 		FERRY_ERR(RDMA_COMP, "map register: [%p, +%zu) of '%s': mr_reg failed: %d", addr, len,
@@ -545,15 +675,26 @@ static void mru_front(struct ferry_rdma_map *m)
 	}
 }
 
-/* Evict least recently used registrations past max_regions (never one of this call). */
+/* Evict least recently used registrations past max_regions: never a held one nor one of this
+ * call. Held ones are passed over; if they keep the cache above the limit, it is counted. */
 static void evict(struct ferry_rdma_map *m)
 {
-	while (m->ncached > m->max_regions) {
-		struct map_reg *r = m->cache.prev;
-		if (r == &m->cache || r->used == m->call)
-			break;
-		cache_drop(m, r);
+	struct map_reg *r = m->cache.prev;
+	while (m->ncached > m->max_regions && r != &m->cache) {
+		struct map_reg *pv = r->prev;
+		if (!r->refs && r->used != m->call)
+			cache_drop(m, r);
+		r = pv;
 	}
+	if (m->ncached > m->max_regions)
+		m->st.over_limit++;
+}
+
+static void seg_refs_drop(struct pieces *ps, uint32_t k)
+{
+	for (uint32_t i = 0; i < k; i++)
+		if (!ps->v[i].reg->pinned)
+			ps->v[i].reg->refs--;
 }
 
 static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
@@ -564,6 +705,7 @@ static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
 	ps.v = ps.stack;
 	struct ferry_mem tr = {0};
 	struct ferry_memdomain *dom = is_system(mem->domain) ? NULL : mem->domain;
+	uint32_t k = 0; /* segments handed out (held) so far */
 	int rc;
 
 	map_revalidate(m);
@@ -593,7 +735,6 @@ static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
 		rc = -ENOBUFS;
 		goto done;
 	}
-	uint32_t k = 0;
 	for (uint32_t i = 0; i < ps.n; i++) {
 		const struct piece *p = &ps.v[i];
 		struct map_reg *r = lookup(m, p, access);
@@ -618,6 +759,18 @@ static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
 			m->ncached++;
 		}
 		r->used = m->call;
+		if (!r->pinned && r->refs == UINT32_MAX) {
+			/* a caller that never releases: refused rather than wrapped */
+			FERRY_ERR(RDMA_COMP,
+				  "map on '%s': registration [0x%" PRIx64 ", +%" PRIu64 ") is held "
+				  "%u times (segments never released?)",
+				  ferry_device_get_name(m->dev), r->start, r->len, r->refs);
+			rc = -EOVERFLOW;
+			goto done;
+		}
+		if (!r->pinned)
+			r->refs++; /* held until ferry_rdma_map_release() */
+		ps.v[i].reg = r;
 		out[k++] = (struct ferry_rdma_seg){.addr = r->keys.addr + (p->addr - r->start),
 						   .len = (uint32_t)p->len,
 						   .lkey = r->keys.lkey,
@@ -626,6 +779,8 @@ static int map_mem_locked(struct ferry_rdma_map *m, const struct ferry_mem *mem,
 	*n = k;
 	rc = 0;
 done:
+	if (rc)
+		seg_refs_drop(&ps, k); /* nothing is held after a failure */
 	mru_front(m);
 	evict(m);
 	free(tr.iov);
@@ -648,6 +803,68 @@ int ferry_rdma_map_mem(struct ferry_rdma_map *map, const struct ferry_mem *mem,
 	return rc;
 }
 
+/* The record a handed-out segment names: its keys, and its range inside the registration. */
+static struct map_reg *seg_owner(const struct ferry_rdma_map *m, const struct ferry_rdma_seg *s)
+{
+	struct map_reg *r = hash_find(m, s->lkey, s->rkey);
+	if (!r || s->addr < r->keys.addr || s->addr - r->keys.addr > r->len ||
+	    s->len > r->len - (s->addr - r->keys.addr))
+		return NULL;
+	return r;
+}
+
+int ferry_rdma_map_release(struct ferry_rdma_map *map, const struct ferry_rdma_seg *segs,
+			   uint32_t n)
+{
+	if (!map || (!segs && n)) {
+		FERRY_ERR(RDMA_COMP, "map release: NULL %s", !map ? "map" : "segments");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&map->lock);
+	/* All or nothing: every segment is checked before any reference is dropped (the same
+	 * registration may be named by several of them). */
+	int rc = 0;
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		struct map_reg *r = seg_owner(map, &segs[i]);
+		if (!r) {
+			FERRY_ERR(RDMA_COMP,
+				  "map release on '%s': segment %u (0x%" PRIx64 " +%u, lkey 0x%x rkey "
+				  "0x%x) was not handed out by this map",
+				  ferry_device_get_name(map->dev), i, segs[i].addr, segs[i].len,
+				  segs[i].lkey, segs[i].rkey);
+			rc = -ENOENT;
+			break;
+		}
+		if (r->pinned)
+			continue;
+		uint32_t want = 0;
+		for (uint32_t j = 0; j <= i; j++)
+			if (seg_owner(map, &segs[j]) == r)
+				want++;
+		if (want > r->refs) {
+			FERRY_ERR(RDMA_COMP,
+				  "map release on '%s': segment %u (0x%" PRIx64 " +%u, lkey 0x%x) "
+				  "is not held (released more often than handed out)",
+				  ferry_device_get_name(map->dev), i, segs[i].addr, segs[i].len,
+				  segs[i].lkey);
+			rc = -EINVAL;
+		}
+	}
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		struct map_reg *r = seg_owner(map, &segs[i]);
+		if (r->pinned || --r->refs)
+			continue;
+		if (r->dead) {
+			hash_del(map, r); /* the last holder of a zombie: the record goes */
+			free(r);
+		}
+	}
+	if (!rc)
+		evict(map);
+	pthread_mutex_unlock(&map->lock);
+	return rc;
+}
+
 int ferry_rdma_map_poll(struct ferry_rdma_map *map)
 {
 	if (!map)
@@ -664,6 +881,14 @@ int ferry_rdma_map_get_stats(struct ferry_rdma_map *map, struct ferry_rdma_map_s
 		return -EINVAL;
 	pthread_mutex_lock(&map->lock);
 	*stats = map->st;
+	stats->held = 0;
+	stats->zombies = 0;
+	for (uint32_t i = 0; i < map->nbuckets; i++)
+		for (const struct map_reg *r = map->hash[i]; r; r = r->hnext) {
+			stats->held += r->refs != 0;
+			stats->zombies += r->dead;
+		}
+	stats->cached = map->ncached;
 	pthread_mutex_unlock(&map->lock);
 	return 0;
 }

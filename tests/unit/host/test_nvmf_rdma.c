@@ -7,7 +7,9 @@
  * bytes, the bytes the NIC moved), FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT (everything staged, small
  * writes in the capsule), a crypto+dif stack (staged with the sequence fused into the copy),
  * a host page the NIC function cannot see (staged, counted untranslatable, data right); a
- * target restart with writes in flight (retried, none lost).
+ * target restart with writes in flight (retried, none lost). Many distinct buffers in flight,
+ * more than the registration map caches (its eviction pressure): every I/O direct, no
+ * connection loss, no work-completion error, the data right, the cache back within its size.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -20,6 +22,8 @@
 #include <ferry/bdev_nvmf.h>
 #include <ferry/crypto.h>
 #include <ferry/dif.h>
+#include <ferry/hal/backend.h>
+#include <ferry/hal/nic.h>
 #include <ferry/hal/rdma.h>
 #include <ferry/mock.h>
 #include <ferry/rdma_transport.h>
@@ -469,6 +473,97 @@ Test(nvmf_rdma, work_completion_errors_retried)
 	cr_assert_eq(s2.retries, 2);
 	cr_assert_eq(s2.io_errors, 0);
 	cr_assert_eq(ferry_bdev_destroy(b), 0);
+	ferry_device_close(dev);
+	rtgt_down();
+}
+
+/* The RDMA counters of a mock device (regions registered / invalidated, errors). */
+static struct ferry_hal_rdma_stats rstats(struct ferry_device *dev)
+{
+	const struct ferry_hal_backend *be = ferry_hal_dev_get_backend(dev);
+	cr_assert(be && be->nic && be->nic->rdma && be->nic->rdma->rdma_stats);
+	struct ferry_hal_rdma_stats st;
+	cr_assert_eq(be->nic->rdma->rdma_stats(dev, &st), 0);
+	return st;
+}
+
+#define MANY_IOS 1100u    /* more distinct buffers than the map caches (1024) */
+#define MAP_DEFAULT 1024u /* the map's max_regions in the host */
+
+/* Submit @p n one-block I/Os of @p type, buffer i at @p base + i blocks, LBA i % R_BLOCKS, all
+ * before any is polled (each distinct buffer is mapped at submit: probe, and the command's own
+ * hold), then wait for every one. */
+static void many_distinct(struct ferry_bdev *b, enum ferry_bdev_io_type type, uint8_t *base,
+			  unsigned n)
+{
+	static struct ferry_bdev_io io[MANY_IOS];
+	static struct done dn[MANY_IOS];
+	static struct iovec iov[MANY_IOS];
+	for (unsigned i = 0; i < n; i++) {
+		iov[i] = (struct iovec){base + (size_t)i * R_BS, R_BS};
+		struct ferry_mem m = {.iov = &iov[i], .iovcnt = 1};
+		io_prep(&io[i], &dn[i], type, i % R_BLOCKS, 1, &m);
+		cr_assert_eq(ferry_bdev_submit(b, &io[i]), 0, "I/O %u: %s", i, ferry_last_error());
+	}
+	uint64_t end = tm_now_ns() + IO_WAIT_NS;
+	for (;;) {
+		unsigned done = 0;
+		for (unsigned i = 0; i < n; i++)
+			done += dn[i].calls != 0;
+		if (done == n || tm_now_ns() > end)
+			break;
+		ferry_bdev_poll(b, 64);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		cr_assert_eq(dn[i].calls, 1, "I/O %u completed %d times", i, dn[i].calls);
+		cr_assert_eq(dn[i].status, 0, "I/O %u: %d", i, dn[i].status);
+	}
+}
+
+/* Registrations whose keys are on the wire are held: a burst of distinct buffers evicting
+ * the map's least recently used ones never evicts a command's (before, the target's RDMA
+ * READ / WRITE hit a dead key: a remote access error, a connection loss and a retry each). */
+Test(nvmf_rdma, many_distinct_buffers_in_flight_no_loss, .timeout = 120)
+{
+	rtgt_up(R_BS, 0);
+	struct ferry_device *dev = tm_open("");
+	/* No retries: an I/O whose keys died would fail, not hide behind a reconnect. */
+	struct ferry_bdev *b = rbdev_up(dev, "nvmf_rdma_many", 0, NULL, 0);
+	struct ferry_hal_rdma_stats r0 = rstats(dev);
+	/* Writes: each block of the reference from its own buffer (1024 distinct ranges). */
+	fill(G_ref, sizeof(G_ref), 67);
+	many_distinct(b, FERRY_BDEV_IO_WRITE, G_ref, R_BLOCKS);
+	/* Reads: MANY_IOS distinct destinations, past the map's size. */
+	static uint8_t dst[(MANY_IOS + 2) * R_BS];
+	memset(dst, 0x5a, sizeof(dst));
+	many_distinct(b, FERRY_BDEV_IO_READ, dst + R_BS, MANY_IOS);
+	for (unsigned i = 0; i < MANY_IOS; i++)
+		cr_assert_eq(memcmp(dst + (size_t)(i + 1) * R_BS,
+				    G_ref + (size_t)(i % R_BLOCKS) * R_BS, R_BS),
+			     0, "read %u: data differ", i);
+	canaries_ok(dst, R_BS, (size_t)MANY_IOS * R_BS, R_BS, 0x5a);
+	struct ferry_bdev_nvmf_stats s = S(b);
+	struct ferry_hal_rdma_stats r1 = rstats(dev);
+	cr_assert_eq(s.connection_losses, 0, "a command's keys were evicted under it");
+	cr_assert_eq(s.retries, 0);
+	cr_assert_eq(s.io_errors, 0);
+	cr_assert_eq(s.rdma_wc_errors, 0);
+	cr_assert_eq(r1.wc_errors, r0.wc_errors);
+	cr_assert_eq(s.rdma_direct_ios, R_BLOCKS + MANY_IOS, "all direct: %llu",
+		     (unsigned long long)s.rdma_direct_ios);
+	cr_assert_eq(s.rdma_staged_ios, 0);
+	cr_assert_eq(s.staged_bytes, 0);
+	/* Pressure there was: more registrations than the cache keeps, the old ones evicted. */
+	cr_assert_gt(r1.mr_regs - r0.mr_regs, MAP_DEFAULT);
+	cr_assert_gt(r1.mr_deregs, r0.mr_deregs);
+	/* Every reference released (completion): the cache is back within its size. */
+	cr_assert_leq((r1.mr_regs - r1.mr_deregs) - (r0.mr_regs - r0.mr_deregs), MAP_DEFAULT,
+		      "%llu regions alive: references leaked",
+		      (unsigned long long)((r1.mr_regs - r1.mr_deregs) -
+					   (r0.mr_regs - r0.mr_deregs)));
+	cr_assert_eq(ferry_bdev_destroy(b), 0);
+	struct ferry_hal_rdma_stats r2 = rstats(dev);
+	cr_assert_eq(r2.mr_regs, r2.mr_deregs, "destroy deregistered everything");
 	ferry_device_close(dev);
 	rtgt_down();
 }

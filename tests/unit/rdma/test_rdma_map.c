@@ -8,6 +8,11 @@
  * deregisters exactly the ranges no longer mapped (at poll and at the next map_mem),
  * untranslatable and unregistrable memory (-EFAULT / -EXDEV, refused, the reason text),
  * -ENOBUFS sizing, the device's region size limit, LRU eviction, concurrent use from threads, destroy, bad arguments.
+ * References: a held registration survives eviction pressure (the cache exceeds max_regions,
+ * counted) and becomes evictable once released; a generation change invalidates even a held
+ * one (a zombie until its release); a device reusing a zombie's keys gets no clash; a failed
+ * call holds nothing; releases of unknown, foreign or twice-released segments are refused
+ * (all or nothing), pinned ones accepted.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -171,6 +176,7 @@ static void fdom_create(struct fdom *f, const char *name, const struct ferry_mem
 
 struct ferry_hal_rdma_mr {
 	int id, live;
+	int kid; /* its keys are 0x1000 / 0x2000 + kid (kid = id unless alias_next said) */
 	uint64_t addr, len;
 	uint32_t access;
 	struct ferry_memdomain *dom; /* NULL: mr_reg */
@@ -181,6 +187,7 @@ static struct ferry_hal_rdma_mr mrs[MAXMR];
 static int nmr, nlive, ndereg, dereg_ids[MAXMR];
 static int reg_mem_fault;                 /* mr_reg_mem returns -EFAULT */
 static uint64_t fake_max_mr = 1ull << 32; /* the device's max_mr_size */
+static int alias_next = -1; /* >= 0: the next region reuses the keys of region alias_next */
 
 static int r_query(struct ferry_device *dev, struct ferry_hal_rdma_info *info)
 {
@@ -200,8 +207,10 @@ static struct ferry_hal_rdma_mr *mr_new(uint64_t addr, size_t len, uint32_t acce
 {
 	cr_assert_lt(nmr, MAXMR);
 	struct ferry_hal_rdma_mr *m = &mrs[nmr];
-	*m = (struct ferry_hal_rdma_mr){.id = nmr, .live = 1, .addr = addr, .len = len,
-					.access = access, .dom = dom};
+	*m = (struct ferry_hal_rdma_mr){.id = nmr, .kid = alias_next >= 0 ? alias_next : nmr,
+					.live = 1, .addr = addr, .len = len, .access = access,
+					.dom = dom};
+	alias_next = -1;
 	nmr++;
 	nlive++;
 	return m;
@@ -238,8 +247,8 @@ static void r_mr_dereg(struct ferry_hal_rdma_mr *mr)
 static void r_mr_keys(const struct ferry_hal_rdma_mr *mr, struct ferry_hal_rdma_mr_keys *k)
 {
 	*k = (struct ferry_hal_rdma_mr_keys){.addr = mr->addr, .len = mr->len,
-					     .lkey = 0x1000u + (uint32_t)mr->id,
-					     .rkey = 0x2000u + (uint32_t)mr->id};
+					     .lkey = 0x1000u + (uint32_t)mr->kid,
+					     .rkey = 0x2000u + (uint32_t)mr->kid};
 }
 
 static int r_cq_create(struct ferry_device *d, uint32_t depth, struct ferry_hal_rdma_cq **o)
@@ -720,11 +729,14 @@ Test(rdma_map, lru_eviction_deregisters)
 	for (int i = 0; i < 2; i++) {
 		n = 4;
 		cr_assert_eq(map1(NULL, (uintptr_t)b[i], PG, NULL, RR, seg, &n), 0);
+		cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
 	}
 	n = 4; /* touch b[0]: b[1] is now the least recently used */
 	cr_assert_eq(map1(NULL, (uintptr_t)b[0], PG, NULL, RR, seg, &n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
 	n = 4;
 	cr_assert_eq(map1(NULL, (uintptr_t)b[2], PG, NULL, RR, seg, &n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
 	cr_assert_eq(ndereg, 1);
 	cr_assert_eq(dereg_ids[0], 1, "b[1]'s registration evicted");
 	struct ferry_rdma_map_stats s = stats();
@@ -733,6 +745,7 @@ Test(rdma_map, lru_eviction_deregisters)
 	n = 4;
 	cr_assert_eq(map1(NULL, (uintptr_t)b[0], PG, NULL, RR, seg, &n), 0);
 	seg_is(&seg[0], (uintptr_t)b[0], PG, 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
 	cr_assert_eq(nmr, 3);
 	/* One call needing more than max_regions: none of its own evicted under it. */
 	struct iovec iov[3] = {{b[1], PG}, {b[3], PG}, {b[1] + 8, 8}};
@@ -808,7 +821,10 @@ static void *hammer(void *arg)
 		    seg[0].len != 100)
 			return (void *)1;
 		const struct ferry_hal_rdma_mr *m = &mrs[seg[0].lkey - 0x1000u];
-		if (seg[0].rkey != 0x2000u + (uint32_t)m->id || a < m->addr || a + 100 > m->addr + m->len)
+		if (seg[0].rkey != 0x2000u + (uint32_t)m->id || a < m->addr ||
+		    a + 100 > m->addr + m->len || !m->live)
+			return (void *)1;
+		if (ferry_rdma_map_release(map, seg, n))
 			return (void *)1;
 	}
 	return NULL;
@@ -830,7 +846,8 @@ Test(rdma_map, concurrent_threads)
 	struct ferry_rdma_map_stats s = stats();
 	cr_assert_eq(s.hits + s.misses, 800);
 	cr_assert_eq(s.registrations, s.misses);
-	cr_assert_leq(s.regions, 4);
+	cr_assert_leq(s.regions, 4, "every segment released: back within max_regions");
+	cr_assert_eq(s.held, 0);
 	cr_assert_eq(s.regions, (uint64_t)nlive);
 	cr_assert_eq(s.registrations - s.invalidations, s.regions);
 }
@@ -858,4 +875,217 @@ Test(rdma_map, region_size_limit_splits_and_export_asks_for_write)
 	n = 4;
 	cr_assert_eq(map1(host.d, HOST_BASE + PG, PG, NULL, RR, seg, &n), 0);
 	cr_assert_eq(host.last_write, 0);
+}
+
+/* ---- references ---------------------------------------------------------------------------- */
+
+static void remap(uint32_t max_regions)
+{
+	ferry_rdma_map_destroy(map);
+	struct ferry_rdma_map_opts o = {.size = sizeof(o), .dev = dev, .max_regions = max_regions};
+	cr_assert_eq(ferry_rdma_map_create(&o, &map), 0);
+}
+
+Test(rdma_map, held_registration_survives_eviction_then_is_evictable)
+{
+	remap(2);
+	static uint8_t b[8][PG];
+	struct ferry_rdma_seg held[1], seg[4];
+	uint32_t nh = 1, n;
+	cr_assert_eq(map1(NULL, (uintptr_t)b[0], PG, NULL, RW, held, &nh), 0);
+	seg_is(&held[0], (uintptr_t)b[0], PG, 0);
+	/* Pressure: seven other buffers, each mapped and released. b[0] is the least recently
+	 * used from the second call on, but held: never evicted. */
+	for (int i = 1; i < 8; i++) {
+		n = 4;
+		cr_assert_eq(map1(NULL, (uintptr_t)b[i], PG, NULL, RW, seg, &n), 0);
+		cr_assert(mrs[0].live, "the held registration survived call %d", i);
+		cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
+		struct ferry_rdma_map_stats s = stats();
+		cr_assert_leq(s.cached, 2, "the unheld ones are evicted (call %d)", i);
+		cr_assert_eq(s.held, 1);
+	}
+	cr_assert_eq(ndereg, 6, "b[1]..b[6] evicted, b[7] the newest");
+	for (int i = 0; i < ndereg; i++)
+		cr_assert_neq(dereg_ids[i], 0);
+	cr_assert_eq(stats().over_limit, 0, "two cached, one held: within the limit");
+	/* Released: evictable, and evicted by the next pressure (it is the least recent). */
+	cr_assert_eq(ferry_rdma_map_release(map, held, nh), 0);
+	cr_assert(mrs[0].live, "release alone keeps it (within max_regions)");
+	n = 4;
+	cr_assert_eq(map1(NULL, (uintptr_t)b[1], PG, NULL, RW, seg, &n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
+	cr_assert_not(mrs[0].live, "once released it is evicted like any other");
+	cr_assert_eq(dereg_ids[ndereg - 1], 0);
+	cr_assert_eq(stats().held, 0);
+}
+
+Test(rdma_map, held_past_max_regions_is_counted_then_shrinks)
+{
+	remap(2);
+	static uint8_t b[5][PG];
+	struct ferry_rdma_seg seg[5][1];
+	for (int i = 0; i < 5; i++) {
+		uint32_t n = 1;
+		cr_assert_eq(map1(NULL, (uintptr_t)b[i], PG, NULL, RR, seg[i], &n), 0);
+	}
+	struct ferry_rdma_map_stats s = stats();
+	cr_assert_eq(ndereg, 0, "all five held: nothing evicted");
+	cr_assert_eq(s.cached, 5);
+	cr_assert_eq(s.held, 5);
+	cr_assert_eq(s.over_limit, 3, "calls 3, 4, 5 left the cache over max_regions");
+	cr_assert_eq(s.regions, 5);
+	/* Every key still valid: the fake NIC would accept each of them. */
+	for (int i = 0; i < 5; i++)
+		cr_assert(mrs[seg[i][0].lkey - 0x1000u].live);
+	/* Released as the I/Os end: each one past max_regions is evicted at its release, until
+	 * the cache is back within it. */
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(ferry_rdma_map_release(map, seg[i], 1), 0);
+		cr_assert_eq(stats().cached, i < 3 ? 4 - (uint64_t)i : 2);
+	}
+	s = stats();
+	cr_assert_eq(s.cached, 2);
+	cr_assert_eq(s.held, 0);
+	cr_assert_eq(ndereg, 3);
+	cr_assert(!mrs[0].live && !mrs[1].live && !mrs[2].live && mrs[3].live && mrs[4].live);
+}
+
+Test(rdma_map, generation_change_invalidates_held_registrations)
+{
+	host.local[0] = backing[50];
+	host.local[1] = backing[52];
+	struct ferry_rdma_seg seg[4];
+	uint32_t n = 4;
+	cr_assert_eq(map1(host.d, HOST_BASE, 2 * PG, NULL, RW, seg, &n), 0);
+	cr_assert_eq(n, 2);
+	/* The host unmaps page 0 while the I/O is in flight: its keys die now. */
+	host.valid[0] = 0;
+	host.gen++;
+	cr_assert_eq(ferry_rdma_map_poll(map), 1);
+	cr_assert_not(mrs[0].live, "a held registration of unmapped pages is deregistered");
+	cr_assert(mrs[1].live);
+	struct ferry_rdma_map_stats s = stats();
+	cr_assert_eq(s.held_invalidated, 1);
+	cr_assert_eq(s.zombies, 1);
+	cr_assert_eq(s.held, 2);
+	cr_assert_eq(s.regions, 1);
+	cr_assert_eq(s.cached, 1);
+	/* Page 0 is never served again by the dead registration. */
+	n = 4;
+	cr_assert_eq(map1(host.d, HOST_BASE, PG, NULL, RW, seg + 2, &n), -EFAULT);
+	/* The I/O ends: both its segments are released, the zombie goes. */
+	cr_assert_eq(ferry_rdma_map_release(map, seg, 2), 0);
+	s = stats();
+	cr_assert_eq(s.zombies, 0);
+	cr_assert_eq(s.held, 0);
+	cr_assert_eq(ndereg, 1, "released: nothing deregistered twice");
+	cr_assert_eq(ferry_rdma_map_release(map, seg, 1), -ENOENT, "the zombie is gone");
+	/* A map destroyed with a zombie still held frees it (no leak under ASan). */
+	host.valid[0] = 1;
+	host.valid[1] = 1;
+	n = 4;
+	cr_assert_eq(map1(host.d, HOST_BASE + PG, PG, NULL, RW, seg, &n), 0);
+	host.valid[1] = 0;
+	host.gen++;
+	cr_assert_eq(ferry_rdma_map_poll(map), 1);
+	cr_assert_eq(stats().zombies, 1);
+}
+
+Test(rdma_map, reused_keys_of_a_zombie_are_not_handed_out)
+{
+	host.local[0] = backing[50];
+	static uint8_t b[PG];
+	struct ferry_rdma_seg z[1], seg[1];
+	uint32_t n = 1;
+	cr_assert_eq(map1(host.d, HOST_BASE, PG, NULL, RR, z, &n), 0);
+	seg_is(&z[0], (uintptr_t)backing[50], PG, 0);
+	host.valid[0] = 0;
+	host.gen++;
+	cr_assert_eq(ferry_rdma_map_poll(map), 1);
+	/* The device hands the dead region's keys to the next registration. */
+	alias_next = 0;
+	n = 1;
+	cr_assert_eq(map1(NULL, (uintptr_t)b, PG, NULL, RR, seg, &n), 0);
+	cr_assert_eq(nmr, 3, "registered again");
+	cr_assert_not(mrs[1].live, "the clashing region is given back");
+	seg_is(&seg[0], (uintptr_t)b, PG, 2);
+	/* Each release names its own record. */
+	cr_assert_eq(ferry_rdma_map_release(map, z, 1), 0);
+	cr_assert_eq(stats().zombies, 0);
+	cr_assert_eq(stats().held, 1);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, 1), 0);
+	cr_assert_eq(stats().held, 0);
+}
+
+Test(rdma_map, failed_call_holds_nothing)
+{
+	remap(1);
+	struct ferry_rdma_seg seg[4];
+	uint32_t n = 4;
+	cr_assert_eq(map1(nic.d, NIC_BASE, PG, NULL, RR, seg, &n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
+	/* First piece a hit (a reference taken), the second fails to register. */
+	reg_mem_fault = 1;
+	struct iovec iov[2] = {{(void *)(uintptr_t)NIC_BASE, PG},
+			       {(void *)(uintptr_t)(NIC_BASE + 8 * PG), PG}};
+	struct ferry_mem mem = {.domain = nic.d, .iov = iov, .iovcnt = 2};
+	n = 4;
+	cr_assert_eq(ferry_rdma_map_mem(map, &mem, NULL, RR, seg, &n), -EFAULT);
+	cr_assert_eq(stats().held, 0, "the hit's reference was dropped");
+	/* -ENOBUFS: nothing held either. */
+	reg_mem_fault = 0;
+	n = 1;
+	cr_assert_eq(ferry_rdma_map_mem(map, &mem, NULL, RR, seg, &n), -ENOBUFS);
+	cr_assert_eq(stats().held, 0);
+	/* Held nothing: the first registration is evictable by the next call. */
+	static uint8_t b[PG];
+	n = 4;
+	cr_assert_eq(map1(NULL, (uintptr_t)b, PG, NULL, RR, seg, &n), 0);
+	cr_assert_not(mrs[0].live);
+}
+
+Test(rdma_map, release_of_unknown_segments_is_refused)
+{
+	static uint8_t pool[2 * PG], b[PG];
+	cr_assert_eq(ferry_rdma_map_register(map, pool, sizeof(pool), RR), 0);
+	struct ferry_rdma_seg seg[2];
+	uint32_t n = 1;
+	cr_assert_eq(map1(NULL, (uintptr_t)b, PG, NULL, RR, seg, &n), 0);
+	struct ferry_rdma_seg bad = seg[0];
+	bad.lkey ^= 0x40000u;
+	cr_assert_eq(ferry_rdma_map_release(map, &bad, 1), -ENOENT);
+	cr_assert(strstr(ferry_last_error(), "not handed out by this map"), "%s",
+		  ferry_last_error());
+	bad = seg[0];
+	bad.rkey++; /* right lkey, wrong rkey */
+	cr_assert_eq(ferry_rdma_map_release(map, &bad, 1), -ENOENT);
+	bad = seg[0];
+	bad.addr += PG; /* past the region */
+	cr_assert_eq(ferry_rdma_map_release(map, &bad, 1), -ENOENT);
+	bad = seg[0];
+	bad.len = PG + 1;
+	cr_assert_eq(ferry_rdma_map_release(map, &bad, 1), -ENOENT);
+	/* All or nothing: a good segment with a bad one is not released. */
+	struct ferry_rdma_seg mix[2] = {seg[0], seg[0]};
+	mix[1].lkey = 0xdeadbeef;
+	cr_assert_eq(ferry_rdma_map_release(map, mix, 2), -ENOENT);
+	cr_assert_eq(stats().held, 1);
+	/* The same segment twice while held once: refused, still held. */
+	mix[1] = seg[0];
+	cr_assert_eq(ferry_rdma_map_release(map, mix, 2), -EINVAL);
+	cr_assert(strstr(ferry_last_error(), "not held"), "%s", ferry_last_error());
+	cr_assert_eq(stats().held, 1);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, 1), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, 1), -EINVAL, "released twice");
+	cr_assert_eq(stats().held, 0);
+	/* Segments of a pinned region: accepted, not counted. */
+	n = 2;
+	cr_assert_eq(map1(NULL, (uintptr_t)pool + 16, 100, NULL, RR, seg, &n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
+	cr_assert_eq(ferry_rdma_map_release(map, seg, n), 0);
+	/* Arguments. */
+	cr_assert_eq(ferry_rdma_map_release(NULL, seg, 1), -EINVAL);
+	cr_assert_eq(ferry_rdma_map_release(map, NULL, 1), -EINVAL);
+	cr_assert_eq(ferry_rdma_map_release(map, NULL, 0), 0);
 }

@@ -16,7 +16,8 @@
  * ::ferry_mem as segments (address, length, lkey, rkey) of registered regions:
  * - system-domain memory: a region registered with ferry_rdma_map_register() that holds it
  *   (pools, staging buffers: registered once, for the map's life), else a cached
- *   registration of exactly that range (least recently used dropped past max_regions);
+ *   registration of exactly that range (least recently used dropped past max_regions, but
+ *   never while held: see ferry_rdma_map_release());
  * - memory of a domain the NIC reaches directly (::ferry_hal_rdma_info::domains), given as
  *   is or after translation into @p via: registered there (mr_reg_mem), cached;
  * - memory of another domain: translated into @p via (NVMe-function IOVA → NIC-function
@@ -158,7 +159,8 @@ struct ferry_rdma_map;
 struct ferry_rdma_map_opts {
 	size_t size;              /**< sizeof(struct ferry_rdma_map_opts) */
 	struct ferry_device *dev; /**< required: a device with the NIC class's RDMA part */
-	uint32_t max_regions;     /**< cached registrations kept (0 = 1024) */
+	uint32_t max_regions;     /**< cached registrations kept (0 = 1024); held ones are never
+				       evicted, so the cache may exceed it while they are */
 };
 
 /** One registered segment (ferry_rdma_map_mem()). */
@@ -177,13 +179,22 @@ struct ferry_rdma_map_stats {
 	uint64_t misses;        /**< segments that needed a registration */
 	uint64_t invalidations; /**< regions invalidated (mapping gone, evicted, destroyed) */
 	uint64_t refused;       /**< ranges that could not be expressed (-EFAULT / -EXDEV) */
+	uint64_t over_limit;    /**< calls that left the cache above max_regions because the
+				     registrations past it were held (ferry_rdma_map_release()) */
+	uint64_t held_invalidated; /**< held registrations invalidated (mapping gone): their
+					I/Os fail on the wire */
+	uint64_t cached;        /**< cached registrations now (may exceed max_regions while held) */
+	uint64_t held;          /**< registrations with segments handed out and not released */
+	uint64_t zombies;       /**< of these, invalidated ones (keys dead, record kept until the
+				     last release) */
 };
 
 /** @brief Create a map over @p opts->dev. @retval 0; -ENODEV no RDMA part; -EINVAL; -ENOMEM. */
 FERRY_API int ferry_rdma_map_create(const struct ferry_rdma_map_opts *opts,
 				    struct ferry_rdma_map **out);
 
-/** @brief Invalidate every registration and free the map (NULL: no-op). */
+/** @brief Invalidate every registration and free the map (NULL: no-op). Segments still held
+ *  die with it (no ferry_rdma_map_release() afterwards). */
 FERRY_API void ferry_rdma_map_destroy(struct ferry_rdma_map *map);
 
 /**
@@ -195,18 +206,42 @@ FERRY_API int ferry_rdma_map_register(struct ferry_rdma_map *map, void *addr, si
 				      uint32_t access);
 
 /**
- * @brief Express @p mem as registered segments (see the file's preamble).
+ * @brief Express @p mem as registered segments (see the file's preamble). Each segment of a
+ * cached registration holds it (no eviction) until ferry_rdma_map_release() of that segment;
+ * on failure nothing is held.
  * @param[in] via the domain to translate @p mem into first when the NIC cannot reach
  *            @p mem's domain itself (the NIC function's view of host memory); NULL: none.
  * @param[in] access FERRY_HAL_RDMA_ACCESS_* the segments need (a read's destination:
  *            REMOTE_WRITE | LOCAL_WRITE; a write's source: REMOTE_READ).
  * @param[out] out segments; @p n in: entries of @p out, out: entries used (needed, -ENOBUFS).
  * @retval 0; -EFAULT a part is not reachable (reason in ferry_last_error()); -EXDEV no way
- *         to register @p mem's domain; -ENOBUFS @p out too small; -ENOMEM.
+ *         to register @p mem's domain; -ENOBUFS @p out too small; -ENOMEM; -EOVERFLOW a
+ *         registration held 2^32 - 1 times (segments never released).
  */
 FERRY_API int ferry_rdma_map_mem(struct ferry_rdma_map *map, const struct ferry_mem *mem,
 				 struct ferry_memdomain *via, uint32_t access,
 				 struct ferry_rdma_seg *out, uint32_t *n);
+
+/**
+ * @brief Drop the references ferry_rdma_map_mem() took for @p segs (exactly the segments it
+ * handed out, any subset of them, in any order; each once).
+ *
+ * A registration is not evicted while a segment of it is held, so the keys stay valid for the
+ * whole I/O (the peer uses them until the completion): release when the I/O is over (its
+ * completion, the loss of its connection, its failure before it was sent). The only thing that
+ * ends a held registration early is revalidation (the memory's domain unmapped the range): its
+ * keys stop working at once, the peer's access fails on the wire (a remote access error, the
+ * connection is lost) and the I/O is retried, then mapped again or staged. Its segments are
+ * still released as usual. Segments of pinned regions (ferry_rdma_map_register()) are not
+ * counted: releasing them is accepted and does nothing.
+ * @retval 0 released (registrations past max_regions that are no longer held are evicted).
+ * @retval -ENOENT a segment names no registration of this map (wrong keys or range): nothing
+ *         is released.
+ * @retval -EINVAL NULL @p map (or @p segs with @p n > 0), or a segment released more often
+ *         than it was handed out: nothing is released.
+ */
+FERRY_API int ferry_rdma_map_release(struct ferry_rdma_map *map, const struct ferry_rdma_seg *segs,
+				     uint32_t n);
 
 /** @brief Revalidate the cache if a domain's mapping generation changed (cheap otherwise).
  *  @return registrations invalidated (>= 0). */
