@@ -43,16 +43,10 @@
 #include <ferry/crc.h>
 #include <ferry/module/nvme_tcp.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_nvme_tcp_offload"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "fuzz_nvme_tcp_offload: check failed: %s (line %d)\n", #c, \
-				__LINE__);                                                         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define F_P FERRY_NVME_TCP_RX_F_PLACED
 #define F_C FERRY_NVME_TCP_RX_F_CRC_OK
@@ -417,14 +411,7 @@ static void sdata(struct seed *s, size_t n, int dd, int bad)
 
 static void write_seed(const char *dir, const char *name, const struct seed *s)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *fp = fopen(path, "wb");
-	if (!fp || fwrite(s->b, 1, s->n, fp) != s->n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(fp);
+	fuzz_write_seed(dir, name, s->b, s->n);
 }
 
 static void host_stream(struct seed *s, const struct ferry_nvme_tcp_params *p, int bad)

@@ -32,16 +32,10 @@
 #include <ferry/crc.h>
 #include <ferry/module/nvme_tcp.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_nvme_tcp_rx"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "fuzz_nvme_tcp_rx: check failed: %s (line %d)\n", #c,      \
-				__LINE__);                                                         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define HDR 7u
 
@@ -277,14 +271,7 @@ static void data(struct seed *s, size_t n, int dd)
 
 static void write_seed(const char *dir, const char *name, const struct seed *s)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *fp = fopen(path, "wb");
-	if (!fp || fwrite(s->b, 1, s->n, fp) != s->n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(fp);
+	fuzz_write_seed(dir, name, s->b, s->n);
 }
 
 /* cfg: role | dgst bits | mode; the stream after the 7 configuration bytes. */

@@ -22,16 +22,10 @@
 #include <string.h>
 #include <ferry/module/rdma.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_nvmf_rdma_cm"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "fuzz_nvmf_rdma_cm: check failed: %s (line %d)\n", #c,     \
-				__LINE__);                                                         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CFG 7u
 
@@ -132,14 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static void write_seed(const char *dir, const char *name, const uint8_t *b, size_t n)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *fp = fopen(path, "wb");
-	if (!fp || fwrite(b, 1, n, fp) != n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(fp);
+	fuzz_write_seed(dir, name, b, n);
 	LLVMFuzzerTestOneInput(b, n); /* every seed passes the checks */
 }
 

@@ -20,16 +20,10 @@
 #include <string.h>
 #include <ferry/module/rdma.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_nvmf_rdma_sgl"
+#include "fuzz_util.h"
 
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			fprintf(stderr, "fuzz_nvmf_rdma_sgl: check failed: %s (line %d)\n", #c,    \
-				__LINE__);                                                         \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define HDR (5u + 64u)
 
@@ -132,14 +126,7 @@ static struct ferry_nvme_sqe g_sqe;
 static void write_seed(const char *dir, const char *name, struct seed *s)
 {
 	memcpy(s->b + 5, &g_sqe, sizeof(g_sqe));
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *fp = fopen(path, "wb");
-	if (!fp || fwrite(s->b, 1, s->n, fp) != s->n) {
-		perror(path);
-		exit(1);
-	}
-	fclose(fp);
+	fuzz_write_seed(dir, name, s->b, s->n);
 	LLVMFuzzerTestOneInput(s->b, s->n); /* every seed passes the checks */
 }
 
