@@ -161,17 +161,17 @@ Test(mock_rdma, connect_to_nobody_and_timeouts, .timeout = 30)
 	/* A listener nobody serves: the request is never answered. */
 	cr_assert_eq(t.ops->listen(t.sd, "127.0.0.1:0", 4, &t.l), 0);
 	cr_assert_eq(t.ops->listener_addr(t.l, t.addr, sizeof(t.addr)), 0);
-	uint64_t t0 = rt_now_ms();
+	uint64_t t0 = test_rdma_now_ms();
 	cr_assert_eq(t.ops->connect(t.cd, t.addr, &ca, NULL, 0, 150, &t.cqp), 0);
 	struct ferry_hal_rdma_qp *cqp = t.cqp;
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	int st;
 	while ((st = t.ops->qp_state(cqp, NULL, NULL)) == -EINPROGRESS) {
-		cr_assert_lt(rt_now_ms(), end);
+		cr_assert_lt(test_rdma_now_ms(), end);
 		cr_assert_geq(t.ops->cq_wait(t.ccq, 10000), -ETIMEDOUT);
 	}
 	cr_assert_eq(st, -ETIMEDOUT);
-	cr_assert_geq(rt_now_ms() - t0, 140);
+	cr_assert_geq(test_rdma_now_ms() - t0, 140);
 
 	/* The address already taken; bad address strings. */
 	struct ferry_hal_rdma_listener *l2;
@@ -357,13 +357,13 @@ Test(mock_rdma, rnr_no_receive_posted, .timeout = 30)
 	rt_expect(rt_wc(&t, t.ccq), 0xb1, FERRY_HAL_RDMA_OP_SEND, 0);
 
 	/* None: -ENOBUFS at the sender after the hold, its QP errors, the peer sees it. */
-	uint64_t t0 = rt_now_ms();
+	uint64_t t0 = test_rdma_now_ms();
 	cr_assert_eq(rt_post1(&t, t.cqp, 0xb2, FERRY_HAL_RDMA_OP_SEND, 0, &ss, 1, 0, 0), 0);
 	cr_assert_eq(rt_post1(&t, t.cqp, 0xb3, FERRY_HAL_RDMA_OP_SEND, FERRY_HAL_RDMA_WR_F_SIGNALED,
 			      &ss, 1, 0, 0),
 		     0);
 	rt_expect(rt_wc(&t, t.ccq), 0xb2, FERRY_HAL_RDMA_OP_SEND, -ENOBUFS);
-	cr_assert_geq(rt_now_ms() - t0, 25);
+	cr_assert_geq(test_rdma_now_ms() - t0, 25);
 	rt_expect(rt_wc(&t, t.ccq), 0xb3, FERRY_HAL_RDMA_OP_SEND, -ECANCELED);
 	cr_assert_eq(t.ops->qp_state(t.cqp, NULL, NULL), -ECONNRESET);
 	cr_assert_eq(rt_until_error(&t, t.sqp), -ECONNRESET);
@@ -718,8 +718,8 @@ static _Atomic int churn_stop;
 static int th_wait(struct th *x, uint64_t id)
 {
 	struct ferry_hal_rdma_wc wc;
-	uint64_t end = rt_now_ms() + 10000;
-	while (rt_now_ms() < end) {
+	uint64_t end = test_rdma_now_ms() + 10000;
+	while (test_rdma_now_ms() < end) {
 		(void)x->ops->cq_poll(x->scq, NULL, 0);
 		int n = x->ops->cq_poll(x->ccq, &wc, 1);
 		if (n < 0)
@@ -798,16 +798,16 @@ Test(mock_rdma, threads_separate_cqs, .timeout = 60)
 		struct ferry_hal_rdma_qp *cqp, *sqp;
 		cr_assert_eq(t.ops->connect(t.cd, t.addr, &ca, NULL, 0, 5000, &cqp), 0);
 		struct ferry_hal_rdma_req *req = NULL;
-		uint64_t until = rt_now_ms() + 5000;
+		uint64_t until = test_rdma_now_ms() + 5000;
 		/* The request goes out while the connecting QP progresses (its CQ, qp_state). */
 		while (t.ops->get_request(t.l, &req, NULL, NULL) == -EAGAIN) {
-			cr_assert_lt(rt_now_ms(), until);
+			cr_assert_lt(test_rdma_now_ms(), until);
 			(void)t.ops->qp_state(cqp, NULL, NULL);
 		}
 		cr_assert_eq(t.ops->accept(req, &sa, NULL, 0, &sqp), 0);
-		uint64_t end = rt_now_ms() + 5000;
+		uint64_t end = test_rdma_now_ms() + 5000;
 		while (t.ops->qp_state(cqp, NULL, NULL) == -EINPROGRESS)
-			cr_assert_lt(rt_now_ms(), end);
+			cr_assert_lt(test_rdma_now_ms(), end);
 		cr_assert_eq(t.ops->qp_state(cqp, NULL, NULL), 0);
 		x[i] = (struct th){.ops = t.ops,
 				   .scq = scq,

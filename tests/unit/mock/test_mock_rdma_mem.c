@@ -323,9 +323,9 @@ static int child_target(int wfd)
 	ops->mr_keys(rmr, &rk);
 	ops->mr_keys(tmr, &tk);
 	struct ferry_hal_rdma_req *req = NULL;
-	uint64_t end = rt_now_ms() + 10000;
+	uint64_t end = test_rdma_now_ms() + 10000;
 	while (ops->get_request(l, &req, NULL, NULL) == -EAGAIN)
-		if (rt_now_ms() > end)
+		if (test_rdma_now_ms() > end)
 			return 14;
 	struct ferry_hal_rdma_qp_attr a = rt_attr(cq, NULL);
 	struct ferry_hal_rdma_qp *qp;
@@ -341,7 +341,7 @@ static int child_target(int wfd)
 	}
 	for (;;) {
 		struct ferry_hal_rdma_wc wc;
-		if (rt_now_ms() > end)
+		if (test_rdma_now_ms() > end)
 			return 17;
 		int n = ops->cq_poll(cq, &wc, 1);
 		if (n < 0)

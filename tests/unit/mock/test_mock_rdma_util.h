@@ -17,11 +17,10 @@
 #include <ferry/mock.h>
 #include <ferry/hal/hal.h>
 #include <ferry/hal/rdma.h>
+#include "test_rdma_util.h"
 
 #define RT_RW (FERRY_MOCK_IOMMU_READ | FERRY_MOCK_IOMMU_WRITE)
-#define RT_ALL                                                                                     \
-	(FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ |                   \
-	 FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE)
+#define RT_ALL TEST_RDMA_ACCESS_ALL
 
 struct rt {
 	struct ferry_device *sd, *cd; /* server, client */
@@ -33,25 +32,9 @@ struct rt {
 	int sctx, cctx; /* their addresses are the QPs' ctx */
 };
 
-static inline uint64_t rt_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static inline struct ferry_hal_rdma_qp_attr rt_attr(struct ferry_hal_rdma_cq *cq, void *ctx)
 {
-	return (struct ferry_hal_rdma_qp_attr){.size = sizeof(struct ferry_hal_rdma_qp_attr),
-					       .cq = cq,
-					       .max_send_wr = 64,
-					       .max_recv_wr = 64,
-					       .max_send_sge = 4,
-					       .max_recv_sge = 4,
-					       .max_inline = 64,
-					       .initiator_depth = 4,
-					       .responder_resources = 4,
-					       .ctx = ctx};
+	return test_rdma_qp_attr(cq, ctx, 64, 64);
 }
 
 /* Both devices with @p args (server) / @p cargs (client), a listener on a free port, CQs. */
@@ -86,13 +69,13 @@ static inline void rt_pump(struct rt *t)
 static inline struct ferry_hal_rdma_req *rt_request(struct rt *t, const void **pd, uint32_t *pl)
 {
 	struct ferry_hal_rdma_req *req = NULL;
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	for (;;) {
 		int rc = t->ops->get_request(t->l, &req, pd, pl);
 		if (rc == 0)
 			return req;
 		cr_assert_eq(rc, -EAGAIN);
-		cr_assert_lt(rt_now_ms(), end, "no connection request came");
+		cr_assert_lt(test_rdma_now_ms(), end, "no connection request came");
 		rt_pump(t);
 	}
 }
@@ -100,12 +83,12 @@ static inline struct ferry_hal_rdma_req *rt_request(struct rt *t, const void **p
 /* Client QP state once it left -EINPROGRESS (within 5 s). */
 static inline int rt_cstate(struct rt *t, const void **pd, uint32_t *pl)
 {
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	for (;;) {
 		int st = t->ops->qp_state(t->cqp, pd, pl);
 		if (st != -EINPROGRESS)
 			return st;
-		cr_assert_lt(rt_now_ms(), end, "the connection stayed in progress");
+		cr_assert_lt(test_rdma_now_ms(), end, "the connection stayed in progress");
 		rt_pump(t);
 	}
 }
@@ -126,13 +109,13 @@ static inline void rt_connect(struct rt *t)
 static inline struct ferry_hal_rdma_wc rt_wc(struct rt *t, struct ferry_hal_rdma_cq *cq)
 {
 	struct ferry_hal_rdma_wc wc;
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	for (;;) {
 		int n = t->ops->cq_poll(cq, &wc, 1);
 		cr_assert_geq(n, 0);
 		if (n == 1)
 			return wc;
-		cr_assert_lt(rt_now_ms(), end, "no completion came");
+		cr_assert_lt(test_rdma_now_ms(), end, "no completion came");
 		struct ferry_hal_rdma_cq *other = cq == t->scq ? t->ccq : t->scq;
 		if (other)
 			cr_assert_geq(t->ops->cq_poll(other, NULL, 0), 0);
@@ -143,8 +126,8 @@ static inline struct ferry_hal_rdma_wc rt_wc(struct rt *t, struct ferry_hal_rdma
 static inline void rt_no_wc(struct rt *t, struct ferry_hal_rdma_cq *cq, uint32_t ms)
 {
 	struct ferry_hal_rdma_wc wc;
-	uint64_t end = rt_now_ms() + ms;
-	while (rt_now_ms() < end) {
+	uint64_t end = test_rdma_now_ms() + ms;
+	while (test_rdma_now_ms() < end) {
 		cr_assert_eq(t->ops->cq_poll(cq, &wc, 1), 0,
 			     "unexpected completion wr_id 0x%llx "
 			     "status %d",
@@ -170,12 +153,12 @@ static inline void rt_expect(struct ferry_hal_rdma_wc wc, uint64_t wr_id, uint32
 /* Wait until @p qp leaves the established state (pumping both sides); its state. */
 static inline int rt_until_error(struct rt *t, struct ferry_hal_rdma_qp *qp)
 {
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	for (;;) {
 		int st = t->ops->qp_state(qp, NULL, NULL);
 		if (st != 0 && st != -EINPROGRESS)
 			return st;
-		cr_assert_lt(rt_now_ms(), end, "the QP stayed up");
+		cr_assert_lt(test_rdma_now_ms(), end, "the QP stayed up");
 		rt_pump(t);
 	}
 }
@@ -212,10 +195,7 @@ static inline void rt_buf(struct rt *t, struct ferry_device *dev, struct rt_buf 
 	cr_assert_not_null(b->p);
 	b->len = len;
 	rt_fill(b->p, len, seed);
-	cr_assert_eq(t->ops->mr_reg(dev, b->p, len, access, &b->mr), 0);
-	t->ops->mr_keys(b->mr, &b->k);
-	cr_assert_eq(b->k.addr, (uint64_t)(uintptr_t)b->p);
-	cr_assert_eq(b->k.len, len);
+	b->mr = test_rdma_reg(t->ops, dev, b->p, len, access, &b->k);
 	cr_assert_neq(b->k.lkey, 0);
 	cr_assert_neq(b->k.rkey, 0);
 }

@@ -65,9 +65,9 @@ static int wrecv(struct rt *t, int fd, struct wmsg *m)
 {
 	uint8_t *p = (uint8_t *)m;
 	size_t got = 0;
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	while (got < sizeof(*m)) {
-		cr_assert_lt(rt_now_ms(), end, "no message from the mock");
+		cr_assert_lt(test_rdma_now_ms(), end, "no message from the mock");
 		rt_pump(t);
 		struct pollfd pf = {.fd = fd, .events = POLLIN};
 		if (poll(&pf, 1, 1) <= 0)
@@ -303,13 +303,13 @@ Test(mock_rdma_wire, listener_close_rejects_pending, .timeout = 30)
 	cr_assert_eq(t.ops->accept(req, &sa, NULL, 0, &t.sqp), 0);
 	t.ops->listener_close(t.l);
 	t.l = NULL;
-	uint64_t end = rt_now_ms() + 5000;
+	uint64_t end = test_rdma_now_ms() + 5000;
 	int s1, s2;
 	do {
 		rt_pump(&t);
 		s1 = t.ops->qp_state(t.cqp, NULL, NULL);
 		s2 = t.ops->qp_state(q2, NULL, NULL);
-		cr_assert_lt(rt_now_ms(), end);
+		cr_assert_lt(test_rdma_now_ms(), end);
 	} while (s1 == -EINPROGRESS || s2 == -EINPROGRESS);
 	/* One of them was accepted (whichever came first), the other refused. */
 	cr_assert((s1 == 0 && s2 == -ECONNREFUSED) || (s1 == -ECONNREFUSED && s2 == 0),

@@ -21,6 +21,7 @@
 #include <ferry/ferry.h>
 #include <ferry/hal/hal.h>
 #include <ferry/hal/rdma.h>
+#include "test_rdma_util.h"
 
 static struct ferry_device *dev;
 static const struct ferry_hal_rdma_ops *R;
@@ -91,13 +92,6 @@ static void teardown(void)
 
 TestSuite(rxe, .init = setup, .fini = teardown, .timeout = 120);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 #define WAIT_MS 10000u
 
 struct side {
@@ -119,14 +113,14 @@ static void side_poll(struct side *s)
 /* Polls both sides until @p s holds @p want completions; fails after WAIT_MS. */
 static void wait_wc(struct side *s, struct side *other, unsigned want)
 {
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = test_rdma_now_ms() + WAIT_MS;
 	while (s->n < want) {
 		side_poll(s);
 		if (other)
 			side_poll(other);
 		if (s->n >= want)
 			break;
-		cr_assert_lt(now_ms(), end, "only %u of %u completions after %u ms", s->n, want,
+		cr_assert_lt(test_rdma_now_ms(), end, "only %u of %u completions after %u ms", s->n, want,
 			     WAIT_MS);
 		(void)R->cq_wait(s->cq, 2000);
 	}
@@ -142,16 +136,7 @@ static const struct ferry_hal_rdma_wc *find_wc(const struct side *s, uint64_t wr
 
 static struct ferry_hal_rdma_qp_attr qattr(struct side *s, void *ctx)
 {
-	return (struct ferry_hal_rdma_qp_attr){.size = sizeof(struct ferry_hal_rdma_qp_attr),
-					       .cq = s->cq,
-					       .max_send_wr = 32,
-					       .max_recv_wr = 32,
-					       .max_send_sge = 4,
-					       .max_recv_sge = 4,
-					       .max_inline = info.max_inline >= 64 ? 64 : 0,
-					       .initiator_depth = 4,
-					       .responder_resources = 4,
-					       .ctx = ctx};
+	return test_rdma_qp_attr(s->cq, ctx, 32, info.max_inline >= 64 ? 64 : 0);
 }
 
 static void side_init(struct side *s)
@@ -185,14 +170,14 @@ static struct ferry_hal_rdma_req *wait_req(struct ferry_hal_rdma_listener *l, st
 					   const void **pd, uint32_t *pl)
 {
 	struct ferry_hal_rdma_req *r = NULL;
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = test_rdma_now_ms() + WAIT_MS;
 	for (;;) {
 		int rc = R->get_request(l, &r, pd, pl);
 		if (rc == 0)
 			return r;
 		cr_assert_eq(rc, -EAGAIN, "get_request: %d", rc);
 		side_poll(cli);
-		cr_assert_lt(now_ms(), end, "no connection request in %u ms", WAIT_MS);
+		cr_assert_lt(test_rdma_now_ms(), end, "no connection request in %u ms", WAIT_MS);
 		(void)R->cq_wait(cli->cq, 2000);
 	}
 }
@@ -200,7 +185,7 @@ static struct ferry_hal_rdma_req *wait_req(struct ferry_hal_rdma_listener *l, st
 /* Waits until qp_state() of @p s->qp is not -EINPROGRESS; returns it. */
 static int wait_state(struct side *s, struct side *other, const void **pd, uint32_t *pl)
 {
-	uint64_t end = now_ms() + WAIT_MS + 5000;
+	uint64_t end = test_rdma_now_ms() + WAIT_MS + 5000;
 	for (;;) {
 		int st = R->qp_state(s->qp, pd, pl);
 		if (st != -EINPROGRESS)
@@ -208,7 +193,7 @@ static int wait_state(struct side *s, struct side *other, const void **pd, uint3
 		side_poll(s);
 		if (other && other->qp)
 			side_poll(other);
-		cr_assert_lt(now_ms(), end, "still connecting after %u ms", WAIT_MS + 5000);
+		cr_assert_lt(test_rdma_now_ms(), end, "still connecting after %u ms", WAIT_MS + 5000);
 		(void)R->cq_wait(s->cq, 2000);
 	}
 }
@@ -253,13 +238,7 @@ static void pair_up(struct side *cli, struct side *srv, struct ferry_hal_rdma_li
 static struct ferry_hal_rdma_mr *reg(void *p, size_t len, uint32_t acc,
 				     struct ferry_hal_rdma_mr_keys *k)
 {
-	struct ferry_hal_rdma_mr *m = NULL;
-	int rc = R->mr_reg(dev, p, len, acc, &m);
-	cr_assert_eq(rc, 0, "mr_reg %zu: %d (%s)", len, rc, ferry_last_error());
-	R->mr_keys(m, k);
-	cr_assert_eq(k->addr, (uint64_t)(uintptr_t)p);
-	cr_assert_eq(k->len, len);
-	return m;
+	return test_rdma_reg(R, dev, p, len, acc, k);
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -268,9 +247,7 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 		p[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8));
 }
 
-#define ACC_ALL                                                                                    \
-	(FERRY_HAL_RDMA_ACCESS_LOCAL_WRITE | FERRY_HAL_RDMA_ACCESS_REMOTE_READ |                   \
-	 FERRY_HAL_RDMA_ACCESS_REMOTE_WRITE)
+#define ACC_ALL TEST_RDMA_ACCESS_ALL
 
 Test(rxe, query_limits)
 {
@@ -663,9 +640,9 @@ Test(rxe, peer_disconnect_seen_as_reset)
 	R->qp_destroy(srv.qp);
 	srv.qp = NULL;
 	int st = wait_state(&cli, NULL, NULL, NULL);
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = test_rdma_now_ms() + WAIT_MS;
 	while ((st = R->qp_state(cli.qp, NULL, NULL)) == 0) {
-		cr_assert_lt(now_ms(), end, "the peer's disconnect not seen in %u ms", WAIT_MS);
+		cr_assert_lt(test_rdma_now_ms(), end, "the peer's disconnect not seen in %u ms", WAIT_MS);
 		side_poll(&cli);
 		(void)R->cq_wait(cli.cq, 2000);
 	}
@@ -725,9 +702,9 @@ Test(rxe, cq_wait_wakes_and_times_out)
 		side_poll(&cli);
 		side_poll(&srv);
 	}
-	uint64_t t0 = now_ms();
+	uint64_t t0 = test_rdma_now_ms();
 	cr_assert_eq(R->cq_wait(srv.cq, 300000), -ETIMEDOUT);
-	uint64_t dt = now_ms() - t0;
+	uint64_t dt = test_rdma_now_ms() - t0;
 	cr_assert_geq(dt, 250, "cq_wait returned after %llu ms", (unsigned long long)dt);
 	static uint8_t buf[512];
 	struct ferry_hal_rdma_mr_keys k;
@@ -740,9 +717,9 @@ Test(rxe, cq_wait_wakes_and_times_out)
 				      .nsge = 1};
 	cr_assert_eq(R->post_send(cli.qp, &w, NULL), 0);
 	/* The receiver waits in cq_wait (the sender's CQ is not polled: rxe needs no help). */
-	t0 = now_ms();
+	t0 = test_rdma_now_ms();
 	int rc = -ETIMEDOUT;
-	while (srv.n == 0 && now_ms() - t0 < WAIT_MS) {
+	while (srv.n == 0 && test_rdma_now_ms() - t0 < WAIT_MS) {
 		rc = R->cq_wait(srv.cq, 5000000);
 		side_poll(&srv);
 	}
@@ -750,7 +727,7 @@ Test(rxe, cq_wait_wakes_and_times_out)
 	cr_assert_eq(srv.n, 1);
 	cr_assert_eq(srv.wc[0].wr_id, 40);
 	cr_assert_eq(srv.wc[0].byte_len, 128);
-	cr_assert_lt(now_ms() - t0, 5000, "woke only at the timeout");
+	cr_assert_lt(test_rdma_now_ms() - t0, 5000, "woke only at the timeout");
 	side_fini(&cli);
 	side_fini(&srv);
 	R->mr_dereg(m);
@@ -815,12 +792,12 @@ Test(rxe, connect_unreachable_addresses)
 	char *dot = strrchr(peer, '.');
 	cr_assert_not_null(dot);
 	snprintf(dot, sizeof(peer) - (size_t)(dot - peer), ".77:4420");
-	uint64_t t0 = now_ms();
+	uint64_t t0 = test_rdma_now_ms();
 	cr_assert_eq(R->connect(dev, peer, &ca, NULL, 0, 1500, &cli.qp), 0);
 	int st = wait_state(&cli, NULL, NULL, NULL);
 	cr_assert(st == -ETIMEDOUT || st == -ENETUNREACH, "%s: state %d", peer, st);
-	cr_assert_lt(now_ms() - t0, 8000, "the 1.5 s timeout took %llu ms",
-		     (unsigned long long)(now_ms() - t0));
+	cr_assert_lt(test_rdma_now_ms() - t0, 8000, "the 1.5 s timeout took %llu ms",
+		     (unsigned long long)(test_rdma_now_ms() - t0));
 	cr_assert_eq(R->qp_state(cli.qp, NULL, NULL), st, "not sticky");
 	R->qp_destroy(cli.qp);
 	cli.qp = NULL;
@@ -908,9 +885,9 @@ Test(rxe, small_cq_holds_all_outstanding_completions)
 		cr_assert_eq(R->post_recv(srv.qp, 1000 + i, &rs, 1), 0);
 	}
 	cr_assert_eq(wait_state(&cli, NULL, NULL, NULL), 0);
-	uint64_t end = now_ms() + WAIT_MS;
+	uint64_t end = test_rdma_now_ms() + WAIT_MS;
 	while (R->qp_state(srv.qp, NULL, NULL) == -EINPROGRESS) {
-		cr_assert_lt(now_ms(), end);
+		cr_assert_lt(test_rdma_now_ms(), end);
 		(void)R->cq_wait(srv.cq, 2000);
 	}
 	cr_assert_eq(R->qp_state(srv.qp, NULL, NULL), 0);
@@ -926,16 +903,16 @@ Test(rxe, small_cq_holds_all_outstanding_completions)
 		if (ca.max_inline < 8)
 			w.flags = 0;
 		int rc;
-		end = now_ms() + WAIT_MS;
+		end = test_rdma_now_ms() + WAIT_MS;
 		while ((rc = R->post_send(cli.qp, &w, NULL)) == -ENOSPC) {
-			cr_assert_lt(now_ms(), end);
+			cr_assert_lt(test_rdma_now_ms(), end);
 			side_poll(&cli);
 		}
 		cr_assert_eq(rc, 0, "send %llu: %d", (unsigned long long)i, rc);
 	}
 	/* let all 64 land (1.5 s) before the receiver polls at all */
-	end = now_ms() + 1500;
-	while (now_ms() < end) {
+	end = test_rdma_now_ms() + 1500;
+	while (test_rdma_now_ms() < end) {
 		side_poll(&cli);
 		cr_assert_eq(cli.n, 0, "sender completion: status %d", cli.wc[0].status);
 		cr_assert_eq(R->qp_state(cli.qp, NULL, NULL), 0, "sender QP failed");
