@@ -645,3 +645,382 @@ Test(rdma_attack_deep, completion_queue_limit_refuses_then_recovers)
 		rh_free(&h[i]);
 	all_gone();
 }
+
+/* ---- with poll groups on their own threads ---- */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static atomic_int pg_stop;
+static pthread_t pg_th[2];
+static struct ferry_transport_pg *pg_grp[2];
+
+static void *pg_thread(void *arg)
+{
+	while (!atomic_load(&pg_stop))
+		ferry_transport_pg_poll(arg, 0);
+	return NULL;
+}
+
+static void up_threads(void)
+{
+	rh_tgt_up("buffers=256,idle_us=20,max_connections=16,max_io_queues=4");
+	atomic_store(&pg_stop, 0);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(ferry_transport_pg_create(RT.t, &pg_grp[i]), 0);
+		cr_assert_eq(pthread_create(&pg_th[i], NULL, pg_thread, pg_grp[i]), 0);
+	}
+}
+
+static void down_threads(void)
+{
+	atomic_store(&pg_stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(pg_th[i], NULL);
+	rh_tgt_down();
+}
+
+TestSuite(rdma_attack_threads, .init = up_threads, .fini = down_threads, .timeout = 120);
+
+Test(rdma_attack_threads, storm_across_groups)
+{
+	/* associations whose admin and I/O queues sit on different threads, ended every way
+	 * (admin first with I/O in flight, I/O first, both at once, Disconnect on the admin
+	 * queue), 12 rounds: nothing leaks, the next association works */
+	for (int round = 0; round < 12; round++) {
+		struct rh_host a = {0}, q[3];
+		memset(q, 0, sizeof(q));
+		rh_admin_up(&a);
+		for (int i = 0; i < 3; i++) {
+			rh_io_up(&q[i], &a, (uint16_t)(1 + i));
+			for (int j = 0; j < 8; j++) {
+				struct ferry_nvme_sqe s;
+				rh_rw(&s, q[i].cid++, j & 1, (uint64_t)j * 32, 32);
+				struct ferry_nvmf_rdma_kdesc k =
+					rh_kd(&q[i], (uint32_t)j * 16384, 16384);
+				uint8_t icd[16];
+				uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+				rh_send(&q[i], &s, icd, used);
+			}
+		}
+		switch (round % 4) {
+		case 0:
+			rh_free(&a);
+			for (int i = 0; i < 3; i++)
+				rh_free(&q[i]);
+			break;
+		case 1:
+			for (int i = 0; i < 3; i++)
+				rh_free(&q[i]);
+			rh_free(&a);
+			break;
+		case 2: {
+			struct ferry_nvmf_cmd d = {0};
+			d.opcode = FERRY_NVMF_OPC_FABRICS;
+			d.fctype = FERRY_NVMF_FCTYPE_DISCONNECT;
+			d.cid = a.cid++;
+			uint8_t icd[16];
+			uint32_t used = rh_sgl_keyed((struct ferry_nvme_sqe *)(void *)&d, icd,
+						     sizeof(icd), NULL, 0);
+			rh_send(&a, (struct ferry_nvme_sqe *)(void *)&d, icd, used);
+			for (int i = 0; i < 20; i++) {
+				rh_poll(&a);
+				for (int j = 0; j < 3; j++)
+					rh_poll(&q[j]);
+			}
+			rh_free(&a);
+			for (int i = 0; i < 3; i++)
+				rh_free(&q[i]);
+			break;
+		}
+		default: {
+			/* CC.EN = 0 then everything goes */
+			uint64_t cc = 0;
+			(void)rh_prop(&a, 1, FERRY_NVME_REG_CC, 4, &cc);
+			for (int i = 0; i < 3; i++)
+				rh_free(&q[i]);
+			rh_free(&a);
+			break;
+		}
+		}
+		all_gone();
+	}
+	struct ferry_rdma_transport_totals t = rh_totals();
+	cr_assert_eq(t.accepted, t.closed);
+	cr_assert_eq(t.ctrlrs_created, 12);
+	cr_assert_eq(t.ctrlrs_destroyed, 12);
+	fresh_host_works();
+}
+
+/* (tears the target down itself) */
+TestSuite(rdma_attack_destroy, .init = up_threads, .timeout = 120);
+
+Test(rdma_attack_destroy, destroy_with_connect_requests_pending)
+{
+	/* connect requests the target has not taken yet, some accepted on a group thread, some
+	 * mid-association, when the instance goes: no hang, no leak (ASan) */
+	static struct rh_host h[12];
+	memset(h, 0, sizeof(h));
+	for (int i = 0; i < 4; i++)
+		rh_admin_up(&h[i]);
+	for (int i = 4; i < 8; i++)
+		cr_assert_eq(rh_connect_qp(&h[i], 0, 31), 0);
+	for (int i = 8; i < 12; i++) {
+		rh_mem(&h[i]);
+		uint8_t pd[32];
+		ferry_nvmf_rdma_cm_req_build(pd, sizeof(pd), 0, 32, 31);
+		struct ferry_hal_rdma_qp_attr qa = {.size = sizeof(qa),
+						    .cq = h[i].cq,
+						    .max_send_wr = 16,
+						    .max_recv_wr = 16,
+						    .max_send_sge = 1,
+						    .max_recv_sge = 1};
+		cr_assert_eq(RT.rd->connect(RT.dev, RT.addr, &qa, pd, 32, 3000, &h[i].qp), 0);
+	}
+	atomic_store(&pg_stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(pg_th[i], NULL);
+	ferry_transport_destroy(RT.t);
+	RT.t = NULL;
+	cr_assert_eq(ferry_nvme_subsystem_destroy(RT.ss), 0, "a controller was left behind");
+	RT.ss = NULL;
+	for (int i = 0; i < 12; i++)
+		rh_free(&h[i]);
+	ferry_bdev_destroy(RT.bdev);
+	ferry_device_close(RT.dev);
+	memset(&RT, 0, sizeof(RT));
+}
+
+/* ---- random capsules ---- */
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+Test(rdma_attack, random_capsules)
+{
+	/* 3000 capsules on an I/O queue: random opcode (mostly read/write/flush/DSM), flags,
+	 * data pointer (keyed / ICD / segment lists with random offsets, lengths, keys; now and
+	 * then the real key), random in-capsule bytes and capsule length. Each is answered with
+	 * its cid or ends the connection; the target then serves a new queue. */
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	static uint8_t icd[4096];
+	uint32_t answered = 0, ended = 0;
+	static const uint8_t ops[] = {FERRY_NVME_CMD_READ, FERRY_NVME_CMD_WRITE,
+				      FERRY_NVME_CMD_FLUSH, FERRY_NVME_CMD_DSM, 0x08, 0x05,
+				      FERRY_NVMF_OPC_FABRICS};
+	const char *se_ = getenv("F4SEED"); if (se_) rnd_state = strtoull(se_, NULL, 0);
+	for (int it = 0; it < 3000 * (se_ ? 20 : 1); it++) {
+		if (!q.qp || RT.rd->qp_state(q.qp, NULL, NULL) != 0 || q.err) {
+			rh_free(&q);
+			if (RT.rd->qp_state(a.qp, NULL, NULL) != 0) {
+				rh_free(&a);
+				rh_admin_up(&a);
+			}
+			RH_UNTIL(&a, rh_totals().conns == 1);
+			struct ferry_rdma_transport_totals t = rh_totals();
+			cr_assert_eq(t.conns, 1, "iteration %d: %u connections", it, t.conns);
+			rh_io_up(&q, &a, 1);
+			ended++;
+		}
+		struct ferry_nvme_sqe s;
+		uint64_t r0 = rnd(), r1 = rnd(), r2 = rnd();
+		memset(&s, 0, sizeof(s));
+		s.opcode = (r0 & 7) == 7 ? (uint8_t)(r0 >> 8) : ops[(r0 & 7) % 7];
+		s.flags = (uint8_t)((r0 >> 16) & 0x40 ? 0x40 : (r0 >> 16));
+		s.cid = (uint16_t)(1000 + it);
+		s.nsid = (r0 >> 24) & 15 ? 1 : (uint32_t)r1;
+		s.cdw10 = (uint32_t)(r1 >> 32) % RH_BLOCKS;
+		s.cdw12 = (uint32_t)(r2 & 0xff);
+		if (s.opcode == FERRY_NVMF_OPC_FABRICS) {
+			/* property get / auth only: not a disconnect or connect every time */
+			((struct ferry_nvmf_cmd *)(void *)&s)->fctype = (uint8_t)((r2 >> 8) & 7);
+		}
+		uint8_t sgl_id = (uint8_t)(r2 >> 16);
+		switch ((r2 >> 24) % 5) {
+		case 0:
+			sgl_id = FERRY_NVME_SGL_ID(FERRY_NVME_SGL_KEYED_DATA_BLOCK, 0);
+			break;
+		case 1:
+			sgl_id = FERRY_NVME_SGL_ID(FERRY_NVME_SGL_DATA_BLOCK,
+						   FERRY_NVME_SGL_SUBTYPE_OFFSET);
+			break;
+		case 2:
+			sgl_id = FERRY_NVME_SGL_ID(FERRY_NVME_SGL_LAST_SEGMENT,
+						   FERRY_NVME_SGL_SUBTYPE_OFFSET);
+			break;
+		default:
+			break;
+		}
+		s.dptr.sgl.id = sgl_id;
+		uint32_t dlen = (r2 >> 32) & 1 ? (uint32_t)(rnd() % 70000) : (uint32_t)(rnd() % 600);
+		s.dptr.sgl.length = dlen;
+		uint64_t ra = rnd();
+		s.dptr.sgl.address = (ra & 3) == 0 ? q.k.addr + RH_DATA_OFF + (ra >> 48) : ra >> 2;
+		uint32_t key = (rnd() & 1) ? q.k.rkey : (uint32_t)rnd();
+		memcpy((uint8_t *)&s.dptr + 11, &key, 4); /* keyed: key in the last 4 bytes */
+		if ((r2 >> 24) % 5 == 0) {
+			uint8_t *kd = (uint8_t *)&s.dptr;
+			kd[8] = (uint8_t)dlen;
+			kd[9] = (uint8_t)(dlen >> 8);
+			kd[10] = (uint8_t)(dlen >> 16);
+		}
+		uint32_t n = (uint32_t)(rnd() % 600);
+		if ((rnd() & 7) == 0)
+			n = 4096;
+		for (uint32_t i = 0; i < n; i += 8) {
+			uint64_t v = rnd();
+			/* descriptor lists: entries that look like keyed descriptors */
+			if ((i & 15) == 8 && (v & 1))
+				v = (v & 0x00ffff00000000ffull) | ((uint64_t)q.k.rkey << 24) |
+				    ((uint64_t)FERRY_NVME_SGL_ID(FERRY_NVME_SGL_KEYED_DATA_BLOCK, 0)
+				     << 56);
+			memcpy(icd + i, &v, n - i < 8u ? n - i : 8u);
+		}
+		rh_send(&q, &s, icd, n);
+		int st = rh_wait(&q, s.cid, NULL);
+		if (st >= 0)
+			answered++;
+		else
+			cr_assert(q.err || RT.rd->qp_state(q.qp, NULL, NULL) != 0,
+				  "iteration %d: no response and the connection is up (opcode 0x%x "
+				  "sgl 0x%x len %u, capsule %u)",
+				  it, s.opcode, sgl_id, dlen, n);
+	}
+	cr_log_info("random capsules: %u answered, %u connection ends", answered, ended);
+	cr_assert_gt(answered, 1000, "%u answered, %u connection ends", answered, ended);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+	fresh_host_works();
+}
+
+Test(rdma_attack, full_queues_under_buffer_pressure)
+{
+	/* two I/O queues of 128 entries, each with 128 reads of 64 KiB and ICD writes mixed in
+	 * at once (the pool of 256 buffers holds 32 such reads): every command is answered
+	 * once with the right bytes; the buffers all come back */
+	struct rh_host a = {0}, q[2];
+	memset(q, 0, sizeof(q));
+	rh_admin_up(&a);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(rh_connect_qp(&q[i], (uint16_t)(1 + i), 127), 0, "sts %u",
+			     q[i].rej_sts);
+		q[i].cntlid = a.cntlid;
+		cr_assert_eq(rh_fabrics_connect(&q[i], (uint16_t)(1 + i), 127, 1), 0);
+	}
+	/* LBA 0..2047: a known pattern */
+	uint8_t *src = rh_data(&q[0], 0);
+	rh_pattern(src, 65536, 21);
+	for (int j = 0; j < 16; j++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q[0].cid++, 1, (uint64_t)j * 128, 128);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q[0], 0, 65536);
+		cr_assert_eq(rh_cmd_keyed(&q[0], &s, &k, 1, NULL), 0);
+	}
+	static uint8_t blk[512];
+	memset(blk, 0x3c, sizeof(blk));
+	for (int i = 0; i < 2; i++) {
+		memset(rh_data(&q[i], 65536), 0, RH_DATA - 65536);
+		for (int j = 0; j < 128; j++) {
+			struct ferry_nvme_sqe s;
+			if (j % 8 == 7) {
+				rh_rw(&s, (uint16_t)(2000 + j), 1, 3000 + (uint64_t)i * 128 + j, 1);
+				ferry_nvmf_rdma_sgl_build_icd(&s, 512);
+				rh_send(&q[i], &s, blk, 512);
+				continue;
+			}
+			/* 64 KiB reads into 14 rotating slots of the data area */
+			rh_rw(&s, (uint16_t)(2000 + j), 0, (uint64_t)(j % 16) * 128, 128);
+			struct ferry_nvmf_rdma_kdesc k =
+				rh_kd(&q[i], 65536 + (uint32_t)(j % 14) * 65536, 65536);
+			uint8_t icd[16];
+			uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+			rh_send(&q[i], &s, icd, used);
+		}
+	}
+	for (int j = 0; j < 128; j++)
+		for (int i = 0; i < 2; i++) {
+			int st = rh_wait(&q[i], (uint16_t)(2000 + j), NULL);
+			cr_assert_eq(st, 0, "queue %d command %d: %d (err %d)", i, j, st, q[i].err);
+		}
+	for (int i = 0; i < 2; i++)
+		for (int s = 0; s < 14; s++)
+			cr_assert_eq(memcmp(rh_data(&q[i], 65536 + (uint32_t)s * 65536), src, 65536),
+				     0, "queue %d slot %d", i, s);
+	for (int i = 0; i < 2; i++) {
+		q[i].cid = 100;
+		queue_works(&q[i]);
+		rh_free(&q[i]);
+	}
+	rh_free(&a);
+	all_gone();
+}
+
+Test(rdma_attack, descriptor_lengths_at_the_limits)
+{
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	struct ferry_nvme_sqe s;
+	/* zero-length entries in a descriptor list: refused by the codec's rule (an empty RDMA
+	 * operation), Data SGL Length Invalid, nothing moved, the queue goes on */
+	uint8_t *src = rh_data(&q, 0);
+	rh_pattern(src, 8192, 31);
+	struct ferry_nvmf_rdma_kdesc kd[16];
+	kd[0] = rh_kd(&q, 0, 4096);
+	kd[1] = rh_kd(&q, 100000, 0);
+	kd[2] = rh_kd(&q, 4096, 4096);
+	rh_rw(&s, q.cid++, 1, 700, 16);
+	cr_assert_eq(NODNR(rh_cmd_keyed(&q, &s, kd, 3, NULL)), ST(FERRY_NVME_SC_DATA_SGL_LEN));
+	/* a single null descriptor on a write of no data (Flush): fine */
+	memset(&s, 0, sizeof(s));
+	s.opcode = FERRY_NVME_CMD_FLUSH;
+	s.cid = q.cid++;
+	s.nsid = 1;
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 0, 0);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	/* 2 descriptors of 4 KiB, written and read back */
+	kd[1] = kd[2];
+	rh_rw(&s, q.cid++, 1, 700, 16);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, kd, 2, NULL), 0);
+	memset(rh_data(&q, 65536), 0, 8192);
+	rh_rw(&s, q.cid++, 0, 700, 16);
+	k = rh_kd(&q, 65536, 8192);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	cr_assert_eq(memcmp(rh_data(&q, 65536), src, 8192), 0);
+	/* 16 descriptors adding up to max_io_size + 512, and one of 2^24 - 1 bytes: refused
+	 * before any transfer, the queue goes on */
+	for (int i = 0; i < 16; i++)
+		kd[i] = rh_kd(&q, (uint32_t)i * 8192, i ? 8192 : 8704);
+	rh_rw(&s, q.cid++, 1, 0, 257);
+	int st = rh_cmd_keyed(&q, &s, kd, 16, NULL);
+	cr_assert_gt(st, 0, "past max_io_size: %d", st);
+	rh_rw(&s, q.cid++, 0, 0, 1);
+	k = rh_kd(&q, 0, 0xffffff);
+	cr_assert_gt(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	/* exactly max_io_size in 16 descriptors of 8 KiB, into the far end of the region */
+	rh_pattern(rh_data(&q, RH_DATA - 131072), 131072, 32);
+	for (int i = 0; i < 16; i++)
+		kd[i] = rh_kd(&q, RH_DATA - 131072 + (uint32_t)(15 - i) * 8192, 8192);
+	rh_rw(&s, q.cid++, 1, 1200, 256);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, kd, 16, NULL), 0);
+	memset(rh_data(&q, 0), 0, 131072);
+	rh_rw(&s, q.cid++, 0, 1200, 256);
+	k = rh_kd(&q, 0, 131072);
+	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(memcmp(rh_data(&q, (uint32_t)i * 8192),
+				    rh_data(&q, RH_DATA - 131072 + (uint32_t)(15 - i) * 8192), 8192),
+			     0, "descriptor %d", i);
+	cr_assert_eq(q.err, 0);
+	cr_assert_eq(rh_totals().closed, 0);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+}
