@@ -70,8 +70,8 @@ static pid_t start_target(const char *addr, const char *nic, uint64_t blocks, co
 	char ns1[64], ns2[64];
 	snprintf(ns1, sizeof(ns1), "malloc:%llu:4096", (unsigned long long)blocks * 4096);
 	snprintf(ns2, sizeof(ns2), "malloc:%llu:4096+8", (unsigned long long)blocks * 4104);
-	char *args[] = {"-t",  "rdma", "--nic", (char *)nic, "-a",      (char *)addr, "-n",
-			SUBNQN, "--ns", ns1,     "--ns",      ns2,
+	char *args[] = {"-t", "rdma", "--nic", (char *)nic, "-a", (char *)addr, "-n", SUBNQN,
+			"--ns", ns1, "--ns", ns2,
 			/* the transport's own argument string */
 			extra ? "--args" : NULL, (char *)extra, NULL};
 	return ep_start_target("rdma_direct", args, 30, ready, ready_len);

@@ -120,8 +120,8 @@ static void wait_wc(struct side *s, struct side *other, unsigned want)
 			side_poll(other);
 		if (s->n >= want)
 			break;
-		cr_assert_lt(test_rdma_now_ms(), end, "only %u of %u completions after %u ms", s->n, want,
-			     WAIT_MS);
+		cr_assert_lt(test_rdma_now_ms(), end, "only %u of %u completions after %u ms", s->n,
+			     want, WAIT_MS);
 		(void)R->cq_wait(s->cq, 2000);
 	}
 }
@@ -193,7 +193,8 @@ static int wait_state(struct side *s, struct side *other, const void **pd, uint3
 		side_poll(s);
 		if (other && other->qp)
 			side_poll(other);
-		cr_assert_lt(test_rdma_now_ms(), end, "still connecting after %u ms", WAIT_MS + 5000);
+		cr_assert_lt(test_rdma_now_ms(), end, "still connecting after %u ms",
+			     WAIT_MS + 5000);
 		(void)R->cq_wait(s->cq, 2000);
 	}
 }
@@ -642,7 +643,8 @@ Test(rxe, peer_disconnect_seen_as_reset)
 	int st = wait_state(&cli, NULL, NULL, NULL);
 	uint64_t end = test_rdma_now_ms() + WAIT_MS;
 	while ((st = R->qp_state(cli.qp, NULL, NULL)) == 0) {
-		cr_assert_lt(test_rdma_now_ms(), end, "the peer's disconnect not seen in %u ms", WAIT_MS);
+		cr_assert_lt(test_rdma_now_ms(), end, "the peer's disconnect not seen in %u ms",
+			     WAIT_MS);
 		side_poll(&cli);
 		(void)R->cq_wait(cli.cq, 2000);
 	}

@@ -30,9 +30,8 @@ static inline uint64_t test_rdma_now_ms(void)
 
 /* QP attributes on @p cq with context @p ctx: @p depth send and receive work requests, 4 SGEs
  * each way, @p max_inline inline bytes, 4 RDMA READs in flight each way. */
-static inline struct ferry_hal_rdma_qp_attr test_rdma_qp_attr(struct ferry_hal_rdma_cq *cq,
-							      void *ctx, uint32_t depth,
-							      uint32_t max_inline)
+static inline struct ferry_hal_rdma_qp_attr
+test_rdma_qp_attr(struct ferry_hal_rdma_cq *cq, void *ctx, uint32_t depth, uint32_t max_inline)
 {
 	return (struct ferry_hal_rdma_qp_attr){.size = sizeof(struct ferry_hal_rdma_qp_attr),
 					       .cq = cq,
@@ -49,8 +48,8 @@ static inline struct ferry_hal_rdma_qp_attr test_rdma_qp_attr(struct ferry_hal_r
 /* Registers @p len bytes at @p p on @p dev with @p access; the region's keys in *@p k, which
  * must name exactly that range. */
 static inline struct ferry_hal_rdma_mr *test_rdma_reg(const struct ferry_hal_rdma_ops *ops,
-						      struct ferry_device *dev, void *p,
-						      size_t len, uint32_t access,
+						      struct ferry_device *dev, void *p, size_t len,
+						      uint32_t access,
 						      struct ferry_hal_rdma_mr_keys *k)
 {
 	struct ferry_hal_rdma_mr *m = NULL;

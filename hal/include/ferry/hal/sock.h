@@ -144,14 +144,14 @@ FERRY_API int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *group,
  * A backend that wraps some of them lists the members itself (naming a member twice in one
  * initializer is what -Woverride-init warns about).
  */
-#define FERRY_HAL_LSOCK_NIC_OPS                                                                  \
-	.listen = ferry_hal_lsock_listen, .accept = ferry_hal_lsock_accept,                       \
-	.connect = ferry_hal_lsock_connect, .sock_error = ferry_hal_lsock_sock_error,             \
-	.close = ferry_hal_lsock_close, .get_addr = ferry_hal_lsock_get_addr,                     \
-	.sendv = ferry_hal_lsock_sendv, .recvv = ferry_hal_lsock_recvv,                           \
-	.group_create = ferry_hal_lsock_group_create,                                             \
-	.group_destroy = ferry_hal_lsock_group_destroy, .group_add = ferry_hal_lsock_group_add,   \
-	.group_remove = ferry_hal_lsock_group_remove, .group_poll = ferry_hal_lsock_group_poll,   \
+#define FERRY_HAL_LSOCK_NIC_OPS                                                                    \
+	.listen = ferry_hal_lsock_listen, .accept = ferry_hal_lsock_accept,                        \
+	.connect = ferry_hal_lsock_connect, .sock_error = ferry_hal_lsock_sock_error,              \
+	.close = ferry_hal_lsock_close, .get_addr = ferry_hal_lsock_get_addr,                      \
+	.sendv = ferry_hal_lsock_sendv, .recvv = ferry_hal_lsock_recvv,                            \
+	.group_create = ferry_hal_lsock_group_create,                                              \
+	.group_destroy = ferry_hal_lsock_group_destroy, .group_add = ferry_hal_lsock_group_add,    \
+	.group_remove = ferry_hal_lsock_group_remove, .group_poll = ferry_hal_lsock_group_poll,    \
 	.sock_stats = ferry_hal_lsock_sock_stats, .group_want_out = ferry_hal_lsock_group_want_out
 
 /** @name Backend hooks
