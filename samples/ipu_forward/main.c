@@ -333,22 +333,13 @@ int main(int argc, char **argv)
 	       digests ? ", header and data digests" : "",
 	       offload ? ", receive offloads of the mock NIC" : "");
 	struct ep_counters before, after;
-	struct ferry_bdev_nvmf_stats nb = {.size = sizeof(nb)}, na = {.size = sizeof(na)};
-	ep_stack_snap(s, &before);
-	ferry_bdev_nvmf_get_stats(nvmf, &nb);
-	pid_t pid = ep_stack_spawn_host(s, host, spawn_args ? spawn_args : host_args);
-	if (pid < 0) {
-		fprintf(stderr, "ipu_forward: starting the host failed: %s\n", strerror(-pid));
+	struct ep_nvmf_snaps ns = {.bdev = nvmf};
+	int hrc = ep_stack_run_host(s, "ipu_forward", host, spawn_args ? spawn_args : host_args,
+				    timeout, &before, &after, ep_nvmf_snap, &ns);
+	if (hrc < 0)
 		goto out;
-	}
-	printf("firmware: host process %d started, serving it\n", (int)pid);
-	fflush(stdout);
-	int wst = 0;
-	if (ep_stack_serve(s, pid, timeout, &wst))
-		goto out;
-	ep_stack_snap(s, &after);
-	ferry_bdev_nvmf_get_stats(nvmf, &na);
-	rc = WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
+	rc = hrc;
+	struct ferry_bdev_nvmf_stats nb = ns.st[0], na = ns.st[1];
 	printf("firmware: host exited with %d\n", rc);
 	ep_stack_report(&before, &after, ep_host_dptr_bytes(host_args), plain);
 	report_initiator(&nb, &na, (double)(after.ctl.io_cmds - before.ctl.io_cmds));

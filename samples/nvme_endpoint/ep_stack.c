@@ -419,6 +419,36 @@ void ep_stack_report(const struct ep_counters *a, const struct ep_counters *b, i
 		       "see)\n");
 }
 
+int ep_stack_run_host(struct ep_stack *s, const char *who, const char *path, char *const *argv,
+		      double timeout_s, struct ep_counters *before, struct ep_counters *after,
+		      void (*snap)(void *ctx, int after), void *ctx)
+{
+	ep_stack_snap(s, before);
+	if (snap)
+		snap(ctx, 0);
+	pid_t pid = ep_stack_spawn_host(s, path, argv);
+	if (pid < 0) {
+		fprintf(stderr, "%s: starting the host failed: %s\n", who, strerror(-pid));
+		return pid;
+	}
+	printf("firmware: host process %d started, serving it\n", (int)pid);
+	fflush(stdout);
+	int wst = 0, rc = ep_stack_serve(s, pid, timeout_s, &wst);
+	if (rc)
+		return rc;
+	ep_stack_snap(s, after);
+	if (snap)
+		snap(ctx, 1);
+	return WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
+}
+
+void ep_nvmf_snap(void *ctx, int after)
+{
+	struct ep_nvmf_snaps *x = ctx;
+	x->st[after] = (struct ferry_bdev_nvmf_stats){.size = sizeof(x->st[after])};
+	ferry_bdev_nvmf_get_stats(x->bdev, &x->st[after]);
+}
+
 /* The path of @p name in the running program's folder. */
 static int beside_self(const char *name, char *buf, size_t len)
 {

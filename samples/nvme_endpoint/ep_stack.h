@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <ferry/accel.h>
+#include <ferry/bdev_nvmf.h>
 #include <ferry/mock.h>
 #include <ferry/nvme.h>
 #include <ferry/pcie_transport.h>
@@ -78,6 +79,24 @@ struct ep_counters {
 };
 
 void ep_stack_snap(struct ep_stack *s, struct ep_counters *c);
+
+/* One run of the host: ep_stack_snap() into *@p before, ep_stack_spawn_host(@p path, @p argv),
+ * ep_stack_serve() until it exits (within @p timeout_s), ep_stack_snap() into *@p after.
+ * @p snap (may be NULL) is called right after each snapshot (@p after 0, then 1) for the
+ * caller's own counters. @p who prefixes the message of a host that could not start.
+ * @return the host's exit status (1 when it did not exit normally), or a negative errno when
+ * it could not be started or served (*@p after is then not taken). */
+int ep_stack_run_host(struct ep_stack *s, const char *who, const char *path, char *const *argv,
+		      double timeout_s, struct ep_counters *before, struct ep_counters *after,
+		      void (*snap)(void *ctx, int after), void *ctx);
+
+/* The counters of an nvmf initiator bdev at the two snapshots of ep_stack_run_host(): pass
+ * ep_nvmf_snap with a struct ep_nvmf_snaps {.bdev = the nvmf bdev}. */
+struct ep_nvmf_snaps {
+	struct ferry_bdev *bdev;
+	struct ferry_bdev_nvmf_stats st[2];
+};
+void ep_nvmf_snap(void *ctx, int after);
 
 /*
  * Per-I/O figures between two snapshots, the data-path costs the sample and the endpoint

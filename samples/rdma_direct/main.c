@@ -157,21 +157,12 @@ static int run_pass(const struct pass *p, const char *nic_name, const char *addr
 			 "50",         "--qd", "32",       "--bs",     "4K",
 			 "--ios",      nios,   "--verify", "--format", NULL};
 	struct ep_counters before, after;
-	struct ferry_bdev_nvmf_stats nb = {.size = sizeof(nb)}, na = {.size = sizeof(na)};
-	ep_stack_snap(s, &before);
-	ferry_bdev_nvmf_get_stats(nvmf, &nb);
-	pid_t pid = ep_stack_spawn_host(s, host, hargs);
-	if (pid < 0) {
-		fprintf(stderr, "rdma_direct: starting the host failed: %s\n", strerror(-pid));
+	struct ep_nvmf_snaps ns = {.bdev = nvmf};
+	int hrc = ep_stack_run_host(s, "rdma_direct", host, hargs, timeout, &before, &after,
+				    ep_nvmf_snap, &ns);
+	if (hrc < 0)
 		goto out;
-	}
-	fflush(stdout);
-	int wst = 0;
-	if (ep_stack_serve(s, pid, timeout, &wst))
-		goto out;
-	ep_stack_snap(s, &after);
-	ferry_bdev_nvmf_get_stats(nvmf, &na);
-	int hrc = WIFEXITED(wst) ? WEXITSTATUS(wst) : 1;
+	struct ferry_bdev_nvmf_stats nb = ns.st[0], na = ns.st[1];
 	printf("firmware: host exited with %d\n", hrc);
 	ep_stack_report(&before, &after, ep_host_dptr_bytes(hargs + 2), !p->crypto);
 	struct ep_io_figures f;
