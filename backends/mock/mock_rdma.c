@@ -314,7 +314,8 @@ static int tx_one(struct ferry_hal_rdma_qp *qp)
 		if (rc && pl)
 			qp->out.end = mark;
 	} else if (!rc) {
-		if (!msg_put(&qp->out, MR_M_READ, 0, (uint32_t)e->len, psn, e->raddr, e->rkey, 0))
+		if (!msg_put(&qp->out, MR_M_READ, 0, (uint32_t)e->len, psn, e->raddr, e->rkey,
+			     (int32_t)(qp->reads_out + 1)))
 			rc = -ENOMEM;
 		else
 			qp->reads_out++;
@@ -455,6 +456,13 @@ static int rx_write(struct ferry_hal_rdma_qp *qp, const struct mr_msg *m, uint8_
 
 static int rx_read(struct ferry_hal_rdma_qp *qp, const struct mr_msg *m)
 {
+	if (m->status < 0 || (uint32_t)m->status > qp->resp_res) {
+		if (mock_nic_ratelimit(qp->r->nic))
+			MOCK_ERR("%s: a READ with %d outstanding, the QP serves %u at once "
+				 "(responder_resources)",
+				 qp->r->dev->name, m->status, qp->resp_res);
+		return nak_fatal(qp, m->psn, "more RDMA READs than its responder resources");
+	}
 	size_t mark = qp->out.end;
 	uint8_t *pl = msg_put(&qp->out, MR_M_READ_RESP, m->len, m->len, m->psn, 0, 0, 0);
 	if (!pl) {
@@ -534,6 +542,8 @@ static int rx_one(struct ferry_hal_rdma_qp *qp, const struct mr_msg *m, uint8_t 
 		}
 		memcpy(qp->pdata, pl, m->len);
 		qp->pdata_len = m->len;
+		if (m->type == MR_M_REP && m->rkey && qp->init_depth > m->rkey)
+			qp->init_depth = m->rkey; /* the accepting side serves no more at once */
 		if (m->type == MR_M_REJ) {
 			qp_fail(qp, -ECONNREFUSED, NULL);
 			return -ECONNREFUSED;
@@ -816,6 +826,7 @@ static struct ferry_hal_rdma_qp *qp_new(struct mock_rdma *r, const struct ferry_
 	qp->max_recv_sge = a->max_recv_sge ? a->max_recv_sge : 1;
 	qp->max_inline = a->max_inline;
 	qp->init_depth = a->initiator_depth ? a->initiator_depth : 1;
+	qp->resp_res = a->responder_resources ? a->responder_resources : 1;
 	qp->sq = calloc(qp->max_send_wr, sizeof(*qp->sq));
 	qp->rq = calloc(qp->max_recv_wr, sizeof(*qp->rq));
 	if (qp->max_inline)
@@ -913,7 +924,7 @@ static int r_connect(struct ferry_device *fdev, const char *addr,
 	qp->state = -EINPROGRESS;
 	qp->deadline_ns = mock_now_ns() +
 			  (uint64_t)(timeout_ms ? timeout_ms : MR_CONNECT_DEFAULT_MS) * 1000000ull;
-	uint8_t *pl = msg_put(&qp->out, MR_M_REQ, pdata_len, pdata_len, 0, 0, 0, 0);
+	uint8_t *pl = msg_put(&qp->out, MR_M_REQ, pdata_len, pdata_len, 0, 0, qp->resp_res, 0);
 	if (!pl) {
 		r_qp_destroy(qp);
 		MOCK_ERR("%s: connect: out of memory", r->dev->name);
@@ -1284,6 +1295,7 @@ static int r_get_request(struct ferry_hal_rdma_listener *l, struct ferry_hal_rdm
 		q->next = NULL;
 		memcpy(q->pdata, q->in.p + q->in.start + HDR, m.len);
 		q->pdata_len = m.len;
+		q->peer_resp_res = m.rkey > MR_MAX_RD_ATOM ? MR_MAX_RD_ATOM : m.rkey;
 		buf_consume(&q->in, HDR + m.len);
 		*out = q;
 		if (pdata)
@@ -1319,12 +1331,14 @@ static int r_accept(struct ferry_hal_rdma_req *q, const struct ferry_hal_rdma_qp
 		reject_free(q, NULL, 0);
 		return -ENOMEM;
 	}
+	if (q->peer_resp_res && qp->init_depth > q->peer_resp_res)
+		qp->init_depth = q->peer_resp_res; /* the requester serves no more at once */
 	q->fd = -1;
 	qp->in = q->in; /* anything the peer sent after its request */
 	q->in = (struct mr_buf){0};
 	req_free(q);
 	qp->tcp_up = 1;
-	uint8_t *pl = msg_put(&qp->out, MR_M_REP, pdata_len, pdata_len, 0, 0, 0, 0);
+	uint8_t *pl = msg_put(&qp->out, MR_M_REP, pdata_len, pdata_len, 0, 0, qp->resp_res, 0);
 	if (!pl) {
 		r_qp_destroy(qp);
 		MOCK_ERR("%s: accept: out of memory", r->dev->name);

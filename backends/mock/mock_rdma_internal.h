@@ -10,6 +10,12 @@
  * order (ACK, NAK with a negative errno in `status`, READ_RESP). Everything received is
  * untrusted: types, lengths, psns and statuses are checked, and a bad message puts the QP in
  * the error state.
+ * RDMA READ resources (as the connection manager negotiates them): REQ and REP carry the
+ * sender's responder_resources in `rkey` (0: not said); each side lets at most the peer's
+ * number of its RDMA READs be outstanding (its initiator depth clamped at connect/accept). A
+ * READ carries in `status` how many READs its requester has outstanding with it (0: not
+ * said); a responder that finds more than its responder_resources fails the QP (a NAK: an
+ * invalid request, as an IB responder does).
  */
 #ifndef MOCK_RDMA_INTERNAL_H
 #define MOCK_RDMA_INTERNAL_H
@@ -155,6 +161,7 @@ struct ferry_hal_rdma_qp {
 	uint32_t pdata_len;
 	struct mr_buf in, out;
 	uint32_t max_send_wr, max_recv_wr, max_send_sge, max_recv_sge, max_inline, init_depth;
+	uint32_t resp_res; /* RDMA READs of the peer served at once (responder_resources) */
 	struct mr_sq_ent *sq;
 	uint8_t *inl_block;
 	uint64_t sq_head, sq_tx, sq_tail;
@@ -174,6 +181,7 @@ struct ferry_hal_rdma_req {
 	uint64_t deadline_ns;
 	uint8_t pdata[FERRY_HAL_RDMA_PDATA_MAX];
 	uint32_t pdata_len;
+	uint32_t peer_resp_res; /* the requester's responder_resources (0: not said) */
 	struct ferry_hal_rdma_req *next;
 };
 

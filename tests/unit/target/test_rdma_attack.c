@@ -1,12 +1,17 @@
 /*
  * The "rdma" target transport under attack (an independent hostile review; test_rdma_host.h
  * over the mock RDMA NIC): keyed descriptors longer than the command moves (no stale byte of
- * another request may reach the host), addresses that wrap, capsules at and past the receive
- * buffer, private data at every length, connect/disconnect storms, a Connect on an I/O queue
- * before any admin queue, commands after Disconnect, a dead peer with RDMA READs in flight,
- * failures of each work request of a request (READ, WRITE, SEND, RECV), command id 0xffff and
- * a full queue of distinct ids. Each test asserts bytes, statuses and counters, and that the
- * target still serves a fresh host afterwards.
+ * another request may reach the host), addresses that wrap, descriptor lengths at the limits,
+ * capsules at and past the receive buffer, private data at every length, queue sizes at the
+ * limits, connect/disconnect storms (also across poll-group threads, and a destroy with
+ * requests pending), a Connect on an I/O queue before any admin queue, a duplicate queue, a
+ * foreign controller, commands before Connect and after Disconnect, keep-alive expiry and
+ * CC.EN=0 with I/O in flight, a dead peer with RDMA READs in flight, failures of each work
+ * request of a request (READ, WRITE, SEND, RECV), a host that stops posting receives (RNR),
+ * a host serving one RDMA READ at a time (responder_resources 1), command ids 0 and 0xffff,
+ * full queues under buffer pressure, the completion-queue limit, and random capsules. Each
+ * test asserts bytes, statuses and counters, and that the target still serves a fresh host
+ * afterwards.
  */
 #include <ferry/mock.h>
 #include "test_rdma_host.h"
@@ -160,8 +165,7 @@ Test(rdma_attack, wrapping_and_edge_addresses)
 		rh_rw(&s, q.cid++, (int)(i & 1), 0, 1);
 		struct ferry_nvmf_rdma_kdesc k = {.addr = addrs[i], .len = 512, .key = q.k.rkey};
 		int st = rh_cmd_keyed(&q, &s, &k, 1, NULL);
-		cr_assert(st != 0, "a transfer at 0x%llx succeeded",
-			  (unsigned long long)addrs[i]);
+		cr_assert(st != 0, "a transfer at 0x%llx succeeded", (unsigned long long)addrs[i]);
 		RH_UNTIL(&q, RT.rd->qp_state(q.qp, NULL, NULL) != 0);
 		rh_free(&q);
 		rh_free(&a);
@@ -393,7 +397,9 @@ Test(rdma_attack, dead_peer_with_reads_in_flight)
 /* Sets the mock's fault model: the @p nth work request of @p opcode fails. */
 static void fault(uint32_t opcode, uint32_t nth)
 {
-	struct ferry_mock_rdma_faults f = {.size = sizeof(f), .fail_opcode = opcode, .fail_nth = nth};
+	struct ferry_mock_rdma_faults f = {.size = sizeof(f),
+					   .fail_opcode = opcode,
+					   .fail_nth = nth};
 	cr_assert_eq(ferry_mock_rdma_set_faults(RT.dev, &f), 0);
 }
 
@@ -405,10 +411,8 @@ Test(rdma_attack, work_request_failures_at_each_stage)
 		uint32_t op, nth;
 		int write;
 	} cases[] = {
-		{FERRY_HAL_RDMA_OP_READ, 2, 1},
-		{FERRY_HAL_RDMA_OP_READ, 1, 1},
-		{FERRY_HAL_RDMA_OP_WRITE, 2, 0},
-		{FERRY_HAL_RDMA_OP_SEND, 1, 1},
+		{FERRY_HAL_RDMA_OP_READ, 2, 1},  {FERRY_HAL_RDMA_OP_READ, 1, 1},
+		{FERRY_HAL_RDMA_OP_WRITE, 2, 0}, {FERRY_HAL_RDMA_OP_SEND, 1, 1},
 		{FERRY_HAL_RDMA_OP_RECV, 1, 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -617,7 +621,9 @@ Test(rdma_attack_deep, completion_queue_limit_refuses_then_recovers)
 	/* I/O queues of 1024 entries: each takes thousands of CQ entries; the group's CQ
 	 * (mock max_cqe 65536) holds a few dozen. Past it: NO_RSC, and after some go, accepted
 	 * again; totals exact. */
-	enum { N = 40 };
+	enum {
+		N = 40
+	};
 	static struct rh_host h[N];
 	memset(h, 0, sizeof(h));
 	int ok = 0, refused = 0;
@@ -696,8 +702,8 @@ Test(rdma_attack_threads, storm_across_groups)
 			for (int j = 0; j < 8; j++) {
 				struct ferry_nvme_sqe s;
 				rh_rw(&s, q[i].cid++, j & 1, (uint64_t)j * 32, 32);
-				struct ferry_nvmf_rdma_kdesc k =
-					rh_kd(&q[i], (uint32_t)j * 16384, 16384);
+				struct ferry_nvmf_rdma_kdesc k = rh_kd(&q[i], (uint32_t)j * 16384,
+								       16384);
 				uint8_t icd[16];
 				uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
 				rh_send(&q[i], &s, icd, used);
@@ -807,16 +813,24 @@ Test(rdma_attack, random_capsules)
 	/* 3000 capsules on an I/O queue: random opcode (mostly read/write/flush/DSM), flags,
 	 * data pointer (keyed / ICD / segment lists with random offsets, lengths, keys; now and
 	 * then the real key), random in-capsule bytes and capsule length. Each is answered with
-	 * its cid or ends the connection; the target then serves a new queue. */
+	 * its cid or ends the connection; the target then serves a new queue.
+	 * FERRY_ATTACK_SEED=<n> in the environment: another sequence, 20 times as long. */
 	struct rh_host a, q;
 	io_pair(&a, &q);
 	static uint8_t icd[4096];
 	uint32_t answered = 0, ended = 0;
-	static const uint8_t ops[] = {FERRY_NVME_CMD_READ, FERRY_NVME_CMD_WRITE,
-				      FERRY_NVME_CMD_FLUSH, FERRY_NVME_CMD_DSM, 0x08, 0x05,
+	static const uint8_t ops[] = {FERRY_NVME_CMD_READ,
+				      FERRY_NVME_CMD_WRITE,
+				      FERRY_NVME_CMD_FLUSH,
+				      FERRY_NVME_CMD_DSM,
+				      0x08,
+				      0x05,
 				      FERRY_NVMF_OPC_FABRICS};
-	const char *se_ = getenv("F4SEED"); if (se_) rnd_state = strtoull(se_, NULL, 0);
-	for (int it = 0; it < 3000 * (se_ ? 20 : 1); it++) {
+	/* FERRY_ATTACK_SEED=<n>: another sequence, 20 times as long (a soak) */
+	const char *seed = getenv("FERRY_ATTACK_SEED");
+	if (seed)
+		rnd_state = strtoull(seed, NULL, 0) | 1;
+	for (int it = 0; it < 3000 * (seed ? 20 : 1); it++) {
 		if (!q.qp || RT.rd->qp_state(q.qp, NULL, NULL) != 0 || q.err) {
 			rh_free(&q);
 			if (RT.rd->qp_state(a.qp, NULL, NULL) != 0) {
@@ -859,7 +873,8 @@ Test(rdma_attack, random_capsules)
 			break;
 		}
 		s.dptr.sgl.id = sgl_id;
-		uint32_t dlen = (r2 >> 32) & 1 ? (uint32_t)(rnd() % 70000) : (uint32_t)(rnd() % 600);
+		uint32_t dlen = (r2 >> 32) & 1 ? (uint32_t)(rnd() % 70000)
+					       : (uint32_t)(rnd() % 600);
 		s.dptr.sgl.length = dlen;
 		uint64_t ra = rnd();
 		s.dptr.sgl.address = (ra & 3) == 0 ? q.k.addr + RH_DATA_OFF + (ra >> 48) : ra >> 2;
@@ -952,7 +967,8 @@ Test(rdma_attack, full_queues_under_buffer_pressure)
 		}
 	for (int i = 0; i < 2; i++)
 		for (int s = 0; s < 14; s++)
-			cr_assert_eq(memcmp(rh_data(&q[i], 65536 + (uint32_t)s * 65536), src, 65536),
+			cr_assert_eq(memcmp(rh_data(&q[i], 65536 + (uint32_t)s * 65536), src,
+					    65536),
 				     0, "queue %d slot %d", i, s);
 	for (int i = 0; i < 2; i++) {
 		q[i].cid = 100;
@@ -1016,11 +1032,210 @@ Test(rdma_attack, descriptor_lengths_at_the_limits)
 	cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
 	for (int i = 0; i < 16; i++)
 		cr_assert_eq(memcmp(rh_data(&q, (uint32_t)i * 8192),
-				    rh_data(&q, RH_DATA - 131072 + (uint32_t)(15 - i) * 8192), 8192),
+				    rh_data(&q, RH_DATA - 131072 + (uint32_t)(15 - i) * 8192),
+				    8192),
 			     0, "descriptor %d", i);
 	cr_assert_eq(q.err, 0);
 	cr_assert_eq(rh_totals().closed, 0);
 	queue_works(&q);
 	rh_free(&q);
 	rh_free(&a);
+}
+
+Test(rdma_attack, host_that_stops_receiving)
+{
+	/* A host that posts no more receives: the target's responses find none (RNR), the
+	 * connection ends after the mock's RNR time; meanwhile another queue is served */
+	struct rh_host a, q2, q1 = {0};
+	io_pair(&a, &q2);
+	cr_assert_eq(rh_connect_qp(&q1, 2, 127), 0);
+	q1.cntlid = a.cntlid;
+	cr_assert_eq(rh_fabrics_connect(&q1, 2, 127, 1), 0);
+	/* q1's 64 receives are posted; 100 reads: 36 responses find no receive */
+	for (int j = 0; j < 100; j++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, (uint16_t)(500 + j), 0, (uint64_t)j, 1);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q1, (uint32_t)j * 512, 512);
+		uint8_t icd[16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&q1, &s, icd, used);
+	}
+	uint64_t t0 = rh_now();
+	int served = 0;
+	while (RT.rd->qp_state(q1.qp, NULL, NULL) == 0 && rh_now() - t0 < RH_WAIT_NS) {
+		struct ferry_hal_rdma_wc wc[16];
+		(void)RT.rd->cq_poll(q1.cq, wc, 16); /* taken, never reposted */
+		q2.cid = (uint16_t)(100 + (served % 1000));
+		queue_works(&q2);
+		served++;
+	}
+	cr_assert_neq(RT.rd->qp_state(q1.qp, NULL, NULL), 0, "the connection survived RNR");
+	cr_assert_gt(served, 3, "the other queue was not served meanwhile");
+	RH_UNTIL(&q2, rh_totals().conns == 2);
+	cr_assert_eq(rh_totals().conns, 2);
+	cr_assert_geq(rh_totals().qp_errors, 1);
+	rh_free(&q1);
+	q2.cid = 3000;
+	queue_works(&q2);
+	rh_free(&q2);
+	rh_free(&a);
+	all_gone();
+}
+
+Test(rdma_attack, duplicate_io_queue_and_foreign_cntlid)
+{
+	struct rh_host a, q;
+	io_pair(&a, &q);
+	/* a second connection claiming queue 1 of the same controller: refused; the first
+	 * keeps working */
+	struct rh_host d = {0};
+	cr_assert_eq(rh_connect_qp(&d, 1, 63), 0);
+	d.cntlid = a.cntlid;
+	cr_assert_gt(rh_fabrics_connect(&d, 1, 63, 1), 0, "queue 1 connected twice");
+	rh_free(&d);
+	queue_works(&q);
+	/* an I/O Connect naming a controller id that does not exist, and one of another host's
+	 * controller (host NQN differs) */
+	cr_assert_eq(rh_connect_qp(&d, 2, 63), 0);
+	d.cntlid = (uint16_t)(a.cntlid + 7);
+	cr_assert_gt(rh_fabrics_connect(&d, 2, 63, 1), 0, "unknown cntlid accepted");
+	rh_free(&d);
+	cr_assert_eq(rh_connect_qp(&d, 2, 63), 0);
+	struct ferry_nvmf_connect_cmd c = {0};
+	c.opcode = FERRY_NVMF_OPC_FABRICS;
+	c.fctype = FERRY_NVMF_FCTYPE_CONNECT;
+	c.cid = 9;
+	c.qid = 2;
+	c.sqsize = 63;
+	struct ferry_nvmf_connect_data cd = {0};
+	memset(cd.hostid, 0x5a, sizeof(cd.hostid));
+	cd.cntlid = a.cntlid;
+	snprintf(cd.subnqn, sizeof(cd.subnqn), "%s", RH_NQN);
+	snprintf(cd.hostnqn, sizeof(cd.hostnqn), "nqn.2014-08.org.nvmexpress:uuid:intruder");
+	int st = rh_cmd_icd(&d, (struct ferry_nvme_sqe *)(void *)&c, &cd, sizeof(cd), NULL);
+	cr_assert_gt(st, 0, "another host's controller accepted an I/O queue");
+	/* and I/O on it is refused */
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, 10, 0, 0, 1);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(&d, 0, 512);
+	st = rh_cmd_keyed(&d, &s, &k, 1, NULL);
+	cr_assert(st != 0, "I/O on a refused queue executed");
+	rh_free(&d);
+	queue_works(&q);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
+}
+
+Test(rdma_attack, queue_sizes_at_the_limits)
+{
+	/* admin: 128 entries at most; I/O: max_queue_depth (128) */
+	struct rh_host h = {0};
+	cr_assert_eq(rh_connect_qp(&h, 0, 127), 0);
+	cr_assert_eq(h.crqsize, 128);
+	cr_assert_eq(rh_fabrics_connect(&h, 0, 127, 1), 0);
+	/* a Connect asking for more than the connect request did */
+	struct rh_host g = {0};
+	cr_assert_eq(rh_connect_qp(&g, 0, 15), 0);
+	cr_assert_gt(rh_fabrics_connect(&g, 0, 16, 1), 0);
+	rh_free(&g);
+	cr_assert_eq(rh_connect_qp(&g, 0, 128), -ECONNREFUSED);
+	cr_assert_eq(g.rej_sts, FERRY_NVMF_RDMA_CM_INVALID_HSQSIZE);
+	rh_free(&g);
+	cr_assert_eq(rh_connect_qp(&g, 1, 127), 0);
+	cr_assert_eq(g.crqsize, 128);
+	rh_free(&g);
+	cr_assert_eq(rh_connect_qp(&g, 1, 128), -ECONNREFUSED);
+	cr_assert_eq(g.rej_sts, FERRY_NVMF_RDMA_CM_INVALID_HSQSIZE);
+	rh_free(&g);
+	/* the smallest queues: 2 entries (hsqsize 1) */
+	cr_assert_eq(rh_connect_qp(&g, 1, 1), 0);
+	cr_assert_eq(g.crqsize, 2);
+	g.cntlid = h.cntlid;
+	rh_enable(&h);
+	cr_assert_eq(rh_fabrics_connect(&g, 1, 1, 1), 0);
+	g.cid = 5;
+	queue_works(&g);
+	/* two commands in flight on a 2-entry queue: both answered */
+	for (int i = 0; i < 2; i++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, (uint16_t)(40 + i), 0, 0, 1);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&g, (uint32_t)i * 512, 512);
+		uint8_t icd[16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), &k, 1);
+		rh_send(&g, &s, icd, used);
+	}
+	cr_assert_eq(rh_wait(&g, 40, NULL), 0);
+	cr_assert_eq(rh_wait(&g, 41, NULL), 0);
+	rh_free(&g);
+	rh_free(&h);
+	all_gone();
+}
+
+/* rh_connect_qp() with the host QP's responder_resources @p rr (RDMA READs of the target it
+ * serves at once). */
+static int connect_rr(struct rh_host *h, uint16_t qid, uint16_t hsqsize, uint8_t rr)
+{
+	rh_mem(h);
+	h->cid = 1;
+	h->err = 0;
+	h->q.n = 0;
+	uint8_t pd[32];
+	ferry_nvmf_rdma_cm_req_build(pd, sizeof(pd), qid, (uint16_t)(hsqsize + 1), hsqsize);
+	struct ferry_hal_rdma_qp_attr a = {.size = sizeof(a),
+					   .cq = h->cq,
+					   .max_send_wr = 256,
+					   .max_recv_wr = RH_RECVS,
+					   .max_send_sge = 4,
+					   .max_recv_sge = 1,
+					   .initiator_depth = 4,
+					   .responder_resources = rr};
+	cr_assert_eq(RT.rd->connect(RT.dev, RT.addr, &a, pd, 32, 3000, &h->qp), 0);
+	for (uint32_t i = 0; i < RH_RECVS; i++)
+		rh_post_recv(h, i);
+	uint64_t end = rh_now() + RH_WAIT_NS;
+	int st;
+	while ((st = RT.rd->qp_state(h->qp, NULL, NULL)) == -EINPROGRESS && rh_now() < end)
+		rh_poll(h);
+	return st;
+}
+
+Test(rdma_attack, host_with_one_responder_resource)
+{
+	/* The host's QP serves one RDMA READ at a time (responder_resources 1, as the
+	 * connection manager tells the target): the target's 16-descriptor writes (16 READs,
+	 * its initiator depth 16) and 8 such writes at once must keep to it, not fail the
+	 * connection; the data is right */
+	struct rh_host a = {0}, q = {0};
+	rh_admin_up(&a);
+	cr_assert_eq(connect_rr(&q, 1, 63, 1), 0);
+	q.cntlid = a.cntlid;
+	cr_assert_eq(rh_fabrics_connect(&q, 1, 63, 1), 0);
+	uint8_t *src = rh_data(&q, 0);
+	rh_pattern(src, 131072, 41);
+	struct ferry_nvmf_rdma_kdesc kd[16];
+	for (int i = 0; i < 16; i++)
+		kd[i] = rh_kd(&q, (uint32_t)i * 8192, 8192);
+	for (int j = 0; j < 8; j++) {
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, (uint16_t)(300 + j), 1, (uint64_t)j * 256, 256);
+		uint8_t icd[16 * 16];
+		uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), kd, 16);
+		rh_send(&q, &s, icd, used);
+	}
+	for (int j = 0; j < 8; j++)
+		cr_assert_eq(rh_wait(&q, (uint16_t)(300 + j), NULL), 0, "write %d (err %d)", j,
+			     q.err);
+	for (int j = 0; j < 8; j++) {
+		memset(rh_data(&q, 262144), 0, 131072);
+		struct ferry_nvme_sqe s;
+		rh_rw(&s, q.cid++, 0, (uint64_t)j * 256, 256);
+		struct ferry_nvmf_rdma_kdesc k = rh_kd(&q, 262144, 131072);
+		cr_assert_eq(rh_cmd_keyed(&q, &s, &k, 1, NULL), 0);
+		cr_assert_eq(memcmp(rh_data(&q, 262144), src, 131072), 0, "write %d's data", j);
+	}
+	cr_assert_eq(rh_totals().qp_errors, 0);
+	rh_free(&q);
+	rh_free(&a);
+	all_gone();
 }
