@@ -1239,3 +1239,45 @@ Test(rdma_attack, host_with_one_responder_resource)
 	rh_free(&a);
 	all_gone();
 }
+
+Test(rdma_attack, parked_requests_and_keep_alive_edges)
+{
+	/* Asynchronous Event Requests parked on the admin queue, then the host goes (with an
+	 * I/O queue open): the association ends, nothing is left; keep-alive commands every
+	 * 300 ms hold a 1 s kato for 3 s */
+	for (int round = 0; round < 2; round++) {
+		struct rh_host a = {0}, q = {0};
+		cr_assert_eq(rh_connect_qp(&a, 0, 31), 0);
+		cr_assert_eq(connect_kato(&a, 0, 31, 1000), 0);
+		rh_enable(&a);
+		rh_io_up(&q, &a, 1);
+		for (int i = 0; i < 4; i++) {
+			struct ferry_nvme_sqe s = {0};
+			s.opcode = FERRY_NVME_ADM_ASYNC_EVENT;
+			s.cid = (uint16_t)(900 + i);
+			uint8_t icd[16];
+			uint32_t used = rh_sgl_keyed(&s, icd, sizeof(icd), NULL, 0);
+			rh_send(&a, &s, icd, used);
+		}
+		uint64_t end = rh_now() + 3000000000ull, next = 0;
+		while (round == 1 && rh_now() < end) {
+			if (rh_now() >= next) {
+				struct ferry_nvme_sqe s = {0};
+				s.opcode = FERRY_NVME_ADM_KEEP_ALIVE;
+				s.cid = a.cid++;
+				cr_assert_eq(rh_cmd_keyed(&a, &s, NULL, 0, NULL), 0,
+					     "keep-alive refused");
+				next = rh_now() + 300000000ull;
+			}
+			rh_poll(&q);
+		}
+		cr_assert_eq(rh_totals().kato_expired, 0, "kato expired with keep-alives sent");
+		queue_works(&q);
+		if (round == 0)
+			rh_free(&a); /* the admin queue goes first, the AERs parked */
+		rh_free(&q);
+		rh_free(&a);
+		all_gone();
+	}
+	fresh_host_works();
+}
