@@ -9,11 +9,28 @@
  *                      [--hostnqn NQN] [-q NUM_IO_QUEUES]
  *                      [-d QUEUE_DEPTH] [-g] [-G] [--ios N] [--bs BYTES]
  *                      [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]
- *                      [--region BYTES] [--nsid N]
+ *                      [--region BYTES] [--nsid N] [--retries N]
+ *                      [--dif TYPE] [--crypto HEXKEY] [--no-seq] [--volatile-target]
  *   -t rdma connects over NVMe-oF/RDMA through the device --nic names (default "rxe"; "mock"
  *   or "mock:ARGS" for the mock RDMA NIC); -t tcp (the default) opens its own sockets.
  *   -g header digest, -G data digest. The workload keeps QUEUE_DEPTH x NUM_IO_QUEUES I/Os in
  *   flight (at most 256) over the first --region bytes of the namespace (default 256 MiB).
+ *   --retries N: resubmissions of an I/O after a connection loss (default 3).
+ *   --dif TYPE (1..3) stacks a dif bdev (PI inserted on writes, guard and reference tag checked
+ *   on reads) on the namespace, which must have 8 bytes of metadata per block (512+8 or
+ *   4096+8); --crypto HEXKEY stacks an AES-XTS-256 bdev (128 hex digits: data key then tweak
+ *   key) on top (on the dif bdev, or on a namespace without metadata). The workload runs on
+ *   the top of that stack; with either, the region is first formatted (Write Zeroes through
+ *   the stack), after which a unit never written must read back as zeroes. Each I/O then
+ *   carries an accel sequence (a software channel) the stack appends its transforms to and
+ *   the nvmf bdev runs into its staging buffer (over RDMA: one fused operation, counted in
+ *   rdma_fused_ios); --no-seq leaves it out (the dif and crypto bdevs transform on their own
+ *   buffers and the nvmf bdev sees plain local memory).
+ *   --volatile-target: the target may be restarted with an empty (zeroed) store while the
+ *   workload runs (a test kills it and starts it again). Each reconnection of the bdev then
+ *   starts a new epoch: a unit written in the current epoch must read back its last pattern,
+ *   any other unit must read back as zeroes (what was written before the restart is gone).
+ *   Writes completed before the restart are expected lost; nothing else is tolerated.
  * Exits 0 only if every I/O succeeded and every byte read matched.
  */
 #include <errno.h>
@@ -23,9 +40,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ferry/accel.h>
 #include <ferry/bdev.h>
+#include <ferry/bdev_crypto.h>
+#include <ferry/bdev_dif.h>
 #include <ferry/bdev_nvmf.h>
+#include <ferry/crypto.h>
 #include <ferry/device.h>
+#include <ferry/dif.h>
 #include <ferry/log.h>
 
 #define MAX_INFLIGHT 256
@@ -41,13 +63,20 @@ struct req {
 };
 
 static struct {
-	struct ferry_bdev *bdev;
+	struct ferry_bdev *bdev;       /* the top of the stack: the workload's bdev */
+	struct ferry_bdev *nvmf;       /* the nvmf bdev (its counters, its reconnections) */
+	struct ferry_accel_chan *chan; /* --dif / --crypto: each read/write carries a sequence */
 	uint32_t bs, unit_blocks;
 	uint64_t units;
 	uint32_t *gen; /* last completed write generation per unit (0: never written) */
 	uint8_t *busy;
-	uint8_t *expect; /* one unit: the pattern a read is compared with */
-	uint64_t done, errors, mismatches, reads, writes, bytes;
+	uint8_t *expect;  /* one unit: the pattern a read is compared with */
+	uint8_t *zeroes;  /* one unit of zeroes */
+	uint32_t *wepoch; /* --volatile-target: the epoch of each unit's last completed write */
+	uint32_t epoch;   /* --volatile-target: reconnections of the nvmf bdev seen */
+	int volatile_tgt;
+	int zero_known; /* a unit without a write (of this epoch) reads back as zeroes */
+	uint64_t done, errors, mismatches, reads, writes, bytes, zero_reads, lost_units;
 	uint64_t rng;
 } g;
 
@@ -78,9 +107,31 @@ static void pattern(uint8_t *p, uint64_t unit, uint32_t gen)
 	}
 }
 
+/* --volatile-target: a reconnection since the last completion is a new epoch (the bdev counts
+ * it before it resubmits or sends anything on the new connection, so every completion after it
+ * came from the restarted target). */
+static void epoch_check(void)
+{
+	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
+	if (!g.volatile_tgt || ferry_bdev_nvmf_get_stats(g.nvmf, &s))
+		return;
+	if (s.reconnects != g.epoch) {
+		uint64_t lost = 0;
+		for (uint64_t u = 0; u < g.units; u++)
+			lost += g.gen[u] && g.wepoch[u] == g.epoch;
+		g.lost_units += lost;
+		printf("epoch %llu: reconnected after %llu I/Os; %llu units written before are "
+		       "expected to read back as zeroes now\n",
+		       (unsigned long long)s.reconnects, (unsigned long long)g.done,
+		       (unsigned long long)lost);
+		g.epoch = (uint32_t)s.reconnects;
+	}
+}
+
 static void io_done(struct ferry_bdev_io *io, void *arg)
 {
 	struct req *r = arg;
+	epoch_check();
 	g.done++;
 	if (io->status) {
 		g.errors++;
@@ -91,19 +142,29 @@ static void io_done(struct ferry_bdev_io *io, void *arg)
 				ferry_last_error());
 	} else if (io->type == FERRY_BDEV_IO_WRITE) {
 		g.gen[r->unit] = r->gen;
+		g.wepoch[r->unit] = g.epoch;
 		g.writes++;
 		g.bytes += g.bs;
 	} else {
 		g.reads++;
 		g.bytes += g.bs;
-		if (r->gen) {
+		/* No two I/Os of a unit are in flight: its state is what it was at submission. */
+		const uint8_t *want = NULL;
+		if (r->gen && g.wepoch[r->unit] == g.epoch) {
 			pattern(g.expect, r->unit, r->gen);
-			if (memcmp(g.expect, r->buf, g.bs) != 0) {
-				g.mismatches++;
-				if (g.mismatches <= 10)
-					fprintf(stderr, "MISMATCH unit %llu generation %u\n",
-						(unsigned long long)r->unit, r->gen);
-			}
+			want = g.expect;
+		} else if (g.zero_known) {
+			want = g.zeroes;
+			g.zero_reads++;
+		}
+		if (want && memcmp(want, r->buf, g.bs) != 0) {
+			g.mismatches++;
+			if (g.mismatches <= 10 && want == g.zeroes)
+				fprintf(stderr, "MISMATCH unit %llu: expected zeroes\n",
+					(unsigned long long)r->unit);
+			else if (g.mismatches <= 10)
+				fprintf(stderr, "MISMATCH unit %llu generation %u\n",
+					(unsigned long long)r->unit, r->gen);
 		}
 	}
 	g.busy[r->unit] = 0;
@@ -129,10 +190,15 @@ static int start(struct req *r, int write, uint64_t unit)
 	} else {
 		r->gen = g.gen[unit];
 	}
+	if (g.chan && ferry_seq_create(g.chan, &r->io.seq))
+		return -ENOMEM; /* the channel's sequences are all alive: later */
 	r->busy = 1;
 	g.busy[unit] = 1;
 	int rc = ferry_bdev_submit(g.bdev, &r->io);
 	if (rc) {
+		if (r->io.seq)
+			ferry_seq_abort(r->io.seq); /* refused: nothing was appended */
+		r->io.seq = NULL;
 		r->busy = 0;
 		g.busy[unit] = 0;
 	}
@@ -169,6 +235,8 @@ static int run(struct req *reqs, uint32_t inflight, int (*next)(int *, uint64_t 
 		if (!active && (!more || now_ns() >= deadline))
 			return 0;
 		ferry_bdev_poll(g.bdev, 64);
+		if (g.chan)
+			ferry_accel_chan_poll(g.chan, 64);
 	}
 }
 
@@ -218,15 +286,63 @@ static void usage(void)
 		"       [--hostnqn NQN] [-q NUM_IO_QUEUES]\n"
 		"       [-d QUEUE_DEPTH] [-g] [-G] [--ios N] [--bs BYTES]\n"
 		"       [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]\n"
-		"       [--region BYTES] [--nsid N]\n");
+		"       [--region BYTES] [--nsid N] [--retries N]\n"
+		"       [--dif TYPE] [--crypto HEXKEY] [--no-seq] [--volatile-target]\n");
+}
+
+static void fmt_done(struct ferry_bdev_io *io, void *arg)
+{
+	(void)io;
+	*(int *)arg = 1;
+}
+
+/* Write Zeroes over the first @p blocks of @p b (a dif/crypto stack writes transformed zeroes:
+ * valid PI, and zeroes read back through the cipher). */
+static int format(struct ferry_bdev *b, uint64_t blocks)
+{
+	for (uint64_t off = 0; off < blocks;) {
+		uint64_t cnt = blocks - off < 65536 ? blocks - off : 65536;
+		int done = 0;
+		struct ferry_bdev_io io;
+		memset(&io, 0, sizeof(io));
+		io.type = FERRY_BDEV_IO_WRITE_ZEROES;
+		io.offset_blocks = off;
+		io.num_blocks = cnt;
+		io.cb = fmt_done;
+		io.cb_arg = &done;
+		int rc = ferry_bdev_submit(b, &io);
+		if (rc)
+			return rc;
+		uint64_t deadline = now_ns() + 120ull * 1000000000ull;
+		while (!done && now_ns() < deadline)
+			ferry_bdev_poll(b, 64);
+		if (!done)
+			return -ETIMEDOUT;
+		if (io.status)
+			return io.status;
+		off += cnt;
+	}
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
 	struct ferry_bdev_nvmf_opts o = {0};
 	uint64_t ios = 10000, region = 256ull << 20, seed = 1;
-	uint32_t bs = 4096, secs = 0;
-	int mode = 0;
+	uint32_t bs = 4096, secs = 0, retries = 3, dif = 0;
+	const char *hexkey = NULL;
+	int mode = 0, no_seq = 0;
 	static const struct option lo[] = {
 		{"hostnqn", required_argument, NULL, 'H'},
 		{"ios", required_argument, NULL, 'i'},
@@ -237,6 +353,11 @@ int main(int argc, char **argv)
 		{"nic", required_argument, NULL, 'C'},
 		{"region", required_argument, NULL, 'R'},
 		{"nsid", required_argument, NULL, 'N'},
+		{"retries", required_argument, NULL, 'T'},
+		{"dif", required_argument, NULL, 'D'},
+		{"crypto", required_argument, NULL, 'K'},
+		{"volatile-target", no_argument, NULL, 'V'},
+		{"no-seq", no_argument, NULL, 'Q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -295,6 +416,30 @@ int main(int argc, char **argv)
 		case 'N':
 			o.nsid = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'T':
+			retries = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'D':
+			dif = (uint32_t)strtoul(optarg, NULL, 0);
+			if (dif < 1 || dif > 3) {
+				fprintf(stderr, "--dif TYPE takes 1, 2 or 3\n");
+				return 2;
+			}
+			break;
+		case 'K':
+			hexkey = optarg;
+			if (strlen(hexkey) != 128) {
+				fprintf(stderr, "--crypto HEXKEY takes 128 hex digits (two 256-bit "
+						"keys)\n");
+				return 2;
+			}
+			break;
+		case 'V':
+			g.volatile_tgt = 1;
+			break;
+		case 'Q':
+			no_seq = 1;
+			break;
 		case 'r':
 			if (!strcmp(optarg, "randrw"))
 				mode = 0;
@@ -321,6 +466,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "--nic is for -t rdma (tcp opens its own sockets)\n");
 		return 2;
 	}
+	if (g.volatile_tgt && (dif || hexkey)) {
+		/* a restarted target's store holds no PI: the stack would need a new format */
+		fprintf(stderr, "--volatile-target takes no --dif / --crypto\n");
+		return 2;
+	}
+	uint8_t key[64];
+	for (size_t i = 0; hexkey && i < 64; i++) {
+		int hi = hexval(hexkey[2 * i]), lw = hexval(hexkey[2 * i + 1]);
+		if (hi < 0 || lw < 0) {
+			fprintf(stderr, "--crypto HEXKEY has a non-hex digit\n");
+			return 2;
+		}
+		key[i] = (uint8_t)(hi << 4 | lw);
+	}
 	struct ferry_device *dev = NULL;
 	if (rdma) {
 		/* --nic NAME[:ARGS]: the backend and its device arguments */
@@ -340,18 +499,70 @@ int main(int argc, char **argv)
 		}
 		o.nic = dev;
 	}
-	o.retry_count = 3;
-	int rc = ferry_bdev_nvmf_create(&o, &g.bdev);
+	o.retry_count = retries;
+	int rc = ferry_bdev_nvmf_create(&o, &g.nvmf);
 	if (rc) {
 		fprintf(stderr, "cannot connect to %s (%s): %s\n", o.addr, o.subnqn,
 			ferry_last_error());
 		ferry_device_close(dev);
 		return 1;
 	}
+	/* The optional stack: dif on the namespace, crypto on top. */
+	struct ferry_bdev *difb = NULL, *cryptob = NULL;
+	struct ferry_crypto_key *ckey = NULL;
+	g.bdev = g.nvmf;
+	if (dif) {
+		struct ferry_bdev_dif_opts d = {.size = sizeof(d),
+						.name = "nvmf0_dif",
+						.base = g.nvmf,
+						.dif_type = dif,
+						.check_flags = FERRY_DIF_CHECK_GUARD |
+							       (dif != 3 ? FERRY_DIF_CHECK_REFTAG
+									 : 0)};
+		rc = ferry_bdev_dif_create(&d, &difb);
+		if (rc)
+			fprintf(stderr, "--dif %u: %s\n", dif, ferry_last_error());
+		else
+			g.bdev = difb;
+	}
+	if (!rc && hexkey) {
+		struct ferry_crypto_key_opts ko = {.size = sizeof(ko),
+						   .cipher = FERRY_CIPHER_AES_XTS_256,
+						   .key1 = key,
+						   .key2 = key + 32,
+						   .key_len = 32,
+						   .data_unit_size = ferry_bdev_get_block_size(
+							   g.bdev)};
+		rc = ferry_crypto_key_create(&ko, &ckey);
+		if (!rc) {
+			struct ferry_bdev_crypto_opts co = {.size = sizeof(co),
+							    .name = "nvmf0_crypto",
+							    .base = g.bdev,
+							    .key = ckey};
+			rc = ferry_bdev_crypto_create(&co, &cryptob);
+		}
+		if (rc)
+			fprintf(stderr, "--crypto: %s\n", ferry_last_error());
+		else
+			g.bdev = cryptob;
+	}
+	memset(key, 0, sizeof(key));
+	if (!rc && (difb || cryptob) && !no_seq) {
+		rc = ferry_accel_chan_create(NULL, NULL, &g.chan);
+		if (rc)
+			fprintf(stderr, "accel channel: %s\n", ferry_strerror(rc));
+	}
 	uint32_t lbs = ferry_bdev_get_block_size(g.bdev);
-	if (bs < lbs || bs % lbs || bs % 8) {
+	if (!rc && (bs < lbs || bs % lbs || bs % 8)) {
 		fprintf(stderr, "--bs %u must be a multiple of the block size %u\n", bs, lbs);
-		ferry_bdev_destroy(g.bdev);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		ferry_accel_chan_destroy(g.chan);
+		ferry_bdev_destroy(cryptob);
+		ferry_bdev_destroy(difb);
+		ferry_crypto_key_destroy(ckey);
+		ferry_bdev_destroy(g.nvmf);
 		ferry_device_close(dev);
 		return 2;
 	}
@@ -361,8 +572,14 @@ int main(int argc, char **argv)
 	if (g.units > region / bs)
 		g.units = region / bs ? region / bs : 1;
 	g.gen = calloc(g.units, sizeof(*g.gen));
+	g.wepoch = calloc(g.units, sizeof(*g.wepoch));
 	g.busy = calloc(g.units, 1);
 	g.expect = aligned_alloc(4096, (bs + 4095) / 4096 * 4096);
+	g.zeroes = calloc(1, bs);
+	/* The generation table counts epochs from the bdev's reconnections. */
+	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
+	ferry_bdev_nvmf_get_stats(g.nvmf, &s);
+	g.epoch = (uint32_t)s.reconnects;
 	g.rng = seed;
 	uint32_t inflight = (uint32_t)(o.queue_depth ? o.queue_depth : 32) *
 			    (o.num_io_queues ? o.num_io_queues : 1);
@@ -376,6 +593,22 @@ int main(int argc, char **argv)
 	printf("ferry-nvmf-io: %s %s: %llu blocks of %u bytes; %llu units of %u bytes, %u in flight\n",
 	       o.addr, o.subnqn, (unsigned long long)ferry_bdev_get_num_blocks(g.bdev), lbs,
 	       (unsigned long long)g.units, bs, inflight);
+	if (difb || cryptob) {
+		uint64_t t = now_ns();
+		rc = format(g.bdev, g.units * g.unit_blocks);
+		if (rc)
+			fprintf(stderr, "formatting the region: %s (%s)\n", ferry_strerror(rc),
+				ferry_last_error());
+		else
+			printf("stack: %s%s%s on the namespace (%s); region formatted in %.3f s\n",
+			       cryptob ? "crypto (AES-XTS-256)" : "", difb && cryptob ? " on " : "",
+			       difb ? "dif" : "",
+			       g.chan ? "I/Os carry accel sequences" : "no sequences",
+			       (double)(now_ns() - t) / 1e9);
+		g.zero_known = 1;
+	}
+	if (g.volatile_tgt)
+		g.zero_known = 1; /* the target starts (and restarts) with a zeroed store */
 
 	uint64_t forever = UINT64_MAX;
 	if (mode == 1) { /* randread: write the region first */
@@ -383,6 +616,7 @@ int main(int argc, char **argv)
 		rc = run(reqs, inflight, next_seq, &sc, forever);
 	}
 	uint64_t w0 = g.writes, r0 = g.reads, b0 = g.bytes;
+	g.lost_units = 0;
 	struct rand_ctx rcx = {ios, mode};
 	uint64_t t0 = now_ns();
 	if (!rc)
@@ -401,10 +635,16 @@ int main(int argc, char **argv)
 		rc = run(reqs, inflight, next_seq, &vc, forever);
 	printf("verify: %llu units read back\n", (unsigned long long)(g.reads - rb));
 
-	struct ferry_bdev_nvmf_stats s = {.size = sizeof(s)};
-	ferry_bdev_nvmf_get_stats(g.bdev, &s);
+	ferry_bdev_nvmf_get_stats(g.nvmf, &s);
 	printf("errors %llu, mismatches %llu\n", (unsigned long long)g.errors,
 	       (unsigned long long)g.mismatches);
+	if (g.zero_known)
+		printf("zero reads %llu (units expected zeroes: never written%s)\n",
+		       (unsigned long long)g.zero_reads,
+		       g.volatile_tgt ? ", or written before a restart" : " since the format");
+	if (g.volatile_tgt)
+		printf("epochs %u: units lost to target restarts %llu\n", g.epoch,
+		       (unsigned long long)g.lost_units);
 	printf("stats: commands %llu, bytes read %llu, written %llu, icd writes %llu, r2ts %llu, "
 	       "h2c pdus %llu, c2h success %llu, digests %llu (errors %llu), rx placed %llu, "
 	       "rx copied %llu, staged %llu, keep-alives %llu, losses %llu, reconnects %llu, "
@@ -418,14 +658,29 @@ int main(int argc, char **argv)
 	       (unsigned long long)s.keep_alives, (unsigned long long)s.connection_losses,
 	       (unsigned long long)s.reconnects, (unsigned long long)s.retries,
 	       (unsigned long long)s.protocol_errors);
-	ferry_bdev_destroy(g.bdev);
+	if (rdma)
+		printf("rdma: direct ios %llu, direct bytes %llu, staged ios %llu, fused ios %llu, "
+		       "untranslatable %llu, icd writes %llu, wc errors %llu, io errors %llu\n",
+		       (unsigned long long)s.rdma_direct_ios,
+		       (unsigned long long)s.rdma_direct_bytes,
+		       (unsigned long long)s.rdma_staged_ios, (unsigned long long)s.rdma_fused_ios,
+		       (unsigned long long)s.rdma_untranslatable,
+		       (unsigned long long)s.rdma_icd_writes, (unsigned long long)s.rdma_wc_errors,
+		       (unsigned long long)s.io_errors);
+	ferry_bdev_destroy(cryptob);
+	ferry_bdev_destroy(difb);
+	ferry_crypto_key_destroy(ckey);
+	ferry_accel_chan_destroy(g.chan);
+	ferry_bdev_destroy(g.nvmf);
 	ferry_device_close(dev);
 	for (uint32_t i = 0; i < inflight; i++)
 		free(reqs[i].buf);
 	free(reqs);
 	free(g.gen);
+	free(g.wepoch);
 	free(g.busy);
 	free(g.expect);
+	free(g.zeroes);
 	int ok = !rc && !g.errors && !g.mismatches;
 	printf("%s\n", ok ? "PASS" : "FAIL");
 	return ok ? 0 : 1;
