@@ -11,10 +11,13 @@
  *                      [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]
  *                      [--region BYTES] [--nsid N] [--retries N]
  *                      [--dif TYPE] [--crypto HEXKEY] [--no-seq] [--volatile-target]
+ *                      [--no-rdma-direct]
  *   -t rdma connects over NVMe-oF/RDMA through the device --nic names (default "rxe"; "mock"
  *   or "mock:ARGS" for the mock RDMA NIC); -t tcp (the default) opens its own sockets.
  *   -g header digest, -G data digest. The workload keeps QUEUE_DEPTH x NUM_IO_QUEUES I/Os in
  *   flight (at most 256) over the first --region bytes of the namespace (default 256 MiB).
+ *   --no-rdma-direct sets FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT (every RDMA I/O staged: a
+ *   reference run for the RDMA-direct path).
  *   --retries N: resubmissions of an I/O after a connection loss (default 3).
  *   --dif TYPE (1..3) stacks a dif bdev (PI inserted on writes, guard and reference tag checked
  *   on reads) on the namespace, which must have 8 bytes of metadata per block (512+8 or
@@ -287,7 +290,8 @@ static void usage(void)
 		"       [-d QUEUE_DEPTH] [-g] [-G] [--ios N] [--bs BYTES]\n"
 		"       [--rw randrw|randread|randwrite] [--seed S] [--time SECONDS]\n"
 		"       [--region BYTES] [--nsid N] [--retries N]\n"
-		"       [--dif TYPE] [--crypto HEXKEY] [--no-seq] [--volatile-target]\n");
+		"       [--dif TYPE] [--crypto HEXKEY] [--no-seq] [--volatile-target]\n"
+		"       [--no-rdma-direct]\n");
 }
 
 static void fmt_done(struct ferry_bdev_io *io, void *arg)
@@ -358,6 +362,7 @@ int main(int argc, char **argv)
 		{"crypto", required_argument, NULL, 'K'},
 		{"volatile-target", no_argument, NULL, 'V'},
 		{"no-seq", no_argument, NULL, 'Q'},
+		{"no-rdma-direct", no_argument, NULL, 'X'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -439,6 +444,9 @@ int main(int argc, char **argv)
 			break;
 		case 'Q':
 			no_seq = 1;
+			break;
+		case 'X':
+			o.flags |= FERRY_BDEV_NVMF_F_NO_RDMA_DIRECT;
 			break;
 		case 'r':
 			if (!strcmp(optarg, "randrw"))
