@@ -47,9 +47,11 @@ asan: deps
 # (they need QEMU and ~1 min a test); installs the guest packages (cmake/install-deps.sh --vm).
 # One test: make vmtest VMTEST=t_kernel_tcp_selftest. Console logs: build/vm-logs/.
 VMTEST ?=
+# Seconds one guest test may take (t_rdma_stress: ~3.5 min of TCG guest time).
+VMTEST_TIMEOUT ?= 600
 vmtest: build
 	@bash cmake/install-deps.sh --vm
-	bash tests/vm/run-vm.sh -B build $(VMTEST)
+	bash tests/vm/run-vm.sh -B build -t $(VMTEST_TIMEOUT) $(VMTEST)
 
 clean:
 	rm -rf build build-asan build-fuzz build-release-gcc build-release-clang
