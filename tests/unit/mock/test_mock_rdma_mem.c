@@ -450,7 +450,7 @@ Test(mock_rdma_mem, target_in_child_process, .timeout = 60)
 		struct ferry_hal_rdma_wc w1 = rt_wc(&t, t.ccq), w2 = rt_wc(&t, t.ccq);
 		struct ferry_hal_rdma_wc r = w1.opcode == FERRY_HAL_RDMA_OP_RECV ? w1 : w2;
 		rt_expect(r, 50 + i, FERRY_HAL_RDMA_OP_RECV, 0);
-		cr_assert_eq(r.byte_len, 100 + i);
+		cr_assert_eq(r.byte_len, (uint32_t)(100 + i));
 		cr_assert_eq(rx.p[0], (uint8_t)(10 * i + 1));
 		cr_assert_eq(memcmp(rx.p + 1, tx.p + 1, 99 + i), 0);
 	}
