@@ -75,8 +75,8 @@ void conf_open(const struct conf_param *p, struct conf_ctx *c)
 	const char *args = getenv(var);
 	int rc = ferry_device_open(p->name, args ? args : "", &c->dev);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
-		cr_log_warn("[%s] skipped: device unavailable, open returned %s (%s)", conf_cur,
-			    ferry_strerror(rc), conf_last_error());
+		/* The skip carries the reason; no cr_log_warn() first: with Criterion 2.4 a test
+		 * that warns and then skips makes the executable exit 1. */
 		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
 			  conf_last_error());
 	}
