@@ -26,36 +26,14 @@ TestSuite(rdma_attack, .init = up, .fini = rh_tgt_down, .timeout = 120);
 #define ST(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NODNR(st) ((st) & ~FERRY_NVME_STATUS_DNR)
 
-static void io_pair(struct rh_host *a, struct rh_host *q)
-{
-	memset(a, 0, sizeof(*a));
-	memset(q, 0, sizeof(*q));
-	rh_admin_up(a);
-	rh_io_up(q, a, 1);
-}
 
-/* A write then read of 8 blocks at LBA 16 works on @p q. */
-static void queue_works(struct rh_host *q)
-{
-	uint8_t *d = rh_data(q, 0);
-	rh_pattern(d, 4096, 11);
-	struct ferry_nvme_sqe s;
-	rh_rw(&s, q->cid++, 1, 16, 8);
-	struct ferry_nvmf_rdma_kdesc k = rh_kd(q, 0, 4096);
-	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0, "write on a live queue");
-	memset(rh_data(q, 65536), 0, 4096);
-	rh_rw(&s, q->cid++, 0, 16, 8);
-	k = rh_kd(q, 65536, 4096);
-	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0);
-	cr_assert_eq(memcmp(rh_data(q, 65536), d, 4096), 0);
-}
 
 /* A fresh association works (the target survived). */
 static void fresh_host_works(void)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
-	queue_works(&q);
+	rh_io_pair(&a, &q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -92,7 +70,7 @@ Test(rdma_attack, read_descriptor_longer_than_the_data_leaks_nothing)
 	/* NVMe allows an SGL longer than the data; the target must then move only the data: the
 	 * rest of its buffers holds other requests' bytes. */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	fill_pool_with_secret(&q);
 	/* LBA 0..: zeros (never written) */
 	memset(rh_data(&q, 131072), 0xee, 65536);
@@ -121,7 +99,7 @@ Test(rdma_attack, read_descriptor_longer_than_the_data_leaks_nothing)
 	cr_assert_geq(st, 0);
 	cr_assert(!has_byte(rh_data(&a, 131072 + 4096), 4096, 0xa5),
 		  "Identify with an 8 KiB descriptor (status 0x%x) wrote stale data", st);
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -131,7 +109,7 @@ Test(rdma_attack, write_descriptor_longer_than_the_data)
 	/* A write of 1 block with a 64 KiB descriptor: the block gets the first 512 bytes (or
 	 * the command fails); the neighbours are untouched. */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	uint8_t *d = rh_data(&q, 0);
 	rh_pattern(d, 65536, 3);
 	struct ferry_nvme_sqe s;
@@ -148,7 +126,7 @@ Test(rdma_attack, write_descriptor_longer_than_the_data)
 	uint8_t z[8192] = {0};
 	cr_assert_eq(memcmp(rh_data(&q, 131072 + 512), z, 8192 - 512), 0,
 		     "blocks past the command's changed");
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -160,7 +138,7 @@ Test(rdma_attack, wrapping_and_edge_addresses)
 	 * connection ends, nothing else */
 	uint64_t addrs[] = {UINT64_MAX - 255, UINT64_MAX, 0, 1};
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
-		io_pair(&a, &q);
+		rh_io_pair(&a, &q);
 		struct ferry_nvme_sqe s;
 		rh_rw(&s, q.cid++, (int)(i & 1), 0, 1);
 		struct ferry_nvmf_rdma_kdesc k = {.addr = addrs[i], .len = 512, .key = q.k.rkey};
@@ -172,7 +150,7 @@ Test(rdma_attack, wrapping_and_edge_addresses)
 		all_gone();
 	}
 	/* two descriptors: the second one's address at the last byte of the region */
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	struct ferry_nvme_sqe s;
 	rh_rw(&s, q.cid++, 1, 0, 2);
 	struct ferry_nvmf_rdma_kdesc kd[2] = {rh_kd(&q, 0, 512), rh_kd(&q, RH_DATA - 1, 512)};
@@ -189,7 +167,7 @@ Test(rdma_attack, capsules_at_and_past_the_receive_buffer)
 	/* I/O queue in-capsule data is 4096 bytes: 64 + 4096 is the largest capsule; one more
 	 * byte fails the receive (the connection ends, the target stays) */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	static uint8_t icd[8192];
 	rh_pattern(icd, sizeof(icd), 5);
 	struct ferry_nvme_sqe s;
@@ -206,7 +184,7 @@ Test(rdma_attack, capsules_at_and_past_the_receive_buffer)
 	rh_free(&a);
 	all_gone();
 	/* an empty SEND */
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	struct ferry_hal_rdma_sge sge = {.addr = q.k.addr + RH_CAP_OFF, .len = 0, .lkey = q.k.lkey};
 	struct ferry_hal_rdma_wr w = {.wr_id = 7,
 				      .opcode = FERRY_HAL_RDMA_OP_SEND,
@@ -326,7 +304,7 @@ Test(rdma_attack, io_queue_connect_before_any_admin)
 Test(rdma_attack, commands_after_disconnect_do_not_execute)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* LBA 400 holds zeros; the Disconnect and a write to it go in one burst */
 	rh_pattern(rh_data(&q, 0), 512, 9);
 	struct ferry_nvmf_cmd d = {0};
@@ -363,7 +341,7 @@ Test(rdma_attack, dead_peer_with_reads_in_flight)
 	 * buffers come back, the next host gets all of them */
 	for (int round = 0; round < 3; round++) {
 		struct rh_host a, q;
-		io_pair(&a, &q);
+		rh_io_pair(&a, &q);
 		for (int i = 0; i < 16; i++) {
 			struct ferry_nvme_sqe s;
 			rh_rw(&s, q.cid++, 1, (uint64_t)i * 256, 256);
@@ -381,7 +359,7 @@ Test(rdma_attack, dead_peer_with_reads_in_flight)
 	}
 	/* all 256 buffers are back: a host can use the whole pool */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	rh_pattern(rh_data(&q, 0), 131072, 4);
 	for (int i = 0; i < 8; i++) {
 		struct ferry_nvme_sqe s;
@@ -417,7 +395,7 @@ Test(rdma_attack, work_request_failures_at_each_stage)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct rh_host a, q;
-		io_pair(&a, &q);
+		rh_io_pair(&a, &q);
 		fault(cases[i].op, cases[i].nth);
 		struct ferry_nvme_sqe s;
 		rh_rw(&s, q.cid++, cases[i].write, 500, 24);
@@ -438,7 +416,7 @@ Test(rdma_attack, work_request_failures_at_each_stage)
 Test(rdma_attack, command_ids_at_the_limits)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* 64 commands in flight with ids 0xffff, 0, and 62 others; each answered once */
 	uint16_t ids[64];
 	ids[0] = 0xffff;
@@ -459,7 +437,7 @@ Test(rdma_attack, command_ids_at_the_limits)
 		rh_poll(&q);
 	cr_assert_eq(q.q.n, 0, "%u extra responses", q.q.n);
 	q.cid = 100;
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -524,7 +502,7 @@ Test(rdma_attack, controller_reset_with_io_in_flight)
 	/* CC.EN = 0 while 32 writes are in flight on the I/O queue: the I/O connection ends,
 	 * the admin queue answers, enabling again works, a new I/O queue works */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	rh_pattern(rh_data(&q, 0), 131072, 2);
 	for (int i = 0; i < 32; i++) {
 		struct ferry_nvme_sqe s;
@@ -549,7 +527,7 @@ Test(rdma_attack, controller_reset_with_io_in_flight)
 	rh_enable(&a);
 	struct rh_host q2 = {0};
 	rh_io_up(&q2, &a, 1);
-	queue_works(&q2);
+	rh_queue_works(&q2, 11);
 	rh_free(&q2);
 	rh_free(&a);
 	all_gone();
@@ -816,7 +794,7 @@ Test(rdma_attack, random_capsules)
 	 * its cid or ends the connection; the target then serves a new queue.
 	 * FERRY_ATTACK_SEED=<n> in the environment: another sequence, 20 times as long. */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	static uint8_t icd[4096];
 	uint32_t answered = 0, ended = 0;
 	static const uint8_t ops[] = {FERRY_NVME_CMD_READ,
@@ -972,7 +950,7 @@ Test(rdma_attack, full_queues_under_buffer_pressure)
 				     0, "queue %d slot %d", i, s);
 	for (int i = 0; i < 2; i++) {
 		q[i].cid = 100;
-		queue_works(&q[i]);
+		rh_queue_works(&q[i], 11);
 		rh_free(&q[i]);
 	}
 	rh_free(&a);
@@ -982,7 +960,7 @@ Test(rdma_attack, full_queues_under_buffer_pressure)
 Test(rdma_attack, descriptor_lengths_at_the_limits)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	struct ferry_nvme_sqe s;
 	/* zero-length entries in a descriptor list: refused by the codec's rule (an empty RDMA
 	 * operation), Data SGL Length Invalid, nothing moved, the queue goes on */
@@ -1037,7 +1015,7 @@ Test(rdma_attack, descriptor_lengths_at_the_limits)
 			     0, "descriptor %d", i);
 	cr_assert_eq(q.err, 0);
 	cr_assert_eq(rh_totals().closed, 0);
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -1047,7 +1025,7 @@ Test(rdma_attack, host_that_stops_receiving)
 	/* A host that posts no more receives: the target's responses find none (RNR), the
 	 * connection ends after the mock's RNR time; meanwhile another queue is served */
 	struct rh_host a, q2, q1 = {0};
-	io_pair(&a, &q2);
+	rh_io_pair(&a, &q2);
 	cr_assert_eq(rh_connect_qp(&q1, 2, 127), 0);
 	q1.cntlid = a.cntlid;
 	cr_assert_eq(rh_fabrics_connect(&q1, 2, 127, 1), 0);
@@ -1066,7 +1044,7 @@ Test(rdma_attack, host_that_stops_receiving)
 		struct ferry_hal_rdma_wc wc[16];
 		(void)RT.rd->cq_poll(q1.cq, wc, 16); /* taken, never reposted */
 		q2.cid = (uint16_t)(100 + (served % 1000));
-		queue_works(&q2);
+		rh_queue_works(&q2, 11);
 		served++;
 	}
 	cr_assert_neq(RT.rd->qp_state(q1.qp, NULL, NULL), 0, "the connection survived RNR");
@@ -1076,7 +1054,7 @@ Test(rdma_attack, host_that_stops_receiving)
 	cr_assert_geq(rh_totals().qp_errors, 1);
 	rh_free(&q1);
 	q2.cid = 3000;
-	queue_works(&q2);
+	rh_queue_works(&q2, 11);
 	rh_free(&q2);
 	rh_free(&a);
 	all_gone();
@@ -1085,7 +1063,7 @@ Test(rdma_attack, host_that_stops_receiving)
 Test(rdma_attack, duplicate_io_queue_and_foreign_cntlid)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* a second connection claiming queue 1 of the same controller: refused; the first
 	 * keeps working */
 	struct rh_host d = {0};
@@ -1093,7 +1071,7 @@ Test(rdma_attack, duplicate_io_queue_and_foreign_cntlid)
 	d.cntlid = a.cntlid;
 	cr_assert_gt(rh_fabrics_connect(&d, 1, 63, 1), 0, "queue 1 connected twice");
 	rh_free(&d);
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	/* an I/O Connect naming a controller id that does not exist, and one of another host's
 	 * controller (host NQN differs) */
 	cr_assert_eq(rh_connect_qp(&d, 2, 63), 0);
@@ -1121,7 +1099,7 @@ Test(rdma_attack, duplicate_io_queue_and_foreign_cntlid)
 	st = rh_cmd_keyed(&d, &s, &k, 1, NULL);
 	cr_assert(st != 0, "I/O on a refused queue executed");
 	rh_free(&d);
-	queue_works(&q);
+	rh_queue_works(&q, 11);
 	rh_free(&q);
 	rh_free(&a);
 	all_gone();
@@ -1155,7 +1133,7 @@ Test(rdma_attack, queue_sizes_at_the_limits)
 	rh_enable(&h);
 	cr_assert_eq(rh_fabrics_connect(&g, 1, 1, 1), 0);
 	g.cid = 5;
-	queue_works(&g);
+	rh_queue_works(&g, 11);
 	/* two commands in flight on a 2-entry queue: both answered */
 	for (int i = 0; i < 2; i++) {
 		struct ferry_nvme_sqe s;
@@ -1272,7 +1250,7 @@ Test(rdma_attack, parked_requests_and_keep_alive_edges)
 			rh_poll(&q);
 		}
 		cr_assert_eq(rh_totals().kato_expired, 0, "kato expired with keep-alives sent");
-		queue_works(&q);
+		rh_queue_works(&q, 11);
 		if (round == 0)
 			rh_free(&a); /* the admin queue goes first, the AERs parked */
 		rh_free(&q);

@@ -449,4 +449,30 @@ static struct ferry_rdma_transport_totals rh_totals(void)
 	return t;
 }
 
+/* An admin queue @p a and I/O queue 1 @p q of one association. */
+static inline void rh_io_pair(struct rh_host *a, struct rh_host *q)
+{
+	memset(a, 0, sizeof(*a));
+	memset(q, 0, sizeof(*q));
+	rh_admin_up(a);
+	rh_io_up(q, a, 1);
+}
+
+/* A write then a read of 8 blocks at LBA 16 work on @p q (pattern @p seed): the queue is
+ * alive and serves keyed data both ways. */
+static inline void rh_queue_works(struct rh_host *q, uint32_t seed)
+{
+	uint8_t *d = rh_data(q, 0);
+	rh_pattern(d, 4096, seed);
+	struct ferry_nvme_sqe s;
+	rh_rw(&s, q->cid++, 1, 16, 8);
+	struct ferry_nvmf_rdma_kdesc k = rh_kd(q, 0, 4096);
+	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0, "write on a queue that must be alive");
+	memset(rh_data(q, 65536), 0, 4096);
+	rh_rw(&s, q->cid++, 0, 16, 8);
+	k = rh_kd(q, 65536, 4096);
+	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0);
+	cr_assert_eq(memcmp(rh_data(q, 65536), d, 4096), 0);
+}
+
 #endif /* TEST_RDMA_HOST_H */

@@ -88,29 +88,7 @@ Test(rdma_hostile, max_connections_no_rsc)
 	cr_assert_eq(rh_totals().conns, 0);
 }
 
-static void io_pair(struct rh_host *a, struct rh_host *q)
-{
-	memset(a, 0, sizeof(*a));
-	memset(q, 0, sizeof(*q));
-	rh_admin_up(a);
-	rh_io_up(q, a, 1);
-}
 
-/* A read of 8 blocks at 0 still works on @p q (the queue survived). */
-static void queue_works(struct rh_host *q)
-{
-	uint8_t *d = rh_data(q, 0);
-	rh_pattern(d, 4096, 9);
-	struct ferry_nvme_sqe s;
-	rh_rw(&s, q->cid++, 1, 16, 8);
-	struct ferry_nvmf_rdma_kdesc k = rh_kd(q, 0, 4096);
-	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0, "write after the bad command");
-	memset(rh_data(q, 65536), 0, 4096);
-	rh_rw(&s, q->cid++, 0, 16, 8);
-	k = rh_kd(q, 65536, 4096);
-	cr_assert_eq(rh_cmd_keyed(q, &s, &k, 1, NULL), 0);
-	cr_assert_eq(memcmp(rh_data(q, 65536), d, 4096), 0);
-}
 
 #define ST(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NODNR(st) ((st) & ~FERRY_NVME_STATUS_DNR)
@@ -118,7 +96,7 @@ static void queue_works(struct rh_host *q)
 Test(rdma_hostile, bad_sgls_fail_the_command)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	struct ferry_nvme_sqe s;
 	struct ferry_nvme_cqe cqe;
 	uint8_t icd[512];
@@ -203,7 +181,7 @@ Test(rdma_hostile, bad_sgls_fail_the_command)
 	k = rh_kd(&q, 0, 4096);
 	cr_assert_eq(NODNR(rh_cmd_keyed(&q, &s, &k, 1, NULL)), ST(FERRY_NVME_SC_INVALID_FIELD));
 	cr_assert_eq(q.err, 0, "the QP failed");
-	queue_works(&q);
+	rh_queue_works(&q, 9);
 	struct ferry_rdma_transport_totals t = rh_totals();
 	cr_assert_eq(t.qp_errors, 0);
 	cr_assert_eq(t.closed, 0);
@@ -214,7 +192,7 @@ Test(rdma_hostile, bad_sgls_fail_the_command)
 Test(rdma_hostile, cid_reuse_and_connect_mismatch)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* Two writes with the same cid, the second sent before the first can finish: the
 	 * second gets a conflict, the first completes normally. */
 	uint8_t *d = rh_data(&q, 0);
@@ -268,7 +246,7 @@ Test(rdma_hostile, cid_reuse_and_connect_mismatch)
 Test(rdma_hostile, short_capsule_ends_the_connection)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* a 32-byte SEND */
 	uint8_t *p = q.mem + RH_CAP_OFF;
 	memset(p, 0, 64);
@@ -287,7 +265,7 @@ Test(rdma_hostile, short_capsule_ends_the_connection)
 	uint64_t v = 0;
 	cr_assert_eq(rh_prop(&a, 0, FERRY_NVME_REG_CSTS, 4, &v), 0);
 	rh_io_up(&q, &a, 1);
-	queue_works(&q);
+	rh_queue_works(&q, 9);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -295,7 +273,7 @@ Test(rdma_hostile, short_capsule_ends_the_connection)
 Test(rdma_hostile, bad_rkey_tears_down_the_connection)
 {
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	/* a write whose descriptor names a key the host never registered: the target's RDMA
 	 * READ faults, the QP errors, the connection goes */
 	struct ferry_nvme_sqe s;
@@ -321,7 +299,7 @@ Test(rdma_hostile, bad_rkey_tears_down_the_connection)
 	rh_free(&q);
 	/* the next host works */
 	rh_io_up(&q, &a, 1);
-	queue_works(&q);
+	rh_queue_works(&q, 9);
 	rh_free(&q);
 	rh_free(&a);
 	RH_UNTIL(NULL, rh_totals().conns == 0 && rh_totals().ctrlrs == 0);
@@ -332,7 +310,7 @@ Test(rdma_hostile, disconnect_with_io_in_flight)
 {
 	for (int round = 0; round < 3; round++) {
 		struct rh_host a, q;
-		io_pair(&a, &q);
+		rh_io_pair(&a, &q);
 		uint8_t *d = rh_data(&q, 0);
 		rh_pattern(d, 131072, 6);
 		/* 16 large writes and reads posted, then both QPs go at once */
@@ -360,8 +338,8 @@ Test(rdma_hostile, disconnect_with_io_in_flight)
 	}
 	/* and the target serves the next host */
 	struct rh_host a, q;
-	io_pair(&a, &q);
-	queue_works(&q);
+	rh_io_pair(&a, &q);
+	rh_queue_works(&q, 9);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -373,7 +351,7 @@ Test(rdma_hostile, flood_past_the_queue_size)
 	 * one correctly or ends the connection for commands beyond its requests; never a crash or
 	 * a wedge, and the next queue works. */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	rh_pattern(rh_data(&q, 0), 8192, 11);
 	struct ferry_nvme_sqe s;
 	rh_rw(&s, q.cid++, 1, 0, 16);
@@ -400,7 +378,7 @@ Test(rdma_hostile, flood_past_the_queue_size)
 	}
 	rh_free(&q);
 	rh_io_up(&q, &a, 1);
-	queue_works(&q);
+	rh_queue_works(&q, 9);
 	rh_free(&q);
 	rh_free(&a);
 }
@@ -411,7 +389,7 @@ Test(rdma_hostile, destroy_with_hosts_connected)
 	 * pending: every host QP is disconnected, the controllers are destroyed (the fini's
 	 * subsystem destroy checks), and a new instance serves the next host. */
 	struct rh_host a, q;
-	io_pair(&a, &q);
+	rh_io_pair(&a, &q);
 	rh_pattern(rh_data(&q, 0), 131072, 13);
 	for (int i = 0; i < 8; i++) {
 		struct ferry_nvme_sqe s;
@@ -458,8 +436,8 @@ Test(rdma_hostile, destroy_with_hosts_connected)
 	cr_assert_eq(ferry_transport_create("rdma", &to, &RT.t), 0);
 	cr_assert_eq(ferry_transport_listen(RT.t, RT.ss, "127.0.0.1:0"), 0);
 	cr_assert_eq(ferry_rdma_transport_get_listen_addr(RT.t, 0, RT.addr, sizeof(RT.addr)), 0);
-	io_pair(&a, &q);
-	queue_works(&q);
+	rh_io_pair(&a, &q);
+	rh_queue_works(&q, 9);
 	rh_free(&q);
 	rh_free(&a);
 }
