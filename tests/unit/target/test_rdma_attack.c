@@ -26,8 +26,6 @@ TestSuite(rdma_attack, .init = up, .fini = rh_tgt_down, .timeout = 120);
 #define ST(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NODNR(st) ((st) & ~FERRY_NVME_STATUS_DNR)
 
-
-
 /* A fresh association works (the target survived). */
 static void fresh_host_works(void)
 {

@@ -88,8 +88,6 @@ Test(rdma_hostile, max_connections_no_rsc)
 	cr_assert_eq(rh_totals().conns, 0);
 }
 
-
-
 #define ST(sc) FERRY_NVME_STATUS(FERRY_NVME_SCT_GENERIC, sc)
 #define NODNR(st) ((st) & ~FERRY_NVME_STATUS_DNR)
 
