@@ -159,6 +159,83 @@ FERRY_API int ferry_hal_args_check(const char *args, const char *const *known);
 		(void)ferry_hal_register(&(desc));                                             \
 	}
 
+/* ---------------------------------------------------------------------------------------------
+ * Backends as plugins (shared objects loaded at run time)
+ */
+
+/** ABI version of ::ferry_hal_plugin (the entry point of a plugin). */
+#define FERRY_HAL_PLUGIN_ABI_VERSION 1
+
+/**
+ * @brief Entry point of a backend plugin: the one symbol ferry_hal_load() looks up
+ * (`ferry_hal_plugin_entry`, defined by FERRY_HAL_PLUGIN()).
+ *
+ * The versions are the ones of the headers the plugin was compiled against, so that a plugin
+ * built against another HAL is refused with both versions named before any of its tables is
+ * used.
+ */
+struct ferry_hal_plugin {
+	/** FERRY_HAL_PLUGIN_ABI_VERSION. */
+	uint32_t abi_version;
+	/** FERRY_HAL_ABI_VERSION the plugin was built with (checked like a registration). */
+	uint32_t hal_abi_version;
+	/** Ferry version the plugin was built against (FERRY_VERSION_MAJOR << 16 | MINOR << 8 | PATCH); informational. */
+	uint32_t ferry_version;
+	/** Reserved, 0. */
+	uint32_t reserved;
+	/** The backend the plugin provides (static storage inside the plugin). */
+	const struct ferry_hal_backend *backend;
+};
+
+/** Name of the entry symbol of a plugin, as a string (for dlsym()). */
+#define FERRY_HAL_PLUGIN_SYMBOL "ferry_hal_plugin_entry"
+
+/**
+ * @brief Define the entry point of a backend plugin providing @p desc.
+ *
+ * Put it in exactly one source file of a shared object built with the backend's sources. The
+ * plugin registers nothing when it is loaded: ferry_hal_load() registers @p desc after the
+ * version checks.
+ */
+#define FERRY_HAL_PLUGIN(desc)                                                                 \
+	FERRY_HAL_SYM_EXPORT const struct ferry_hal_plugin ferry_hal_plugin_entry = {          \
+		.abi_version = FERRY_HAL_PLUGIN_ABI_VERSION,                                   \
+		.hal_abi_version = FERRY_HAL_ABI_VERSION,                                      \
+		.ferry_version = ((uint32_t)FERRY_VERSION_MAJOR << 16) |                       \
+				 ((uint32_t)FERRY_VERSION_MINOR << 8) | FERRY_VERSION_PATCH,   \
+		.reserved = 0,                                                                 \
+		.backend = &(desc),                                                            \
+	}
+
+/**
+ * @brief Load a backend plugin and register the backend it provides.
+ *
+ * @p what is a path when it contains a '/': that file is loaded. Otherwise it is a name
+ * (`acme`) or a file name (`libferry-acme.so`), searched in order in every directory of the
+ * environment variable `FERRY_BACKEND_PATH` (colon-separated) and then in the installed plugin
+ * directory (`<libdir>/ferry/backends`); for a name the files tried are `libferry-<name>.so`,
+ * `libferry_<name>.so` and `<name>.so`.
+ *
+ * The plugin's ::ferry_hal_plugin is checked (entry ABI, HAL ABI), then its backend is
+ * registered with ferry_hal_register() (which checks every class table). Loading the same
+ * plugin twice returns its backend again. A refused plugin is unloaded.
+ *
+ * Threading: call it while no other thread uses the registry (at start-up), like
+ * ferry_hal_register().
+ *
+ * @param[in] what path, name or file name (not NULL, not empty).
+ * @param[out] out the registered backend (may be NULL).
+ * @retval 0 loaded and registered.
+ * @retval -EINVAL @p what NULL or empty.
+ * @retval -ENOENT no such file (the message lists where it looked).
+ * @retval -ENOEXEC the file could not be loaded (dlopen()'s reason) or has no entry symbol.
+ * @retval -EPROTO built against another plugin or HAL ABI (the message names both versions),
+ *         or a class table's ABI refused at registration.
+ * @retval -EEXIST another backend of that name is already registered.
+ * @retval other a negative errno of ferry_hal_register().
+ */
+FERRY_API int ferry_hal_load(const char *what, const struct ferry_hal_backend **out);
+
 FERRY_END_DECLS
 
 #endif /* FERRY_HAL_BACKEND_H */
