@@ -1,7 +1,7 @@
 # Thin wrapper around the CMake presets (CMakePresets.json). On a fresh Debian 12 machine
 # `make demo` and `make test` are enough: each installs what is missing (cmake/install-deps.sh),
 # configures, builds, and runs the demo / every ctest test. Build trees: build/ and build-asan/.
-.PHONY: all deps configure build demo test bench asan vmtest clean
+.PHONY: all deps configure build demo test bench asan vmtest docs clean
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS += --no-print-directory
@@ -41,6 +41,11 @@ asan: deps
 	@cmake --preset asan --log-level=WARNING -DFERRY_WERROR=$(FERRY_WERROR)
 	@cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
+
+# API reference of the SDK and backend SDK headers (Doxygen, warnings are errors) into
+# build/docs/html/ (cmake/FerryDocs.cmake, docs/Doxyfile.in).
+docs: configure
+	@cmake --build --preset default --target docs
 
 # QEMU-guest tests (tests/vm/, docs/vmtest.md): the Linux kernel's NVMe/TCP host and target as
 # the peers of Ferry's binaries, in a Debian-kernel guest under QEMU TCG. Not part of `make test`

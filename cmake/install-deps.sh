@@ -19,6 +19,8 @@ PKGS=(
   libibverbs-dev librdmacm-dev ibverbs-providers
   # tests: Criterion; clang + compiler-rt for the libFuzzer targets and sanitizers
   libcriterion-dev clang libclang-rt-dev
+  # `make docs`: the API reference (no graphs, so no graphviz)
+  doxygen
 )
 for a in "$@"; do
   case $a in
