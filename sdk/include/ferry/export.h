@@ -38,8 +38,14 @@ FERRY_API const char *ferry_version(void);
 
 /**
  * @brief Human-readable text for a Ferry return code (a negative errno).
- * @param[in] rc a value returned by a Ferry function.
- * @return a static string; never NULL.
+ *
+ * Where Ferry gives an errno a meaning libc names differently, the text says Ferry's: -EILSEQ
+ * is a protection information (PI) or compare mismatch; context-dependent codes read
+ * "libc text (Ferry: ...)", e.g. -EPROTO an ABI version mismatch or malformed protocol data,
+ * -EREMOTEIO the RDMA peer refused the access, -ENOBUFS a too-small buffer or (RDMA) receiver
+ * not ready, -ECANCELED flushed. Any other code gives libc's text. Thread-safe.
+ * @param[in] rc a value returned by a Ferry function; a positive errno gives the same text.
+ * @return a static string; never NULL ("unknown error" for a value that is no errno).
  */
 FERRY_API const char *ferry_strerror(int rc);
 

@@ -1,4 +1,6 @@
 /* Logging: the handler, the level, and the per-thread last error message. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,13 +100,57 @@ FERRY_API const char *ferry_version(void)
 	return "0.1.0";
 }
 
+/*
+ * Ferry's meaning of the errnos it gives a meaning libc names differently. Where Ferry's
+ * meaning replaces libc's outright (-EILSEQ is never about multibyte characters here), the
+ * text is Ferry's alone; where it depends on the call, the form is "libc text (Ferry: ...)"
+ * so that a message is still recognisable to someone who knows the libc text. Every other
+ * errno gets libc's text unchanged (-EINVAL is "Invalid argument").
+ */
+static const struct {
+	int err;
+	const char *text;
+} ferry_meanings[] = {
+	{EILSEQ, "data mismatch (Ferry: protection information (PI) guard/application/reference "
+		 "tag check failed, or a compare found different data)"},
+	{EPROTO, "Protocol error (Ferry: ABI version mismatch of an ops table or plugin, or "
+		 "malformed protocol data from the peer)"},
+	{EREMOTEIO, "Remote I/O error (Ferry: the RDMA peer refused the access: bad key, out of "
+		    "bounds or no permission)"},
+	{ENOBUFS, "No buffer space available (Ferry: an output array or buffer is too small, the "
+		  "size needed is returned; on an RDMA completion: receiver not ready, no receive "
+		  "posted)"},
+	{ECANCELED, "Operation canceled (Ferry: flushed: its channel, queue or QP was destroyed or "
+		    "failed before it ran)"},
+	{EMSGSIZE, "Message too long (Ferry: the posted receive is too small for the message)"},
+	{ENOTSUP, "Operation not supported (Ferry: the backend does not implement this op or "
+		  "capability)"},
+	{EFAULT, "Bad address (Ferry: an address not mapped or not permitted for the device, e.g. "
+		 "an IOMMU fault)"},
+	{EXDEV, "Invalid cross-device link (Ferry: the memory is in a domain the device cannot "
+		"reach)"},
+	{EIO, "Input/output error (Ferry: bus error, poisoned data, or the device failed the "
+	      "command)"},
+	{ERANGE, "Numerical result out of range (Ferry: block range beyond the end of the bdev, or "
+		 "outside the window)"},
+	{ENOSPC, "No space left on device (Ferry: a queue, table or registry is full)"},
+	{ENOEXEC, "Exec format error (Ferry: the plugin could not be loaded or has no entry "
+		  "symbol)"},
+	{ENODEV, "No such device (Ferry: no such backend or device, or the controller is lost)"},
+};
+
 FERRY_API const char *ferry_strerror(int rc)
 {
 	if (rc == 0)
 		return "success";
-	if (rc > 0)
-		return "not an error code (positive value)";
+	/* Ferry returns -errno; a positive errno (e.g. errno itself) is accepted as the same code. */
+	if (rc == INT_MIN)
+		return "unknown error";
+	int err = rc < 0 ? -rc : rc;
+	for (size_t i = 0; i < sizeof(ferry_meanings) / sizeof(ferry_meanings[0]); i++)
+		if (ferry_meanings[i].err == err)
+			return ferry_meanings[i].text;
 	/* strerror() is not thread-safe; the table of glibc (sys_errlist) is. */
-	const char *s = strerrordesc_np(-rc);
+	const char *s = strerrordesc_np(err);
 	return s ? s : "unknown error";
 }
