@@ -74,17 +74,14 @@ static void rt_open(const struct conf_param *p, struct rt *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->R = rdma_ops(p);
-	char var[64];
-	snprintf(var, sizeof(var), "FERRY_CONF_ARGS_%s", p->name);
-	const char *args = getenv(var);
-	int rc = ferry_device_open(p->name, args ? args : "", &t->dev);
+	const char *args = p->args ? p->args : "";
+	int rc = ferry_device_open(p->name, args, &t->dev);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
 		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
 			  conf_last_error());
 	}
-	cr_assert_eq(rc, 0, "[%s] ferry_device_open(\"%s\", \"%s\"): %d (%s); last error: %s",
-		     conf_cur, p->name, args ? args : "", rc, ferry_strerror(rc),
-		     conf_last_error());
+	CONF_ASSERT(rc == 0, "ferry_device_open(\"%s\", \"%s\"): %d (%s); last error: %s", p->name,
+		    args, rc, ferry_strerror(rc), conf_last_error());
 	CONF_ASSERT(ferry_device_get_classes(t->dev) & FERRY_DEVICE_CLASS_NIC,
 		    "a device of a backend with an RDMA table does not report "
 		    "FERRY_DEVICE_CLASS_NIC");

@@ -13,15 +13,14 @@
 static void try_register(const struct ferry_hal_backend *b, int want, const char *what)
 {
 	int rc = ferry_hal_register(b);
-	cr_assert_eq(rc, want, "[%s] register a copy with %s: got %d (%s), want %d (%s)", conf_cur,
-		     what, rc, ferry_strerror(rc), want, ferry_strerror(want));
+	CONF_ASSERT(rc == want, "register a copy with %s: got %d (%s), want %d (%s)", what, rc,
+		    ferry_strerror(rc), want, ferry_strerror(want));
 	if (rc == 0) {
-		cr_assert_eq(ferry_hal_find(b->name), b, "[%s] registered copy not found",
-			     conf_cur);
-		cr_assert_eq(ferry_hal_unregister(b), 0, "[%s] unregister the copy", conf_cur);
+		CONF_ASSERT(ferry_hal_find(b->name) == b, "registered copy not found");
+		CONF_ASSERT(ferry_hal_unregister(b) == 0, "unregister the copy");
 	}
-	cr_assert_null(ferry_hal_find(b->name), "[%s] copy '%s' still registered after %s",
-		       conf_cur, b->name, what);
+	CONF_ASSERT(ferry_hal_find(b->name) == NULL, "copy '%s' still registered after %s", b->name,
+		    what);
 }
 
 CONF_TEST(hal, descriptor_and_abi_checks)
@@ -74,9 +73,9 @@ CONF_TEST(hal, descriptor_and_abi_checks)
 
 static const struct ferry_memdomain_ops null_ops = {.abi_version = FERRY_MEMDOMAIN_OPS_ABI};
 
-Test(hal, null_domain_ops_give_enotsup)
+CONF_TEST(hal, null_domain_ops_give_enotsup)
 {
-	conf_cur = "sdk";
+	(void)conf_backend(param);
 	struct ferry_memdomain *d;
 	struct ferry_memdomain_opts o = {.size = sizeof(o),
 					 .type = FERRY_MEMDOMAIN_VENDOR_FIRST,

@@ -1,6 +1,6 @@
 /*
- * The conformance suite's shared machinery: one parameter per registered backend, opening a
- * device (with the skip rules), buffers and random scatter layouts, running a batch of
+ * The conformance suite's shared machinery: the backend under test, opening a device (with
+ * the skip rules), seeds, buffers and random scatter layouts, running a batch of
  * transfers to completion with the engine-contract checks, domain completion counting.
  */
 #include <stdio.h>
@@ -16,51 +16,13 @@ const char *conf_last_error(void)
 	return e && *e ? e : "(none logged)";
 }
 
-static void params_free(struct criterion_test_params *crp)
-{
-	cr_free(crp->params);
-}
-
-static int listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = list; *p;) {
-		size_t l = strcspn(p, ",");
-		if (l == n && strncmp(p, name, n) == 0)
-			return 1;
-		p += l;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
-struct criterion_test_params conf_backend_params(void)
-{
-	unsigned int n = 0;
-	while (ferry_hal_get(n))
-		n++;
-	struct conf_param *p = cr_malloc(sizeof(*p) * (n ? n : 1));
-	size_t k = 0;
-	const char *only = getenv("FERRY_CONF_BACKENDS");
-	for (unsigned int i = 0; p && i < n; i++) {
-		const struct ferry_hal_backend *b = ferry_hal_get(i);
-		if (!b || (only && *only && !listed(only, b->name)))
-			continue;
-		p[k].index = i;
-		snprintf(p[k].name, sizeof(p[k].name), "%s", b->name);
-		k++;
-	}
-	return cr_make_param_array(struct conf_param, p, p ? k : 0, params_free);
-}
-
 const struct ferry_hal_backend *conf_backend(const struct conf_param *p)
 {
 	const struct ferry_hal_backend *b = ferry_hal_get(p->index);
 	conf_cur = p->name;
-	cr_assert(b && strcmp(b->name, p->name) == 0,
-		  "[%s] backend %u is '%s' in the test process (registration order changed?)",
-		  p->name, p->index, b ? b->name : "(none)");
+	CONF_ASSERT(b && strcmp(b->name, p->name) == 0,
+		    "backend %u is '%s' in the check's process (registration order changed?)",
+		    p->index, b ? b->name : "(none)");
 	return b;
 }
 
@@ -70,20 +32,14 @@ void conf_open(const struct conf_param *p, struct conf_ctx *c)
 	c->backend = conf_backend(p);
 	if (!c->backend->dma)
 		CONF_SKIP("no DMA engine class (ferry_hal_backend::dma is NULL)");
-	char var[64];
-	snprintf(var, sizeof(var), "FERRY_CONF_ARGS_%s", p->name);
-	const char *args = getenv(var);
-	int rc = ferry_device_open(p->name, args ? args : "", &c->dev);
+	const char *args = p->args ? p->args : "";
+	int rc = ferry_device_open(p->name, args, &c->dev);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
-		/* The skip carries the reason; no cr_log_warn() first: with Criterion 2.4 a test
-		 * that warns and then skips makes the executable exit 1. */
 		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
 			  conf_last_error());
 	}
-	cr_assert_eq(rc, 0,
-		     "[%s] ferry_device_open(\"%s\", \"%s\"): %d (%s); last logged error: %s",
-		     conf_cur, p->name, args ? args : "", rc, ferry_strerror(rc),
-		     conf_last_error());
+	CONF_ASSERT(rc == 0, "ferry_device_open(\"%s\", \"%s\"): %d (%s); last logged error: %s",
+		    p->name, args, rc, ferry_strerror(rc), conf_last_error());
 	CONF_ASSERT(c->dev != NULL, "open returned 0 without a device");
 	CONF_ASSERT(ferry_device_get_classes(c->dev) & FERRY_DEVICE_CLASS_DMA,
 		    "device of a backend with a DMA table does not report FERRY_DEVICE_CLASS_DMA");
@@ -105,6 +61,12 @@ void conf_require(const struct conf_ctx *c, uint64_t caps, const char *why)
 {
 	if ((c->info.caps & caps) != caps)
 		CONF_SKIP("capability 0x%llx missing (%s)", (unsigned long long)caps, why);
+}
+
+uint64_t conf_seed(const struct conf_param *p, uint64_t salt)
+{
+	uint64_t s = p->seed ^ (salt * 0x9e3779b97f4a7c15ull);
+	return conf_rand(&s);
 }
 
 uint64_t conf_rand(uint64_t *state)

@@ -42,12 +42,12 @@ static void refuse(struct ferry_dma_chan *ch, struct ferry_xfer *good, struct fe
 {
 	struct ferry_xfer *alone[1] = {bad}, *pair[2] = {good, bad};
 	int rc = ferry_dma_submit(ch, alone, 1);
-	cr_assert_eq(rc, -EINVAL, "[%s] submit of a transfer with %s: got %d (%s), want -EINVAL",
-		     conf_cur, what, rc, ferry_strerror(rc));
+	CONF_ASSERT(rc == -EINVAL, "submit of a transfer with %s: got %d (%s), want -EINVAL", what,
+		    rc, ferry_strerror(rc));
 	rc = ferry_dma_submit(ch, pair, 2);
-	cr_assert_eq(rc, -EINVAL,
-		     "[%s] batch {valid, %s}: got %d (%s), want -EINVAL with nothing submitted",
-		     conf_cur, what, rc, ferry_strerror(rc));
+	CONF_ASSERT(rc == -EINVAL,
+		    "batch {valid, %s}: got %d (%s), want -EINVAL with nothing submitted", what, rc,
+		    ferry_strerror(rc));
 }
 
 CONF_TEST(dma, submit_validation)

@@ -153,8 +153,8 @@ CONF_TEST(dma, channels)
 	CONF_ASSERT(chans != NULL, "out of memory");
 	for (uint32_t k = 0; k < want; k++) {
 		int rc = ferry_dma_chan_create(c.dev, &o, &chans[k]);
-		cr_assert_eq(rc, 0, "[%s] channel %u of max_channels %u: %s (%s)", conf_cur, k,
-			     c.info.max_channels, ferry_strerror(rc), ferry_last_error());
+		CONF_ASSERT(rc == 0, "channel %u of max_channels %u: %s (%s)", k,
+			    c.info.max_channels, ferry_strerror(rc), conf_last_error());
 	}
 	if (want == c.info.max_channels) {
 		CONF_RC(ferry_dma_chan_create(c.dev, &o, &ch), -EBUSY,
