@@ -1,0 +1,190 @@
+/*
+ * Backend plugins: ferry_hal_load() finds a shared object, checks its entry point's versions
+ * and registers the backend it provides.
+ *
+ * Why RTLD_NOW: a plugin with an unresolved symbol is refused here, with dlopen()'s reason,
+ * instead of crashing on its first call inside an engine thread. Why RTLD_LOCAL: two plugins
+ * may both define helpers of the same name; only the entry symbol is looked up, by handle.
+ *
+ * A plugin stays loaded for the life of the process once registered: its tables are static
+ * storage inside it and the registry references them (no unload, as in rdma-core's providers).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <ferry/hal/hal.h>
+#include "core_internal.h"
+
+#define COMP "hal"
+
+#ifndef FERRY_PLUGIN_DIR
+#define FERRY_PLUGIN_DIR "/usr/local/lib/ferry/backends"
+#endif
+
+static int is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The file names tried in each directory for @p what (a name or a file name). */
+static int candidates(const char *what, char out[3][NAME_MAX + 1])
+{
+	size_t len = strlen(what);
+	if (len > 3 && strcmp(what + len - 3, ".so") == 0) {
+		if (len > NAME_MAX)
+			return 0;
+		memcpy(out[0], what, len + 1);
+		return 1;
+	}
+	if (len + sizeof("libferry-.so") - 1 > NAME_MAX)
+		return 0;
+	snprintf(out[0], NAME_MAX + 1, "libferry-%s.so", what);
+	snprintf(out[1], NAME_MAX + 1, "libferry_%s.so", what);
+	snprintf(out[2], NAME_MAX + 1, "%s.so", what);
+	return 3;
+}
+
+/* Try every candidate in @p dir (a @p dlen-byte slice); 1 and @p path set when found. */
+static int search_dir(const char *dir, size_t dlen, char names[3][NAME_MAX + 1], int n, char *path,
+		      size_t plen)
+{
+	if (dlen == 0) /* an empty entry of the path: skipped, not the current directory */
+		return 0;
+	for (int i = 0; i < n; i++) {
+		int w = snprintf(path, plen, "%.*s/%s", (int)dlen, dir, names[i]);
+		if (w > 0 && (size_t)w < plen && is_file(path))
+			return 1;
+	}
+	return 0;
+}
+
+/* Resolve @p what to a file; -ENOENT with the directories searched named in the log. */
+static int resolve(const char *what, char *path, size_t plen)
+{
+	if (strchr(what, '/')) {
+		if (!is_file(what)) {
+			FERRY_ERR(COMP, "load: plugin '%s': no such file", what);
+			return -ENOENT;
+		}
+		if (strlen(what) >= plen) {
+			FERRY_ERR(COMP, "load: plugin path '%s' too long", what);
+			return -ENAMETOOLONG;
+		}
+		strcpy(path, what);
+		return 0;
+	}
+	char names[3][NAME_MAX + 1];
+	int n = candidates(what, names);
+	if (n == 0) {
+		FERRY_ERR(COMP, "load: plugin name '%s' too long", what);
+		return -ENAMETOOLONG;
+	}
+	const char *env = getenv("FERRY_BACKEND_PATH");
+	if (env) {
+		for (const char *p = env;;) {
+			const char *end = strchr(p, ':');
+			size_t dlen = end ? (size_t)(end - p) : strlen(p);
+			if (search_dir(p, dlen, names, n, path, plen))
+				return 0;
+			if (!end)
+				break;
+			p = end + 1;
+		}
+	}
+	if (search_dir(FERRY_PLUGIN_DIR, strlen(FERRY_PLUGIN_DIR), names, n, path, plen))
+		return 0;
+	FERRY_ERR(COMP,
+		  "load: plugin '%s' not found (tried %s%s%s in FERRY_BACKEND_PATH='%s' and in "
+		  "%s)",
+		  what, names[0], n > 1 ? ", " : "", n > 1 ? names[1] : "", env ? env : "",
+		  FERRY_PLUGIN_DIR);
+	return -ENOENT;
+}
+
+FERRY_API int ferry_hal_load(const char *what, const struct ferry_hal_backend **out)
+{
+	if (out)
+		*out = NULL;
+	if (!what || !*what) {
+		FERRY_ERR(COMP, "load: no plugin named (NULL or empty)");
+		return -EINVAL;
+	}
+	char path[PATH_MAX];
+	int rc = resolve(what, path, sizeof(path));
+	if (rc)
+		return rc;
+
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		FERRY_ERR(COMP, "load: plugin '%s' cannot be loaded: %s", path,
+			  why ? why : "unknown dlopen() error");
+		return -ENOEXEC;
+	}
+	(void)dlerror();
+	const struct ferry_hal_plugin *e = dlsym(h, FERRY_HAL_PLUGIN_SYMBOL);
+	if (!e) {
+		FERRY_ERR(COMP,
+			  "load: '%s' is not a Ferry backend plugin: no entry symbol %s "
+			  "(FERRY_HAL_PLUGIN() missing)",
+			  path, FERRY_HAL_PLUGIN_SYMBOL);
+		rc = -ENOEXEC;
+		goto err_close;
+	}
+	if (e->abi_version != FERRY_HAL_PLUGIN_ABI_VERSION) {
+		FERRY_ERR(COMP,
+			  "load: plugin '%s' has plugin entry ABI %u, this library speaks %u "
+			  "(rebuild the plugin against this SDK)",
+			  path, e->abi_version, FERRY_HAL_PLUGIN_ABI_VERSION);
+		rc = -EPROTO;
+		goto err_close;
+	}
+	if (e->hal_abi_version != FERRY_HAL_ABI_VERSION) {
+		FERRY_ERR(COMP,
+			  "load: plugin '%s' was built against HAL ABI %u, this library speaks %u "
+			  "(rebuild the plugin against this SDK)",
+			  path, e->hal_abi_version, FERRY_HAL_ABI_VERSION);
+		rc = -EPROTO;
+		goto err_close;
+	}
+	if (!e->backend) {
+		FERRY_ERR(COMP, "load: plugin '%s' provides no backend (entry's backend is NULL)",
+			  path);
+		rc = -EINVAL;
+		goto err_close;
+	}
+	/*
+	 * The same file loaded again: dlopen() returned the handle it already had (one more
+	 * reference), the backend pointer is the registered one. Drop the extra reference and
+	 * answer with that backend.
+	 */
+	if (ferry_hal_find(e->backend->name ? e->backend->name : "") == e->backend) {
+		const struct ferry_hal_backend *b = e->backend;
+		dlclose(h);
+		if (out)
+			*out = b;
+		return 0;
+	}
+	rc = ferry_hal_register(e->backend);
+	if (rc) {
+		FERRY_ERR(COMP, "load: plugin '%s' refused at registration (%s)", path,
+			  rc == -EEXIST ? "a backend of that name is already registered"
+					: strerror(-rc));
+		goto err_close;
+	}
+	FERRY_INFO(COMP, "loaded plugin '%s' (backend '%s', built against Ferry %u.%u.%u)", path,
+		   e->backend->name, e->ferry_version >> 16, (e->ferry_version >> 8) & 0xff,
+		   e->ferry_version & 0xff);
+	if (out)
+		*out = e->backend;
+	return 0;
+
+err_close:
+	dlclose(h);
+	return rc;
+}
