@@ -87,49 +87,49 @@ FERRY_BEGIN_DECLS
 
 /** @name Admin opcodes
  * @{ */
-#define FERRY_NVME_ADM_DELETE_SQ 0x00
-#define FERRY_NVME_ADM_CREATE_SQ 0x01
-#define FERRY_NVME_ADM_GET_LOG_PAGE 0x02
-#define FERRY_NVME_ADM_DELETE_CQ 0x04
-#define FERRY_NVME_ADM_CREATE_CQ 0x05
-#define FERRY_NVME_ADM_IDENTIFY 0x06
-#define FERRY_NVME_ADM_ABORT 0x08
-#define FERRY_NVME_ADM_SET_FEATURES 0x09
-#define FERRY_NVME_ADM_GET_FEATURES 0x0a
-#define FERRY_NVME_ADM_ASYNC_EVENT 0x0c
-#define FERRY_NVME_ADM_KEEP_ALIVE 0x18
+#define FERRY_NVME_ADM_DELETE_SQ 0x00        /**< Delete I/O Submission Queue */
+#define FERRY_NVME_ADM_CREATE_SQ 0x01        /**< Create I/O Submission Queue */
+#define FERRY_NVME_ADM_GET_LOG_PAGE 0x02     /**< Get Log Page */
+#define FERRY_NVME_ADM_DELETE_CQ 0x04        /**< Delete I/O Completion Queue */
+#define FERRY_NVME_ADM_CREATE_CQ 0x05        /**< Create I/O Completion Queue */
+#define FERRY_NVME_ADM_IDENTIFY 0x06         /**< Identify */
+#define FERRY_NVME_ADM_ABORT 0x08            /**< Abort */
+#define FERRY_NVME_ADM_SET_FEATURES 0x09     /**< Set Features */
+#define FERRY_NVME_ADM_GET_FEATURES 0x0a     /**< Get Features */
+#define FERRY_NVME_ADM_ASYNC_EVENT 0x0c      /**< Asynchronous Event Request */
+#define FERRY_NVME_ADM_KEEP_ALIVE 0x18       /**< Keep Alive */
 /** @} */
 
 /** @name NVM command set opcodes
  * @{ */
-#define FERRY_NVME_CMD_FLUSH 0x00
-#define FERRY_NVME_CMD_WRITE 0x01
-#define FERRY_NVME_CMD_READ 0x02
-#define FERRY_NVME_CMD_COMPARE 0x05
-#define FERRY_NVME_CMD_WRITE_ZEROES 0x08
-#define FERRY_NVME_CMD_DSM 0x09
+#define FERRY_NVME_CMD_FLUSH 0x00            /**< Flush */
+#define FERRY_NVME_CMD_WRITE 0x01            /**< Write */
+#define FERRY_NVME_CMD_READ 0x02             /**< Read */
+#define FERRY_NVME_CMD_COMPARE 0x05          /**< Compare */
+#define FERRY_NVME_CMD_WRITE_ZEROES 0x08     /**< Write Zeroes */
+#define FERRY_NVME_CMD_DSM 0x09              /**< Dataset Management */
 /** @} */
 
 /** @name Status code types (SCT)
  * @{ */
-#define FERRY_NVME_SCT_GENERIC 0x0
-#define FERRY_NVME_SCT_COMMAND 0x1
-#define FERRY_NVME_SCT_MEDIA 0x2
-#define FERRY_NVME_SCT_PATH 0x3
+#define FERRY_NVME_SCT_GENERIC 0x0           /**< Generic Command Status */
+#define FERRY_NVME_SCT_COMMAND 0x1           /**< Command Specific Status */
+#define FERRY_NVME_SCT_MEDIA 0x2             /**< Media and Data Integrity Errors */
+#define FERRY_NVME_SCT_PATH 0x3              /**< Path Related Status */
 /** @} */
 
 /** @name Generic command status (SCT 0)
  * @{ */
-#define FERRY_NVME_SC_SUCCESS 0x00
-#define FERRY_NVME_SC_INVALID_OPCODE 0x01
-#define FERRY_NVME_SC_INVALID_FIELD 0x02
-#define FERRY_NVME_SC_CID_CONFLICT 0x03
-#define FERRY_NVME_SC_DATA_XFER_ERROR 0x04
-#define FERRY_NVME_SC_INTERNAL 0x06
-#define FERRY_NVME_SC_ABORT_REQUESTED 0x07
-#define FERRY_NVME_SC_ABORTED_SQ_DELETION 0x08
+#define FERRY_NVME_SC_SUCCESS 0x00           /**< Successful Completion */
+#define FERRY_NVME_SC_INVALID_OPCODE 0x01    /**< Invalid Command Opcode */
+#define FERRY_NVME_SC_INVALID_FIELD 0x02     /**< Invalid Field in Command */
+#define FERRY_NVME_SC_CID_CONFLICT 0x03      /**< Command ID Conflict */
+#define FERRY_NVME_SC_DATA_XFER_ERROR 0x04   /**< Data Transfer Error */
+#define FERRY_NVME_SC_INTERNAL 0x06          /**< Internal Error */
+#define FERRY_NVME_SC_ABORT_REQUESTED 0x07   /**< Command Abort Requested */
+#define FERRY_NVME_SC_ABORTED_SQ_DELETION 0x08 /**< Command Aborted due to SQ Deletion */
 #define FERRY_NVME_SC_INVALID_NS 0x0b       /**< Invalid Namespace or Format */
-#define FERRY_NVME_SC_CMD_SEQ_ERROR 0x0c
+#define FERRY_NVME_SC_CMD_SEQ_ERROR 0x0c     /**< Command Sequence Error */
 #define FERRY_NVME_SC_INVALID_SGL_SEG 0x0d  /**< Invalid SGL Segment Descriptor */
 #define FERRY_NVME_SC_INVALID_SGL_NUM 0x0e  /**< Invalid Number of SGL Descriptors */
 #define FERRY_NVME_SC_DATA_SGL_LEN 0x0f     /**< Data SGL Length Invalid */
@@ -138,31 +138,31 @@ FERRY_BEGIN_DECLS
 #define FERRY_NVME_SC_PRP_OFFSET 0x13       /**< PRP Offset Invalid */
 #define FERRY_NVME_SC_SGL_OFFSET 0x16       /**< SGL Offset Invalid */
 #define FERRY_NVME_SC_LBA_RANGE 0x80        /**< LBA Out of Range */
-#define FERRY_NVME_SC_NS_NOT_READY 0x82
+#define FERRY_NVME_SC_NS_NOT_READY 0x82      /**< Namespace Not Ready */
 /** @} */
 
 /** @name Command specific status (SCT 1)
  * @{ */
-#define FERRY_NVME_SC_CQ_INVALID 0x00
-#define FERRY_NVME_SC_INVALID_QID 0x01
-#define FERRY_NVME_SC_INVALID_QSIZE 0x02
-#define FERRY_NVME_SC_ABORT_LIMIT 0x03
-#define FERRY_NVME_SC_AER_LIMIT 0x05
-#define FERRY_NVME_SC_INVALID_VECTOR 0x08
-#define FERRY_NVME_SC_INVALID_LOG_PAGE 0x09
-#define FERRY_NVME_SC_INVALID_QUEUE_DELETION 0x0c
-#define FERRY_NVME_SC_FEATURE_NOT_SAVEABLE 0x0d
-#define FERRY_NVME_SC_FEATURE_NOT_CHANGEABLE 0x0e
+#define FERRY_NVME_SC_CQ_INVALID 0x00        /**< Completion Queue Invalid */
+#define FERRY_NVME_SC_INVALID_QID 0x01       /**< Invalid Queue Identifier */
+#define FERRY_NVME_SC_INVALID_QSIZE 0x02     /**< Invalid Queue Size */
+#define FERRY_NVME_SC_ABORT_LIMIT 0x03       /**< Abort Command Limit Exceeded */
+#define FERRY_NVME_SC_AER_LIMIT 0x05         /**< Asynchronous Event Request Limit Exceeded */
+#define FERRY_NVME_SC_INVALID_VECTOR 0x08    /**< Invalid Interrupt Vector */
+#define FERRY_NVME_SC_INVALID_LOG_PAGE 0x09  /**< Invalid Log Page */
+#define FERRY_NVME_SC_INVALID_QUEUE_DELETION 0x0c /**< Invalid Queue Deletion */
+#define FERRY_NVME_SC_FEATURE_NOT_SAVEABLE 0x0d /**< Feature Identifier Not Saveable */
+#define FERRY_NVME_SC_FEATURE_NOT_CHANGEABLE 0x0e /**< Feature Not Changeable */
 /** @} */
 
 /** @name Media and data integrity errors (SCT 2)
  * @{ */
-#define FERRY_NVME_SC_WRITE_FAULT 0x80
-#define FERRY_NVME_SC_UNRECOVERED_READ 0x81
-#define FERRY_NVME_SC_GUARD_CHECK 0x82
-#define FERRY_NVME_SC_APPTAG_CHECK 0x83
-#define FERRY_NVME_SC_REFTAG_CHECK 0x84
-#define FERRY_NVME_SC_COMPARE_FAILURE 0x85
+#define FERRY_NVME_SC_WRITE_FAULT 0x80       /**< Write Fault */
+#define FERRY_NVME_SC_UNRECOVERED_READ 0x81  /**< Unrecovered Read Error */
+#define FERRY_NVME_SC_GUARD_CHECK 0x82       /**< End-to-end Guard Check Error */
+#define FERRY_NVME_SC_APPTAG_CHECK 0x83      /**< End-to-end Application Tag Check Error */
+#define FERRY_NVME_SC_REFTAG_CHECK 0x84      /**< End-to-end Reference Tag Check Error */
+#define FERRY_NVME_SC_COMPARE_FAILURE 0x85   /**< Compare Failure */
 /** @} */
 
 /** Build a 15-bit status (CQE DW3 bits 31:17 shifted down by one): SCT << 8 | SC. */
@@ -178,40 +178,40 @@ FERRY_BEGIN_DECLS
 
 /** @name Feature identifiers
  * @{ */
-#define FERRY_NVME_FEAT_ARBITRATION 0x01
-#define FERRY_NVME_FEAT_POWER_MGMT 0x02
-#define FERRY_NVME_FEAT_TEMP_THRESHOLD 0x04
-#define FERRY_NVME_FEAT_ERROR_RECOVERY 0x05
-#define FERRY_NVME_FEAT_VOLATILE_WC 0x06
-#define FERRY_NVME_FEAT_NUM_QUEUES 0x07
-#define FERRY_NVME_FEAT_IRQ_COALESCING 0x08
-#define FERRY_NVME_FEAT_IRQ_CONFIG 0x09
-#define FERRY_NVME_FEAT_WRITE_ATOMICITY 0x0a
-#define FERRY_NVME_FEAT_ASYNC_EVENT 0x0b
-#define FERRY_NVME_FEAT_KEEP_ALIVE 0x0f
+#define FERRY_NVME_FEAT_ARBITRATION 0x01     /**< Arbitration */
+#define FERRY_NVME_FEAT_POWER_MGMT 0x02      /**< Power Management */
+#define FERRY_NVME_FEAT_TEMP_THRESHOLD 0x04  /**< Temperature Threshold */
+#define FERRY_NVME_FEAT_ERROR_RECOVERY 0x05  /**< Error Recovery */
+#define FERRY_NVME_FEAT_VOLATILE_WC 0x06     /**< Volatile Write Cache */
+#define FERRY_NVME_FEAT_NUM_QUEUES 0x07      /**< Number of Queues */
+#define FERRY_NVME_FEAT_IRQ_COALESCING 0x08  /**< Interrupt Coalescing */
+#define FERRY_NVME_FEAT_IRQ_CONFIG 0x09      /**< Interrupt Vector Configuration */
+#define FERRY_NVME_FEAT_WRITE_ATOMICITY 0x0a /**< Write Atomicity Normal */
+#define FERRY_NVME_FEAT_ASYNC_EVENT 0x0b     /**< Asynchronous Event Configuration */
+#define FERRY_NVME_FEAT_KEEP_ALIVE 0x0f      /**< Keep Alive Timer */
 /** @} */
 
 /** @name Log page identifiers
  * @{ */
-#define FERRY_NVME_LOG_ERROR 0x01
-#define FERRY_NVME_LOG_SMART 0x02
-#define FERRY_NVME_LOG_FW_SLOT 0x03
-#define FERRY_NVME_LOG_CHANGED_NS 0x04
+#define FERRY_NVME_LOG_ERROR 0x01            /**< Error Information */
+#define FERRY_NVME_LOG_SMART 0x02            /**< SMART / Health Information */
+#define FERRY_NVME_LOG_FW_SLOT 0x03          /**< Firmware Slot Information */
+#define FERRY_NVME_LOG_CHANGED_NS 0x04       /**< Changed Namespace List */
 /** @} */
 
 /** @name Identify CNS values
  * @{ */
-#define FERRY_NVME_CNS_NS 0x00
-#define FERRY_NVME_CNS_CTRLR 0x01
-#define FERRY_NVME_CNS_ACTIVE_NS_LIST 0x02
-#define FERRY_NVME_CNS_NS_DESC_LIST 0x03
+#define FERRY_NVME_CNS_NS 0x00               /**< Identify Namespace data structure of the NSID */
+#define FERRY_NVME_CNS_CTRLR 0x01            /**< Identify Controller data structure */
+#define FERRY_NVME_CNS_ACTIVE_NS_LIST 0x02   /**< Active NSID list (NSIDs above the given one) */
+#define FERRY_NVME_CNS_NS_DESC_LIST 0x03     /**< Namespace Identification Descriptors */
 /** @} */
 
 /** @name Asynchronous events (completion DW0 of an Asynchronous Event Request)
  * @{ */
-#define FERRY_NVME_AER_TYPE_ERROR 0x0
-#define FERRY_NVME_AER_TYPE_SMART 0x1
-#define FERRY_NVME_AER_TYPE_NOTICE 0x2
+#define FERRY_NVME_AER_TYPE_ERROR 0x0        /**< event type: error status */
+#define FERRY_NVME_AER_TYPE_SMART 0x1        /**< event type: SMART / health status */
+#define FERRY_NVME_AER_TYPE_NOTICE 0x2       /**< event type: notice */
 #define FERRY_NVME_AER_ERR_INVALID_DB 0x00        /**< write to an invalid doorbell register */
 #define FERRY_NVME_AER_ERR_INVALID_DB_VALUE 0x01  /**< invalid doorbell write value */
 #define FERRY_NVME_AER_NOTICE_NS_CHANGED 0x00     /**< namespace attribute changed */
@@ -224,22 +224,22 @@ FERRY_BEGIN_DECLS
 
 /** @name Namespace identification descriptor types
  * @{ */
-#define FERRY_NVME_NIDT_EUI64 0x1
-#define FERRY_NVME_NIDT_NGUID 0x2
-#define FERRY_NVME_NIDT_UUID 0x3
-#define FERRY_NVME_NIDT_CSI 0x4
+#define FERRY_NVME_NIDT_EUI64 0x1            /**< IEEE Extended Unique Identifier (8 bytes) */
+#define FERRY_NVME_NIDT_NGUID 0x2            /**< Namespace Globally Unique Identifier (16 bytes) */
+#define FERRY_NVME_NIDT_UUID 0x3             /**< Namespace UUID (16 bytes) */
+#define FERRY_NVME_NIDT_CSI 0x4              /**< Command Set Identifier (1 byte) */
 /** @} */
 
 /** @name SGL descriptor types (identifier bits 7:4) and subtypes (bits 3:0)
  * @{ */
-#define FERRY_NVME_SGL_DATA_BLOCK 0x0
-#define FERRY_NVME_SGL_BIT_BUCKET 0x1
-#define FERRY_NVME_SGL_SEGMENT 0x2
-#define FERRY_NVME_SGL_LAST_SEGMENT 0x3
-#define FERRY_NVME_SGL_KEYED_DATA_BLOCK 0x4
-#define FERRY_NVME_SGL_TRANSPORT_DATA_BLOCK 0x5
-#define FERRY_NVME_SGL_SUBTYPE_ADDRESS 0x0
-#define FERRY_NVME_SGL_SUBTYPE_OFFSET 0x1
+#define FERRY_NVME_SGL_DATA_BLOCK 0x0        /**< type: Data Block */
+#define FERRY_NVME_SGL_BIT_BUCKET 0x1        /**< type: Bit Bucket */
+#define FERRY_NVME_SGL_SEGMENT 0x2           /**< type: Segment (points to more descriptors) */
+#define FERRY_NVME_SGL_LAST_SEGMENT 0x3      /**< type: Last Segment */
+#define FERRY_NVME_SGL_KEYED_DATA_BLOCK 0x4  /**< type: Keyed Data Block (RDMA) */
+#define FERRY_NVME_SGL_TRANSPORT_DATA_BLOCK 0x5 /**< type: Transport SGL Data Block */
+#define FERRY_NVME_SGL_SUBTYPE_ADDRESS 0x0   /**< subtype: the address field is an address */
+#define FERRY_NVME_SGL_SUBTYPE_OFFSET 0x1    /**< subtype: the address is an offset */
 /** Build an SGL identifier byte. */
 #define FERRY_NVME_SGL_ID(type, subtype) ((uint8_t)(((type) << 4) | (subtype)))
 /** @} */
