@@ -22,7 +22,7 @@
 #                       ibv_devinfo / perftest when the host has them.
 # Per test a second cpio is appended: /init (guest-init.sh), /vm/test.sh, /vm/lib.sh, the Ferry
 # binaries found in BUILD_DIR/bin under /ferry/bin (ipu_forward runs ferry-nvme-host from beside
-# it; the rxe backend's unit tests test_rxe_* and conformance_dma), xts_check, and their ldd
+# it; the rxe backend's unit tests test_rxe_* and ferry-conformance), xts_check, and their ldd
 # closure.
 # The guest prints "FERRY-VM-RESULT rc=N" (0 pass, 77 skip, other fail) and powers off; the
 # console goes to BUILD_DIR/vm-logs/<test>.log, whose tail is printed on failure.
@@ -322,7 +322,7 @@ run_one() {
 	done
 	# The unit tests of the rxe backend (they need a verbs device: t_rxe_backend runs them)
 	# and the conformance suite (t_rxe_backend runs its RDMA checks on rxe).
-	for b in "$build_dir"/bin/test_rxe_* "$build_dir/bin/conformance_dma"; do
+	for b in "$build_dir"/bin/test_rxe_* "$build_dir/bin/ferry-conformance"; do
 		if [ -x "$b" ]; then
 			cp "$b" "$stage/ferry/bin/"
 			copy_libs "$stage" "$b"

@@ -3,13 +3,13 @@
 # the dummy interface d0 (10.9.0.1, lib.sh's rxe_up), FERRY_RXE_ADDR pointing at it, so every
 # test runs instead of skipping: CM connect/accept/reject with private data, SEND/RECV,
 # inline, RDMA WRITE/READ integrity, remote access errors, flushes, disconnects, cq_wait.
-# Then the conformance suite (conformance_dma, tests/conformance) against the rxe backend only
-# (FERRY_CONF_BACKENDS=rxe, FERRY_CONF_RDMA_ADDR at rxe0): its backend-neutral RDMA checks
+# Then the conformance suite (ferry-conformance, hal/conformance) against the rxe backend only
+# (--backend rxe --class nic, FERRY_CONF_RDMA_ADDR at rxe0): its backend-neutral RDMA checks
 # (conf_rdma.c, the ferry/hal/rdma.h contract) must all pass here.
 # A test that skips inside the guest counts as a failure. Skips while no test_rxe_* was built.
 . /vm/lib.sh
 ls /ferry/bin/test_rxe_* >/dev/null 2>&1 || skip "no test_rxe_* binary was built"
-[ -x /ferry/bin/conformance_dma ] || fail "test_rxe_* was built but not conformance_dma"
+[ -x /ferry/bin/ferry-conformance ] || fail "test_rxe_* was built but not ferry-conformance"
 
 step "soft-RoCE rxe0 on d0 (10.9.0.1)"
 rxe_up
@@ -39,28 +39,27 @@ for t in /ferry/bin/test_rxe_*; do
 	fi
 done
 
-step "conformance_dma on rxe (FERRY_CONF_RDMA_ADDR=$RXE_ADDR)"
+step "ferry-conformance --backend rxe --class nic (FERRY_CONF_RDMA_ADDR=$RXE_ADDR)"
 rc=0
-FERRY_CONF_BACKENDS=rxe FERRY_CONF_RDMA_ADDR=$RXE_ADDR timeout 280 /ferry/bin/conformance_dma \
-	--jobs 1 --ascii --verbose >/tmp/t.log 2>&1 || rc=$?
-grep -E '^\[(PASS|FAIL|SKIP|----|====)' /tmp/t.log | grep -v 'Test is disabled' | tail -n 80 ||
-	true
+FERRY_CONF_RDMA_ADDR=$RXE_ADDR timeout 280 /ferry/bin/ferry-conformance --backend rxe \
+	--class nic --junit /tmp/conf.xml >/tmp/t.log 2>&1 || rc=$?
+grep -E '^(ok|not ok) |passed, ' /tmp/t.log | tail -n 80 || true
 if [ $rc -ne 0 ]; then
 	tail -n 80 /tmp/t.log
-	fail "conformance_dma exited $rc"
+	fail "ferry-conformance exited $rc"
 fi
 if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' /tmp/t.log; then
 	grep -E -A 25 'ERROR: (Address|Leak)Sanitizer|runtime error:' /tmp/t.log | head -n 120
-	fail "conformance_dma: sanitizer reports"
+	fail "ferry-conformance: sanitizer reports"
 fi
-if grep -E '^\[SKIP\] rdma::' /tmp/t.log; then
-	fail "conformance_dma: an RDMA check skipped although rxe0 is up"
+if grep -E '^ok [0-9]+ - rdma\.[a-z_0-9]+ # SKIP' /tmp/t.log; then
+	fail "ferry-conformance: an RDMA check skipped although rxe0 is up"
 fi
-want=$(sed -n 's/^\[====\] Running \([0-9]*\) tests\? from rdma:.*/\1/p' /tmp/t.log)
-got=$(grep -c '^\[PASS\] rdma::' /tmp/t.log || true)
-[ -n "$want" ] && [ "$want" -gt 0 ] || fail "conformance_dma: no rdma checks found"
-[ "$got" -eq "$want" ] || fail "conformance_dma: $got of $want rdma checks passed on rxe"
-echo "conformance_dma: $got of $want rdma checks passed on rxe"
+want=$(grep -cE '^(ok|not ok) [0-9]+ - rdma\.' /tmp/t.log || true)
+got=$(grep -E '^ok [0-9]+ - rdma\.' /tmp/t.log | grep -vc '# SKIP' || true)
+[ -n "$want" ] && [ "$want" -gt 0 ] || fail "ferry-conformance: no rdma checks found"
+[ "$got" -eq "$want" ] || fail "ferry-conformance: $got of $want rdma checks passed on rxe"
+echo "ferry-conformance: $got of $want rdma checks passed on rxe"
 
 if dmesg | grep -iE "rdma_rxe|infiniband" | grep -iwE "error|failed|bad|invalid"; then
 	fail "the rxe driver logged errors"
