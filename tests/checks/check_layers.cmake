@@ -7,6 +7,8 @@
 #                   that declares FERRY_API functions has FERRY_BEGIN_DECLS/FERRY_END_DECLS.
 #   sdk/, hal/      never include anything under backends/ nor use "../" paths; a component
 #                   (sdk/src/<c>/, hal/src/) quotes only its own folder and sdk/src/core.
+#                   Exception: hal/conformance/conf_hooks_<b>.c (ferry-conformance's hooks for a
+#                   backend built into it) may include <b>'s installed header from its include/.
 #   backends/<b>/   only public headers (<ferry/...> from sdk/include, hal/include or the
 #                   backend's own include/) and its own files; never sdk/src or hal/src
 #                   internals, never another backend, no "../" paths.
@@ -90,6 +92,15 @@ foreach(f ${core_files})
         fail("${rel}: quoted include ${i} is neither in its own component folder nor in sdk/src/core")
       endif()
     elseif(name MATCHES "^ferry/" AND NOT EXISTS ${sdk_inc}/${name} AND NOT EXISTS ${hal_inc}/${name})
+      # The one exception: ferry-conformance's hook table for a backend built into it,
+      # hal/conformance/conf_hooks_<b>.c, may use that backend's installed control header
+      # (backends/<b>/include/ferry/...), the way any application of that backend does. The
+      # generic checks stay backend-neutral.
+      if(rel MATCHES "^hal/conformance/conf_hooks_([a-z0-9_]+)\\.c$")
+        if(EXISTS ${SRC}/backends/${CMAKE_MATCH_1}/include/${name})
+          continue()
+        endif()
+      endif()
       fail("${rel}: <${name}> is not a public header of sdk/include or hal/include")
     endif()
   endforeach()
