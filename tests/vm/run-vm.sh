@@ -328,6 +328,18 @@ run_one() {
 			copy_libs "$stage" "$b"
 		fi
 	done
+	# ferry-conformance links the shared libferry of the build tree, found through its
+	# RUNPATH; the guest mounts a tmpfs on /tmp, which hides a build tree under /tmp: the
+	# build tree's libraries also go to /usr/lib, where the loader finds them anyway.
+	if [ -x "$build_dir/bin/ferry-conformance" ]; then
+		local bl
+		bl=$(cd "$build_dir" && pwd -P)
+		while read -r l; do
+			case $(readlink -f "$l") in
+			"$bl"/*) copy_file "$stage" "$l" "/usr/lib/${l##*/}" ;;
+			esac
+		done < <(ldd "$build_dir/bin/ferry-conformance" 2>/dev/null | awk '/=> \// { print $3 }')
+	fi
 	cp "$xts_check" "$stage/ferry/bin/"
 	copy_libs "$stage" "$xts_check"
 	initrd=$build_dir/vm/initrd-$name
