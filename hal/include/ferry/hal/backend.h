@@ -37,8 +37,8 @@ struct ferry_hal_nic_ops;
 
 /** One PCI vendor/device pair; a table ends with {0, 0}. 0xffff in device matches any. */
 struct ferry_hal_pci_id {
-	uint16_t vendor_id;
-	uint16_t device_id;
+	uint16_t vendor_id; /**< PCI vendor ID; 0 (with device_id 0) ends a table */
+	uint16_t device_id; /**< PCI device ID, or FERRY_HAL_PCI_ANY_ID for any device of the vendor */
 };
 
 /** Match any device ID of a vendor. */
@@ -88,6 +88,11 @@ struct ferry_hal_backend {
 
 /**
  * @brief Register a backend (idempotent for the same pointer).
+ *
+ * The registry keeps the pointer, never a copy: @p backend and its class tables must stay
+ * valid until ferry_hal_unregister(). The registry is locked: any thread may call it.
+ *
+ * @param[in] backend the backend; its ABI versions and required members are checked.
  * @retval 0 registered (or already registered).
  * @retval -EINVAL NULL, no name, a name too long, missing open/close, pci_ids without probe.
  * @retval -EPROTO abi_version (of the backend or of one of its class tables) is not the one
@@ -97,13 +102,27 @@ struct ferry_hal_backend {
  */
 FERRY_API int ferry_hal_register(const struct ferry_hal_backend *backend);
 
-/** @brief Remove a backend from the registry (no device of it may be open). */
+/**
+ * @brief Remove a backend from the registry.
+ * @param[in] backend the pointer given to ferry_hal_register().
+ * @retval 0 removed; the later backends move down one index.
+ * @retval -EBUSY a device of it is still open (the log says how many).
+ * @retval -ENOENT @p backend is not registered.
+ */
 FERRY_API int ferry_hal_unregister(const struct ferry_hal_backend *backend);
 
-/** @brief Registered backend of that name, or NULL. */
+/**
+ * @brief Find a registered backend by name.
+ * @param[in] name the backend name (NULL finds nothing).
+ * @return the backend, or NULL if none of that name is registered.
+ */
 FERRY_API const struct ferry_hal_backend *ferry_hal_find(const char *name);
 
-/** @brief The @p index-th registered backend (registration order), or NULL past the end. */
+/**
+ * @brief List the registered backends.
+ * @param[in] index 0-based position in registration order.
+ * @return the @p index-th registered backend, or NULL past the end.
+ */
 FERRY_API const struct ferry_hal_backend *ferry_hal_get(unsigned int index);
 
 /**
@@ -115,13 +134,28 @@ FERRY_API const struct ferry_hal_backend *ferry_hal_get(unsigned int index);
  */
 FERRY_API int ferry_hal_pci_discover(unsigned int *probed);
 
-/** @brief Backend private state of a device (set by open). */
+/**
+ * @brief Backend private state of a device (set by open()).
+ * @param[in] dev the device (NULL gives NULL).
+ * @return the pointer stored with ferry_hal_dev_set_priv(), or NULL.
+ */
 FERRY_API void *ferry_hal_dev_get_priv(const struct ferry_device *dev);
 
-/** @brief Store the backend private state of a device. */
+/**
+ * @brief Store the backend private state of a device.
+ *
+ * The device keeps the pointer only; the backend owns the memory and frees it in close().
+ *
+ * @param[in] dev the device (NULL: nothing is stored).
+ * @param[in] priv the backend's state.
+ */
 FERRY_API void ferry_hal_dev_set_priv(struct ferry_device *dev, void *priv);
 
-/** @brief The backend a device was opened from. */
+/**
+ * @brief The backend a device was opened from.
+ * @param[in] dev the device (NULL gives NULL).
+ * @return the backend, or NULL.
+ */
 FERRY_API const struct ferry_hal_backend *ferry_hal_dev_get_backend(const struct ferry_device *dev);
 
 /**
@@ -137,6 +171,8 @@ FERRY_API int ferry_hal_arg_get(const char *args, const char *key, char *val, si
 
 /**
  * @brief Check that every key of @p args is in the NULL-terminated list @p known.
+ * @param[in] args the string given to open() (NULL is taken as "").
+ * @param[in] known NULL-terminated list of accepted keys.
  * @retval 0 all known; -EINVAL an unknown or malformed key (logged).
  */
 FERRY_API int ferry_hal_args_check(const char *args, const char *const *known);

@@ -55,12 +55,14 @@ FERRY_API void ferry_hal_iov_cur_init(struct ferry_hal_iov_cur *cur, const struc
 
 /**
  * @brief Bytes left in the current segment: how many are contiguous at the cursor.
+ * @param[in] cur the cursor.
  * @return 0 only at the end of the array.
  */
 FERRY_API size_t ferry_hal_iov_cur_avail(const struct ferry_hal_iov_cur *cur);
 
 /**
  * @brief Local pointer to the byte at the cursor.
+ * @param[in] cur the cursor.
  * @return the pointer; NULL at the end of the array.
  */
 FERRY_API void *ferry_hal_iov_cur_ptr(const struct ferry_hal_iov_cur *cur);
@@ -74,12 +76,18 @@ FERRY_API void ferry_hal_iov_cur_advance(struct ferry_hal_iov_cur *cur, size_t n
 
 /**
  * @brief Copy @p n bytes out of the array at the cursor into @p dst and advance.
+ * @param[in,out] cur the cursor.
+ * @param[out] dst destination, at least @p n bytes.
+ * @param[in] n bytes to copy.
  * @return bytes copied: @p n, or fewer if the array ended first.
  */
 FERRY_API size_t ferry_hal_iov_cur_gather(struct ferry_hal_iov_cur *cur, void *dst, size_t n);
 
 /**
  * @brief Copy @p n bytes from @p src into the array at the cursor and advance.
+ * @param[in,out] cur the cursor.
+ * @param[in] src source, at least @p n bytes.
+ * @param[in] n bytes to copy.
  * @return bytes copied: @p n, or fewer if the array ended first.
  */
 FERRY_API size_t ferry_hal_iov_cur_scatter(struct ferry_hal_iov_cur *cur, const void *src,
@@ -105,6 +113,10 @@ FERRY_API int ferry_hal_iov_total(const struct iovec *iov, uint32_t cnt, size_t 
 /**
  * @brief Whether two iovec arrays share at least one byte (empty segments share nothing).
  * Quadratic in the segment counts: meant for the few segments of one operation.
+ * @param[in] a the first array (NULL: shares nothing).
+ * @param[in] na number of segments of @p a.
+ * @param[in] b the second array (NULL: shares nothing).
+ * @param[in] nb number of segments of @p b.
  * @return 1 if they overlap, else 0.
  */
 FERRY_API int ferry_hal_iov_overlap(const struct iovec *a, uint32_t na, const struct iovec *b,

@@ -8,9 +8,9 @@
  * registration) is its own table, ::ferry_hal_nic_ops::rdma (<ferry/hal/rdma.h>).
  *
  * ## Model
- * - A **socket** (::ferry_hal_sock) is a backend object: a listener or a connected stream.
+ * - A **socket** (struct ferry_hal_sock) is a backend object: a listener or a connected stream.
  *   Ferry never looks inside it.
- * - A **group** (::ferry_hal_sock_group) is a set of sockets one thread polls together
+ * - A **group** (struct ferry_hal_sock_group) is a set of sockets one thread polls together
  *   (an epoll instance, a hardware event queue). A poll group of the NVMe-oF target or host
  *   owns one group; every socket it serves is in it.
  * - **Receive** copies stream bytes into the caller's iovecs, which may be the final

@@ -7,17 +7,17 @@
  * ## Model (reliable-connected verbs)
  * - A device has **one protection domain**: every memory region and queue pair of the device
  *   belongs to it, so any key of the device is valid on any of its QPs.
- * - A **memory region** (::ferry_hal_rdma_mr) registers memory for the NIC and names it with
+ * - A **memory region** (struct ferry_hal_rdma_mr) registers memory for the NIC and names it with
  *   an address and two keys: the local key goes into the device's own work requests, the
  *   remote key is what a peer uses in its RDMA READ / WRITE of that memory. mr_reg() registers
  *   local (system-domain) memory; mr_reg_mem() (optional) registers memory of another domain
  *   the NIC reaches directly (host memory through the NIC's PCI function: its IOVAs). A region
  *   is invalidated by mr_dereg(): from its return no access through its keys succeeds (a peer
  *   still using them gets a remote access error on its QP).
- * - A **completion queue** (::ferry_hal_rdma_cq) collects the work completions of the QPs
+ * - A **completion queue** (struct ferry_hal_rdma_cq) collects the work completions of the QPs
  *   created on it. One thread polls it (cq_poll()); cq_wait() blocks until it has a completion
  *   (the event-channel mode).
- * - A **queue pair** (::ferry_hal_rdma_qp) is one reliable connection, set up through the
+ * - A **queue pair** (struct ferry_hal_rdma_qp) is one reliable connection, set up through the
  *   connection manager: the passive side listen()s, takes connection requests with their
  *   private data (get_request()) and accept()s or reject()s each; the active side connect()s
  *   and watches qp_state() until the connection is established or refused. Private data

@@ -16,7 +16,7 @@
  * - In the backend's open(): ferry_hal_lsock_dev_create(), and store the handle as the
  *   **first member** of the private state given to ferry_hal_dev_set_priv(): a
  *   `struct ferry_hal_lsock_dev *` at offset 0 of that struct. The kit's functions that take
- *   a ::ferry_device find their state as
+ *   a `struct ferry_device` find their state as
  *   `*(struct ferry_hal_lsock_dev **)ferry_hal_dev_get_priv(dev)`, and refuse (-EINVAL) a
  *   device whose private state is NULL or whose handle is not one created for that very
  *   device; a device of a backend that does not follow this layout must never reach them
@@ -70,62 +70,193 @@ FERRY_API int ferry_hal_lsock_dev_create(struct ferry_device *dev, const char *c
  *
  * With sockets or groups still open it logs a warning and keeps (leaks) the state they point
  * to rather than leave them dangling.
+ * @param[in] ld the handle from ferry_hal_lsock_dev_create(), or NULL.
  */
 FERRY_API void ferry_hal_lsock_dev_destroy(struct ferry_hal_lsock_dev *ld);
 
 /** @name The TCP members of ::ferry_hal_nic_ops (same signatures and contracts)
  * @{ */
-/** query(): caps FERRY_HAL_NIC_CAP_TCP, iovec limits; the DDP fields 0. */
+/**
+ * @brief query(): caps FERRY_HAL_NIC_CAP_TCP, iovec limits; the DDP fields 0.
+ * @param[in] dev a device whose private state starts with the kit's handle.
+ * @param[out] info what the device offers (max_send_iov = max_recv_iov = 64 or IOV_MAX if
+ *             smaller, max_sockets 0).
+ * @retval 0 success.
+ * @retval -EINVAL @p info NULL, or @p dev is not a socket kit device.
+ */
 FERRY_API int ferry_hal_lsock_query(struct ferry_device *dev, struct ferry_hal_nic_info *info);
-/** listen() */
+/**
+ * @brief listen(): a non-blocking listening socket (SO_REUSEADDR; IPV6_V6ONLY for IPv6).
+ * @param[in] dev a device whose private state starts with the kit's handle.
+ * @param[in] opts the options; opts->addr is parsed strictly (no names).
+ * @param[out] out the listening socket (untouched on failure).
+ * @retval 0 success.
+ * @retval -EINVAL not a socket kit device, NULL @p out or @p opts, a bad address, unknown
+ *         flags, a size too small or a buffer size or backlog above INT32_MAX.
+ * @retval -EADDRINUSE the address is taken.
+ * @retval -ENOMEM out of memory.
+ * @retval other the negative errno of socket(), setsockopt(), bind() or listen().
+ */
 FERRY_API int ferry_hal_lsock_listen(struct ferry_device *dev,
 				     const struct ferry_hal_sock_opts *opts,
 				     struct ferry_hal_sock **out);
-/** accept() */
+/**
+ * @brief accept(): take one pending connection, non-blocking (TCP_NODELAY as the listener).
+ * @param[in] listener a socket from ferry_hal_lsock_listen().
+ * @param[out] out the connected socket (untouched on failure).
+ * @retval 0 success.
+ * @retval -EAGAIN none pending (also when a pending connection died in the queue).
+ * @retval -EINVAL NULL argument, or @p listener is not listening.
+ * @retval -ENOMEM out of memory.
+ * @retval other the negative errno of accept4() or setsockopt().
+ */
 FERRY_API int ferry_hal_lsock_accept(struct ferry_hal_sock *listener, struct ferry_hal_sock **out);
-/** connect() */
+/**
+ * @brief connect(): start a non-blocking connect to opts->addr.
+ *
+ * A refused, unreachable or timed out connect, even one known at once, still returns 0: the
+ * outcome comes from ferry_hal_lsock_sock_error().
+ * @param[in] dev a device whose private state starts with the kit's handle.
+ * @param[in] opts the options; opts->addr must name a port other than 0.
+ * @param[out] out the connecting socket (untouched on failure).
+ * @retval 0 connecting (or already failed: see sock_error()).
+ * @retval -EINVAL not a socket kit device, NULL @p out or @p opts, bad options or address.
+ * @retval -ENOMEM out of memory.
+ * @retval other a local failure of socket(), setsockopt() or connect() (negative errno).
+ */
 FERRY_API int ferry_hal_lsock_connect(struct ferry_device *dev,
 				      const struct ferry_hal_sock_opts *opts,
 				      struct ferry_hal_sock **out);
-/** sock_error() */
+/**
+ * @brief sock_error(): state of a connecting or connected socket (SO_ERROR).
+ * @param[in] sock the socket.
+ * @retval 0 connected (always 0 for a listener without a recorded error).
+ * @retval -EINPROGRESS still connecting.
+ * @retval -EINVAL @p sock is NULL.
+ * @retval other the failure of the connection (-ECONNREFUSED, -ECONNRESET...); sticky.
+ */
 FERRY_API int ferry_hal_lsock_sock_error(struct ferry_hal_sock *sock);
-/** close() */
+/**
+ * @brief close(): leave the group, close the descriptor, free the socket. NULL: no-op.
+ *
+ * The backend frees its per-socket state (ferry_hal_lsock_set_priv()) before calling it.
+ * @param[in] sock the socket; invalid after the call.
+ */
 FERRY_API void ferry_hal_lsock_close(struct ferry_hal_sock *sock);
-/** get_addr() */
+/**
+ * @brief get_addr(): the local or the remote address as "a.b.c.d:port" / "[v6]:port".
+ * @param[in] sock the socket.
+ * @param[in] peer 0 for the local address, non-zero for the peer's.
+ * @param[out] buf the NUL-terminated address.
+ * @param[in] len size of @p buf.
+ * @retval 0 success.
+ * @retval -EINVAL NULL @p sock or @p buf, or @p len 0.
+ * @retval -ENOTCONN no peer (a listener, or a socket not connected).
+ * @retval -ENOBUFS @p len too small.
+ * @retval other the negative errno of getsockname() / getpeername().
+ */
 FERRY_API int ferry_hal_lsock_get_addr(struct ferry_hal_sock *sock, int peer, char *buf,
 				       size_t len);
-/** sendv() */
+/**
+ * @brief sendv(): one sendmsg() (MSG_NOSIGNAL, MSG_DONTWAIT) of the iovecs.
+ * @param[in] sock a connected socket (not a listener).
+ * @param[in] iov the bytes to send; read during the call only.
+ * @param[in] iovcnt 1..64 iovecs holding at least one byte.
+ * @return bytes taken (> 0, possibly fewer than offered); -EAGAIN none taken (also on EINTR);
+ *         -EINVAL bad arguments; -EPIPE / -ECONNRESET the peer is gone; another negative
+ *         errno of sendmsg().
+ */
 FERRY_API ssize_t ferry_hal_lsock_sendv(struct ferry_hal_sock *sock, const struct iovec *iov,
 					uint32_t iovcnt);
-/** recvv(): one readv() of the socket */
+/**
+ * @brief recvv(): one readv() of the socket into the caller's iovecs.
+ * @param[in] sock a connected socket (not a listener).
+ * @param[in] iov where the bytes go; written during the call only.
+ * @param[in] iovcnt 1..64 iovecs with room for at least one byte.
+ * @param[out] flags FERRY_HAL_NIC_RX_F_PLACED (never CRC_OK).
+ * @return bytes received (> 0); 0 the peer closed the stream; -EAGAIN none pending (also on
+ *         EINTR); -EINVAL bad arguments or NULL @p flags; -ECONNRESET the peer is gone;
+ *         another negative errno of readv().
+ */
 FERRY_API ssize_t ferry_hal_lsock_recvv(struct ferry_hal_sock *sock, const struct iovec *iov,
 					uint32_t iovcnt, uint32_t *flags);
-/** sock_stats() */
+/**
+ * @brief sock_stats(): the socket's counters (bytes and system calls of sendv() / recvv()).
+ * @param[in] sock the socket.
+ * @param[out] stats the counters.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument.
+ */
 FERRY_API int ferry_hal_lsock_sock_stats(struct ferry_hal_sock *sock,
 					 struct ferry_hal_sock_stats *stats);
-/** group_create() */
+/**
+ * @brief group_create(): a socket group on a new epoll instance.
+ * @param[in] dev a device whose private state starts with the kit's handle.
+ * @param[out] out the group (untouched on failure).
+ * @retval 0 success.
+ * @retval -EINVAL not a socket kit device, or @p out NULL.
+ * @retval -ENOMEM out of memory.
+ * @retval other the negative errno of epoll_create1().
+ */
 FERRY_API int ferry_hal_lsock_group_create(struct ferry_device *dev,
 					   struct ferry_hal_sock_group **out);
-/** group_destroy() */
+/**
+ * @brief group_destroy(): close the group's epoll instance and free it. NULL: no-op.
+ *
+ * Sockets still in it are detached with a warning (they stay open, in no group).
+ * @param[in] group the group; invalid after the call.
+ */
 FERRY_API void ferry_hal_lsock_group_destroy(struct ferry_hal_sock_group *group);
-/** group_add() */
+/**
+ * @brief group_add(): add @p sock with IN interest (and OUT once, for a connect in progress).
+ * @param[in] group the group.
+ * @param[in] sock a socket in no group.
+ * @param[in] ctx reported in ::ferry_hal_sock_event::ctx.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument.
+ * @retval -EBUSY @p sock is in a group already.
+ * @retval other the negative errno of epoll_ctl().
+ */
 FERRY_API int ferry_hal_lsock_group_add(struct ferry_hal_sock_group *group,
 					struct ferry_hal_sock *sock, void *ctx);
-/** group_remove() */
+/**
+ * @brief group_remove(): take @p sock out of @p group.
+ * @param[in] group the group.
+ * @param[in] sock a socket of @p group.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument, or @p sock is not in @p group.
+ * @retval other the negative errno of epoll_ctl(); the socket has left the group anyway.
+ */
 FERRY_API int ferry_hal_lsock_group_remove(struct ferry_hal_sock_group *group,
 					   struct ferry_hal_sock *sock);
 /**
- * group_poll(): sockets marked ready (ferry_hal_lsock_set_ready()) come first, as
+ * @brief group_poll(): report ready sockets of @p group.
+ *
+ * Sockets marked ready (ferry_hal_lsock_set_ready()) come first, as
  * FERRY_HAL_SOCK_EV_IN, in FIFO order rotated by each poll (with more ready than @p max, the
  * array is filled with ready sockets only and the next poll continues with the ones not
  * reported); when any was reported the epoll wait that follows has timeout 0. Epoll events
  * of a socket already reported ready are merged into its entry (OR of the flags): a socket
  * appears at most once in one poll's output.
+ * @param[in] group the group.
+ * @param[out] events the reports.
+ * @param[in] max size of @p events (> 0).
+ * @param[in] timeout_us longest wait in microseconds (0: do not wait).
+ * @return number of events (>= 0; an interrupted wait gives what was found so far);
+ *         -EINVAL NULL argument or @p max 0; another negative errno of the epoll wait.
  */
 FERRY_API int ferry_hal_lsock_group_poll(struct ferry_hal_sock_group *group,
 					 struct ferry_hal_sock_event *events, uint32_t max,
 					 uint32_t timeout_us);
-/** group_want_out() */
+/**
+ * @brief group_want_out(): switch the FERRY_HAL_SOCK_EV_OUT interest of @p sock.
+ * @param[in] group the group.
+ * @param[in] sock a socket of @p group.
+ * @param[in] on non-zero: report OUT while writable; 0: do not.
+ * @retval 0 success (no system call when the interest does not change).
+ * @retval -EINVAL NULL argument, or @p sock is not in @p group.
+ * @retval other the negative errno of epoll_ctl().
+ */
 FERRY_API int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *group,
 					     struct ferry_hal_sock *sock, int on);
 /** @} */
@@ -156,15 +287,35 @@ FERRY_API int ferry_hal_lsock_group_want_out(struct ferry_hal_sock_group *group,
 
 /** @name Backend hooks
  * @{ */
-/** @brief The backend's per-socket state (NULL until set; NULL for a NULL socket). */
+/**
+ * @brief The backend's per-socket state.
+ * @param[in] sock the socket.
+ * @return what ferry_hal_lsock_set_priv() stored; NULL until set, and for a NULL socket.
+ */
 FERRY_API void *ferry_hal_lsock_get_priv(const struct ferry_hal_sock *sock);
-/** @brief Attach the backend's per-socket state (NULL detaches; NULL socket: no-op). */
+/**
+ * @brief Attach the backend's per-socket state. The kit never looks at it or frees it.
+ * @param[in] sock the socket (NULL: no-op).
+ * @param[in] priv the state (NULL detaches).
+ */
 FERRY_API void ferry_hal_lsock_set_priv(struct ferry_hal_sock *sock, void *priv);
-/** @brief The socket's file descriptor (-1 for NULL). */
+/**
+ * @brief The socket's file descriptor (owned by the kit: close() closes it).
+ * @param[in] sock the socket.
+ * @return the descriptor, or -1 for NULL.
+ */
 FERRY_API int ferry_hal_lsock_fd(const struct ferry_hal_sock *sock);
-/** @brief The device the socket belongs to (NULL for NULL). */
+/**
+ * @brief The device the socket belongs to.
+ * @param[in] sock the socket.
+ * @return the device, or NULL for NULL.
+ */
 FERRY_API struct ferry_device *ferry_hal_lsock_device(const struct ferry_hal_sock *sock);
-/** @brief The group the socket is in (NULL: none, or a NULL socket). */
+/**
+ * @brief The group the socket is in.
+ * @param[in] sock the socket.
+ * @return the group; NULL: in none, or a NULL socket.
+ */
 FERRY_API struct ferry_hal_sock_group *ferry_hal_lsock_group(const struct ferry_hal_sock *sock);
 /**
  * @brief While @p on, group_poll() of the socket's group reports it FERRY_HAL_SOCK_EV_IN
@@ -172,6 +323,8 @@ FERRY_API struct ferry_hal_sock_group *ferry_hal_lsock_group(const struct ferry_
  * across group changes (set while in no group, or kept through group_remove() or the
  * destruction of its group, the mark makes the next group report it); cleared by close().
  * Setting it on when on, or off when off, changes nothing. NULL socket: no-op.
+ * @param[in] sock the socket.
+ * @param[in] on non-zero sets the mark, 0 clears it.
  */
 FERRY_API void ferry_hal_lsock_set_ready(struct ferry_hal_sock *sock, int on);
 /** @} */
