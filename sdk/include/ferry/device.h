@@ -39,21 +39,36 @@ FERRY_API int ferry_device_open(const char *backend, const char *args, struct fe
  * @brief Close a device: destroys the memory domains it created. Every DMA channel and accel
  * channel opened on it must have been destroyed first, and nothing may be in flight on its
  * domains (a channel used after its device is closed is a use after free). NULL is a no-op.
+ * A DMA channel still open is logged as a warning, not destroyed.
+ * @param[in] dev the device; invalid after the call.
  */
 FERRY_API void ferry_device_close(struct ferry_device *dev);
 
-/** @brief Device name, unique per process ("<backend><n>", e.g. "mock0"). */
+/**
+ * @brief Device name, unique per process ("<backend><n>", e.g. "mock0").
+ * @param[in] dev the device.
+ * @return the name, valid until the device is closed; NULL for a NULL device.
+ */
 FERRY_API const char *ferry_device_get_name(const struct ferry_device *dev);
 
-/** @brief Name of the backend the device was opened from. */
+/**
+ * @brief Name of the backend the device was opened from.
+ * @param[in] dev the device.
+ * @return the backend's name (its static storage); NULL for a NULL device.
+ */
 FERRY_API const char *ferry_device_get_backend_name(const struct ferry_device *dev);
 
-/** @brief Bitmask of FERRY_DEVICE_CLASS_* the device offers. */
+/**
+ * @brief The device classes the device offers (the class tables its backend has).
+ * @param[in] dev the device.
+ * @return bitmask of FERRY_DEVICE_CLASS_*; 0 for a NULL device.
+ */
 FERRY_API uint32_t ferry_device_get_classes(const struct ferry_device *dev);
 
 /**
- * @brief Names of the registered backends, for listing: the @p index-th name, or NULL past
- * the end.
+ * @brief Names of the registered backends, for listing.
+ * @param[in] index 0-based position in registration order.
+ * @return the @p index-th name (the backend's static storage), or NULL past the end.
  */
 FERRY_API const char *ferry_backend_name(unsigned int index);
 

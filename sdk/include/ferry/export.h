@@ -16,16 +16,22 @@
 #endif
 
 #ifdef __cplusplus
+/** Opens the declarations of a header: `extern "C" {` in C++, nothing in C. */
 #define FERRY_BEGIN_DECLS extern "C" {
+/** Closes what FERRY_BEGIN_DECLS opened: `}` in C++, nothing in C. */
 #define FERRY_END_DECLS }
 #else
+/** Opens the declarations of a header: `extern "C" {` in C++, nothing in C. */
 #define FERRY_BEGIN_DECLS
+/** Closes what FERRY_BEGIN_DECLS opened: `}` in C++, nothing in C. */
 #define FERRY_END_DECLS
 #endif
 
-/** Version of the SDK these headers describe. */
+/** Major version of the SDK these headers describe. */
 #define FERRY_VERSION_MAJOR 0
+/** Minor version of the SDK these headers describe. */
 #define FERRY_VERSION_MINOR 1
+/** Patch version of the SDK these headers describe. */
 #define FERRY_VERSION_PATCH 0
 
 FERRY_BEGIN_DECLS

@@ -29,24 +29,34 @@ enum ferry_log_level {
  * @brief Log handler.
  * @param[in] level severity.
  * @param[in] component short name of the emitting component ("memdomain", "hal", "mock"...).
- * @param[in] fmt printf format; @p ap its arguments.
+ * @param[in] fmt printf format.
+ * @param[in] ap the arguments of @p fmt.
  */
 typedef void (*ferry_log_cb)(enum ferry_log_level level, const char *component, const char *fmt,
 			     va_list ap);
 
 /**
  * @brief Install a log handler (NULL restores the default stderr handler).
+ * @param[in] cb the handler; it only receives messages at or below the level of
+ *            ferry_log_set_level().
  */
 FERRY_API void ferry_log_set_handler(ferry_log_cb cb);
 
 /**
  * @brief Set the most verbose level passed to the handler (default FERRY_LOG_WARN).
  * The environment variable FERRY_LOG_LEVEL (0-3) sets the initial value.
+ * @param[in] level FERRY_LOG_ERROR..FERRY_LOG_DEBUG; any other value is ignored.
  */
 FERRY_API void ferry_log_set_level(enum ferry_log_level level);
 
 /**
  * @brief Emit a message through the installed handler (used by Ferry and by backends).
+ *
+ * A FERRY_LOG_ERROR message also becomes the calling thread's ferry_last_error(), even when
+ * the level filters it out.
+ * @param[in] level severity; a value outside the enum is taken as FERRY_LOG_ERROR.
+ * @param[in] component short name of the emitting component (NULL is passed on as "").
+ * @param[in] fmt printf format, followed by its arguments.
  */
 FERRY_API void ferry_log(enum ferry_log_level level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

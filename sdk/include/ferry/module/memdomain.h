@@ -148,29 +148,41 @@ FERRY_API int ferry_memdomain_create(const struct ferry_memdomain_opts *opts,
 				     struct ferry_memdomain **out);
 
 /**
- * @brief The FERRY_MEMDOMAIN_F_* flags a domain was created with (the system domain, also for
- * NULL: FERRY_MEMDOMAIN_F_NO_ALIAS).
+ * @brief The FERRY_MEMDOMAIN_F_* flags a domain was created with.
+ * @param[in] domain the domain (NULL = system).
+ * @return its flags; the system domain has FERRY_MEMDOMAIN_F_NO_ALIAS.
  */
 FERRY_API uint32_t ferry_memdomain_get_flags(const struct ferry_memdomain *domain);
 
 /**
  * @brief Unregister and free a domain created with ferry_memdomain_create().
  * The caller guarantees no operation on it is in flight. The system domain is not destroyed
- * (silently ignored). NULL is a no-op.
+ * (silently ignored). NULL is a no-op. ferry_memdomain_ops::destroy runs before the free.
+ * @param[in] domain the domain; invalid after the call.
  */
 FERRY_API void ferry_memdomain_destroy(struct ferry_memdomain *domain);
 
 /**
  * @brief The SoC-local backing of @p mem; see ::ferry_memdomain_ops::export_local. The system
  * domain exports its segments as they are (fd -1).
- * @retval -ENOTSUP the domain has no export_local; the op's other values.
+ * @param[in] mem the range, in its domain.
+ * @param[in] flags FERRY_MEM_EXPORT_F_*.
+ * @param[out] out the backing segments.
+ * @param[in,out] n in: entries of @p out; out: entries used (or needed, with -ENOBUFS).
+ * @retval 0 success.
+ * @retval -EINVAL NULL @p mem, @p out or @p n, or zero segments.
+ * @retval -ENOBUFS @p out too small (*n is set to the number needed).
+ * @retval -ENOTSUP the domain has no export_local.
+ * @retval other the op's other values (-EFAULT).
  */
 FERRY_API int ferry_memdomain_export_local(const struct ferry_mem *mem, uint32_t flags,
 					   struct ferry_mem_backing *out, uint32_t *n);
 
 /**
- * @brief The domain's mapping generation (::ferry_memdomain_ops::map_gen); 0 for a domain
- * without one (the system domain: its mappings never change under Ferry).
+ * @brief The domain's mapping generation (::ferry_memdomain_ops::map_gen).
+ * @param[in] domain the domain (NULL = system).
+ * @return the generation; 0 for a domain without one (the system domain: its mappings never
+ *         change under Ferry).
  */
 FERRY_API uint64_t ferry_memdomain_map_gen(struct ferry_memdomain *domain);
 
