@@ -3,7 +3,7 @@
  * @brief Accel sequences: chains of data operations described once, optimised, then run on a
  *        device's engine or on the software engine.
  *
- * A sequence (::ferry_seq) is an ordered list of operations (copy, fill, compare, crc32c,
+ * A sequence (struct ferry_seq) is an ordered list of operations (copy, fill, compare, crc32c,
  * copy+crc32c, AES-XTS encrypt/decrypt, DIF generate/verify/strip/insert, DIX
  * generate/verify). Each operand is a ::ferry_mem in any domain: the system domain, a PCI
  * function's host memory, or the accel virtual domain. Nothing runs while operations are
@@ -218,7 +218,10 @@ FERRY_API int ferry_accel_init(const struct ferry_accel_opts *opts);
  */
 FERRY_API void ferry_accel_fini(void);
 
-/** @brief The accel virtual domain, or NULL before initialisation. */
+/**
+ * @brief The accel virtual domain. Any thread may call it.
+ * @return the domain "accel", or NULL before initialisation.
+ */
 FERRY_API struct ferry_memdomain *ferry_accel_get_domain(void);
 
 /**
@@ -247,18 +250,27 @@ FERRY_API int ferry_accel_chan_create(struct ferry_device *dev,
  * still in flight get their step and completion callbacks with -ECANCELED, an error is
  * logged, and the memory that stuck work may still write (the channel, its tasks and the
  * pool buffers those sequences hold) is leaked rather than freed.
+ * @param[in] chan the channel; invalid after the call.
  */
 FERRY_API void ferry_accel_chan_destroy(struct ferry_accel_chan *chan);
 
 /**
  * @brief Make progress: reap the engine's completions, run software steps, pulls and pushes,
  * and deliver up to @p max sequence completions, all on the calling thread.
+ *
+ * Called from one of the channel's callbacks it returns 0 at once (the outer poll goes on).
+ * @param[in] chan the channel.
+ * @param[in] max most sequence completion callbacks to run.
  * @return number of sequence completion callbacks run (>= 0), or -EINVAL for a NULL channel.
  */
 FERRY_API int ferry_accel_chan_poll(struct ferry_accel_chan *chan, uint32_t max);
 
 /**
  * @brief Install (or, with a NULL @p cb, remove) the plan hook of @p chan.
+ * @param[in] chan the channel.
+ * @param[in] fmt format of the plans given to @p cb.
+ * @param[in] cb the hook, or NULL to remove it.
+ * @param[in] cb_arg passed to @p cb.
  * @retval 0 success; -EINVAL NULL channel or unknown format.
  */
 FERRY_API int ferry_accel_chan_set_plan_hook(struct ferry_accel_chan *chan,
@@ -284,18 +296,27 @@ FERRY_API int ferry_accel_get_buf(struct ferry_accel_chan *chan, size_t len, voi
 /**
  * @brief Return a virtual buffer. It must not be used by a sequence still alive (such a call,
  * like invalid arguments, is logged and ignored).
+ * @param[in] chan the channel that gave the buffer.
+ * @param[in] buf an address inside the buffer (as given by ferry_accel_get_buf()).
+ * @param[in] domain the accel domain.
+ * @param[in] domain_ctx the buffer's context.
  */
 FERRY_API void ferry_accel_put_buf(struct ferry_accel_chan *chan, void *buf,
 				   struct ferry_memdomain *domain, void *domain_ctx);
 
 /**
- * @brief The largest length ferry_accel_get_buf() accepts: the pool's large buffer size
- * (ferry_accel_opts::large_buf_size), or 0 before initialisation.
+ * @brief The largest length ferry_accel_get_buf() accepts. Any thread may call it.
+ * @return the pool's large buffer size (ferry_accel_opts::large_buf_size), or 0 before
+ *         initialisation.
  */
 FERRY_API size_t ferry_accel_get_buf_max(void);
 
 /**
  * @brief Create an empty sequence on @p chan.
+ *
+ * The sequence is freed after its completion callback, or by ferry_seq_abort().
+ * @param[in] chan the channel.
+ * @param[out] out the sequence.
  * @retval 0 success; -EINVAL NULL argument; -ENOMEM the channel's max_seqs are alive.
  */
 FERRY_API int ferry_seq_create(struct ferry_accel_chan *chan, struct ferry_seq **out);
@@ -305,13 +326,19 @@ FERRY_API int ferry_seq_create(struct ferry_accel_chan *chan, struct ferry_seq *
  * @p cb (may be NULL) is the per-step callback. Return 0, -EINVAL (NULL sequence or operand,
  * operand without segments, lengths that do not match, an accel-domain operand that is not a
  * live virtual buffer of this channel or leaves its range, a sequence already finished; the
- * log says which), -EBUSY (an operand is a virtual buffer that another sequence, still alive,
- * uses: see the file preamble; nothing was appended), or -ENOMEM (the channel's max_tasks are
- * in use). Operand domains: anything a device's engine or the domain's pull/push can reach.
+ * log says which; also source and destination that overlap without being the same bytes,
+ * and, for DIF strip/insert and DIX, any overlap), -EBUSY (an operand is a virtual buffer
+ * that another sequence, still alive, uses: see the file preamble; nothing was appended), or
+ * -ENOMEM (the channel's max_tasks are in use). Operand domains: anything a device's engine or the domain's pull/push can reach.
  */
 
 /**
  * @brief Append a copy of @p src into @p dst (equal total lengths).
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination.
+ * @param[in] src source.
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract above.
  */
 FERRY_API int ferry_seq_append_copy(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -320,6 +347,11 @@ FERRY_API int ferry_seq_append_copy(struct ferry_seq *seq, const struct ferry_me
 
 /**
  * @brief Append: fill @p dst with the byte @p pattern.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination.
+ * @param[in] pattern the byte.
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_fill(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -328,6 +360,11 @@ FERRY_API int ferry_seq_append_fill(struct ferry_seq *seq, const struct ferry_me
 /**
  * @brief Append: compare @p src1 and @p src2 (equal lengths); the step fails with -EILSEQ if
  * they differ.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] src1 first source.
+ * @param[in] src2 second source.
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_compare(struct ferry_seq *seq, const struct ferry_mem *src1,
@@ -337,7 +374,12 @@ FERRY_API int ferry_seq_append_compare(struct ferry_seq *seq, const struct ferry
 /**
  * @brief Append: *@p crc_out = CRC32C of @p src continuing from @p seed (ferry/crc.h
  * convention: 0 to start, a previous result to chain over more data).
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] src source.
+ * @param[in] seed 0, or a previous result.
  * @param[out] crc_out written when the step completes (required).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_crc32c(struct ferry_seq *seq, const struct ferry_mem *src,
@@ -346,6 +388,13 @@ FERRY_API int ferry_seq_append_crc32c(struct ferry_seq *seq, const struct ferry_
 
 /**
  * @brief Append: copy @p src into @p dst and *@p crc_out = CRC32C of @p src from @p seed.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination.
+ * @param[in] src source.
+ * @param[in] seed 0, or a previous result.
+ * @param[out] crc_out written when the step completes (required).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_copy_crc32c(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -356,6 +405,13 @@ FERRY_API int ferry_seq_append_copy_crc32c(struct ferry_seq *seq, const struct f
  * @brief Append: AES-XTS encrypt @p src into @p dst with @p key; data unit i uses tweak
  * @p tweak + i (ferry/crypto.h). Lengths equal, a multiple of the key's data unit.
  * In place (@p dst describing exactly @p src) is allowed.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination.
+ * @param[in] src source.
+ * @param[in] key the key (not NULL); referenced until the sequence completes.
+ * @param[in] tweak tweak of the first data unit.
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_encrypt(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -364,6 +420,13 @@ FERRY_API int ferry_seq_append_encrypt(struct ferry_seq *seq, const struct ferry
 
 /**
  * @brief Append: AES-XTS decrypt; same contract as ferry_seq_append_encrypt().
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination.
+ * @param[in] src source.
+ * @param[in] key the key (not NULL); referenced until the sequence completes.
+ * @param[in] tweak tweak of the first data unit.
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_decrypt(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -372,8 +435,13 @@ FERRY_API int ferry_seq_append_decrypt(struct ferry_seq *seq, const struct ferry
 
 /**
  * @brief Append: generate the PI of @p nblocks extended blocks of @p buf in place.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] buf the extended blocks.
  * @param[in] ctx an interleaved context (copied); @p buf holds exactly nblocks *
  *            (block_size + md_size) bytes.
+ * @param[in] nblocks number of blocks (> 0).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dif_generate(struct ferry_seq *seq, const struct ferry_mem *buf,
@@ -382,7 +450,13 @@ FERRY_API int ferry_seq_append_dif_generate(struct ferry_seq *seq, const struct 
 
 /**
  * @brief Append: verify the PI of @p nblocks extended blocks of @p buf; -EILSEQ on mismatch.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] buf the extended blocks, nblocks * (block_size + md_size) bytes.
+ * @param[in] ctx an interleaved context (copied).
+ * @param[in] nblocks number of blocks (> 0).
  * @param[out] err filled on -EILSEQ (may be NULL).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dif_verify(struct ferry_seq *seq, const struct ferry_mem *buf,
@@ -393,7 +467,14 @@ FERRY_API int ferry_seq_append_dif_verify(struct ferry_seq *seq, const struct fe
 /**
  * @brief Append: verify @p nblocks extended blocks of @p src and copy their data without PI
  * into @p dst (nblocks * block_size bytes); -EILSEQ on mismatch.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination of the plain data.
+ * @param[in] src the extended blocks.
+ * @param[in] ctx an interleaved context (copied).
+ * @param[in] nblocks number of blocks (> 0).
  * @param[out] err filled on -EILSEQ (may be NULL).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dif_strip(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -405,6 +486,13 @@ FERRY_API int ferry_seq_append_dif_strip(struct ferry_seq *seq, const struct fer
 /**
  * @brief Append: copy @p nblocks plain blocks of @p src into extended blocks of @p dst,
  * generating the PI.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] dst destination, nblocks * (block_size + md_size) bytes.
+ * @param[in] src the plain blocks, nblocks * block_size bytes.
+ * @param[in] ctx an interleaved context (copied).
+ * @param[in] nblocks number of blocks (> 0).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dif_insert(struct ferry_seq *seq, const struct ferry_mem *dst,
@@ -415,6 +503,13 @@ FERRY_API int ferry_seq_append_dif_insert(struct ferry_seq *seq, const struct fe
 /**
  * @brief Append: generate the PI of @p nblocks plain blocks of @p data into @p md
  * (nblocks * md_size bytes); @p ctx is not interleaved.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] data the plain blocks, nblocks * block_size bytes.
+ * @param[in] md destination of the metadata.
+ * @param[in] ctx a context without interleave (copied).
+ * @param[in] nblocks number of blocks (> 0).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dix_generate(struct ferry_seq *seq, const struct ferry_mem *data,
@@ -424,7 +519,14 @@ FERRY_API int ferry_seq_append_dix_generate(struct ferry_seq *seq, const struct 
 
 /**
  * @brief Append: verify @p nblocks plain blocks of @p data against @p md; -EILSEQ on mismatch.
+ * @param[in] seq the sequence, not yet finished.
+ * @param[in] data the plain blocks, nblocks * block_size bytes.
+ * @param[in] md their metadata, nblocks * md_size bytes.
+ * @param[in] ctx a context without interleave (copied).
+ * @param[in] nblocks number of blocks (> 0).
  * @param[out] err filled on -EILSEQ (may be NULL).
+ * @param[in] cb per-step callback (may be NULL).
+ * @param[in] cb_arg passed to @p cb.
  * @return see the append contract.
  */
 FERRY_API int ferry_seq_append_dix_verify(struct ferry_seq *seq, const struct ferry_mem *data,
@@ -445,6 +547,7 @@ FERRY_API struct ferry_accel_chan *ferry_seq_get_chan(const struct ferry_seq *se
 /**
  * @brief Reverse the order of the steps (a read path appends top-down, then reverses so that
  * the terminal's data flows up through verify/decrypt). Only before finish.
+ * @param[in] seq the sequence.
  * @retval 0 success; -EINVAL NULL or already finished.
  */
 FERRY_API int ferry_seq_reverse(struct ferry_seq *seq);
@@ -454,7 +557,9 @@ FERRY_API int ferry_seq_reverse(struct ferry_seq *seq);
  *
  * The passes run once per sequence; a retried finish (after -ENOMEM) keeps their plan and
  * retries materialisation only.
+ * @param[in] seq the sequence; after 0, owned by the channel until its callback returned.
  * @param[in] cb completion callback (required); runs from ferry_accel_chan_poll().
+ * @param[in] cb_arg passed to @p cb.
  * @retval 0 started: @p cb will be called exactly once, after which the sequence is freed.
  * @retval -ENOMEM the pool (or the channel's max_tasks) could not supply every buffer or
  *         inserted step the plan needs. Nothing was kept: the sequence is unchanged from the
@@ -469,15 +574,19 @@ FERRY_API int ferry_seq_finish(struct ferry_seq *seq, ferry_seq_cb cb, void *cb_
 
 /**
  * @brief Free a sequence that was not finished (or whose finish failed) without running it;
- * per-step callbacks are called with -ECANCELED, in order, before this returns. NULL, or a
- * sequence in flight, is logged and ignored.
+ * per-step callbacks are called with -ECANCELED, in order, before this returns. NULL is a
+ * no-op; a sequence in flight is logged and ignored.
+ * @param[in] seq the sequence; invalid after the call.
  */
 FERRY_API void ferry_seq_abort(struct ferry_seq *seq);
 
 /**
  * @brief Write the sequence's current plan into @p buf: steps, operands (domain, addresses,
  * lengths), state (planned, elided, fused, done), engine, pool buffers bound and bounces.
- * @param[in] buf output (may be NULL if @p len is 0); always NUL-terminated when @p len > 0.
+ * @param[in] seq the sequence.
+ * @param[in] fmt text or JSON.
+ * @param[out] buf output (may be NULL if @p len is 0); always NUL-terminated when @p len > 0.
+ * @param[in] len size of @p buf.
  * @return like snprintf: the length of the whole dump without the NUL (output truncated if
  *         >= @p len), or -EINVAL for a NULL sequence or unknown format.
  */
@@ -487,6 +596,7 @@ FERRY_API int ferry_seq_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fm
 /**
  * @brief Counters of @p chan, or of the whole process (every channel, destroyed ones
  * included) with a NULL @p chan. bufs_in_use/bufs_peak are then the pool's.
+ * @param[in] chan the channel, or NULL for the process.
  * @param[in,out] out counters; @p out->size must be set by the caller: sizeof(struct
  *            ferry_accel_stats), or the size of an older layout of it (ending at
  *            nomem_retries), in which case only the fields of that layout are written.
@@ -494,7 +604,11 @@ FERRY_API int ferry_seq_dump(const struct ferry_seq *seq, enum ferry_seq_dump_fm
  */
 FERRY_API int ferry_accel_get_stats(struct ferry_accel_chan *chan, struct ferry_accel_stats *out);
 
-/** @brief Name of an operation ("copy", "encrypt", "dif-insert", ...; "unknown" otherwise). */
+/**
+ * @brief Name of an operation ("copy", "encrypt", "dif-insert", ...).
+ * @param[in] op the operation.
+ * @return a static string; "unknown" for a value outside the enum.
+ */
 FERRY_API const char *ferry_accel_opcode_name(enum ferry_accel_opcode op);
 
 FERRY_END_DECLS

@@ -2,7 +2,7 @@
  * @file ferry/crypto.h
  * @brief AES-XTS keys and the software engine's encrypt/decrypt kernels (IEEE 1619).
  *
- * A key (::ferry_crypto_key) holds the two AES keys of XTS (key1 encrypts the data, key2 the
+ * A key (struct ferry_crypto_key) holds the two AES keys of XTS (key1 encrypts the data, key2 the
  * tweak), the cipher and the data unit size. Data is processed in data units of that size;
  * data unit i (0-based) of an operation uses the tweak value `tweak + i` (the IEEE 1619 data
  * unit sequence number) as a 128-bit unsigned integer: the carry of `tweak + i` past 2^64 goes
@@ -87,16 +87,21 @@ FERRY_API int ferry_crypto_key_create(const struct ferry_crypto_key_opts *opts,
 /**
  * @brief Wipe and free a key and its cipher contexts. NULL: no-op.
  * No operation on the key may be running or start afterwards.
+ * @param[in] key the key; invalid after the call.
  */
 FERRY_API void ferry_crypto_key_destroy(struct ferry_crypto_key *key);
 
 /**
- * @brief The cipher of @p key (0 if @p key is NULL).
+ * @brief The cipher of a key.
+ * @param[in] key the key.
+ * @return its cipher; 0 (no enumerator) if @p key is NULL.
  */
 FERRY_API enum ferry_cipher ferry_crypto_key_get_cipher(const struct ferry_crypto_key *key);
 
 /**
- * @brief The data unit size of @p key in bytes (0 if @p key is NULL).
+ * @brief The data unit size of a key.
+ * @param[in] key the key.
+ * @return the data unit size in bytes (512 or 4096); 0 if @p key is NULL.
  */
 FERRY_API uint32_t ferry_crypto_key_get_data_unit(const struct ferry_crypto_key *key);
 
@@ -122,7 +127,16 @@ FERRY_API int ferry_crypto_encrypt(struct ferry_crypto_key *key, const struct io
 				   uint64_t tweak);
 
 /**
- * @brief Decrypt @p src into @p dst; same contract as ferry_crypto_encrypt().
+ * @brief Decrypt @p src into @p dst, data unit by data unit; same contract as
+ * ferry_crypto_encrypt().
+ * @param[in] key the key.
+ * @param[in] dst destination segments (total length equal to the source's).
+ * @param[in] dst_cnt number of destination segments.
+ * @param[in] src source segments; total length a multiple of the key's data unit size
+ *            (0 is a no-op).
+ * @param[in] src_cnt number of source segments.
+ * @param[in] tweak data unit sequence number of the first data unit.
+ * @return the values of ferry_crypto_encrypt().
  */
 FERRY_API int ferry_crypto_decrypt(struct ferry_crypto_key *key, const struct iovec *dst,
 				   uint32_t dst_cnt, const struct iovec *src, uint32_t src_cnt,

@@ -107,6 +107,10 @@ FERRY_API int ferry_dif_ctx_init(struct ferry_dif_ctx *ctx, uint32_t block_size,
 
 /**
  * @brief Generate the PI of @p nblocks extended blocks in place (md_interleave = 1).
+ * @param[in] ctx an interleaved context (ferry_dif_ctx_init()).
+ * @param[in] iov the extended blocks (local memory), PI written in place.
+ * @param[in] iovcnt number of segments.
+ * @param[in] nblocks number of blocks.
  * @retval 0 success (also for @p nblocks = 0).
  * @retval -EINVAL bad context, not an interleaved context, bad iovec array, or the array holds
  *         fewer than @p nblocks * (block_size + md_size) bytes.
@@ -116,6 +120,10 @@ FERRY_API int ferry_dif_generate(const struct ferry_dif_ctx *ctx, const struct i
 
 /**
  * @brief Verify the PI of @p nblocks extended blocks (md_interleave = 1).
+ * @param[in] ctx an interleaved context (ferry_dif_ctx_init()).
+ * @param[in] iov the extended blocks (local memory).
+ * @param[in] iovcnt number of segments.
+ * @param[in] nblocks number of blocks.
  * @param[out] err filled on -EILSEQ (may be NULL); field NONE on success.
  * @retval 0 every block passed.
  * @retval -EILSEQ a block failed; @p err names the first one.
@@ -127,6 +135,12 @@ FERRY_API int ferry_dif_verify(const struct ferry_dif_ctx *ctx, const struct iov
 /**
  * @brief Copy @p nblocks plain blocks from @p src into extended blocks in @p dst, generating
  * the PI in the same pass (md_interleave = 1).
+ * @param[in] ctx an interleaved context (ferry_dif_ctx_init()).
+ * @param[in] dst destination segments (extended blocks).
+ * @param[in] dst_cnt number of @p dst segments.
+ * @param[in] src source segments (plain blocks).
+ * @param[in] src_cnt number of @p src segments.
+ * @param[in] nblocks number of blocks.
  * @retval 0 success.
  * @retval -EINVAL bad context or arrays; @p src shorter than nblocks * block_size or @p dst
  *         shorter than nblocks * (block_size + md_size).
@@ -141,6 +155,12 @@ FERRY_API int ferry_dif_insert(const struct ferry_dif_ctx *ctx, const struct iov
  *
  * Stops at the first failing block: blocks before it have been copied, the failing block may
  * have been partly or wholly copied, and the destination must be treated as untrusted.
+ * @param[in] ctx an interleaved context (ferry_dif_ctx_init()).
+ * @param[in] dst destination segments (plain blocks).
+ * @param[in] dst_cnt number of @p dst segments.
+ * @param[in] src source segments (extended blocks).
+ * @param[in] src_cnt number of @p src segments.
+ * @param[in] nblocks number of blocks.
  * @param[out] err filled on -EILSEQ (may be NULL).
  * @retval 0 success.
  * @retval -EILSEQ a block failed verification.
@@ -154,6 +174,7 @@ FERRY_API int ferry_dif_strip(const struct ferry_dif_ctx *ctx, const struct iove
 /**
  * @brief Generate the PI of @p nblocks plain data blocks into a separate metadata buffer
  * (md_interleave = 0).
+ * @param[in] ctx a context without interleave (ferry_dif_ctx_init()).
  * @param[in] data the data blocks (at least nblocks * block_size bytes).
  * @param[in] data_cnt number of data segments.
  * @param[in] md the metadata buffer (at least nblocks * md_size bytes), written.
@@ -169,6 +190,12 @@ FERRY_API int ferry_dix_generate(const struct ferry_dif_ctx *ctx, const struct i
 /**
  * @brief Verify @p nblocks data blocks against the PI in a separate metadata buffer
  * (md_interleave = 0).
+ * @param[in] ctx a context without interleave (ferry_dif_ctx_init()).
+ * @param[in] data the data blocks (at least nblocks * block_size bytes).
+ * @param[in] data_cnt number of data segments.
+ * @param[in] md the metadata buffer (at least nblocks * md_size bytes).
+ * @param[in] md_cnt number of metadata segments.
+ * @param[in] nblocks number of blocks.
  * @param[out] err filled on -EILSEQ (may be NULL).
  * @retval 0 every block passed.
  * @retval -EILSEQ a block failed; @p err names the first one.
@@ -179,7 +206,9 @@ FERRY_API int ferry_dix_verify(const struct ferry_dif_ctx *ctx, const struct iov
 			       uint32_t nblocks, struct ferry_dif_error *err);
 
 /**
- * @brief Name of a PI field ("none", "guard", "app tag", "ref tag"); never NULL.
+ * @brief Name of a PI field ("none", "guard", "app tag", "ref tag").
+ * @param[in] field the field.
+ * @return a static string; "unknown" for a value outside the enum, never NULL.
  */
 FERRY_API const char *ferry_dif_field_name(enum ferry_dif_field field);
 
