@@ -195,49 +195,99 @@ struct ferry_bdev_stats {
 
 /**
  * @brief Unregister and free a bdev (calls the module's destroy). No I/O may be in flight.
+ * @param[in] bdev the bdev; invalid after a return of 0.
  * @retval 0 destroyed (NULL is a no-op).
  * @retval -EBUSY the bdev is claimed (by a virtual bdev or a namespace); nothing done.
  */
 FERRY_API int ferry_bdev_destroy(struct ferry_bdev *bdev);
 
-/** @brief Look a bdev up by name; NULL if there is none. */
+/**
+ * @brief Look a bdev up by name. Any thread may call it.
+ * @param[in] name the bdev's name (NULL finds nothing).
+ * @return the bdev, or NULL if there is none.
+ */
 FERRY_API struct ferry_bdev *ferry_bdev_lookup(const char *name);
 
-/** @brief First registered bdev (creation order), NULL if none. */
+/**
+ * @brief First registered bdev, in creation order.
+ * @return the bdev, or NULL if none.
+ */
 FERRY_API struct ferry_bdev *ferry_bdev_first(void);
 
-/** @brief Next bdev after @p prev, NULL at the end. */
+/**
+ * @brief Next bdev after @p prev, in creation order.
+ * @param[in] prev a registered bdev (NULL gives NULL); it must not be destroyed meanwhile.
+ * @return the next bdev, or NULL at the end.
+ */
 FERRY_API struct ferry_bdev *ferry_bdev_next(struct ferry_bdev *prev);
 
-/** @brief Name of @p bdev; valid while it exists. */
+/**
+ * @brief Name of a bdev.
+ * @param[in] bdev the bdev.
+ * @return the name, valid while the bdev exists; "" for a NULL bdev.
+ */
 FERRY_API const char *ferry_bdev_get_name(const struct ferry_bdev *bdev);
 
-/** @brief Module name of @p bdev ("" if none was given). */
+/**
+ * @brief Module name of a bdev.
+ * @param[in] bdev the bdev.
+ * @return the module name ("" if none was given); "" for a NULL bdev.
+ */
 FERRY_API const char *ferry_bdev_get_module(const struct ferry_bdev *bdev);
 
-/** @brief Bytes per block (metadata included when interleaved). */
+/**
+ * @brief Bytes per block (metadata included when interleaved).
+ * @param[in] bdev the bdev.
+ * @return the block size; 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_block_size(const struct ferry_bdev *bdev);
 
-/** @brief Data bytes per block (block size minus interleaved metadata). */
+/**
+ * @brief Data bytes per block (block size minus interleaved metadata).
+ * @param[in] bdev the bdev.
+ * @return the data block size; 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_data_block_size(const struct ferry_bdev *bdev);
 
-/** @brief Number of blocks. */
+/**
+ * @brief Number of blocks.
+ * @param[in] bdev the bdev.
+ * @return the number of blocks; 0 for a NULL bdev.
+ */
 FERRY_API uint64_t ferry_bdev_get_num_blocks(const struct ferry_bdev *bdev);
 
-/** @brief Metadata bytes per block (0 = none). */
+/**
+ * @brief Metadata bytes per block.
+ * @param[in] bdev the bdev.
+ * @return the metadata size (0 = none); 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_md_size(const struct ferry_bdev *bdev);
 
-/** @brief FERRY_BDEV_MD_* flags. */
+/**
+ * @brief Metadata flags of a bdev.
+ * @param[in] bdev the bdev.
+ * @return FERRY_BDEV_MD_* flags; 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_md_flags(const struct ferry_bdev *bdev);
 
-/** @brief Protection information type (0 = none). */
+/**
+ * @brief Protection information type of a bdev.
+ * @param[in] bdev the bdev.
+ * @return the PI type (1..3; 0 = none); 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_dif_type(const struct ferry_bdev *bdev);
 
-/** @brief FERRY_BDEV_F_* flags. */
+/**
+ * @brief Flags of a bdev.
+ * @param[in] bdev the bdev.
+ * @return FERRY_BDEV_F_* flags; 0 for a NULL bdev.
+ */
 FERRY_API uint32_t ferry_bdev_get_flags(const struct ferry_bdev *bdev);
 
 /**
  * @brief Whether @p bdev handles @p type (its ops table has a handler).
+ * @param[in] bdev the bdev.
+ * @param[in] type the I/O type.
  * @return 1 supported, 0 not supported (or bad arguments).
  */
 FERRY_API int ferry_bdev_io_type_supported(const struct ferry_bdev *bdev,
@@ -246,17 +296,24 @@ FERRY_API int ferry_bdev_io_type_supported(const struct ferry_bdev *bdev,
 /**
  * @brief Claim @p bdev exclusively for @p owner (a virtual bdev, a namespace). A claimed bdev
  * cannot be destroyed or claimed again; I/O may still be submitted by anyone.
+ * @param[in] bdev the bdev.
+ * @param[in] owner who claims it (copied, truncated to the bdev's claim buffer).
  * @retval 0 claimed.
  * @retval -EINVAL NULL argument.
  * @retval -EBUSY already claimed (the log names the owner).
  */
 FERRY_API int ferry_bdev_claim(struct ferry_bdev *bdev, const char *owner);
 
-/** @brief Release a claim taken with ferry_bdev_claim(). */
+/**
+ * @brief Release a claim taken with ferry_bdev_claim(). Releasing an unclaimed bdev, or
+ * NULL, changes nothing.
+ * @param[in] bdev the bdev.
+ */
 FERRY_API void ferry_bdev_release(struct ferry_bdev *bdev);
 
 /**
  * @brief Current owner of the claim, or NULL.
+ * @param[in] bdev the bdev.
  * @return the owner string given to ferry_bdev_claim() (a copy kept by the bdev), valid and
  *         unchanged until that claim is released; a release and a new claim on another
  *         thread rewrite it, so read the text only where the claim cannot change meanwhile
@@ -266,6 +323,10 @@ FERRY_API const char *ferry_bdev_get_claim(const struct ferry_bdev *bdev);
 
 /**
  * @brief Submit @p io to @p bdev.
+ *
+ * The I/O, its iovec array and its data stay owned by the caller and valid until io->cb ran.
+ * @param[in] bdev the bdev.
+ * @param[in,out] io the I/O (inputs set, the rest zeroed); its outputs are set at completion.
  * @retval 0 submitted; io->cb will be called exactly once.
  * @retval -EINVAL NULL arguments, no callback, a bad type, zero blocks, or a data length
  *         that is not num_blocks * block_size.
@@ -296,12 +357,15 @@ FERRY_API int ferry_bdev_io_poll(struct ferry_bdev_io *io);
  * connections of an NVMe-oF initiator bdev, for one); completion callbacks of its I/Os may
  * run from inside. Call it on the thread that submits the bdev's I/O. Bdevs that complete
  * synchronously or through their memory domains and channels have nothing to poll (0).
+ * @param[in] bdev the bdev.
+ * @param[in] max most work items to handle (passed to the module's poll).
  * @return work done (>= 0) or a negative errno (-EINVAL: NULL).
  */
 FERRY_API int ferry_bdev_poll(struct ferry_bdev *bdev, uint32_t max);
 
 /**
  * @brief Read the I/O counters of @p bdev.
+ * @param[in] bdev the bdev.
  * @param[in,out] stats stats->size must be set; the rest is filled.
  * @retval 0 success; -EINVAL NULL or a size smaller than this library's structure.
  */

@@ -27,6 +27,8 @@ struct ferry_bdev_malloc_opts {
  * @brief Create a RAM-backed bdev (zero-filled). Only interleaved metadata is supported.
  * Data moves with pull/push on the I/O's domain, or through the I/O's sequence.
  * Destroy with ferry_bdev_destroy().
+ * @param[in] opts the options (copied).
+ * @param[out] out the new bdev.
  * @retval 0 success; -EINVAL bad options; -EEXIST name taken; -ENOMEM out of memory.
  */
 FERRY_API int ferry_bdev_malloc_create(const struct ferry_bdev_malloc_opts *opts,

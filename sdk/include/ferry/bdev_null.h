@@ -26,7 +26,9 @@ struct ferry_bdev_null_opts {
 /**
  * @brief Create a bdev that stores nothing: writes, flushes, write-zeroes and unmaps succeed
  * and discard; reads succeed without touching the data buffer; compares succeed. An I/O's
- * sequence is aborted (not executed).
+ * sequence is aborted (not executed). Destroy with ferry_bdev_destroy().
+ * @param[in] opts the options (copied).
+ * @param[out] out the new bdev.
  * @retval 0 success; -EINVAL bad options; -EEXIST name taken; -ENOMEM out of memory.
  */
 FERRY_API int ferry_bdev_null_create(const struct ferry_bdev_null_opts *opts,

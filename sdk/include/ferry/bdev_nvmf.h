@@ -232,6 +232,7 @@ FERRY_API int ferry_bdev_nvmf_create(const struct ferry_bdev_nvmf_opts *opts,
 
 /**
  * @brief Read the counters of an nvmf bdev.
+ * @param[in] bdev a bdev made by ferry_bdev_nvmf_create().
  * @param[in,out] stats stats->size must be set; the rest is filled.
  * @retval 0 success.
  * @retval -EINVAL NULL, a bdev that is not an nvmf bdev, or a wrong stats->size.
@@ -241,6 +242,7 @@ FERRY_API int ferry_bdev_nvmf_get_stats(const struct ferry_bdev *bdev,
 
 /**
  * @brief Connection state of an nvmf bdev.
+ * @param[in] bdev a bdev made by ferry_bdev_nvmf_create().
  * @param[out] state FERRY_BDEV_NVMF_CONNECTED, _RECONNECTING or _FAILED.
  * @retval 0 success.
  * @retval -EINVAL NULL, or a bdev that is not an nvmf bdev.

@@ -22,6 +22,8 @@ struct ferry_bdev_passthru_opts {
 /**
  * @brief Create a virtual bdev that passes every I/O unchanged (same mem, same sequence) to
  * its base and reports the base's result. Same geometry as the base.
+ * @param[in] opts the options (copied).
+ * @param[out] out the new bdev; ferry_bdev_destroy() releases the base's claim.
  * @retval 0 success; -EINVAL bad options; -ENOENT no such base; -EBUSY base already claimed;
  *         -EEXIST name taken; -ENOMEM out of memory.
  */

@@ -89,12 +89,21 @@ struct ferry_bdev_opts {
  */
 FERRY_API int ferry_bdev_create(const struct ferry_bdev_opts *opts, struct ferry_bdev **out);
 
-/** @brief Module context given at creation. */
+/**
+ * @brief Module context given at creation (ferry_bdev_opts::ctx).
+ * @param[in] bdev the bdev.
+ * @return the context; NULL for a NULL bdev.
+ */
 FERRY_API void *ferry_bdev_get_ctx(const struct ferry_bdev *bdev);
 
 /**
  * @brief Complete an I/O (for bdev modules): record @p status and call the callback.
  * Set io->error / io->error_block before calling it for data-integrity failures.
+ *
+ * Updates the bdev's counters and clears the I/O's poll fields before io->cb runs, on the
+ * calling thread; the callback may resubmit or free the I/O.
+ * @param[in,out] io the I/O the module was handed (not NULL).
+ * @param[in] status 0 or a negative errno, stored in io->status.
  */
 FERRY_API void ferry_bdev_io_complete(struct ferry_bdev_io *io, int status);
 
@@ -111,8 +120,10 @@ struct ferry_bdev_module_state {
 };
 
 /**
- * @brief The module-private state of @p io (inside io->module_state; never NULL for a
- * non-NULL @p io).
+ * @brief The module-private state of @p io.
+ * @param[in] io the I/O.
+ * @return its state, inside io->module_state (never NULL for a non-NULL @p io); NULL for a
+ *         NULL @p io.
  */
 FERRY_API struct ferry_bdev_module_state *ferry_bdev_io_module(struct ferry_bdev_io *io);
 
