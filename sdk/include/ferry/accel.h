@@ -195,7 +195,7 @@ typedef void (*ferry_accel_plan_cb)(void *cb_arg, const struct ferry_seq *seq, c
 /**
  * @brief Fill @p opts with the defaults of ferry_accel_init().
  * @param[out] opts the options; @p opts->size must be set by the caller.
- * @retval 0 success; -EINVAL NULL or @p opts->size too small.
+ * @retval 0 success; -EINVAL NULL, or @p opts->size is not sizeof(struct ferry_accel_opts).
  */
 FERRY_API int ferry_accel_get_default_opts(struct ferry_accel_opts *opts);
 

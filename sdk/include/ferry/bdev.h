@@ -367,7 +367,7 @@ FERRY_API int ferry_bdev_poll(struct ferry_bdev *bdev, uint32_t max);
  * @brief Read the I/O counters of @p bdev.
  * @param[in] bdev the bdev.
  * @param[in,out] stats stats->size must be set; the rest is filled.
- * @retval 0 success; -EINVAL NULL or a size smaller than this library's structure.
+ * @retval 0 success; -EINVAL NULL, or stats->size is not sizeof(struct ferry_bdev_stats).
  */
 FERRY_API int ferry_bdev_get_stats(const struct ferry_bdev *bdev, struct ferry_bdev_stats *stats);
 

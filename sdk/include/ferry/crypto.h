@@ -76,8 +76,9 @@ struct ferry_crypto_key;
  * @param[in] opts the options (see ::ferry_crypto_key_opts).
  * @param[out] out the new key, to be released with ferry_crypto_key_destroy().
  * @retval 0 success.
- * @retval -EINVAL NULL argument, @p opts->size too small, unknown cipher, key_len not the
- *         cipher's, key1 equal to key2, data unit size not 512 or 4096.
+ * @retval -EINVAL NULL argument, @p opts->size not sizeof(struct ferry_crypto_key_opts),
+ *         unknown cipher, key_len not the cipher's, key1 equal to key2, data unit size not
+ *         512 or 4096.
  * @retval -ENOMEM out of memory.
  * @retval -EIO the crypto library refused the key.
  */

@@ -54,8 +54,11 @@ struct ferry_endpoint_opts {
 
 /**
  * @brief Create the subsystem, add the namespaces, create the transport and listen.
+ * @param[in] opts the options; the bdevs must outlive the endpoint.
+ * @param[out] out the endpoint, to be released with ferry_endpoint_destroy().
  * @retval 0 success.
  * @retval -EINVAL bad options.
+ * @retval -ENOMEM out of memory.
  * @retval other negative errno from the subsystem, namespace or transport calls (everything
  *         created so far is undone).
  */
@@ -64,17 +67,30 @@ FERRY_API int ferry_endpoint_create(const struct ferry_endpoint_opts *opts,
 
 /**
  * @brief Poll the transport (which polls its controllers).
- * @return work done (>= 0) or a negative errno.
+ * @param[in] ep the endpoint.
+ * @param[in] max passed to ferry_transport_poll().
+ * @return work done (>= 0) or a negative errno (-EINVAL: NULL).
  */
 FERRY_API int ferry_endpoint_poll(struct ferry_endpoint *ep, uint32_t max);
 
-/** @brief Destroy the transport, then the subsystem. NULL is a no-op. */
+/**
+ * @brief Destroy the transport, then the subsystem (releasing the bdevs). NULL is a no-op.
+ * @param[in] ep the endpoint; invalid after the call.
+ */
 FERRY_API void ferry_endpoint_destroy(struct ferry_endpoint *ep);
 
-/** @brief The endpoint's subsystem. */
+/**
+ * @brief The endpoint's subsystem (owned by the endpoint).
+ * @param[in] ep the endpoint.
+ * @return the subsystem; NULL for NULL.
+ */
 FERRY_API struct ferry_nvme_subsystem *ferry_endpoint_get_subsystem(const struct ferry_endpoint *ep);
 
-/** @brief The endpoint's transport instance. */
+/**
+ * @brief The endpoint's transport instance (owned by the endpoint).
+ * @param[in] ep the endpoint.
+ * @return the instance; NULL for NULL.
+ */
 FERRY_API struct ferry_transport *ferry_endpoint_get_transport(const struct ferry_endpoint *ep);
 
 FERRY_END_DECLS

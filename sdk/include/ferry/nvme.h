@@ -113,6 +113,8 @@ struct ferry_nvme_subsystem_opts {
 
 /**
  * @brief Create a subsystem.
+ * @param[in] opts the options (the strings are copied).
+ * @param[out] out the subsystem, to be released with ferry_nvme_subsystem_destroy().
  * @retval 0 success.
  * @retval -EINVAL bad options (size, NQN missing or too long, a string too long, non-printable
  *         characters, max_namespaces out of range, unknown type, disc_log missing for a
@@ -125,22 +127,32 @@ FERRY_API int ferry_nvme_subsystem_create(const struct ferry_nvme_subsystem_opts
 
 /**
  * @brief Destroy a subsystem: removes its namespaces (releasing their bdevs).
+ * @param[in] subsys the subsystem; invalid after a return of 0.
  * @retval 0 destroyed (NULL is a no-op).
  * @retval -EBUSY a controller still exists.
  */
 FERRY_API int ferry_nvme_subsystem_destroy(struct ferry_nvme_subsystem *subsys);
 
-/** @brief The subsystem's NQN. */
+/**
+ * @brief The subsystem's NQN.
+ * @param[in] subsys the subsystem.
+ * @return the NQN, valid while the subsystem exists; "" for NULL.
+ */
 FERRY_API const char *ferry_nvme_subsystem_get_nqn(const struct ferry_nvme_subsystem *subsys);
 
-/** @brief The subsystem's type (FERRY_NVME_SUBSYS_NVM or FERRY_NVME_SUBSYS_DISCOVERY; NVM for
- *  NULL). */
+/**
+ * @brief The subsystem's type.
+ * @param[in] subsys the subsystem.
+ * @return FERRY_NVME_SUBSYS_NVM or FERRY_NVME_SUBSYS_DISCOVERY; NVM for NULL.
+ */
 FERRY_API uint32_t ferry_nvme_subsystem_get_type(const struct ferry_nvme_subsystem *subsys);
 
 /**
  * @brief The controller of @p subsys with ID @p cntlid (the I/O queue Connect names the
  * controller its admin queue created). Call it from the thread that creates and destroys
  * the subsystem's controllers.
+ * @param[in] subsys the subsystem.
+ * @param[in] cntlid the controller ID.
  * @return the controller, or NULL (no such controller, or NULL @p subsys).
  */
 FERRY_API struct ferry_nvme_ctrlr *ferry_nvme_subsystem_find_ctrlr(struct ferry_nvme_subsystem *subsys,
@@ -160,9 +172,13 @@ struct ferry_nvme_ns_opts {
  * List and send a "namespace attribute changed" notice if the host enabled it.
  * The bdev's data block size must be a power of two >= 512; interleaved metadata becomes an
  * extended LBA format; separate metadata is not supported.
+ * @param[in] subsys the subsystem (an NVM subsystem, not a discovery one).
+ * @param[in] opts the options; opts->bdev is claimed until the namespace is removed.
  * @param[out] nsid_out the NSID used (may be NULL).
  * @retval 0 success.
- * @retval -EINVAL bad options or an unsupported block format.
+ * @retval -EINVAL NULL argument, bad options, a discovery subsystem, or an unsupported block
+ *         format.
+ * @retval -ENOMEM out of memory.
  * @retval -ENOTSUP the bdev has separate (non-interleaved) metadata.
  * @retval -EEXIST the NSID is in use.
  * @retval -ENOSPC no free NSID.
@@ -176,19 +192,36 @@ FERRY_API int ferry_nvme_subsystem_add_ns(struct ferry_nvme_subsystem *subsys,
  * I/O queues of message-based controllers read the namespace table from their own threads
  * without a lock: a namespace is removed only while no such I/O queue of any controller of
  * the subsystem is connected (adding one is safe at any time).
- * @retval 0 removed; -ENOENT no such namespace; -EBUSY commands on it are executing, or an
- *         I/O queue of a message-based controller of the subsystem is connected.
+ * @param[in] subsys the subsystem.
+ * @param[in] nsid the namespace.
+ * @retval 0 removed.
+ * @retval -ENOENT no such namespace (or NULL @p subsys).
+ * @retval -EBUSY commands on it are executing, or an I/O queue of a message-based
+ *         controller of the subsystem is connected.
  */
 FERRY_API int ferry_nvme_subsystem_remove_ns(struct ferry_nvme_subsystem *subsys, uint32_t nsid);
 
-/** @brief The bdev behind namespace @p nsid, or NULL. */
+/**
+ * @brief The bdev behind a namespace.
+ * @param[in] subsys the subsystem.
+ * @param[in] nsid the namespace.
+ * @return the bdev, or NULL (no such namespace, or NULL @p subsys).
+ */
 FERRY_API struct ferry_bdev *ferry_nvme_subsystem_get_ns_bdev(const struct ferry_nvme_subsystem *subsys,
 							       uint32_t nsid);
 
-/** @brief Controller ID. */
+/**
+ * @brief Controller ID.
+ * @param[in] ctrlr the controller.
+ * @return its CNTLID; 0 for NULL.
+ */
 FERRY_API uint16_t ferry_nvme_ctrlr_get_cntlid(const struct ferry_nvme_ctrlr *ctrlr);
 
-/** @brief The subsystem of @p ctrlr. */
+/**
+ * @brief The subsystem of a controller.
+ * @param[in] ctrlr the controller.
+ * @return the subsystem; NULL for NULL.
+ */
 FERRY_API struct ferry_nvme_subsystem *ferry_nvme_ctrlr_get_subsystem(const struct ferry_nvme_ctrlr *ctrlr);
 
 /** Counters of a controller (ferry_nvme_ctrlr_get_stats()). */
@@ -207,13 +240,16 @@ struct ferry_nvme_ctrlr_stats {
 
 /**
  * @brief Read the counters of @p ctrlr.
- * @retval 0 success; -EINVAL NULL or stats->size smaller than this library's structure.
+ * @param[in] ctrlr the controller.
+ * @param[in,out] stats stats->size must be set; the rest is filled.
+ * @retval 0 success; -EINVAL NULL, or stats->size is not sizeof(struct ferry_nvme_ctrlr_stats).
  */
 FERRY_API int ferry_nvme_ctrlr_get_stats(const struct ferry_nvme_ctrlr *ctrlr,
 					 struct ferry_nvme_ctrlr_stats *stats);
 
 /**
  * @brief Human-readable name of a 15-bit NVMe status (SCT << 8 | SC).
+ * @param[in] status the status; bits above the low 11 are ignored.
  * @return a static string; never NULL ("unknown status" for values Ferry does not name).
  */
 FERRY_API const char *ferry_nvme_status_str(uint16_t status);

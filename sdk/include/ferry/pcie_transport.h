@@ -32,10 +32,10 @@
  * The first 8 refused accesses of a function are logged as errors, later ones at debug level.
  *
  * ## Arguments (opts->args, all optional)
- *   io_queues=<n>   I/O queue pairs per controller, 1..1024 (default 16)
- *   entries=<n>     maximum queue entries (MQES + 1), 2..65536 (default 1024)
- *   mdts=<n>        maximum transfer 2^n * 4 KiB, 1..10 (default 5: 128 KiB)
- *   inflight=<n>    commands executing at once per controller, 8..65536 (default 256)
+ *   io_queues=N     I/O queue pairs per controller, 1..1024 (default 16)
+ *   entries=N       maximum queue entries (MQES + 1), 2..65536 (default 1024)
+ *   mdts=N          maximum transfer 2^N * 4 KiB, 1..10 (default 5: 128 KiB)
+ *   inflight=N      commands executing at once per controller, 8..65536 (default 256)
  *   sgl=<0|1>       advertise and accept SGLs (default 1)
  *   accel=<0|1>     give each controller an accel channel on the device (ferry/accel.h), so
  *                   that Reads and Writes carry a sequence down the bdev stack and the
@@ -76,6 +76,8 @@ struct ferry_pcie_transport_stats {
 
 /**
  * @brief The controller of PCI function @p fn of a "pcie" transport instance.
+ * @param[in] transport the instance.
+ * @param[in] fn the PCI function number it listens on.
  * @return the controller, or NULL if @p transport is not a "pcie" instance or does not
  *         listen on @p fn. Valid until the instance is destroyed.
  */
@@ -84,9 +86,12 @@ ferry_pcie_transport_get_ctrlr(const struct ferry_transport *transport, uint32_t
 
 /**
  * @brief Read the counters of function @p fn of a "pcie" transport instance.
+ * @param[in] transport the instance.
+ * @param[in] fn the PCI function number.
  * @param[in,out] stats stats->size must be set; the rest is filled.
  * @retval 0 success.
- * @retval -EINVAL NULL, not a "pcie" instance, or stats->size too small.
+ * @retval -EINVAL NULL, not a "pcie" instance, or stats->size is not
+ *         sizeof(struct ferry_pcie_transport_stats).
  * @retval -ENOENT the instance does not listen on @p fn.
  */
 FERRY_API int ferry_pcie_transport_get_stats(const struct ferry_transport *transport, uint32_t fn,

@@ -111,8 +111,10 @@ struct ferry_rdma_transport_totals {
 
 /**
  * @brief Enumerate the connections of an "rdma" instance.
+ * @param[in] transport the instance.
  * @param[in] cb called once per connection under the instance's setup lock (do not call back
  *            into the transport).
+ * @param[in] ctx passed to @p cb.
  * @return connections reported (>= 0); -EINVAL NULL, or not an "rdma" instance.
  */
 FERRY_API int ferry_rdma_transport_get_stats(struct ferry_transport *transport,
@@ -120,6 +122,8 @@ FERRY_API int ferry_rdma_transport_get_stats(struct ferry_transport *transport,
 
 /**
  * @brief Instance-wide counters.
+ * @param[in] transport the instance.
+ * @param[in,out] totals totals->size must be set; the rest is filled.
  * @retval 0; -EINVAL NULL, not an "rdma" instance, or totals->size is not its sizeof.
  */
 FERRY_API int ferry_rdma_transport_get_totals(struct ferry_transport *transport,
@@ -128,6 +132,10 @@ FERRY_API int ferry_rdma_transport_get_totals(struct ferry_transport *transport,
 /**
  * @brief The address listener @p index (0.., in listen order) is bound to, with the port
  * picked for port 0.
+ * @param[in] transport the instance.
+ * @param[in] index the listener (0.., in listen order).
+ * @param[out] buf the NUL-terminated address.
+ * @param[in] len size of @p buf.
  * @retval 0; -ENOENT no such listener; -ENOBUFS @p len too small; -EINVAL NULL or not "rdma".
  */
 FERRY_API int ferry_rdma_transport_get_listen_addr(struct ferry_transport *transport,

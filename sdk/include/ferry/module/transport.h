@@ -6,7 +6,7 @@
  * calls are in <ferry/module/nvme_ctrlr.h>.
  *
  * A transport *plugin* is a const ::ferry_transport_ops registered by name. A transport
- * *instance* (::ferry_transport) is created from a plugin with options (a backend device,
+ * *instance* (struct ferry_transport) is created from a plugin with options (a backend device,
  * an argument string) and listens on addresses for a subsystem: a memory-based transport
  * stands up one controller per PCI function it is given; a message-based one creates a
  * controller per host association.
@@ -128,7 +128,9 @@ struct ferry_transport_ops {
 
 /**
  * @brief Register a transport plugin (idempotent for the same pointer). The built-in plugins
- * are registered first (see "Built-in plugins" above).
+ * are registered first (see "Built-in plugins" above). The registry keeps the pointer:
+ * @p ops must stay valid until ferry_transport_unregister().
+ * @param[in] ops the plugin.
  * @retval 0 registered.
  * @retval -EINVAL NULL, bad name, bad kind, or a message-based plugin without send_completion.
  * @retval -EPROTO abi_version mismatch (the log names both versions).
@@ -139,6 +141,7 @@ FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops);
 
 /**
  * @brief Remove a plugin from the registry.
+ * @param[in] ops the pointer given to ferry_transport_register().
  * @retval 0 removed.
  * @retval -EINVAL NULL.
  * @retval -ENOENT not registered.
@@ -147,16 +150,32 @@ FERRY_API int ferry_transport_register(const struct ferry_transport_ops *ops);
  */
 FERRY_API int ferry_transport_unregister(const struct ferry_transport_ops *ops);
 
-/** @brief The plugin of an instance. */
+/**
+ * @brief The plugin of an instance.
+ * @param[in] transport the instance.
+ * @return its ops table; NULL for NULL.
+ */
 FERRY_API const struct ferry_transport_ops *ferry_transport_get_ops(const struct ferry_transport *transport);
 
-/** @brief Plugin state stored with ferry_transport_set_ctx() (NULL initially). */
+/**
+ * @brief Plugin state of an instance.
+ * @param[in] transport the instance.
+ * @return what ferry_transport_set_ctx() stored (NULL initially, and for NULL).
+ */
 FERRY_API void *ferry_transport_get_ctx(const struct ferry_transport *transport);
 
-/** @brief Store the plugin's state for this instance. */
+/**
+ * @brief Store the plugin's state for this instance (the plugin owns and frees it).
+ * @param[in] transport the instance (NULL: nothing is stored).
+ * @param[in] ctx the state.
+ */
 FERRY_API void ferry_transport_set_ctx(struct ferry_transport *transport, void *ctx);
 
-/** @brief opts->device given at creation (may be NULL). */
+/**
+ * @brief The backend device of an instance.
+ * @param[in] transport the instance.
+ * @return opts->device given at creation (may be NULL); NULL for NULL.
+ */
 FERRY_API struct ferry_device *ferry_transport_get_device(const struct ferry_transport *transport);
 
 FERRY_END_DECLS
