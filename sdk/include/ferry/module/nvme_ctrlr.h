@@ -158,6 +158,9 @@ struct ferry_nvme_ctrlr_opts {
 
 /**
  * @brief Create a controller in a subsystem. It starts disabled (CSTS.RDY = 0).
+ * @param[in] opts the options; the subsystem, transport and domains it names must outlive
+ *            the controller.
+ * @param[out] out the controller, to be released with ferry_nvme_ctrlr_destroy().
  * @retval 0 success.
  * @retval -EINVAL bad options (missing subsystem/transport, a memory-based transport without
  *         host domain, a value out of range, a fabrics option set for a memory-based
@@ -172,35 +175,54 @@ FERRY_API int ferry_nvme_ctrlr_create(const struct ferry_nvme_ctrlr_opts *opts,
 /**
  * @brief Destroy a controller. Disable it and poll until CSTS.RDY = 0 first when commands may
  * be executing.
+ * @param[in] ctrlr the controller; invalid after a return of 0.
  * @retval 0 destroyed (NULL is a no-op).
  * @retval -EBUSY commands or transfers are still executing (on the admin queue or, for a
  *         message-based controller, on an I/O queue not yet quiesced).
  */
 FERRY_API int ferry_nvme_ctrlr_destroy(struct ferry_nvme_ctrlr *ctrlr);
 
-/** @brief The host NQN given at creation ("" for memory-based controllers or NULL). */
+/**
+ * @brief The host NQN given at creation.
+ * @param[in] ctrlr the controller.
+ * @return the NQN, valid while the controller exists; "" for memory-based controllers or
+ *         NULL.
+ */
 FERRY_API const char *ferry_nvme_ctrlr_get_hostnqn(const struct ferry_nvme_ctrlr *ctrlr);
 
-/** @brief Copy the host identifier given at creation into @p out (zeroes for NULL). */
+/**
+ * @brief Copy the host identifier given at creation into @p out.
+ * @param[in] ctrlr the controller (NULL: @p out is zeroed).
+ * @param[out] out 16 bytes (NULL: nothing is written).
+ */
 FERRY_API void ferry_nvme_ctrlr_get_hostid(const struct ferry_nvme_ctrlr *ctrlr, uint8_t out[16]);
 
 /**
  * @brief The current Keep Alive Timeout in ms (0 = off): the Connect value, or what the
  * host set last with Set Features Keep Alive Timer. Admin thread.
+ * @param[in] ctrlr the controller.
+ * @return the timeout in ms; 0 for off, or for NULL.
  */
 FERRY_API uint32_t ferry_nvme_ctrlr_get_kato(const struct ferry_nvme_ctrlr *ctrlr);
 
-/** @brief The transport_ctx given at creation. */
+/**
+ * @brief The transport's context of a controller.
+ * @param[in] ctrlr the controller.
+ * @return the transport_ctx given at creation; NULL for NULL.
+ */
 FERRY_API void *ferry_nvme_ctrlr_get_transport_ctx(const struct ferry_nvme_ctrlr *ctrlr);
 
 /**
  * @brief Size in bytes of the register space (BAR0) the controller decodes: the registers
  * plus one SQ tail and one CQ head doorbell per queue, rounded up to a power of two (>= 16 KiB).
+ * @param[in] ctrlr the controller.
+ * @return the size; 0 for NULL.
  */
 FERRY_API uint32_t ferry_nvme_ctrlr_get_bar_size(const struct ferry_nvme_ctrlr *ctrlr);
 
 /**
  * @brief Read a controller register.
+ * @param[in] ctrlr the controller.
  * @param[in] offset byte offset in BAR0, naturally aligned to @p size.
  * @param[in] size 4, or 8 for the 64-bit registers (CAP, ASQ, ACQ).
  * @param[out] val the value (reserved registers and doorbells read 0).
@@ -225,6 +247,10 @@ FERRY_API int ferry_nvme_ctrlr_reg_read(struct ferry_nvme_ctrlr *ctrlr, uint32_t
  *   frees entries never posted: "invalid doorbell write value".
  * Doorbell writes while the controller is not ready (or resetting, or after a fatal error)
  * are ignored without an event.
+ * @param[in] ctrlr the controller.
+ * @param[in] offset byte offset in BAR0, naturally aligned to @p size.
+ * @param[in] size 4, or 8 for the 64-bit registers.
+ * @param[in] val the value written.
  * @retval 0 success (including ignored writes).
  * @retval -EINVAL same access rules as ferry_nvme_ctrlr_reg_read().
  */
@@ -239,6 +265,8 @@ FERRY_API int ferry_nvme_ctrlr_reg_write(struct ferry_nvme_ctrlr *ctrlr, uint32_
  * ferry_nvme_ctrlr_poll_queue()), finish a pending reset/shutdown, fetch up to @p max new
  * commands from the submission queues whose doorbells moved (round robin, never more than
  * the completion queue has room for), and raise coalesced interrupts.
+ * @param[in] ctrlr the controller.
+ * @param[in] max most new commands to fetch.
  * @return number of commands fetched (>= 0), or a negative errno (-EINVAL: NULL).
  */
 FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *ctrlr, uint32_t max);
@@ -248,8 +276,11 @@ FERRY_API int ferry_nvme_ctrlr_poll(struct ferry_nvme_ctrlr *ctrlr, uint32_t max
  * entries (its requests are allocated here). Memory-based controllers create queues through
  * admin commands instead. Admin thread; an I/O queue needs the admin queue and an enabled
  * controller (CSTS.RDY = 1), as Connect requires.
+ * @param[in] ctrlr the controller.
+ * @param[in] qid 0 for the admin queue, 1..max I/O queues.
+ * @param[in] entries queue size, 2..MQES + 1.
  * @retval 0 created.
- * @retval -EINVAL bad qid/size, memory-based controller, an I/O queue of a discovery
+ * @retval -EINVAL bad qid/size, NULL or memory-based controller, an I/O queue of a discovery
  *         controller.
  * @retval -EAGAIN an I/O queue while the controller is not ready (or resetting, shutting down).
  * @retval -EEXIST exists.
@@ -262,7 +293,11 @@ FERRY_API int ferry_nvme_ctrlr_connect_queue(struct ferry_nvme_ctrlr *ctrlr, uin
  * @brief Message-based transports: remove queue pair @p qid (no command of it may be
  * executing). Admin thread, after the owning thread quiesced the queue. Its counters are
  * kept in the controller's. A pending reset completes here once the last I/O queue is gone.
- * @retval 0 removed; -ENOENT no such queue; -EBUSY commands executing.
+ * @param[in] ctrlr the controller.
+ * @param[in] qid the queue.
+ * @retval 0 removed.
+ * @retval -ENOENT no such queue (also for a NULL or memory-based controller).
+ * @retval -EBUSY commands executing.
  */
 FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid);
 
@@ -271,6 +306,9 @@ FERRY_API int ferry_nvme_ctrlr_disconnect_queue(struct ferry_nvme_ctrlr *ctrlr, 
  * that carries that queue's Read/Write sequences instead of opts.accel_chan. Admin thread,
  * after connect_queue and before the first submit on the queue. NULL = none (the bdevs move
  * the data themselves).
+ * @param[in] ctrlr the controller.
+ * @param[in] qid the I/O queue (>= 1).
+ * @param[in] chan the channel, or NULL; it must outlive the queue.
  * @retval 0 set; -EINVAL NULL controller, memory-based, or qid 0; -ENOENT queue not connected.
  */
 FERRY_API int ferry_nvme_ctrlr_set_queue_accel_chan(struct ferry_nvme_ctrlr *ctrlr, uint16_t qid,
@@ -280,6 +318,9 @@ FERRY_API int ferry_nvme_ctrlr_set_queue_accel_chan(struct ferry_nvme_ctrlr *ctr
  * @brief Message-based transports: do I/O queue @p qid's work on its owning thread: poll
  * its accel channel and the namespace bdevs it has submitted I/O to (ferry_bdev_poll()).
  * Completions (send_completion) may run from inside.
+ * @param[in] ctrlr the controller.
+ * @param[in] qid the I/O queue (>= 1).
+ * @param[in] max bound passed to the polls (0 is taken as 1).
  * @return work done (>= 0), or a negative errno: -EINVAL NULL / memory-based / qid 0,
  *         -ENOENT queue not connected.
  */
@@ -288,6 +329,8 @@ FERRY_API int ferry_nvme_ctrlr_poll_queue(struct ferry_nvme_ctrlr *ctrlr, uint16
 
 /**
  * @brief Message-based transports: execute one command capsule.
+ * @param[in] ctrlr the controller.
+ * @param[in] qid the queue (0 = admin).
  * @param[in] sqe the command (copied).
  * @param[in] data the command's data: where write data is / where read data goes, exactly the
  *            command's transfer length, in any domain the bdevs reach (system, RDMA...). NULL

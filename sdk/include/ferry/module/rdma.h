@@ -55,6 +55,9 @@ struct ferry_nvmf_rdma_cm_limits {
 
 /**
  * @brief Parse and check the private data of a connect request.
+ * @param[in] pdata the private data received (NULL only with @p len 0).
+ * @param[in] len its length; at least 32 bytes (more is accepted).
+ * @param[in] lim what the controller accepts.
  * @param[out] out the fields (valid on success).
  * @param[out] sts on -EPROTO: the FERRY_NVMF_RDMA_CM_* status to reject with.
  * @retval 0 acceptable: recfmt 0, qid <= max_qid, hsqsize (0's based) 1..depth - 1 and
@@ -66,27 +69,64 @@ FERRY_API int ferry_nvmf_rdma_cm_req_parse(const void *pdata, uint32_t len,
 					   const struct ferry_nvmf_rdma_cm_limits *lim,
 					   struct ferry_nvmf_rdma_cm_req *out, uint16_t *sts);
 
-/** @brief Build a connect request's private data (32 bytes) into @p buf.
- *  @return bytes written, 0 if @p cap is too small. */
+/**
+ * @brief Build a connect request's private data (32 bytes) into @p buf (CNTLID 0xffff).
+ * @param[out] buf destination.
+ * @param[in] cap size of @p buf (>= 32).
+ * @param[in] qid the queue ID.
+ * @param[in] hrqsize response capsules the host can take (1's based).
+ * @param[in] hsqsize the queue's SQSIZE (0's based).
+ * @return bytes written (32), 0 if @p buf is NULL or @p cap too small.
+ */
 FERRY_API size_t ferry_nvmf_rdma_cm_req_build(void *buf, size_t cap, uint16_t qid,
 					      uint16_t hrqsize, uint16_t hsqsize);
 
-/** @brief Parse an accept's private data. @retval 0; -EPROTO shorter than 4 bytes, recfmt
- *  not 0, or crqsize 0; -EINVAL NULL. */
+/**
+ * @brief Parse an accept's private data.
+ * @param[in] pdata the private data received (NULL only with @p len 0).
+ * @param[in] len its length.
+ * @param[out] out the fields.
+ * @retval 0 success.
+ * @retval -EPROTO shorter than 4 bytes, recfmt not 0, or crqsize 0.
+ * @retval -EINVAL NULL @p out, or NULL @p pdata with @p len > 0.
+ */
 FERRY_API int ferry_nvmf_rdma_cm_rep_parse(const void *pdata, uint32_t len,
 					   struct ferry_nvmf_rdma_cm_rep *out);
 
-/** @brief Build an accept's private data (32 bytes). @return bytes, 0 if @p cap too small. */
+/**
+ * @brief Build an accept's private data (32 bytes).
+ * @param[out] buf destination.
+ * @param[in] cap size of @p buf (>= 32).
+ * @param[in] crqsize the controller's receive queue size.
+ * @return bytes written (32), 0 if @p buf is NULL or @p cap too small.
+ */
 FERRY_API size_t ferry_nvmf_rdma_cm_rep_build(void *buf, size_t cap, uint16_t crqsize);
 
-/** @brief Parse a reject's private data. @retval 0 (@p sts set); -EPROTO shorter than 4
- *  bytes or recfmt not 0; -EINVAL NULL. */
+/**
+ * @brief Parse a reject's private data.
+ * @param[in] pdata the private data received (NULL only with @p len 0).
+ * @param[in] len its length.
+ * @param[out] sts the reject status (0 on failure).
+ * @retval 0 success.
+ * @retval -EPROTO shorter than 4 bytes or recfmt not 0.
+ * @retval -EINVAL NULL @p sts, or NULL @p pdata with @p len > 0.
+ */
 FERRY_API int ferry_nvmf_rdma_cm_rej_parse(const void *pdata, uint32_t len, uint16_t *sts);
 
-/** @brief Build a reject's private data (4 bytes). @return bytes, 0 if @p cap too small. */
+/**
+ * @brief Build a reject's private data (4 bytes).
+ * @param[out] buf destination.
+ * @param[in] cap size of @p buf (>= 4).
+ * @param[in] sts the FERRY_NVMF_RDMA_CM_* status.
+ * @return bytes written (4), 0 if @p buf is NULL or @p cap too small.
+ */
 FERRY_API size_t ferry_nvmf_rdma_cm_rej_build(void *buf, size_t cap, uint16_t sts);
 
-/** @brief Name of a reject status ("invalid HSQSIZE", ...; "unknown" otherwise). */
+/**
+ * @brief Name of a reject status ("invalid HSQSIZE", ...).
+ * @param[in] sts the status.
+ * @return a static string; "unknown" for a status Ferry does not name.
+ */
 FERRY_API const char *ferry_nvmf_rdma_cm_sts_str(uint16_t sts);
 
 /* ---- keyed SGLs --------------------------------------------------------------------------- */
@@ -124,6 +164,7 @@ struct ferry_nvmf_rdma_sgl {
  * list of keyed data blocks in the in-capsule data.
  * @param[in] sqe the command (PSDT must say SGL).
  * @param[in] icd the capsule's in-capsule data, @p icd_len bytes (may be NULL / 0).
+ * @param[in] icd_len bytes of @p icd.
  * @param[in] max_desc descriptors accepted (1..FERRY_NVMF_RDMA_SGL_MAX).
  * @param[in] max_len data bytes accepted (the controller's MDTS).
  * @param[out] out the result.
@@ -140,15 +181,25 @@ FERRY_API int ferry_nvmf_rdma_sgl_parse(const struct ferry_nvme_sqe *sqe, const 
  * @brief Write the data pointer of @p sqe (and PSDT) for @p n keyed descriptors: 0 → a null
  * keyed descriptor, 1 → that descriptor, more → a last-segment descriptor with the list
  * written at the start of @p icd_area (16 bytes each).
- * @param[out] icd_used bytes of @p icd_area used (0 for n <= 1).
- * @retval 0; -ENOBUFS @p icd_area too small; -EINVAL n > FERRY_NVMF_RDMA_SGL_MAX or a
- *         length >= 2^24.
+ * @param[in,out] sqe the command whose data pointer is written.
+ * @param[out] icd_area where the descriptor list goes (n > 1).
+ * @param[in] icd_cap bytes of @p icd_area.
+ * @param[in] d the descriptors.
+ * @param[in] n number of descriptors (0..FERRY_NVMF_RDMA_SGL_MAX).
+ * @param[out] icd_used bytes of @p icd_area used (0 for n <= 1); may be NULL.
+ * @retval 0; -ENOBUFS @p icd_area NULL or too small (n > 1); -EINVAL NULL @p sqe (or @p d
+ *         with @p n > 0), n > FERRY_NVMF_RDMA_SGL_MAX or a length >= 2^24.
  */
 FERRY_API int ferry_nvmf_rdma_sgl_build(struct ferry_nvme_sqe *sqe, void *icd_area,
 					uint32_t icd_cap, const struct ferry_nvmf_rdma_kdesc *d,
 					uint32_t n, uint32_t *icd_used);
 
-/** @brief Write the data pointer of @p sqe for @p len bytes of in-capsule data at offset 0. */
+/**
+ * @brief Write the data pointer of @p sqe (and PSDT) for @p len bytes of in-capsule data at
+ * offset 0. NULL @p sqe: no-op.
+ * @param[in,out] sqe the command.
+ * @param[in] len bytes of in-capsule data.
+ */
 FERRY_API void ferry_nvmf_rdma_sgl_build_icd(struct ferry_nvme_sqe *sqe, uint32_t len);
 
 /* ---- registration map -------------------------------------------------------------------- */
@@ -189,18 +240,35 @@ struct ferry_rdma_map_stats {
 				     last release) */
 };
 
-/** @brief Create a map over @p opts->dev. @retval 0; -ENODEV no RDMA part; -EINVAL; -ENOMEM. */
+/**
+ * @brief Create a map over @p opts->dev.
+ * @param[in] opts the options (copied); the device must outlive the map.
+ * @param[out] out the map, to be released with ferry_rdma_map_destroy().
+ * @retval 0 success.
+ * @retval -ENODEV the device has no RDMA part.
+ * @retval -EINVAL NULL argument, bad opts->size, or no device.
+ * @retval -ENOMEM out of memory.
+ */
 FERRY_API int ferry_rdma_map_create(const struct ferry_rdma_map_opts *opts,
 				    struct ferry_rdma_map **out);
 
-/** @brief Invalidate every registration and free the map (NULL: no-op). Segments still held
- *  die with it (no ferry_rdma_map_release() afterwards). */
+/**
+ * @brief Invalidate every registration and free the map (NULL: no-op). Segments still held
+ * die with it (no ferry_rdma_map_release() afterwards).
+ * @param[in] map the map; invalid after the call.
+ */
 FERRY_API void ferry_rdma_map_destroy(struct ferry_rdma_map *map);
 
 /**
  * @brief Register local memory [@p addr, @p addr + @p len) for the map's life (buffer pools,
  * staging areas); ranges inside it are then found without a registration.
+ * @param[in] map the map.
+ * @param[in] addr first byte (local memory; it must stay mapped for the map's life).
+ * @param[in] len bytes (> 0).
  * @param[in] access FERRY_HAL_RDMA_ACCESS_* (<ferry/hal/rdma.h>).
+ * @retval 0 registered.
+ * @retval -EINVAL NULL @p map or @p addr, @p len 0, or a range that wraps.
+ * @retval other negative errno of the registration (-ENOMEM, the backend's mr_reg).
  */
 FERRY_API int ferry_rdma_map_register(struct ferry_rdma_map *map, void *addr, size_t len,
 				      uint32_t access);
@@ -209,11 +277,14 @@ FERRY_API int ferry_rdma_map_register(struct ferry_rdma_map *map, void *addr, si
  * @brief Express @p mem as registered segments (see the file's preamble). Each segment of a
  * cached registration holds it (no eviction) until ferry_rdma_map_release() of that segment;
  * on failure nothing is held.
+ * @param[in] map the map.
+ * @param[in] mem the memory, in any domain.
  * @param[in] via the domain to translate @p mem into first when the NIC cannot reach
  *            @p mem's domain itself (the NIC function's view of host memory); NULL: none.
  * @param[in] access FERRY_HAL_RDMA_ACCESS_* the segments need (a read's destination:
  *            REMOTE_WRITE | LOCAL_WRITE; a write's source: REMOTE_READ).
- * @param[out] out segments; @p n in: entries of @p out, out: entries used (needed, -ENOBUFS).
+ * @param[out] out segments.
+ * @param[in,out] n in: entries of @p out; out: entries used (or needed, with -ENOBUFS).
  * @retval 0; -EFAULT a part is not reachable (reason in ferry_last_error()); -EXDEV no way
  *         to register @p mem's domain; -ENOBUFS @p out too small; -ENOMEM; -EOVERFLOW a
  *         registration held 2^32 - 1 times (segments never released).
@@ -234,6 +305,9 @@ FERRY_API int ferry_rdma_map_mem(struct ferry_rdma_map *map, const struct ferry_
  * connection is lost) and the I/O is retried, then mapped again or staged. Its segments are
  * still released as usual. Segments of pinned regions (ferry_rdma_map_register()) are not
  * counted: releasing them is accepted and does nothing.
+ * @param[in] map the map.
+ * @param[in] segs segments from ferry_rdma_map_mem() of this map.
+ * @param[in] n number of @p segs.
  * @retval 0 released (registrations past max_regions that are no longer held are evicted).
  * @retval -ENOENT a segment names no registration of this map (wrong keys or range): nothing
  *         is released.
@@ -243,11 +317,20 @@ FERRY_API int ferry_rdma_map_mem(struct ferry_rdma_map *map, const struct ferry_
 FERRY_API int ferry_rdma_map_release(struct ferry_rdma_map *map, const struct ferry_rdma_seg *segs,
 				     uint32_t n);
 
-/** @brief Revalidate the cache if a domain's mapping generation changed (cheap otherwise).
- *  @return registrations invalidated (>= 0). */
+/**
+ * @brief Revalidate the cache if a domain's mapping generation changed (cheap otherwise).
+ * @param[in] map the map (NULL: 0).
+ * @return registrations invalidated (>= 0).
+ */
 FERRY_API int ferry_rdma_map_poll(struct ferry_rdma_map *map);
 
-/** @brief The map's counters. @retval 0; -EINVAL NULL. */
+/**
+ * @brief The map's counters.
+ * @param[in] map the map.
+ * @param[out] stats the counters.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument.
+ */
 FERRY_API int ferry_rdma_map_get_stats(struct ferry_rdma_map *map,
 				       struct ferry_rdma_map_stats *stats);
 
