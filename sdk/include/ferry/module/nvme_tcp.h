@@ -112,30 +112,53 @@ struct ferry_nvme_tcp_params {
  * rounded up to the receiver's alignment (CapsuleCmd, H2CData: CPDA; C2HData: HPDA); 24 for
  * a TermReq (no digest, no padding); 0 for types that carry no data (and for a NULL @p p).
  * A CapsuleCmd without in-capsule data has PDO 0: ferry_nvme_tcp_build_cmd() handles it.
+ * @param[in] p the connection parameters.
+ * @param[in] pdu_type the PDU type (FERRY_NVME_TCP_*).
+ * @return the PDO in bytes, or 0 (see above).
  */
 FERRY_API uint32_t ferry_nvme_tcp_pdo(const struct ferry_nvme_tcp_params *p, uint8_t pdu_type);
 
 /**
- * @brief Build an ICReq (128 bytes, no digest): PFV 0, @p hpda, @p dgst
- * (FERRY_NVME_TCP_DGST_*), @p maxr2t (0's based). @return 128, 0 if @p buf is NULL.
+ * @brief Build an ICReq (128 bytes, no digest): PFV 0, @p hpda, @p dgst, @p maxr2t.
+ * @param[out] buf at least 128 bytes.
+ * @param[in] hpda host PDU data alignment the host asks for.
+ * @param[in] dgst FERRY_NVME_TCP_DGST_* the host asks for.
+ * @param[in] maxr2t outstanding R2Ts per command (0's based).
+ * @return 128, 0 if @p buf is NULL.
  */
 FERRY_API size_t ferry_nvme_tcp_build_icreq(void *buf, uint8_t hpda, uint8_t dgst, uint32_t maxr2t);
 
-/** @brief Build an ICResp (128 bytes, no digest). @return 128, 0 if @p buf is NULL. */
+/**
+ * @brief Build an ICResp (128 bytes, no digest): PFV 0, @p cpda, @p dgst, @p maxh2cdata.
+ * @param[out] buf at least 128 bytes.
+ * @param[in] cpda controller PDU data alignment.
+ * @param[in] dgst FERRY_NVME_TCP_DGST_* the controller turns on.
+ * @param[in] maxh2cdata largest H2CData payload the controller accepts.
+ * @return 128, 0 if @p buf is NULL.
+ */
 FERRY_API size_t ferry_nvme_tcp_build_icresp(void *buf, uint8_t cpda, uint8_t dgst,
 					    uint32_t maxh2cdata);
 
 /**
  * @brief Build a CapsuleCmd header carrying @p sqe and @p icd_len bytes of in-capsule data
  * (0: none). PLEN accounts for the data and its digest.
+ * @param[out] buf at least FERRY_NVME_TCP_TX_HDR_MAX bytes.
+ * @param[in] p this side's connection parameters (digests, alignments).
+ * @param[in] sqe the command (copied into the PDU).
+ * @param[in] icd_len bytes of in-capsule data that will follow.
  * @return bytes written (header + digest + padding: the data starts there), 0 on bad arguments
  *         (NULL, or @p icd_len so large that PLEN would not fit 32 bits).
  */
 FERRY_API size_t ferry_nvme_tcp_build_cmd(void *buf, const struct ferry_nvme_tcp_params *p,
 					  const struct ferry_nvme_sqe *sqe, uint32_t icd_len);
 
-/** @brief Build a CapsuleResp. @return bytes written (24, or 28 with the header digest), 0 on
- *  NULL arguments. */
+/**
+ * @brief Build a CapsuleResp.
+ * @param[out] buf at least FERRY_NVME_TCP_TX_HDR_MAX bytes.
+ * @param[in] p this side's connection parameters (digests, alignments).
+ * @param[in] cqe the completion (copied into the PDU).
+ * @return bytes written (24, or 28 with the header digest), 0 on NULL arguments.
+ */
 FERRY_API size_t ferry_nvme_tcp_build_resp(void *buf, const struct ferry_nvme_tcp_params *p,
 					   const struct ferry_nvme_cqe *cqe);
 
@@ -143,6 +166,15 @@ FERRY_API size_t ferry_nvme_tcp_build_resp(void *buf, const struct ferry_nvme_tc
  * @brief Build an H2CData (@p pdu_type FERRY_NVME_TCP_H2C_DATA) or C2HData header for
  * @p datal bytes at offset @p datao of command @p cccid. @p flags: FERRY_NVME_TCP_F_LAST_PDU,
  * and FERRY_NVME_TCP_F_SUCCESS (C2H only, with LAST_PDU).
+ * @param[out] buf at least FERRY_NVME_TCP_TX_HDR_MAX bytes.
+ * @param[in] p this side's connection parameters (digests, alignments).
+ * @param[in] pdu_type FERRY_NVME_TCP_H2C_DATA or FERRY_NVME_TCP_C2H_DATA.
+ * @param[in] cccid the command's CID.
+ * @param[in] ttag H2CData: the TTAG of the R2T answered (written as given for C2HData too,
+ *            where the field is reserved: pass 0).
+ * @param[in] datao offset of the data in the command's transfer.
+ * @param[in] datal data bytes of the PDU (> 0).
+ * @param[in] flags FERRY_NVME_TCP_F_LAST_PDU and FERRY_NVME_TCP_F_SUCCESS.
  * @return bytes written (the data starts there), 0 on bad arguments (NULL, wrong type, datal 0,
  *         flags other than LAST_PDU/SUCCESS, SUCCESS on H2CData or without LAST_PDU, PLEN over
  *         32 bits).
@@ -151,8 +183,16 @@ FERRY_API size_t ferry_nvme_tcp_build_data(void *buf, const struct ferry_nvme_tc
 					   uint8_t pdu_type, uint16_t cccid, uint16_t ttag,
 					   uint32_t datao, uint32_t datal, uint8_t flags);
 
-/** @brief Build an R2T. @return bytes written (24, or 28 with the header digest), 0 on NULL
- *  arguments or @p r2tl 0. */
+/**
+ * @brief Build an R2T.
+ * @param[out] buf at least FERRY_NVME_TCP_TX_HDR_MAX bytes.
+ * @param[in] p this side's connection parameters (digests, alignments).
+ * @param[in] cccid the command's CID.
+ * @param[in] ttag the transfer tag the host echoes in its H2CData PDUs.
+ * @param[in] r2to offset of the requested data.
+ * @param[in] r2tl bytes requested (> 0).
+ * @return bytes written (24, or 28 with the header digest), 0 on NULL arguments or @p r2tl 0.
+ */
 FERRY_API size_t ferry_nvme_tcp_build_r2t(void *buf, const struct ferry_nvme_tcp_params *p,
 					  uint16_t cccid, uint16_t ttag, uint32_t r2to,
 					  uint32_t r2tl);
@@ -162,6 +202,12 @@ FERRY_API size_t ferry_nvme_tcp_build_r2t(void *buf, const struct ferry_nvme_tcp
  * C2HTermReq, with @p fes / @p fei and up to FERRY_NVME_TCP_TERM_MAX_DATA bytes of the
  * offending PDU header as data (longer is cut; NULL/0: none). TermReqs carry no digests;
  * PDO is 24 with data, 0 without.
+ * @param[out] buf at least FERRY_NVME_TCP_TERM_MAX_PLEN bytes.
+ * @param[in] pdu_type FERRY_NVME_TCP_H2C_TERM or FERRY_NVME_TCP_C2H_TERM.
+ * @param[in] fes fatal error status (FERRY_NVME_TCP_FES_*).
+ * @param[in] fei fatal error information.
+ * @param[in] hdr the offending PDU header (may be NULL).
+ * @param[in] hdr_len bytes of @p hdr.
  * @return bytes written (<= FERRY_NVME_TCP_TERM_MAX_PLEN), 0 on a NULL @p buf or a type that
  *         is not a TermReq.
  */
@@ -284,6 +330,8 @@ struct ferry_nvme_tcp_rx {
 /**
  * @brief Start a receive machine for a new connection with @p p (only role and the limits
  * matter until the IC PDU: it expects ICReq (controller) or ICResp (host) first).
+ * @param[out] rx the machine (the caller's memory; nothing is allocated).
+ * @param[in] p the parameters (copied).
  * @retval 0; -EINVAL NULL or a bad role.
  */
 FERRY_API int ferry_nvme_tcp_rx_init(struct ferry_nvme_tcp_rx *rx, const struct ferry_nvme_tcp_params *p);
@@ -291,6 +339,8 @@ FERRY_API int ferry_nvme_tcp_rx_init(struct ferry_nvme_tcp_rx *rx, const struct 
 /**
  * @brief Install the negotiated parameters after the IC exchange (digests, alignments,
  * limits); the PDUs that follow are checked against them.
+ * @param[in,out] rx the machine.
+ * @param[in] p the negotiated parameters (copied), same role.
  * @retval 0; -EINVAL NULL or a role change.
  */
 FERRY_API int ferry_nvme_tcp_rx_set_params(struct ferry_nvme_tcp_rx *rx,
@@ -300,6 +350,9 @@ FERRY_API int ferry_nvme_tcp_rx_set_params(struct ferry_nvme_tcp_rx *rx,
  * @brief Where the next stream bytes go, up to the next event: at most @p max iovecs into
  * @p iov (the machine's own header/padding/digest buffers, or the data destination). Receiving
  * into them overwrites the header of the last DONE event: finish with it first.
+ * @param[in,out] rx the machine.
+ * @param[out] iov room for @p max iovecs.
+ * @param[in] max size of @p iov.
  * @return number of iovecs (>= 1); 0 when the machine waits for ferry_nvme_tcp_rx_set_dest()
  *         after a HEADER event, is in error, or on NULL arguments / @p max 0.
  */
@@ -310,6 +363,9 @@ FERRY_API uint32_t ferry_nvme_tcp_rx_next(struct ferry_nvme_tcp_rx *rx, struct i
  * @brief @p n bytes were received into the iovecs of the last ferry_nvme_tcp_rx_next(), in
  * order; @p flags (FERRY_NVME_TCP_RX_F_*) hold for all of them (data bytes only). Call
  * ferry_nvme_tcp_rx_next() again before the next advance (even after a partial one).
+ * @param[in,out] rx the machine.
+ * @param[in] n bytes received.
+ * @param[in] flags FERRY_NVME_TCP_RX_F_* of those bytes.
  * @param[out] ev the event reached (type NONE if none yet).
  * @retval 0; -EINVAL NULL, or @p n larger than rx_next offered (nothing is accounted).
  */
@@ -319,6 +375,11 @@ FERRY_API int ferry_nvme_tcp_rx_advance(struct ferry_nvme_tcp_rx *rx, size_t n, 
 /**
  * @brief Copy stream bytes from @p buf (up to @p len) where rx_next() points, stopping at the
  * first event. @p consumed says how many bytes were taken (call again with the rest).
+ * @param[in,out] rx the machine.
+ * @param[in] buf stream bytes.
+ * @param[in] len bytes in @p buf.
+ * @param[out] consumed bytes taken from @p buf.
+ * @param[out] ev the event reached (type NONE if none yet).
  * @retval 0; -EINVAL NULL arguments.
  */
 FERRY_API int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
@@ -329,6 +390,12 @@ FERRY_API int ferry_nvme_tcp_rx_feed(struct ferry_nvme_tcp_rx *rx, const void *b
  * FERRY_NVME_TCP_RX_F_CRC_OK may be given (the bytes are in @p buf, so they were not placed).
  * A NIC's digest verdict rides on the data digest bytes, which a caller may read into its own
  * buffer with the headers around them.
+ * @param[in,out] rx the machine.
+ * @param[in] buf stream bytes.
+ * @param[in] len bytes in @p buf.
+ * @param[in] flags 0 or FERRY_NVME_TCP_RX_F_CRC_OK.
+ * @param[out] consumed bytes taken from @p buf.
+ * @param[out] ev the event reached (type NONE if none yet).
  * @retval 0; -EINVAL NULL arguments or FERRY_NVME_TCP_RX_F_PLACED / unknown flags.
  */
 FERRY_API int ferry_nvme_tcp_rx_feed_ex(struct ferry_nvme_tcp_rx *rx, const void *buf, size_t len,
@@ -339,6 +406,9 @@ FERRY_API int ferry_nvme_tcp_rx_feed_ex(struct ferry_nvme_tcp_rx *rx, const void
  * @brief After a HEADER event for a PDU with data: receive its @p data_len bytes into
  * @p iov (total at least data_len; the array must stay valid until DONE). NULL/0 discards the
  * data (it is consumed and digest-checked, not stored).
+ * @param[in,out] rx the machine.
+ * @param[in] iov the destination (the caller's; referenced until DONE).
+ * @param[in] iovcnt number of segments.
  * @retval 0; -EINVAL not waiting for a destination, or the iovecs hold fewer bytes.
  */
 FERRY_API int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
@@ -349,6 +419,10 @@ FERRY_API int ferry_nvme_tcp_rx_set_dest(struct ferry_nvme_tcp_rx *rx, const str
  * (FERRY_NVME_TCP_RX_DEST_F_*; 0 is ferry_nvme_tcp_rx_set_dest()). With APART, @p iov still
  * receives the bytes that arrive without PLACED (a receive offload's misses) and must hold
  * data_len bytes; NULL/0 (discard) cannot be APART.
+ * @param[in,out] rx the machine.
+ * @param[in] iov the destination (the caller's; referenced until DONE).
+ * @param[in] iovcnt number of segments.
+ * @param[in] dflags FERRY_NVME_TCP_RX_DEST_F_*.
  * @retval 0; -EINVAL as ferry_nvme_tcp_rx_set_dest(), unknown flags, or APART with discard.
  */
 FERRY_API int ferry_nvme_tcp_rx_set_dest_ex(struct ferry_nvme_tcp_rx *rx, const struct iovec *iov,
@@ -358,6 +432,8 @@ FERRY_API int ferry_nvme_tcp_rx_set_dest_ex(struct ferry_nvme_tcp_rx *rx, const 
  * @brief Resync answer of a receive offload: does a PDU start at stream offset @p seq (bytes
  * consumed since ferry_nvme_tcp_rx_init(), the first byte of the IC PDU is 0)? Ask after each
  * event until it answers.
+ * @param[in] rx the machine.
+ * @param[in] seq the stream offset the NIC asks about.
  * @retval 1 the current PDU starts at @p seq, or the machine is at a PDU boundary there;
  * @retval 0 @p seq was consumed and is not the current PDU's start (inside a PDU, or an
  *         earlier one: either way the NIC should search again);
@@ -365,7 +441,11 @@ FERRY_API int ferry_nvme_tcp_rx_set_dest_ex(struct ferry_nvme_tcp_rx *rx, const 
  */
 FERRY_API int ferry_nvme_tcp_rx_pdu_at(const struct ferry_nvme_tcp_rx *rx, uint64_t seq);
 
-/** @brief Stream bytes consumed since ferry_nvme_tcp_rx_init() (0 for NULL). */
+/**
+ * @brief Stream bytes consumed since ferry_nvme_tcp_rx_init().
+ * @param[in] rx the machine.
+ * @return the count; 0 for NULL.
+ */
 FERRY_API uint64_t ferry_nvme_tcp_rx_stream_pos(const struct ferry_nvme_tcp_rx *rx);
 
 /**
@@ -373,11 +453,15 @@ FERRY_API uint64_t ferry_nvme_tcp_rx_stream_pos(const struct ferry_nvme_tcp_rx *
  * CCCID, data outside the command's transfer, ...): put the machine in error with @p fes and
  * @p fei, to be sent in a TermReq. Nothing more is accepted. A machine already in error keeps
  * its first FES/FEI. NULL: nothing.
+ * @param[in,out] rx the machine.
+ * @param[in] fes fatal error status (FERRY_NVME_TCP_FES_*).
+ * @param[in] fei fatal error information (byte offset of the bad field).
  */
 FERRY_API void ferry_nvme_tcp_rx_fail(struct ferry_nvme_tcp_rx *rx, uint16_t fes, uint32_t fei);
 
 /**
  * @brief The header bytes of the PDU being received (for the TermReq data after ERROR).
+ * @param[in] rx the machine.
  * @param[out] len bytes available (up to HLEN, without the header digest; 0 on NULL @p rx).
  * @return the bytes (in the machine), NULL if @p rx or @p len is NULL.
  */
@@ -419,10 +503,18 @@ FERRY_API int ferry_nvme_tcp_icresp_check(const struct ferry_nvme_tcp_icresp *ic
 					  struct ferry_nvme_tcp_params *out, uint16_t *fes,
 					  uint32_t *fei);
 
-/** @brief Name of a TermReq FES ("invalid PDU header field"...), never NULL. */
+/**
+ * @brief Name of a TermReq FES ("invalid PDU header field"...).
+ * @param[in] fes the fatal error status.
+ * @return a static string, never NULL ("unknown fatal error status" for other values).
+ */
 FERRY_API const char *ferry_nvme_tcp_fes_str(uint16_t fes);
 
-/** @brief Name of a PDU type ("CapsuleCmd"...), never NULL. */
+/**
+ * @brief Name of a PDU type ("CapsuleCmd"...).
+ * @param[in] pdu_type the PDU type.
+ * @return a static string, never NULL.
+ */
 FERRY_API const char *ferry_nvme_tcp_pdu_str(uint8_t pdu_type);
 
 FERRY_END_DECLS
