@@ -159,15 +159,43 @@ static int parse_args(const char *args, struct mock_args *a)
 	return rc;
 }
 
+/*
+ * The open mock devices. mock_dev_get() answers from this list, not from the device's
+ * backend: a backend derived from the mock (its tables copied with some members replaced,
+ * its open calling the mock's: the conformance suite's deliberately broken backends are such)
+ * shares the mock's state, so the mock's ops and controls work on its devices too, while a
+ * device of any other backend is still told apart. Looked up at setup calls (channel,
+ * socket, query, controls), never per transfer.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mock_dev *open_devs;
+
 struct mock_dev *mock_dev_get(struct ferry_device *fdev)
 {
-	if (!fdev || ferry_hal_dev_get_backend(fdev) != &mock_backend)
+	if (!fdev)
 		return NULL;
-	return ferry_hal_dev_get_priv(fdev);
+	struct mock_dev *d;
+	pthread_mutex_lock(&open_lock);
+	for (d = open_devs; d && d->fdev != fdev; d = d->open_next)
+		;
+	pthread_mutex_unlock(&open_lock);
+	return d;
+}
+
+static void open_list_del(struct mock_dev *dev)
+{
+	pthread_mutex_lock(&open_lock);
+	for (struct mock_dev **pp = &open_devs; *pp; pp = &(*pp)->open_next)
+		if (*pp == dev) {
+			*pp = dev->open_next;
+			break;
+		}
+	pthread_mutex_unlock(&open_lock);
 }
 
 static void mock_dev_free(struct mock_dev *dev)
 {
+	open_list_del(dev);
 	mock_nic_destroy(dev);
 	mock_pcie_free(dev);
 	mock_domains_destroy(dev);
@@ -247,6 +275,10 @@ static int mock_open(struct ferry_device *fdev, const char *args)
 		return rc;
 	}
 	ferry_hal_dev_set_priv(fdev, dev);
+	pthread_mutex_lock(&open_lock);
+	dev->open_next = open_devs;
+	open_devs = dev;
+	pthread_mutex_unlock(&open_lock);
 	return 0;
 }
 

@@ -333,6 +333,7 @@ struct mock_dev {
 	struct ferry_hal_lsock_dev *lsock;
 	struct mock_nic *nic; /* the offload NIC (mock_nic.c) */
 	struct ferry_device *fdev;
+	struct mock_dev *open_next; /* the list of open mock devices (mock_dev_get()) */
 	char name[48];
 	struct ferry_mock_host *shm; /* the device's own mapping; owns the memfd */
 	uint8_t *host;               /* host RAM in this process */

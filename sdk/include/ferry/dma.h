@@ -41,9 +41,17 @@ enum ferry_xfer_status {
 };
 
 /** Transfer flags. */
-#define FERRY_XFER_F_FENCE (1u << 0) /**< start only once every earlier transfer of the channel
-					  has completed; if one of those failed, this one is not
-					  attempted (status NOT_ATTEMPTED) */
+/**
+ * Fence. The one rule (what ferry-conformance checks as dma.fence_rule): a fenced transfer
+ * starts only once every transfer submitted before it on the channel has completed. It is
+ * not attempted (status FERRY_XFER_NOT_ATTEMPTED, nothing written) if any transfer that was
+ * submitted before it and had not yet been returned by ferry_dma_poll() when it was
+ * submitted completed with an error, whether or not that error has been polled since. A
+ * failure already returned by poll before the fenced transfer was submitted does not
+ * affect it. Transfers without the flag are never held back or failed by another
+ * transfer's error.
+ */
+#define FERRY_XFER_F_FENCE (1u << 0)
 
 /** One transfer. Inputs are set by the caller; @p status is written at completion. */
 struct ferry_xfer {
@@ -95,14 +103,30 @@ struct ferry_dma_chan;
 
 /**
  * @brief Capabilities and limits of @p dev's DMA engine.
- * @retval 0 success; -ENOTSUP the device has no DMA engine; -EINVAL bad @p info->size.
+ * @param[in] dev the device.
+ * @param[in,out] info in: info->size = sizeof(struct ferry_dma_info); out: the engine's
+ *                capabilities and limits.
+ * @retval 0 success.
+ * @retval -ENOTSUP the device has no DMA engine.
+ * @retval -EINVAL NULL argument or bad @p info->size.
+ * @retval other negative errno from the backend's query.
  */
 FERRY_API int ferry_dma_query(struct ferry_device *dev, struct ferry_dma_info *info);
 
 /**
  * @brief Open a channel on @p dev's DMA engine.
+ *
+ * The channel must be destroyed before its device is closed.
+ * @param[in] dev the device.
  * @param[in] opts options, or NULL for the defaults.
- * @retval 0 success; -ENOTSUP no DMA engine; -EINVAL bad options; -EBUSY too many channels.
+ * @param[out] out the channel (untouched on failure).
+ * @retval 0 success.
+ * @retval -ENOTSUP no DMA engine.
+ * @retval -EINVAL NULL @p dev or @p out, bad opts->size, or ring_size above the engine's
+ *         max_ring.
+ * @retval -EBUSY too many channels (from the engine).
+ * @retval -ENOMEM out of memory.
+ * @retval other negative errno from the backend.
  */
 FERRY_API int ferry_dma_chan_create(struct ferry_device *dev, const struct ferry_dma_chan_opts *opts,
 				    struct ferry_dma_chan **out);
@@ -110,6 +134,7 @@ FERRY_API int ferry_dma_chan_create(struct ferry_device *dev, const struct ferry
 /**
  * @brief Close a channel. Transfers still in flight are completed or marked NOT_ATTEMPTED by
  * the engine and dropped (their memory is no longer touched once this returns). NULL: no-op.
+ * @param[in] chan the channel; invalid after the call.
  */
 FERRY_API void ferry_dma_chan_destroy(struct ferry_dma_chan *chan);
 
@@ -120,6 +145,10 @@ FERRY_API void ferry_dma_chan_destroy(struct ferry_dma_chan *chan);
  * segment counts <= max_sges, alignment); if any is invalid nothing is submitted and -EINVAL
  * is returned. Otherwise transfers are accepted in order until the ring is full.
  * Address problems are not errors of submit: they complete with an error status.
+ * @param[in] chan the channel.
+ * @param[in] xfers @p n transfers; each stays owned by the caller and valid until poll
+ *            returns it.
+ * @param[in] n number of transfers (0: nothing to do, returns 0).
  * @return number accepted (0..n; fewer than n when the ring is full: poll, then submit the
  *         rest), or a negative errno (nothing accepted).
  */
@@ -128,14 +157,28 @@ FERRY_API int ferry_dma_submit(struct ferry_dma_chan *chan, struct ferry_xfer *c
 
 /**
  * @brief Reap completed transfers (in completion order) into @p done, status set.
- * @return number returned (0..max) or a negative errno.
+ * @param[in] chan the channel.
+ * @param[out] done room for @p max transfer pointers (the caller's own transfers).
+ * @param[in] max most transfers to return (0: returns 0).
+ * @return number returned (0..max); -EINVAL NULL @p chan, or NULL @p done with @p max > 0;
+ *         another negative errno from the engine.
  */
 FERRY_API int ferry_dma_poll(struct ferry_dma_chan *chan, struct ferry_xfer **done, uint32_t max);
 
-/** @brief Counters of @p chan. */
+/**
+ * @brief Counters of @p chan.
+ * @param[in] chan the channel.
+ * @param[out] out the counters.
+ * @retval 0 success.
+ * @retval -EINVAL NULL argument.
+ */
 FERRY_API int ferry_dma_get_stats(const struct ferry_dma_chan *chan, struct ferry_dma_stats *out);
 
-/** @brief Name of a status ("success", "page-fault", ...). */
+/**
+ * @brief Name of a status ("success", "page-fault", ...).
+ * @param[in] status the status.
+ * @return a static string; "unknown" for a value outside the enum.
+ */
 FERRY_API const char *ferry_xfer_status_str(enum ferry_xfer_status status);
 
 FERRY_END_DECLS

@@ -42,7 +42,12 @@ struct ferry_hal_dma_ops {
 	 */
 	void (*chan_destroy)(void *chan);
 	/**
-	 * Required: accept transfers in order until the ring is full.
+	 * Required: accept transfers in order until the ring is full. Every transfer accepted
+	 * (within the returned count) completes exactly once through poll(), with its own
+	 * status; none that was not accepted ever does. Transfers within the limits query()
+	 * declared must be accepted and executed (the SDK refuses the others before they get
+	 * here). With FERRY_DMA_CAP_FENCE, FERRY_XFER_F_FENCE follows the one rule written at
+	 * the flag (ferry/dma.h).
 	 * @return number accepted (0..n) or a negative errno (nothing accepted).
 	 */
 	int (*submit)(void *chan, struct ferry_xfer *const *xfers, uint32_t n);
