@@ -90,7 +90,7 @@ struct ferry_hal_backend {
  * @brief Register a backend (idempotent for the same pointer).
  *
  * The registry keeps the pointer, never a copy: @p backend and its class tables must stay
- * valid until ferry_hal_unregister(). The registry is locked: any thread may call it.
+ * valid until ferry_hal_unregister().
  *
  * @param[in] backend the backend; its ABI versions and required members are checked.
  * @retval 0 registered (or already registered).

@@ -331,7 +331,8 @@ struct ferry_nvme_tcp_rx {
  * @brief Start a receive machine for a new connection with @p p (only role and the limits
  * matter until the IC PDU: it expects ICReq (controller) or ICResp (host) first).
  * @param[out] rx the machine (the caller's memory; nothing is allocated).
- * @param[in] p the parameters (copied).
+ * @param[in] p the parameters (copied; digests and alignments start off until
+ *            ferry_nvme_tcp_rx_set_params()).
  * @retval 0; -EINVAL NULL or a bad role.
  */
 FERRY_API int ferry_nvme_tcp_rx_init(struct ferry_nvme_tcp_rx *rx, const struct ferry_nvme_tcp_params *p);

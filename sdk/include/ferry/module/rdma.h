@@ -248,6 +248,7 @@ struct ferry_rdma_map_stats {
  * @retval -ENODEV the device has no RDMA part.
  * @retval -EINVAL NULL argument, bad opts->size, or no device.
  * @retval -ENOMEM out of memory.
+ * @retval other negative errno of the device's RDMA query.
  */
 FERRY_API int ferry_rdma_map_create(const struct ferry_rdma_map_opts *opts,
 				    struct ferry_rdma_map **out);
