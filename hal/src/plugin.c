@@ -99,10 +99,10 @@ static int resolve(const char *what, char *path, size_t plen)
 	if (search_dir(FERRY_PLUGIN_DIR, strlen(FERRY_PLUGIN_DIR), names, n, path, plen))
 		return 0;
 	FERRY_ERR(COMP,
-		  "load: plugin '%s' not found (tried %s%s%s in FERRY_BACKEND_PATH='%s' and in "
-		  "%s)",
-		  what, names[0], n > 1 ? ", " : "", n > 1 ? names[1] : "", env ? env : "",
-		  FERRY_PLUGIN_DIR);
+		  "load: plugin '%s' not found (tried %s%s%s%s%s in FERRY_BACKEND_PATH='%s' and "
+		  "in %s)",
+		  what, names[0], n > 1 ? ", " : "", n > 1 ? names[1] : "", n > 2 ? ", " : "",
+		  n > 2 ? names[2] : "", env ? env : "", FERRY_PLUGIN_DIR);
 	return -ENOENT;
 }
 
