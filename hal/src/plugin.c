@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,30 @@ static int search_dir(const char *dir, size_t dlen, char names[3][NAME_MAX + 1],
 }
 
 /* Resolve @p what to a file; -ENOENT with the directories searched named in the log. */
+/* Backends of the plugins this process loaded (each keeps one dlopen() reference). */
+#define LOADED_MAX 64
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct ferry_hal_backend *loaded[LOADED_MAX];
+static unsigned int nloaded;
+
+static int loaded_has(const struct ferry_hal_backend *b)
+{
+	int found = 0;
+	pthread_mutex_lock(&loaded_lock);
+	for (unsigned int i = 0; i < nloaded && !found; i++)
+		found = loaded[i] == b;
+	pthread_mutex_unlock(&loaded_lock);
+	return found;
+}
+
+static void loaded_add(const struct ferry_hal_backend *b)
+{
+	pthread_mutex_lock(&loaded_lock);
+	if (nloaded < LOADED_MAX) /* past it, a reload only keeps one more reference */
+		loaded[nloaded++] = b;
+	pthread_mutex_unlock(&loaded_lock);
+}
+
 static int resolve(const char *what, char *path, size_t plen)
 {
 	if (strchr(what, '/')) {
@@ -159,13 +184,20 @@ FERRY_API int ferry_hal_load(const char *what, const struct ferry_hal_backend **
 		goto err_close;
 	}
 	/*
-	 * The same file loaded again: dlopen() returned the handle it already had (one more
-	 * reference), the backend pointer is the registered one. Drop the extra reference and
-	 * answer with that backend.
+	 * Already registered. Either the same file loaded again (dlopen() returned the handle
+	 * it already had, one more reference: drop that one), or a plugin that also carries
+	 * FERRY_HAL_BACKEND() and so registered itself from its constructor during dlopen():
+	 * then this is the only reference and the object must stay loaded.
 	 */
 	if (ferry_hal_find(e->backend->name ? e->backend->name : "") == e->backend) {
 		const struct ferry_hal_backend *b = e->backend;
-		dlclose(h);
+		if (loaded_has(b)) {
+			dlclose(h);
+		} else {
+			loaded_add(b);
+			FERRY_INFO(COMP, "plugin '%s' registered backend '%s' itself when loaded",
+				   path, b->name);
+		}
 		if (out)
 			*out = b;
 		return 0;
@@ -177,6 +209,7 @@ FERRY_API int ferry_hal_load(const char *what, const struct ferry_hal_backend **
 					: strerror(-rc));
 		goto err_close;
 	}
+	loaded_add(e->backend);
 	FERRY_INFO(COMP, "loaded plugin '%s' (backend '%s', built against Ferry %u.%u.%u)", path,
 		   e->backend->name, e->ferry_version >> 16, (e->ferry_version >> 8) & 0xff,
 		   e->ferry_version & 0xff);

@@ -39,6 +39,8 @@ static const struct ferry_hal_dma_ops plug_dma = {.abi_version = 0, .query = q};
 #define PLUG_NAME "plug_good" /* the good plugin's name, from another object */
 #elif defined(PLUG_BAD_TABLE)
 #define PLUG_NAME "plug_bad_table"
+#elif defined(PLUG_SELF_REGISTER)
+#define PLUG_NAME "plug_self"
 #else
 #define PLUG_NAME "plug_good"
 #endif
@@ -54,6 +56,10 @@ __attribute__((unused)) static const struct ferry_hal_backend plug_backend = {
 };
 
 #if defined(PLUG_GOOD) || defined(PLUG_DUP) || defined(PLUG_BAD_TABLE)
+FERRY_HAL_PLUGIN(plug_backend);
+#elif defined(PLUG_SELF_REGISTER)
+/* Both forms in one object: the constructor registers it during dlopen(). */
+FERRY_HAL_BACKEND(plug_self, plug_backend)
 FERRY_HAL_PLUGIN(plug_backend);
 #elif defined(PLUG_HAL_ABI_OLD) || defined(PLUG_ENTRY_ABI_OLD) || defined(PLUG_NULL_BACKEND)
 /* The entry as a plugin built against other headers would have it. */

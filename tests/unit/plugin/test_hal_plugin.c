@@ -61,6 +61,21 @@ Test(hal_plugin, twice_gives_the_same_backend)
 	cr_assert_eq(n, 1, "registered %u times", n);
 }
 
+Test(hal_plugin, self_registering_plugin_stays_loaded)
+{
+	/* FERRY_HAL_BACKEND() in a plugin registers it from its constructor: ferry_hal_load()
+	 * must keep that object loaded (its tables are in it), not drop its only reference. */
+	const struct ferry_hal_backend *a = NULL, *b = NULL;
+	cr_assert_eq(ferry_hal_load(plug("self_register"), &a), 0, "%s", ferry_last_error());
+	cr_assert_str_eq(a->name, "plug_self");
+	cr_assert_eq(ferry_hal_load(plug("self_register"), &b), 0, "%s", ferry_last_error());
+	cr_assert_eq(a, b);
+	struct ferry_device *dev = NULL;
+	cr_assert_eq(ferry_device_open("plug_self", "", &dev), 0, "%s", ferry_last_error());
+	cr_assert_eq(*(int *)ferry_hal_dev_get_priv(dev), 42);
+	ferry_device_close(dev);
+}
+
 Test(hal_plugin, by_name_through_backend_path)
 {
 	char env[4200];
