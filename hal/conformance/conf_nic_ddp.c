@@ -525,6 +525,10 @@ static void dq_unmap(struct dq *q, uint16_t cid)
 		return;
 	m->live = 0;
 	CONF_RC(q->t.N->ddp_teardown(q->pr.c, cid, td_cb, m), 0, "ddp_teardown of a mapped cid");
+	CONF_ASSERT(m->td.calls == 0,
+		    "nic.h: the teardown callback never runs inside ddp_teardown(): cid %u's ran "
+		    "%d time(s) inside the call",
+		    cid, m->td.calls);
 	uint64_t end = conf_now_ns() + CN_WAIT_NS;
 	while (m->td.calls == 0) {
 		CONF_ASSERT(conf_now_ns() < end,
