@@ -191,8 +191,23 @@ accepted("removed symbol ferry_selftest_gone@@${NODE}"
          "new symbol ${SYM1}@@FERRY_SELFTEST_1 not in the baseline")
 
 st_case(symbol_changed)
-st_edit(${D}/cur/symbols.txt "\n${SYM1}@@${NODE} FUNC GLOBAL\n" "\n${SYM1}@@${NODE} OBJECT GLOBAL\n")
-refused("changed symbol ${SYM1}@@${NODE}: FUNC GLOBAL -> OBJECT GLOBAL")
+st_edit(${D}/cur/symbols.txt "\n${SYM1}@@${NODE} FUNC GLOBAL " "\n${SYM1}@@${NODE} OBJECT GLOBAL ")
+refused("changed symbol ${SYM1}@@${NODE}: FUNC GLOBAL sig=" "-> OBJECT GLOBAL sig=")
+
+# A prototype change (the C++-mangled type of the declaration) is a changed symbol; adding
+# or dropping const alone is not.
+st_value(${BASELINE}/symbols.txt "\nferry_hal_register@@[^ ]+ FUNC GLOBAL sig=([^\n]+)\n" REG_SIG)
+st_case(signature_changed)
+st_edit(${D}/cur/symbols.txt "\n(ferry_hal_register@@[^ ]+ FUNC GLOBAL) sig=F" "\n\\1 sig=FPv")
+refused("changed symbol ferry_hal_register@@${NODE}: FUNC GLOBAL sig=${REG_SIG} -> FUNC GLOBAL sig=FPv")
+
+st_case(signature_const_only)
+string(REPLACE "K" "" REG_SIG_NOCONST "${REG_SIG}")
+if(REG_SIG_NOCONST STREQUAL REG_SIG)
+  message(FATAL_ERROR "selftest: ferry_hal_register's type ${REG_SIG} has no const: adapt the case")
+endif()
+st_edit(${D}/base/symbols.txt "\n(ferry_hal_register@@[^ ]+ FUNC GLOBAL) sig=[^\n]+\n" "\n\\1 sig=${REG_SIG_NOCONST}\n")
+accepted("symbol ferry_hal_register@@${NODE}: const qualifiers changed")
 
 st_case(symbol_new)
 st_append(${D}/cur/symbols.txt "ferry_selftest_new@@${NODE} FUNC GLOBAL")
