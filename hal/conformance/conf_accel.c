@@ -19,6 +19,11 @@
  * accel channel): addresses with no memory behind them, which the engine must never touch.
  * Chain ends that must be a PCI function's memory use the backend's conformance hooks
  * (conf_hooks::host_map), else the chain is skipped with the reason.
+ *
+ * Checks: accel.table_sane (the declared table), accel.single_ops, accel.chains,
+ * accel.pi_errors (a corrupted guard / app tag / ref tag, a compare mismatch: -EILSEQ with the
+ * failing op and block), accel.bad_address (an unmapped operand: -EFAULT, nothing written),
+ * accel.exactly_once (a batch beyond what the engine holds: every descriptor back once).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,20 +320,20 @@ static int ab_real(const struct abuf *b)
 	return b->kind == AB_SYS || b->kind == AB_HOST;
 }
 
-static void ab_put(struct abuf *b, const uint8_t *lin)
+static void ab_put(struct abuf *b, const uint8_t *flat)
 {
 	uint64_t pos = 0;
 	for (uint32_t i = 0; i < b->cnt; i++) {
-		memcpy(b->host + b->off[i], lin + pos, b->iov[i].iov_len);
+		memcpy(b->host + b->off[i], flat + pos, b->iov[i].iov_len);
 		pos += b->iov[i].iov_len;
 	}
 }
 
-static void ab_get(const struct abuf *b, uint8_t *lin)
+static void ab_get(const struct abuf *b, uint8_t *flat)
 {
 	uint64_t pos = 0;
 	for (uint32_t i = 0; i < b->cnt; i++) {
-		memcpy(lin + pos, b->host + b->off[i], b->iov[i].iov_len);
+		memcpy(flat + pos, b->host + b->off[i], b->iov[i].iov_len);
 		pos += b->iov[i].iov_len;
 	}
 }
