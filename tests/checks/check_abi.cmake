@@ -23,8 +23,9 @@
 #     FERRY_SOVERSION or of the version node (sdk/libferry.map) or, for a struct that an ABI
 #     number versions, of that number (below), in the same change. Without one it is reported as
 #     "incompatible change without an ABI version bump" and the update refuses to record it.
-#     Exception: a struct whose first member is `size_t size` at offset 0 (the opts/stats
-#     pattern) may grow at its end (new members past the old size): compatible, update needed.
+#     Growth at the end of a struct whose first member is `size_t size` (the opts/stats
+#     pattern) is named as such; it is incompatible while the library accepts only
+#     size == sizeof (SIZE_GROWTH_OK below).
 #   - consistency: SONAME == libferry.so.<FERRY_SOVERSION>; the version nodes the library
 #     defines are the ones sdk/libferry.map defines; every exported symbol has one of them.
 # The ABI numbers are the macros FERRY_*_ABI_VERSION (HAL tables) and FERRY_*_ABI (the module
@@ -66,6 +67,15 @@ if(NOT MAP)
   set(MAP ${SRC}/sdk/libferry.map)
 endif()
 set(abi_files symbols.txt layouts.txt numbers.txt)
+# Growth at the end of a struct starting with `size_t size` is compatible only if the library
+# accepts a caller's older, smaller size. Today it accepts exactly sizeof (opts_size_check() in
+# sdk/src/core/opts.c: "0.x has no released layout to stay compatible with"), so a caller built
+# against the old layout gets -EINVAL: growth is incompatible. Set SIZE_GROWTH_OK (here, or
+# -DSIZE_GROWTH_OK=1) when the library starts accepting older sizes.
+if(NOT DEFINED SIZE_GROWTH_OK)
+  set(SIZE_GROWTH_OK FALSE)
+endif()
+set(size_growth_why "the library accepts only size == sizeof, sdk/src/core/opts.c: callers built against the old layout get -EINVAL")
 set(update_how "bump what the FAIL lines name in the same change, then rewrite the baseline \
 from the build with `cmake --build <build-dir> --target abi-update` and commit \
 tests/checks/abi/ with a docs/CHANGELOG.md entry (docs/abi.md)")
@@ -565,13 +575,16 @@ function(abi_compare base cur map)
       elseif(DEFINED ${bv})
         incompatible("${abi}" "${name}: ${b} -> ${c}")
       else()
-        # A new member: compatible only at the end of a size-versioned struct.
+        # A new member: compatible only at the end of a size-versioned struct, and only once
+        # the library accepts the older sizes (SIZE_GROWTH_OK).
         abi_var(B_ "layouts.txt:${s}.size" szv)
         field("${${szv}}" offset szoff)
         field("${${sbv}}" size oldsize)
         field("${c}" offset off)
-        if(szoff STREQUAL "0" AND off GREATER_EQUAL oldsize)
+        if(szoff STREQUAL "0" AND off GREATER_EQUAL oldsize AND SIZE_GROWTH_OK)
           list(APPEND stale "new member ${name} ${c} at the end of the size-versioned ${s} not in the baseline")
+        elseif(szoff STREQUAL "0" AND off GREATER_EQUAL oldsize)
+          incompatible("${abi}" "new member ${name} ${c} at the end of the size-versioned ${s} (${size_growth_why})")
         else()
           incompatible("${abi}" "new member ${name} ${c} inside ${s} (${oldsize} bytes)")
         endif()
@@ -599,8 +612,10 @@ function(abi_compare base cur map)
         incompatible("${abi}" "${name}: alignment ${balign} -> ${calign}")
       endif()
       if(NOT bsize STREQUAL csize)
-        if(szoff STREQUAL "0" AND csize GREATER bsize)
+        if(szoff STREQUAL "0" AND csize GREATER bsize AND SIZE_GROWTH_OK)
           list(APPEND stale "${name}: size ${bsize} -> ${csize}, grown at the end of a size-versioned struct")
+        elseif(szoff STREQUAL "0" AND csize GREATER bsize)
+          incompatible("${abi}" "${name}: size ${bsize} -> ${csize}, grown at the end of a size-versioned struct (${size_growth_why})")
         else()
           incompatible("${abi}" "${name}: size ${bsize} -> ${csize}")
         endif()

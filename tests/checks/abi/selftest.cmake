@@ -29,6 +29,7 @@ macro(st_case name)
     file(COPY_FILE ${BASELINE}/${f} ${D}/cur/${f})
   endforeach()
   file(COPY_FILE ${MAP} ${D}/libferry.map)
+  set(CASE_ARGS "")
   math(EXPR ncases "${ncases} + 1")
 endmacro()
 
@@ -71,7 +72,7 @@ function(st_run mode verdict)
     set(extra -DUPDATE=1)
   endif()
   execute_process(COMMAND ${CMAKE} -DMODE=compare -DCURRENT=${D}/cur -DBASELINE=${D}/base
-                    -DMAP=${D}/libferry.map ${extra} -P ${CHECK}
+                    -DMAP=${D}/libferry.map ${extra} ${CASE_ARGS} -P ${CHECK}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   set(out "${out}${err}")
   string(REPLACE "\n" " " flat "${out}")
@@ -289,7 +290,9 @@ st_append(${D}/cur/layouts.txt "struct ferry_selftest_new size=8 align=8 abi=non
 st_append(${D}/cur/layouts.txt "struct ferry_selftest_new.x offset=0 size=8")
 accepted("new struct ferry_selftest_new size=8 align=8 abi=none header=ferry/selftest.h not in the baseline")
 
-# Growth at the end: compatible for a size-versioned struct (size_t size first), not otherwise.
+# Growth at the end of a size-versioned struct (size_t size first): named as such, and refused
+# while the library accepts only size == sizeof; accepted with SIZE_GROWTH_OK (the switch for
+# the day it accepts older sizes). A plain struct's growth is refused either way.
 # The base lacks the struct's last member, as if the build had just added it.
 function(st_drop_last struct file out_member)
   file(STRINGS ${file} lines REGEX "^struct ${struct}\\.")
@@ -307,12 +310,25 @@ function(st_drop_last struct file out_member)
   set(${out_member}_offset ${best} PARENT_SCOPE)
 endfunction()
 
-st_case(growth_size_versioned)
 st_value(${BASELINE}/layouts.txt "\n(struct ferry_dma_info.size offset=0 size=[0-9]+)\n" _)
+st_case(growth_size_versioned)
+st_drop_last(ferry_dma_info ${D}/base/layouts.txt member)
+refused("new member struct ferry_dma_info.${member}"
+        "at the end of the size-versioned struct ferry_dma_info (the library accepts only size == sizeof"
+        "grown at the end of a size-versioned struct"
+        "bump FERRY_SOVERSION")
+
+st_case(growth_size_versioned_allowed)
+set(CASE_ARGS -DSIZE_GROWTH_OK=1)
 st_drop_last(ferry_dma_info ${D}/base/layouts.txt member)
 accepted("new member struct ferry_dma_info.${member}"
          "at the end of the size-versioned struct ferry_dma_info not in the baseline"
          "grown at the end of a size-versioned struct")
+
+st_case(growth_not_size_versioned_allowed)
+set(CASE_ARGS -DSIZE_GROWTH_OK=1)
+st_drop_last(ferry_hal_backend ${D}/base/layouts.txt member)
+refused("new member struct ferry_hal_backend.${member}" "inside struct ferry_hal_backend")
 
 st_case(growth_not_size_versioned)
 st_value(${BASELINE}/layouts.txt "\nstruct ferry_hal_backend size=([0-9]+) " BACKEND_SIZE)
