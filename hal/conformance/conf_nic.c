@@ -55,10 +55,12 @@ void cn_close(struct cn *t)
 	t->dev = NULL;
 }
 
-void cn_require_ddp(const struct cn *t)
+void cn_require_ddp(struct cn *t)
 {
-	if (!(t->info.caps & FERRY_HAL_NIC_CAP_DDP))
+	if (!(t->info.caps & FERRY_HAL_NIC_CAP_DDP)) {
+		cn_close(t);
 		CONF_SKIP("no FERRY_HAL_NIC_CAP_DDP (caps 0x%x)", t->info.caps);
+	}
 }
 
 int cn_poll(struct cn *t, struct ferry_hal_sock_group *g, struct ferry_hal_sock_event *ev,

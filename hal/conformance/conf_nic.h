@@ -32,8 +32,9 @@ struct cn {
 void cn_open(const struct conf_param *p, const char *extra_args, struct cn *t);
 void cn_close(struct cn *t);
 
-/* Skip unless the NIC reports FERRY_HAL_NIC_CAP_DDP (the reason names it). */
-void cn_require_ddp(const struct cn *t);
+/* Skip unless the NIC reports FERRY_HAL_NIC_CAP_DDP (the reason names it; the device is
+ * closed first). */
+void cn_require_ddp(struct cn *t);
 
 /* A connection on one device: the listener, the connecting end and the accepted end. */
 struct cn_pair {

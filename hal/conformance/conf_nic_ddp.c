@@ -21,6 +21,7 @@
  * At the end every destination byte is canary or, only where data for it was sent, that data;
  * nothing past a mapping's end changed.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <ferry/crc.h>
@@ -393,6 +394,22 @@ static void pump(struct dq *q)
 
 /* ---- set-up -------------------------------------------------------------------------------- */
 
+static void dq_down(struct dq *q);
+
+/* Skip the check with the reason, after releasing what @p q holds (the reason is formatted
+ * first: it may quote the backend's last error). */
+__attribute__((noreturn, format(printf, 2, 3))) static void dq_skip(struct dq *q, const char *fmt,
+								    ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	dq_down(q);
+	CONF_SKIP("%s", why);
+}
+
 /* Device (with @p extra args), connection, ICResp received, queue offloaded with @p ddgst. */
 static void dq_up(const struct conf_param *p, const char *extra, struct dq *q, int ddgst,
 		  uint64_t salt)
@@ -403,9 +420,10 @@ static void dq_up(const struct conf_param *p, const char *extra, struct dq *q, i
 	CONF_ASSERT(q->t.info.ddp_ndomains >= 1 && q->t.info.ddp_domains[0],
 		    "DDP without a placement domain");
 	if (q->t.info.ddp_domains[0] != ferry_memdomain_system())
-		CONF_SKIP("ddp_domains[0] is '%s', not the system domain (host memory would need "
-			  "a hook)",
-			  ferry_memdomain_get_name(q->t.info.ddp_domains[0]));
+		dq_skip(q,
+			"ddp_domains[0] is '%s', not the system domain (host memory would need "
+			"a hook)",
+			ferry_memdomain_get_name(q->t.info.ddp_domains[0]));
 	q->seed = conf_seed(p, salt);
 	q->rng = conf_seed(p, salt + 1);
 	q->ddgst = ddgst;
@@ -425,8 +443,8 @@ static void dq_up(const struct conf_param *p, const char *extra, struct dq *q, i
 	};
 	int rc = q->t.N->ddp_queue_add(q->pr.c, &cfg);
 	if (rc)
-		CONF_SKIP("ddp_queue_add refused (%s; %s): nic.h lets the queue run in software",
-			  ferry_strerror(rc), conf_last_error());
+		dq_skip(q, "ddp_queue_add refused (%s; %s): nic.h lets the queue run in software",
+			ferry_strerror(rc), conf_last_error());
 	q->offloaded = 1;
 }
 
@@ -482,9 +500,10 @@ static void dq_map_need(struct dq *q, uint16_t cid, uint32_t len, uint32_t maxse
 			    rc, ferry_strerror(rc), conf_last_error());
 		q->setup_refused++;
 	}
-	CONF_SKIP("ddp_setup of cid %u (%u bytes) refused %d times (%s; %s): nic.h lets the "
-		  "I/O run in software",
-		  cid, len, DQ_SETUP_TRIES, ferry_strerror(rc), conf_last_error());
+	dq_skip(q,
+		"ddp_setup of cid %u (%u bytes) refused %d times (%s; %s): nic.h lets the "
+		"I/O run in software",
+		cid, len, DQ_SETUP_TRIES, ferry_strerror(rc), conf_last_error());
 }
 
 /* Every destination byte: canary, or (only where data was sent) the data. */
@@ -881,9 +900,10 @@ CONF_TEST(nic_ddp, resync)
 			break;
 	}
 	if (q.nrs == 0)
-		CONF_SKIP("the NIC asked for no resync in %zu stream bytes (mock: --args "
-			  "resync_ppm=20000)",
-			  q.len);
+		dq_skip(&q,
+			"the NIC asked for no resync in %zu stream bytes (mock: --args "
+			"resync_ppm=20000)",
+			q.len);
 	CONF_ASSERT(q.found_right > 0 && !q.rs_wait,
 		    "%u resync request(s) in %zu bytes, none at a PDU start (answered found=0 "
 		    "%u times)",
