@@ -18,6 +18,7 @@ struct mock_dreq {
 	struct ferry_xfer x;
 	ferry_memdomain_cb cb;
 	void *cb_arg;
+	const char *op;         /* "pull", "push", "memzero": for the failure message */
 	pthread_t owner;        /* the thread that started it: its callback runs there */
 	struct mock_dreq *next; /* fn->pend list once reaped */
 };
@@ -68,6 +69,7 @@ static int dom_submit(struct ferry_memdomain *d, void *ctx, const char *op, int 
 	}
 	r->cb = cb;
 	r->cb_arg = cb_arg;
+	r->op = op;
 	r->owner = pthread_self();
 	pthread_mutex_lock(&fn->lock);
 	int ok = mock_chan_push(fn->chan, &r->x, local == NULL);
@@ -257,6 +259,12 @@ static int dom_poll(struct ferry_memdomain *d, uint32_t max)
 		ferry_memdomain_cb cb = r->cb;
 		void *arg = r->cb_arg;
 		int st = ferry_hal_xfer_status_errno(r->x.status);
+		/* Failed on the engine thread (an injected error, a page unmapped since the
+		 * submit): the reason reaches the callback through ferry_last_error(). */
+		if (st)
+			ferry_set_last_error("mock", "%s %s.%s: %s on the engine; nothing transferred",
+					     r->op, fn->dev->name, fn->name,
+					     ferry_xfer_status_str(r->x.status));
 		free(r);
 		cb(arg, st);
 	}

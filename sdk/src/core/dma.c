@@ -172,13 +172,33 @@ FERRY_API int ferry_dma_poll(struct ferry_dma_chan *ch, struct ferry_xfer **done
 	if (max == 0)
 		return 0;
 	int rc = ch->ops->poll(ch->priv, done, max);
+	const struct ferry_xfer *failed = NULL;
+	uint32_t nfailed = 0;
 	for (int i = 0; i < rc; i++) {
 		ch->stats.completed++;
-		if (done[i]->status == FERRY_XFER_SUCCESS)
+		if (done[i]->status == FERRY_XFER_SUCCESS) {
 			ch->stats.bytes += done[i]->len;
-		else
+		} else {
 			ch->stats.errors++;
+			if (!failed)
+				failed = done[i];
+			nfailed++;
+		}
 	}
+	/*
+	 * The engine found the error on its own thread (or in hardware): the submitter learns
+	 * it from the status and, with the words, from ferry_last_error() on this thread.
+	 */
+	if (failed)
+		ferry_set_last_error(COMP,
+				     "transfer of %llu bytes (user_ctx %p) completed with %s%s%s",
+				     (unsigned long long)failed->len, failed->user_ctx,
+				     ferry_xfer_status_str(failed->status),
+				     nfailed > 1 ? "; more failed transfers in this poll" : "",
+				     failed->status == FERRY_XFER_NOT_ATTEMPTED
+					     ? " (a fenced transfer behind a failure, or its channel "
+					       "was destroyed)"
+					     : "");
 	return rc;
 }
 

@@ -75,6 +75,10 @@ Test(dma_errors, every_status_on_the_right_transfer, .init = setup, .fini = tear
 						   (enum ferry_xfer_status)s),
 			     0);
 		tm_run(chan, b.xp, N);
+		/* Found on the engine thread; the poller's last error names it. */
+		cr_assert(strstr(ferry_last_error(), ferry_xfer_status_str((enum ferry_xfer_status)s)),
+			  "status %s: last error '%s' does not name it", ferry_xfer_status_str(s),
+			  ferry_last_error());
 		for (int i = 0; i < N; i++) {
 			enum ferry_xfer_status want = i == victim ? (enum ferry_xfer_status)s
 								  : FERRY_XFER_SUCCESS;

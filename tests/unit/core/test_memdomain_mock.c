@@ -159,8 +159,17 @@ Test(memdomain_mock, refused_at_submit_no_callback, .init = setup, .fini = teard
 	cr_assert_eq(st.xfers, 0);
 }
 
-/* Every engine-time failure completes the callback once, with the documented errno, and
- * moves nothing. */
+/* The callback's view of ferry_last_error(): the reason of an engine-time failure. */
+static char cb_last_error[256];
+
+static void cb_keep_error(void *arg, int status)
+{
+	tm_cb_fn(arg, status);
+	snprintf(cb_last_error, sizeof(cb_last_error), "%s", ferry_last_error());
+}
+
+/* Every engine-time failure completes the callback once, with the documented errno and the
+ * reason in ferry_last_error() inside the callback, and moves nothing. */
 Test(memdomain_mock, engine_failures_call_back_once, .init = setup, .fini = teardown)
 {
 	static const int want[FERRY_XFER_STATUS_COUNT] = {
@@ -178,10 +187,15 @@ Test(memdomain_mock, engine_failures_call_back_once, .init = setup, .fini = tear
 						   (enum ferry_xfer_status)s),
 			     0);
 		struct tm_cb c = {0};
-		cr_assert_eq(ferry_memdomain_pull(&rm, &lm, tm_cb_fn, &c), 0);
+		cb_last_error[0] = 0;
+		cr_assert_eq(ferry_memdomain_pull(&rm, &lm, cb_keep_error, &c), 0);
 		tm_wait_cb(nvme, &c);
 		cr_assert_eq(c.status, want[s], "status %s: errno %d", ferry_xfer_status_str(s),
 			     c.status);
+		cr_assert(strstr(cb_last_error, "pull") &&
+				  strstr(cb_last_error, ferry_xfer_status_str(s)),
+			  "status %s: the callback's last error '%s' does not explain it",
+			  ferry_xfer_status_str(s), cb_last_error);
 		for (size_t i = 0; i < sizeof(buf); i++)
 			cr_assert_eq(buf[i], 0xa5, "failed pull wrote byte %zu", i);
 		ferry_memdomain_poll(nvme, 8);
