@@ -733,7 +733,8 @@ CONF_TEST(nic_ddp, teardown_exactly_once)
 	dq_map_need(&q, 1, len, 2);
 	command(&q, 1, len, 4096);
 	pump(&q);
-	CONF_RC(N->ddp_teardown(q.pr.c, 9, td_probe_cb, NULL), -ENOENT,
+	struct td_probe p0 = {.q = &q};
+	CONF_RC(N->ddp_teardown(q.pr.c, 9, td_probe_cb, &p0), -ENOENT,
 		"ddp_teardown of a cid never mapped");
 
 	struct td_probe p = {.q = &q};
@@ -764,6 +765,10 @@ CONF_TEST(nic_ddp, teardown_exactly_once)
 		    "nic.h: a teardown callback runs exactly once with status 0: %d call(s), "
 		    "status %d",
 		    p.cb.calls, p.cb.status);
+	CONF_ASSERT(p0.cb.calls == 0,
+		    "nic.h: a teardown callback runs iff ddp_teardown returned 0: the one refused "
+		    "with -ENOENT ran %d time(s)",
+		    p0.cb.calls);
 	dq_map_need(&q, 1, len, 2);
 	command(&q, 1, len, 8192);
 	pump(&q);
