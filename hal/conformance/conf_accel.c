@@ -167,6 +167,15 @@ static uint32_t acc_run(struct acc *x, struct ferry_hal_accel_desc **d, uint32_t
 			CONF_ASSERT(i < sub, "descriptor %u returned before submit accepted it", i);
 			CONF_ASSERT(r->status != ACC_STATUS_UNSET,
 				    "descriptor %u returned without a status", i);
+			int st = r->status;
+			CONF_ASSERT(st == 0 || st == -EFAULT || st == -EIO || st == -EILSEQ ||
+					    st == -EINVAL || st == -ECANCELED,
+				    "descriptor %u: status %d (%s) is none of 0, -EFAULT, -EIO, "
+				    "-EILSEQ, -EINVAL, -ECANCELED (ferry_hal_accel_desc::status)",
+				    i, st, ferry_strerror(st));
+			CONF_ASSERT(st == 0 || r->failed_op < r->nops,
+				    "descriptor %u failed (%s) with failed_op %u of %u ops", i,
+				    ferry_strerror(st), r->failed_op, r->nops);
 			seen[i] = 1;
 		}
 		got += (uint32_t)m;
