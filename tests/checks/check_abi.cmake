@@ -8,9 +8,10 @@
 #                ("ferry_x@@FERRY_0 FUNC GLOBAL sig=FiPK7ferry_xE");
 #   layouts.txt  sizeof/_Alignof of every struct and union fully defined in a public header
 #                (sdk/include/ferry/**.h, hal/include/ferry/hal/*.h) and offsetof/sizeof of each
-#                of its members, plus sizeof of every exported variable, measured by a generated
-#                C program compiled with the public headers only; each struct names the ABI
-#                number that versions it (abi=, see below);
+#                of its members, the value of every enumerator of a public enum, and sizeof
+#                of every exported variable, measured by a generated C program compiled with
+#                the public headers only; each struct and enumerator names the ABI number that
+#                versions it (abi=, see below);
 #   numbers.txt  FERRY_SOVERSION, the SONAME, the version node(s) and every *_ABI_VERSION
 #                and *_ABI macro of the public headers (their values as the compiler sees them).
 #
@@ -19,7 +20,8 @@
 #     change ("new symbol X not in the baseline");
 #   - a removed or changed symbol (type, binding, version node, prototype; const qualifiers
 #     alone excepted), a removed struct, a changed size/alignment/offset, a removed
-#     member, a removed variable or a changed variable size is incompatible: it needs a bump of
+#     member, a removed or changed enumerator, a removed variable or a changed variable size
+#     is incompatible: it needs a bump of
 #     FERRY_SOVERSION or of the version node (sdk/libferry.map) or, for a struct that an ABI
 #     number versions, of that number (below), in the same change. Without one it is reported as
 #     "incompatible change without an ABI version bump" and the update refuses to record it.
@@ -154,6 +156,29 @@ function(abi_header_structs h out out_errors)
   set(${out_errors} ${errors} PARENT_SCOPE)
 endfunction()
 
+# abi_header_enums(<header> <out>): "<enumerator> <enum tag or -> " for every enumerator of
+# every enum the header defines (enumerators are upper case in Ferry's headers; anything else
+# read there is a parse error and fails the measuring program loudly).
+function(abi_header_enums h out)
+  ferry_code_of("${h}" code)
+  string(REGEX MATCHALL "enum( ferry_[A-Za-z0-9_]+)? ?{[^{}]*}" defs "${code}")
+  set(res "")
+  foreach(def ${defs})
+    string(REGEX MATCH "^enum( (ferry_[A-Za-z0-9_]+))? ?{([^{}]*)}$" _m "${def}")
+    set(tag "${CMAKE_MATCH_2}")
+    if(tag STREQUAL "")
+      set(tag "-")
+    endif()
+    string(REPLACE "," ";" items "${CMAKE_MATCH_3}")
+    foreach(i ${items})
+      if(i MATCHES "^ *([A-Za-z_][A-Za-z0-9_]*)")
+        list(APPEND res "${CMAKE_MATCH_1} ${tag}")
+      endif()
+    endforeach()
+  endforeach()
+  set(${out} ${res} PARENT_SCOPE)
+endfunction()
+
 # abi_write(<file> <SORT|KEEP> <what> <lines>): a baseline/snapshot file with its header comment;
 # symbols are sorted, layouts stay in header and declaration order (easier to read, and the
 # comparison goes by key anyway).
@@ -236,6 +261,7 @@ function(abi_generate dir)
   ferry_public_headers(${SRC} headers)
   ferry_api_decls("${headers}" fns data errors)
   set(structs "")
+  set(enumerators "")
   set(macros "")
   set(incs "")
   foreach(h ${headers})
@@ -274,6 +300,35 @@ function(abi_generate dir)
       endif()
       list(APPEND structs "${s}")
       set(meta_${sname} "abi=${abi} header=${hname}")
+    endforeach()
+    # Enumerators: their values are compiled into every caller. Versioned like the structs of
+    # the same header (an enum's tag picks the macro by prefix as a struct's name does).
+    abi_header_enums(${h} henums)
+    foreach(e ${henums})
+      string(REGEX REPLACE "^([^ ]+) (.*)$" "\\1;\\2" et "${e}")
+      list(GET et 0 ename)
+      list(GET et 1 etag)
+      set(abi none)
+      if(hname MATCHES "^ferry/hal/")
+        set(abi FERRY_HAL_ABI_VERSION)
+      endif()
+      set(best 0)
+      foreach(m ${hmacros})
+        string(REGEX REPLACE "^FERRY_(.*)_ABI(_VERSION)?$" "\\1" stem "${m}")
+        string(TOLOWER "ferry_${stem}" stem)
+        string(LENGTH "${stem}" len)
+        string(FIND "${etag}" "${stem}" at)
+        if(at EQUAL 0 AND len GREATER best)
+          set(abi ${m})
+          set(best ${len})
+        endif()
+      endforeach()
+      list(LENGTH hmacros nm)
+      if(best EQUAL 0 AND nm EQUAL 1)
+        set(abi ${hmacros})
+      endif()
+      list(APPEND enumerators ${ename})
+      set(emeta_${ename} "enum=${etag} abi=${abi} header=${hname}")
     endforeach()
   endforeach()
   foreach(e ${errors})
@@ -345,6 +400,9 @@ function(abi_generate dir)
       string(APPEND src "\tprintf(\"L ${s}.${m} offset=%zu size=%zu\\n\", offsetof(${s}, ${m}), sizeof(((${s} *)0)->${m}));\n")
     endforeach()
   endforeach()
+  foreach(e ${enumerators})
+    string(APPEND src "\tprintf(\"L enumerator ${e} value=%lld ${emeta_${e}}\\n\", (long long)(${e}));\n")
+  endforeach()
   foreach(d ${data})
     string(APPEND src "\tprintf(\"L data ${d} size=%zu\\n\", sizeof(${d}));\n")
   endforeach()
@@ -374,12 +432,13 @@ function(abi_generate dir)
       list(APPEND numbers "${CMAKE_MATCH_1}")
     endif()
   endforeach()
-  abi_write(${dir}/layouts.txt KEEP "sizeof/_Alignof of the public structs, offsetof/sizeof of their members, sizeof of the exported variables" ${layouts})
+  abi_write(${dir}/layouts.txt KEEP "sizeof/_Alignof of the public structs, offsetof/sizeof of their members, the enumerators' values, sizeof of the exported variables" ${layouts})
   abi_write(${dir}/numbers.txt KEEP "SOVERSION, SONAME, version node(s), the *_ABI_VERSION macros" ${numbers})
   list(LENGTH structs nstructs)
   list(LENGTH layouts nlayouts)
   list(LENGTH macros nmacros)
-  message(STATUS "generated: ${nsyms} symbols, ${nstructs} structs (${nlayouts} layout lines), ${nmacros} ABI macros")
+  list(LENGTH enumerators nenums)
+  message(STATUS "generated: ${nsyms} symbols, ${nstructs} structs, ${nenums} enumerators (${nlayouts} layout lines), ${nmacros} ABI macros")
   if(gfail GREATER 0)
     message(FATAL_ERROR "ABI check: ${gfail} problem(s) while reading the build, see FAIL lines above")
   endif()
@@ -553,6 +612,22 @@ function(abi_compare base cur map)
       endif()
     elseif(layouts_skipped OR name MATCHES "^target$")
       continue()
+    elseif(name MATCHES "^enumerator ")
+      field("${c}" abi abi)
+      if(NOT abi)
+        field("${b}" abi abi)
+      endif()
+      field("${b}" value bval)
+      field("${c}" value cval)
+      if(NOT DEFINED ${bv})
+        list(APPEND stale "new ${name} ${c} not in the baseline")
+      elseif(NOT DEFINED ${cv})
+        incompatible("${abi}" "${name} removed (was ${b})")
+      elseif(NOT bval STREQUAL cval)
+        incompatible("${abi}" "${name}: value ${bval} -> ${cval}")
+      else()
+        list(APPEND stale "${name}: ${b} -> ${c}")
+      endif()
     elseif(name MATCHES "^data ")
       if(NOT DEFINED ${bv})
         list(APPEND stale "new variable ${name} ${c} not in the baseline")

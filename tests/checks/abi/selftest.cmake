@@ -3,8 +3,9 @@
 # build would say), doctors one of them the way a real change would, runs check_abi.cmake in
 # compare mode (and, where the rule says so, in update mode) and asserts the verdict and the
 # message: a removed symbol, a changed symbol, a new symbol, a struct size/offset change, a
-# removed member or struct, growth of a size-versioned struct, an ABI number changed or removed,
-# each with and without the bump that allows it, and the SONAME and libferry.map consistency.
+# removed member or struct, growth of a size-versioned struct, an enumerator's value changed,
+# removed or added, an ABI number changed or removed, each with and without the bump that
+# allows it, and the SONAME and libferry.map consistency.
 #
 # Inputs (-D): CHECK (check_abi.cmake), BASELINE (tests/checks/abi), MAP (sdk/libferry.map),
 #              WORK (scratch directory), CMAKE (the cmake program).
@@ -337,6 +338,25 @@ refused("new member struct ferry_hal_backend.${member}"
         "struct ferry_hal_backend: size ${member_offset} -> ${BACKEND_SIZE}: bump FERRY_HAL_ABI_VERSION"
         "inside struct ferry_hal_backend"
         "bump FERRY_HAL_ABI_VERSION")
+
+# Enumerators: a value is compiled into every caller.
+st_value(${BASELINE}/layouts.txt "\nenumerator FERRY_HAL_RDMA_OP_READ value=([0-9]+) " RD)
+math(EXPR RD9 "${RD} + 90")
+set(rd_re "\nenumerator FERRY_HAL_RDMA_OP_READ value=${RD} ")
+set(rd_to "\nenumerator FERRY_HAL_RDMA_OP_READ value=${RD9} ")
+st_case(enumerator_value)
+st_edit(${D}/base/layouts.txt "${rd_re}" "${rd_to}")
+refused("enumerator FERRY_HAL_RDMA_OP_READ: value ${RD9} -> ${RD}: bump FERRY_HAL_RDMA_ABI_VERSION")
+st_case(enumerator_value_abi_bump)
+st_edit(${D}/base/layouts.txt "${rd_re}" "${rd_to}")
+st_bump(${D}/cur/numbers.txt FERRY_HAL_RDMA_ABI_VERSION 1)
+accepted("enumerator FERRY_HAL_RDMA_OP_READ: value ${RD9} -> ${RD} (incompatible, allowed by the bump: FERRY_HAL_RDMA_ABI_VERSION bumped)")
+st_case(enumerator_removed)
+st_append(${D}/base/layouts.txt "enumerator FERRY_SELFTEST_GONE value=7 enum=ferry_selftest abi=none header=ferry/selftest.h")
+refused("enumerator FERRY_SELFTEST_GONE removed")
+st_case(enumerator_new)
+st_append(${D}/cur/layouts.txt "enumerator FERRY_SELFTEST_NEW value=7 enum=ferry_selftest abi=none header=ferry/selftest.h")
+accepted("new enumerator FERRY_SELFTEST_NEW value=7")
 
 st_case(variable_size)
 st_append(${D}/base/layouts.txt "data ferry_selftest_var size=8")
