@@ -8,10 +8,10 @@
 #                ("ferry_x@@FERRY_0 FUNC GLOBAL sig=FiPK7ferry_xE");
 #   layouts.txt  sizeof/_Alignof of every struct and union fully defined in a public header
 #                (sdk/include/ferry/**.h, hal/include/ferry/hal/*.h) and offsetof/sizeof of each
-#                of its members, the value of every enumerator of a public enum, and sizeof
-#                of every exported variable, measured by a generated C program compiled with
-#                the public headers only; each struct and enumerator names the ABI number that
-#                versions it (abi=, see below);
+#                of its members, the value of every enumerator of a public enum and of every
+#                integer FERRY_* constant (#define), and sizeof of every exported variable,
+#                measured by a generated C program compiled with the public headers only; each
+#                line names the ABI number that versions it (abi=, see below);
 #   numbers.txt  FERRY_SOVERSION, the SONAME, the version node(s) and every *_ABI_VERSION
 #                and *_ABI macro of the public headers (their values as the compiler sees them).
 #
@@ -20,8 +20,8 @@
 #     change ("new symbol X not in the baseline");
 #   - a removed or changed symbol (type, binding, version node, prototype; const qualifiers
 #     alone excepted), a removed struct, a changed size/alignment/offset, a removed
-#     member, a removed or changed enumerator, a removed variable or a changed variable size
-#     is incompatible: it needs a bump of
+#     member, a removed or changed enumerator or constant, a removed variable or a changed
+#     variable size is incompatible: it needs a bump of
 #     FERRY_SOVERSION or of the version node (sdk/libferry.map) or, for a struct that an ABI
 #     number versions, of that number (below), in the same change. Without one it is reported as
 #     "incompatible change without an ABI version bump" and the update refuses to record it.
@@ -32,7 +32,7 @@
 #     defines are the ones sdk/libferry.map defines; every exported symbol has one of them.
 # The ABI numbers are the macros FERRY_*_ABI_VERSION (HAL tables) and FERRY_*_ABI (the module
 # tier's ops tables: FERRY_BDEV_OPS_ABI, ...), each checked by the library when a table is
-# handed to it. Which one versions a struct (abi=): the macro of the struct's own header whose
+# handed to it. Which one versions a struct, enum or constant (abi=): the macro of its header whose
 # name matches the struct's prefix the longest (ferry_hal_plugin -> FERRY_HAL_PLUGIN_ABI_VERSION,
 # ferry_hal_dma_ops -> FERRY_HAL_DMA_ABI_VERSION, ferry_bdev_ops -> FERRY_BDEV_OPS_ABI), else
 # the header's only macro (ferry_hal_sock_opts -> FERRY_HAL_NIC_ABI_VERSION, ferry_bdev_opts ->
@@ -179,6 +179,55 @@ function(abi_header_enums h out)
   set(${out} ${res} PARENT_SCOPE)
 endfunction()
 
+# abi_number_for(<name> <header include name> <the header's ABI macros> <out>): the ABI number
+# that versions a struct, enum or constant of that header (the rule at the top of this file).
+function(abi_number_for name hname hmacros out)
+  set(abi none)
+  if(hname MATCHES "^ferry/hal/")
+    set(abi FERRY_HAL_ABI_VERSION)
+  endif()
+  string(TOLOWER "${name}" lname)
+  set(best 0)
+  foreach(m ${hmacros})
+    string(REGEX REPLACE "^FERRY_(.*)_ABI(_VERSION)?$" "\\1" stem "${m}")
+    string(TOLOWER "ferry_${stem}" stem)
+    string(LENGTH "${stem}" len)
+    string(FIND "${lname}" "${stem}" at)
+    if(at EQUAL 0 AND len GREATER best)
+      set(abi ${m})
+      set(best ${len})
+    endif()
+  endforeach()
+  list(LENGTH hmacros nm)
+  if(best EQUAL 0 AND nm EQUAL 1)
+    set(abi ${hmacros})
+  endif()
+  set(${out} ${abi} PARENT_SCOPE)
+endfunction()
+
+# abi_header_constants(<header> <out>): the object-like FERRY_* macros of the header whose
+# expansion reads as an integer constant expression (digits, operators, other upper-case
+# names); the ABI numbers and the release version (FERRY_VERSION_*) are not among them.
+function(abi_header_constants h out)
+  file(READ ${h} text)
+  ferry_strip_comments("${text}" text)
+  string(REPLACE "\\\n" " " text "${text}")
+  string(REGEX REPLACE "[][;]" "@" text "${text}") # keep CMake lists intact
+  string(REGEX MATCHALL "\n[ \t]*#[ \t]*define[ \t]+FERRY_[A-Z0-9_]+[ \t]+[^\n]*" defs "\n${text}")
+  set(res "")
+  foreach(d ${defs})
+    string(REGEX MATCH "define[ \t]+(FERRY_[A-Z0-9_]+)[ \t]+([^\n]*)$" _m "${d}")
+    set(name ${CMAKE_MATCH_1})
+    string(STRIP "${CMAKE_MATCH_2}" val)
+    if(val STREQUAL "" OR NOT val MATCHES "^[-+()~<>|&^*/%0-9a-fA-FxXuUlL_ A-Z]+$"
+       OR name MATCHES "_ABI(_VERSION)?$" OR name MATCHES "^FERRY_VERSION_")
+      continue()
+    endif()
+    list(APPEND res ${name})
+  endforeach()
+  set(${out} ${res} PARENT_SCOPE)
+endfunction()
+
 # abi_write(<file> <SORT|KEEP> <what> <lines>): a baseline/snapshot file with its header comment;
 # symbols are sorted, layouts stay in header and declaration order (easier to read, and the
 # comparison goes by key anyway).
@@ -262,6 +311,7 @@ function(abi_generate dir)
   ferry_api_decls("${headers}" fns data errors)
   set(structs "")
   set(enumerators "")
+  set(constants "")
   set(macros "")
   set(incs "")
   foreach(h ${headers})
@@ -279,25 +329,7 @@ function(abi_generate dir)
     list(APPEND errors ${herrors})
     foreach(s ${hstructs})
       string(REGEX REPLACE "^[a-z]+ " "" sname "${s}")
-      set(abi none)
-      if(hname MATCHES "^ferry/hal/")
-        set(abi FERRY_HAL_ABI_VERSION)
-      endif()
-      set(best 0)
-      foreach(m ${hmacros})
-        string(REGEX REPLACE "^FERRY_(.*)_ABI(_VERSION)?$" "\\1" stem "${m}")
-        string(TOLOWER "ferry_${stem}" stem)
-        string(LENGTH "${stem}" len)
-        string(FIND "${sname}" "${stem}" at)
-        if(at EQUAL 0 AND len GREATER best)
-          set(abi ${m})
-          set(best ${len})
-        endif()
-      endforeach()
-      list(LENGTH hmacros nm)
-      if(best EQUAL 0 AND nm EQUAL 1)
-        set(abi ${hmacros})
-      endif()
+      abi_number_for("${sname}" "${hname}" "${hmacros}" abi)
       list(APPEND structs "${s}")
       set(meta_${sname} "abi=${abi} header=${hname}")
     endforeach()
@@ -308,27 +340,16 @@ function(abi_generate dir)
       string(REGEX REPLACE "^([^ ]+) (.*)$" "\\1;\\2" et "${e}")
       list(GET et 0 ename)
       list(GET et 1 etag)
-      set(abi none)
-      if(hname MATCHES "^ferry/hal/")
-        set(abi FERRY_HAL_ABI_VERSION)
-      endif()
-      set(best 0)
-      foreach(m ${hmacros})
-        string(REGEX REPLACE "^FERRY_(.*)_ABI(_VERSION)?$" "\\1" stem "${m}")
-        string(TOLOWER "ferry_${stem}" stem)
-        string(LENGTH "${stem}" len)
-        string(FIND "${etag}" "${stem}" at)
-        if(at EQUAL 0 AND len GREATER best)
-          set(abi ${m})
-          set(best ${len})
-        endif()
-      endforeach()
-      list(LENGTH hmacros nm)
-      if(best EQUAL 0 AND nm EQUAL 1)
-        set(abi ${hmacros})
-      endif()
+      abi_number_for("${etag}" "${hname}" "${hmacros}" abi)
       list(APPEND enumerators ${ename})
       set(emeta_${ename} "enum=${etag} abi=${abi} header=${hname}")
+    endforeach()
+    # Integer constants (flags, limits, opcodes): compiled into every caller as well.
+    abi_header_constants(${h} hconsts)
+    foreach(k ${hconsts})
+      abi_number_for("${k}" "${hname}" "${hmacros}" abi)
+      list(APPEND constants ${k})
+      set(kmeta_${k} "abi=${abi} header=${hname}")
     endforeach()
   endforeach()
   foreach(e ${errors})
@@ -403,6 +424,9 @@ function(abi_generate dir)
   foreach(e ${enumerators})
     string(APPEND src "\tprintf(\"L enumerator ${e} value=%lld ${emeta_${e}}\\n\", (long long)(${e}));\n")
   endforeach()
+  foreach(k ${constants})
+    string(APPEND src "\tprintf(\"L constant ${k} value=%lld ${kmeta_${k}}\\n\", (long long)(${k}));\n")
+  endforeach()
   foreach(d ${data})
     string(APPEND src "\tprintf(\"L data ${d} size=%zu\\n\", sizeof(${d}));\n")
   endforeach()
@@ -438,7 +462,8 @@ function(abi_generate dir)
   list(LENGTH layouts nlayouts)
   list(LENGTH macros nmacros)
   list(LENGTH enumerators nenums)
-  message(STATUS "generated: ${nsyms} symbols, ${nstructs} structs, ${nenums} enumerators (${nlayouts} layout lines), ${nmacros} ABI macros")
+  list(LENGTH constants nconsts)
+  message(STATUS "generated: ${nsyms} symbols, ${nstructs} structs, ${nenums} enumerators, ${nconsts} constants (${nlayouts} layout lines), ${nmacros} ABI macros")
   if(gfail GREATER 0)
     message(FATAL_ERROR "ABI check: ${gfail} problem(s) while reading the build, see FAIL lines above")
   endif()
@@ -612,7 +637,7 @@ function(abi_compare base cur map)
       endif()
     elseif(layouts_skipped OR name MATCHES "^target$")
       continue()
-    elseif(name MATCHES "^enumerator ")
+    elseif(name MATCHES "^(enumerator|constant) ")
       field("${c}" abi abi)
       if(NOT abi)
         field("${b}" abi abi)

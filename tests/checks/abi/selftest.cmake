@@ -3,9 +3,9 @@
 # build would say), doctors one of them the way a real change would, runs check_abi.cmake in
 # compare mode (and, where the rule says so, in update mode) and asserts the verdict and the
 # message: a removed symbol, a changed symbol, a new symbol, a struct size/offset change, a
-# removed member or struct, growth of a size-versioned struct, an enumerator's value changed,
-# removed or added, an ABI number changed or removed, each with and without the bump that
-# allows it, and the SONAME and libferry.map consistency.
+# removed member or struct, growth of a size-versioned struct, an enumerator's or a constant's
+# value changed, removed or added, an ABI number changed or removed, each with and without the
+# bump that allows it, and the SONAME and libferry.map consistency.
 #
 # Inputs (-D): CHECK (check_abi.cmake), BASELINE (tests/checks/abi), MAP (sdk/libferry.map),
 #              WORK (scratch directory), CMAKE (the cmake program).
@@ -357,6 +357,16 @@ refused("enumerator FERRY_SELFTEST_GONE removed")
 st_case(enumerator_new)
 st_append(${D}/cur/layouts.txt "enumerator FERRY_SELFTEST_NEW value=7 enum=ferry_selftest abi=none header=ferry/selftest.h")
 accepted("new enumerator FERRY_SELFTEST_NEW value=7")
+
+# Integer constants (flags, limits) as well.
+st_value(${BASELINE}/layouts.txt "\nconstant FERRY_HAL_RDMA_WR_F_FENCE value=([0-9]+) " FENCE)
+math(EXPR FENCE2 "${FENCE} * 2")
+st_case(constant_value)
+st_edit(${D}/cur/layouts.txt "\nconstant FERRY_HAL_RDMA_WR_F_FENCE value=${FENCE} " "\nconstant FERRY_HAL_RDMA_WR_F_FENCE value=${FENCE2} ")
+refused("constant FERRY_HAL_RDMA_WR_F_FENCE: value ${FENCE} -> ${FENCE2}: bump FERRY_HAL_RDMA_ABI_VERSION")
+st_case(constant_new)
+st_append(${D}/cur/layouts.txt "constant FERRY_SELFTEST_F_NEW value=8 abi=none header=ferry/selftest.h")
+accepted("new constant FERRY_SELFTEST_F_NEW value=8")
 
 st_case(variable_size)
 st_append(${D}/base/layouts.txt "data ferry_selftest_var size=8")
