@@ -542,6 +542,37 @@ static void job_run(struct mock_work *w)
 	pthread_mutex_unlock(&mc->lock);
 }
 
+static int job_of(const struct mock_work *w, void *mc)
+{
+	return w->run == job_run && ((const struct macc_job *)(const void *)w)->mc == mc;
+}
+
+void mock_accel_chan_destroy(void *chan)
+{
+	struct mock_dev *dev = mock_chan_dev(chan);
+	struct macc_chan *mc = macc_find(chan, 0);
+	if (!mc || !dev)
+		return;
+	/* Queued descriptors are dropped unrun; the one on the engine is waited for. After
+	 * this, every job of the channel is either in the dropped list or in its done list. */
+	struct mock_work *dropped = mock_engine_cancel_if(dev, job_of, mc);
+	while (dropped) {
+		struct mock_work *nx = dropped->next;
+		free(dropped);
+		dropped = nx;
+	}
+	pthread_mutex_lock(&mc->lock);
+	struct macc_job *done = mc->done_head;
+	mc->done_head = mc->done_tail = NULL;
+	pthread_mutex_unlock(&mc->lock);
+	while (done) {
+		struct macc_job *nx = done->next;
+		free(done);
+		done = nx;
+	}
+	macc_release(mc);
+}
+
 /* --- the HAL accel ops --- */
 
 static int mock_accel_reaches(void *chan, const struct ferry_memdomain *domain)

@@ -55,6 +55,7 @@ static void mock_chan_destroy(void *chan)
 {
 	struct mock_chan *ch = chan;
 	struct mock_dev *dev = ch->dev;
+	mock_accel_chan_destroy(chan);
 	if (dev) {
 		pthread_mutex_lock(&dev->lock);
 		dev->user_chans--;

@@ -362,3 +362,33 @@ int mock_engine_cancel(struct mock_dev *dev, struct mock_work *w)
 	pthread_mutex_unlock(&dev->lock);
 	return removed;
 }
+
+struct mock_work *mock_engine_cancel_if(struct mock_dev *dev,
+					int (*match)(const struct mock_work *work, void *arg),
+					void *arg)
+{
+	struct mock_work *out = NULL, **out_tail = &out;
+	pthread_mutex_lock(&dev->lock);
+	struct mock_work *prev = NULL, *it = dev->work_head;
+	while (it) {
+		struct mock_work *nx = it->next;
+		if (match(it, arg)) {
+			if (prev)
+				prev->next = nx;
+			else
+				dev->work_head = nx;
+			if (dev->work_tail == it)
+				dev->work_tail = prev;
+			it->next = NULL;
+			*out_tail = it;
+			out_tail = &it->next;
+		} else {
+			prev = it;
+		}
+		it = nx;
+	}
+	while (dev->active_work && match(dev->active_work, arg))
+		pthread_cond_wait(&dev->idle, &dev->lock);
+	pthread_mutex_unlock(&dev->lock);
+	return out;
+}

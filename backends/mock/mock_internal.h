@@ -472,6 +472,16 @@ void mock_engine_queue(struct mock_dev *dev, struct mock_work *work);
  * running (returns 0; also if it already ran). Never call it from the work's own run. */
 int mock_engine_cancel(struct mock_dev *dev, struct mock_work *work);
 
+/* Take every queued work for which @p match is non-zero off the queue (returned as a list
+ * linked through next, never run) and wait until no matching work is running. */
+struct mock_work *mock_engine_cancel_if(struct mock_dev *dev,
+					int (*match)(const struct mock_work *work, void *arg),
+					void *arg);
+
+/* mock_accel.c: a DMA channel is being destroyed: its accel descriptors that have not run
+ * never will, the running one is waited for, and nothing of the channel is touched after. */
+void mock_accel_chan_destroy(void *chan);
+
 /* Monotonic clock of the engine, and the device's per-operation latency (ns). */
 uint64_t mock_now_ns(void);
 uint64_t mock_latency_ns(struct mock_dev *dev);

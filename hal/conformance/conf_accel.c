@@ -1630,3 +1630,84 @@ CONF_TEST(accel, exactly_once)
 	free(d);
 	acc_close(&x);
 }
+
+/* ---- destroy with descriptors in flight ---- */
+
+/*
+ * ferry/hal/dma.h: chan_destroy() finishes or abandons what is in flight before it returns,
+ * and the memory of those operations is not touched afterwards. For accel descriptors too:
+ * a batch of copies (or fills) submitted and never polled, the channel destroyed, then the
+ * destinations and the descriptors overwritten: nothing may change them any more.
+ */
+CONF_TEST(accel, destroy_in_flight)
+{
+	enum { N = 32, LEN = 256 << 10 };
+	struct acc x;
+	acc_open(param, &x);
+	enum ferry_accel_opcode op;
+	if (x.a->opcodes & FERRY_HAL_ACCEL_OP_BIT(FERRY_ACCEL_OP_COPY))
+		op = FERRY_ACCEL_OP_COPY;
+	else if (x.a->opcodes & FERRY_HAL_ACCEL_OP_BIT(FERRY_ACCEL_OP_FILL))
+		op = FERRY_ACCEL_OP_FILL;
+	else {
+		acc_close(&x);
+		CONF_SKIP("neither copy nor fill declared as a single operation");
+	}
+	uint8_t *src = conf_alloc(&x.c, LEN), *dst = conf_alloc(&x.c, (size_t)LEN * N);
+	conf_pattern(src, LEN, conf_seed(param, 0xDE57));
+	struct iovec si = {src, LEN}, di[N];
+	struct ferry_hal_accel_desc *d = calloc(N, sizeof(*d)), *p[N];
+	CONF_ASSERT(d, "out of memory");
+	for (uint32_t round = 0; round < 3; round++) {
+		for (uint32_t i = 0; i < N; i++) {
+			di[i] = (struct iovec){dst + (size_t)i * LEN, LEN};
+			memset(&d[i], 0, sizeof(d[i]));
+			d[i].nops = 1;
+			d[i].chain = -1;
+			d[i].ops[0].opcode = op;
+			d[i].ops[0].dst = (struct ferry_mem){.iov = &di[i], .iovcnt = 1};
+			if (op == FERRY_ACCEL_OP_COPY)
+				d[i].ops[0].src = (struct ferry_mem){.iov = &si, .iovcnt = 1};
+			else
+				d[i].ops[0].fill = 0x5A;
+			d[i].user_ctx = CONF_CTX(i);
+			p[i] = &d[i];
+		}
+		uint32_t sub = 0;
+		for (int tries = 0; sub < N && tries < 4; tries++) {
+			int rc = x.a->submit(x.chan, p + sub, N - sub);
+			CONF_ASSERT(rc >= 0, "accel submit: %d (%s)", rc, ferry_strerror(rc));
+			sub += (uint32_t)rc;
+		}
+		CONF_ASSERT(sub > 0, "accel submit accepted nothing on an idle channel");
+		x.c.backend->dma->chan_destroy(x.chan); /* without polling */
+		x.chan = NULL;
+		memset(dst, 0xEE, (size_t)LEN * N);
+		memset(d, 0xEE, sizeof(*d) * N);
+		conf_sleep_us(30000);
+		for (size_t b = 0; b < (size_t)LEN * N; b++)
+			CONF_ASSERT(dst[b] == 0xEE,
+				    "round %u: destination byte %zu (descriptor %zu) written after "
+				    "chan_destroy returned",
+				    round, b, b / LEN);
+		for (size_t b = 0; b < sizeof(*d) * N; b++)
+			CONF_ASSERT(((uint8_t *)d)[b] == 0xEE,
+				    "round %u: a descriptor written after chan_destroy returned", round);
+		/* A new channel (it may get the same id) returns nothing of the old one. */
+		struct ferry_dma_chan_opts o = {.size = sizeof(o)};
+		int rc = x.c.backend->dma->chan_create(x.c.dev, &o, &x.chan);
+		CONF_ASSERT(rc == 0 && x.chan, "chan_create after a destroy: %d", rc);
+		struct ferry_hal_accel_desc *done[N];
+		uint64_t end = conf_now_ns() + 30000000ull;
+		while (conf_now_ns() < end) {
+			int m = x.a->poll(x.chan, done, N);
+			CONF_ASSERT(m == 0, "a new channel returned %d descriptor(s) of a destroyed one",
+				    m);
+			conf_sleep_us(1000);
+		}
+	}
+	free(d);
+	free(src);
+	free(dst);
+	acc_close(&x);
+}
