@@ -588,6 +588,16 @@ static int mock_accel_check(void *chan, const struct ferry_hal_accel_desc *d)
 {
 	if (d->nops == 0 || d->nops > FERRY_HAL_ACCEL_CHAIN_MAX)
 		return -EINVAL;
+	/* One declared chain, exactly as declared, or one single operation: nothing else. */
+	if (d->chain >= 0) {
+		if ((uint32_t)d->chain >= MOCK_NCHAINS || d->nops != mock_chains[d->chain].nops)
+			return -EINVAL;
+		for (uint32_t j = 0; j < d->nops; j++)
+			if (d->ops[j].opcode != mock_chains[d->chain].ops[j])
+				return -EINVAL;
+	} else if (d->chain != -1 || d->nops != 1) {
+		return -EINVAL;
+	}
 	for (uint32_t j = 0; j < d->nops; j++) {
 		const struct ferry_hal_accel_op *op = &d->ops[j];
 		if ((unsigned)op->opcode >= FERRY_ACCEL_OP_COUNT)
