@@ -185,10 +185,26 @@ struct conf_hooks {
 			struct conf_host_range *out);
 	/* Drop what host_map set up for @p dev (called before the device is closed). */
 	void (*release)(struct ferry_device *dev);
+	/*
+	 * Optional, the host side of PCIe function @p fn of @p dev (what a host driver does;
+	 * NULL: the host-driven PCIe checks are skipped). Offsets are in BAR0.
+	 * host_mmio_write: post a write (returns once queued). host_mmio_read: read and wait for
+	 * the firmware's answer (the check polls the endpoint on another thread); 0 answered,
+	 * -ENODEV unclaimed (function not attached; *val all ones), another errno failed.
+	 * host_msix_count: how many times @p vector of @p fn was raised so far.
+	 */
+	int (*host_mmio_write)(struct ferry_device *dev, uint32_t fn, uint64_t off, uint32_t size,
+			       uint64_t val);
+	int (*host_mmio_read)(struct ferry_device *dev, uint32_t fn, uint64_t off, uint32_t size,
+			      uint64_t *val);
+	int (*host_msix_count)(struct ferry_device *dev, uint32_t fn, uint16_t vector,
+			       uint64_t *count);
 };
 
-/* The hooks of backend @p name, or NULL. */
+/* The hooks of backend @p name (or the ones forced by --hooks), or NULL. */
 const struct conf_hooks *conf_hooks_find(const char *name);
+/* --hooks: use the hooks of built-in backend @p name for every backend; -ENOENT none. */
+int conf_hooks_use(const char *name);
 
 /* Hook tables of the backends that have one. */
 extern const struct conf_hooks conf_mock_hooks;

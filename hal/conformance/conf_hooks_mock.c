@@ -1,9 +1,12 @@
 /*
- * The mock backend's conformance hooks (struct conf_hooks, uses ferry/mock.h): host memory
- * mapped through a function's IOMMU table, so the generic round-trip and host-transfer checks
- * run on the mock. The mock's own test knobs are checked in tests/unit/mock.
+ * The mock backend's conformance hooks (struct conf_hooks, uses ferry/mock.h and
+ * ferry/mock_pcie.h): host memory mapped through a function's IOMMU table, so the generic
+ * round-trip and host-transfer checks run on the mock, and the host side of its PCIe
+ * functions (BAR accesses, MSI-X counters) for the host-driven endpoint checks. The mock's
+ * own test knobs are checked in tests/unit/mock.
  */
 #include <ferry/mock.h>
+#include <ferry/mock_pcie.h>
 #include "conf.h"
 
 /* ---- hooks ---- */
@@ -13,6 +16,7 @@
 static struct mock_host_state {
 	struct ferry_device *dev;
 	struct ferry_mock_host *host;
+	struct ferry_mock_pcie_host *pcie; /* the host side of the PCIe channel (on first use) */
 	uint64_t next_host_page;
 	uint64_t next_iova_page[FERRY_MOCK_MAX_FUNCTIONS];
 } mock_state[MAX_DEVS];
@@ -76,11 +80,50 @@ static void mock_release(struct ferry_device *dev)
 	if (!s)
 		return;
 	ferry_mock_host_close(s->host);
+	ferry_mock_pcie_host_close(s->pcie);
 	memset(s, 0, sizeof(*s));
+}
+
+static struct ferry_mock_pcie_host *pcie_of(struct ferry_device *dev)
+{
+	struct mock_host_state *s = state_of(dev, 1);
+	if (!s->pcie) {
+		int fd;
+		CONF_RC(ferry_mock_pcie_fd(dev, &fd), 0, "ferry_mock_pcie_fd (conformance hook)");
+		CONF_RC(ferry_mock_pcie_host_open(fd, &s->pcie), 0,
+			"ferry_mock_pcie_host_open (conformance hook)");
+		CONF_RC(ferry_mock_pcie_host_set_timeout(s->pcie, 2000000000ull), 0,
+			"ferry_mock_pcie_host_set_timeout");
+	}
+	return s->pcie;
+}
+
+static int mock_mmio_write(struct ferry_device *dev, uint32_t fn, uint64_t off, uint32_t size,
+			   uint64_t val)
+{
+	return ferry_mock_pcie_mmio_write(pcie_of(dev), fn, off, size, val);
+}
+
+static int mock_mmio_read(struct ferry_device *dev, uint32_t fn, uint64_t off, uint32_t size,
+			  uint64_t *val)
+{
+	return ferry_mock_pcie_mmio_read(pcie_of(dev), fn, off, size, val);
+}
+
+static int mock_msix_count(struct ferry_device *dev, uint32_t fn, uint16_t vector,
+			   uint64_t *count)
+{
+	uint32_t c = 0;
+	int rc = ferry_mock_pcie_msix_count(pcie_of(dev), fn, vector, &c);
+	*count = c;
+	return rc;
 }
 
 const struct conf_hooks conf_mock_hooks = {
 	.backend = "mock",
 	.host_map = mock_host_map,
 	.release = mock_release,
+	.host_mmio_write = mock_mmio_write,
+	.host_mmio_read = mock_mmio_read,
+	.host_msix_count = mock_msix_count,
 };

@@ -424,7 +424,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ferry-conformance --backend NAME [--args \"k=v,...\"] [--class C]...\n"
 		"                         [--seed N] [--junit FILE] [--load PLUGIN]... [--only GLOB]\n"
-		"                         [--timeout S] [--no-fork] [--list] [--list-backends]\n"
+		"                         [--hooks NAME] [--timeout S] [--no-fork] [--list]\n"
+		"                         [--list-backends]\n"
 		"Runs the HAL contract checks against one backend and prints TAP.\n"
 		"  --backend NAME   the registered backend to test (built in or from --load)\n"
 		"  --args STR       device arguments passed to ferry_device_open (default \"\")\n"
@@ -433,6 +434,8 @@ static void usage(FILE *f)
 		"  --junit FILE     also write JUnit XML to FILE\n"
 		"  --load PLUGIN    load a backend plugin (path or name, see ferry_hal_load)\n"
 		"  --only GLOB      only the checks whose suite.name matches GLOB\n"
+		"  --hooks NAME     use the test hooks of built-in backend NAME (a backend derived\n"
+		"                   from it, e.g. the mock, shares its host side; default: its own)\n"
 		"  --timeout S      seconds per check before it counts as a hang (default 60)\n"
 		"  --no-fork        run the checks in this process (for a debugger)\n"
 		"  --list           print the checks (suite.name class) and exit\n"
@@ -456,9 +459,11 @@ int main(int argc, char **argv)
 	unsigned int nclasses = 0, nloads = 0, timeout_s = 60;
 	uint64_t seed = CONF_DEFAULT_SEED;
 	int do_fork = 1, list = 0, list_be = 0;
+	const char *hooks = NULL;
 	enum {
 		O_NOFORK = 256,
-		O_LISTBE
+		O_LISTBE,
+		O_HOOKS
 	};
 	static const struct option opts[] = {
 		{"backend", required_argument, NULL, 'b'},
@@ -472,6 +477,7 @@ int main(int argc, char **argv)
 		{"no-fork", no_argument, NULL, O_NOFORK},
 		{"list", no_argument, NULL, 'l'},
 		{"list-backends", no_argument, NULL, O_LISTBE},
+		{"hooks", required_argument, NULL, O_HOOKS},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -539,6 +545,9 @@ int main(int argc, char **argv)
 		case O_LISTBE:
 			list_be = 1;
 			break;
+		case O_HOOKS:
+			hooks = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -553,6 +562,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (hooks && conf_hooks_use(hooks) != 0) {
+		fprintf(stderr, "ferry-conformance: --hooks %s: no built-in backend has hooks of that "
+				"name\n",
+			hooks);
+		return 2;
+	}
 	if (nchecks_dropped) {
 		fprintf(stderr, "ferry-conformance: more than %u checks registered\n",
 			CONF_MAX_CHECKS);
