@@ -107,6 +107,15 @@ const struct ferry_hal_backend *conf_backend(const struct conf_param *p);
  */
 void conf_open(const struct conf_param *p, struct conf_ctx *c);
 
+/*
+ * Open a device of @p p's backend with @p args (NULL: ""): skips the check when the open fails
+ * with -ENODEV or -ENOTSUP (hardware or kernel support absent), fails it on any other error
+ * or when the device does not report class @p cls (FERRY_DEVICE_CLASS_*) although the backend
+ * has @p table ("a NIC table"...).
+ */
+struct ferry_device *conf_open_device(const struct conf_param *p, const char *args,
+				      uint32_t cls, const char *table);
+
 /* Release the backend's hook state, then close the device. */
 void conf_close(struct conf_ctx *c);
 
@@ -131,6 +140,9 @@ uint64_t conf_round(const struct conf_ctx *c, uint64_t v);
  */
 uint32_t conf_scatter(const struct conf_ctx *c, uint64_t *rng, uint8_t *region, uint64_t total,
 		      uint32_t maxseg, struct iovec *iov);
+/* Cut @p units (>= @p k) into @p k random lengths >= 1 (@p len) and a random order of the k
+ * pieces (@p order, a permutation of 0..k-1): the layout of conf_scatter() and its kin. */
+void conf_cut(uint64_t *rng, uint64_t units, uint32_t k, uint64_t *len, uint32_t *order);
 uint64_t conf_region_len(const struct conf_ctx *c, uint64_t total, uint32_t maxseg);
 
 /* Segments the engine accepts per side, capped at @p cap (1 without FERRY_DMA_CAP_SG). */

@@ -223,21 +223,10 @@ static size_t ab_region_len(uint64_t len)
 /* Cut the logical buffer into 1..maxseg segments in shuffled address order with gaps. */
 static void ab_layout(struct abuf *b, uint64_t *rng, uint32_t maxseg)
 {
-	uint64_t left = b->len;
 	uint32_t k = maxseg < b->len ? maxseg : (uint32_t)b->len, order[ACC_MAXSEG];
 	k = 1 + (uint32_t)(conf_rand(rng) % k);
 	uint64_t len[ACC_MAXSEG];
-	for (uint32_t i = 0; i < k; i++) {
-		uint64_t room = left - (k - 1 - i);
-		len[i] = i == k - 1 ? left : 1 + conf_rand(rng) % room;
-		left -= len[i];
-		order[i] = i;
-	}
-	for (uint32_t i = k - 1; i > 0; i--) {
-		uint32_t j = (uint32_t)(conf_rand(rng) % (i + 1)), t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
+	conf_cut(rng, b->len, k, len, order);
 	size_t pos = 0;
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t s = order[i];

@@ -31,16 +31,7 @@ void cn_open(const struct conf_param *p, const char *extra_args, struct cn *t)
 		snprintf(args, sizeof(args), "%s%s%s", base, *base ? "," : "", extra_args);
 	else
 		snprintf(args, sizeof(args), "%s", base);
-	int rc = ferry_device_open(p->name, args, &t->dev);
-	if (rc == -ENODEV || rc == -ENOTSUP) {
-		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
-			  conf_last_error());
-	}
-	CONF_ASSERT(rc == 0, "ferry_device_open(\"%s\", \"%s\"): %d (%s); last error: %s", p->name,
-		    args, rc, ferry_strerror(rc), conf_last_error());
-	CONF_ASSERT(ferry_device_get_classes(t->dev) & FERRY_DEVICE_CLASS_NIC,
-		    "a device of a backend with a NIC table does not report "
-		    "FERRY_DEVICE_CLASS_NIC");
+	t->dev = conf_open_device(p, args, FERRY_DEVICE_CLASS_NIC, "a NIC table");
 	CONF_ASSERT(t->N->query != NULL, "nic.h: query is required (NULL)");
 	CONF_RC(t->N->query(t->dev, &t->info), 0, "nic query");
 	if (!(t->info.caps & FERRY_HAL_NIC_CAP_TCP)) {

@@ -74,18 +74,8 @@ static void rt_open(const struct conf_param *p, struct rt *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->R = rdma_ops(p);
-	const char *args = p->args ? p->args : "";
-	int rc = ferry_device_open(p->name, args, &t->dev);
-	if (rc == -ENODEV || rc == -ENOTSUP) {
-		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
-			  conf_last_error());
-	}
-	CONF_ASSERT(rc == 0, "ferry_device_open(\"%s\", \"%s\"): %d (%s); last error: %s", p->name,
-		    args, rc, ferry_strerror(rc), conf_last_error());
-	CONF_ASSERT(ferry_device_get_classes(t->dev) & FERRY_DEVICE_CLASS_NIC,
-		    "a device of a backend with an RDMA table does not report "
-		    "FERRY_DEVICE_CLASS_NIC");
-	rc = t->R->query(t->dev, &t->info);
+	t->dev = conf_open_device(p, p->args, FERRY_DEVICE_CLASS_NIC, "an RDMA table");
+	int rc = t->R->query(t->dev, &t->info);
 	if (rc == -ENODEV)
 		CONF_SKIP("the device has no RDMA: rdma query returned -ENODEV (%s)",
 			  conf_last_error());

@@ -26,23 +26,33 @@ const struct ferry_hal_backend *conf_backend(const struct conf_param *p)
 	return b;
 }
 
-void conf_open(const struct conf_param *p, struct conf_ctx *c)
+struct ferry_device *conf_open_device(const struct conf_param *p, const char *args,
+				      uint32_t cls, const char *table)
 {
-	memset(c, 0, sizeof(*c));
-	c->backend = conf_backend(p);
-	if (!c->backend->dma)
-		CONF_SKIP("no DMA engine class (ferry_hal_backend::dma is NULL)");
-	const char *args = p->args ? p->args : "";
-	int rc = ferry_device_open(p->name, args, &c->dev);
+	struct ferry_device *dev = NULL;
+	if (!args)
+		args = "";
+	int rc = ferry_device_open(p->name, args, &dev);
 	if (rc == -ENODEV || rc == -ENOTSUP) {
 		CONF_SKIP("device unavailable: open returned %s (%s)", ferry_strerror(rc),
 			  conf_last_error());
 	}
 	CONF_ASSERT(rc == 0, "ferry_device_open(\"%s\", \"%s\"): %d (%s); last logged error: %s",
 		    p->name, args, rc, ferry_strerror(rc), conf_last_error());
-	CONF_ASSERT(c->dev != NULL, "open returned 0 without a device");
-	CONF_ASSERT(ferry_device_get_classes(c->dev) & FERRY_DEVICE_CLASS_DMA,
-		    "device of a backend with a DMA table does not report FERRY_DEVICE_CLASS_DMA");
+	CONF_ASSERT(dev != NULL, "open returned 0 without a device");
+	CONF_ASSERT(ferry_device_get_classes(dev) & cls,
+		    "a device of a backend with %s does not report its device class 0x%x", table,
+		    cls);
+	return dev;
+}
+
+void conf_open(const struct conf_param *p, struct conf_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->backend = conf_backend(p);
+	if (!c->backend->dma)
+		CONF_SKIP("no DMA engine class (ferry_hal_backend::dma is NULL)");
+	c->dev = conf_open_device(p, p->args, FERRY_DEVICE_CLASS_DMA, "a DMA table");
 	c->info.size = sizeof(c->info);
 	CONF_RC(ferry_dma_query(c->dev, &c->info), 0, "ferry_dma_query");
 	c->align = c->info.alignment ? c->info.alignment : 1;
@@ -110,21 +120,12 @@ uint64_t conf_region_len(const struct conf_ctx *c, uint64_t total, uint32_t maxs
 	return total + (uint64_t)maxseg * GAP_UNITS * c->align;
 }
 
-uint32_t conf_scatter(const struct conf_ctx *c, uint64_t *rng, uint8_t *region, uint64_t total,
-		      uint32_t maxseg, struct iovec *iov)
+void conf_cut(uint64_t *rng, uint64_t units, uint32_t k, uint64_t *len, uint32_t *order)
 {
-	uint64_t units = total / c->align;
-	CONF_ASSERT(units >= 1 && units * c->align == total, "scatter of %llu bytes",
-		    (unsigned long long)total);
-	uint32_t k = maxseg < units ? maxseg : (uint32_t)units;
-	k = 1 + (uint32_t)(conf_rand(rng) % k);
-	uint64_t len[k], left = units;
-	uint32_t order[k];
+	uint64_t left = units;
 	for (uint32_t i = 0; i < k; i++) {
 		uint64_t room = left - (k - 1 - i); /* leave one unit for each later segment */
-		len[i] = i == k - 1 ? left : 1 + conf_rand(rng) % (room < 1 ? 1 : room);
-		if (len[i] > room)
-			len[i] = room;
+		len[i] = i == k - 1 ? left : 1 + conf_rand(rng) % room;
 		left -= len[i];
 		order[i] = i;
 	}
@@ -133,6 +134,19 @@ uint32_t conf_scatter(const struct conf_ctx *c, uint64_t *rng, uint8_t *region, 
 		order[i] = order[j];
 		order[j] = t;
 	}
+}
+
+uint32_t conf_scatter(const struct conf_ctx *c, uint64_t *rng, uint8_t *region, uint64_t total,
+		      uint32_t maxseg, struct iovec *iov)
+{
+	uint64_t units = total / c->align;
+	CONF_ASSERT(units >= 1 && units * c->align == total, "scatter of %llu bytes",
+		    (unsigned long long)total);
+	uint32_t k = maxseg < units ? maxseg : (uint32_t)units;
+	k = 1 + (uint32_t)(conf_rand(rng) % k);
+	uint64_t len[k];
+	uint32_t order[k];
+	conf_cut(rng, units, k, len, order);
 	uint64_t pos = 0;
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t s = order[i];

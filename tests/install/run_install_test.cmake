@@ -17,28 +17,7 @@ include(${SRC}/tests/checks/FerryApi.cmake)
 separate_arguments(FLAGS UNIX_COMMAND "${FLAGS}")
 
 set(prefix ${WORK}/prefix)
-set(nfail 0)
-macro(fail msg)
-  message("FAIL: ${msg}")
-  math(EXPR nfail "${nfail} + 1")
-endmacro()
-
-# run(<name> <cmd>...): runs a command, prints its output on failure, counts the failure.
-# Sets run_ok and run_out.
-function(run name)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  set(run_out "${out}" PARENT_SCOPE)
-  if(rc EQUAL 0)
-    set(run_ok TRUE PARENT_SCOPE)
-    message(STATUS "ok: ${name}")
-  else()
-    set(run_ok FALSE PARENT_SCOPE)
-    string(REPLACE ";" " " cmdline "${ARGN}")
-    message("FAIL: ${name} (exit ${rc}):\n  ${cmdline}\n${out}${err}")
-    math(EXPR n "${nfail} + 1")
-    set(nfail ${n} PARENT_SCOPE)
-  endif()
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/install_util.cmake)
 
 # --- install -------------------------------------------------------------------------------
 file(REMOVE_RECURSE ${WORK})
