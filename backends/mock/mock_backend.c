@@ -164,8 +164,8 @@ static int parse_args(const char *args, struct mock_args *a)
  * backend: a backend derived from the mock (its tables copied with some members replaced,
  * its open calling the mock's: the conformance suite's deliberately broken backends are such)
  * shares the mock's state, so the mock's ops and controls work on its devices too, while a
- * device of any other backend is still told apart. Looked up at setup calls (channel,
- * socket, query, controls), never per transfer.
+ * device of any other backend is still told apart. A device of the mock itself is answered
+ * from its private state at once; only a derived backend's devices walk the list.
  */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mock_dev *open_devs;
@@ -174,6 +174,9 @@ struct mock_dev *mock_dev_get(struct ferry_device *fdev)
 {
 	if (!fdev)
 		return NULL;
+	/* The mock's own devices (every hot path: endpoint poll, MSI-X): no lookup. */
+	if (ferry_hal_dev_get_backend(fdev) == &mock_backend)
+		return ferry_hal_dev_get_priv(fdev);
 	struct mock_dev *d;
 	pthread_mutex_lock(&open_lock);
 	for (d = open_devs; d && d->fdev != fdev; d = d->open_next)
