@@ -36,7 +36,7 @@ src=$(cd "$here/../.." && pwd)
 
 build_dir=$src/build
 cache_dir=
-mem=512
+mem=1024 # the initramfs lives in guest RAM (about 130 MiB) beside the test; ferry-bench rdma peaks near 300 MiB
 tmo=300
 verbose=0
 shell=0
