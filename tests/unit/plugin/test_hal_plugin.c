@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <ferry/ferry.h>
 #include <ferry/hal/hal.h>
 
@@ -87,6 +88,18 @@ Test(hal_plugin, by_name_through_backend_path)
 	cr_assert_str_eq(b->name, "plug_good");
 	/* The file name form too. */
 	cr_assert_eq(ferry_hal_load("libferry-plug_good.so", &b), 0, "%s", ferry_last_error());
+}
+
+Test(hal_plugin, file_name_in_the_current_directory)
+{
+	/* `--load libferry-acme.so` where it was built: no FERRY_BACKEND_PATH needed. */
+	cr_assert_eq(unsetenv("FERRY_BACKEND_PATH"), 0);
+	cr_assert_eq(chdir(PLUG_DIR), 0);
+	const struct ferry_hal_backend *b = NULL;
+	cr_assert_eq(ferry_hal_load("libferry-plug_good.so", &b), 0, "%s", ferry_last_error());
+	cr_assert_str_eq(b->name, "plug_good");
+	/* A bare name is never looked up in the current directory. */
+	cr_assert_eq(ferry_hal_load("plug_dup", NULL), -ENOENT);
 }
 
 Test(hal_plugin, not_found_names_every_place)

@@ -246,10 +246,11 @@ struct ferry_hal_plugin {
 /**
  * @brief Load a backend plugin and register the backend it provides.
  *
- * @p what is a path when it contains a '/': that file is loaded. Otherwise it is a name
- * (`acme`) or a file name (`libferry-acme.so`), searched in order in every directory of the
- * environment variable `FERRY_BACKEND_PATH` (colon-separated) and then in the installed plugin
- * directory (`<libdir>/ferry/backends`); for a name the files tried are `libferry-<name>.so`,
+ * @p what is a path when it contains a '/': that file is loaded. A file name ending in `.so`
+ * (`libferry-acme.so`) that names a file in the current directory is that file. Otherwise it
+ * is a name (`acme`) or a file name, searched in order in every directory of the environment
+ * variable `FERRY_BACKEND_PATH` (colon-separated) and then in the installed plugin directory
+ * (`<libdir>/ferry/backends`); for a name the files tried are `libferry-<name>.so`,
  * `libferry_<name>.so` and `<name>.so`.
  *
  * The plugin's ::ferry_hal_plugin is checked (entry ABI, HAL ABI), then its backend is
