@@ -2,8 +2,8 @@
  * Conformance, the PCIe endpoint class as far as it can be checked without a host: query is
  * sane, each function's domain is one of the device's PCIe domains, out-of-range functions
  * and doorbell ranges are refused, attach/detach/re-attach and a double attach (-EBUSY),
- * MSI-X vector bounds, poll with nothing pending. (Host-driven checks need a host: the mock's
- * are in tests/unit.)
+ * MSI-X vector bounds, poll with nothing pending. The host-driven checks (BAR access order,
+ * doorbells, MSI-X delivery) are in conf_pcie_host.c.
  */
 #include "conf.h"
 
