@@ -64,8 +64,8 @@ CONF_TEST(dma, accel_table)
 	if (!a)
 		CONF_SKIP("no accel table (the SDK's software engine runs every accel operation)");
 	CONF_ASSERT(a->abi_version == FERRY_HAL_ACCEL_ABI_VERSION,
-		    "accel abi_version %u, this library speaks %u (the SDK would fall back to "
-		    "software)",
+		    "accel abi_version %u, this library speaks %u (registration refuses such a "
+		    "table with -EPROTO)",
 		    a->abi_version, FERRY_HAL_ACCEL_ABI_VERSION);
 	CONF_ASSERT(a->submit && a->poll, "accel submit and poll are required");
 	const uint32_t all_ops = (1u << FERRY_ACCEL_OP_COUNT) - 1u;

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,32 @@ static int search_dir(const char *dir, size_t dlen, char names[3][NAME_MAX + 1],
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * <directory of the object that holds this code>/ferry/backends: the plugin directory of an
+ * install that was moved after it was configured (libferry.so in <prefix>/<libdir>). For a
+ * program linked with libferry.a it is beside the program. 1 and @p out set, or 0.
+ */
+static int own_plugin_dir(char *out, size_t len)
+{
+	Dl_info info;
+	if (!dladdr((void *)(uintptr_t)&ferry_hal_load, &info) || !info.dli_fname)
+		return 0;
+	const char *slash = strrchr(info.dli_fname, '/');
+	if (!slash)
+		return 0;
+	int w = snprintf(out, len, "%.*s/ferry/backends", (int)(slash - info.dli_fname),
+			 info.dli_fname);
+	if (w <= 0 || (size_t)w >= len) {
+		out[0] = 0;
+		return 0;
+	}
+	if (strcmp(out, FERRY_PLUGIN_DIR) == 0) {
+		out[0] = 0; /* the configured one, searched next anyway */
+		return 0;
+	}
+	return 1;
 }
 
 /* Resolve @p what to a file; -ENOENT with the directories searched named in the log. */
@@ -130,13 +157,18 @@ static int resolve(const char *what, char *path, size_t plen)
 			p = end + 1;
 		}
 	}
+	/* Beside this libferry: <its dir>/ferry/backends, wherever the install was moved. */
+	char own[PATH_MAX] = "";
+	if (own_plugin_dir(own, sizeof(own)) &&
+	    search_dir(own, strlen(own), names, n, path, plen))
+		return 0;
 	if (search_dir(FERRY_PLUGIN_DIR, strlen(FERRY_PLUGIN_DIR), names, n, path, plen))
 		return 0;
 	FERRY_ERR(COMP,
-		  "load: plugin '%s' not found (tried %s%s%s%s%s in FERRY_BACKEND_PATH='%s' and "
-		  "in %s)",
+		  "load: plugin '%s' not found (tried %s%s%s%s%s in FERRY_BACKEND_PATH='%s', "
+		  "in %s%sand in %s)",
 		  what, names[0], n > 1 ? ", " : "", n > 1 ? names[1] : "", n > 2 ? ", " : "",
-		  n > 2 ? names[2] : "", env ? env : "", FERRY_PLUGIN_DIR);
+		  n > 2 ? names[2] : "", env ? env : "", own, *own ? " " : "", FERRY_PLUGIN_DIR);
 	return -ENOENT;
 }
 

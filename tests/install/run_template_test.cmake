@@ -1,15 +1,15 @@
 # ctest "install.backend_template" (cmake -P): what a vendor does with an installed Ferry.
 # Installs this build into a fresh prefix inside the build tree, then, with nothing of Ferry's
-# source tree but samples/backend_template/:
+# source tree (the template is copied from the install, <datadir>/ferry/backend_template):
 #   1. find_package(Ferry): configures and builds the template project (ferry_add_backend():
 #      plugin + static library), runs its ctest (the installed ferry-conformance --load on the
 #      plugin) and installs it into a second, vendor prefix;
 #   2. pkg-config: compiles the same source into a plugin with the cflags and libs of ferry.pc
 #      only;
 # and requires that the installed ferry-conformance passes each plugin (exit 0, the accel
-# chain and DMA checks run, not skipped), loaded by path, and by name through
-# FERRY_BACKEND_PATH from the vendor prefix.
-# Inputs (-D): BUILD_DIR, WORK, SRC, CC, GENERATOR, PKG_CONFIG, LIBDIR, BINDIR, FLAGS.
+# chain and DMA checks run, not skipped), loaded by path, by name through FERRY_BACKEND_PATH
+# from the vendor prefix, and by name alone once installed into Ferry's own prefix.
+# Inputs (-D): BUILD_DIR, WORK, SRC, CC, GENERATOR, PKG_CONFIG, LIBDIR, BINDIR, DATADIR, FLAGS.
 cmake_minimum_required(VERSION 3.25)
 separate_arguments(FLAGS UNIX_COMMAND "${FLAGS}")
 set(prefix ${WORK}/prefix)
@@ -55,8 +55,14 @@ foreach(f ${conformance} ${prefix}/${LIBDIR}/cmake/Ferry/FerryBackend.cmake)
   endif()
 endforeach()
 
-# The template's sources copied out, so that nothing can reach Ferry's tree by a relative path.
-file(COPY ${SRC}/samples/backend_template DESTINATION ${WORK})
+# The template as a vendor gets it: copied out of the install (<datadir>/ferry).
+set(shipped ${prefix}/${DATADIR}/ferry/backend_template)
+foreach(f CMakeLists.txt README.md template_backend.c)
+  if(NOT EXISTS ${shipped}/${f})
+    message(FATAL_ERROR "not installed: ${shipped}/${f}")
+  endif()
+endforeach()
+file(COPY ${shipped} DESTINATION ${WORK})
 set(tpl ${WORK}/backend_template)
 string(JOIN " " cflags ${FLAGS})
 
@@ -87,6 +93,14 @@ if(run_ok)
       --load template --backend template)
   check_verdict("template plugin loaded by name")
   unset(ENV{FERRY_BACKEND_PATH})
+  # Installed into Ferry's own prefix, it is found by name with no variable at all: beside
+  # the libferry that loads it (<prefix>/<libdir>/ferry/backends), although this prefix is
+  # not the one Ferry was configured for.
+  run("install the template into Ferry's prefix" ${CMAKE_COMMAND} --install ${WORK}/build
+      --prefix ${prefix})
+  run("ferry-conformance --load template (by name, Ferry's own plugin directory)" ${conformance}
+      --load template --backend template)
+  check_verdict("template plugin found beside libferry")
 endif()
 
 # --- 2. pkg-config only ----------------------------------------------------------------------

@@ -249,9 +249,10 @@ struct ferry_hal_plugin {
  * @p what is a path when it contains a '/': that file is loaded. A file name ending in `.so`
  * (`libferry-acme.so`) that names a file in the current directory is that file. Otherwise it
  * is a name (`acme`) or a file name, searched in order in every directory of the environment
- * variable `FERRY_BACKEND_PATH` (colon-separated) and then in the installed plugin directory
- * (`<libdir>/ferry/backends`); for a name the files tried are `libferry-<name>.so`,
- * `libferry_<name>.so` and `<name>.so`.
+ * variable `FERRY_BACKEND_PATH` (colon-separated), then in `ferry/backends` beside the loaded
+ * libferry (`<prefix>/<libdir>/ferry/backends` of an install, wherever it was moved), then in
+ * the plugin directory fixed when Ferry was configured; for a name the files tried are
+ * `libferry-<name>.so`, `libferry_<name>.so` and `<name>.so`.
  *
  * The plugin's ::ferry_hal_plugin is checked (entry ABI, HAL ABI), then its backend is
  * registered with ferry_hal_register() (which checks every class table). Loading the same
